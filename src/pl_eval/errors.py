@@ -56,5 +56,5 @@ class InputError(Exception):
         return "\n".join(lines)
 
 
-class ConfigError(Exception):
+class ConfigError(ValueError):
     """A configuration value that cannot be used; the message names the key and what is allowed."""

@@ -1,0 +1,41 @@
+# pl_eval: `make run` runs the workflow on the demo cohort, `make test` runs the test suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+COHORT ?= demo
+CORES ?= 2
+
+.PHONY: help run test bench lint clean
+
+help: ## Show the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@echo "  (make run COHORT=<name> runs data/raw/<name>/)"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "pl_eval needs Python >= 3.11 (found $$($(PYTHON) --version 2>&1)); set PYTHON=..."; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(STAMP) ## Run the whole workflow on the demo cohort (or COHORT=<name>)
+	$(BIN)/snakemake --profile profiles/default --cores $(CORES) --config cohort=$(COHORT)
+
+test: $(STAMP) ## Run the test suite
+	$(BIN)/python -m pytest
+
+bench: $(STAMP) ## Run the speed and memory benchmarks and print their tables
+	$(BIN)/python benchmarks/run.py
+
+lint: $(STAMP) ## ruff and snakemake --lint
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/snakemake --lint
+
+clean: ## Remove processed data, reports and logs (never data/raw)
+	rm -rf data/processed/*/ reports/*/ logs/ .snakemake/

@@ -1,0 +1,26 @@
+# pl_eval: matched-comparison achievement effects from NWEA MAP exports.
+# Thin on purpose: configuration and its validation here, one .smk per stage, logic in src/pl_eval.
+from snakemake.utils import min_version, validate
+
+from pl_eval import io
+from pl_eval.config import check_config
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+check_config(config, io.read_yaml(workflow.source_path("config/schema.yaml")))
+validate(config, "config/schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/panel.smk"
+
+
+rule all:
+    input:
+        processed(config["cohort"], "panel.parquet"),

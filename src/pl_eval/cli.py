@@ -1,0 +1,113 @@
+"""The ``pl-eval`` command: one subcommand per workflow stage.
+
+Snakemake rules call these subcommands, so this is where an input or configuration problem
+becomes one readable line on stderr and a non-zero exit status instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pl_eval import __version__, stages
+from pl_eval.errors import ConfigError, InputError
+
+log = logging.getLogger("pl_eval")
+
+
+def _settings(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"--settings must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("--settings must be a JSON object")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pl-eval",
+        description="Matched-comparison achievement effects from NWEA MAP exports.",
+    )
+    parser.add_argument("--version", action="version", version=f"pl-eval {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, aliases=list(aliases))
+        p.add_argument("--log", type=Path, help="also write the log to this file")
+        return p
+
+    p = command("simulate", "Write a simulated cohort (NWEA exports, schools.csv, truth.json).")
+    p.add_argument("raw_dir", type=Path, help="cohort folder to write, e.g. data/raw/demo")
+    p.add_argument("--size", choices=["demo", "national"], default="demo")
+    p.add_argument("--seed", type=int, default=20141)
+    p.set_defaults(run=lambda a: stages.simulate(a.raw_dir, size=a.size, seed=a.seed))
+
+    p = command("ingest", "Validate, normalise, screen and de-duplicate a cohort's exports.")
+    p.add_argument("raw_dir", type=Path, help="cohort folder, e.g. data/raw/2014-2015")
+    for name in ("scores", "duplicates", "rejects", "schools", "summary"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    p.add_argument("--settings", type=_settings, default={}, help="config['ingest'] as JSON")
+    p.set_defaults(
+        run=lambda a: stages.ingest(
+            a.raw_dir,
+            scores=a.scores,
+            duplicates=a.duplicates,
+            rejects=a.rejects,
+            schools=a.schools,
+            summary=a.summary,
+            settings=a.settings,
+        )
+    )
+
+    p = command(
+        "build-panel", "Pair fall and spring tests per student and subject.", ["build_panel"]
+    )
+    for name in ("scores", "rejects", "schools"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"ingest's {name} parquet")
+    for name in ("panel", "exclusions"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    p.add_argument("--settings", type=_settings, default={}, help="config['panel'] as JSON")
+    p.add_argument("--school-year", default=None, help="YYYY-YYYY; default: the only one")
+    p.set_defaults(
+        run=lambda a: stages.build_panel(
+            scores=a.scores,
+            rejects=a.rejects,
+            schools=a.schools,
+            panel=a.panel,
+            exclusions=a.exclusions,
+            settings=a.settings,
+            school_year=a.school_year,
+        )
+    )
+    return parser
+
+
+def _configure_logging(log_file: Path | None) -> None:
+    """Messages go to stderr as plain lines and, with --log, to a file with timestamps."""
+    terminal = logging.StreamHandler(sys.stderr)
+    terminal.setFormatter(logging.Formatter("%(message)s"))
+    handlers: list[logging.Handler] = [terminal]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(log_file, mode="w", encoding="utf-8")
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handlers.append(to_file)
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging(args.log)
+    try:
+        args.run(args)
+    except (InputError, ConfigError) as exc:
+        for line in str(exc).splitlines():
+            log.error("pl-eval %s: error: %s", args.command, line)
+        return 1
+    return 0

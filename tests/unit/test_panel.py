@@ -1,0 +1,153 @@
+"""Panel pairing on a hand-made cohort where every student hits one known exclusion reason."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from pl_eval import io
+from pl_eval.norms import Norms
+from pl_eval.panel import REASONS, build_panel, school_year_of
+
+NORMS = Norms.from_frame(io.read_norms_table(), 2020)
+YEAR = "2022-2023"
+
+
+def exam(key, season, school, rit, *, subject="math", grade=3, district="D1", date=None):
+    return {
+        "student_key": key,
+        "district": district,
+        "school": school,
+        "term_name": f"{season.title()} {YEAR}",
+        "season": season,
+        "school_year": YEAR,
+        "subject": subject,
+        "test_date": pd.Timestamp(date or ("2022-09-15" if season == "fall" else "2023-05-01")),
+        "rit": float(rit),
+        "se": 3.1,
+        "grade": grade,
+        "gender": "F",
+        "ethnicity": "White",
+    }
+
+
+@pytest.fixture
+def schools():
+    return pd.DataFrame(
+        {
+            "district_name": ["D1", "D1", "D1", "D2"],
+            "school_name": ["PL One", "Plain", "Future PL", "PL Three"],
+            "nces_id": [pd.NA] * 4,
+            "sector": ["charter", "district", "district", "district"],
+            "pl_start_year": pd.array([2022, pd.NA, 2023, 2020], dtype="Int64"),
+            "frl_pct": [80.0, 40.0, 50.0, 90.0],
+            "locale": pd.array([11, 21, 11, 41], dtype="Int64"),
+            "locale_group": ["city", "suburb", "city", "rural"],
+        }
+    )
+
+
+@pytest.fixture
+def scores():
+    rows = [
+        # s1: treated (first year of PL), paired in math; grade-3 norms 188.48/13.46 fall
+        exam("s1", "fall", "PL One", 188.48),
+        exam("s1", "spring", "PL One", 201.08 + 14.09),
+        # s2: comparison, paired in math and reading
+        exam("s2", "fall", "Plain", 175),
+        exam("s2", "spring", "Plain", 190),
+        exam("s2", "fall", "Plain", 180, subject="reading"),
+        exam("s2", "spring", "Plain", 185, subject="reading"),
+        # s3: no spring; s4: no fall; s5: moved school; s6: school not in frame
+        exam("s3", "fall", "PL One", 190),
+        exam("s4", "spring", "Plain", 190),
+        exam("s5", "fall", "Plain", 190),
+        exam("s5", "spring", "PL One", 195),
+        exam("s6", "fall", "Nowhere", 190),
+        exam("s6", "spring", "Nowhere", 195),
+        # s7: PL starts next year; s8: grade 13 has no norms
+        exam("s7", "fall", "Future PL", 190),
+        exam("s7", "spring", "Future PL", 195),
+        exam("s8", "fall", "Plain", 190, grade=13),
+        exam("s8", "spring", "Plain", 195, grade=13),
+        # s9: third year of PL in another district; a winter test is ignored
+        exam("s9", "fall", "PL Three", 200, district="D2"),
+        exam("s9", "winter", "PL Three", 205, district="D2"),
+        exam("s9", "spring", "PL Three", 210, district="D2"),
+    ]
+    return pd.DataFrame(rows).astype({"grade": "Int64"})
+
+
+@pytest.fixture
+def rejects():
+    # s10 has only a rejected test; s1's rejected retest must not count s1 twice.
+    return pd.DataFrame(
+        {
+            "student_key": ["s10", "s1"],
+            "district": ["D1", "D1"],
+            "school": ["PL One", "PL One"],
+            "season": ["fall", "fall"],
+            "school_year": [YEAR, YEAR],
+            "subject": ["math", "math"],
+            "reason": ["rapid_guessing", "short_duration"],
+        }
+    )
+
+
+def flow(panel, subject, arm):
+    rows = panel.exclusions.query("subject == @subject and arm == @arm")
+    return {r: n for r, n in zip(rows["reason"], rows["n_students"], strict=True) if n}
+
+
+def test_every_student_lands_in_one_reason(scores, schools, rejects):
+    panel = build_panel(scores, schools, NORMS, rejects=rejects)
+    assert flow(panel, "math", "treated") == {
+        "paired": 2,
+        "no_spring": 1,
+        "no_valid_test": 1,
+    }
+    assert flow(panel, "math", "comparison") == {
+        "paired": 1,
+        "no_fall": 1,
+        "changed_school": 1,
+        "grade_without_norms": 1,
+    }
+    assert flow(panel, "math", "unknown") == {"school_not_in_frame": 1}
+    assert flow(panel, "math", "not_yet_pl") == {"school_not_yet_pl": 1}
+    assert flow(panel, "reading", "comparison") == {"paired": 1}
+    assert panel.exclusions["n_students"].sum() == 11
+    assert set(panel.exclusions["reason"]) == set(REASONS)
+
+
+def test_scores_and_school_facts(scores, schools):
+    panel = build_panel(scores, schools, NORMS)
+    s1 = panel.data.set_index(["student_key", "subject"]).loc[("s1", "math")]
+    assert s1["fall_z"] == pytest.approx(0.0, abs=1e-12)
+    assert s1["spring_z"] == pytest.approx(1.0, abs=1e-12)
+    assert s1["fall_pct"] == pytest.approx(50.0)
+    assert s1["spring_pct"] == pytest.approx(100 * norm.cdf(1.0))
+    assert s1["treated"] and s1["years_pl"] == "1" and s1["sector"] == "charter"
+    assert s1["days_between"] == (pd.Timestamp("2023-05-01") - pd.Timestamp("2022-09-15")).days
+    assert s1["grade_band"] == "K-5"
+    s9 = panel.data.set_index("student_key").loc["s9"]
+    assert s9["years_pl"] == "3+" and s9["locale_group"] == "rural"
+    s2 = panel.data[panel.data["student_key"] == "s2"]
+    assert not s2["treated"].any() and s2["years_pl"].isna().all()
+    assert np.isclose(s2.loc[s2["subject"] == "reading", "fall_z"].item(), (180 - 186.62) / 16.67)
+
+
+def test_inputs_not_mutated(scores, schools, rejects):
+    before = (scores.copy(), schools.copy(), rejects.copy())
+    build_panel(scores, schools, NORMS, rejects=rejects)
+    for a, b in zip(before, (scores, schools, rejects), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_school_year_is_inferred_or_checked(scores):
+    assert school_year_of(scores) == YEAR
+    two = pd.concat([scores, scores.assign(school_year="2023-2024")])
+    with pytest.raises(ValueError, match="set school_year"):
+        school_year_of(two)
+    assert school_year_of(two, "2023-2024") == "2023-2024"
+    with pytest.raises(ValueError, match="no fall or spring tests"):
+        school_year_of(scores, "2019-2020")

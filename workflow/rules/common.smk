@@ -1,0 +1,37 @@
+# Shared helpers: paths, the pl-eval command, and a cohort's raw inputs.
+import json
+import shlex
+import sys
+from pathlib import Path
+
+# Cohorts with these names are written by the simulate rule (their size).
+SIMULATED_COHORTS = ("demo", "national")
+
+# The pl-eval CLI of the Python running Snakemake, so jobs use the same installation.
+PL_EVAL = f"{shlex.quote(sys.executable)} -m pl_eval"
+
+
+wildcard_constraints:
+    cohort=r"[A-Za-z0-9][A-Za-z0-9._-]*",
+
+
+def processed(cohort, name):
+    return f"data/processed/{cohort}/{name}"
+
+
+def as_json(settings):
+    """A config section as canonical JSON: a params value that changes only with the settings."""
+    return json.dumps(settings, sort_keys=True)
+
+
+def raw_inputs(wildcards):
+    """The cohort's exports and school frame; simulated cohorts come from the simulate rule."""
+    raw = Path("data/raw") / wildcards.cohort
+    if wildcards.cohort in SIMULATED_COHORTS:
+        return {"exports": str(raw / "exports"), "schools": str(raw / "schools.csv")}
+    exports = sorted(
+        str(p)
+        for p in raw.rglob("*")
+        if p.is_file() and p.suffix.lower() in (".csv", ".txt") and p.name != "schools.csv"
+    )
+    return {"exports": exports, "schools": str(raw / "schools.csv")}

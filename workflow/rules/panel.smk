@@ -1,0 +1,23 @@
+rule build_panel:
+    """Pair fall and spring tests per student and subject; norms z-scores; sample flow."""
+    input:
+        scores=processed("{cohort}", "scores.parquet"),
+        rejects=processed("{cohort}", "rejects.parquet"),
+        schools=processed("{cohort}", "schools.parquet"),
+    output:
+        panel=processed("{cohort}", "panel.parquet"),
+        exclusions=processed("{cohort}", "exclusions.csv"),
+    params:
+        settings=as_json(config["panel"]),
+        school_year=(
+            f"--school-year {config['school_year']}" if config.get("school_year") else ""
+        ),
+    log:
+        "logs/{cohort}/build_panel.log",
+    benchmark:
+        "benchmarks/results/{cohort}/build_panel.tsv"
+    shell:
+        "{PL_EVAL} build-panel --scores {input.scores:q} --rejects {input.rejects:q}"
+        " --schools {input.schools:q} --panel {output.panel:q}"
+        " --exclusions {output.exclusions:q} --settings {params.settings:q}"
+        " {params.school_year} --log {log:q}"

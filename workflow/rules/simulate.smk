@@ -1,0 +1,18 @@
+rule simulate:
+    """Write a simulated cohort in the NWEA export layout, plus the planted truth."""
+    output:
+        exports=directory("data/raw/{cohort}/exports"),
+        schools="data/raw/{cohort}/schools.csv",
+        truth="data/raw/{cohort}/truth.json",
+    params:
+        raw_dir="data/raw/{cohort}",
+        seed=config["simulate"]["seed"],
+    wildcard_constraints:
+        cohort="|".join(SIMULATED_COHORTS),
+    log:
+        "logs/{cohort}/simulate.log",
+    benchmark:
+        "benchmarks/results/{cohort}/simulate.tsv"
+    shell:
+        "{PL_EVAL} simulate {params.raw_dir:q} --size {wildcards.cohort}"
+        " --seed {params.seed} --log {log:q}"
