@@ -38,3 +38,31 @@ def test_bad_values_name_key_value_and_allowed():
     assert any(p.startswith("school_year: '2022' does not match") for p in problems)
     with pytest.raises(ConfigError, match=r"^config/config.yaml: panel.norms_year"):
         check_config(config, SCHEMA)
+
+
+def leaf_keys(schema: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for name, spec in schema.get("properties", {}).items():
+        path = f"{prefix}{name}"
+        keys |= leaf_keys(spec, f"{path}.") if "properties" in spec else {path}
+    return keys
+
+
+def test_readme_documents_exactly_the_schema_keys():
+    table = [
+        line.split("|")[1].strip().strip("`")
+        for line in open("config/README.md", encoding="utf-8")
+        if line.startswith("| `")
+    ]
+    assert sorted(table) == sorted(leaf_keys(SCHEMA))
+    assert len(table) == len(set(table))
+
+
+def test_every_schema_key_has_a_description_and_default():
+    def walk(spec, path):
+        for name, sub in spec.get("properties", {}).items():
+            assert sub.get("description"), f"{path}{name} has no description"
+            assert "default" in sub or name == "cohort", f"{path}{name} has no default"
+            walk(sub, f"{path}{name}.")
+
+    walk(SCHEMA, "")

@@ -1,0 +1,82 @@
+"""Ingest + panel on the simulated national cohort (≈1M students, both subjects).
+
+Targets (issue 2): ingest and build_panel together ≤ 60 s wall and ≤ 4 GB peak on 2 cores.
+The cohort is simulated once into data/raw/national/ (untimed) and reused.
+``--quick`` runs the demo cohort instead, as a smoke test of the harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from measure import Measurement, measure, print_table
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = json.dumps(
+    {
+        "column_aliases": {},
+        "screens": {
+            "min_duration_minutes": 6,
+            "max_rapid_guessing_pct": 30,
+            "rit_range": [100, 320],
+            "se_range": [1.5, 5.5],
+        },
+    }
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="demo-sized smoke run")
+    args = parser.parse_args()
+    cohort = "demo" if args.quick else "national"
+    raw = ROOT / "data" / "raw" / cohort
+    if not (raw / "schools.csv").exists():
+        print(f"simulating {cohort} cohort into {raw} (once, untimed) ...", flush=True)
+        from pl_eval import stages
+
+        stages.simulate(raw, size=cohort, seed=20141)
+
+    out = Path(tempfile.mkdtemp(prefix="pl_eval_bench_"))
+    setup = f"import os\nos.environ.setdefault('PL_EVAL_KEY', 'bench-key-16char')\nfrom pl_eval import stages\nfrom pathlib import Path\nout = Path({str(out)!r})"
+    try:
+        ingest = measure(
+            "ingest",
+            f"""stages.ingest(Path({str(raw)!r}), scores=out / 'scores.parquet',
+                duplicates=out / 'duplicates.parquet', rejects=out / 'rejects.parquet',
+                schools=out / 'schools.parquet', summary=out / 'summary.json',
+                settings={SETTINGS})""",
+            setup=setup,
+        )
+        panel = measure(
+            "build_panel",
+            """stages.build_panel(scores=out / 'scores.parquet', rejects=out / 'rejects.parquet',
+                schools=out / 'schools.parquet', panel=out / 'panel.parquet',
+                exclusions=out / 'exclusions.csv', settings={'norms_year': 2020})""",
+            setup=setup,
+        )
+        summary = json.loads((out / "summary.json").read_text())
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+    target_s, target_mb = (None, None) if args.quick else (60.0, 4096.0)
+    total = Measurement(
+        "ingest + build_panel",
+        ingest.seconds + panel.seconds,
+        max(ingest.peak_mb, panel.peak_mb),
+        target_s,
+        target_mb,
+    )
+    rows_read = summary.get("totals", {}).get("rows_read")
+    print(f"cohort {cohort}: {rows_read:,} input rows" if rows_read else f"cohort {cohort}")
+    print_table([ingest, panel, total])
+    return 0 if total.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Wall time and peak memory of a piece of Python, measured in a fresh child process.
+
+A fresh interpreter per case keeps one case's allocations out of another's peak (ru_maxrss is
+a high-water mark for the whole process).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+
+_HARNESS = """
+import json, resource, time
+{setup}
+_start = time.perf_counter()
+{code}
+_seconds = time.perf_counter() - _start
+print("@@MEASURE@@" + json.dumps({{
+    "seconds": _seconds,
+    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}}))
+"""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    case: str
+    seconds: float
+    peak_mb: float
+    target_seconds: float | None = None
+    target_mb: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        return (self.target_seconds is None or self.seconds <= self.target_seconds) and (
+            self.target_mb is None or self.peak_mb <= self.target_mb
+        )
+
+
+def measure(
+    case: str,
+    code: str,
+    *,
+    setup: str = "",
+    target_seconds: float | None = None,
+    target_mb: float | None = None,
+) -> Measurement:
+    """Run ``setup`` (untimed; counts toward peak memory) then ``code`` (timed) in a child."""
+    script = _HARNESS.format(setup=textwrap.dedent(setup), code=textwrap.dedent(code))
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark case {case!r} failed:\n{done.stderr}")
+    line = next(x for x in done.stdout.splitlines() if x.startswith("@@MEASURE@@"))
+    result = json.loads(line.removeprefix("@@MEASURE@@"))
+    return Measurement(case, result["seconds"], result["peak_mb"], target_seconds, target_mb)
+
+
+def print_table(rows: list[Measurement]) -> None:
+    """Print the measurements as an aligned table with targets and a verdict."""
+
+    def target(value: float | None, unit: str) -> str:
+        return "-" if value is None else f"≤ {value:g} {unit}"
+
+    header = ("case", "seconds", "peak MB", "time target", "memory target", "result")
+    body = [
+        (
+            m.case,
+            f"{m.seconds:.2f}",
+            f"{m.peak_mb:,.0f}",
+            target(m.target_seconds, "s"),
+            target(m.target_mb, "MB"),
+            "pass" if m.passed else "MISS",
+        )
+        for m in rows
+    ]
+    widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
+    for row in (header, tuple("-" * w for w in widths), *body):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    sys.stdout.flush()
