@@ -62,7 +62,7 @@ def test_every_schema_key_has_a_description_and_default():
     def walk(spec, path):
         for name, sub in spec.get("properties", {}).items():
             assert sub.get("description"), f"{path}{name} has no description"
-            assert "default" in sub or name == "cohort", f"{path}{name} has no default"
+            assert "default" in sub, f"{path}{name} has no default"
             walk(sub, f"{path}{name}.")
 
     walk(SCHEMA, "")
