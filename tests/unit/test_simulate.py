@@ -1,0 +1,435 @@
+"""The demo-cohort generator: NWEA layout, realism rates, and the planted truth recovered from
+the written tables by an independent mini-ingest (screen, de-duplicate, pair, z-score)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pl_eval import io
+from pl_eval.errors import ConfigError
+from pl_eval.norms import Norms, reported_percentile
+from pl_eval.simulate import (
+    ASSESSMENT_COLUMNS,
+    LOCALES,
+    SCHOOL_COLUMNS,
+    STUDENT_COLUMNS,
+    SimulationSettings,
+    simulate_cohort,
+)
+
+# Layout C, all 143 columns in order (reference/nwea_formats.md §1.1), as the oracle for order.
+_SEASONS = ("Fall", "Winter", "Spring")
+_WINDOWS = (
+    "FallToFall", "FallToWinter", "FallToSpring", "WinterToWinter", "WinterToSpring",
+    "SpringToSpring",
+)  # fmt: skip
+_GROWTH = (
+    "ProjectedGrowth", "ObservedGrowth", "ObservedGrowthSE", "MetProjectedGrowth",
+    "ConditionalGrowthIndex", "ConditionalGrowthPercentile", "GrowthQuintile",
+)  # fmt: skip
+LAYOUT_C = [
+    "TermName", "DistrictName", "District_StateID", "SchoolName", "School_StateID", "StudentID",
+    "Student_StateID", "Subject", "Course", "GrowthMeasureYN", "NormsReferenceData",
+    *(f"WISelectedAY{s}" for s in _SEASONS), *(f"WIPreviousAY{s}" for s in _SEASONS),
+    "TestType", "TestName", "TestID", "TestStartDate", "TestStartTime", "TestDurationMinutes",
+    "TestRITScore", "TestStandardError", "TestPercentile", "AchievementQuintile",
+    "PercentCorrect", "RapidGuessingPercentage",
+    *(f"{w}{f}" for w in _WINDOWS for f in _GROWTH),
+    "LexileScore", "LexileMin", "LexileMax", "QuantileScore", "QuantileMin", "QuantileMax",
+    *(f"Goal{i}{f}" for i in range(1, 9)
+      for f in ("Name", "RitScore", "StdErr", "Range", "Adjective")),
+    *(f"Typical{w}Growth" for w in _WINDOWS),
+    *(f"ProjectedProficiency{f}{i}" for i in range(1, 11) for f in ("Study", "Level")),
+]  # fmt: skip
+
+COURSES = {"Math K-12": "math", "Reading": "reading"}
+SEASON = {"Fall": "fall", "Spring": "spring"}
+TINY = dict(
+    n_treated_schools=6,
+    n_treated_charter=4,
+    treated_years=(2, 2, 2),
+    n_treated_charter_in_districts=1,
+    n_treated_rural=1,
+    n_comparison_schools=6,
+    elementary_size=60.0,
+    secondary_size=60.0,
+    size_sd=5.0,
+)
+
+
+@pytest.fixture(scope="module")
+def norms() -> Norms:
+    return Norms.from_frame(io.read_norms_table(), 2020)
+
+
+@pytest.fixture(scope="module")
+def settings() -> SimulationSettings:
+    return SimulationSettings(n_comparison_schools=30)
+
+
+@pytest.fixture(scope="module")
+def cohort(settings, norms):
+    return simulate_cohort(settings, norms)
+
+
+def _stack(cohort, prefix: str) -> pd.DataFrame:
+    return pd.concat(
+        [t for name, t in cohort.exports.items() if name.startswith(prefix)], ignore_index=True
+    )
+
+
+@pytest.fixture(scope="module")
+def tests(cohort) -> pd.DataFrame:
+    return _stack(cohort, "AssessmentResults_")
+
+
+@pytest.fixture(scope="module")
+def rosters(cohort) -> pd.DataFrame:
+    return _stack(cohort, "StudentsBySchool_")
+
+
+@pytest.fixture(scope="module")
+def graded(tests, rosters) -> pd.DataFrame:
+    """Math and reading tests with the roster's grade (0 = K) and numbers parsed."""
+    rows = tests[tests["Course"].isin(list(COURSES))]
+    grade = rosters[["TermName", "DistrictName", "StudentID", "Grade"]]
+    rows = rows.merge(grade, on=["TermName", "DistrictName", "StudentID"], how="left")
+    return rows.assign(
+        subject=rows["Course"].map(COURSES),
+        season=rows["TermName"].str.split(" ").str[0].map(SEASON),
+        grade=rows["Grade"].replace("K", "0").astype(int),
+        rit=rows["TestRITScore"].astype(int),
+        se=rows["TestStandardError"].astype(float),
+        date=pd.to_datetime(rows["TestStartDate"], format="%m/%d/%Y"),
+        duration=rows["TestDurationMinutes"].astype(int),
+        guessing=rows["RapidGuessingPercentage"].astype(float),
+        growth_measure=rows["GrowthMeasureYN"].eq("TRUE"),
+    )
+
+
+@pytest.fixture(scope="module")
+def pairs(graded, cohort, norms, settings) -> pd.DataFrame:
+    """Analysable student × subject pairs, found from the files the way ingest and panel will:
+    screen, keep GrowthMeasureYN then lowest SE then latest date, pair at the same school."""
+    valid = graded[(graded["duration"] >= 6) & (graded["guessing"] < 30)]
+    best = valid.sort_values(
+        ["growth_measure", "se", "date"], ascending=[False, True, False]
+    ).drop_duplicates(["DistrictName", "StudentID", "subject", "season"])
+    cols = ["DistrictName", "StudentID", "subject", "SchoolName", "grade", "rit"]
+    fall, spring = (best.loc[best["season"] == s, cols] for s in ("fall", "spring"))
+    both = fall.merge(spring, on=["DistrictName", "StudentID", "subject"], suffixes=("_f", "_s"))
+    both = both[both["SchoolName_f"] == both["SchoolName_s"]]
+    schools = cohort.schools.rename(
+        columns={"district_name": "DistrictName", "school_name": "SchoolName_f"}
+    )
+    both = both.merge(schools, on=["DistrictName", "SchoolName_f"], how="left", validate="m:1")
+    rho = np.where(
+        both["subject"] == "math",
+        np.asarray(settings.rho_math)[both["grade_f"]],
+        np.asarray(settings.rho_reading)[both["grade_f"]],
+    )
+    z_f = norms.z_score(both["rit_f"], both["subject"], both["grade_f"], ["fall"] * len(both))
+    z_s = norms.z_score(both["rit_s"], both["subject"], both["grade_f"], ["spring"] * len(both))
+    return both.assign(treated=both["pl_start_year"].notna(), z_fall=z_f, residual=z_s - rho * z_f)
+
+
+# ------------------------------------------------------------------------------- schools ---
+
+
+def test_treated_schools_follow_the_2017_study(cohort):
+    frame = cohort.schools
+    treated = frame[frame["pl_start_year"].notna()]
+    assert len(treated) == 40
+    assert treated["sector"].value_counts().to_dict() == {"charter": 31, "district": 9}
+    assert treated["pl_start_year"].value_counts().to_dict() == {
+        "2022": 17,
+        "2021": 15,
+        "2020": 8,
+    }
+    locale = treated["locale"].astype(int)
+    assert (locale >= 41).sum() == 2 and locale[locale < 41].isin([11, 12, 13]).all()
+    frl = treated["frl_pct"].astype(float)
+    assert frl.between(60, 95).all() and 72 <= frl.median() <= 88
+
+
+def test_school_frame_columns_and_domains(cohort, settings):
+    frame = cohort.schools
+    assert list(frame.columns) == list(SCHOOL_COLUMNS)
+    assert all(frame[c].dtype == "str" for c in frame.columns)
+    assert not frame.duplicated(["district_name", "school_name"]).any()
+    assert len(frame) == settings.n_treated_schools + settings.n_comparison_schools
+    nces = frame["nces_id"].dropna()
+    assert nces.str.fullmatch(r"\d{12}").all() and frame["nces_id"].isna().any()
+    assert set(frame["sector"]) == {"charter", "district"}
+    comparison = frame[frame["pl_start_year"].isna()]
+    assert comparison["sector"].eq("charter").sum() == 3  # 10 % of 30
+    frl = frame["frl_pct"].astype(float)
+    assert frl.between(0, 100).all() and frame["frl_pct"].str.fullmatch(r"\d+\.\d").all()
+    assert frame["locale"].astype(int).isin(LOCALES).all()
+    # comparison schools spread wider than the PL schools, so matching has work to do
+    comparison_frl = comparison["frl_pct"].astype(float)
+    assert (
+        comparison_frl.min() < 40
+        and comparison_frl.std() > frl[frame["pl_start_year"].notna()].std()
+    )
+    assert comparison["locale"].astype(int).ge(21).any()
+
+
+def test_charter_pl_schools_mostly_have_their_own_lea_district_ones_share(cohort):
+    frame = cohort.schools.assign(treated=cohort.schools["pl_start_year"].notna())
+    has_comparison = frame.groupby("district_name")["treated"].transform(lambda t: (~t).any())
+    pl = frame[frame["treated"]]
+    shared = has_comparison[pl.index]
+    assert shared[pl["sector"] == "district"].all()
+    assert (~shared[pl["sector"] == "charter"]).sum() >= 31 - 3
+
+
+# ------------------------------------------------------------------------------- exports ---
+
+
+def test_file_names_headers_and_text_cells(cohort):
+    pattern = re.compile(
+        r"(AssessmentResults|StudentsBySchool)_[a-z0-9-]+_(Fall|Spring)_2022-2023\.csv"
+    )
+    assert all(pattern.fullmatch(name) for name in cohort.exports)
+    kinds = pd.Series([n.split("_")[0] for n in cohort.exports]).value_counts()
+    assert kinds["AssessmentResults"] == kinds["StudentsBySchool"]
+    positions = [LAYOUT_C.index(c) for c in ASSESSMENT_COLUMNS]
+    assert positions == sorted(positions)  # a subsequence of layout C, in its order
+    for name, table in cohort.exports.items():
+        expected = ASSESSMENT_COLUMNS if name.startswith("Assessment") else STUDENT_COLUMNS
+        assert list(table.columns) == list(expected)
+        assert all(table[c].dtype == "str" for c in table.columns)
+        assert table["TermName"].nunique() == 1 and table["DistrictName"].nunique() == 1
+
+
+def test_roster_has_the_brief_fields_and_plausible_values(rosters):
+    assert {
+        "StudentLastName", "StudentFirstName", "StudentMI", "StudentDateOfBirth",
+        "StudentEthnicGroup", "StudentGender", "Grade", "District_StateID", "School_StateID",
+        "Student_StateID", "NWEAStandard_EthnicGroup", "NWEAStandard_Grade",
+    } <= set(rosters.columns)  # fmt: skip
+    assert set(rosters["Grade"]) <= {"K", *map(str, range(1, 13))}
+    assert set(rosters["StudentGender"]) == {"F", "M"}
+    born = pd.to_datetime(rosters["StudentDateOfBirth"], format="%m/%d/%Y")
+    grade = rosters["Grade"].replace("K", "0").astype(int)
+    age = (pd.Timestamp("2022-09-01") - born).dt.days / 365.25
+    assert ((age - grade).between(4.9, 7.1)).all()
+    colour = rosters["NWEAStandard_EthnicGroup"].ne("White").mean()
+    assert 0.6 < colour < 0.98
+
+
+def test_student_ids_are_per_district_sequences_that_repeat_across_districts(rosters):
+    fall = rosters[rosters["TermName"] == "Fall 2022-2023"]
+    assert not fall.duplicated(["DistrictName", "StudentID"]).any()
+    districts_per_id = fall.groupby("StudentID")["DistrictName"].nunique()
+    assert (districts_per_id > 1).mean() > 0.1
+    assert fall["Student_StateID"].is_unique
+
+
+def test_one_growth_measure_test_per_student_subject_term(graded, tests):
+    keys = ["DistrictName", "StudentID", "Course", "TermName"]
+    per_slot = tests["GrowthMeasureYN"].eq("TRUE").groupby([tests[k] for k in keys]).sum()
+    assert (per_slot == 1).all()
+    false_share = tests["GrowthMeasureYN"].eq("FALSE").mean()
+    assert 0.045 < false_share < 0.075
+    # NWEA's rule picks the TRUE one: the FALSE test has a higher SE, or the same SE and an
+    # earlier date, or it fails a screen
+    slot = ["DistrictName", "StudentID", "subject", "season"]
+    true = graded[graded["growth_measure"]].set_index(slot)[["se", "date"]]
+    false = graded[~graded["growth_measure"]].merge(
+        true, left_on=slot, right_index=True, suffixes=("", "_true")
+    )
+    screened = (false["duration"] < 6) | (false["guessing"] >= 30)
+    later_or_worse = (false["se"] > false["se_true"]) | (
+        (false["se"] == false["se_true"]) & (false["date"] < false["date_true"])
+    )
+    assert (screened | later_or_worse).all() and screened.any() and (~screened).any()
+
+
+def test_value_formats(tests):
+    assert tests["TestStandardError"].str.fullmatch(r"\d\.\d").all()
+    se = tests["TestStandardError"].astype(float)
+    assert se.between(1.5, 5.5).all() and 3.0 < se.median() < 3.4
+    assert tests["TestRITScore"].astype(int).between(100, 320).all()
+    dates = tests["TestStartDate"]
+    assert dates.str.fullmatch(r"\d{1,2}/\d{1,2}/20\d\d").all()
+    assert dates.str.fullmatch(r"\d{2}/\d{2}/\d{4}").any() and dates.str.match(r"\d/").any()
+    assert tests["TestStartTime"].str.fullmatch(r"([01]\d|2[0-3]):[0-5]\d:[0-5]\d").all()
+    guessing = tests["RapidGuessingPercentage"]
+    assert {"0", "0.0000"} <= set(guessing)
+    assert guessing[~guessing.isin(["0", "0.0000"])].str.fullmatch(r"\d+\.\d{3}").all()
+    assert guessing.isin(["0", "0.0000"]).mean() > 0.6
+    assert set(tests["GrowthMeasureYN"]) == {"TRUE", "FALSE"}
+    assert set(tests["NormsReferenceData"]) == {"2020"}
+    assert set(zip(tests["Subject"], tests["Course"], strict=True)) == {
+        ("Mathematics", "Math K-12"),
+        ("Language Arts", "Reading"),
+        ("Language Arts", "Language Usage"),
+    }
+    assert tests["TestID"].str.fullmatch(r"\d{9}").all() and tests["TestID"].is_unique
+    assert tests["PercentCorrect"].astype(int).between(10, 64).all()
+
+
+def test_realism_rates(tests, rosters):
+    duration = tests["TestDurationMinutes"].astype(int)
+    guessing = tests["RapidGuessingPercentage"].astype(float)
+    short = duration < 6
+    assert 0.008 < short.mean() < 0.025 and guessing[short].median() >= 30
+    assert 0.012 < (~short & (guessing >= 30)).mean() < 0.03
+    assert duration[~short & (guessing < 30)].between(12, 245).all()
+    by_student = [tests["DistrictName"], tests["StudentID"]]
+    assert 0.03 < tests["Course"].eq("Language Usage").groupby(by_student).any().mean() < 0.07
+    student = [rosters["DistrictName"], rosters["StudentID"]]
+    seen = pd.crosstab(student, rosters["TermName"]) > 0
+    assert len(seen) > 10_000
+    # a change of district gives a new StudentID, so such movers add to both shares
+    assert 0.05 < (~seen["Spring 2022-2023"]).mean() < 0.11
+    assert 0.03 < (~seen["Fall 2022-2023"]).mean() < 0.08
+    school = rosters.pivot_table(
+        index=student, columns="TermName", values="SchoolName", aggfunc="first"
+    ).dropna()
+    moved = school["Fall 2022-2023"] != school["Spring 2022-2023"]
+    assert 0.015 < moved.mean() < 0.035
+
+
+def test_test_percentile_and_quintile_follow_the_norms(graded, norms):
+    z = norms.z_score(graded["rit"], graded["subject"], graded["grade"], graded["season"])
+    assert (graded["TestPercentile"].astype(int) == reported_percentile(z)).all()
+    quintile = pd.cut(
+        graded["TestPercentile"].astype(int), [0, 20, 40, 60, 80, 99],
+        labels=["Low", "LoAvg", "Avg", "HiAvg", "High"],
+    ).astype(str)  # fmt: skip
+    assert (graded["AchievementQuintile"] == quintile).all()
+
+
+def test_fall_to_spring_growth_fields(graded, norms, settings):
+    fall = graded[(graded["season"] == "fall") & graded["growth_measure"]]
+    spring = graded[graded["season"] == "spring"]
+    assert fall["FallToSpringObservedGrowth"].isna().all()
+    assert fall["TypicalFallToSpringGrowth"].notna().all()
+    assert spring["TypicalFallToSpringGrowth"].isna().all()
+    keys = ["DistrictName", "StudentID", "subject"]
+    rows = spring.merge(fall[[*keys, "rit", "se"]], on=keys, how="left", suffixes=("", "_fall"))
+    with_fall = rows["rit_fall"].notna()
+    assert (rows["FallToSpringObservedGrowth"].notna() == with_fall).all()
+    rows = rows[with_fall]
+    observed = rows["FallToSpringObservedGrowth"].astype(int)
+    assert (observed == rows["rit"] - rows["rit_fall"]).all()
+    se = np.round(np.sqrt(rows["se"] ** 2 + rows["se_fall"] ** 2), 1)
+    assert np.allclose(rows["FallToSpringObservedGrowthSE"].astype(float), se, atol=0.051)
+    # conditional growth, bivariate-normal form (nwea_formats.md §2)
+    grade, subject = rows["grade"], rows["subject"]
+    mu1, sd1 = norms.lookup(subject, grade, ["fall"] * len(rows))
+    mu2, sd2 = norms.lookup(subject, grade, ["spring"] * len(rows))
+    rho = np.where(
+        subject == "math",
+        np.asarray(settings.rho_math)[grade],
+        np.asarray(settings.rho_reading)[grade],
+    )
+    projected = (mu2 - mu1) + (rho * sd2 / sd1 - 1) * (rows["rit_fall"] - mu1)
+    assert (rows["FallToSpringProjectedGrowth"].astype(int) == np.rint(projected)).all()
+    cgi = (observed - projected) / (sd2 * np.sqrt(1 - rho**2))
+    assert np.allclose(rows["FallToSpringConditionalGrowthIndex"].astype(float), cgi, atol=0.0051)
+    cgp = rows["FallToSpringConditionalGrowthPercentile"].astype(int)
+    assert (cgp == reported_percentile(cgi.to_numpy())).all()
+    met = np.where(observed >= np.rint(projected), "Yes", "No")
+    star = np.where(np.abs(observed - np.rint(projected)) < se, "*", "")
+    assert (rows["FallToSpringMetProjectedGrowth"] == pd.Series(met + star, index=rows.index)).all()
+
+
+# ----------------------------------------------------------------------------------- truth ---
+
+
+def test_truth_sectors_are_the_planted_effects_and_pooled_is_their_mix(cohort):
+    for subject, charter, district in (("math", 0.10, 0.05), ("reading", 0.09, 0.0)):
+        truth = cohort.truth["effects"][subject]
+        assert truth["by_sector"]["charter"]["tau"] == pytest.approx(charter, abs=1e-6)
+        assert truth["by_sector"]["district"]["tau"] == pytest.approx(district, abs=1e-6)
+        pooled = {"math": 0.09, "reading": 0.07}[subject]
+        assert truth["pooled"]["tau"] == pytest.approx(pooled, abs=0.006)
+    by_years = cohort.truth["effects"]["math"]["by_years"]
+    assert by_years["1"]["tau"] < by_years["2"]["tau"] < by_years["3+"]["tau"]
+
+
+def test_truth_is_the_mean_over_the_analysable_students_found_in_the_files(cohort, pairs):
+    treated = pairs[pairs["treated"]]
+    for subject in ("math", "reading"):
+        truth = cohort.truth["effects"][subject]
+        schools = pd.DataFrame(truth["by_school"].values())
+        assert len(schools) == 40
+        found = treated[treated["subject"] == subject].groupby(["DistrictName", "SchoolName_f"])
+        n = found.size().rename("found").reset_index()
+        merged = schools.merge(
+            n, left_on=["district_name", "school_name"], right_on=["DistrictName", "SchoolName_f"]
+        )
+        assert (merged["n"] == merged["found"]).all() and len(merged) == 40
+        pooled = np.average(schools["tau"], weights=schools["n"])
+        assert truth["pooled"]["tau"] == pytest.approx(pooled, abs=1e-5)
+        assert truth["pooled"]["n"] == schools["n"].sum()
+        by_sector = schools.groupby("sector").apply(
+            lambda g: np.average(g["tau"], weights=g["n"]), include_groups=False
+        )
+        for sector, value in by_sector.items():
+            assert truth["by_sector"][sector]["tau"] == pytest.approx(value, abs=1e-5)
+        # between-school spread of true effects ≈ 0.20 (RAND: half significantly positive)
+        assert 0.1 < schools["tau"].std() < 0.3
+        n_comparison = (~pairs["treated"] & (pairs["subject"] == subject)).sum()
+        assert truth["n_comparison"] == n_comparison
+
+
+def test_crude_adjusted_difference_is_near_the_planted_effect(cohort, pairs):
+    for subject in ("math", "reading"):
+        rows = pairs[pairs["subject"] == subject]
+        crude = rows.groupby("treated")["residual"].mean()
+        difference = crude[True] - crude[False]
+        assert difference == pytest.approx(
+            cohort.truth["effects"][subject]["pooled"]["tau"], abs=0.03
+        )
+
+
+def test_pl_students_start_near_the_40th_percentile(pairs):
+    fall = pairs[pairs["treated"]]["z_fall"].mean()
+    assert 35 < reported_percentile(np.array([fall]))[0] < 45
+    assert pairs[~pairs["treated"]]["z_fall"].mean() > fall + 0.1
+
+
+def test_truth_echoes_settings_and_counts(cohort, settings, tests):
+    truth = cohort.truth
+    assert truth["school_year"] == "2022-2023" and truth["norms_year"] == 2020
+    assert truth["settings"]["seed"] == settings.seed
+    assert truth["settings"]["charter_effect"] == [0.10, 0.09]
+    assert truth["counts"]["assessment_rows"] == len(tests)
+    assert truth["counts"]["treated_schools"] == 40
+
+
+# ------------------------------------------------------------------ determinism, settings ---
+
+
+def test_same_seed_same_frames_other_seed_other_frames(norms):
+    first = simulate_cohort(SimulationSettings(**TINY), norms)
+    again = simulate_cohort(SimulationSettings(**TINY), norms)
+    other = simulate_cohort(SimulationSettings(**TINY, seed=7), norms)
+    assert list(first.exports) == list(again.exports)
+    for name, table in first.exports.items():
+        pd.testing.assert_frame_equal(table, again.exports[name])
+    pd.testing.assert_frame_equal(first.schools, again.schools)
+    assert first.truth == again.truth
+    assert not first.schools.equals(other.schools)
+    assert first.truth["effects"] != other.truth["effects"]
+
+
+def test_presets_and_invalid_settings():
+    national = SimulationSettings.preset("national", seed=3)
+    assert national.n_comparison_schools == 4000 and national.seed == 3
+    assert SimulationSettings.preset("demo") == SimulationSettings()
+    with pytest.raises(ConfigError, match="simulate.size"):
+        SimulationSettings.preset("huge")
+    with pytest.raises(ConfigError, match="treated_years"):
+        SimulationSettings(treated_years=(10, 10, 10))
+    with pytest.raises(ConfigError, match="school_year"):
+        SimulationSettings(school_year="2022-2024")
