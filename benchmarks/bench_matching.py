@@ -5,7 +5,7 @@ grade, caliper 0.2 SD of the logit. Targets: propensity fit + 1:1 with replaceme
 ATT with school-clustered SE <= 0.5 s and <= 2 GB peak; 5:1 with replacement <= 1.5 s; 1:1
 without replacement <= 3 s. Each case runs in a fresh process (``measure.py``) after an
 untimed warm-up on a small sample, so imports and one case's memory do not count in another;
-targeted cases run three times and report the fastest run and the largest peak.
+targeted cases run five times and report the fastest run and the largest peak.
 A VCG draw on the same pool (default VCGSettings) is timed for information, with no target.
 ``--quick`` uses a 100,000 / 5,000 pool as a smoke test (no targets). R's MatchIt, causalml
 and DoWhy are timed only if installed; otherwise the table says "not installed".
@@ -29,7 +29,7 @@ COVARIATES = ["baseline_z", "frl_school", "urban", "female"]
 TARGET_MB = 2048.0
 #: Fresh processes per targeted case; the table shows the fastest (other jobs on a shared
 #: machine only ever add time) and the largest peak memory.
-REPEATS = 3
+REPEATS = 5
 
 
 def synthetic(n_control: int, n_treated: int, seed: int = 1) -> pd.DataFrame:

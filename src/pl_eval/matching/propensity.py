@@ -149,23 +149,31 @@ def _linkinv(eta: np.ndarray) -> np.ndarray:
     return e / (1.0 + e)
 
 
-def _range(x: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """Minimum and maximum of ``x`` over ``where`` without copying the selection."""
-    return np.array(
-        [np.min(x, where=where, initial=np.inf), np.max(x, where=where, initial=-np.inf)]
-    )
-
-
 def _separating(xt: np.ndarray, names: list[str], treat: np.ndarray) -> list[str]:
-    """Covariates whose treated and comparison ranges do not overlap (or only touch)."""
-    control = ~treat
-    t_min = np.min(xt, axis=1, where=treat, initial=np.inf)
-    t_max = np.max(xt, axis=1, where=treat, initial=-np.inf)
-    c_min = np.min(xt, axis=1, where=control, initial=np.inf)
-    c_max = np.max(xt, axis=1, where=control, initial=-np.inf)
-    varies = np.minimum(t_min, c_min) < np.maximum(t_max, c_max)
-    apart = varies & ((t_min >= c_max) | (t_max <= c_min))
-    return [name for name, flag in zip(names, apart, strict=True) if flag]
+    """Covariates whose treated and comparison ranges do not overlap (or only touch).
+
+    Counts rows beyond the treated range instead of taking minima over the comparison rows:
+    masked reductions (``np.min(where=...)``) are unvectorised and ten times slower.
+    """
+    xt_treated = xt[:, np.flatnonzero(treat)]
+    out = []
+    for name, x, x_t in zip(names, xt, xt_treated, strict=True):  # a handful of columns
+        t_min, t_max = x_t.min(), x_t.max()
+        if x.min() == x.max():
+            continue
+        none_below = np.count_nonzero(x < t_max) == np.count_nonzero(x_t < t_max)
+        none_above = np.count_nonzero(x > t_min) == np.count_nonzero(x_t > t_min)
+        if none_below or none_above:
+            out.append(name)
+    return out
+
+
+def _completely_separated(logit: np.ndarray, treat: np.ndarray) -> bool:
+    """Every treated score is above every comparison score, or below every one."""
+    treated = logit[treat]
+    low, high = treated.min(), treated.max()
+    n_t = len(treated)
+    return bool(np.count_nonzero(logit >= low) == n_t or np.count_nonzero(logit <= high) == n_t)
 
 
 def propensity_logit(
@@ -202,9 +210,7 @@ def propensity_logit(
     logit = fit.coefficients @ xt
     culprits = _separating(xt[1:], [names[j] for j in cols[1:]], treat)
     named = ", ".join(culprits) if culprits else "a combination of covariates"
-    t_low, t_high = _range(logit, treat)
-    c_low, c_high = _range(logit, ~treat)
-    if t_low > c_high or t_high < c_low:
+    if _completely_separated(logit, treat):
         raise MatchingError(
             f"complete separation in the propensity model: {named} separates treated from "
             "comparison rows, so no treated row has a comparable control; drop or coarsen "
