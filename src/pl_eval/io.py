@@ -6,20 +6,28 @@ failed stage never leaves a partial output behind for Snakemake or a reader to t
 
 from __future__ import annotations
 
+import codecs
+import csv
 import json
 import os
+import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
+
+from pl_eval.errors import InputError, Problem
 
 #: Leading characters that make a spreadsheet treat a text cell as a formula (OWASP CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -119,3 +127,251 @@ def read_norms_table() -> pd.DataFrame:
             fh,
             dtype={"norms_year": "int64", "subject": "string", "grade": "int64", "term": "string"},
         )
+
+
+# --- Raw NWEA exports and the pseudonym key (read by the ingest stage) ---------------------
+
+#: Bytes inspected to find an export's header, delimiter and encoding.
+SNIFF_BYTES = 1 << 20
+#: Where the pseudonymisation key lives unless PL_EVAL_KEY or PL_EVAL_KEY_FILE say otherwise.
+DEFAULT_KEY_FILE = "~/.config/pl_eval/pseudonym.key"
+#: Malformed rows reported per file before the rest are summarised.
+MAX_ROW_PROBLEMS = 20
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """What the first bytes of a delimited export say about it (before any row is parsed)."""
+
+    path: Path
+    name: str  # path relative to the cohort folder, "/"-separated: the source_file of its rows
+    header: tuple[str, ...]  # column names as written, surrounding whitespace stripped
+    delimiter: str  # "," or "\t"
+    encoding: str  # "utf-8", "utf-8-sig" (with BOM) or "latin-1"
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    """Which columns to read from one export: output name -> position in its header."""
+
+    file: RawFile
+    columns: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RawExports:
+    """Text columns of several exports stacked into one frame.
+
+    ``frame`` has every requested name as a categorical of text (empty cells are "", a column
+    a file lacks is missing), plus ``source_file`` (categorical, sorted) and ``source_line``
+    (1-based physical line, header = 1). Blank lines are dropped and counted.
+    """
+
+    frame: pd.DataFrame
+    encodings: dict[str, str]
+    blank_lines: dict[str, int]
+
+
+def list_raw_files(raw_dir: str | Path) -> list[tuple[Path, str]]:
+    """Every file under ``raw_dir`` (recursively) as (path, "/"-separated relative name), sorted."""
+    root = Path(raw_dir)
+    if not root.is_dir():
+        raise InputError.at(root, "a folder holding the cohort's NWEA exports and schools.csv",
+                            found="no such folder")
+    found = [(p, p.relative_to(root).as_posix()) for p in root.rglob("*") if p.is_file()]
+    return sorted(found, key=lambda item: item[1])
+
+
+def sniff_raw_file(path: str | Path, name: str) -> RawFile:
+    """Read the header of a delimited export: encoding (BOM, UTF-8, else Latin-1) and delimiter."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise InputError.at(name, "a readable file", found=exc.strerror or str(exc)) from None
+    if b"\x00" in head:
+        raise InputError.at(name, "a delimited text export", found="binary data")
+    encoding = "utf-8"
+    if head.startswith(codecs.BOM_UTF8):
+        encoding, head = "utf-8-sig", head[len(codecs.BOM_UTF8):]
+    try:  # a multi-byte character may be cut at the end of the sniffed block
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        encoding = "latin-1"
+    first = head.split(b"\n", 1)[0].rstrip(b"\r").decode(
+        "latin-1" if encoding == "latin-1" else "utf-8", errors="replace"
+    )
+    if not first.strip():
+        raise InputError.at(name, "a header line naming the columns", line=1,
+                            found="an empty file" if not head.strip() else "a blank line")
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    header = next(csv.reader([first], delimiter=delimiter))
+    return RawFile(Path(path), name, tuple(h.strip() for h in header), delimiter, encoding)
+
+
+def read_raw_exports(requests: Sequence[RawRequest]) -> RawExports:
+    """Read the requested columns of each export as text and stack them (see :class:`RawExports`).
+
+    pyarrow parses in parallel and dictionary-encodes each column, so millions of rows cost
+    little memory and later parsing runs once per distinct value. Row i is reported on line
+    i + 2, which assumes values hold no line breaks (NWEA exports have none); a quoted line
+    break shifts the line numbers after it.
+    """
+    names = sorted({n for r in requests for n in r.columns})
+    problems: list[Problem] = []
+    tables: dict[str, pa.Table] = {}
+    encodings: dict[str, str] = {}
+    blanks: dict[str, int] = {}
+    for request in sorted(requests, key=lambda r: r.file.name):  # rows in file, line order
+        try:
+            table, encodings[request.file.name] = _read_one(request)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        blank = _blank_rows(table, list(request.columns))
+        blanks[request.file.name] = int(pc.sum(blank).as_py() or 0)
+        table = table.filter(pc.invert(blank))
+        if table.num_rows == 0:
+            problems.append(Problem(request.file.name, "a data row after the header",
+                                    line=2, found="no data rows"))
+            continue
+        tables[request.file.name] = table
+    if problems:
+        raise InputError(problems)
+    files = sorted(r.file.name for r in requests)
+    frame = _stack(tables, names, files)
+    del tables
+    pa.default_memory_pool().release_unused()  # parse buffers are freed; give them back now
+    return RawExports(frame, encodings, blanks)
+
+
+def _read_one(request: RawRequest) -> tuple[pa.Table, str]:
+    """One export's requested columns as dictionary-encoded text, with its line numbers."""
+    raw = request.file
+    encoding = "utf-8" if raw.encoding.startswith("utf-8") else raw.encoding
+    try:
+        try:
+            table = _parse(raw, request.columns, encoding, use_threads=True, bad_rows=[])
+        except pa.ArrowInvalid as exc:
+            if encoding != "utf-8" or "UTF8" not in str(exc):
+                raise
+            encoding = "latin-1"  # bytes past the sniffed block are not UTF-8
+            table = _parse(raw, request.columns, encoding, use_threads=True, bad_rows=[])
+    except pa.ArrowInvalid as exc:  # e.g. an unterminated quote
+        raise InputError.at(raw.name, "a well-formed delimited file", found=str(exc)) from None
+    except OSError as exc:
+        raise InputError.at(raw.name, "a readable file", found=str(exc)) from None
+    if table is None:  # some rows had the wrong number of fields: find their line numbers
+        bad_rows: list = []
+        _parse(raw, request.columns, encoding, use_threads=False, bad_rows=bad_rows)
+        width = len(raw.header)
+        raise InputError([
+            Problem(raw.name, f"{width} fields like the header", line=row.number,
+                    found=f"{row.actual_columns} fields")
+            for row in bad_rows[:MAX_ROW_PROBLEMS]
+        ])
+    lines = pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64))
+    table = table.append_column("source_line", lines)
+    used = "utf-8-sig" if raw.encoding == "utf-8-sig" and encoding == "utf-8" else encoding
+    return table, used
+
+
+def _parse(raw: RawFile, columns: dict[str, int], encoding: str, *, use_threads: bool,
+           bad_rows: list) -> pa.Table | None:
+    """Parse with pyarrow; None when a row has the wrong field count (kept in ``bad_rows``)."""
+    positional = [f"f{i}" for i in range(len(raw.header))]
+    text = pa.dictionary(pa.int32(), pa.string())
+
+    def on_bad_row(row) -> str:
+        bad_rows.append(row)
+        return "skip"
+
+    table = pacsv.read_csv(
+        raw.path,
+        read_options=pacsv.ReadOptions(
+            use_threads=use_threads, encoding=encoding, skip_rows=1, column_names=positional
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=raw.delimiter, ignore_empty_lines=False, invalid_row_handler=on_bad_row
+        ),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=[positional[i] for i in columns.values()],
+            column_types={positional[i]: text for i in columns.values()},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    if bad_rows:
+        return None
+    return table.rename_columns(
+        [name for pos in table.column_names for name, i in columns.items() if positional[i] == pos]
+    )
+
+
+def _blank_rows(table: pa.Table, names: list[str]) -> pa.Array:
+    """Rows whose every read field is empty or whitespace: blank lines in the file.
+
+    Tested on each column's dictionary (its distinct values) and mapped through the indices.
+    """
+    blank = None
+    for name in names:
+        column = table[name].combine_chunks()
+        empty = pc.take(pc.equal(pc.utf8_trim_whitespace(column.dictionary), ""), column.indices)
+        blank = empty if blank is None else pc.and_(blank, empty)
+    return pc.fill_null(blank, True)
+
+
+def _stack(tables: dict[str, pa.Table], names: list[str], files: list[str]) -> pd.DataFrame:
+    """Stack per-file tables (missing columns null) with one unified dictionary per column."""
+    text = pa.dictionary(pa.int32(), pa.string())
+    full = [
+        pa.table(
+            {n: table[n] if n in table.column_names else pa.nulls(table.num_rows, text)
+             for n in names} | {"source_line": table["source_line"]}
+        )
+        for table in tables.values()
+    ]
+    if full:
+        frame = pa.concat_tables(full).unify_dictionaries().to_pandas()
+    else:  # nothing was requested
+        frame = pd.DataFrame({"source_line": np.array([], dtype=np.int64)})
+    codes = np.repeat([files.index(f) for f in tables], [t.num_rows for t in tables.values()])
+    frame.insert(0, "source_file", pd.Categorical.from_codes(codes.astype(np.int32), files))
+    return frame
+
+
+def read_pseudonym_key() -> str:
+    """The key for pseudonymous student keys: $PL_EVAL_KEY, else the key file (made on first use).
+
+    The key file is $PL_EVAL_KEY_FILE or ~/.config/pl_eval/pseudonym.key; a new one holds 16
+    random URL-safe characters from :mod:`secrets` and is readable by its owner only (0600).
+    """
+    if (key := os.environ.get("PL_EVAL_KEY")) is not None:
+        return key
+    path = Path(os.environ.get("PL_EVAL_KEY_FILE", DEFAULT_KEY_FILE)).expanduser()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: use theirs
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(12) + "\n")
+    return path.read_text(encoding="latin-1").strip()
+
+
+def write_parquet_text(df: pd.DataFrame, path: str | Path) -> None:
+    """Like :func:`write_parquet`, but categorical columns are stored as plain text.
+
+    Readers get ordinary str columns, while the writer keeps compact categoricals in memory
+    (millions of per-row strings cost gigabytes). The file is the one ``write_parquet`` would
+    write for the same frame with those columns as str.
+    """
+    text = {c: "str" for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)}
+    schema = pa.Schema.from_pandas(df.iloc[:0].astype(text), preserve_index=False)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = pa.table([c.cast(f.type) for c, f in zip(table.columns, schema, strict=True)],
+                     schema=schema)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")

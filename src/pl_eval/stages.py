@@ -7,11 +7,14 @@ outputs atomically, so a failed stage leaves nothing behind.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
+from pl_eval import ingest as ingestion
 from pl_eval import io
 from pl_eval import panel as panels
 from pl_eval import simulate as simulation
+from pl_eval.errors import InputError
 from pl_eval.norms import Norms
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,60 @@ def simulate(raw_dir: Path, *, size: str, seed: int) -> None:
     log.info("simulate: wrote %d export files to %s", len(cohort.exports), raw_dir / "exports")
     io.write_delimited(cohort.schools, raw_dir / "schools.csv")
     io.write_json(cohort.truth, raw_dir / "truth.json")
+
+
+def ingest(
+    raw_dir: Path,
+    *,
+    scores: Path,
+    duplicates: Path,
+    rejects: Path,
+    schools: Path,
+    summary: Path,
+    settings: dict,
+) -> None:
+    """Read a cohort folder's NWEA exports and schools.csv; write clean, typed, pseudonymous data.
+
+    Every problem with the input is collected first and raised as one InputError (file, line,
+    column, what was expected); nothing is written unless the whole folder reads cleanly.
+    """
+    options = ingestion.IngestSettings.from_dict(settings)
+    problems = []
+    exports, ignored, failed = [], [], []
+    for path, name in io.list_raw_files(raw_dir):
+        if (skipped := ingestion.ignored_by_extension(name)) is not None:
+            ignored.append(skipped)
+            continue
+        try:
+            found = ingestion.recognise(io.sniff_raw_file(path, name), options.aliases)
+        except InputError as exc:
+            problems += exc.problems
+            failed.append(name)
+            continue
+        (exports if isinstance(found, ingestion.ExportFile) else ignored).append(found)
+    inventory = ingestion.Inventory(tuple(exports), tuple(ignored), tuple(failed))
+    problems += inventory.problems()
+
+    read = {}
+    for part, kinds in ingestion.pipeline.PARTS.items():
+        try:
+            read[part] = io.read_raw_exports([e.request() for e in inventory.of_kind(*kinds)])
+        except InputError as exc:
+            problems += exc.problems
+        else:
+            problems += ingestion.validate(part, read[part], inventory)
+    if problems:  # file names relative to the cohort folder -> paths the evaluator can open
+        raise InputError([replace(p, file=str(Path(raw_dir) / p.file)) for p in problems])
+
+    key = io.read_pseudonym_key()
+    result = ingestion.build(ingestion.RawInputs(**read), inventory, options, key)
+    del read  # free the raw text before the writers make their own copies
+    log.info("ingest: %s", result.summary()["totals"])
+    io.write_parquet_text(result.scores, scores)
+    io.write_parquet_text(result.duplicates, duplicates)
+    io.write_parquet_text(result.rejects, rejects)
+    io.write_parquet(result.schools, schools)
+    io.write_json(result.summary(), summary)
 
 
 def build_panel(

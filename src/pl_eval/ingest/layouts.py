@@ -1,0 +1,187 @@
+"""Recognise NWEA exports and the school frame by their header, and map columns by name.
+
+Layouts (reference/nwea_formats.md §1.1): AssessmentResults A (pre-2015, MeasurementScale, no
+NormsReferenceData), B (2015-2020, adds NormsReferenceData), C (2020+, Subject + Course);
+Combined (roster and results in one row: Grade beside TestRITScore); StudentsBySchool.
+Column names match case-insensitively after stripping whitespace, through built-in aliases
+for known drift and the analyst's ``column_aliases``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pl_eval.errors import ConfigError, InputError, Problem
+from pl_eval.io import RawFile, RawRequest
+
+ASSESSMENT = "assessment_results"
+COMBINED = "combined"
+ROSTER = "students_by_school"
+SCHOOLS = "school_frame"
+#: Kinds that carry test events (their rows are stacked into one frame).
+TEST_KINDS = (ASSESSMENT, COMBINED)
+#: File name (case-insensitive) of the evaluator's school frame.
+SCHOOLS_FILE = "schools.csv"
+#: Extensions of delimited exports; every other file is listed as ignored.
+EXPORT_SUFFIXES = (".csv", ".txt")
+
+#: Columns read from test files; the rest of the 64-152 columns are never read.
+TEST_COLUMNS = (
+    "TermName", "DistrictName", "SchoolName", "StudentID", "MeasurementScale", "Subject",
+    "Course", "TestStartDate", "TestStartTime", "TestRITScore", "TestStandardError",
+    "TestPercentile", "TestDurationMinutes", "RapidGuessingPercentage", "GrowthMeasureYN",
+    "NormsReferenceData", "Grade", "StudentGender", "StudentEthnicGroup",
+)
+TEST_REQUIRED = (
+    "TermName", "DistrictName", "SchoolName", "StudentID", "TestStartDate", "TestRITScore",
+    "TestStandardError",
+)
+ROSTER_COLUMNS = (
+    "TermName", "DistrictName", "SchoolName", "StudentID", "Grade", "StudentGender",
+    "StudentEthnicGroup",
+)
+ROSTER_REQUIRED = ("TermName", "DistrictName", "StudentID", "Grade")
+SCHOOL_COLUMNS = (
+    "district_name", "school_name", "nces_id", "sector", "pl_start_year", "frl_pct", "locale",
+)
+SCHOOL_REQUIRED = ("district_name", "school_name", "sector", "pl_start_year", "frl_pct", "locale")
+
+#: Renamed columns seen in real exports (nwea_formats.md §1.1 "Real exports drift").
+BUILTIN_ALIASES = {"StudentID": ("Student_Number", "StudentNumber")}
+#: NWEA files that are recognised but not used, by a fragment of their name or header.
+IGNORED_EXPORTS = {
+    "classassignments": "ClassAssignments export: class rosters are not used",
+    "accommodation": "accommodations export: accommodations are not used",
+    "programassignments": "ProgramAssignments export: program flags are not used",
+}
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """A recognised input file: its kind, layout and where each needed column sits."""
+
+    raw: RawFile
+    kind: str
+    layout: str | None  # "A", "B", "C" or "Combined" for test files
+    columns: dict[str, int]  # canonical name -> position in the header
+    names: dict[str, str]  # canonical name -> the name as written in the file
+
+    @property
+    def name(self) -> str:
+        return self.raw.name
+
+    def request(self) -> RawRequest:
+        return RawRequest(self.raw, self.columns)
+
+    def describe(self) -> dict[str, str | None]:
+        """Kind, layout, delimiter and encoding as shown in the ingest summary."""
+        return {
+            "kind": self.kind,
+            "layout": self.layout,
+            "delimiter": "tab" if self.raw.delimiter == "\t" else "comma",
+            "encoding": self.raw.encoding,
+        }
+
+
+@dataclass(frozen=True)
+class IgnoredFile:
+    """A file in the cohort folder that ingest does not read, and why."""
+
+    name: str
+    reason: str
+
+
+def alias_table(column_aliases: Mapping[str, Sequence[str]] | None) -> dict[str, str]:
+    """Lower-case name -> canonical column, from built-in and configured aliases."""
+    known = {c.lower(): c for c in TEST_COLUMNS + ROSTER_COLUMNS + SCHOOL_COLUMNS}
+    table = {c.lower(): c for c in known.values()}
+    for source in (BUILTIN_ALIASES, column_aliases or {}):
+        for canonical, aliases in source.items():
+            if canonical.lower() not in known:
+                raise ConfigError(
+                    f"ingest.column_aliases: {canonical!r} is not a column ingest reads; "
+                    f"use one of {sorted(known.values())}"
+                )
+            if isinstance(aliases, str):
+                aliases = [aliases]
+            for alias in aliases:
+                table.setdefault(str(alias).strip().lower(), known[canonical.lower()])
+    return table
+
+
+def ignored_by_extension(name: str) -> IgnoredFile | None:
+    """Files that are not delimited exports, listed in the summary rather than read."""
+    base = name.rsplit("/", 1)[-1]
+    if base.startswith("."):
+        return IgnoredFile(name, "hidden file")
+    if not base.lower().endswith(EXPORT_SUFFIXES):
+        return IgnoredFile(name, "not a .csv or .txt export")
+    return None
+
+
+def recognise(raw: RawFile, aliases: Mapping[str, str]) -> ExportFile | IgnoredFile:
+    """Decide what ``raw`` is from its header (and name); InputError if it is unusable."""
+    columns: dict[str, int] = {}
+    names: dict[str, str] = {}
+    # exact names first, then aliases for what is still missing; the first such column wins
+    for exact in (True, False):
+        for position, written in enumerate(raw.header):
+            canonical = aliases.get(written.lower())
+            if canonical and canonical not in columns and exact == (
+                written.lower() == canonical.lower()
+            ):
+                columns[canonical], names[canonical] = position, written
+    present = {c.lower() for c in columns} | {h.lower() for h in raw.header}
+    base = raw.name.rsplit("/", 1)[-1].lower()
+
+    if base == SCHOOLS_FILE:
+        return _export(raw, SCHOOLS, columns, names, SCHOOL_COLUMNS, SCHOOL_REQUIRED)
+    if "testritscore" in present or "assessmentresults" in base or "combostudent" in base:
+        combined = "grade" in present or "combostudent" in base
+        return _export(raw, COMBINED if combined else ASSESSMENT, columns, names, TEST_COLUMNS,
+                       TEST_REQUIRED + (("Grade",) if combined else ()))
+    if ("grade" in present and "studentid" in present) or "studentsbyschool" in base:
+        return _export(raw, ROSTER, columns, names, ROSTER_COLUMNS, ROSTER_REQUIRED)
+    for fragment, reason in IGNORED_EXPORTS.items():
+        if fragment in base or any(h.startswith(fragment) for h in present):
+            return IgnoredFile(raw.name, reason)
+    if {"classname", "teachername"} <= present:
+        return IgnoredFile(raw.name, IGNORED_EXPORTS["classassignments"])
+    shown = ", ".join(raw.header[:4]) + (", ..." if len(raw.header) > 4 else "")
+    raise InputError.at(
+        raw.name,
+        "an NWEA export (AssessmentResults, StudentsBySchool, ComboStudentAssessment) or "
+        "schools.csv; the header matches none of them",
+        line=1,
+        found=shown,
+    )
+
+
+def _export(raw: RawFile, kind: str, columns: dict[str, int], names: dict[str, str],
+            wanted: Sequence[str], required: Sequence[str]) -> ExportFile:
+    """Keep the wanted columns; InputError naming every required column that is missing."""
+    missing = [c for c in required if c not in columns]
+    layout = None
+    if kind in TEST_KINDS:
+        layout = "Combined" if kind == COMBINED else _test_layout(raw.header)
+        if "MeasurementScale" not in columns and "Subject" not in columns:
+            missing.append("MeasurementScale")
+        elif "MeasurementScale" not in columns and "Course" not in columns:
+            missing.append("Course")
+    if missing:
+        raise InputError([
+            Problem(raw.name, "this column in the header", line=1, column=c, found="no such column")
+            for c in missing
+        ])
+    keep = {c: columns[c] for c in wanted if c in columns}
+    return ExportFile(raw, kind, layout, keep, {c: names[c] for c in keep})
+
+
+def _test_layout(header: Sequence[str]) -> str:
+    """A (MeasurementScale only), B (plus norms and instructional weeks) or C (Subject+Course)."""
+    present = {h.lower() for h in header}
+    if "measurementscale" not in present and "subject" in present:
+        return "C"
+    b_only = any(h == "normsreferencedata" or h.startswith("wiselectedayfall") for h in present)
+    return "B" if b_only else "A"

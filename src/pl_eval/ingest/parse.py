@@ -1,0 +1,226 @@
+"""Vectorised parsers for NWEA export values (reference/nwea_formats.md §1.3).
+
+Raw columns arrive as categoricals (io reads text dictionary-encoded), so each parser runs on
+the distinct values only and the result is broadcast back through the codes: a national file
+has millions of cells but only hundreds of distinct dates, terms or scores. Parsers take a
+Series of distinct text values and return NA where a value does not parse (blank included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+SEASONS = ("fall", "winter", "spring", "summer")
+SUBJECTS = ("math", "reading")
+_TERM = r"(?i)^(fall|winter|spring|summer)\s+(\d{4})(?:\s*-\s*(\d{4}))?$"
+_DATES = (  # (pattern, order of the captured groups)
+    (r"^(\d{1,2})/(\d{1,2})/(\d{4})$", ("month", "day", "year")),  # 9/5/2014, 09/05/2014
+    (r"^(\d{1,2})-(\d{1,2})-(\d{4})$", ("day", "month", "year")),  # Excel re-save 22-10-2020
+    (r"^(\d{4})-(\d{1,2})-(\d{1,2})$", ("year", "month", "day")),  # ISO
+)
+_TIME = r"^(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?\s*([AaPp][Mm])?$"
+_TRUE = {"TRUE", "T", "Y", "YES", "1"}
+_FALSE = {"FALSE", "F", "N", "NO", "0"}
+
+
+def categorical(values: pd.Series) -> pd.Series:
+    """``values`` as a categorical (a no-op for raw columns, which io reads that way)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values
+    return values.astype("category")
+
+
+def group_ids(*columns: pd.Series) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Dense id per row for each distinct combination of categorical columns.
+
+    Returns the ids (0..g-1, by first appearance) and, per column, the category code of each
+    distinct combination (-1 for missing). Combines codes arithmetically instead of hashing
+    strings, so millions of rows cost a few integer operations.
+    """
+    codes = [categorical(c).cat.codes.to_numpy().astype(np.int64) + 1 for c in columns]
+    sizes = [len(categorical(c).cat.categories) + 1 for c in columns]
+    combined = np.zeros(len(columns[0]), dtype=np.int64)
+    for code, size in zip(codes, sizes, strict=True):
+        combined = combined * size + code
+    ids, uniques = pd.factorize(combined)
+    parts = []
+    for size in reversed(sizes):
+        parts.append(uniques % size - 1)
+        uniques = uniques // size
+    return ids.astype(np.int64), parts[::-1]
+
+
+def per_distinct(parse: Callable[..., pd.Series | pd.DataFrame], *columns: pd.Series):
+    """``parse`` applied to each distinct combination of ``columns`` only, broadcast to rows.
+
+    ``parse`` receives one str Series per column (NaN where missing) indexed 0..g-1. Text
+    results come back categorical, other results in their own dtype, indexed like the rows.
+    """
+    ids, parts = group_ids(*columns)
+    distinct = [
+        pd.Series(np.asarray(categorical(c).cat.categories, dtype=object), dtype="str")
+        .reindex(p).reset_index(drop=True)
+        for c, p in zip(columns, parts, strict=True)
+    ]
+    parsed = parse(*distinct)
+    if isinstance(parsed, pd.DataFrame):
+        return pd.DataFrame({name: _broadcast(parsed[name], ids) for name in parsed},
+                            index=columns[0].index)
+    return pd.Series(_broadcast(parsed, ids), index=columns[0].index)
+
+
+def _broadcast(values: pd.Series, ids: np.ndarray):
+    if pd.api.types.is_string_dtype(values.dtype):
+        codes, uniques = pd.factorize(values)
+        return pd.Categorical.from_codes(codes[ids].astype(np.int32),
+                                         pd.Index(uniques, dtype="str"))
+    return values.array.take(ids)
+
+
+def column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """``frame[name]``, or an all-missing text categorical when no file had that column."""
+    if name in frame:
+        return frame[name]
+    return pd.Series(pd.Categorical.from_codes(np.full(len(frame), -1, dtype=np.int32),
+                                               pd.Index([], dtype="str")),
+                     index=frame.index, name=name)
+
+
+def shared_ids(left: list[pd.Series], right: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`group_ids` over two frames' key columns, so equal keys get equal ids."""
+    both = [
+        pd.Series(pd.api.types.union_categoricals(
+            [categorical(a).array, categorical(b).array]
+        ))
+        for a, b in zip(left, right, strict=True)
+    ]
+    ids, _ = group_ids(*both)
+    return ids[: len(left[0])], ids[len(left[0]):]
+
+
+def text(values: pd.Series) -> pd.Series:
+    """Stripped text categorical with blank values as missing."""
+    stripped = strip(values)
+    return stripped.cat.remove_categories([""]) if "" in stripped.cat.categories else stripped
+
+
+def strip(values: pd.Series) -> pd.Series:
+    """Categorical with surrounding whitespace removed from every value (merging repeats)."""
+    cat = categorical(values)
+    stripped = pd.Index(cat.cat.categories.astype("str").str.strip())
+    new_codes, uniques = pd.factorize(stripped)
+    lookup = np.append(new_codes, -1).astype(np.int32)  # code -1 (missing) stays missing
+    remapped = lookup[cat.cat.codes.to_numpy()]
+    return pd.Series(
+        pd.Categorical.from_codes(remapped, pd.Index(uniques, dtype="str")),
+        index=values.index, name=values.name,
+    )
+
+
+def blank(values: pd.Series) -> pd.Series:
+    """True where a present value is empty or whitespace (missing columns are not blank)."""
+    return per_distinct(lambda s: s.str.strip().eq("").fillna(False).astype(bool), values)
+
+
+def terms(text: pd.Series) -> pd.DataFrame:
+    """season, school_year ("2014-2015") and canonical term_name from TermName.
+
+    "Fall 2014-2015" form, or the client-server "Fall 2014" form whose school year starts in
+    that year for Fall and the year before for Winter/Spring/Summer. The two years must be
+    consecutive.
+    """
+    parts = text.str.strip().str.extract(_TERM)
+    season = parts[0].str.lower()
+    first = pd.to_numeric(parts[1], errors="coerce").astype("Int64")
+    second = pd.to_numeric(parts[2], errors="coerce").astype("Int64")
+    short_start = first.where(season.eq("fall"), first - 1)
+    start = short_start.where(second.isna(), first)
+    ok = season.notna() & (second.isna() | second.eq(first + 1)).fillna(False)
+    year = start.astype("str") + "-" + (start + 1).astype("str")
+    out = pd.DataFrame({
+        "season": season.where(ok),
+        "school_year": year.where(ok),
+        "term_name": (season.str.title() + " " + year).where(ok),
+    }, index=text.index)
+    return out.astype("str")
+
+
+def dates(text: pd.Series) -> pd.Series:
+    """Dates from M/D/YYYY (any padding), DD-MM-YYYY (Excel re-saves) or YYYY-MM-DD."""
+    stripped = text.str.strip()
+    parts = pd.DataFrame(index=text.index, columns=["year", "month", "day"], dtype="float64")
+    for pattern, order in _DATES:
+        found = stripped.str.extract(pattern).astype("float64")
+        found.columns = list(order)
+        parts = parts.fillna(found[["year", "month", "day"]])
+    valid = parts.notna().all(axis=1)
+    parsed = pd.to_datetime(parts[valid].astype("int64"), errors="coerce")
+    return pd.Series(parsed, dtype="datetime64[ms]").reindex(text.index)
+
+
+def times(text: pd.Series) -> pd.Series:
+    """Seconds after midnight from 13:05:00, 9:00:00 AM or Excel's 9.38.55; NaN otherwise."""
+    parts = text.str.strip().str.extract(_TIME)
+    hour, minute = parts[0].astype("float64"), parts[1].astype("float64")
+    second = parts[2].astype("float64").fillna(0.0)
+    meridiem = parts[3].str.upper()
+    twelve = meridiem.notna()
+    ok = hour.notna() & (minute < 60) & (second < 60)
+    ok &= (twelve & hour.between(1, 12)) | (~twelve & (hour < 24))
+    hour = hour.where(~twelve, hour % 12 + np.where(meridiem.eq("PM"), 12, 0))
+    return (hour * 3600 + minute * 60 + second).where(ok.fillna(False).astype(bool))
+
+
+def numbers(text: pd.Series) -> pd.Series:
+    """Finite decimal numbers ("0", "0.0000", "2.381", "215"); NaN otherwise."""
+    value = pd.to_numeric(text.str.strip(), errors="coerce").astype("float64")
+    return value.where(np.isfinite(value))
+
+
+def flags(text: pd.Series) -> pd.Series:
+    """TRUE/FALSE (also Y/N, Yes/No, 1/0, any case) as nullable booleans."""
+    word = text.str.strip().str.upper()
+    return pd.Series(
+        np.where(word.isin(_TRUE), True, np.where(word.isin(_FALSE), False, pd.NA)),
+        index=text.index, dtype="boolean",
+    ).where(word.isin(_TRUE | _FALSE))
+
+
+def grades(text: pd.Series) -> pd.Series:
+    """Grade as an integer, K (or KG) = 0, 1..12; NA otherwise."""
+    word = text.str.strip().str.upper()
+    number = pd.to_numeric(word.replace({"K": "0", "KG": "0"}), errors="coerce")
+    whole = number.notna() & (number % 1 == 0) & number.between(0, 12)
+    return number.where(whole).astype("Int64")
+
+
+def norms_years(text: pd.Series) -> pd.Series:
+    """NormsReferenceData as an integer year (2015, 2020, 2025); NA otherwise."""
+    number = pd.to_numeric(text.str.strip().where(text.str.strip().str.fullmatch(r"\d{4}")),
+                           errors="coerce")
+    return number.astype("Int64")
+
+
+def subject_from_scale(scale: pd.Series) -> pd.Series:
+    """"math"/"reading" from MeasurementScale (layouts A, B); NaN for other subjects."""
+    word = scale.str.strip().str.lower()
+    return word.map({"mathematics": "math", "reading": "reading"}).astype("str")
+
+
+def subject_from_course(subject: pd.Series, course: pd.Series) -> pd.Series:
+    """"math"/"reading" from Subject + Course (layout C): MAP Growth Math K-12/2-5/6+ and
+    Reading; course-specific tests (Algebra, Geometry), Spanish, Language Usage and Science
+    are other subjects (NaN).
+    """
+    subj = subject.str.strip().str.lower()
+    crs = course.fillna("").str.strip().str.lower()
+    spanish = subj.str.contains("spanish") | crs.str.contains("spanish")
+    math = subj.eq("mathematics") & (crs.eq("") | crs.str.match(r"math\b"))
+    reading = subj.isin(["language arts", "reading"]) & crs.str.match(r"reading\b")
+    out = pd.Series(np.where(math & ~spanish, "math",
+                             np.where(reading & ~spanish, "reading", None)),
+                    index=subject.index, dtype="str")
+    return out

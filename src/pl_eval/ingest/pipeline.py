@@ -1,0 +1,457 @@
+"""Ingest as pure steps: check the raw text, type it, join the roster, screen, de-duplicate.
+
+Every test row read ends in exactly one of scores, duplicates or rejects; every roster row is
+used, unused, a duplicate or rejected. The counts are checked against the rows read before
+anything is returned (DESIGN.md "Input contract").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pl_eval.errors import ConfigError, Problem
+from pl_eval.ingest import dedupe, layouts, parse, pseudonym, schemas, schools, screens
+from pl_eval.ingest.layouts import ExportFile, IgnoredFile
+from pl_eval.io import RawExports
+
+SCORE_COLUMNS = list(schemas.SCORES.columns)
+DUPLICATE_COLUMNS = SCORE_COLUMNS + ["kept_source_file", "kept_source_line"]
+REJECT_COLUMNS = [
+    "source_file", "source_line", "record", "reason", "column", "detail", "student_key",
+    "district", "school", "term_name", "season", "school_year", "subject",
+]
+TEST_STATUSES = ("kept", "duplicates", "rejected")
+#: The parts of a cohort folder read together, by file kind (fields of :class:`RawInputs`).
+PARTS = {
+    "tests": layouts.TEST_KINDS,
+    "roster": (layouts.ROSTER,),
+    "schools": (layouts.SCHOOLS,),
+}
+RAW_SCHEMAS = {"tests": schemas.RAW_TESTS, "roster": schemas.RAW_ROSTER,
+               "schools": schemas.RAW_SCHOOLS}
+ROSTER_STATUSES = ("used", "unused", "duplicates", "rejected")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """config ``ingest``: column aliases (lower-case name -> canonical) and screens."""
+
+    aliases: dict[str, str]
+    screens: screens.ScreenSettings
+
+    @classmethod
+    def from_dict(cls, settings: Mapping[str, Any]) -> IngestSettings:
+        """From config ``ingest`` (missing keys take their defaults)."""
+        aliases = settings.get("column_aliases") or {}
+        screening = settings.get("screens") or {}
+        if not isinstance(aliases, Mapping) or not isinstance(screening, Mapping):
+            raise ConfigError("ingest.column_aliases and ingest.screens must be mappings")
+        return cls(layouts.alias_table(aliases), screens.ScreenSettings.from_dict(screening))
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Every file in a cohort folder: recognised inputs, ignored files (with why) and files
+    that could not be recognised (already reported; they silence follow-on problems)."""
+
+    exports: tuple[ExportFile, ...]
+    ignored: tuple[IgnoredFile, ...]
+    failed: tuple[str, ...] = ()
+
+    def of_kind(self, *kinds: str) -> list[ExportFile]:
+        return [e for e in self.exports if e.kind in kinds]
+
+    def names(self) -> dict[str, dict[str, str]]:
+        """Per file, canonical column -> the name written in its header (for messages)."""
+        return {e.name: e.names for e in self.exports}
+
+    def problems(self) -> list[Problem]:
+        """What the folder as a whole lacks (schools.csv, test exports, a roster), with file
+        names relative to the folder ("" is the folder itself)."""
+        found = []
+        failed_frame = any(_base(f) == layouts.SCHOOLS_FILE for f in self.failed)
+        failed_export = any(_base(f) != layouts.SCHOOLS_FILE for f in self.failed)
+        frames = self.of_kind(layouts.SCHOOLS)
+        if len(frames) > 1 or (not frames and not failed_frame):
+            found.append(Problem(
+                layouts.SCHOOLS_FILE, "exactly one school frame schools.csv in the cohort folder",
+                found=", ".join(f.name for f in frames) or "none",
+            ))
+        if not self.of_kind(*layouts.TEST_KINDS) and not failed_export:
+            found.append(Problem(
+                "", "at least one AssessmentResults or ComboStudentAssessment export (.csv/.txt)",
+                found="none",
+            ))
+        if (self.of_kind(layouts.ASSESSMENT) and not self.of_kind(layouts.ROSTER)
+                and not failed_export):
+            found.append(Problem(
+                "", "a StudentsBySchool export giving grades for the AssessmentResults exports",
+                found="none",
+            ))
+        return found
+
+
+def _base(name: str) -> str:
+    return name.rsplit("/", 1)[-1].lower()
+
+
+@dataclass(frozen=True)
+class RawInputs:
+    """The text read from a cohort folder: test rows, roster rows, the school frame."""
+
+    tests: RawExports
+    roster: RawExports
+    schools: RawExports
+
+
+def validate(part: str, raw: RawExports, inventory: Inventory) -> list[Problem]:
+    """Every cell of one part (a :data:`PARTS` key) that cannot be read as what its column
+    holds, at file, line and column."""
+    frame = raw.frame
+    if part == "schools":  # names are compared (for duplicates) without surrounding blanks
+        frame = frame.assign(**{c: parse.strip(frame[c]) for c in ("district_name", "school_name")
+                                if c in frame})
+    return schemas.problems(frame, RAW_SCHEMAS[part], inventory.names())
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """Clean scores, duplicates, rejects and the school frame, with counts that add up."""
+
+    scores: pd.DataFrame
+    duplicates: pd.DataFrame
+    rejects: pd.DataFrame
+    schools: pd.DataFrame
+    files: dict[str, dict[str, Any]]
+    terms: dict[str, dict[str, int]]
+    ignored: dict[str, str]
+
+    def summary(self) -> dict[str, Any]:
+        """The ingest_summary.json content: per file, per term, by reason, totals."""
+        record = self.rejects["record"]
+
+        def total(kinds: tuple[str, ...], keys: tuple[str, ...]) -> dict[str, int]:
+            files = [f for f in self.files.values() if f["kind"] in kinds]
+            return {k: sum(f[k] for f in files) for k in ("rows_read", *keys)}
+
+        return {
+            "files": self.files,
+            "terms": self.terms,
+            "rejects_by_reason": {
+                kind: _counts(self.rejects.loc[record.eq(kind), "reason"])
+                for kind in ("test", "roster")
+            },
+            "ignored_files": self.ignored,
+            "totals": total(layouts.TEST_KINDS, TEST_STATUSES) | {
+                "students": int(self.scores["student_key"].nunique()),
+                "schools_in_frame": len(self.schools),
+            },
+            "roster_totals": total((layouts.ROSTER,), ROSTER_STATUSES),
+        }
+
+
+def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings,
+          key: str) -> IngestResult:
+    """The ingest outputs from validated raw text (``validate`` returned no problems).
+
+    Raw rows come in (source_file, source_line) order, so outputs taken in row order are
+    sorted without a sort.
+    """
+    tests = typed_tests(raw.tests.frame)
+    roster = typed_roster(raw.roster.frame)
+    test_ids, roster_ids = parse.shared_ids(
+        [tests[c] for c in ("term_name", "district", "student_id")],
+        [roster[c] for c in ("term_name", "district", "student_id")],
+    )
+    roster_status, match = _resolve_roster(roster, roster_ids, test_ids, tests["combined"])
+    tests = _with_roster(tests, roster, match)
+    tests["student_key"] = pseudonym.student_keys(tests["district"], tests["student_id"], key)
+    verdicts = screens.verdicts(tests, settings.screens)
+
+    usable = np.flatnonzero(verdicts.usable)
+    candidates = tests[["growth_measure", "se", "test_date", "test_time", "source_file",
+                        "source_line", "student_key", "subject", "term_name"]].iloc[usable]
+    group, _ = parse.group_ids(candidates["student_key"], candidates["subject"],
+                               candidates["term_name"])
+    choice = dedupe.choose(candidates, group)
+    kept_rows = usable[choice.kept]
+    duplicate_rows = usable[choice.duplicates]
+    kept_for = usable[choice.kept_row[choice.duplicates]]
+
+    duplicates = _select(tests, SCORE_COLUMNS, duplicate_rows).assign(
+        kept_source_file=_select(tests, ["source_file"], kept_for)["source_file"],
+        kept_source_line=tests["source_line"].to_numpy()[kept_for],
+    )
+    roster_rejected = np.flatnonzero(roster_status.eq("rejected").to_numpy())
+    rejected_roster = _select(roster, REJECT_COLUMNS, roster_rejected)
+    rejected_roster["student_key"] = pseudonym.student_keys(
+        rejected_roster["district"], _select(roster, ["student_id"], roster_rejected)["student_id"],
+        key)
+    rejected_tests = _select(tests, REJECT_COLUMNS, verdicts.rejected).assign(
+        reason=_select(verdicts.reason.to_frame(), ["reason"], verdicts.rejected)["reason"],
+        column=pd.Categorical(verdicts.column), detail=pd.Categorical(verdicts.detail),
+    )
+    rejects = _stack([
+        rejected_tests.assign(record="test"),
+        rejected_roster.assign(record="roster", reason="missing_grade", column="Grade",
+                               detail="empty"),
+    ])[REJECT_COLUMNS].sort_values(["source_file", "source_line"], kind="stable",
+                                   ignore_index=True)
+    scores = schemas.SCORES.validate(_select(tests, SCORE_COLUMNS, kept_rows), inplace=True)
+
+    files = _file_counts(inventory, raw, scores, duplicates, rejects, roster, roster_status)
+    terms = _term_counts(tests, scores, duplicates, rejects)
+    return IngestResult(
+        scores=scores,
+        duplicates=duplicates,
+        rejects=rejects,
+        schools=schools.school_frame(raw.schools.frame),
+        files=files,
+        terms=terms,
+        ignored={f.name: f.reason for f in inventory.ignored},
+    )
+
+
+def typed_tests(raw: pd.DataFrame) -> pd.DataFrame:
+    """Typed columns of validated raw test rows (one row per row read, same order)."""
+    def col(name: str) -> pd.Series:
+        return parse.column(raw, name)
+
+    def number(name: str) -> np.ndarray:
+        return parse.per_distinct(parse.numbers, col(name)).to_numpy(float)
+
+    term = parse.per_distinct(parse.terms, col("TermName"))
+    subject = parse.per_distinct(_subject, col("MeasurementScale"), col("Subject"),
+                                 col("Course"))
+    return pd.DataFrame({
+        "source_file": raw["source_file"],
+        "source_line": raw["source_line"].to_numpy(np.int64),
+        "district": parse.strip(col("DistrictName")),
+        "school": parse.strip(col("SchoolName")),
+        "student_id": parse.strip(col("StudentID")),
+        "term_name": term["term_name"],
+        "season": term["season"],
+        "school_year": term["school_year"],
+        "subject": subject["subject"],
+        "subject_text": subject["subject_text"],
+        "scale_column": col("MeasurementScale").notna().to_numpy(),
+        "test_date": parse.per_distinct(parse.dates, col("TestStartDate")),
+        "test_time": parse.per_distinct(parse.times, col("TestStartTime")).to_numpy(float),
+        "rit": number("TestRITScore"),
+        "se": number("TestStandardError"),
+        "nwea_percentile": pd.array(np.round(number("TestPercentile"))).astype("Int64"),
+        "duration_minutes": number("TestDurationMinutes"),
+        "rapid_guessing_pct": number("RapidGuessingPercentage"),
+        "growth_measure": parse.per_distinct(parse.flags, col("GrowthMeasureYN")),
+        "norms_reference": parse.per_distinct(parse.norms_years, col("NormsReferenceData")),
+        "combined": col("Grade").notna().to_numpy(),
+        "grade": parse.per_distinct(parse.grades, col("Grade")),
+        "gender": parse.text(col("StudentGender")),
+        "ethnicity": parse.text(col("StudentEthnicGroup")),
+    }, index=raw.index)
+
+
+def typed_roster(raw: pd.DataFrame) -> pd.DataFrame:
+    """Typed columns of validated StudentsBySchool rows."""
+    def col(name: str) -> pd.Series:
+        return parse.column(raw, name)
+
+    term = parse.per_distinct(parse.terms, col("TermName"))
+    return pd.DataFrame({
+        "source_file": raw["source_file"],
+        "source_line": raw["source_line"].to_numpy(np.int64),
+        "district": parse.strip(col("DistrictName")),
+        "school": parse.text(col("SchoolName")),
+        "student_id": parse.strip(col("StudentID")),
+        "term_name": term["term_name"],
+        "season": term["season"],
+        "school_year": term["school_year"],
+        "grade": parse.per_distinct(parse.grades, col("Grade")),
+        "gender": parse.text(col("StudentGender")),
+        "ethnicity": parse.text(col("StudentEthnicGroup")),
+    }, index=raw.index)
+
+
+def _subject(scale: pd.Series, subject: pd.Series, course: pd.Series) -> pd.DataFrame:
+    """Analysis subject from MeasurementScale (A/B) or Subject + Course (C), and the text."""
+    from_scale = scale.notna()
+    course_text = subject.str.strip() + " / " + course.fillna("").str.strip()
+    return pd.DataFrame({
+        "subject": parse.subject_from_scale(scale).where(
+            from_scale, parse.subject_from_course(subject, course)),
+        "subject_text": scale.str.strip().where(from_scale, course_text),
+    })
+
+
+def _resolve_roster(roster: pd.DataFrame, roster_ids: np.ndarray, test_ids: np.ndarray,
+                    combined: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Status of each roster row and, per test row, the roster row it joins to (-1: none).
+
+    One roster row per term x district x student: a row with a grade first, then the first
+    by file and line; the others are duplicates. A kept row without a grade is rejected.
+    """
+    no_grade = roster["grade"].isna().to_numpy()
+    order = np.lexsort((roster["source_line"].to_numpy(),
+                        roster["source_file"].cat.codes.to_numpy(), no_grade, roster_ids))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = roster_ids[order][1:] != roster_ids[order][:-1]
+    primary = order[first]
+    lookup = np.full(max(roster_ids.max(initial=-1), test_ids.max(initial=-1)) + 1, -1)
+    lookup[roster_ids[primary]] = primary
+    match = np.where(combined.to_numpy(), -1, lookup[test_ids])
+    used = np.zeros(len(roster), dtype=bool)
+    used[match[match >= 0]] = True
+    status = np.full(len(roster), ROSTER_STATUSES.index("duplicates"), dtype=np.int8)
+    status[primary] = ROSTER_STATUSES.index("unused")
+    status[used] = ROSTER_STATUSES.index("used")
+    status[primary[no_grade[primary]]] = ROSTER_STATUSES.index("rejected")
+    return pd.Series(pd.Categorical.from_codes(status, ROSTER_STATUSES), index=roster.index), match
+
+
+def _with_roster(tests: pd.DataFrame, roster: pd.DataFrame, match: np.ndarray) -> pd.DataFrame:
+    """Grade, gender and ethnicity from the joined roster row for AssessmentResults rows."""
+    joined = match >= 0
+    take = np.where(joined, match, 0)
+    grade = tests["grade"].to_numpy(dtype=float, na_value=np.nan)
+    if len(roster):
+        theirs = roster["grade"].to_numpy(dtype=float, na_value=np.nan)[take]
+        grade = np.where(joined, theirs, grade)
+    grade = pd.array(grade, dtype="Float64").astype("Int64")
+    note = pd.Series(pd.NA, index=tests.index, dtype="str")
+    missing = np.asarray(grade.isna(), dtype=bool)
+    own = missing & tests["combined"].to_numpy()
+    note[own] = "empty"
+    via = missing & joined
+    if via.any():
+        rows = take[via]
+        where = pd.Series(roster["source_file"].to_numpy()[rows], dtype="str")
+        line = pd.Series(roster["source_line"].to_numpy()[rows]).astype("str")
+        note[via] = ("StudentsBySchool row at " + where + " line " + line
+                     + " has no grade").to_numpy()
+    return tests.assign(
+        has_roster=tests["combined"].to_numpy() | joined,
+        grade=grade,
+        gender=_coalesce(joined, tests["gender"], roster["gender"], take),
+        ethnicity=_coalesce(joined, tests["ethnicity"], roster["ethnicity"], take),
+        grade_note=note,
+    )
+
+
+def _coalesce(joined: np.ndarray, own: pd.Series, theirs: pd.Series,
+              take: np.ndarray) -> pd.Categorical:
+    """Per row, ``theirs[take]`` where ``joined`` else ``own``, on categorical codes."""
+    both = pd.api.types.union_categoricals([parse.categorical(own).array,
+                                            parse.categorical(theirs).array])
+    codes = both.codes
+    own_codes, their_codes = codes[: len(own)], codes[len(own):]
+    picked = their_codes[take] if len(their_codes) else np.full(len(own), -1, dtype=codes.dtype)
+    return pd.Categorical.from_codes(np.where(joined, picked, own_codes), both.categories)
+
+
+def _select(frame: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.DataFrame:
+    """``columns`` of ``frame`` at positions ``rows`` (absent columns missing); text stays
+    categorical (``io.write_parquet_text`` stores it as plain text)."""
+    out = {}
+    for name in columns:
+        if name not in frame:
+            out[name] = pd.Categorical.from_codes(np.full(len(rows), -1), pd.Index([], dtype="str"))
+            continue
+        values = frame[name]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            out[name] = pd.Categorical.from_codes(values.cat.codes.to_numpy()[rows],
+                                                  values.cat.categories)
+        else:
+            out[name] = values.array.take(rows)
+    return pd.DataFrame(out)
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Rows of frames with the same columns; text columns stay categorical (sorted categories)."""
+    out = {}
+    for name in frames[0].columns:
+        parts = [f[name] if isinstance(f[name].dtype, pd.CategoricalDtype)
+                 or not pd.api.types.is_string_dtype(f[name].dtype)
+                 else f[name].astype("category") for f in frames]
+        if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
+            out[name] = pd.api.types.union_categoricals(
+                [pd.Categorical.from_codes(p.cat.codes, p.cat.categories.astype("str"))
+                 for p in parts],
+                sort_categories=True,
+            )
+        else:
+            out[name] = pd.concat(parts, ignore_index=True).array
+    return pd.DataFrame(out)
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    """Rows per distinct value, by value (zeros left out)."""
+    counts = parse.categorical(values).value_counts(sort=False)
+    return {str(k): int(v) for k, v in sorted(counts.items()) if v}
+
+
+def _file_counts(inventory: Inventory, raw: RawInputs, scores: pd.DataFrame,
+                 duplicates: pd.DataFrame, rejects: pd.DataFrame, roster: pd.DataFrame,
+                 roster_status: pd.Series) -> dict[str, dict[str, Any]]:
+    """Per input file: what it is, rows read and where they went; checks nothing was lost."""
+    read = {}
+    for source in (raw.tests, raw.roster, raw.schools):
+        read |= _counts(source.frame["source_file"])
+    landed = {
+        "kept": _counts(scores["source_file"]),
+        "duplicates": _counts(duplicates["source_file"]),
+        "rejected": _counts(rejects.loc[rejects["record"].eq("test"), "source_file"]),
+    }
+    roster_by_file = {status: _counts(roster["source_file"][roster_status.eq(status)])
+                      for status in ROSTER_STATUSES}
+    files: dict[str, dict[str, Any]] = {}
+    for export in inventory.exports:
+        entry = export.describe() | {"rows_read": read.get(export.name, 0)}
+        if export.kind in layouts.TEST_KINDS:
+            entry |= {k: landed[k].get(export.name, 0) for k in TEST_STATUSES}
+            entry["blank_lines"] = raw.tests.blank_lines.get(export.name, 0)
+            entry["encoding"] = raw.tests.encodings.get(export.name, entry["encoding"])
+            parts = TEST_STATUSES
+        elif export.kind == layouts.ROSTER:
+            entry |= {k: roster_by_file[k].get(export.name, 0) for k in ROSTER_STATUSES}
+            entry["blank_lines"] = raw.roster.blank_lines.get(export.name, 0)
+            entry["encoding"] = raw.roster.encodings.get(export.name, entry["encoding"])
+            parts = ROSTER_STATUSES
+        else:
+            entry["schools"] = entry["rows_read"]
+            entry["encoding"] = raw.schools.encodings.get(export.name, entry["encoding"])
+            parts = ("schools",)
+        _check_adds_up(export.name, entry, parts)
+        files[export.name] = entry
+    return files
+
+
+def _term_counts(tests: pd.DataFrame, scores: pd.DataFrame, duplicates: pd.DataFrame,
+                 rejects: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per term: test rows read and where they went (checked to add up)."""
+    read = _counts(tests["term_name"])
+    landed = {
+        "kept": _counts(scores["term_name"]),
+        "duplicates": _counts(duplicates["term_name"]),
+        "rejected": _counts(rejects.loc[rejects["record"].eq("test"), "term_name"]),
+    }
+    terms = {}
+    for term, rows in read.items():
+        entry = {"rows_read": rows} | {k: landed[k].get(term, 0) for k in TEST_STATUSES}
+        _check_adds_up(term, entry, TEST_STATUSES)
+        terms[term] = entry
+    total = {"rows_read": len(tests)} | {
+        k: sum(landed[k].values()) for k in TEST_STATUSES
+    }
+    _check_adds_up("all test rows", total, TEST_STATUSES)
+    return terms
+
+
+def _check_adds_up(where: str, entry: Mapping[str, int], parts: tuple[str, ...]) -> None:
+    """rows_read must equal the sum of where the rows went: a lost row is a bug, not input."""
+    if entry["rows_read"] != sum(entry[p] for p in parts):
+        raise RuntimeError(f"ingest lost rows in {where}: {dict(entry)}")

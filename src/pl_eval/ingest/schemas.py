@@ -1,0 +1,227 @@
+"""pandera contracts: what raw export and school-frame text must look like, and the outputs.
+
+Raw checks run lazily over every row of every file, so one run reports all problems; each
+check's ``error`` is the "expected ..." phrase of the one-line message the evaluator sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import pandas as pd
+import pandera.pandas as pa
+
+from pl_eval.errors import Problem
+from pl_eval.ingest import parse
+
+#: Rows reported per file, column and check before the rest are summarised in one line.
+MAX_PER_CHECK = 20
+LOCALES = (11, 12, 13, 21, 22, 23, 31, 32, 33, 41, 42, 43)
+SECTORS = ("charter", "district")
+
+EXPECT_TERM = "a term like 'Fall 2014-2015' (or 'Fall 2014')"
+EXPECT_VALUE = "a value (this column is required)"
+EXPECT_DATE = "a date like 9/15/2014, 15-09-2014 or 2014-09-15"
+EXPECT_TIME = "a time like 13:05:00 or 1:05:00 PM (or empty)"
+EXPECT_NUMBER = "a number (or empty)"
+EXPECT_FLAG = "TRUE or FALSE (or empty)"
+EXPECT_NORMS = "a norms year like 2015 (or empty)"
+EXPECT_GRADE = "a grade K or 1-12 (or empty)"
+EXPECT_SECTOR = "charter or district"
+EXPECT_START = "a year like 2014 (or empty for a comparison school)"
+EXPECT_FRL = "a percentage from 0 to 100 (or empty)"
+EXPECT_LOCALE = "an NCES locale code (11-13, 21-23, 31-33, 41-43)"
+EXPECT_NCES = "an NCES school id of 12 digits (or empty)"
+EXPECT_UNIQUE = "one row per district_name and school_name"
+
+
+def _parses(parser: Callable[[pd.Series], pd.Series | pd.DataFrame], *, optional: bool):
+    """A vectorised check: the value parses (or is blank, when ``optional``)."""
+
+    def good(text: pd.Series) -> pd.Series:
+        parsed = parser(text)
+        ok = (parsed.iloc[:, -1] if isinstance(parsed, pd.DataFrame) else parsed).notna()
+        if optional:
+            ok |= text.str.strip().eq("")
+        return ok.fillna(False).astype(bool)
+
+    return lambda values: parse.per_distinct(good, values)
+
+
+def _present(values: pd.Series) -> pd.Series:
+    return ~parse.blank(values)
+
+
+def _column(check, expected: str) -> pa.Column:
+    # missing values mean "the file has no such column"; required columns are checked on headers
+    return pa.Column(checks=pa.Check(check, error=expected), nullable=True, required=False)
+
+
+def _text_checks(required: tuple[str, ...]) -> dict[str, pa.Column]:
+    return {name: _column(_present, EXPECT_VALUE) for name in required}
+
+
+#: Raw test rows (AssessmentResults A/B/C and Combined), all columns text.
+RAW_TESTS = pa.DataFrameSchema(
+    {
+        "TermName": _column(_parses(parse.terms, optional=False), EXPECT_TERM),
+        **_text_checks(("DistrictName", "SchoolName", "StudentID", "MeasurementScale",
+                        "Subject")),
+        "TestStartDate": _column(_parses(parse.dates, optional=False), EXPECT_DATE),
+        "TestStartTime": _column(_parses(parse.times, optional=True), EXPECT_TIME),
+        **{name: _column(_parses(parse.numbers, optional=True), EXPECT_NUMBER)
+           for name in ("TestRITScore", "TestStandardError", "TestPercentile",
+                        "TestDurationMinutes", "RapidGuessingPercentage")},
+        "GrowthMeasureYN": _column(_parses(parse.flags, optional=True), EXPECT_FLAG),
+        "NormsReferenceData": _column(_parses(parse.norms_years, optional=True), EXPECT_NORMS),
+        "Grade": _column(_parses(parse.grades, optional=True), EXPECT_GRADE),
+    },
+    name="raw NWEA test rows",
+)
+
+#: Raw StudentsBySchool rows.
+RAW_ROSTER = pa.DataFrameSchema(
+    {
+        "TermName": _column(_parses(parse.terms, optional=False), EXPECT_TERM),
+        **_text_checks(("DistrictName", "StudentID")),
+        "Grade": _column(_parses(parse.grades, optional=True), EXPECT_GRADE),
+    },
+    name="raw StudentsBySchool rows",
+)
+
+
+def _sector(text: pd.Series) -> pd.Series:
+    return text.str.strip().str.lower().where(lambda s: s.isin(SECTORS))
+
+
+def _start_year(text: pd.Series) -> pd.Series:
+    return pd.to_numeric(text.str.strip().where(text.str.strip().str.fullmatch(r"\d{4}")),
+                         errors="coerce")
+
+
+def _frl(text: pd.Series) -> pd.Series:
+    value = parse.numbers(text)
+    return value.where(value.between(0, 100))
+
+
+def _locale(text: pd.Series) -> pd.Series:
+    value = parse.numbers(text)
+    return value.where(value.isin(LOCALES))
+
+
+def _nces(text: pd.Series) -> pd.Series:
+    return text.str.strip().where(text.str.strip().str.fullmatch(r"\d{11,12}"))
+
+
+#: Raw school frame (schools.csv); names are compared after stripping whitespace.
+RAW_SCHOOLS = pa.DataFrameSchema(
+    {
+        **_text_checks(("district_name", "school_name")),
+        "sector": _column(_parses(_sector, optional=False), EXPECT_SECTOR),
+        "pl_start_year": _column(_parses(_start_year, optional=True), EXPECT_START),
+        "frl_pct": _column(_parses(_frl, optional=True), EXPECT_FRL),
+        "locale": _column(_parses(_locale, optional=False), EXPECT_LOCALE),
+        "nces_id": _column(_parses(_nces, optional=True), EXPECT_NCES),
+    },
+    unique=["district_name", "school_name"],
+    report_duplicates="exclude_first",
+    name="school frame",
+)
+
+def _matches(pattern: str) -> pa.Check:
+    """Text fully matches ``pattern``; tested once per distinct value."""
+    return pa.Check(
+        lambda s: parse.per_distinct(lambda v: v.str.fullmatch(pattern).fillna(False), s),
+        error=f"text matching {pattern}",
+    )
+
+
+_TEXT = pa.Column("category")
+_OPTIONAL_TEXT = pa.Column("category", nullable=True)
+
+#: One kept test per student x subject x term (the scores output; text held as categoricals
+#: in memory and written as plain text).
+SCORES = pa.DataFrameSchema(
+    {
+        "student_key": pa.Column("category", _matches(r"[0-9a-f]{16}")),
+        "district": _TEXT,
+        "school": _TEXT,
+        "term_name": _TEXT,
+        "season": pa.Column("category", pa.Check.isin(parse.SEASONS)),
+        "school_year": pa.Column("category", _matches(r"\d{4}-\d{4}")),
+        "subject": pa.Column("category", pa.Check.isin(parse.SUBJECTS)),
+        "test_date": pa.Column("datetime64[ms]"),
+        "rit": pa.Column("float64", pa.Check.gt(0)),
+        "se": pa.Column("float64", pa.Check.gt(0)),
+        "nwea_percentile": pa.Column("Int64", nullable=True),
+        "duration_minutes": pa.Column("float64", nullable=True),
+        "rapid_guessing_pct": pa.Column("float64", nullable=True),
+        "growth_measure": pa.Column("boolean", nullable=True),
+        "norms_reference": pa.Column("Int64", nullable=True),
+        "grade": pa.Column("Int64", pa.Check.between(0, 12)),
+        "gender": _OPTIONAL_TEXT,
+        "ethnicity": _OPTIONAL_TEXT,
+        "source_file": _TEXT,
+        "source_line": pa.Column("int64", pa.Check.ge(2)),
+    },
+    unique=["student_key", "subject", "term_name"],
+    strict=True,
+    ordered=True,
+    name="scores",
+)
+
+#: The school frame output.
+SCHOOLS = pa.DataFrameSchema(
+    {
+        "district_name": pa.Column("str"),
+        "school_name": pa.Column("str"),
+        "nces_id": pa.Column("str", pa.Check.str_matches(r"^\d{12}$"), nullable=True),
+        "sector": pa.Column("str", pa.Check.isin(SECTORS)),
+        "pl_start_year": pa.Column("Int64", nullable=True),
+        "frl_pct": pa.Column("float64", pa.Check.between(0, 100), nullable=True),
+        "locale": pa.Column("Int64", pa.Check.isin(LOCALES)),
+        "locale_group": pa.Column("str", pa.Check.isin(("city", "suburb", "town", "rural"))),
+    },
+    unique=["district_name", "school_name"],
+    strict=True,
+    ordered=True,
+    name="schools",
+)
+
+
+def problems(frame: pd.DataFrame, schema: pa.DataFrameSchema,
+             names: Mapping[str, Mapping[str, str]]) -> list[Problem]:
+    """Every row of ``frame`` that breaks ``schema``, as problems at file, line and column.
+
+    ``frame`` holds ``source_file`` and ``source_line``; ``names`` maps each file to the
+    column names as written there, so messages quote the evaluator's own header.
+    """
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    else:
+        return []
+    unique = cases["check"].astype("str").str.contains("uniqueness")
+    cases = cases[~unique | cases["column"].eq("school_name")]
+    rows = cases["index"].astype("int64").to_numpy()
+    cases = cases.assign(
+        file=frame["source_file"].astype("str").to_numpy()[rows],
+        line=frame["source_line"].to_numpy()[rows],
+        expected=cases["check"].where(~unique, EXPECT_UNIQUE),
+    ).sort_values(["file", "line", "column"], kind="stable")
+    found: list[Problem] = []
+    for (file, column, expected), group in cases.groupby(["file", "column", "expected"],
+                                                         sort=True):
+        written = names.get(file, {}).get(column, column)
+        found += [
+            Problem(file, expected, line=int(line), column=written, found=str(value))
+            for line, value in zip(group["line"].head(MAX_PER_CHECK),
+                                   group["failure_case"].head(MAX_PER_CHECK), strict=True)
+        ]
+        if len(group) > MAX_PER_CHECK:
+            found.append(Problem(
+                file, f"{expected} ({len(group) - MAX_PER_CHECK} more rows fail the same way)",
+                column=written,
+            ))
+    return sorted(found, key=lambda p: (p.file, p.line is None, p.line or 0, p.column or ""))

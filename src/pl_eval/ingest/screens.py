@@ -1,0 +1,128 @@
+"""Why a test event cannot be used: subject, missing score, validity screens, roster.
+
+NWEA leaves invalidated tests out of exports, but districts' exports still hold very short
+tests, heavy rapid guessing and out-of-range scores (reference/nwea_formats.md §1.4);
+evaluators screen them with the thresholds in config ``ingest.screens``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pl_eval.errors import ConfigError
+
+#: Reject reasons for test rows, in the order they are tried (the first that applies wins).
+REASONS = (
+    "subject_not_analysed", "missing_score", "rit_out_of_range", "se_out_of_range",
+    "short_duration", "rapid_guessing", "no_roster_row", "missing_grade",
+)
+
+
+@dataclass(frozen=True)
+class ScreenSettings:
+    """Validity thresholds; ranges are inclusive, missing duration/rapid guessing pass."""
+
+    min_duration_minutes: float = 6
+    max_rapid_guessing_pct: float = 30
+    rit_range: tuple[float, float] = (100, 320)
+    se_range: tuple[float, float] = (1.5, 5.5)
+
+    @classmethod
+    def from_dict(cls, screens: Mapping[str, Any]) -> ScreenSettings:
+        """From config ``ingest.screens`` (missing keys take the defaults above)."""
+        default = cls()
+        try:
+            return cls(
+                min_duration_minutes=float(
+                    screens.get("min_duration_minutes", default.min_duration_minutes)),
+                max_rapid_guessing_pct=float(
+                    screens.get("max_rapid_guessing_pct", default.max_rapid_guessing_pct)),
+                rit_range=_pair(screens.get("rit_range", default.rit_range)),
+                se_range=_pair(screens.get("se_range", default.se_range)),
+            )
+        except (TypeError, ValueError):
+            raise ConfigError(
+                "ingest.screens: thresholds must be numbers and ranges [low, high] with "
+                "low <= high"
+            ) from None
+
+
+def _pair(value: Any) -> tuple[float, float]:
+    low, high = (float(v) for v in value)
+    if low > high:
+        raise ValueError
+    return low, high
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Per test row the first reject reason that applies (NA if usable); for rejected rows
+    (positions ``rejected``, ascending) the column it concerns and a short detail."""
+
+    reason: pd.Series  # categorical over REASONS
+    rejected: np.ndarray
+    column: np.ndarray  # object, one per rejected row (None: no single column)
+    detail: np.ndarray  # object, one per rejected row
+
+    @property
+    def usable(self) -> np.ndarray:
+        return self.reason.isna().to_numpy()
+
+
+def verdicts(tests: pd.DataFrame, settings: ScreenSettings) -> Verdicts:
+    """Reason codes (in :data:`REASONS` order) for typed test rows (``pipeline.typed_tests``).
+
+    Column and detail text are built for the rejected rows only.
+    """
+    rit, se = tests["rit"], tests["se"]
+    duration, guessing = tests["duration_minutes"], tests["rapid_guessing_pct"]
+    (rit_low, rit_high), (se_low, se_high) = settings.rit_range, settings.se_range
+    shortest, most_guessing = settings.min_duration_minutes, settings.max_rapid_guessing_pct
+    # (reason, condition, column, detail); column/detail: text, or a function of the row mask
+    rules = [
+        ("subject_not_analysed", tests["subject"].isna(),
+         lambda m: np.where(tests["scale_column"].to_numpy()[m], "MeasurementScale", "Course"),
+         lambda m: tests["subject_text"].to_numpy(dtype=object)[m]),
+        ("missing_score", rit.isna() | se.isna(),
+         lambda m: np.where(rit.isna().to_numpy()[m], "TestRITScore", "TestStandardError"),
+         "empty"),
+        ("rit_out_of_range", ~rit.between(rit_low, rit_high), "TestRITScore",
+         lambda m: _describe(rit[m], f"{{:g}} outside {rit_low:g}-{rit_high:g}")),
+        ("se_out_of_range", ~se.between(se_low, se_high), "TestStandardError",
+         lambda m: _describe(se[m], f"{{:g}} outside {se_low:g}-{se_high:g}")),
+        ("short_duration", duration < shortest, "TestDurationMinutes",
+         lambda m: _describe(duration[m], f"{{:g}} minutes, below {shortest:g}")),
+        ("rapid_guessing", guessing >= most_guessing, "RapidGuessingPercentage",
+         lambda m: _describe(guessing[m], f"{{:g}}%, at or above {most_guessing:g}%")),
+        ("no_roster_row", ~tests["has_roster"], None,
+         "no StudentsBySchool row for this term, district and student"),
+        ("missing_grade", tests["grade"].isna(), "Grade",
+         lambda m: tests["grade_note"].to_numpy(dtype=object)[m]),
+    ]
+    conditions = [np.asarray(pd.Series(c).fillna(False), dtype=bool) for _, c, _, _ in rules]
+    choice = np.select(conditions, np.arange(len(rules)), default=-1)
+    reason = pd.Categorical.from_codes(choice, categories=[name for name, *_ in rules])
+    rejected = np.flatnonzero(choice >= 0)
+    column = np.empty(len(rejected), dtype=object)
+    detail = np.empty(len(rejected), dtype=object)
+    chosen = choice[rejected]
+    for code, (_, _, col, text) in enumerate(rules):
+        here = chosen == code
+        if here.any():
+            rows = np.zeros(len(tests), dtype=bool)
+            rows[rejected[here]] = True
+            column[here] = col(rows) if callable(col) else col
+            detail[here] = text(rows) if callable(text) else text
+    return Verdicts(pd.Series(reason, index=tests.index, name="reason"), rejected, column,
+                    detail)
+
+
+def _describe(values: pd.Series, template: str) -> np.ndarray:
+    """``template`` filled with each number (215, 2.5); formats each distinct value once."""
+    codes, uniques = pd.factorize(values)
+    return np.array([template.format(v) for v in uniques] + [""], dtype=object)[codes]

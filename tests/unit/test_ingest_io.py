@@ -1,0 +1,112 @@
+"""Reading raw exports (encodings, delimiters, line numbers) and the pseudonym key file."""
+
+import stat
+
+import pandas as pd
+import pytest
+
+from pl_eval import io
+from pl_eval.errors import InputError
+
+
+def sniff(tmp_path, data: bytes, name="export.csv"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return io.sniff_raw_file(path, name)
+
+
+def read(raw, columns):
+    return io.read_raw_exports([io.RawRequest(raw, columns)])
+
+
+def test_sniff_bom_tab_and_latin1(tmp_path):
+    bom = sniff(tmp_path, b"\xef\xbb\xbf Term\t\"Score\" \tx\n1\t2\t3\n", "a.txt")
+    assert (bom.encoding, bom.delimiter, bom.header) == ("utf-8-sig", "\t", ("Term", "Score", "x"))
+    latin = sniff(tmp_path, "Escuela,Pe\u00f1a\n1,2\n".encode("latin-1"))
+    assert (latin.encoding, latin.header) == ("latin-1", ("Escuela", "Pe\u00f1a"))
+
+
+@pytest.mark.parametrize(("data", "found"), [
+    (b"", "an empty file"), (b"\n\nA,B\n", "a blank line"), (b"PK\x03\x04\x00\x00", "binary data"),
+])
+def test_sniff_refuses_what_is_not_an_export(tmp_path, data, found):
+    with pytest.raises(InputError, match=found):
+        sniff(tmp_path, data)
+
+
+def test_line_numbers_survive_blank_lines_and_crlf(tmp_path):
+    raw = sniff(tmp_path, b"A,B,C\r\n1,x,a\r\n\r\n2,y,b\r\n , ,\r\n3,z,c\r\n\r\n")
+    got = read(raw, {"first": 0, "third": 2})
+    assert got.frame["source_line"].tolist() == [2, 4, 6]
+    assert got.frame["first"].tolist() == ["1", "2", "3"]
+    assert "B" not in got.frame and "second" not in got.frame
+    assert got.blank_lines == {"export.csv": 3}
+    assert isinstance(got.frame["first"].dtype, pd.CategoricalDtype)
+
+
+def test_latin1_past_the_sniffed_block_is_retried(tmp_path, monkeypatch):
+    monkeypatch.setattr(io, "SNIFF_BYTES", 16)
+    raw = sniff(tmp_path, ("Name,Score\n" + "Ann,1\n" * 5 + "Pe\u00f1a,2\n").encode("latin-1"))
+    assert raw.encoding == "utf-8"
+    got = read(raw, {"Name": 0})
+    assert got.encodings == {"export.csv": "latin-1"}
+    assert got.frame["Name"].tolist()[-1] == "Pe\u00f1a"
+
+
+def test_rows_with_the_wrong_field_count_are_named_by_line(tmp_path):
+    raw = sniff(tmp_path, b"A,B,C\n1,2,3\n4,5\n6,7,8,9\n")
+    with pytest.raises(InputError) as caught:
+        read(raw, {"A": 0})
+    assert [(p.line, p.found) for p in caught.value.problems] == [(3, "2 fields"), (4, "4 fields")]
+
+
+def test_header_only_file_is_an_error_at_line_2(tmp_path):
+    raw = sniff(tmp_path, b"A,B\n\n")
+    with pytest.raises(InputError, match="export.csv, line 2: expected a data row"):
+        read(raw, {"A": 0})
+
+
+def test_files_stack_in_name_order_with_missing_columns(tmp_path):
+    b = sniff(tmp_path, b"X,Y\n1,2\n", "b.csv")
+    a = sniff(tmp_path, b"Y\n3\n4\n", "a.csv")
+    got = io.read_raw_exports([io.RawRequest(b, {"X": 0, "Y": 1}), io.RawRequest(a, {"Y": 0})])
+    frame = got.frame
+    assert frame["source_file"].tolist() == ["a.csv", "a.csv", "b.csv"]
+    assert list(frame["source_file"].cat.categories) == ["a.csv", "b.csv"]
+    assert frame["Y"].tolist() == ["3", "4", "2"]
+    assert frame["X"].isna().tolist() == [True, True, False]
+
+
+def test_list_raw_files_is_sorted_and_relative(tmp_path):
+    (tmp_path / "z").mkdir()
+    for name in ("z/b.csv", "a.csv", "z/.gitkeep"):
+        (tmp_path / name).write_text("x")
+    assert [n for _, n in io.list_raw_files(tmp_path)] == ["a.csv", "z/.gitkeep", "z/b.csv"]
+    with pytest.raises(InputError, match="no such folder"):
+        io.list_raw_files(tmp_path / "missing")
+
+
+def test_key_from_environment_then_from_a_private_key_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("PL_EVAL_KEY", "0123456789abcdef")
+    assert io.read_pseudonym_key() == "0123456789abcdef"
+    monkeypatch.delenv("PL_EVAL_KEY")
+    key_file = tmp_path / "conf" / "pseudonym.key"
+    monkeypatch.setenv("PL_EVAL_KEY_FILE", str(key_file))
+    first = io.read_pseudonym_key()
+    assert len(first) == 16 and first.isascii() and first.isprintable()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert io.read_pseudonym_key() == first  # made once, then reused
+    key_file.write_text("fedcba9876543210\n")
+    assert io.read_pseudonym_key() == "fedcba9876543210"
+
+
+def test_write_parquet_text_equals_writing_str_columns(tmp_path):
+    frame = pd.DataFrame({
+        "t": pd.Categorical(["b", None, "a"], categories=["a", "b", "c"]),
+        "n": pd.array([1, None, 3], dtype="Int64"),
+    })
+    io.write_parquet_text(frame, tmp_path / "cat.parquet")
+    io.write_parquet(frame.astype({"t": "str"}), tmp_path / "str.parquet")
+    assert (tmp_path / "cat.parquet").read_bytes() == (tmp_path / "str.parquet").read_bytes()
+    back = io.read_parquet(tmp_path / "cat.parquet")
+    assert back["t"].dtype == "str" and back["t"].tolist()[::2] == ["b", "a"]

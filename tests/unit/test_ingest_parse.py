@@ -1,0 +1,106 @@
+"""Parsers for NWEA values: known answers for every accepted form and for what is refused."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pl_eval.ingest import parse
+
+
+def run(parser, *values):
+    return parse.per_distinct(parser, *(pd.Series(v, dtype="category") for v in values))
+
+
+def test_terms_long_and_short_forms():
+    out = run(parse.terms, ["Fall 2014-2015", "spring 2015", "Fall 2013", " Winter  2014-2015 ",
+                            "Summer 2015"])
+    assert out["term_name"].tolist() == [
+        "Fall 2014-2015", "Spring 2014-2015", "Fall 2013-2014", "Winter 2014-2015",
+        "Summer 2014-2015",
+    ]
+    assert out["season"].tolist() == ["fall", "spring", "fall", "winter", "summer"]
+    assert out["school_year"].tolist() == ["2014-2015", "2014-2015", "2013-2014", "2014-2015",
+                                           "2014-2015"]
+
+
+@pytest.mark.parametrize("bad", ["Autumn 2014-2015", "Fall 2014-2016", "Fall 14-15", "", "2014"])
+def test_terms_refused(bad):
+    assert run(parse.terms, [bad])["term_name"].isna().all()
+
+
+def test_dates_every_form_and_invalid_days():
+    out = run(parse.dates, ["9/5/2014", "09/05/2014", "22-10-2020", "2014-09-15", "2/30/2014",
+                            "13/45/2014", "2014/09/15", ""])
+    expected = pd.to_datetime(["2014-09-05", "2014-09-05", "2020-10-22", "2014-09-15"])
+    assert out.iloc[:4].tolist() == expected.tolist()
+    assert out.iloc[4:].isna().all()
+    assert out.dtype == "datetime64[ms]"
+
+
+def test_times_24h_12h_and_excel_dots():
+    out = run(parse.times, ["13:05:00", "9:00:00 AM", "12:30:00 PM", "12:10:00 AM", "9.38.55",
+                            "1:05", "25:00:00", "13:00:00 PM", ""])
+    assert out.iloc[:6].tolist() == [47100, 32400, 45000, 600, 34735, 3900]
+    assert out.iloc[6:].isna().all()
+
+
+def test_numbers_flags_grades_norms():
+    assert run(parse.numbers, ["0", "0.0000", "2.381", " 215 ", "inf", "abc", ""]).iloc[:4]\
+        .tolist() == [0.0, 0.0, 2.381, 215.0]
+    assert run(parse.numbers, ["inf", "abc", ""]).isna().all()
+    assert run(parse.flags, ["TRUE", "false", "Y", "no", "maybe", ""]).tolist() == [
+        True, False, True, False, pd.NA, pd.NA]
+    assert run(parse.grades, ["K", "kg", "1", " 12 ", "13", "1.5", "PK", ""]).tolist() == [
+        0, 0, 1, 12, pd.NA, pd.NA, pd.NA, pd.NA]
+    assert run(parse.norms_years, ["2015", "2020.0", ""]).tolist() == [2015, pd.NA, pd.NA]
+
+
+def test_subjects_from_scale_and_from_course():
+    scale = run(parse.subject_from_scale, ["Mathematics", "reading", "Language Usage",
+                                           "Science - General Science"])
+    assert scale.tolist()[:2] == ["math", "reading"] and scale.iloc[2:].isna().all()
+    course = run(parse.subject_from_course,
+                 ["Mathematics", "Language Arts", "Language Arts", "Mathematics", "Mathematics",
+                  "Language Arts", "Science"],
+                 ["Math K-12", "Reading", "Language Usage", "Algebra 1", "Math 6+",
+                  "Reading (Spanish)", "Science K-12"])
+    assert course.tolist()[:2] == ["math", "reading"] and course.iloc[4] == "math"
+    assert course.iloc[[2, 3, 5, 6]].isna().all()
+
+
+def test_per_distinct_parses_each_value_once_and_keeps_missing():
+    calls = []
+
+    def spy(text):
+        calls.append(len(text))
+        return parse.numbers(text)
+
+    values = pd.Series(["1", "2", "1", None, "2", "1"], dtype="category")
+    out = parse.per_distinct(spy, values)
+    assert calls == [3]  # "1", "2" and missing
+    assert out.tolist()[:3] == [1.0, 2.0, 1.0] and np.isnan(out.iloc[3])
+
+
+def test_group_ids_combine_columns_and_decode_codes():
+    a = pd.Series(["x", "y", "x", "x"], dtype="category")
+    b = pd.Series(["1", "1", "1", None], dtype="category")
+    ids, (ca, cb) = parse.group_ids(a, b)
+    assert ids.tolist() == [0, 1, 0, 2]
+    assert a.cat.categories[ca].tolist() == ["x", "y", "x"] and cb.tolist() == [0, 0, -1]
+
+
+def test_shared_ids_match_equal_keys_across_frames():
+    left, right = parse.shared_ids(
+        [pd.Series(["a", "b"]), pd.Series(["1", "2"])],
+        [pd.Series(["b", "a", "b"]), pd.Series(["2", "1", "1"])],
+    )
+    assert right[0] == left[1] and right[1] == left[0] and right[2] not in left
+
+
+def test_strip_and_text_merge_and_blank_values():
+    stripped = parse.strip(pd.Series([" a", "a ", "b", None]))
+    assert stripped.tolist()[:3] == ["a", "a", "b"] and list(stripped.cat.categories) == ["a", "b"]
+    assert parse.text(pd.Series([" ", "x", None])).isna().tolist() == [True, False, True]
+    assert parse.blank(pd.Series([" ", "x", None])).tolist() == [True, False, False]
+    absent = parse.column(pd.DataFrame({"x": [1, 2]}), "Grade")
+    assert parse.strip(absent).isna().all()  # a column no file had

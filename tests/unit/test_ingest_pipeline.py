@@ -1,0 +1,48 @@
+"""The pure ingest steps: inputs left untouched, lost rows caught, folder-level problems."""
+
+from pathlib import Path
+
+import pytest
+
+from pl_eval import io
+from pl_eval.ingest import layouts, pipeline
+
+MINIMAL = Path(__file__).parents[1] / "data" / "ingest" / "minimal"
+KEY = "test-key-16chars"
+
+
+def survey(folder: Path) -> pipeline.Inventory:
+    aliases = layouts.alias_table({})
+    exports = [layouts.recognise(io.sniff_raw_file(path, name), aliases)
+               for path, name in io.list_raw_files(folder)]
+    return pipeline.Inventory(tuple(exports), ())
+
+
+def test_build_does_not_modify_the_raw_frames():
+    inventory = survey(MINIMAL)
+    raw = pipeline.RawInputs(**{
+        part: io.read_raw_exports([e.request() for e in inventory.of_kind(*kinds)])
+        for part, kinds in pipeline.PARTS.items()
+    })
+    before = {part: getattr(raw, part).frame.copy() for part in pipeline.PARTS}
+    result = pipeline.build(raw, inventory, pipeline.IngestSettings.from_dict({}), KEY)
+    assert len(result.scores) == 3
+    for part, frame in before.items():
+        assert getattr(raw, part).frame.equals(frame)
+
+
+def test_lost_rows_are_a_bug_not_an_input_problem():
+    entry = {"rows_read": 3, "kept": 1, "duplicates": 1, "rejected": 0}
+    with pytest.raises(RuntimeError, match="ingest lost rows in a.csv"):
+        pipeline._check_adds_up("a.csv", entry, pipeline.TEST_STATUSES)
+
+
+def test_folder_problems_are_silenced_by_files_already_reported():
+    empty = pipeline.Inventory((), ())
+    assert [p.file for p in empty.problems()] == ["schools.csv", ""]
+    unreadable = pipeline.Inventory((), (), ("AssessmentResults.csv", "schools.csv"))
+    assert unreadable.problems() == []
+    results_only = survey(MINIMAL)
+    results_only = pipeline.Inventory(
+        tuple(e for e in results_only.exports if e.kind != layouts.ROSTER), ())
+    assert "StudentsBySchool" in results_only.problems()[0].expected
