@@ -19,8 +19,10 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/panel.smk"
+include: "workflow/rules/match.smk"
 
 
 rule all:
     input:
         processed(config["cohort"], "panel.parquet"),
+        expand(rules.match.output, cohort=config["cohort"], subject=SUBJECTS),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pl_eval import __version__, stages
 from pl_eval.errors import ConfigError, InputError
+from pl_eval.matching import MatchingError
 
 log = logging.getLogger("pl_eval")
 
@@ -85,6 +86,24 @@ def _parser() -> argparse.ArgumentParser:
             school_year=a.school_year,
         )
     )
+    p = command("match", "Build one subject's matched comparison group from the panel.")
+    p.add_argument("--panel", type=Path, required=True, help="build_panel's panel parquet")
+    p.add_argument("--subject", choices=["math", "reading"], required=True)
+    for name in ("matched", "balance", "summary", "love-plot", "overlap-plot"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    p.add_argument("--settings", type=_settings, default={}, help="config['match'] as JSON")
+    p.set_defaults(
+        run=lambda a: stages.match(
+            panel=a.panel,
+            subject=a.subject,
+            matched=a.matched,
+            balance=a.balance,
+            summary=a.summary,
+            love_plot=a.love_plot,
+            overlap_plot=a.overlap_plot,
+            settings=a.settings,
+        )
+    )
     return parser
 
 
@@ -106,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.log)
     try:
         args.run(args)
-    except (InputError, ConfigError) as exc:
+    except (InputError, ConfigError, MatchingError) as exc:
         for line in str(exc).splitlines():
             log.error("pl-eval %s: error: %s", args.command, line)
         return 1

@@ -196,7 +196,7 @@ class SimulationSettings:
     n_treated_schools: int = 40
     n_treated_charter: int = 31  # the rest are district-run PL schools
     treated_years: tuple[int, int, int] = (17, 15, 8)  # schools in their 1st/2nd/3rd PL year
-    n_comparison_schools: int = 160  # national preset: 4,000 (≈1M students)
+    n_comparison_schools: int = 300  # national preset: 4,000 (≈1M students)
     comparison_charter_share: float = 0.10  # non-PL charters, in their own charter LEAs
     district_mean_schools: float = 15.0  # mean schools per traditional district (lognormal mix)
     cmo_max_schools: int = 3  # a charter LEA (CMO) runs 1..this many schools
@@ -208,12 +208,13 @@ class SimulationSettings:
     size_sd: float = 40.0  # SD of school size around those means
     treated_frl_range: tuple[float, float] = (60.0, 95.0)  # PL schools' FRL % span
     treated_frl_beta: tuple[float, float] = (4.0, 3.0)  # Beta shape within it (median ≈ 80 %)
-    comparison_frl_beta: tuple[float, float] = (1.6, 1.6)  # comparison FRL % = 100·Beta (wide)
+    comparison_frl_beta: tuple[float, float] = (2.4, 1.3)  # comparison FRL % = 100·Beta (wide,
+    # mean ≈ 65 %: a pool like NWEA's, wider than the PL schools' but overlapping them)
     n_treated_rural: int = 2  # PL schools in rural locales (41-43); the rest are city (11-13)
     treated_city_weights: tuple[float, float, float] = (0.60, 0.25, 0.15)  # locales 11, 12, 13
     comparison_locale_weights: tuple[float, ...] = (
-        0.12, 0.08, 0.08, 0.15, 0.08, 0.06, 0.03, 0.06, 0.05, 0.12, 0.10, 0.07,
-    )  # over LOCALES  # fmt: skip
+        0.20, 0.12, 0.10, 0.13, 0.07, 0.05, 0.03, 0.05, 0.04, 0.09, 0.07, 0.05,
+    )  # over LOCALES: 42 % city, so PL schools' urban locales have comparisons  # fmt: skip
     nces_missing_share: float = 0.05  # schools whose NCES id the evaluator does not know
 
     # Baseline achievement (fall z)

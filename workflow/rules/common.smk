@@ -7,6 +7,9 @@ from pathlib import Path
 # Cohorts with these names are written by the simulate rule (their size).
 SIMULATED_COHORTS = ("demo", "national")
 
+# Subjects analysed; ingest sets other subjects aside with a reason.
+SUBJECTS = ("math", "reading")
+
 # The pl-eval CLI of the Python running Snakemake, so jobs use the same installation.
 PL_EVAL = f"{shlex.quote(sys.executable)} -m pl_eval"
 

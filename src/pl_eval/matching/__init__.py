@@ -7,6 +7,7 @@ pairs, unmatched rows with reasons, ``summary()``, ``balance()``, ``to_frame()``
 
 from pl_eval.matching.api import match
 from pl_eval.matching.balance import Balance, balance
+from pl_eval.matching.cohort import CohortMatch, MatchConfig, match_cohort
 from pl_eval.matching.errors import MatchingError, MatchingWarning
 from pl_eval.matching.plots import love_plot, overlap_plot
 from pl_eval.matching.propensity import PropensityFit
@@ -16,6 +17,8 @@ from pl_eval.matching.vcg import VCGSettings
 __all__ = [
     "REASONS",
     "Balance",
+    "CohortMatch",
+    "MatchConfig",
     "MatchResult",
     "MatchSettings",
     "MatchingError",
@@ -25,5 +28,6 @@ __all__ = [
     "balance",
     "love_plot",
     "match",
+    "match_cohort",
     "overlap_plot",
 ]

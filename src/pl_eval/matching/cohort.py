@@ -1,0 +1,128 @@
+"""Matching a cohort's panel, one subject at a time, as configured in ``config.yaml``.
+
+PL schools never serve as comparisons: the panel's ``treated`` flag is the treatment, and
+schools that start PL after the cohort's year were already left out of the panel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from pl_eval.matching.api import match
+from pl_eval.matching.balance import Balance
+from pl_eval.matching.errors import MatchingError
+from pl_eval.matching.result import MatchResult
+from pl_eval.matching.vcg import VCGSettings
+
+#: Config names of the methods and the library's names for them.
+METHODS = {"propensity": "nearest", "vcg": "vcg"}
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """The ``match`` section of config.yaml (defaults mirror config/schema.yaml)."""
+
+    method: str = "propensity"
+    covariates: tuple[str, ...] = ("fall_z", "frl_pct", "locale_group", "gender")
+    exact: tuple[str, ...] = ("grade",)
+    ratio: int = 5
+    replace: bool = True
+    caliper: float | None = 0.2
+    order: str = "largest"
+    missing: str = "drop"
+    seed: int = 20141
+    vcg: VCGSettings = field(default_factory=VCGSettings)
+
+    @classmethod
+    def from_config(cls, section: dict) -> MatchConfig:
+        if section.get("method", cls.method) not in METHODS:
+            raise MatchingError(
+                f"match.method must be one of {', '.join(METHODS)}, got {section['method']!r}"
+            )
+        values = {k: v for k, v in section.items() if k != "vcg"}
+        for name in ("covariates", "exact"):
+            if name in values:
+                values[name] = tuple(values[name])
+        return cls(**values, vcg=VCGSettings(**section.get("vcg", {})))
+
+
+@dataclass(frozen=True, eq=False)
+class CohortMatch:
+    """One subject's matched comparison group, its balance and its match rates."""
+
+    subject: str
+    result: MatchResult
+    matched: pd.DataFrame  # matched panel rows with weight and distance
+    balance: Balance
+    schools: pd.DataFrame  # per treated school: n_treated, n_matched, match_rate
+
+    def summary(self) -> str:
+        return f"Matching, {self.subject}\n{self.result.summary()}"
+
+    def to_dict(self) -> dict:
+        """JSON-ready match summary: settings, sample sizes, match rates, reasons."""
+        result = self.result
+        sizes = result.sample_sizes()
+        n_treated = int(result.treated.sum()) if len(result.treated) else 0
+        reasons = result.to_frame().loc[lambda f: f["treated"] & ~f["matched"], "reason"]
+        return {
+            "subject": self.subject,
+            "method": result.settings.describe(),
+            "sample_sizes": {arm: sizes[arm].to_dict() for arm in sizes.columns},
+            "match_rate": result.n_matched_treated / n_treated if n_treated else None,
+            "unmatched_by_reason": reasons.value_counts().sort_index().to_dict(),
+            "missing_values": result.missing_counts,
+            "outside_support": self.balance.outside_support,
+            "imbalanced_after_matching": self.balance.imbalanced(),
+            "schools": self.schools.to_dict(orient="records"),
+        }
+
+
+def match_cohort(panel: pd.DataFrame, subject: str, config: MatchConfig) -> CohortMatch:
+    """Match the treated students of ``subject`` in ``panel`` to comparison students."""
+    rows = panel[panel["subject"] == subject].reset_index(drop=True)
+    if rows.empty:
+        raise MatchingError(f"the panel has no {subject} students to match")
+    for name in (*config.covariates, *config.exact):
+        if name not in rows.columns:
+            raise MatchingError(
+                f"match covariate {name!r} is not a panel column; choose from "
+                f"{', '.join(sorted(rows.columns))}"
+            )
+    data = rows.assign(treat=rows["treated"].astype("int8"))
+    result = match(
+        data,
+        "treat",
+        list(config.covariates),
+        exact=list(config.exact),
+        method=METHODS[config.method],
+        ratio=config.ratio,
+        replace=config.replace,
+        caliper=config.caliper,
+        order=config.order,
+        seed=config.seed,
+        missing=config.missing,
+        vcg=config.vcg if config.method == "vcg" else None,
+    )
+    matched = result.matched_data(rows).assign(
+        distance=result.distance[result.weights > 0].to_numpy()
+    )
+    return CohortMatch(
+        subject=subject,
+        result=result,
+        matched=matched.reset_index(drop=True),
+        balance=result.balance(),
+        schools=_school_rates(rows, result),
+    )
+
+
+def _school_rates(rows: pd.DataFrame, result: MatchResult) -> pd.DataFrame:
+    treated = rows[rows["treated"]].assign(matched=result.weights[rows["treated"]].gt(0))
+    rates = (
+        treated.groupby(["district", "school"], sort=True)
+        .agg(n_treated=("matched", "size"), n_matched=("matched", "sum"))
+        .reset_index()
+    )
+    return rates.assign(match_rate=rates["n_matched"] / rates["n_treated"])

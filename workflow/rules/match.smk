@@ -1,0 +1,23 @@
+rule match:
+    """Matched comparison group for one subject: propensity-score or VCG, with balance."""
+    input:
+        panel=processed("{cohort}", "panel.parquet"),
+    output:
+        matched=processed("{cohort}", "matched_{subject}.parquet"),
+        balance=processed("{cohort}", "balance_{subject}.csv"),
+        summary=processed("{cohort}", "match_summary_{subject}.json"),
+        love_plot=processed("{cohort}", "figures/love_{subject}.png"),
+        overlap_plot=processed("{cohort}", "figures/overlap_{subject}.png"),
+    params:
+        settings=as_json(config["match"]),
+    wildcard_constraints:
+        subject="|".join(SUBJECTS),
+    log:
+        "logs/{cohort}/match_{subject}.log",
+    benchmark:
+        "benchmarks/results/{cohort}/match_{subject}.tsv"
+    shell:
+        "{PL_EVAL} match --panel {input.panel:q} --subject {wildcards.subject}"
+        " --matched {output.matched:q} --balance {output.balance:q}"
+        " --summary {output.summary:q} --love-plot {output.love_plot:q}"
+        " --overlap-plot {output.overlap_plot:q} --settings {params.settings:q} --log {log:q}"
