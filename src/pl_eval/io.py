@@ -115,6 +115,18 @@ def write_delimited(
             tmp.write_bytes(sink.getvalue().to_pybytes().decode("utf-8").encode(encoding))
 
 
+def save_figure(figure, path: str | Path) -> None:
+    """Save a matplotlib figure (PNG or SVG by suffix) reproducibly, then close it."""
+    import matplotlib.pyplot as plt  # lazily: only plotting stages pay its import time
+
+    path = Path(path)
+    metadata = {"Software": None} if path.suffix == ".png" else {"Date": None, "Creator": None}
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=path.suffix.lstrip("."), dpi=150, bbox_inches="tight",
+                       metadata=metadata)
+    plt.close(figure)
+
+
 def read_yaml(path: str | Path) -> Any:
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)

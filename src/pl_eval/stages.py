@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pl_eval import ingest as ingestion
-from pl_eval import io
+from pl_eval import io, matching
 from pl_eval import panel as panels
 from pl_eval import simulate as simulation
 from pl_eval.errors import InputError
@@ -112,3 +112,26 @@ def build_panel(
     log.info("build_panel: %s", result.summary())
     io.write_parquet(result.data, panel)
     io.write_csv(result.exclusions, exclusions)
+
+
+def match(
+    *,
+    panel: Path,
+    subject: str,
+    matched: Path,
+    balance: Path,
+    summary: Path,
+    love_plot: Path,
+    overlap_plot: Path,
+    settings: dict,
+) -> None:
+    """Build one subject's matched comparison group; write it with balance and match rates."""
+    result = matching.match_cohort(
+        io.read_parquet(panel), subject, matching.MatchConfig.from_config(settings)
+    )
+    log.info("%s", result.summary())
+    io.write_parquet(result.matched, matched)
+    io.write_csv(result.balance.to_frame(), balance)
+    io.write_json(result.to_dict(), summary)
+    io.save_figure(matching.love_plot(result.balance), love_plot)
+    io.save_figure(matching.overlap_plot(result.balance), overlap_plot)
