@@ -43,7 +43,15 @@ def main() -> int:
         stages.simulate(raw, size=cohort, seed=20141)
 
     out = Path(tempfile.mkdtemp(prefix="pl_eval_bench_"))
-    setup = f"import os\nos.environ.setdefault('PL_EVAL_KEY', 'bench-key-16char')\nfrom pl_eval import stages\nfrom pathlib import Path\nout = Path({str(out)!r})"
+    setup = "\n".join(
+        [
+            "import os",
+            "from pathlib import Path",
+            "os.environ.setdefault('PL_EVAL_KEY', 'bench-key-16char')",
+            "from pl_eval import stages",
+            f"out = Path({str(out)!r})",
+        ]
+    )
     try:
         ingest = measure(
             "ingest",

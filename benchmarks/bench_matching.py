@@ -145,8 +145,10 @@ def _print(rows: list[Measurement], others: dict[str, bool]) -> None:
         )
         for m in rows
     ]
-    body += [(name, "installed, not timed" if ok else "not installed", "-", "-", "-")
-             for name, ok in others.items()]
+    body += [
+        (name, "installed, not timed" if ok else "not installed", "-", "-", "-")
+        for name, ok in others.items()
+    ]
     widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
     for row in (header, tuple("-" * w for w in widths), *body):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
@@ -157,20 +159,34 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="100k/5k smoke run, no targets")
     args = parser.parse_args()
     n_control, n_treated = (100_000, 5_000) if args.quick else (1_000_000, 50_000)
-    print(f"pool: {n_control:,} comparison, {n_treated:,} treated; grades 3-8, exact on grade, "
-          "caliper 0.2", flush=True)
+    print(
+        f"pool: {n_control:,} comparison, {n_treated:,} treated; grades 3-8, exact on grade, "
+        "caliper 0.2",
+        flush=True,
+    )
     rows = []
     for case, (code, seconds) in CASES.items():
-        target_s, target_mb = (None, None) if args.quick or seconds is None else (seconds,
-                                                                                 TARGET_MB)
+        target_s, target_mb = (
+            (None, None) if args.quick or seconds is None else (seconds, TARGET_MB)
+        )
         runs = [
-            measure(case, code, setup=_setup(n_control, n_treated),
-                    target_seconds=target_s, target_mb=target_mb)
+            measure(
+                case,
+                code,
+                setup=_setup(n_control, n_treated),
+                target_seconds=target_s,
+                target_mb=target_mb,
+            )
             for _ in range(REPEATS if seconds is not None else 1)
         ]
         rows.append(
-            Measurement(case, min(m.seconds for m in runs), max(m.peak_mb for m in runs),
-                        target_s, target_mb)
+            Measurement(
+                case,
+                min(m.seconds for m in runs),
+                max(m.peak_mb for m in runs),
+                target_s,
+                target_mb,
+            )
         )
     _print(rows, _installed())
     return 0 if all(m.passed for m in rows) else 1

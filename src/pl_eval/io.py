@@ -122,8 +122,9 @@ def save_figure(figure, path: str | Path) -> None:
     path = Path(path)
     metadata = {"Software": None} if path.suffix == ".png" else {"Date": None, "Creator": None}
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format=path.suffix.lstrip("."), dpi=150, bbox_inches="tight",
-                       metadata=metadata)
+        figure.savefig(
+            tmp, format=path.suffix.lstrip("."), dpi=150, bbox_inches="tight", metadata=metadata
+        )
     plt.close(figure)
 
 
@@ -149,6 +150,8 @@ SNIFF_BYTES = 1 << 20
 DEFAULT_KEY_FILE = "~/.config/pl_eval/pseudonym.key"
 #: Malformed rows reported per file before the rest are summarised.
 MAX_ROW_PROBLEMS = 20
+#: Rows per Parquet row group: pyarrow's default, so chunked writes match whole-table writes.
+ROW_GROUP_ROWS = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -188,8 +191,11 @@ def list_raw_files(raw_dir: str | Path) -> list[tuple[Path, str]]:
     """Every file under ``raw_dir`` (recursively) as (path, "/"-separated relative name), sorted."""
     root = Path(raw_dir)
     if not root.is_dir():
-        raise InputError.at(root, "a folder holding the cohort's NWEA exports and schools.csv",
-                            found="no such folder")
+        raise InputError.at(
+            root,
+            "a folder holding the cohort's NWEA exports and schools.csv",
+            found="no such folder",
+        )
     found = [(p, p.relative_to(root).as_posix()) for p in root.rglob("*") if p.is_file()]
     return sorted(found, key=lambda item: item[1])
 
@@ -205,17 +211,23 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
         raise InputError.at(name, "a delimited text export", found="binary data")
     encoding = "utf-8"
     if head.startswith(codecs.BOM_UTF8):
-        encoding, head = "utf-8-sig", head[len(codecs.BOM_UTF8):]
+        encoding, head = "utf-8-sig", head[len(codecs.BOM_UTF8) :]
     try:  # a multi-byte character may be cut at the end of the sniffed block
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
         encoding = "latin-1"
-    first = head.split(b"\n", 1)[0].rstrip(b"\r").decode(
-        "latin-1" if encoding == "latin-1" else "utf-8", errors="replace"
+    first = (
+        head.split(b"\n", 1)[0]
+        .rstrip(b"\r")
+        .decode("latin-1" if encoding == "latin-1" else "utf-8", errors="replace")
     )
     if not first.strip():
-        raise InputError.at(name, "a header line naming the columns", line=1,
-                            found="an empty file" if not head.strip() else "a blank line")
+        raise InputError.at(
+            name,
+            "a header line naming the columns",
+            line=1,
+            found="an empty file" if not head.strip() else "a blank line",
+        )
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     header = next(csv.reader([first], delimiter=delimiter))
     return RawFile(Path(path), name, tuple(h.strip() for h in header), delimiter, encoding)
@@ -244,8 +256,11 @@ def read_raw_exports(requests: Sequence[RawRequest]) -> RawExports:
         blanks[request.file.name] = int(pc.sum(blank).as_py() or 0)
         table = table.filter(pc.invert(blank))
         if table.num_rows == 0:
-            problems.append(Problem(request.file.name, "a data row after the header",
-                                    line=2, found="no data rows"))
+            problems.append(
+                Problem(
+                    request.file.name, "a data row after the header", line=2, found="no data rows"
+                )
+            )
             continue
         tables[request.file.name] = table
     if problems:
@@ -277,19 +292,26 @@ def _read_one(request: RawRequest) -> tuple[pa.Table, str]:
         bad_rows: list = []
         _parse(raw, request.columns, encoding, use_threads=False, bad_rows=bad_rows)
         width = len(raw.header)
-        raise InputError([
-            Problem(raw.name, f"{width} fields like the header", line=row.number,
-                    found=f"{row.actual_columns} fields")
-            for row in bad_rows[:MAX_ROW_PROBLEMS]
-        ])
+        raise InputError(
+            [
+                Problem(
+                    raw.name,
+                    f"{width} fields like the header",
+                    line=row.number,
+                    found=f"{row.actual_columns} fields",
+                )
+                for row in bad_rows[:MAX_ROW_PROBLEMS]
+            ]
+        )
     lines = pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64))
     table = table.append_column("source_line", lines)
     used = "utf-8-sig" if raw.encoding == "utf-8-sig" and encoding == "utf-8" else encoding
     return table, used
 
 
-def _parse(raw: RawFile, columns: dict[str, int], encoding: str, *, use_threads: bool,
-           bad_rows: list) -> pa.Table | None:
+def _parse(
+    raw: RawFile, columns: dict[str, int], encoding: str, *, use_threads: bool, bad_rows: list
+) -> pa.Table | None:
     """Parse with pyarrow; None when a row has the wrong field count (kept in ``bad_rows``)."""
     positional = [f"f{i}" for i in range(len(raw.header))]
     text = pa.dictionary(pa.int32(), pa.string())
@@ -338,8 +360,11 @@ def _stack(tables: dict[str, pa.Table], names: list[str], files: list[str]) -> p
     text = pa.dictionary(pa.int32(), pa.string())
     full = [
         pa.table(
-            {n: table[n] if n in table.column_names else pa.nulls(table.num_rows, text)
-             for n in names} | {"source_line": table["source_line"]}
+            {
+                n: table[n] if n in table.column_names else pa.nulls(table.num_rows, text)
+                for n in names
+            }
+            | {"source_line": table["source_line"]}
         )
         for table in tables.values()
     ]
@@ -377,13 +402,19 @@ def write_parquet_text(df: pd.DataFrame, path: str | Path) -> None:
     """Like :func:`write_parquet`, but categorical columns are stored as plain text.
 
     Readers get ordinary str columns, while the writer keeps compact categoricals in memory
-    (millions of per-row strings cost gigabytes). The file is the one ``write_parquet`` would
-    write for the same frame with those columns as str.
+    and converts one row group at a time (millions of per-row strings cost gigabytes). The
+    file is the one ``write_parquet`` would write for the same frame with those columns as str.
     """
     text = {c: "str" for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)}
     schema = pa.Schema.from_pandas(df.iloc[:0].astype(text), preserve_index=False)
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    table = pa.table([c.cast(f.type) for c, f in zip(table.columns, schema, strict=True)],
-                     schema=schema)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for start in range(0, max(len(df), 1), ROW_GROUP_ROWS):
+            part = pa.Table.from_pandas(
+                df.iloc[start : start + ROW_GROUP_ROWS], preserve_index=False
+            )
+            writer.write_table(
+                pa.table(
+                    [c.cast(f.type) for c, f in zip(part.columns, schema, strict=True)],
+                    schema=schema,
+                )
+            )

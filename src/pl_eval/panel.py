@@ -125,7 +125,9 @@ def build_panel(
 
     grade = pairs["fall_grade"].astype("Int64")
     pairs["grade"] = grade
-    pairs["fall_z"] = norms.z_score(pairs["fall_rit"], pairs["subject"], grade, _const(pairs, "fall"))
+    pairs["fall_z"] = norms.z_score(
+        pairs["fall_rit"], pairs["subject"], grade, _const(pairs, "fall")
+    )
     pairs["spring_z"] = norms.z_score(
         pairs["spring_rit"], pairs["subject"], grade, _const(pairs, "spring")
     )
@@ -240,9 +242,9 @@ def _finish(paired: pd.DataFrame, fall_year: int) -> pd.DataFrame:
             "sector": paired["sector"],
             "treated": paired["treated"].astype(bool),
             "pl_start_year": paired["pl_start_year"].astype("Int64"),
-            "years_pl": pd.cut(
-                years, [0, 1, 2, np.inf], labels=list(YEARS_PL_LABELS)
-            ).astype("string"),
+            "years_pl": pd.cut(years, [0, 1, 2, np.inf], labels=list(YEARS_PL_LABELS)).astype(
+                "string"
+            ),
             "frl_pct": paired["frl_pct"].astype(float),
             "locale": paired["locale"].astype("Int64"),
             "locale_group": paired["locale_group"],

@@ -1,4 +1,4 @@
-"""One path-in/path-out function per Snakemake rule; the only place besides io.py that touches files.
+"""One path-in/path-out function per Snakemake rule; with io.py, the only code touching files.
 
 Each stage reads through :mod:`pl_eval.io`, calls pure functions on DataFrames and writes its
 outputs atomically, so a failed stage leaves nothing behind.

@@ -20,13 +20,41 @@ SPRING = "2014-2015/spring/AssessmentResults_Spring2015.txt"
 HILL = "2014-2015/hill/AssessmentResults_Hill.csv"
 WINTER = "2014-2015/winter/ComboStudentAssessment_Winter.csv"
 SPRING_ROSTER = "2014-2015/spring/StudentsBySchool_Spring2015.csv"
-SETTINGS = {"column_aliases": {}, "screens": {"min_duration_minutes": 6,
-            "max_rapid_guessing_pct": 30, "rit_range": [100, 320], "se_range": [1.5, 5.5]}}
+SETTINGS = {
+    "column_aliases": {},
+    "screens": {
+        "min_duration_minutes": 6,
+        "max_rapid_guessing_pct": 30,
+        "rit_range": [100, 320],
+        "se_range": [1.5, 5.5],
+    },
+}
 #: Personal data in the fixtures: names, birth dates, student and state IDs.
-PERSONAL = ("Quillfeather", "Zebediah", "Thistlewood", "Marigold", "Brackenridge", "Fairweather",
-            "Wolfsbane", "Nightingale", "Ashcombe", "Underhill", "Merriweather", "Pemberton",
-            "Muñoz", "Ximena", "Okonkwo", "3/14/2009", "11/30/2003", "S1001", "S1002", "S2001",
-            "S3001", "ST99887766", "ST11223344")
+PERSONAL = (
+    "Quillfeather",
+    "Zebediah",
+    "Thistlewood",
+    "Marigold",
+    "Brackenridge",
+    "Fairweather",
+    "Wolfsbane",
+    "Nightingale",
+    "Ashcombe",
+    "Underhill",
+    "Merriweather",
+    "Pemberton",
+    "Muñoz",
+    "Ximena",
+    "Okonkwo",
+    "3/14/2009",
+    "11/30/2003",
+    "S1001",
+    "S1002",
+    "S2001",
+    "S3001",
+    "ST99887766",
+    "ST11223344",
+)
 
 
 def run(raw_dir: Path, out: Path, settings=SETTINGS) -> dict[str, Path]:
@@ -55,13 +83,27 @@ def located(frame: pd.DataFrame) -> set[tuple[str, int]]:
 def test_every_row_lands_where_expected(cohort):
     (frames, _, _) = cohort
     assert located(frames["scores"]) == {
-        (FALL, 2), (FALL, 4), (FALL, 6), (FALL, 8), (FALL, 16), (FALL, 17),
-        (SPRING, 2), (SPRING, 3), (SPRING, 5),  # line 4 is blank
-        (HILL, 2), (HILL, 3), (HILL, 4), (WINTER, 3), (WINTER, 5),
+        (FALL, 2),
+        (FALL, 4),
+        (FALL, 6),
+        (FALL, 8),
+        (FALL, 16),
+        (FALL, 17),
+        (SPRING, 2),
+        (SPRING, 3),
+        (SPRING, 5),  # line 4 is blank
+        (HILL, 2),
+        (HILL, 3),
+        (HILL, 4),
+        (WINTER, 3),
+        (WINTER, 5),
     }
-    kept_by = {(f, n): (kf, kn) for f, n, kf, kn in frames["duplicates"][
-        ["source_file", "source_line", "kept_source_file", "kept_source_line"]].itertuples(
-        index=False)}
+    kept_by = {
+        (f, n): (kf, kn)
+        for f, n, kf, kn in frames["duplicates"][
+            ["source_file", "source_line", "kept_source_file", "kept_source_line"]
+        ].itertuples(index=False)
+    }
     assert kept_by == {
         (FALL, 3): (FALL, 2),  # GrowthMeasureYN TRUE beats a lower SE
         (FALL, 5): (FALL, 6),  # lower SE
@@ -69,15 +111,25 @@ def test_every_row_lands_where_expected(cohort):
         (FALL, 15): (FALL, 16),  # same date: later time
         (WINTER, 2): (WINTER, 3),  # Combined (no GrowthMeasureYN): lower SE
     }
-    reasons = {(f, n): (r, c, d) for f, n, r, c, d in frames["rejects"][
-        ["source_file", "source_line", "reason", "column", "detail"]].itertuples(index=False)}
+    reasons = {
+        (f, n): (r, c, d)
+        for f, n, r, c, d in frames["rejects"][
+            ["source_file", "source_line", "reason", "column", "detail"]
+        ].itertuples(index=False)
+    }
     assert {k: v[0] for k, v in reasons.items()} == {
-        (FALL, 9): "subject_not_analysed", (FALL, 10): "missing_score",
-        (FALL, 11): "short_duration", (FALL, 12): "no_roster_row",
-        (FALL, 13): "rit_out_of_range", (FALL, 14): "se_out_of_range",
-        (HILL, 5): "rapid_guessing", (HILL, 6): "subject_not_analysed",
-        (SPRING, 6): "missing_grade", (SPRING, 7): "missing_score",
-        (SPRING, 8): "no_roster_row", (WINTER, 4): "missing_grade",
+        (FALL, 9): "subject_not_analysed",
+        (FALL, 10): "missing_score",
+        (FALL, 11): "short_duration",
+        (FALL, 12): "no_roster_row",
+        (FALL, 13): "rit_out_of_range",
+        (FALL, 14): "se_out_of_range",
+        (HILL, 5): "rapid_guessing",
+        (HILL, 6): "subject_not_analysed",
+        (SPRING, 6): "missing_grade",
+        (SPRING, 7): "missing_score",
+        (SPRING, 8): "no_roster_row",
+        (WINTER, 4): "missing_grade",
         (SPRING_ROSTER, 4): "missing_grade",
     }
     assert reasons[(FALL, 13)][1:] == ("TestRITScore", "95 outside 100-320")
@@ -94,19 +146,33 @@ def test_values_are_typed_and_roster_fields_joined(cohort):
     scores = cohort[0]["scores"].set_index(["source_file", "source_line"])
     assert scores["district"].dtype == "str" and scores["test_date"].dtype == "datetime64[ms]"
     fall = scores.loc[(FALL, 2)]
-    assert (fall["subject"], fall["season"], fall["school_year"], fall["grade"], fall["gender"],
-            fall["rit"], fall["se"], fall["growth_measure"]) == (
-        "math", "fall", "2014-2015", 0, "M", 160.0, 3.2, True)
+    assert (
+        fall["subject"],
+        fall["season"],
+        fall["school_year"],
+        fall["grade"],
+        fall["gender"],
+        fall["rit"],
+        fall["se"],
+        fall["growth_measure"],
+    ) == ("math", "fall", "2014-2015", 0, "M", 160.0, 3.2, True)
     assert scores.loc[(SPRING, 3), "test_date"] == pd.Timestamp("2015-05-13")  # ISO date
     assert scores.loc[(SPRING, 2), "term_name"] == "Spring 2014-2015"  # roster wrote "Spring 2015"
     hill = scores.loc[(HILL, 2)]
     assert (hill["school"], hill["test_date"], hill["grade"], hill["norms_reference"]) == (
-        "Escuela Peña", pd.Timestamp("2014-09-22"), 1, 2015)  # Latin-1 and DD-MM-YYYY
+        "Escuela Peña",
+        pd.Timestamp("2014-09-22"),
+        1,
+        2015,
+    )  # Latin-1 and DD-MM-YYYY
     assert scores.loc[(HILL, 3), "rapid_guessing_pct"] == 29.9
     assert pd.isna(scores.loc[(HILL, 4), "duration_minutes"])
     winter = scores.loc[(WINTER, 5)]
-    assert (winter["grade"], winter["ethnicity"], winter["school"]) == (7, "Asian",
-                                                                        "Jefferson Middle")
+    assert (winter["grade"], winter["ethnicity"], winter["school"]) == (
+        7,
+        "Asian",
+        "Jefferson Middle",
+    )
     assert pd.isna(winter["growth_measure"])
 
 
@@ -124,32 +190,62 @@ def test_student_keys(cohort, tmp_path, monkeypatch):
 def test_summary_counts_add_up(cohort):
     summary = cohort[1]
     files = summary["files"]
-    assert {k: files[FALL][k] for k in ("kind", "layout", "rows_read", "kept", "duplicates",
-                                        "rejected")} == {
-        "kind": "assessment_results", "layout": "A", "rows_read": 16, "kept": 6,
-        "duplicates": 4, "rejected": 6}
+    assert {
+        k: files[FALL][k] for k in ("kind", "layout", "rows_read", "kept", "duplicates", "rejected")
+    } == {
+        "kind": "assessment_results",
+        "layout": "A",
+        "rows_read": 16,
+        "kept": 6,
+        "duplicates": 4,
+        "rejected": 6,
+    }
     assert {k: files[SPRING][k] for k in ("layout", "delimiter", "encoding", "blank_lines")} == {
-        "layout": "B", "delimiter": "tab", "encoding": "utf-8-sig", "blank_lines": 1}
+        "layout": "B",
+        "delimiter": "tab",
+        "encoding": "utf-8-sig",
+        "blank_lines": 1,
+    }
     assert (files[HILL]["layout"], files[HILL]["encoding"]) == ("C", "latin-1")
     assert files[WINTER]["kind"] == "combined"
-    assert {k: files[SPRING_ROSTER][k] for k in ("rows_read", "used", "unused", "duplicates",
-                                                 "rejected")} == {
-        "rows_read": 4, "used": 3, "unused": 0, "duplicates": 0, "rejected": 1}
+    assert {
+        k: files[SPRING_ROSTER][k]
+        for k in ("rows_read", "used", "unused", "duplicates", "rejected")
+    } == {"rows_read": 4, "used": 3, "unused": 0, "duplicates": 0, "rejected": 1}
     fall_roster = files["2014-2015/fall/StudentsBySchool_Fall2014.csv"]
     assert (fall_roster["used"], fall_roster["unused"], fall_roster["duplicates"]) == (6, 1, 1)
-    assert summary["totals"] == {"rows_read": 31, "kept": 14, "duplicates": 5, "rejected": 12,
-                                 "students": 8, "schools_in_frame": 3}
-    assert summary["roster_totals"] == {"rows_read": 14, "used": 11, "unused": 1,
-                                        "duplicates": 1, "rejected": 1}
-    assert summary["terms"]["Fall 2014-2015"] == {"rows_read": 21, "kept": 9, "duplicates": 4,
-                                                  "rejected": 8}
+    assert summary["totals"] == {
+        "rows_read": 31,
+        "kept": 14,
+        "duplicates": 5,
+        "rejected": 12,
+        "students": 8,
+        "schools_in_frame": 3,
+    }
+    assert summary["roster_totals"] == {
+        "rows_read": 14,
+        "used": 11,
+        "unused": 1,
+        "duplicates": 1,
+        "rejected": 1,
+    }
+    assert summary["terms"]["Fall 2014-2015"] == {
+        "rows_read": 21,
+        "kept": 9,
+        "duplicates": 4,
+        "rejected": 8,
+    }
     for entry in [*summary["terms"].values(), *(f for f in files.values() if "kept" in f)]:
         assert entry["rows_read"] == entry["kept"] + entry["duplicates"] + entry["rejected"]
     assert sum(summary["rejects_by_reason"]["test"].values()) == summary["totals"]["rejected"]
     assert summary["rejects_by_reason"]["roster"] == {"missing_grade": 1}
     assert set(summary["ignored_files"]) == {
-        "truth.json", "notes.md", "2014-2015/fall/ClassAssignments_Fall2014.csv",
-        "2014-2015/fall/StudentTestAccommodations.csv", "2014-2015/fall/ProgramAssignments.csv"}
+        "truth.json",
+        "notes.md",
+        "2014-2015/fall/ClassAssignments_Fall2014.csv",
+        "2014-2015/fall/StudentTestAccommodations.csv",
+        "2014-2015/fall/ProgramAssignments.csv",
+    }
 
 
 def test_no_personal_data_in_any_output(cohort):
@@ -174,7 +270,8 @@ def test_schools_output(cohort):
     assert schools[["district_name", "school_name", "sector", "locale_group"]].values.tolist() == [
         ["Hill County SD", "Escuela Peña", "district", "rural"],
         ["Riverside USD", "Jefferson Middle", "district", "suburb"],
-        ["Riverside USD", "Lincoln Elementary", "charter", "city"]]
+        ["Riverside USD", "Lincoln Elementary", "charter", "city"],
+    ]
     assert schools["nces_id"].tolist()[1:] == ["062271003230", "062271003228"]
 
 
@@ -205,33 +302,76 @@ def overlay(tmp_path: Path, case: str) -> Path:
     return raw
 
 
-@pytest.mark.parametrize(("case", "messages"), [
-    ("missing_column", ["AssessmentResults.csv, line 1, column 'TestStandardError': "
-                        "expected this column in the header"]),
-    ("empty_file", ["AssessmentResults.csv, line 1: expected a header line",
-                    "found 'an empty file'"]),
-    ("header_only", ["StudentsBySchool.csv, line 2: expected a data row after the header"]),
-    ("bad_term", ["AssessmentResults.csv, line 3, column 'TermName': expected a term",
-                  "found 'Autumn 2014-2015'"]),
-    ("bad_date", ["AssessmentResults.csv, line 4, column 'TestStartDate': expected a date",
-                  "found '13/45/2014'"]),
-    ("non_numeric", ["AssessmentResults.csv, line 2, column 'TestRITScore': expected a number",
-                     "AssessmentResults.csv, line 3, column 'TestStandardError': expected a "
-                     "number (or empty), found '3;3'"]),
-    ("short_row", ["AssessmentResults.csv, line 3: expected 11 fields like the header, "
-                   "found '9 fields'"]),
-    ("binary", ["AssessmentResults.csv: expected a delimited text export, found 'binary data'"]),
-    ("unrecognised", ["gradebook.csv, line 1: expected an NWEA export"]),
-    ("schools_duplicate", ["schools.csv, line 3, column 'school_name': expected one row per "
-                           "district_name and school_name, found 'Lincoln Elementary'"]),
-    ("schools_values", ["schools.csv, line 2, column 'sector': expected charter or district, "
-                        "found 'magnet'",
-                        "schools.csv, line 3, column 'frl_pct'", "line 3, column 'locale'",
-                        "line 3, column 'pl_start_year'"]),
-    ("no_exports", ["raw: expected at least one AssessmentResults or ComboStudentAssessment"]),
-    ("missing_schools", ["schools.csv: expected exactly one school frame schools.csv",
-                         "found 'none'"]),
-])
+@pytest.mark.parametrize(
+    ("case", "messages"),
+    [
+        (
+            "missing_column",
+            [
+                "AssessmentResults.csv, line 1, column 'TestStandardError': "
+                "expected this column in the header"
+            ],
+        ),
+        (
+            "empty_file",
+            ["AssessmentResults.csv, line 1: expected a header line", "found 'an empty file'"],
+        ),
+        ("header_only", ["StudentsBySchool.csv, line 2: expected a data row after the header"]),
+        (
+            "bad_term",
+            [
+                "AssessmentResults.csv, line 3, column 'TermName': expected a term",
+                "found 'Autumn 2014-2015'",
+            ],
+        ),
+        (
+            "bad_date",
+            [
+                "AssessmentResults.csv, line 4, column 'TestStartDate': expected a date",
+                "found '13/45/2014'",
+            ],
+        ),
+        (
+            "non_numeric",
+            [
+                "AssessmentResults.csv, line 2, column 'TestRITScore': expected a number",
+                "AssessmentResults.csv, line 3, column 'TestStandardError': expected a "
+                "number (or empty), found '3;3'",
+            ],
+        ),
+        (
+            "short_row",
+            ["AssessmentResults.csv, line 3: expected 11 fields like the header, found '9 fields'"],
+        ),
+        (
+            "binary",
+            ["AssessmentResults.csv: expected a delimited text export, found 'binary data'"],
+        ),
+        ("unrecognised", ["gradebook.csv, line 1: expected an NWEA export"]),
+        (
+            "schools_duplicate",
+            [
+                "schools.csv, line 3, column 'school_name': expected one row per "
+                "district_name and school_name, found 'Lincoln Elementary'"
+            ],
+        ),
+        (
+            "schools_values",
+            [
+                "schools.csv, line 2, column 'sector': expected charter or district, "
+                "found 'magnet'",
+                "schools.csv, line 3, column 'frl_pct'",
+                "line 3, column 'locale'",
+                "line 3, column 'pl_start_year'",
+            ],
+        ),
+        ("no_exports", ["raw: expected at least one AssessmentResults or ComboStudentAssessment"]),
+        (
+            "missing_schools",
+            ["schools.csv: expected exactly one school frame schools.csv", "found 'none'"],
+        ),
+    ],
+)
 def test_bad_input_is_one_line_per_problem_and_writes_nothing(tmp_path, case, messages):
     raw = overlay(tmp_path, case)
     out = tmp_path / "out"
@@ -250,14 +390,17 @@ def test_all_problems_are_reported_together(tmp_path):
     shutil.copy(DATA / "bad" / "schools_values" / "schools.csv", raw / "schools.csv")
     with pytest.raises(InputError) as caught:
         run(raw, tmp_path / "out")
-    where = {(Path(p.file).relative_to(raw).as_posix(), p.line, p.column)
-             for p in caught.value.problems}
+    where = {
+        (Path(p.file).relative_to(raw).as_posix(), p.line, p.column) for p in caught.value.problems
+    }
     assert where == {
         ("AssessmentResults.csv", 4, "TestStartDate"),
         ("more/AssessmentResults.csv", 2, "TestRITScore"),
         ("more/AssessmentResults.csv", 3, "TestStandardError"),
-        ("schools.csv", 2, "sector"), ("schools.csv", 3, "frl_pct"),
-        ("schools.csv", 3, "locale"), ("schools.csv", 3, "pl_start_year"),
+        ("schools.csv", 2, "sector"),
+        ("schools.csv", 3, "frl_pct"),
+        ("schools.csv", 3, "locale"),
+        ("schools.csv", 3, "pl_start_year"),
     }
 
 

@@ -62,7 +62,8 @@ def test_pl_schools_never_serve_as_comparisons():
     assert result.schools.set_index("school")["match_rate"].to_dict() == {"PL A": 1.0, "PL B": 1.0}
     pairs = result.result.pairs
     grades = panel.loc[panel["subject"] == "math"].reset_index(drop=True)["grade"]
-    assert (grades.loc[pairs["treated"]].to_numpy() == grades.loc[pairs["control"]].to_numpy()).all()
+    treated_grade = grades.loc[pairs["treated"]].to_numpy()
+    assert (treated_grade == grades.loc[pairs["control"]].to_numpy()).all()
 
 
 def test_summary_counts_unmatched_by_reason():

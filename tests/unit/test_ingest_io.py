@@ -20,15 +20,20 @@ def read(raw, columns):
 
 
 def test_sniff_bom_tab_and_latin1(tmp_path):
-    bom = sniff(tmp_path, b"\xef\xbb\xbf Term\t\"Score\" \tx\n1\t2\t3\n", "a.txt")
+    bom = sniff(tmp_path, b'\xef\xbb\xbf Term\t"Score" \tx\n1\t2\t3\n', "a.txt")
     assert (bom.encoding, bom.delimiter, bom.header) == ("utf-8-sig", "\t", ("Term", "Score", "x"))
     latin = sniff(tmp_path, "Escuela,Pe\u00f1a\n1,2\n".encode("latin-1"))
     assert (latin.encoding, latin.header) == ("latin-1", ("Escuela", "Pe\u00f1a"))
 
 
-@pytest.mark.parametrize(("data", "found"), [
-    (b"", "an empty file"), (b"\n\nA,B\n", "a blank line"), (b"PK\x03\x04\x00\x00", "binary data"),
-])
+@pytest.mark.parametrize(
+    ("data", "found"),
+    [
+        (b"", "an empty file"),
+        (b"\n\nA,B\n", "a blank line"),
+        (b"PK\x03\x04\x00\x00", "binary data"),
+    ],
+)
 def test_sniff_refuses_what_is_not_an_export(tmp_path, data, found):
     with pytest.raises(InputError, match=found):
         sniff(tmp_path, data)
@@ -101,12 +106,22 @@ def test_key_from_environment_then_from_a_private_key_file(tmp_path, monkeypatch
 
 
 def test_write_parquet_text_equals_writing_str_columns(tmp_path):
-    frame = pd.DataFrame({
-        "t": pd.Categorical(["b", None, "a"], categories=["a", "b", "c"]),
-        "n": pd.array([1, None, 3], dtype="Int64"),
-    })
+    frame = pd.DataFrame(
+        {
+            "t": pd.Categorical(["b", None, "a"], categories=["a", "b", "c"]),
+            "n": pd.array([1, None, 3], dtype="Int64"),
+        }
+    )
     io.write_parquet_text(frame, tmp_path / "cat.parquet")
     io.write_parquet(frame.astype({"t": "str"}), tmp_path / "str.parquet")
     assert (tmp_path / "cat.parquet").read_bytes() == (tmp_path / "str.parquet").read_bytes()
     back = io.read_parquet(tmp_path / "cat.parquet")
     assert back["t"].dtype == "str" and back["t"].tolist()[::2] == ["b", "a"]
+
+
+def test_write_parquet_text_in_several_row_groups(tmp_path, monkeypatch):
+    monkeypatch.setattr(io, "ROW_GROUP_ROWS", 2)
+    frame = pd.DataFrame({"t": pd.Categorical(list("abcab")), "n": range(5)})
+    io.write_parquet_text(frame, tmp_path / "groups.parquet")
+    back = io.read_parquet(tmp_path / "groups.parquet")
+    assert back["t"].tolist() == list("abcab") and back["n"].tolist() == list(range(5))

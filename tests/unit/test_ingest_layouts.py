@@ -9,17 +9,57 @@ from pl_eval.ingest import layouts
 from pl_eval.io import RawFile
 
 ALIASES = layouts.alias_table({})
-A = ("TermName", "DistrictName", "SchoolName", "StudentID", "MeasurementScale", "Discipline",
-     "GrowthMeasureYN", "TestID", "TestStartDate", "TestDurationMinutes", "TestRITScore",
-     "TestStandardError", "TestPercentile", "TypicalFallToSpringGrowth", "TestStartTime")
+A = (
+    "TermName",
+    "DistrictName",
+    "SchoolName",
+    "StudentID",
+    "MeasurementScale",
+    "Discipline",
+    "GrowthMeasureYN",
+    "TestID",
+    "TestStartDate",
+    "TestDurationMinutes",
+    "TestRITScore",
+    "TestStandardError",
+    "TestPercentile",
+    "TypicalFallToSpringGrowth",
+    "TestStartTime",
+)
 B = A[:7] + ("NormsReferenceData", "WISelectedAYFall") + A[7:]
-C = ("TermName", "DistrictName", "District_StateID", "SchoolName", "StudentID",
-     "Student_StateID", "Subject", "Course", "GrowthMeasureYN", "NormsReferenceData", "TestID",
-     "TestStartDate", "TestStartTime", "TestDurationMinutes", "TestRITScore",
-     "TestStandardError", "TestPercentile", "RapidGuessingPercentage")
-ROSTER = ("TermName", "DistrictName", "SchoolName", "StudentLastName", "StudentFirstName",
-          "StudentMI", "StudentID", "StudentDateOfBirth", "StudentEthnicGroup", "StudentGender",
-          "Grade")
+C = (
+    "TermName",
+    "DistrictName",
+    "District_StateID",
+    "SchoolName",
+    "StudentID",
+    "Student_StateID",
+    "Subject",
+    "Course",
+    "GrowthMeasureYN",
+    "NormsReferenceData",
+    "TestID",
+    "TestStartDate",
+    "TestStartTime",
+    "TestDurationMinutes",
+    "TestRITScore",
+    "TestStandardError",
+    "TestPercentile",
+    "RapidGuessingPercentage",
+)
+ROSTER = (
+    "TermName",
+    "DistrictName",
+    "SchoolName",
+    "StudentLastName",
+    "StudentFirstName",
+    "StudentMI",
+    "StudentID",
+    "StudentDateOfBirth",
+    "StudentEthnicGroup",
+    "StudentGender",
+    "Grade",
+)
 
 
 def recognise(header, name="x/export.csv", aliases=ALIASES):
@@ -35,8 +75,19 @@ def test_assessment_layouts(header, layout):
 
 
 def test_combined_has_roster_fields_and_no_test_id():
-    header = C[:6] + ("StudentLastName", "StudentFirstName", "StudentDateOfBirth", "Grade",
-                      "StudentGender", "StudentEthnicGroup") + C[6:8] + C[11:]
+    header = (
+        C[:6]
+        + (
+            "StudentLastName",
+            "StudentFirstName",
+            "StudentDateOfBirth",
+            "Grade",
+            "StudentGender",
+            "StudentEthnicGroup",
+        )
+        + C[6:8]
+        + C[11:]
+    )
     found = recognise(header, "ComboStudentAssessment.csv")
     assert (found.kind, found.layout) == (layouts.COMBINED, "Combined")
     assert {"Grade", "StudentGender", "StudentEthnicGroup"} <= set(found.columns)
@@ -45,8 +96,10 @@ def test_combined_has_roster_fields_and_no_test_id():
 
 def test_roster_and_school_frame():
     assert recognise(ROSTER).kind == layouts.ROSTER
-    frame = recognise(("district_name", "school_name", "sector", "pl_start_year", "frl_pct",
-                       "locale"), "sub/Schools.CSV")
+    frame = recognise(
+        ("district_name", "school_name", "sector", "pl_start_year", "frl_pct", "locale"),
+        "sub/Schools.CSV",
+    )
     assert frame.kind == layouts.SCHOOLS and "nces_id" not in frame.columns
 
 
@@ -74,16 +127,22 @@ def test_missing_required_columns_are_all_named_at_line_1():
     with pytest.raises(InputError) as caught:
         recognise(header, "AssessmentResults.csv")
     assert {(p.line, p.column) for p in caught.value.problems} == {
-        (1, "TestStandardError"), (1, "MeasurementScale")}
+        (1, "TestStandardError"),
+        (1, "MeasurementScale"),
+    }
 
 
 def test_other_nwea_files_are_ignored_and_unknown_files_refused():
-    assert isinstance(recognise(("TermName", "StudentID", "ClassName", "TeacherName")),
-                      layouts.IgnoredFile)
-    assert "accommodations" in recognise(("TermName", "TestID", "StudentID",
-                                          "AccommodationCategory"), "a.csv").reason
-    assert "ProgramAssignments" in recognise(("StudentID", "Program"),
-                                             "ProgramAssignments.csv").reason
+    assert isinstance(
+        recognise(("TermName", "StudentID", "ClassName", "TeacherName")), layouts.IgnoredFile
+    )
+    assert (
+        "accommodations"
+        in recognise(("TermName", "TestID", "StudentID", "AccommodationCategory"), "a.csv").reason
+    )
+    assert (
+        "ProgramAssignments" in recognise(("StudentID", "Program"), "ProgramAssignments.csv").reason
+    )
     with pytest.raises(InputError, match="gradebook.csv, line 1: expected an NWEA export"):
         recognise(("Student", "Score"), "gradebook.csv")
 

@@ -12,15 +12,25 @@ def run(parser, *values):
 
 
 def test_terms_long_and_short_forms():
-    out = run(parse.terms, ["Fall 2014-2015", "spring 2015", "Fall 2013", " Winter  2014-2015 ",
-                            "Summer 2015"])
+    out = run(
+        parse.terms,
+        ["Fall 2014-2015", "spring 2015", "Fall 2013", " Winter  2014-2015 ", "Summer 2015"],
+    )
     assert out["term_name"].tolist() == [
-        "Fall 2014-2015", "Spring 2014-2015", "Fall 2013-2014", "Winter 2014-2015",
+        "Fall 2014-2015",
+        "Spring 2014-2015",
+        "Fall 2013-2014",
+        "Winter 2014-2015",
         "Summer 2014-2015",
     ]
     assert out["season"].tolist() == ["fall", "spring", "fall", "winter", "summer"]
-    assert out["school_year"].tolist() == ["2014-2015", "2014-2015", "2013-2014", "2014-2015",
-                                           "2014-2015"]
+    assert out["school_year"].tolist() == [
+        "2014-2015",
+        "2014-2015",
+        "2013-2014",
+        "2014-2015",
+        "2014-2015",
+    ]
 
 
 @pytest.mark.parametrize("bad", ["Autumn 2014-2015", "Fall 2014-2016", "Fall 14-15", "", "2014"])
@@ -29,8 +39,19 @@ def test_terms_refused(bad):
 
 
 def test_dates_every_form_and_invalid_days():
-    out = run(parse.dates, ["9/5/2014", "09/05/2014", "22-10-2020", "2014-09-15", "2/30/2014",
-                            "13/45/2014", "2014/09/15", ""])
+    out = run(
+        parse.dates,
+        [
+            "9/5/2014",
+            "09/05/2014",
+            "22-10-2020",
+            "2014-09-15",
+            "2/30/2014",
+            "13/45/2014",
+            "2014/09/15",
+            "",
+        ],
+    )
     expected = pd.to_datetime(["2014-09-05", "2014-09-05", "2020-10-22", "2014-09-15"])
     assert out.iloc[:4].tolist() == expected.tolist()
     assert out.iloc[4:].isna().all()
@@ -38,32 +59,77 @@ def test_dates_every_form_and_invalid_days():
 
 
 def test_times_24h_12h_and_excel_dots():
-    out = run(parse.times, ["13:05:00", "9:00:00 AM", "12:30:00 PM", "12:10:00 AM", "9.38.55",
-                            "1:05", "25:00:00", "13:00:00 PM", ""])
+    out = run(
+        parse.times,
+        [
+            "13:05:00",
+            "9:00:00 AM",
+            "12:30:00 PM",
+            "12:10:00 AM",
+            "9.38.55",
+            "1:05",
+            "25:00:00",
+            "13:00:00 PM",
+            "",
+        ],
+    )
     assert out.iloc[:6].tolist() == [47100, 32400, 45000, 600, 34735, 3900]
     assert out.iloc[6:].isna().all()
 
 
 def test_numbers_flags_grades_norms():
-    assert run(parse.numbers, ["0", "0.0000", "2.381", " 215 ", "inf", "abc", ""]).iloc[:4]\
-        .tolist() == [0.0, 0.0, 2.381, 215.0]
+    assert run(parse.numbers, ["0", "0.0000", "2.381", " 215 ", "inf", "abc", ""]).iloc[
+        :4
+    ].tolist() == [0.0, 0.0, 2.381, 215.0]
     assert run(parse.numbers, ["inf", "abc", ""]).isna().all()
     assert run(parse.flags, ["TRUE", "false", "Y", "no", "maybe", ""]).tolist() == [
-        True, False, True, False, pd.NA, pd.NA]
+        True,
+        False,
+        True,
+        False,
+        pd.NA,
+        pd.NA,
+    ]
     assert run(parse.grades, ["K", "kg", "1", " 12 ", "13", "1.5", "PK", ""]).tolist() == [
-        0, 0, 1, 12, pd.NA, pd.NA, pd.NA, pd.NA]
+        0,
+        0,
+        1,
+        12,
+        pd.NA,
+        pd.NA,
+        pd.NA,
+        pd.NA,
+    ]
     assert run(parse.norms_years, ["2015", "2020.0", ""]).tolist() == [2015, pd.NA, pd.NA]
 
 
 def test_subjects_from_scale_and_from_course():
-    scale = run(parse.subject_from_scale, ["Mathematics", "reading", "Language Usage",
-                                           "Science - General Science"])
+    scale = run(
+        parse.subject_from_scale,
+        ["Mathematics", "reading", "Language Usage", "Science - General Science"],
+    )
     assert scale.tolist()[:2] == ["math", "reading"] and scale.iloc[2:].isna().all()
-    course = run(parse.subject_from_course,
-                 ["Mathematics", "Language Arts", "Language Arts", "Mathematics", "Mathematics",
-                  "Language Arts", "Science"],
-                 ["Math K-12", "Reading", "Language Usage", "Algebra 1", "Math 6+",
-                  "Reading (Spanish)", "Science K-12"])
+    course = run(
+        parse.subject_from_course,
+        [
+            "Mathematics",
+            "Language Arts",
+            "Language Arts",
+            "Mathematics",
+            "Mathematics",
+            "Language Arts",
+            "Science",
+        ],
+        [
+            "Math K-12",
+            "Reading",
+            "Language Usage",
+            "Algebra 1",
+            "Math 6+",
+            "Reading (Spanish)",
+            "Science K-12",
+        ],
+    )
     assert course.tolist()[:2] == ["math", "reading"] and course.iloc[4] == "math"
     assert course.iloc[[2, 3, 5, 6]].isna().all()
 

@@ -13,17 +13,21 @@ KEY = "test-key-16chars"
 
 def survey(folder: Path) -> pipeline.Inventory:
     aliases = layouts.alias_table({})
-    exports = [layouts.recognise(io.sniff_raw_file(path, name), aliases)
-               for path, name in io.list_raw_files(folder)]
+    exports = [
+        layouts.recognise(io.sniff_raw_file(path, name), aliases)
+        for path, name in io.list_raw_files(folder)
+    ]
     return pipeline.Inventory(tuple(exports), ())
 
 
 def test_build_does_not_modify_the_raw_frames():
     inventory = survey(MINIMAL)
-    raw = pipeline.RawInputs(**{
-        part: io.read_raw_exports([e.request() for e in inventory.of_kind(*kinds)])
-        for part, kinds in pipeline.PARTS.items()
-    })
+    raw = pipeline.RawInputs(
+        **{
+            part: io.read_raw_exports([e.request() for e in inventory.of_kind(*kinds)])
+            for part, kinds in pipeline.PARTS.items()
+        }
+    )
     before = {part: getattr(raw, part).frame.copy() for part in pipeline.PARTS}
     result = pipeline.build(raw, inventory, pipeline.IngestSettings.from_dict({}), KEY)
     assert len(result.scores) == 3
@@ -44,5 +48,6 @@ def test_folder_problems_are_silenced_by_files_already_reported():
     assert unreadable.problems() == []
     results_only = survey(MINIMAL)
     results_only = pipeline.Inventory(
-        tuple(e for e in results_only.exports if e.kind != layouts.ROSTER), ())
+        tuple(e for e in results_only.exports if e.kind != layouts.ROSTER), ()
+    )
     assert "StudentsBySchool" in results_only.problems()[0].expected

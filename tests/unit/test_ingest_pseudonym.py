@@ -10,8 +10,13 @@ KEY = "0123456789abcdef"
 
 
 def keys(districts, students, key=KEY):
-    return student_keys(pd.Series(districts, dtype="category"),
-                        pd.Series(students, dtype="category"), key).astype("str").tolist()
+    return (
+        student_keys(
+            pd.Series(districts, dtype="category"), pd.Series(students, dtype="category"), key
+        )
+        .astype("str")
+        .tolist()
+    )
 
 
 def test_key_is_siphash_of_district_and_id_in_hex():

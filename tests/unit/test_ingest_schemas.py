@@ -9,16 +9,22 @@ from pl_eval.ingest.schools import school_frame
 def raw(columns: dict, file="a.csv") -> pd.DataFrame:
     n = len(next(iter(columns.values())))
     frame = pd.DataFrame({k: pd.Series(v, dtype="category") for k, v in columns.items()})
-    return frame.assign(source_file=pd.Categorical([file] * n),
-                        source_line=range(2, n + 2))
+    return frame.assign(source_file=pd.Categorical([file] * n), source_line=range(2, n + 2))
 
 
 def test_problems_name_file_line_and_the_column_as_written():
-    frame = raw({"TermName": ["Fall 2014-2015", "Autumn 2014"],
-                 "TestRITScore": ["200", "abc"], "TestStandardError": ["", "3.1"]})
+    frame = raw(
+        {
+            "TermName": ["Fall 2014-2015", "Autumn 2014"],
+            "TestRITScore": ["200", "abc"],
+            "TestStandardError": ["", "3.1"],
+        }
+    )
     problems = schemas.problems(frame, schemas.RAW_TESTS, {"a.csv": {"TestRITScore": "RIT"}})
     assert [(p.file, p.line, p.column, p.found) for p in problems] == [
-        ("a.csv", 3, "RIT", "abc"), ("a.csv", 3, "TermName", "Autumn 2014")]
+        ("a.csv", 3, "RIT", "abc"),
+        ("a.csv", 3, "TermName", "Autumn 2014"),
+    ]
     assert problems[0].expected == schemas.EXPECT_NUMBER
 
 
@@ -36,12 +42,18 @@ def test_absent_optional_columns_pass_but_blank_required_values_fail():
 
 
 def test_school_frame_types_and_locale_groups():
-    frame = raw({
-        "district_name": ["B", "A", "A"], "school_name": [" x ", "y", "z"],
-        "nces_id": ["62271003228", "", "010000500870"],
-        "sector": ["Charter", "district", "DISTRICT"], "pl_start_year": ["2013", "", ""],
-        "frl_pct": ["45.5", "", "100"], "locale": ["11", "23", "43"],
-    }, file="schools.csv")
+    frame = raw(
+        {
+            "district_name": ["B", "A", "A"],
+            "school_name": [" x ", "y", "z"],
+            "nces_id": ["62271003228", "", "010000500870"],
+            "sector": ["Charter", "district", "DISTRICT"],
+            "pl_start_year": ["2013", "", ""],
+            "frl_pct": ["45.5", "", "100"],
+            "locale": ["11", "23", "43"],
+        },
+        file="schools.csv",
+    )
     assert schemas.problems(frame, schemas.RAW_SCHOOLS, {}) == []
     out = school_frame(frame)
     assert out["school_name"].tolist() == ["y", "z", "x"]  # sorted by district, school
@@ -54,14 +66,25 @@ def test_school_frame_types_and_locale_groups():
 
 
 def test_school_frame_problems():
-    frame = raw({
-        "district_name": ["A", "A", "A"], "school_name": ["x", "x", "y"],
-        "sector": ["charter", "charter", "magnet"], "pl_start_year": ["2013", "soon", ""],
-        "frl_pct": ["-1", "50", "50"], "locale": ["11", "14", "11"], "nces_id": ["", "", "123"],
-    }, file="schools.csv")
+    frame = raw(
+        {
+            "district_name": ["A", "A", "A"],
+            "school_name": ["x", "x", "y"],
+            "sector": ["charter", "charter", "magnet"],
+            "pl_start_year": ["2013", "soon", ""],
+            "frl_pct": ["-1", "50", "50"],
+            "locale": ["11", "14", "11"],
+            "nces_id": ["", "", "123"],
+        },
+        file="schools.csv",
+    )
     problems = schemas.problems(frame, schemas.RAW_SCHOOLS, {})
     assert [(p.line, p.column) for p in problems] == [
-        (2, "frl_pct"), (3, "locale"), (3, "pl_start_year"), (3, "school_name"),
-        (4, "nces_id"), (4, "sector")]
-    assert next(p for p in problems if p.column == "school_name").expected == \
-        schemas.EXPECT_UNIQUE
+        (2, "frl_pct"),
+        (3, "locale"),
+        (3, "pl_start_year"),
+        (3, "school_name"),
+        (4, "nces_id"),
+        (4, "sector"),
+    ]
+    assert next(p for p in problems if p.column == "school_name").expected == schemas.EXPECT_UNIQUE

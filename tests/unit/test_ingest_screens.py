@@ -14,8 +14,10 @@ def typed_tests(**overrides):
         "subject": pd.Series(["math"] * n, dtype="category"),
         "subject_text": pd.Series(["Mathematics"] * n, dtype="category"),
         "scale_column": np.ones(n, dtype=bool),
-        "rit": np.full(n, 200.0), "se": np.full(n, 3.0),
-        "duration_minutes": np.full(n, 40.0), "rapid_guessing_pct": np.full(n, 0.0),
+        "rit": np.full(n, 200.0),
+        "se": np.full(n, 3.0),
+        "duration_minutes": np.full(n, 40.0),
+        "rapid_guessing_pct": np.full(n, 0.0),
         "has_roster": np.ones(n, dtype=bool),
         "grade": pd.array([3] * n, dtype="Int64"),
         "grade_note": pd.Series([pd.NA] * n, dtype="str"),
@@ -37,27 +39,50 @@ def test_boundaries_are_inclusive_and_missing_values_pass():
         has_roster=[True] * 8 + [False, True],
         grade=pd.array([3] * 9 + [None], dtype="Int64"),
     )
-    assert reasons(frame) == ["ok", "ok", "rit_out_of_range", "rit_out_of_range",
-                              "se_out_of_range", "short_duration", "rapid_guessing",
-                              "ok", "no_roster_row", "missing_grade"]
+    assert reasons(frame) == [
+        "ok",
+        "ok",
+        "rit_out_of_range",
+        "rit_out_of_range",
+        "se_out_of_range",
+        "short_duration",
+        "rapid_guessing",
+        "ok",
+        "no_roster_row",
+        "missing_grade",
+    ]
 
 
 def test_first_reason_wins_and_details_name_the_value():
     frame = typed_tests(
         subject=pd.Series([None, "math", "math", "reading"], dtype="category"),
-        subject_text=pd.Series(["Language Usage", "Mathematics", "Mathematics", "Reading"],
-                               dtype="category"),
-        rit=[95.0, np.nan, 95.0, 200.0], se=[9.0, 3.0, 9.0, 3.0],
+        subject_text=pd.Series(
+            ["Language Usage", "Mathematics", "Mathematics", "Reading"], dtype="category"
+        ),
+        rit=[95.0, np.nan, 95.0, 200.0],
+        se=[9.0, 3.0, 9.0, 3.0],
         duration_minutes=[1.0, 1.0, 4.0, 2.5],
     )
     got = verdicts(frame, ScreenSettings())
-    assert got.reason.astype("str").tolist() == ["subject_not_analysed", "missing_score",
-                                                 "rit_out_of_range", "short_duration"]
+    assert got.reason.astype("str").tolist() == [
+        "subject_not_analysed",
+        "missing_score",
+        "rit_out_of_range",
+        "short_duration",
+    ]
     assert got.rejected.tolist() == [0, 1, 2, 3]
-    assert got.column.tolist() == ["MeasurementScale", "TestRITScore", "TestRITScore",
-                                   "TestDurationMinutes"]
-    assert got.detail.tolist() == ["Language Usage", "empty", "95 outside 100-320",
-                                   "2.5 minutes, below 6"]
+    assert got.column.tolist() == [
+        "MeasurementScale",
+        "TestRITScore",
+        "TestRITScore",
+        "TestDurationMinutes",
+    ]
+    assert got.detail.tolist() == [
+        "Language Usage",
+        "empty",
+        "95 outside 100-320",
+        "2.5 minutes, below 6",
+    ]
     assert list(got.reason.cat.categories) == list(REASONS)
 
 
@@ -68,8 +93,9 @@ def test_configured_thresholds_apply():
     assert strict.rit_range == (100, 320)  # unspecified keys keep their defaults
 
 
-@pytest.mark.parametrize("bad", [{"rit_range": [320, 100]}, {"se_range": "wide"},
-                                 {"min_duration_minutes": "six"}])
+@pytest.mark.parametrize(
+    "bad", [{"rit_range": [320, 100]}, {"se_range": "wide"}, {"min_duration_minutes": "six"}]
+)
 def test_malformed_screens_are_config_errors(bad):
     with pytest.raises(ConfigError, match="ingest.screens"):
         ScreenSettings.from_dict(bad)

@@ -78,7 +78,10 @@ def test_categorical_levels_and_verdict_thresholds(bal):
     from pl_eval.matching.balance import _verdict
 
     assert [_verdict(g) for g in (0.05, -0.0501, 0.25, 0.2501, np.nan)] == [
-        "satisfied", "requires adjustment", "requires adjustment", "not equivalent",
+        "satisfied",
+        "requires adjustment",
+        "requires adjustment",
+        "not equivalent",
         "not computable",
     ]
 
@@ -119,11 +122,15 @@ def test_figures_are_returned_not_saved(bal, tmp_path, monkeypatch):
 
 
 def test_vcg_balance_has_no_score_and_overlap_plot_says_so():
-    df = pd.DataFrame({"treated": [True, False, False], "fall_rit": [200.0, 201, 199],
-                       "grade": 3})
+    df = pd.DataFrame({"treated": [True, False, False], "fall_rit": [200.0, 201, 199], "grade": 3})
     from pl_eval.matching import VCGSettings
 
-    result = match(df, "treated", ["fall_rit"], method="vcg",
-                   vcg=VCGSettings(frl=None, locale=None, dates=(), min_matches=1))
+    result = match(
+        df,
+        "treated",
+        ["fall_rit"],
+        method="vcg",
+        vcg=VCGSettings(frl=None, locale=None, dates=(), min_matches=1),
+    )
     with pytest.raises(MatchingError, match="needs propensity scores"):
         overlap_plot(result.balance())

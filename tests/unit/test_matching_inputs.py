@@ -73,8 +73,13 @@ def test_missing_impute_means_and_indicator(df):
     data = with_missing(df)
     result = match(data, "treat", ["baseline_z", "frl_school"], missing="impute")
     coefs = result.propensity.coefficients.index.tolist()
-    assert coefs == ["(Intercept)", "baseline_z", "baseline_z_missing", "frl_school",
-                     "frl_school_missing"]
+    assert coefs == [
+        "(Intercept)",
+        "baseline_z",
+        "baseline_z_missing",
+        "frl_school",
+        "frl_school_missing",
+    ]
     filled = data.assign(
         baseline_z_missing=data["baseline_z"].isna().astype(float),
         frl_school_missing=data["frl_school"].isna().astype(float),
@@ -104,8 +109,11 @@ def test_missing_exact_value_is_dropped_even_when_imputing(df):
 
 @pytest.mark.parametrize(
     ("values", "shown"),
-    [([0, 1, 2], "found 2"), (["yes", "no", "no"], "found text 'yes', 'no'"),
-     ([0.0, 0.5, 1.0], "found 0.5")],
+    [
+        ([0, 1, 2], "found 2"),
+        (["yes", "no", "no"], "found text 'yes', 'no'"),
+        ([0.0, 0.5, 1.0], "found 0.5"),
+    ],
 )
 def test_treatment_must_be_zero_one(values, shown):
     df = pd.DataFrame({"t": values, "x": [1.0, 2.0, 3.0]})

@@ -38,9 +38,7 @@ def pairs_of(result):
 
 
 # Controls at 0.0, 1.0, 2.5; treated A at 1.2 and B at 0.9 both want the control at 1.0.
-CONTESTED = frame(
-    [("c0", 0, 0.0), ("B", 1, 0.9), ("c1", 0, 1.0), ("A", 1, 1.2), ("c2", 0, 2.5)]
-)
+CONTESTED = frame([("c0", 0, 0.0), ("B", 1, 0.9), ("c1", 0, 1.0), ("A", 1, 1.2), ("c2", 0, 2.5)])
 
 
 def test_largest_first_takes_the_contested_control():
@@ -137,7 +135,12 @@ def test_ties_go_left_and_follow_data_order():
     d = np.array([0.5, 1.0, 1.5])
     treat = np.array([False, True, False])
     found = nearest_neighbours(
-        d, treat, np.zeros(3, int), ratio=1, replace=True, caliper=None,
+        d,
+        treat,
+        np.zeros(3, int),
+        ratio=1,
+        replace=True,
+        caliper=None,
         priority=matching_priority(d, treat, "largest", 0),
     )
     assert found.control.tolist() == [0]
@@ -146,7 +149,12 @@ def test_ties_go_left_and_follow_data_order():
     for treat, expected in (([False, True, False, False], 0), ([False, False, False, True], 2)):
         treat = np.array(treat)
         found = nearest_neighbours(
-            d, treat, np.zeros(4, int), ratio=1, replace=False, caliper=None,
+            d,
+            treat,
+            np.zeros(4, int),
+            ratio=1,
+            replace=False,
+            caliper=None,
             priority=matching_priority(d, treat, "largest", 0),
         )
         assert found.control.tolist() == [expected]
@@ -157,7 +165,12 @@ def test_caliper_is_inclusive():
     treat = np.array([False, True])
     for caliper, n in ((0.25, 1), (0.2499, 0)):
         found = nearest_neighbours(
-            d, treat, np.zeros(2, int), ratio=1, replace=False, caliper=caliper,
+            d,
+            treat,
+            np.zeros(2, int),
+            ratio=1,
+            replace=False,
+            caliper=caliper,
             priority=matching_priority(d, treat, "largest", 0),
         )
         assert len(found.control) == n
@@ -169,14 +182,16 @@ def test_att_weights_by_hand():
     # raw: c2 = 1/2, c3 = 1/2 + 1 = 3/2; sum 2 = distinct 2, so unchanged; row 4 unused
     np.testing.assert_allclose(w, [1, 1, 0.5, 1.5, 0])
     # two treated each with their own two controls: raw 1/2 each, rescaled to 1 each
-    np.testing.assert_allclose(att_weights(6, np.array([0, 0, 1, 1]), np.array([2, 3, 4, 5])),
-                               [1, 1, 1, 1, 1, 1])
+    np.testing.assert_allclose(
+        att_weights(6, np.array([0, 0, 1, 1]), np.array([2, 3, 4, 5])), [1, 1, 1, 1, 1, 1]
+    )
 
 
 def test_result_is_deterministic_and_input_untouched():
     rng = np.random.default_rng(5)
-    df = pd.DataFrame({"treat": rng.random(400) < 0.2, "x": rng.normal(size=400),
-                       "g": rng.integers(0, 3, 400)})
+    df = pd.DataFrame(
+        {"treat": rng.random(400) < 0.2, "x": rng.normal(size=400), "g": rng.integers(0, 3, 400)}
+    )
     before = df.copy()
     one = match(df, "treat", ["x"], exact="g", ratio=2, caliper=0.3, order="random", seed=3)
     two = match(df, "treat", ["x"], exact="g", ratio=2, caliper=0.3, order="random", seed=3)

@@ -78,8 +78,13 @@ def test_a_model_without_predict_proba_is_refused(sample):
 
 
 def test_complete_separation_is_a_clear_error_naming_the_covariate():
-    df = pd.DataFrame({"treat": [0, 0, 0, 1, 1, 1], "x": [1.0, 2, 3, 4, 5, 6],
-                       "z": [0.3, 0.1, 0.2, 0.2, 0.1, 0.3]})
+    df = pd.DataFrame(
+        {
+            "treat": [0, 0, 0, 1, 1, 1],
+            "x": [1.0, 2, 3, 4, 5, 6],
+            "z": [0.3, 0.1, 0.2, 0.2, 0.1, 0.3],
+        }
+    )
     with pytest.raises(MatchingError, match="complete separation.*x separates"):
         match(df, "treat", ["x", "z"])
 

@@ -13,9 +13,14 @@ DAY = pd.Timestamp("2022-09-15")
 
 def student(label, treated, grade, rit, frl, locale="city", days=0):
     return {
-        "label": label, "treated": treated, "grade": grade, "fall_rit": float(rit),
-        "frl_pct": float(frl), "locale_group": locale,
-        "fall_date": DAY + pd.Timedelta(days=days), "spring_date": DAY + pd.Timedelta(days=230),
+        "label": label,
+        "treated": treated,
+        "grade": grade,
+        "fall_rit": float(rit),
+        "frl_pct": float(frl),
+        "locale_group": locale,
+        "fall_date": DAY + pd.Timedelta(days=days),
+        "spring_date": DAY + pd.Timedelta(days=230),
     }
 
 
@@ -58,8 +63,19 @@ def test_each_tolerance_filters_candidates(df):
 def test_weights_count_each_group_as_one_unit(df):
     result = match(df, "treated", [], exact="grade", method="vcg", vcg=SETTINGS)
     # raw: c1 = 1/2 + 1/2, c2 = 1/2, c7 = 1/2 (sum 2); rescaled to 3 distinct controls
-    expected = {"T1": 1, "T4": 1, "T2": 0, "T3": 0, "c1": 1.5, "c2": 0.75, "c3": 0, "c4": 0,
-                "c5": 0, "c6": 0, "c7": 0.75}
+    expected = {
+        "T1": 1,
+        "T4": 1,
+        "T2": 0,
+        "T3": 0,
+        "c1": 1.5,
+        "c2": 0.75,
+        "c3": 0,
+        "c4": 0,
+        "c5": 0,
+        "c6": 0,
+        "c7": 0.75,
+    }
     assert result.weights.to_dict() == pytest.approx(expected)
 
 
@@ -77,8 +93,12 @@ def test_criteria_can_be_switched_off(df):
 
 
 def test_nces_locale_codes_group_by_first_digit():
-    rows = [student("T", True, 3, 200, 50), student("a", False, 3, 200, 50),
-            student("b", False, 3, 200, 50), student("c", False, 3, 200, 50)]
+    rows = [
+        student("T", True, 3, 200, 50),
+        student("a", False, 3, 200, 50),
+        student("b", False, 3, 200, 50),
+        student("c", False, 3, 200, 50),
+    ]
     df = pd.DataFrame(rows).set_index("label").assign(locale=[11, 13, 21, 12])
     settings = VCGSettings(locale="locale", locale_from_nces=True, min_matches=1)
     result = match(df, "treated", [], method="vcg", vcg=settings)
@@ -88,8 +108,13 @@ def test_nces_locale_codes_group_by_first_digit():
 def pool(n_treated, n_controls):
     rng = np.random.default_rng(0)
     rit = np.r_[np.full(n_treated, 200.0), 200 + rng.uniform(-2, 2, n_controls)]
-    return pd.DataFrame({"treated": np.r_[np.ones(n_treated), np.zeros(n_controls)].astype(bool),
-                         "fall_rit": rit, "grade": 3})
+    return pd.DataFrame(
+        {
+            "treated": np.r_[np.ones(n_treated), np.zeros(n_controls)].astype(bool),
+            "fall_rit": rit,
+            "grade": 3,
+        }
+    )
 
 
 def test_draw_takes_up_to_max_at_random_and_is_seeded():
@@ -127,8 +152,14 @@ def test_vcg_groups_is_vectorised_over_students_in_one_cell():
     # direct call: positions in, positions out; every student sees the same 3 candidates
     frame = pd.DataFrame({"fall_rit": [200.0, 200.0, 199.0, 201.0, 250.0]})
     treat = np.array([True, True, False, False, False])
-    found = vcg_groups(frame, treat, np.zeros(5, int), np.arange(5),
-                       VCGSettings(frl=None, locale=None, dates=(), min_matches=1), seed=0)
+    found = vcg_groups(
+        frame,
+        treat,
+        np.zeros(5, int),
+        np.arange(5),
+        VCGSettings(frl=None, locale=None, dates=(), min_matches=1),
+        seed=0,
+    )
     assert found.treated.tolist() == [0, 0, 1, 1]
     assert sorted(found.control[:2].tolist()) == [2, 3]
 

@@ -36,10 +36,17 @@ def choose(tests: pd.DataFrame, group: np.ndarray) -> Choice:
     time = tests["test_time"].fillna(-1.0).to_numpy(float)  # no time sorts as earliest
     file_code = tests["source_file"].cat.codes.to_numpy()
     # np.lexsort sorts by the last key first; later date/time first via negation
-    order = np.lexsort((
-        tests["source_line"].to_numpy(), file_code, -time, -date,
-        tests["se"].to_numpy(float), growth_first, group,
-    ))
+    order = np.lexsort(
+        (
+            tests["source_line"].to_numpy(),
+            file_code,
+            -time,
+            -date,
+            tests["se"].to_numpy(float),
+            growth_first,
+            group,
+        )
+    )
     sorted_group = group[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = sorted_group[1:] != sorted_group[:-1]

@@ -28,22 +28,53 @@ EXPORT_SUFFIXES = (".csv", ".txt")
 
 #: Columns read from test files; the rest of the 64-152 columns are never read.
 TEST_COLUMNS = (
-    "TermName", "DistrictName", "SchoolName", "StudentID", "MeasurementScale", "Subject",
-    "Course", "TestStartDate", "TestStartTime", "TestRITScore", "TestStandardError",
-    "TestPercentile", "TestDurationMinutes", "RapidGuessingPercentage", "GrowthMeasureYN",
-    "NormsReferenceData", "Grade", "StudentGender", "StudentEthnicGroup",
+    "TermName",
+    "DistrictName",
+    "SchoolName",
+    "StudentID",
+    "MeasurementScale",
+    "Subject",
+    "Course",
+    "TestStartDate",
+    "TestStartTime",
+    "TestRITScore",
+    "TestStandardError",
+    "TestPercentile",
+    "TestDurationMinutes",
+    "RapidGuessingPercentage",
+    "GrowthMeasureYN",
+    "NormsReferenceData",
+    "Grade",
+    "StudentGender",
+    "StudentEthnicGroup",
 )
 TEST_REQUIRED = (
-    "TermName", "DistrictName", "SchoolName", "StudentID", "TestStartDate", "TestRITScore",
+    "TermName",
+    "DistrictName",
+    "SchoolName",
+    "StudentID",
+    "TestStartDate",
+    "TestRITScore",
     "TestStandardError",
 )
 ROSTER_COLUMNS = (
-    "TermName", "DistrictName", "SchoolName", "StudentID", "Grade", "StudentGender",
+    "TermName",
+    "DistrictName",
+    "SchoolName",
+    "StudentID",
+    "Grade",
+    "StudentGender",
     "StudentEthnicGroup",
 )
 ROSTER_REQUIRED = ("TermName", "DistrictName", "StudentID", "Grade")
 SCHOOL_COLUMNS = (
-    "district_name", "school_name", "nces_id", "sector", "pl_start_year", "frl_pct", "locale",
+    "district_name",
+    "school_name",
+    "nces_id",
+    "sector",
+    "pl_start_year",
+    "frl_pct",
+    "locale",
 )
 SCHOOL_REQUIRED = ("district_name", "school_name", "sector", "pl_start_year", "frl_pct", "locale")
 
@@ -128,8 +159,10 @@ def recognise(raw: RawFile, aliases: Mapping[str, str]) -> ExportFile | IgnoredF
     for exact in (True, False):
         for position, written in enumerate(raw.header):
             canonical = aliases.get(written.lower())
-            if canonical and canonical not in columns and exact == (
-                written.lower() == canonical.lower()
+            if (
+                canonical
+                and canonical not in columns
+                and exact == (written.lower() == canonical.lower())
             ):
                 columns[canonical], names[canonical] = position, written
     present = {c.lower() for c in columns} | {h.lower() for h in raw.header}
@@ -139,8 +172,14 @@ def recognise(raw: RawFile, aliases: Mapping[str, str]) -> ExportFile | IgnoredF
         return _export(raw, SCHOOLS, columns, names, SCHOOL_COLUMNS, SCHOOL_REQUIRED)
     if "testritscore" in present or "assessmentresults" in base or "combostudent" in base:
         combined = "grade" in present or "combostudent" in base
-        return _export(raw, COMBINED if combined else ASSESSMENT, columns, names, TEST_COLUMNS,
-                       TEST_REQUIRED + (("Grade",) if combined else ()))
+        return _export(
+            raw,
+            COMBINED if combined else ASSESSMENT,
+            columns,
+            names,
+            TEST_COLUMNS,
+            TEST_REQUIRED + (("Grade",) if combined else ()),
+        )
     if ("grade" in present and "studentid" in present) or "studentsbyschool" in base:
         return _export(raw, ROSTER, columns, names, ROSTER_COLUMNS, ROSTER_REQUIRED)
     for fragment, reason in IGNORED_EXPORTS.items():
@@ -158,8 +197,14 @@ def recognise(raw: RawFile, aliases: Mapping[str, str]) -> ExportFile | IgnoredF
     )
 
 
-def _export(raw: RawFile, kind: str, columns: dict[str, int], names: dict[str, str],
-            wanted: Sequence[str], required: Sequence[str]) -> ExportFile:
+def _export(
+    raw: RawFile,
+    kind: str,
+    columns: dict[str, int],
+    names: dict[str, str],
+    wanted: Sequence[str],
+    required: Sequence[str],
+) -> ExportFile:
     """Keep the wanted columns; InputError naming every required column that is missing."""
     missing = [c for c in required if c not in columns]
     layout = None
@@ -170,10 +215,14 @@ def _export(raw: RawFile, kind: str, columns: dict[str, int], names: dict[str, s
         elif "MeasurementScale" not in columns and "Course" not in columns:
             missing.append("Course")
     if missing:
-        raise InputError([
-            Problem(raw.name, "this column in the header", line=1, column=c, found="no such column")
-            for c in missing
-        ])
+        raise InputError(
+            [
+                Problem(
+                    raw.name, "this column in the header", line=1, column=c, found="no such column"
+                )
+                for c in missing
+            ]
+        )
     keep = {c: columns[c] for c in wanted if c in columns}
     return ExportFile(raw, kind, layout, keep, {c: names[c] for c in keep})
 

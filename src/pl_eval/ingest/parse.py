@@ -62,21 +62,24 @@ def per_distinct(parse: Callable[..., pd.Series | pd.DataFrame], *columns: pd.Se
     ids, parts = group_ids(*columns)
     distinct = [
         pd.Series(np.asarray(categorical(c).cat.categories, dtype=object), dtype="str")
-        .reindex(p).reset_index(drop=True)
+        .reindex(p)
+        .reset_index(drop=True)
         for c, p in zip(columns, parts, strict=True)
     ]
     parsed = parse(*distinct)
     if isinstance(parsed, pd.DataFrame):
-        return pd.DataFrame({name: _broadcast(parsed[name], ids) for name in parsed},
-                            index=columns[0].index)
+        return pd.DataFrame(
+            {name: _broadcast(parsed[name], ids) for name in parsed}, index=columns[0].index
+        )
     return pd.Series(_broadcast(parsed, ids), index=columns[0].index)
 
 
 def _broadcast(values: pd.Series, ids: np.ndarray):
     if pd.api.types.is_string_dtype(values.dtype):
         codes, uniques = pd.factorize(values)
-        return pd.Categorical.from_codes(codes[ids].astype(np.int32),
-                                         pd.Index(uniques, dtype="str"))
+        return pd.Categorical.from_codes(
+            codes[ids].astype(np.int32), pd.Index(uniques, dtype="str")
+        )
     return values.array.take(ids)
 
 
@@ -84,21 +87,23 @@ def column(frame: pd.DataFrame, name: str) -> pd.Series:
     """``frame[name]``, or an all-missing text categorical when no file had that column."""
     if name in frame:
         return frame[name]
-    return pd.Series(pd.Categorical.from_codes(np.full(len(frame), -1, dtype=np.int32),
-                                               pd.Index([], dtype="str")),
-                     index=frame.index, name=name)
+    return pd.Series(
+        pd.Categorical.from_codes(
+            np.full(len(frame), -1, dtype=np.int32), pd.Index([], dtype="str")
+        ),
+        index=frame.index,
+        name=name,
+    )
 
 
 def shared_ids(left: list[pd.Series], right: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
     """:func:`group_ids` over two frames' key columns, so equal keys get equal ids."""
     both = [
-        pd.Series(pd.api.types.union_categoricals(
-            [categorical(a).array, categorical(b).array]
-        ))
+        pd.Series(pd.api.types.union_categoricals([categorical(a).array, categorical(b).array]))
         for a, b in zip(left, right, strict=True)
     ]
     ids, _ = group_ids(*both)
-    return ids[: len(left[0])], ids[len(left[0]):]
+    return ids[: len(left[0])], ids[len(left[0]) :]
 
 
 def text(values: pd.Series) -> pd.Series:
@@ -116,7 +121,8 @@ def strip(values: pd.Series) -> pd.Series:
     remapped = lookup[cat.cat.codes.to_numpy()]
     return pd.Series(
         pd.Categorical.from_codes(remapped, pd.Index(uniques, dtype="str")),
-        index=values.index, name=values.name,
+        index=values.index,
+        name=values.name,
     )
 
 
@@ -140,11 +146,14 @@ def terms(text: pd.Series) -> pd.DataFrame:
     start = short_start.where(second.isna(), first)
     ok = season.notna() & (second.isna() | second.eq(first + 1)).fillna(False)
     year = start.astype("str") + "-" + (start + 1).astype("str")
-    out = pd.DataFrame({
-        "season": season.where(ok),
-        "school_year": year.where(ok),
-        "term_name": (season.str.title() + " " + year).where(ok),
-    }, index=text.index)
+    out = pd.DataFrame(
+        {
+            "season": season.where(ok),
+            "school_year": year.where(ok),
+            "term_name": (season.str.title() + " " + year).where(ok),
+        },
+        index=text.index,
+    )
     return out.astype("str")
 
 
@@ -185,7 +194,8 @@ def flags(text: pd.Series) -> pd.Series:
     word = text.str.strip().str.upper()
     return pd.Series(
         np.where(word.isin(_TRUE), True, np.where(word.isin(_FALSE), False, pd.NA)),
-        index=text.index, dtype="boolean",
+        index=text.index,
+        dtype="boolean",
     ).where(word.isin(_TRUE | _FALSE))
 
 
@@ -199,19 +209,20 @@ def grades(text: pd.Series) -> pd.Series:
 
 def norms_years(text: pd.Series) -> pd.Series:
     """NormsReferenceData as an integer year (2015, 2020, 2025); NA otherwise."""
-    number = pd.to_numeric(text.str.strip().where(text.str.strip().str.fullmatch(r"\d{4}")),
-                           errors="coerce")
+    number = pd.to_numeric(
+        text.str.strip().where(text.str.strip().str.fullmatch(r"\d{4}")), errors="coerce"
+    )
     return number.astype("Int64")
 
 
 def subject_from_scale(scale: pd.Series) -> pd.Series:
-    """"math"/"reading" from MeasurementScale (layouts A, B); NaN for other subjects."""
+    """ "math"/"reading" from MeasurementScale (layouts A, B); NaN for other subjects."""
     word = scale.str.strip().str.lower()
     return word.map({"mathematics": "math", "reading": "reading"}).astype("str")
 
 
 def subject_from_course(subject: pd.Series, course: pd.Series) -> pd.Series:
-    """"math"/"reading" from Subject + Course (layout C): MAP Growth Math K-12/2-5/6+ and
+    """ "math"/"reading" from Subject + Course (layout C): MAP Growth Math K-12/2-5/6+ and
     Reading; course-specific tests (Algebra, Geometry), Spanish, Language Usage and Science
     are other subjects (NaN).
     """
@@ -220,7 +231,9 @@ def subject_from_course(subject: pd.Series, course: pd.Series) -> pd.Series:
     spanish = subj.str.contains("spanish") | crs.str.contains("spanish")
     math = subj.eq("mathematics") & (crs.eq("") | crs.str.match(r"math\b"))
     reading = subj.isin(["language arts", "reading"]) & crs.str.match(r"reading\b")
-    out = pd.Series(np.where(math & ~spanish, "math",
-                             np.where(reading & ~spanish, "reading", None)),
-                    index=subject.index, dtype="str")
+    out = pd.Series(
+        np.where(math & ~spanish, "math", np.where(reading & ~spanish, "reading", None)),
+        index=subject.index,
+        dtype="str",
+    )
     return out

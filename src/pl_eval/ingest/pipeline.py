@@ -22,8 +22,19 @@ from pl_eval.io import RawExports
 SCORE_COLUMNS = list(schemas.SCORES.columns)
 DUPLICATE_COLUMNS = SCORE_COLUMNS + ["kept_source_file", "kept_source_line"]
 REJECT_COLUMNS = [
-    "source_file", "source_line", "record", "reason", "column", "detail", "student_key",
-    "district", "school", "term_name", "season", "school_year", "subject",
+    "source_file",
+    "source_line",
+    "record",
+    "reason",
+    "column",
+    "detail",
+    "student_key",
+    "district",
+    "school",
+    "term_name",
+    "season",
+    "school_year",
+    "subject",
 ]
 TEST_STATUSES = ("kept", "duplicates", "rejected")
 #: The parts of a cohort folder read together, by file kind (fields of :class:`RawInputs`).
@@ -32,8 +43,11 @@ PARTS = {
     "roster": (layouts.ROSTER,),
     "schools": (layouts.SCHOOLS,),
 }
-RAW_SCHEMAS = {"tests": schemas.RAW_TESTS, "roster": schemas.RAW_ROSTER,
-               "schools": schemas.RAW_SCHOOLS}
+RAW_SCHEMAS = {
+    "tests": schemas.RAW_TESTS,
+    "roster": schemas.RAW_ROSTER,
+    "schools": schemas.RAW_SCHOOLS,
+}
 ROSTER_STATUSES = ("used", "unused", "duplicates", "rejected")
 
 
@@ -78,21 +92,33 @@ class Inventory:
         failed_export = any(_base(f) != layouts.SCHOOLS_FILE for f in self.failed)
         frames = self.of_kind(layouts.SCHOOLS)
         if len(frames) > 1 or (not frames and not failed_frame):
-            found.append(Problem(
-                layouts.SCHOOLS_FILE, "exactly one school frame schools.csv in the cohort folder",
-                found=", ".join(f.name for f in frames) or "none",
-            ))
+            found.append(
+                Problem(
+                    layouts.SCHOOLS_FILE,
+                    "exactly one school frame schools.csv in the cohort folder",
+                    found=", ".join(f.name for f in frames) or "none",
+                )
+            )
         if not self.of_kind(*layouts.TEST_KINDS) and not failed_export:
-            found.append(Problem(
-                "", "at least one AssessmentResults or ComboStudentAssessment export (.csv/.txt)",
-                found="none",
-            ))
-        if (self.of_kind(layouts.ASSESSMENT) and not self.of_kind(layouts.ROSTER)
-                and not failed_export):
-            found.append(Problem(
-                "", "a StudentsBySchool export giving grades for the AssessmentResults exports",
-                found="none",
-            ))
+            found.append(
+                Problem(
+                    "",
+                    "at least one AssessmentResults or ComboStudentAssessment export (.csv/.txt)",
+                    found="none",
+                )
+            )
+        if (
+            self.of_kind(layouts.ASSESSMENT)
+            and not self.of_kind(layouts.ROSTER)
+            and not failed_export
+        ):
+            found.append(
+                Problem(
+                    "",
+                    "a StudentsBySchool export giving grades for the AssessmentResults exports",
+                    found="none",
+                )
+            )
         return found
 
 
@@ -114,8 +140,9 @@ def validate(part: str, raw: RawExports, inventory: Inventory) -> list[Problem]:
     holds, at file, line and column."""
     frame = raw.frame
     if part == "schools":  # names are compared (for duplicates) without surrounding blanks
-        frame = frame.assign(**{c: parse.strip(frame[c]) for c in ("district_name", "school_name")
-                                if c in frame})
+        frame = frame.assign(
+            **{c: parse.strip(frame[c]) for c in ("district_name", "school_name") if c in frame}
+        )
     return schemas.problems(frame, RAW_SCHEMAS[part], inventory.names())
 
 
@@ -147,7 +174,8 @@ class IngestResult:
                 for kind in ("test", "roster")
             },
             "ignored_files": self.ignored,
-            "totals": total(layouts.TEST_KINDS, TEST_STATUSES) | {
+            "totals": total(layouts.TEST_KINDS, TEST_STATUSES)
+            | {
                 "students": int(self.scores["student_key"].nunique()),
                 "schools_in_frame": len(self.schools),
             },
@@ -155,8 +183,7 @@ class IngestResult:
         }
 
 
-def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings,
-          key: str) -> IngestResult:
+def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings, key: str) -> IngestResult:
     """The ingest outputs from validated raw text (``validate`` returned no problems).
 
     Raw rows come in (source_file, source_line) order, so outputs taken in row order are
@@ -173,16 +200,7 @@ def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings,
     tests["student_key"] = pseudonym.student_keys(tests["district"], tests["student_id"], key)
     verdicts = screens.verdicts(tests, settings.screens)
 
-    usable = np.flatnonzero(verdicts.usable)
-    candidates = tests[["growth_measure", "se", "test_date", "test_time", "source_file",
-                        "source_line", "student_key", "subject", "term_name"]].iloc[usable]
-    group, _ = parse.group_ids(candidates["student_key"], candidates["subject"],
-                               candidates["term_name"])
-    choice = dedupe.choose(candidates, group)
-    kept_rows = usable[choice.kept]
-    duplicate_rows = usable[choice.duplicates]
-    kept_for = usable[choice.kept_row[choice.duplicates]]
-
+    kept_rows, duplicate_rows, kept_for = _one_per_term(tests, verdicts.usable)
     duplicates = _select(tests, SCORE_COLUMNS, duplicate_rows).assign(
         kept_source_file=_select(tests, ["source_file"], kept_for)["source_file"],
         kept_source_line=tests["source_line"].to_numpy()[kept_for],
@@ -190,18 +208,23 @@ def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings,
     roster_rejected = np.flatnonzero(roster_status.eq("rejected").to_numpy())
     rejected_roster = _select(roster, REJECT_COLUMNS, roster_rejected)
     rejected_roster["student_key"] = pseudonym.student_keys(
-        rejected_roster["district"], _select(roster, ["student_id"], roster_rejected)["student_id"],
-        key)
+        rejected_roster["district"],
+        _select(roster, ["student_id"], roster_rejected)["student_id"],
+        key,
+    )
     rejected_tests = _select(tests, REJECT_COLUMNS, verdicts.rejected).assign(
         reason=_select(verdicts.reason.to_frame(), ["reason"], verdicts.rejected)["reason"],
-        column=pd.Categorical(verdicts.column), detail=pd.Categorical(verdicts.detail),
+        column=pd.Categorical(verdicts.column),
+        detail=pd.Categorical(verdicts.detail),
     )
-    rejects = _stack([
-        rejected_tests.assign(record="test"),
-        rejected_roster.assign(record="roster", reason="missing_grade", column="Grade",
-                               detail="empty"),
-    ])[REJECT_COLUMNS].sort_values(["source_file", "source_line"], kind="stable",
-                                   ignore_index=True)
+    rejects = _stack(
+        [
+            rejected_tests.assign(record="test"),
+            rejected_roster.assign(
+                record="roster", reason="missing_grade", column="Grade", detail="empty"
+            ),
+        ]
+    )[REJECT_COLUMNS].sort_values(["source_file", "source_line"], kind="stable", ignore_index=True)
     scores = schemas.SCORES.validate(_select(tests, SCORE_COLUMNS, kept_rows), inplace=True)
 
     files = _file_counts(inventory, raw, scores, duplicates, rejects, roster, roster_status)
@@ -217,8 +240,34 @@ def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings,
     )
 
 
+def _one_per_term(
+    tests: pd.DataFrame, usable: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions of kept tests, of duplicates, and of the test kept for each duplicate."""
+    rows = np.flatnonzero(usable)
+    candidates = tests[
+        [
+            "growth_measure",
+            "se",
+            "test_date",
+            "test_time",
+            "source_file",
+            "source_line",
+            "student_key",
+            "subject",
+            "term_name",
+        ]
+    ].iloc[rows]
+    group, _ = parse.group_ids(
+        candidates["student_key"], candidates["subject"], candidates["term_name"]
+    )
+    choice = dedupe.choose(candidates, group)
+    return rows[choice.kept], rows[choice.duplicates], rows[choice.kept_row[choice.duplicates]]
+
+
 def typed_tests(raw: pd.DataFrame) -> pd.DataFrame:
     """Typed columns of validated raw test rows (one row per row read, same order)."""
+
     def col(name: str) -> pd.Series:
         return parse.column(raw, name)
 
@@ -226,78 +275,94 @@ def typed_tests(raw: pd.DataFrame) -> pd.DataFrame:
         return parse.per_distinct(parse.numbers, col(name)).to_numpy(float)
 
     term = parse.per_distinct(parse.terms, col("TermName"))
-    subject = parse.per_distinct(_subject, col("MeasurementScale"), col("Subject"),
-                                 col("Course"))
-    return pd.DataFrame({
-        "source_file": raw["source_file"],
-        "source_line": raw["source_line"].to_numpy(np.int64),
-        "district": parse.strip(col("DistrictName")),
-        "school": parse.strip(col("SchoolName")),
-        "student_id": parse.strip(col("StudentID")),
-        "term_name": term["term_name"],
-        "season": term["season"],
-        "school_year": term["school_year"],
-        "subject": subject["subject"],
-        "subject_text": subject["subject_text"],
-        "scale_column": col("MeasurementScale").notna().to_numpy(),
-        "test_date": parse.per_distinct(parse.dates, col("TestStartDate")),
-        "test_time": parse.per_distinct(parse.times, col("TestStartTime")).to_numpy(float),
-        "rit": number("TestRITScore"),
-        "se": number("TestStandardError"),
-        "nwea_percentile": pd.array(np.round(number("TestPercentile"))).astype("Int64"),
-        "duration_minutes": number("TestDurationMinutes"),
-        "rapid_guessing_pct": number("RapidGuessingPercentage"),
-        "growth_measure": parse.per_distinct(parse.flags, col("GrowthMeasureYN")),
-        "norms_reference": parse.per_distinct(parse.norms_years, col("NormsReferenceData")),
-        "combined": col("Grade").notna().to_numpy(),
-        "grade": parse.per_distinct(parse.grades, col("Grade")),
-        "gender": parse.text(col("StudentGender")),
-        "ethnicity": parse.text(col("StudentEthnicGroup")),
-    }, index=raw.index)
+    subject = parse.per_distinct(_subject, col("MeasurementScale"), col("Subject"), col("Course"))
+    return pd.DataFrame(
+        {
+            "source_file": raw["source_file"],
+            "source_line": raw["source_line"].to_numpy(np.int64),
+            "district": parse.strip(col("DistrictName")),
+            "school": parse.strip(col("SchoolName")),
+            "student_id": parse.strip(col("StudentID")),
+            "term_name": term["term_name"],
+            "season": term["season"],
+            "school_year": term["school_year"],
+            "subject": subject["subject"],
+            "subject_text": subject["subject_text"],
+            "scale_column": col("MeasurementScale").notna().to_numpy(),
+            "test_date": parse.per_distinct(parse.dates, col("TestStartDate")),
+            "test_time": parse.per_distinct(parse.times, col("TestStartTime")).to_numpy(float),
+            "rit": number("TestRITScore"),
+            "se": number("TestStandardError"),
+            "nwea_percentile": pd.array(np.round(number("TestPercentile"))).astype("Int64"),
+            "duration_minutes": number("TestDurationMinutes"),
+            "rapid_guessing_pct": number("RapidGuessingPercentage"),
+            "growth_measure": parse.per_distinct(parse.flags, col("GrowthMeasureYN")),
+            "norms_reference": parse.per_distinct(parse.norms_years, col("NormsReferenceData")),
+            "combined": col("Grade").notna().to_numpy(),
+            "grade": parse.per_distinct(parse.grades, col("Grade")),
+            "gender": parse.text(col("StudentGender")),
+            "ethnicity": parse.text(col("StudentEthnicGroup")),
+        },
+        index=raw.index,
+    )
 
 
 def typed_roster(raw: pd.DataFrame) -> pd.DataFrame:
     """Typed columns of validated StudentsBySchool rows."""
+
     def col(name: str) -> pd.Series:
         return parse.column(raw, name)
 
     term = parse.per_distinct(parse.terms, col("TermName"))
-    return pd.DataFrame({
-        "source_file": raw["source_file"],
-        "source_line": raw["source_line"].to_numpy(np.int64),
-        "district": parse.strip(col("DistrictName")),
-        "school": parse.text(col("SchoolName")),
-        "student_id": parse.strip(col("StudentID")),
-        "term_name": term["term_name"],
-        "season": term["season"],
-        "school_year": term["school_year"],
-        "grade": parse.per_distinct(parse.grades, col("Grade")),
-        "gender": parse.text(col("StudentGender")),
-        "ethnicity": parse.text(col("StudentEthnicGroup")),
-    }, index=raw.index)
+    return pd.DataFrame(
+        {
+            "source_file": raw["source_file"],
+            "source_line": raw["source_line"].to_numpy(np.int64),
+            "district": parse.strip(col("DistrictName")),
+            "school": parse.text(col("SchoolName")),
+            "student_id": parse.strip(col("StudentID")),
+            "term_name": term["term_name"],
+            "season": term["season"],
+            "school_year": term["school_year"],
+            "grade": parse.per_distinct(parse.grades, col("Grade")),
+            "gender": parse.text(col("StudentGender")),
+            "ethnicity": parse.text(col("StudentEthnicGroup")),
+        },
+        index=raw.index,
+    )
 
 
 def _subject(scale: pd.Series, subject: pd.Series, course: pd.Series) -> pd.DataFrame:
     """Analysis subject from MeasurementScale (A/B) or Subject + Course (C), and the text."""
     from_scale = scale.notna()
     course_text = subject.str.strip() + " / " + course.fillna("").str.strip()
-    return pd.DataFrame({
-        "subject": parse.subject_from_scale(scale).where(
-            from_scale, parse.subject_from_course(subject, course)),
-        "subject_text": scale.str.strip().where(from_scale, course_text),
-    })
+    return pd.DataFrame(
+        {
+            "subject": parse.subject_from_scale(scale).where(
+                from_scale, parse.subject_from_course(subject, course)
+            ),
+            "subject_text": scale.str.strip().where(from_scale, course_text),
+        }
+    )
 
 
-def _resolve_roster(roster: pd.DataFrame, roster_ids: np.ndarray, test_ids: np.ndarray,
-                    combined: pd.Series) -> tuple[pd.Series, np.ndarray]:
+def _resolve_roster(
+    roster: pd.DataFrame, roster_ids: np.ndarray, test_ids: np.ndarray, combined: pd.Series
+) -> tuple[pd.Series, np.ndarray]:
     """Status of each roster row and, per test row, the roster row it joins to (-1: none).
 
     One roster row per term x district x student: a row with a grade first, then the first
     by file and line; the others are duplicates. A kept row without a grade is rejected.
     """
     no_grade = roster["grade"].isna().to_numpy()
-    order = np.lexsort((roster["source_line"].to_numpy(),
-                        roster["source_file"].cat.codes.to_numpy(), no_grade, roster_ids))
+    order = np.lexsort(
+        (
+            roster["source_line"].to_numpy(),
+            roster["source_file"].cat.codes.to_numpy(),
+            no_grade,
+            roster_ids,
+        )
+    )
     first = np.ones(len(order), dtype=bool)
     first[1:] = roster_ids[order][1:] != roster_ids[order][:-1]
     primary = order[first]
@@ -331,8 +396,9 @@ def _with_roster(tests: pd.DataFrame, roster: pd.DataFrame, match: np.ndarray) -
         rows = take[via]
         where = pd.Series(roster["source_file"].to_numpy()[rows], dtype="str")
         line = pd.Series(roster["source_line"].to_numpy()[rows]).astype("str")
-        note[via] = ("StudentsBySchool row at " + where + " line " + line
-                     + " has no grade").to_numpy()
+        note[via] = (
+            "StudentsBySchool row at " + where + " line " + line + " has no grade"
+        ).to_numpy()
     return tests.assign(
         has_roster=tests["combined"].to_numpy() | joined,
         grade=grade,
@@ -342,13 +408,15 @@ def _with_roster(tests: pd.DataFrame, roster: pd.DataFrame, match: np.ndarray) -
     )
 
 
-def _coalesce(joined: np.ndarray, own: pd.Series, theirs: pd.Series,
-              take: np.ndarray) -> pd.Categorical:
+def _coalesce(
+    joined: np.ndarray, own: pd.Series, theirs: pd.Series, take: np.ndarray
+) -> pd.Categorical:
     """Per row, ``theirs[take]`` where ``joined`` else ``own``, on categorical codes."""
-    both = pd.api.types.union_categoricals([parse.categorical(own).array,
-                                            parse.categorical(theirs).array])
+    both = pd.api.types.union_categoricals(
+        [parse.categorical(own).array, parse.categorical(theirs).array]
+    )
     codes = both.codes
-    own_codes, their_codes = codes[: len(own)], codes[len(own):]
+    own_codes, their_codes = codes[: len(own)], codes[len(own) :]
     picked = their_codes[take] if len(their_codes) else np.full(len(own), -1, dtype=codes.dtype)
     return pd.Categorical.from_codes(np.where(joined, picked, own_codes), both.categories)
 
@@ -363,8 +431,9 @@ def _select(frame: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.Dat
             continue
         values = frame[name]
         if isinstance(values.dtype, pd.CategoricalDtype):
-            out[name] = pd.Categorical.from_codes(values.cat.codes.to_numpy()[rows],
-                                                  values.cat.categories)
+            out[name] = pd.Categorical.from_codes(
+                values.cat.codes.to_numpy()[rows], values.cat.categories
+            )
         else:
             out[name] = values.array.take(rows)
     return pd.DataFrame(out)
@@ -374,13 +443,19 @@ def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Rows of frames with the same columns; text columns stay categorical (sorted categories)."""
     out = {}
     for name in frames[0].columns:
-        parts = [f[name] if isinstance(f[name].dtype, pd.CategoricalDtype)
-                 or not pd.api.types.is_string_dtype(f[name].dtype)
-                 else f[name].astype("category") for f in frames]
+        parts = [
+            f[name]
+            if isinstance(f[name].dtype, pd.CategoricalDtype)
+            or not pd.api.types.is_string_dtype(f[name].dtype)
+            else f[name].astype("category")
+            for f in frames
+        ]
         if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
             out[name] = pd.api.types.union_categoricals(
-                [pd.Categorical.from_codes(p.cat.codes, p.cat.categories.astype("str"))
-                 for p in parts],
+                [
+                    pd.Categorical.from_codes(p.cat.codes, p.cat.categories.astype("str"))
+                    for p in parts
+                ],
                 sort_categories=True,
             )
         else:
@@ -394,9 +469,15 @@ def _counts(values: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted(counts.items()) if v}
 
 
-def _file_counts(inventory: Inventory, raw: RawInputs, scores: pd.DataFrame,
-                 duplicates: pd.DataFrame, rejects: pd.DataFrame, roster: pd.DataFrame,
-                 roster_status: pd.Series) -> dict[str, dict[str, Any]]:
+def _file_counts(
+    inventory: Inventory,
+    raw: RawInputs,
+    scores: pd.DataFrame,
+    duplicates: pd.DataFrame,
+    rejects: pd.DataFrame,
+    roster: pd.DataFrame,
+    roster_status: pd.Series,
+) -> dict[str, dict[str, Any]]:
     """Per input file: what it is, rows read and where they went; checks nothing was lost."""
     read = {}
     for source in (raw.tests, raw.roster, raw.schools):
@@ -406,8 +487,10 @@ def _file_counts(inventory: Inventory, raw: RawInputs, scores: pd.DataFrame,
         "duplicates": _counts(duplicates["source_file"]),
         "rejected": _counts(rejects.loc[rejects["record"].eq("test"), "source_file"]),
     }
-    roster_by_file = {status: _counts(roster["source_file"][roster_status.eq(status)])
-                      for status in ROSTER_STATUSES}
+    roster_by_file = {
+        status: _counts(roster["source_file"][roster_status.eq(status)])
+        for status in ROSTER_STATUSES
+    }
     files: dict[str, dict[str, Any]] = {}
     for export in inventory.exports:
         entry = export.describe() | {"rows_read": read.get(export.name, 0)}
@@ -430,8 +513,9 @@ def _file_counts(inventory: Inventory, raw: RawInputs, scores: pd.DataFrame,
     return files
 
 
-def _term_counts(tests: pd.DataFrame, scores: pd.DataFrame, duplicates: pd.DataFrame,
-                 rejects: pd.DataFrame) -> dict[str, dict[str, int]]:
+def _term_counts(
+    tests: pd.DataFrame, scores: pd.DataFrame, duplicates: pd.DataFrame, rejects: pd.DataFrame
+) -> dict[str, dict[str, int]]:
     """Per term: test rows read and where they went (checked to add up)."""
     read = _counts(tests["term_name"])
     landed = {
@@ -444,9 +528,7 @@ def _term_counts(tests: pd.DataFrame, scores: pd.DataFrame, duplicates: pd.DataF
         entry = {"rows_read": rows} | {k: landed[k].get(term, 0) for k in TEST_STATUSES}
         _check_adds_up(term, entry, TEST_STATUSES)
         terms[term] = entry
-    total = {"rows_read": len(tests)} | {
-        k: sum(landed[k].values()) for k in TEST_STATUSES
-    }
+    total = {"rows_read": len(tests)} | {k: sum(landed[k].values()) for k in TEST_STATUSES}
     _check_adds_up("all test rows", total, TEST_STATUSES)
     return terms
 

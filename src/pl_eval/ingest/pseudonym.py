@@ -42,7 +42,8 @@ def student_keys(district: pd.Series, student_id: pd.Series, key: str) -> pd.Ser
         raise RuntimeError("two students received the same pseudonymous key; use another key")
     return pd.Series(
         pd.Categorical.from_codes(codes[ids].astype(np.int32), pd.Index(uniques, dtype="str")),
-        index=district.index, name="student_key",
+        index=district.index,
+        name="student_key",
     )
 
 

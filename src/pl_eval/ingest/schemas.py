@@ -65,13 +65,19 @@ def _text_checks(required: tuple[str, ...]) -> dict[str, pa.Column]:
 RAW_TESTS = pa.DataFrameSchema(
     {
         "TermName": _column(_parses(parse.terms, optional=False), EXPECT_TERM),
-        **_text_checks(("DistrictName", "SchoolName", "StudentID", "MeasurementScale",
-                        "Subject")),
+        **_text_checks(("DistrictName", "SchoolName", "StudentID", "MeasurementScale", "Subject")),
         "TestStartDate": _column(_parses(parse.dates, optional=False), EXPECT_DATE),
         "TestStartTime": _column(_parses(parse.times, optional=True), EXPECT_TIME),
-        **{name: _column(_parses(parse.numbers, optional=True), EXPECT_NUMBER)
-           for name in ("TestRITScore", "TestStandardError", "TestPercentile",
-                        "TestDurationMinutes", "RapidGuessingPercentage")},
+        **{
+            name: _column(_parses(parse.numbers, optional=True), EXPECT_NUMBER)
+            for name in (
+                "TestRITScore",
+                "TestStandardError",
+                "TestPercentile",
+                "TestDurationMinutes",
+                "RapidGuessingPercentage",
+            )
+        },
         "GrowthMeasureYN": _column(_parses(parse.flags, optional=True), EXPECT_FLAG),
         "NormsReferenceData": _column(_parses(parse.norms_years, optional=True), EXPECT_NORMS),
         "Grade": _column(_parses(parse.grades, optional=True), EXPECT_GRADE),
@@ -95,8 +101,9 @@ def _sector(text: pd.Series) -> pd.Series:
 
 
 def _start_year(text: pd.Series) -> pd.Series:
-    return pd.to_numeric(text.str.strip().where(text.str.strip().str.fullmatch(r"\d{4}")),
-                         errors="coerce")
+    return pd.to_numeric(
+        text.str.strip().where(text.str.strip().str.fullmatch(r"\d{4}")), errors="coerce"
+    )
 
 
 def _frl(text: pd.Series) -> pd.Series:
@@ -127,6 +134,7 @@ RAW_SCHOOLS = pa.DataFrameSchema(
     report_duplicates="exclude_first",
     name="school frame",
 )
+
 
 def _matches(pattern: str) -> pa.Check:
     """Text fully matches ``pattern``; tested once per distinct value."""
@@ -189,8 +197,9 @@ SCHOOLS = pa.DataFrameSchema(
 )
 
 
-def problems(frame: pd.DataFrame, schema: pa.DataFrameSchema,
-             names: Mapping[str, Mapping[str, str]]) -> list[Problem]:
+def problems(
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, names: Mapping[str, Mapping[str, str]]
+) -> list[Problem]:
     """Every row of ``frame`` that breaks ``schema``, as problems at file, line and column.
 
     ``frame`` holds ``source_file`` and ``source_line``; ``names`` maps each file to the
@@ -211,17 +220,22 @@ def problems(frame: pd.DataFrame, schema: pa.DataFrameSchema,
         expected=cases["check"].where(~unique, EXPECT_UNIQUE),
     ).sort_values(["file", "line", "column"], kind="stable")
     found: list[Problem] = []
-    for (file, column, expected), group in cases.groupby(["file", "column", "expected"],
-                                                         sort=True):
+    for (file, column, expected), group in cases.groupby(["file", "column", "expected"], sort=True):
         written = names.get(file, {}).get(column, column)
         found += [
             Problem(file, expected, line=int(line), column=written, found=str(value))
-            for line, value in zip(group["line"].head(MAX_PER_CHECK),
-                                   group["failure_case"].head(MAX_PER_CHECK), strict=True)
+            for line, value in zip(
+                group["line"].head(MAX_PER_CHECK),
+                group["failure_case"].head(MAX_PER_CHECK),
+                strict=True,
+            )
         ]
         if len(group) > MAX_PER_CHECK:
-            found.append(Problem(
-                file, f"{expected} ({len(group) - MAX_PER_CHECK} more rows fail the same way)",
-                column=written,
-            ))
+            found.append(
+                Problem(
+                    file,
+                    f"{expected} ({len(group) - MAX_PER_CHECK} more rows fail the same way)",
+                    column=written,
+                )
+            )
     return sorted(found, key=lambda p: (p.file, p.line is None, p.line or 0, p.column or ""))

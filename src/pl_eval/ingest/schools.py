@@ -15,6 +15,7 @@ def school_frame(raw: pd.DataFrame) -> pd.DataFrame:
     nces_id keeps leading zeros: an 11-digit id (a spreadsheet dropped the leading 0 of a
     state code below 10) is padded back to 12 digits.
     """
+
     def text(name: str) -> pd.Series:
         if name not in raw:
             return pd.Series(pd.NA, index=raw.index, dtype="str")
@@ -22,15 +23,19 @@ def school_frame(raw: pd.DataFrame) -> pd.DataFrame:
         return stripped.where(stripped.ne(""))
 
     locale = parse.per_distinct(parse.numbers, raw["locale"]).astype("Int64")
-    out = pd.DataFrame({
-        "district_name": text("district_name"),
-        "school_name": text("school_name"),
-        "nces_id": text("nces_id").str.zfill(12),
-        "sector": text("sector").str.lower(),
-        "pl_start_year": parse.per_distinct(parse.numbers, raw["pl_start_year"]).astype("Int64"),
-        "frl_pct": parse.per_distinct(parse.numbers, raw["frl_pct"]).to_numpy(float),
-        "locale": locale,
-        "locale_group": (locale // 10).map(LOCALE_GROUPS).astype("str"),
-    })
+    out = pd.DataFrame(
+        {
+            "district_name": text("district_name"),
+            "school_name": text("school_name"),
+            "nces_id": text("nces_id").str.zfill(12),
+            "sector": text("sector").str.lower(),
+            "pl_start_year": parse.per_distinct(parse.numbers, raw["pl_start_year"]).astype(
+                "Int64"
+            ),
+            "frl_pct": parse.per_distinct(parse.numbers, raw["frl_pct"]).to_numpy(float),
+            "locale": locale,
+            "locale_group": (locale // 10).map(LOCALE_GROUPS).astype("str"),
+        }
+    )
     out = out.sort_values(["district_name", "school_name"], kind="stable", ignore_index=True)
     return schemas.SCHOOLS.validate(out)

@@ -18,8 +18,14 @@ from pl_eval.errors import ConfigError
 
 #: Reject reasons for test rows, in the order they are tried (the first that applies wins).
 REASONS = (
-    "subject_not_analysed", "missing_score", "rit_out_of_range", "se_out_of_range",
-    "short_duration", "rapid_guessing", "no_roster_row", "missing_grade",
+    "subject_not_analysed",
+    "missing_score",
+    "rit_out_of_range",
+    "se_out_of_range",
+    "short_duration",
+    "rapid_guessing",
+    "no_roster_row",
+    "missing_grade",
 )
 
 
@@ -39,16 +45,17 @@ class ScreenSettings:
         try:
             return cls(
                 min_duration_minutes=float(
-                    screens.get("min_duration_minutes", default.min_duration_minutes)),
+                    screens.get("min_duration_minutes", default.min_duration_minutes)
+                ),
                 max_rapid_guessing_pct=float(
-                    screens.get("max_rapid_guessing_pct", default.max_rapid_guessing_pct)),
+                    screens.get("max_rapid_guessing_pct", default.max_rapid_guessing_pct)
+                ),
                 rit_range=_pair(screens.get("rit_range", default.rit_range)),
                 se_range=_pair(screens.get("se_range", default.se_range)),
             )
         except (TypeError, ValueError):
             raise ConfigError(
-                "ingest.screens: thresholds must be numbers and ranges [low, high] with "
-                "low <= high"
+                "ingest.screens: thresholds must be numbers and ranges [low, high] with low <= high"
             ) from None
 
 
@@ -85,24 +92,54 @@ def verdicts(tests: pd.DataFrame, settings: ScreenSettings) -> Verdicts:
     shortest, most_guessing = settings.min_duration_minutes, settings.max_rapid_guessing_pct
     # (reason, condition, column, detail); column/detail: text, or a function of the row mask
     rules = [
-        ("subject_not_analysed", tests["subject"].isna(),
-         lambda m: np.where(tests["scale_column"].to_numpy()[m], "MeasurementScale", "Course"),
-         lambda m: tests["subject_text"].to_numpy(dtype=object)[m]),
-        ("missing_score", rit.isna() | se.isna(),
-         lambda m: np.where(rit.isna().to_numpy()[m], "TestRITScore", "TestStandardError"),
-         "empty"),
-        ("rit_out_of_range", ~rit.between(rit_low, rit_high), "TestRITScore",
-         lambda m: _describe(rit[m], f"{{:g}} outside {rit_low:g}-{rit_high:g}")),
-        ("se_out_of_range", ~se.between(se_low, se_high), "TestStandardError",
-         lambda m: _describe(se[m], f"{{:g}} outside {se_low:g}-{se_high:g}")),
-        ("short_duration", duration < shortest, "TestDurationMinutes",
-         lambda m: _describe(duration[m], f"{{:g}} minutes, below {shortest:g}")),
-        ("rapid_guessing", guessing >= most_guessing, "RapidGuessingPercentage",
-         lambda m: _describe(guessing[m], f"{{:g}}%, at or above {most_guessing:g}%")),
-        ("no_roster_row", ~tests["has_roster"], None,
-         "no StudentsBySchool row for this term, district and student"),
-        ("missing_grade", tests["grade"].isna(), "Grade",
-         lambda m: tests["grade_note"].to_numpy(dtype=object)[m]),
+        (
+            "subject_not_analysed",
+            tests["subject"].isna(),
+            lambda m: np.where(tests["scale_column"].to_numpy()[m], "MeasurementScale", "Course"),
+            lambda m: tests["subject_text"].to_numpy(dtype=object)[m],
+        ),
+        (
+            "missing_score",
+            rit.isna() | se.isna(),
+            lambda m: np.where(rit.isna().to_numpy()[m], "TestRITScore", "TestStandardError"),
+            "empty",
+        ),
+        (
+            "rit_out_of_range",
+            ~rit.between(rit_low, rit_high),
+            "TestRITScore",
+            lambda m: _describe(rit[m], f"{{:g}} outside {rit_low:g}-{rit_high:g}"),
+        ),
+        (
+            "se_out_of_range",
+            ~se.between(se_low, se_high),
+            "TestStandardError",
+            lambda m: _describe(se[m], f"{{:g}} outside {se_low:g}-{se_high:g}"),
+        ),
+        (
+            "short_duration",
+            duration < shortest,
+            "TestDurationMinutes",
+            lambda m: _describe(duration[m], f"{{:g}} minutes, below {shortest:g}"),
+        ),
+        (
+            "rapid_guessing",
+            guessing >= most_guessing,
+            "RapidGuessingPercentage",
+            lambda m: _describe(guessing[m], f"{{:g}}%, at or above {most_guessing:g}%"),
+        ),
+        (
+            "no_roster_row",
+            ~tests["has_roster"],
+            None,
+            "no StudentsBySchool row for this term, district and student",
+        ),
+        (
+            "missing_grade",
+            tests["grade"].isna(),
+            "Grade",
+            lambda m: tests["grade_note"].to_numpy(dtype=object)[m],
+        ),
     ]
     conditions = [np.asarray(pd.Series(c).fillna(False), dtype=bool) for _, c, _, _ in rules]
     choice = np.select(conditions, np.arange(len(rules)), default=-1)
@@ -118,8 +155,7 @@ def verdicts(tests: pd.DataFrame, settings: ScreenSettings) -> Verdicts:
             rows[rejected[here]] = True
             column[here] = col(rows) if callable(col) else col
             detail[here] = text(rows) if callable(text) else text
-    return Verdicts(pd.Series(reason, index=tests.index, name="reason"), rejected, column,
-                    detail)
+    return Verdicts(pd.Series(reason, index=tests.index, name="reason"), rejected, column, detail)
 
 
 def _describe(values: pd.Series, template: str) -> np.ndarray:

@@ -128,20 +128,31 @@ def match(
     dropped = np.flatnonzero(~prepared.keep)
 
     dropped_treated = dropped[treated_all[dropped]]
-    unmatched = pd.DataFrame(
-        {
-            "treated": np.concatenate(
-                [index.take(dropped_treated), index.take(rows[found.unmatched])]
-            ),
-            "reason": np.concatenate(
-                [np.full(len(dropped_treated), "missing_covariate", dtype=object), found.reasons]
-            ),
-            "stratum": np.concatenate(
-                [np.full(len(dropped_treated), None, dtype=object), names[codes[found.unmatched]]]
-            ),
-            "position": np.concatenate([dropped_treated, rows[found.unmatched]]),
-        }
-    ).sort_values("position", kind="stable").drop(columns="position").reset_index(drop=True)
+    unmatched = (
+        pd.DataFrame(
+            {
+                "treated": np.concatenate(
+                    [index.take(dropped_treated), index.take(rows[found.unmatched])]
+                ),
+                "reason": np.concatenate(
+                    [
+                        np.full(len(dropped_treated), "missing_covariate", dtype=object),
+                        found.reasons,
+                    ]
+                ),
+                "stratum": np.concatenate(
+                    [
+                        np.full(len(dropped_treated), None, dtype=object),
+                        names[codes[found.unmatched]],
+                    ]
+                ),
+                "position": np.concatenate([dropped_treated, rows[found.unmatched]]),
+            }
+        )
+        .sort_values("position", kind="stable")
+        .drop(columns="position")
+        .reset_index(drop=True)
+    )
     unmatched = unmatched.astype({"reason": "str", "stratum": "string"})
 
     settings = MatchSettings(

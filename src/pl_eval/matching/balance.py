@@ -200,18 +200,34 @@ def compute_balance(
         for sample, w in zip(SAMPLES, (ones, weights), strict=True):
             stats = _stats(x, treat, w, kinds[name], sd_treated_all)
             records.append(
-                {"covariate": name, "type": "binary" if kinds[name] else "continuous",
-                 "sample": sample, **stats}
+                {
+                    "covariate": name,
+                    "type": "binary" if kinds[name] else "continuous",
+                    "sample": sample,
+                    **stats,
+                }
             )
     table = pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
     table["abs_smd"] = table["smd"].abs()
-    table = table.astype({"covariate": "str", "type": "str", "sample": "str",
-                          "effect_size_type": "str", "wwc_verdict": "str"})
+    table = table.astype(
+        {
+            "covariate": "str",
+            "type": "str",
+            "sample": "str",
+            "effect_size_type": "str",
+            "wwc_verdict": "str",
+        }
+    )
 
     samples = pd.DataFrame.from_records(
         [
-            {"sample": sample, "arm": arm, "n": int((w[mask] > 0).sum()),
-             "sum_weights": float(w[mask].sum()), "ess": _ess(w[mask])}
+            {
+                "sample": sample,
+                "arm": arm,
+                "n": int((w[mask] > 0).sum()),
+                "sum_weights": float(w[mask].sum()),
+                "ess": _ess(w[mask]),
+            }
             for sample, w in zip(SAMPLES, (ones, weights), strict=True)
             for arm, mask in (("treated", treat), ("comparison", ~treat))
         ]
@@ -243,9 +259,18 @@ def _score_by_arm(logit: np.ndarray, treat: np.ndarray, weights: np.ndarray) -> 
             x, ww = logit[sel], w[sel]
             q = np.quantile(x, [0.0, 0.25, 0.5, 0.75, 1.0])
             records.append(
-                {"sample": sample, "arm": arm, "n": int(sel.sum()), "mean": _mean(x, ww),
-                 "sd": float(np.sqrt(_var(x, ww))), "min": q[0], "p25": q[1], "median": q[2],
-                 "p75": q[3], "max": q[4]}
+                {
+                    "sample": sample,
+                    "arm": arm,
+                    "n": int(sel.sum()),
+                    "mean": _mean(x, ww),
+                    "sd": float(np.sqrt(_var(x, ww))),
+                    "min": q[0],
+                    "p25": q[1],
+                    "median": q[2],
+                    "p75": q[3],
+                    "max": q[4],
+                }
             )
     return pd.DataFrame.from_records(records)
 

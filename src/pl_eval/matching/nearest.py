@@ -113,8 +113,14 @@ def nearest_neighbours(
         # number of controls sorted before each treated unit: its insertion point
         before = np.cumsum(~is_treated)[is_treated]
         match = _with_replacement if replace else _without_replacement
-        part = match(distance[controls], distance[treated], before, priority[treated],
-                     ratio=ratio, caliper=caliper)
+        part = match(
+            distance[controls],
+            distance[treated],
+            before,
+            priority[treated],
+            ratio=ratio,
+            caliper=caliper,
+        )
         parts.append((treated[part.treated], part.slot, controls[part.control]))
         lost.append((treated[part.unmatched], part.reasons))
         n_short += part.n_short

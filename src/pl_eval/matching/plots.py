@@ -29,10 +29,18 @@ def love_plot(balance: Balance, threshold: float | None = None) -> Figure:
     fig = Figure(figsize=(6.5, 1.6 + 0.32 * len(names)), layout="constrained")
     ax = fig.subplots()
     ax.axvline(0, color="0.8", linewidth=0.8)
-    ax.axvline(threshold, color=GREY, linestyle="--", linewidth=1,
-               label=f"|SMD| = {threshold:g}")
-    ax.scatter(wide["all"], y, marker="o", facecolors="none", edgecolors=ORANGE, linewidths=1.5,
-               s=42, label="Before matching", zorder=3)
+    ax.axvline(threshold, color=GREY, linestyle="--", linewidth=1, label=f"|SMD| = {threshold:g}")
+    ax.scatter(
+        wide["all"],
+        y,
+        marker="o",
+        facecolors="none",
+        edgecolors=ORANGE,
+        linewidths=1.5,
+        s=42,
+        label="Before matching",
+        zorder=3,
+    )
     ax.scatter(wide["matched"], y, marker="D", color=BLUE, s=34, label="After matching", zorder=4)
     ax.set_yticks(y, names)
     ax.invert_yaxis()
@@ -46,8 +54,11 @@ def love_plot(balance: Balance, threshold: float | None = None) -> Figure:
     fig.set_label(
         f"Love plot of {len(names)} covariates: the largest absolute standardised mean "
         f"difference is {worst_before:.2f} before and {worst_after:.2f} after matching; "
-        + (f"{len(over)} exceed {threshold:g} after matching." if over
-           else f"none exceeds {threshold:g} after matching.")
+        + (
+            f"{len(over)} exceed {threshold:g} after matching."
+            if over
+            else f"none exceeds {threshold:g} after matching."
+        )
     )
     return fig
 
@@ -63,17 +74,29 @@ def overlap_plot(balance: Balance, bins: int = 40) -> Figure:
     edges = np.histogram_bin_edges(logit, bins=bins)
     fig = Figure(figsize=(8, 3.4), layout="constrained")
     axes = fig.subplots(1, 2, sharex=True, sharey=True)
-    for ax, title, w in ((axes[0], "All rows", np.ones(len(logit))),
-                         (axes[1], "Matched rows (weighted)", weight)):
+    for ax, title, w in (
+        (axes[0], "All rows", np.ones(len(logit))),
+        (axes[1], "Matched rows (weighted)", weight),
+    ):
         for arm, mask, colour, hatch, fill in (
             ("Treated", treat, BLUE, "///", True),
             ("Comparison", ~treat, ORANGE, None, False),  # outline drawn over the fill
         ):
             sel = mask & (w > 0)
             if sel.any():
-                ax.hist(logit[sel], bins=edges, weights=w[sel], density=True, histtype="stepfilled"
-                        if fill else "step", color=colour, alpha=0.45 if fill else 1.0,
-                        hatch=hatch, edgecolor=colour, linewidth=1.5, label=arm)
+                ax.hist(
+                    logit[sel],
+                    bins=edges,
+                    weights=w[sel],
+                    density=True,
+                    histtype="stepfilled" if fill else "step",
+                    color=colour,
+                    alpha=0.45 if fill else 1.0,
+                    hatch=hatch,
+                    edgecolor=colour,
+                    linewidth=1.5,
+                    label=arm,
+                )
         ax.set_title(title)
         ax.set_xlabel("Propensity score (logit)")
     axes[0].set_ylabel("Density")

@@ -146,15 +146,23 @@ class MatchResult:
         sizes = self.sample_sizes()
         lines.append("Sample sizes:")
         lines.append(f"{'':<16}{'Comparison':>12}{'Treated':>10}")
-        labels = {"all": "All", "matched_ess": "Matched (ESS)", "matched": "Matched",
-                  "unmatched": "Unmatched", "discarded": "Discarded"}
+        labels = {
+            "all": "All",
+            "matched_ess": "Matched (ESS)",
+            "matched": "Matched",
+            "unmatched": "Unmatched",
+            "discarded": "Discarded",
+        }
         for key, label in labels.items():
             c, t = sizes.loc[key, "comparison"], sizes.loc[key, "treated"]
             fmt = "{:>12.2f}{:>10.2f}" if key == "matched_ess" else "{:>12.0f}{:>10.0f}"
             lines.append(f"{label:<16}" + fmt.format(c, t))
         if self.missing_counts:
-            handled = {"drop": "rows left out", "impute": "mean-imputed with an indicator; "
-                       "rows missing an exact or VCG column left out"}[s.missing]
+            handled = {
+                "drop": "rows left out",
+                "impute": "mean-imputed with an indicator; "
+                "rows missing an exact or VCG column left out",
+            }[s.missing]
             lines.append(
                 "Missing values: "
                 + ", ".join(f"{name} {n}" for name, n in self.missing_counts.items())
@@ -185,9 +193,7 @@ class MatchResult:
                 f"{self.settings.caliper:g} SD ({self.settings.caliper_logit:.4g} on the logit). "
                 "Widen the caliper or check the overlap of the propensity scores."
             )
-        return (
-            "No treated row was matched (reasons above); balance after matching is undefined."
-        )
+        return "No treated row was matched (reasons above); balance after matching is undefined."
 
 
 def positions_to_labels(index: pd.Index, positions: np.ndarray) -> np.ndarray:

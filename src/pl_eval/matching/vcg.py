@@ -132,8 +132,9 @@ def vcg_groups(
     positions in the caller's frame, used to key the random draw.
     """
     baseline = _as_number(frame[settings.baseline], settings.baseline)
-    filters = [(_as_number(frame[name], name), settings.date_window_days)
-               for name in settings.dates]
+    filters = [
+        (_as_number(frame[name], name), settings.date_window_days) for name in settings.dates
+    ]
     if settings.frl is not None:
         filters.insert(0, (_as_number(frame[settings.frl], settings.frl), settings.frl_band))
 
