@@ -440,7 +440,7 @@ def _select(frame: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.Dat
 
 
 def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Rows of frames with the same columns; text columns stay categorical (sorted categories)."""
+    """Rows of frames with the same columns; text columns stay categorical."""
     out = {}
     for name in frames[0].columns:
         parts = [
@@ -456,7 +456,7 @@ def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
                     pd.Categorical.from_codes(p.cat.codes, p.cat.categories.astype("str"))
                     for p in parts
                 ],
-                sort_categories=True,
+                sort_categories=name == "source_file",  # outputs are sorted by file name
             )
         else:
             out[name] = pd.concat(parts, ignore_index=True).array
