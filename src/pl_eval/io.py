@@ -55,8 +55,18 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
         pq.write_table(table, tmp, compression="zstd")
 
 
-def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    return pd.read_parquet(path, columns=columns)
+def read_parquet(
+    path: str | Path,
+    columns: list[str] | None = None,
+    categories: list[str] | None = None,
+) -> pd.DataFrame:
+    """Read Parquet; ``categories`` columns come back as pandas categoricals.
+
+    Reading repetitive text (school, subject, student key) dictionary-encoded keeps each value
+    once in memory instead of once per row, which national cohorts need.
+    """
+    table = pq.read_table(path, columns=columns, read_dictionary=categories)
+    return table.to_pandas()
 
 
 def write_json(obj: Any, path: str | Path) -> None:

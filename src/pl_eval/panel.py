@@ -30,6 +30,16 @@ REASONS = (
     "paired",
 )
 
+#: What the panel reads of ingest's outputs, and which of it is repetitive text.
+SCORE_COLUMNS = [
+    "student_key", "district", "school", "season", "school_year", "subject", "grade", "gender",
+    "ethnicity", "test_date", "rit", "se",
+]  # fmt: skip
+REJECT_COLUMNS = ["student_key", "district", "school", "season", "school_year", "subject"]
+CATEGORICAL_COLUMNS = [
+    "student_key", "district", "school", "season", "school_year", "subject", "gender", "ethnicity",
+]  # fmt: skip
+
 YEARS_PL_LABELS = ("1", "2", "3+")
 GRADE_BANDS = (("K-5", 0, 5), ("6-8", 6, 8), ("9-12", 9, 12))
 

@@ -103,10 +103,14 @@ def build_panel(
     """Pair fall and spring tests per student × subject; write the panel and its sample flow."""
     norms = Norms.from_frame(io.read_norms_table(), settings.get("norms_year", 2020))
     result = panels.build_panel(
-        io.read_parquet(scores),
+        io.read_parquet(
+            scores, columns=panels.SCORE_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
+        ),
         io.read_parquet(schools),
         norms,
-        rejects=io.read_parquet(rejects),
+        rejects=io.read_parquet(
+            rejects, columns=panels.REJECT_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
+        ),
         school_year=school_year,
     )
     log.info("build_panel: %s", result.summary())
