@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COHORT ?= demo
 CORES ?= 2
+# Workflow rules call the pl-eval command: the one installed in .venv.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help run test bench lint clean
 

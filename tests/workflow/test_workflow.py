@@ -28,7 +28,9 @@ OUTPUTS = [
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PL_EVAL_KEY": "workflow-test-k1"}
+    # Rules call `pl-eval` from PATH, as `make run` arranges: the one installed beside this Python.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "PL_EVAL_KEY": "workflow-test-k1", "PATH": path}
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
          "--cores", "2", *args],

@@ -1,7 +1,7 @@
-# Shared helpers: paths, the pl-eval command, and a cohort's raw inputs.
+# Shared helpers: paths, settings as params, and a cohort's raw inputs.
+# Rules run the `pl-eval` command found on PATH: make run puts .venv/bin first, and
+# `snakemake --use-conda` the rule's conda environment (workflow/envs/pl_eval.yaml).
 import json
-import shlex
-import sys
 from pathlib import Path
 
 # Cohorts with these names are written by the simulate rule (their size).
@@ -9,10 +9,6 @@ SIMULATED_COHORTS = ("demo", "national")
 
 # Subjects analysed; ingest sets other subjects aside with a reason.
 SUBJECTS = ("math", "reading")
-
-# The pl-eval CLI of the Python running Snakemake, so jobs use the same installation.
-PL_EVAL = f"{shlex.quote(sys.executable)} -m pl_eval"
-
 
 wildcard_constraints:
     cohort=r"[A-Za-z0-9][A-Za-z0-9._-]*",

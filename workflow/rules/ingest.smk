@@ -11,12 +11,14 @@ rule ingest:
     params:
         raw_dir="data/raw/{cohort}",
         settings=as_json(config["ingest"]),
+    conda:
+        "../envs/pl_eval.yaml"
     log:
         "logs/{cohort}/ingest.log",
     benchmark:
         "benchmarks/results/{cohort}/ingest.tsv"
     shell:
-        "{PL_EVAL} ingest {params.raw_dir:q} --scores {output.scores:q}"
+        "pl-eval ingest {params.raw_dir:q} --scores {output.scores:q}"
         " --duplicates {output.duplicates:q} --rejects {output.rejects:q}"
         " --schools {output.schools:q} --summary {output.summary:q}"
         " --settings {params.settings:q} --log {log:q}"

@@ -12,12 +12,14 @@ rule match:
         settings=as_json(config["match"]),
     wildcard_constraints:
         subject="|".join(SUBJECTS),
+    conda:
+        "../envs/pl_eval.yaml"
     log:
         "logs/{cohort}/match_{subject}.log",
     benchmark:
         "benchmarks/results/{cohort}/match_{subject}.tsv"
     shell:
-        "{PL_EVAL} match --panel {input.panel:q} --subject {wildcards.subject}"
+        "pl-eval match --panel {input.panel:q} --subject {wildcards.subject}"
         " --matched {output.matched:q} --balance {output.balance:q}"
         " --summary {output.summary:q} --love-plot {output.love_plot:q}"
         " --overlap-plot {output.overlap_plot:q} --settings {params.settings:q} --log {log:q}"

@@ -12,12 +12,14 @@ rule build_panel:
         school_year=(
             f"--school-year {config['school_year']}" if config.get("school_year") else ""
         ),
+    conda:
+        "../envs/pl_eval.yaml"
     log:
         "logs/{cohort}/build_panel.log",
     benchmark:
         "benchmarks/results/{cohort}/build_panel.tsv"
     shell:
-        "{PL_EVAL} build-panel --scores {input.scores:q} --rejects {input.rejects:q}"
+        "pl-eval build-panel --scores {input.scores:q} --rejects {input.rejects:q}"
         " --schools {input.schools:q} --panel {output.panel:q}"
         " --exclusions {output.exclusions:q} --settings {params.settings:q}"
         " {params.school_year} --log {log:q}"

@@ -9,10 +9,12 @@ rule simulate:
         seed=config["simulate"]["seed"],
     wildcard_constraints:
         cohort="|".join(SIMULATED_COHORTS),
+    conda:
+        "../envs/pl_eval.yaml"
     log:
         "logs/{cohort}/simulate.log",
     benchmark:
         "benchmarks/results/{cohort}/simulate.tsv"
     shell:
-        "{PL_EVAL} simulate {params.raw_dir:q} --size {wildcards.cohort}"
+        "pl-eval simulate {params.raw_dir:q} --size {wildcards.cohort}"
         " --seed {params.seed} --log {log:q}"
