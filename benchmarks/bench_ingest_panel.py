@@ -14,20 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
 from measure import Measurement, measure, print_table
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = json.dumps(
-    {
-        "column_aliases": {},
-        "screens": {
-            "min_duration_minutes": 6,
-            "max_rapid_guessing_pct": 30,
-            "rit_range": [100, 320],
-            "se_range": [1.5, 5.5],
-        },
-    }
-)
+CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())  # the shipped defaults
 
 
 def main() -> int:
@@ -58,14 +49,14 @@ def main() -> int:
             f"""stages.ingest(Path({str(raw)!r}), scores=out / 'scores.parquet',
                 duplicates=out / 'duplicates.parquet', rejects=out / 'rejects.parquet',
                 schools=out / 'schools.parquet', summary=out / 'summary.json',
-                settings={SETTINGS})""",
+                settings={CONFIG["ingest"]!r})""",
             setup=setup,
         )
         panel = measure(
             "build_panel",
-            """stages.build_panel(scores=out / 'scores.parquet', rejects=out / 'rejects.parquet',
+            f"""stages.build_panel(scores=out / 'scores.parquet', rejects=out / 'rejects.parquet',
                 schools=out / 'schools.parquet', panel=out / 'panel.parquet',
-                exclusions=out / 'exclusions.csv', settings={'norms_year': 2020})""",
+                exclusions=out / 'exclusions.csv', settings={CONFIG["panel"]!r})""",
             setup=setup,
         )
         summary = json.loads((out / "summary.json").read_text())

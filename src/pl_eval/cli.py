@@ -7,10 +7,11 @@ becomes one readable line on stderr and a non-zero exit status instead of a trac
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pl_eval import __version__, stages
@@ -38,36 +39,37 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pl-eval {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+    def command(
+        name: str, stage: Callable[..., None], help: str, aliases: Sequence[str] = ()
+    ) -> argparse.ArgumentParser:
+        """A subcommand whose arguments are ``stage``'s parameters, by name."""
         p = sub.add_parser(name, help=help, description=help, aliases=list(aliases))
         p.add_argument("--log", type=Path, help="also write the log to this file")
+        p.set_defaults(stage=stage)
         return p
 
-    p = command("simulate", "Write a simulated cohort (NWEA exports, schools.csv, truth.json).")
+    p = command(
+        "simulate",
+        stages.simulate,
+        "Write a simulated cohort (NWEA exports, schools.csv, truth.json).",
+    )
     p.add_argument("raw_dir", type=Path, help="cohort folder to write, e.g. data/raw/demo")
     p.add_argument("--size", choices=["demo", "national"], default="demo")
     p.add_argument("--seed", type=int, default=20141)
-    p.set_defaults(run=lambda a: stages.simulate(a.raw_dir, size=a.size, seed=a.seed))
 
-    p = command("ingest", "Validate, normalise, screen and de-duplicate a cohort's exports.")
+    p = command(
+        "ingest", stages.ingest, "Validate, normalise, screen and de-duplicate a cohort's exports."
+    )
     p.add_argument("raw_dir", type=Path, help="cohort folder, e.g. data/raw/2014-2015")
     for name in ("scores", "duplicates", "rejects", "schools", "summary"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
     p.add_argument("--settings", type=_settings, default={}, help="config['ingest'] as JSON")
-    p.set_defaults(
-        run=lambda a: stages.ingest(
-            a.raw_dir,
-            scores=a.scores,
-            duplicates=a.duplicates,
-            rejects=a.rejects,
-            schools=a.schools,
-            summary=a.summary,
-            settings=a.settings,
-        )
-    )
 
     p = command(
-        "build-panel", "Pair fall and spring tests per student and subject.", ["build_panel"]
+        "build-panel",
+        stages.build_panel,
+        "Pair fall and spring tests per student and subject.",
+        ["build_panel"],
     )
     for name in ("scores", "rejects", "schools"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"ingest's {name} parquet")
@@ -75,35 +77,14 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
     p.add_argument("--settings", type=_settings, default={}, help="config['panel'] as JSON")
     p.add_argument("--school-year", default=None, help="YYYY-YYYY; default: the only one")
-    p.set_defaults(
-        run=lambda a: stages.build_panel(
-            scores=a.scores,
-            rejects=a.rejects,
-            schools=a.schools,
-            panel=a.panel,
-            exclusions=a.exclusions,
-            settings=a.settings,
-            school_year=a.school_year,
-        )
+    p = command(
+        "match", stages.match, "Build one subject's matched comparison group from the panel."
     )
-    p = command("match", "Build one subject's matched comparison group from the panel.")
     p.add_argument("--panel", type=Path, required=True, help="build_panel's panel parquet")
     p.add_argument("--subject", choices=["math", "reading"], required=True)
     for name in ("matched", "balance", "summary", "love-plot", "overlap-plot"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
     p.add_argument("--settings", type=_settings, default={}, help="config['match'] as JSON")
-    p.set_defaults(
-        run=lambda a: stages.match(
-            panel=a.panel,
-            subject=a.subject,
-            matched=a.matched,
-            balance=a.balance,
-            summary=a.summary,
-            love_plot=a.love_plot,
-            overlap_plot=a.overlap_plot,
-            settings=a.settings,
-        )
-    )
     return parser
 
 
@@ -124,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.log)
     try:
-        args.run(args)
+        wanted = inspect.signature(args.stage).parameters
+        args.stage(**{k: v for k, v in vars(args).items() if k in wanted})
     except (InputError, ConfigError, MatchingError) as exc:
         for line in str(exc).splitlines():
             log.error("pl-eval %s: error: %s", args.command, line)
