@@ -1,0 +1,425 @@
+"""Effect models: agreement with R (lm + sandwich, clubSandwich, lme4) and MatchIt's fixtures,
+hand-computed small cases, statsmodels' MixedLM, a planted effect, and bad input.
+
+R's numbers come from tests/data/r/make_fixtures.R (its outputs sit beside it).
+"""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from scipy import stats
+
+from pl_eval.estimation.models import (
+    EstimationError,
+    EstimationWarning,
+    estimate_effect,
+    estimate_interaction,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+R = json.loads((DATA / "r" / "results.json").read_text())["results"]
+COVARIATES = ["baseline", "female", "grade"]
+
+
+@pytest.fixture(scope="module")
+def rdata() -> pd.DataFrame:
+    return pd.read_csv(DATA / "r" / "data.csv", dtype={"grade": str, "school": str})
+
+
+def r_name(term: str) -> str:
+    """Our patsy-style term name as R's lm spells it."""
+    if term == "Intercept":
+        return "(Intercept)"
+    return term.replace("[T.", "").replace("]", "")
+
+
+def assert_matches_r(fit, reference: dict, rtol: float) -> None:
+    """Every coefficient and the whole covariance matrix agree with R's, term by term."""
+    order = [reference["terms"].index(r_name(t)) for t in fit.coefficients.index]
+    assert len(order) == len(reference["terms"])
+    np.testing.assert_allclose(
+        fit.coefficients["estimate"], np.array(reference["coef"])[order], rtol=rtol, atol=1e-12
+    )
+    expected = np.array(reference["vcov"])[np.ix_(order, order)]
+    np.testing.assert_allclose(fit.vcov.to_numpy(), expected, rtol=rtol, atol=1e-12)
+
+
+LEAST_SQUARES = {
+    "wls_cr1": dict(weights="weight", cluster="school", se="CR1"),
+    "ols_cr1": dict(cluster="school", se="CR1"),
+    "wls_hc1": dict(weights="weight", se="CR1"),
+    "ols_hc1": dict(se="CR1"),
+    "wls_cr2": dict(weights="weight", cluster="school", se="CR2"),
+    "ols_cr2": dict(cluster="school", se="CR2"),
+    "ols_vcovcl_hc2": dict(cluster="school", se="CR2"),
+    "wls_hc2": dict(weights="weight", se="CR2"),
+    "ols_hc2": dict(se="CR2"),
+}
+SE_TYPES = {"wls_cr1": "CR1", "ols_cr1": "CR1", "wls_hc1": "HC1", "ols_hc1": "HC1",
+            "wls_cr2": "CR2", "ols_cr2": "CR2", "ols_vcovcl_hc2": "CR2", "wls_hc2": "HC2",
+            "ols_hc2": "HC2"}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(LEAST_SQUARES))
+def test_least_squares_equals_r(rdata, name):
+    fit = estimate_effect(rdata, "outcome", "treat", COVARIATES, **LEAST_SQUARES[name])
+    assert_matches_r(fit, R[name], rtol=1e-6)
+    assert fit.se_type == SE_TYPES[name]
+    clustered = "cluster" in LEAST_SQUARES[name]
+    assert fit.df == (59 if clustered else 2000 - 6)
+    assert fit.n_clusters == (60 if clustered else None)
+
+
+def test_cr2_with_a_leverage_one_cluster_equals_clubsandwich(rdata):
+    data = rdata.assign(only_s05=(rdata["school"] == "s05").astype(int))
+    fit = estimate_effect(
+        data, "outcome", "treat", [*COVARIATES, "only_s05"], weights="weight", cluster="school",
+        se="CR2",
+    )  # fmt: skip
+    assert_matches_r(fit, R["wls_cr2_leverage_one"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["lmer", "lmer_weighted"])
+def test_random_intercept_equals_lme4(rdata, name):
+    weights = "weight" if name == "lmer_weighted" else None
+    fit = estimate_effect(
+        rdata, "outcome", "treat", COVARIATES, weights=weights, cluster="school", model="mixed"
+    )
+    reference = R[name]
+    assert_matches_r(fit, reference, rtol=1e-4)
+    v = fit.variance
+    assert v.theta == pytest.approx(reference["theta"], rel=1e-4)
+    assert v.cluster == pytest.approx(reference["var_cluster"], rel=1e-4)
+    assert v.residual == pytest.approx(reference["var_residual"], rel=1e-4)
+    assert v.reml_criterion == pytest.approx(reference["reml_criterion"], abs=1e-4)
+    assert fit.se_type == "model (REML)" and np.isinf(fit.df)
+    # Wald z interval
+    assert fit.ci_high == pytest.approx(fit.estimate + stats.norm.ppf(0.975) * fit.se)
+
+
+@pytest.mark.parametrize("name", ["interaction_cr1", "interaction_lmer"])
+def test_interaction_equals_r(rdata, name):
+    model = "mixed" if name == "interaction_lmer" else "ols_cluster"
+    fit = estimate_interaction(
+        rdata, "outcome", "treat", "grade", ["baseline", "female"], weights="weight",
+        cluster="school", model=model,
+    )  # fmt: skip
+    reference = R[name]
+    rtol = 1e-4 if model == "mixed" else 1e-6
+    assert_matches_r(fit, reference, rtol=rtol)
+    assert list(fit.groups["group"]) == reference["groups"]
+    np.testing.assert_allclose(fit.groups["estimate"], reference["estimate"], rtol=rtol)
+    np.testing.assert_allclose(fit.groups["se"], reference["se"], rtol=rtol)
+    test = reference["test"]
+    assert fit.statistic == pytest.approx(test["statistic"], rel=rtol)
+    assert fit.p_value == pytest.approx(test["p_value"], rel=rtol)
+    assert fit.df == test["df1"]
+    if model == "mixed":
+        assert fit.test.distribution == "chi2"
+    else:
+        assert fit.test.distribution == "F" and fit.test.df_denominator == test["df2"]
+    counts = rdata.groupby("grade")["treat"].agg(["sum", "size"])
+    assert list(fit.groups["n_treated"]) == list(counts["sum"])
+    assert list(fit.groups["n_comparison"]) == list(counts["size"] - counts["sum"])
+
+
+MATCHIT = json.loads((DATA / "matchit" / "results.json").read_text())["results"]
+
+
+@pytest.mark.parametrize("name", list(MATCHIT))
+def test_matchit_weighted_regression(name):
+    """MatchIt's outcome model: lm(weights = match weights) on the matched rows, school CR1."""
+    data = pd.read_csv(DATA / "matchit" / "data.csv")
+    units = pd.read_csv(DATA / "matchit" / f"{name}_units.csv")
+    data = data.merge(units[["student_id", "weight"]], on="student_id", validate="1:1")
+    fit = estimate_effect(
+        data, "outcome_z", "treat", ["baseline_z", "frl_school", "urban", "female"],
+        weights="weight", cluster="school_id",
+    )  # fmt: skip
+    expected = MATCHIT[name]
+    assert fit.estimate == pytest.approx(expected["att_adjusted"], abs=1e-8)
+    assert fit.se == pytest.approx(expected["se_cluster_school_cr1"], abs=1e-8)
+    assert fit.n_treated == expected["n_treated_matched"]
+    assert fit.n_comparison == expected["n_controls_matched"]
+    assert fit.n_zero_weight == len(data) - fit.n_obs
+
+
+# ---- hand-computed cases ---------------------------------------------------------------------
+
+
+def small() -> pd.DataFrame:
+    # treated 1, 3, 5 (mean 3, residuals −2, 0, 2); comparison 0, 2 (mean 1, residuals −1, 1)
+    return pd.DataFrame(
+        {"y": [1.0, 3.0, 5.0, 0.0, 2.0], "t": [1, 1, 1, 0, 0], "school": ["a", "b", "a", "c", "d"]}
+    )
+
+
+def test_difference_in_means_with_hc1():
+    fit = estimate_effect(small(), "y", "t")
+    # HC0 = Σ_T e²/n1² + Σ_C e²/n0² = 8/9 + 2/4 = 25/18; HC1 = HC0·n/(n−k) = 25/18·5/3
+    assert fit.estimate == pytest.approx(2.0)
+    assert fit.se == pytest.approx(np.sqrt(125 / 54))
+    assert fit.df == 3
+    half = 3.182446305284263 * np.sqrt(125 / 54)  # t(3) 97.5% quantile
+    assert (fit.ci_low, fit.ci_high) == pytest.approx((2 - half, 2 + half))
+    assert fit.se_type == "HC1" and fit.n_treated == 3 and fit.n_comparison == 2
+
+
+def test_cluster_robust_cr1_by_hand():
+    fit = estimate_effect(small(), "y", "t", cluster="school")
+    # cluster residual sums: a = −2 + 2 = 0, b = 0, c = −1, d = 1 (clusters do not mix arms)
+    # CR0 = (0² + 0²)/3² + ((−1)² + 1²)/2² = 1/2; CR1 = CR0 · G/(G−1) · (n−1)/(n−k) = 1/2·4/3·4/3
+    assert fit.estimate == pytest.approx(2.0)
+    assert fit.se == pytest.approx(np.sqrt(8 / 9))
+    assert fit.df == 3 and fit.n_clusters == 4 and fit.se_type == "CR1"
+    assert fit.p_value == pytest.approx(2 * stats.t(3).sf(2 / np.sqrt(8 / 9)))
+
+
+def test_weights_act_as_replication_for_the_estimate():
+    frame = small().assign(w=[2.0, 1.0, 1.0, 1.0, 3.0])
+    repeated = frame.loc[frame.index.repeat(frame["w"].astype(int))]
+    weighted = estimate_effect(frame, "y", "t", weights="w")
+    assert weighted.estimate == pytest.approx(estimate_effect(repeated, "y", "t").estimate)
+    # weighted means: treated (2·1 + 3 + 5)/4 = 2.5, comparison (0 + 3·2)/4 = 1.5
+    assert weighted.estimate == pytest.approx(1.0)
+    assert weighted.weighted and weighted.n_treated == 3 and weighted.n_comparison == 2
+
+
+def balanced(values: list[list[float]]) -> pd.DataFrame:
+    """Four clusters of three rows; the first two are treated."""
+    return pd.DataFrame(
+        {
+            "y": np.concatenate(values),
+            "t": np.repeat([1, 1, 0, 0], 3),
+            "school": np.repeat(["c1", "c2", "c3", "c4"], 3),
+        }
+    )
+
+
+def test_reml_equals_anova_in_a_balanced_design():
+    # cluster means 2, 5, 1, 2; arm means 3.5 and 1.5; SSW = 2 + 2 + 2 + 6 = 12 on 8 df,
+    # SSB = 3·(1.5² + 1.5² + 0.5² + 0.5²) = 15 on G − 2 = 2 df: MSW = 1.5, MSB = 7.5
+    data = balanced([[1, 2, 3], [4, 5, 6], [0, 1, 2], [1, 1, 4]])
+    fit = estimate_effect(data, "y", "t", cluster="school", model="mixed")
+    assert fit.estimate == pytest.approx(2.0)
+    assert fit.variance.residual == pytest.approx(1.5, rel=1e-6)  # MSW
+    assert fit.variance.cluster == pytest.approx((7.5 - 1.5) / 3, rel=1e-6)  # (MSB − MSW)/n
+    assert fit.se == pytest.approx(np.sqrt(7.5 / 3 * (1 / 2 + 1 / 2)), rel=1e-6)  # MSB/n·Σ1/G
+    assert fit.variance.icc == pytest.approx(2 / 3.5, rel=1e-6)
+
+
+def test_reml_at_the_boundary_is_least_squares():
+    # MSB < MSW: no between-cluster variance, θ = 0 and the SE is the classical OLS one
+    data = balanced([[0, 3, 6], [1, 4, 7], [0, 2, 4], [-1, 2, 5]])
+    fit = estimate_effect(data, "y", "t", cluster="school", model="mixed")
+    assert fit.variance.theta == 0.0 and fit.variance.cluster == 0.0
+    y, t = data["y"].to_numpy(), data["t"].to_numpy() == 1
+    residuals = np.concatenate([y[t] - y[t].mean(), y[~t] - y[~t].mean()])
+    s2 = (residuals**2).sum() / (12 - 2)
+    assert fit.estimate == pytest.approx(y[t].mean() - y[~t].mean())
+    assert fit.se == pytest.approx(np.sqrt(s2 * (1 / 6 + 1 / 6)))
+
+
+def test_random_intercept_equals_statsmodels_mixedlm():
+    rng = np.random.default_rng(7)
+    n, g = 600, 30
+    school = rng.integers(0, g, n)
+    data = pd.DataFrame(
+        {
+            "school": school,
+            "t": (school < 12).astype(int),
+            "x": rng.normal(size=n),
+            "band": rng.choice(["lo", "mid", "hi"], n),
+        }
+    )
+    data["y"] = (
+        0.3 * data["t"] + 0.5 * data["x"] + rng.normal(0, 0.4, g)[school] + rng.normal(size=n)
+    )
+    ours = estimate_effect(data, "y", "t", ["x", "band"], cluster="school", model="mixed")
+    reference = smf.mixedlm("y ~ t + x + C(band)", data, groups=data["school"]).fit(reml=True)
+    assert ours.estimate == pytest.approx(reference.params["t"], abs=1e-4)
+    assert ours.se == pytest.approx(reference.bse["t"], abs=1e-4)
+    assert ours.variance.residual == pytest.approx(reference.scale, rel=1e-4)
+    assert ours.variance.cluster == pytest.approx(reference.cov_re.iloc[0, 0], rel=1e-3)
+
+
+def test_planted_effect_is_recovered_with_calibrated_intervals():
+    """100 simulated studies (30 schools, treatment by school, school effects, match-style
+    weights): the estimates centre on the planted effect and ~95% of the CIs contain it."""
+    rng = np.random.default_rng(2014)
+    n, g, effect, reps = 1_000, 30, 0.25, 100
+    found = {"ols_cluster": [], "mixed": []}
+    for _ in range(reps):  # replicates of a simulation study, not rows
+        school = rng.integers(0, g, n)
+        treated = school < 12
+        baseline = rng.normal(0.3 * treated, 1.0)
+        data = pd.DataFrame(
+            {
+                "treated": treated,
+                "baseline": baseline,
+                "school": school,
+                "weight": np.where(treated, 1.0, rng.choice([0.5, 1.0, 2.0], n)),
+                "y": effect * treated + 0.7 * baseline + rng.normal(0, 0.2, g)[school]
+                + rng.normal(0, 0.6, n),
+            }
+        )  # fmt: skip
+        for model, fits in found.items():
+            fit = estimate_effect(
+                data, "y", "treated", ["baseline"], weights="weight", cluster="school", model=model
+            )
+            fits.append((fit.estimate, fit.ci_low < effect < fit.ci_high))
+    for fits in found.values():
+        estimates, covered = np.array(fits).T
+        assert estimates.mean() == pytest.approx(effect, abs=0.02)  # Monte Carlo SE ≈ 0.008
+        assert covered.mean() >= 0.88
+
+
+# ---- design: encoding, dropped terms and rows ------------------------------------------------
+
+
+def frame(n: int = 200, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    school = rng.integers(0, 20, n)
+    data = pd.DataFrame(
+        {
+            "t": (school < 8).astype(int),
+            "x": rng.normal(size=n),
+            "level": pd.Categorical(rng.choice(["low", "mid", "high"], n), ["mid", "low", "high"]),
+            "flag": rng.random(n) < 0.4,
+            "school": school,
+            "w": rng.choice([0.5, 1.0, 2.0], n),
+        }
+    )
+    data["y"] = 0.2 * data["t"] + data["x"] + rng.normal(0, 0.2, 20)[school] + rng.normal(size=n)
+    return data
+
+
+def test_terms_follow_r_model_matrix():
+    fit = estimate_effect(frame(), "y", "t", ["x", "level", "flag"])
+    # a Categorical's first category is the reference; booleans are an indicator of True
+    assert list(fit.coefficients.index) == [
+        "Intercept", "t", "x", "level[T.low]", "level[T.high]", "flag[T.True]",
+    ]  # fmt: skip
+    text = frame().assign(level=lambda d: d["level"].astype(str))
+    fit = estimate_effect(text, "y", "t", ["level"])
+    assert list(fit.coefficients.index) == ["Intercept", "t", "level[T.low]", "level[T.mid]"]
+
+
+def test_constant_and_collinear_covariates_are_dropped_with_a_warning():
+    data = frame().assign(year=2015, double_x=lambda d: 2 * d["x"])
+    with pytest.warns(EstimationWarning, match="'year', 'double_x'"):
+        fit = estimate_effect(data, "y", "t", ["x", "year", "double_x"], cluster="school")
+    assert fit.dropped == ("year", "double_x")
+    reference = estimate_effect(data, "y", "t", ["x"], cluster="school")
+    assert fit.estimate == pytest.approx(reference.estimate, abs=1e-12)
+    assert fit.se == pytest.approx(reference.se, abs=1e-12)
+    assert "year" not in fit.coefficients.index
+
+
+def test_treatment_collinear_with_a_covariate_is_an_error():
+    data = frame().assign(copy=lambda d: 1 - d["t"])
+    with pytest.raises(EstimationError, match="treatment .t. is a combination of the covariates"):
+        estimate_effect(data, "y", "t", ["copy"])
+
+
+def test_missing_values_and_zero_weights_are_left_out_and_counted():
+    data = frame()
+    data.loc[[0, 5], "x"] = np.nan
+    data.loc[7, "school"] = np.nan
+    data.loc[[10, 11, 12], "w"] = 0.0
+    before = data.copy()
+    fit = estimate_effect(data, "y", "t", ["x"], weights="w", cluster="school")
+    pd.testing.assert_frame_equal(data, before)  # the input is not modified
+    assert (fit.n_missing, fit.n_zero_weight, fit.n_obs) == (3, 3, 194)
+    complete = data.drop(index=[0, 5, 7, 10, 11, 12])
+    reference = estimate_effect(complete, "y", "t", ["x"], weights="w", cluster="school")
+    assert fit.estimate == reference.estimate and fit.se == reference.se
+    assert fit.n_treated + fit.n_comparison == 194
+
+
+@pytest.mark.parametrize(
+    ("change", "options", "message"),
+    [
+        (lambda d: d.assign(t=1), {}, "treatment column 't' does not vary"),
+        (lambda d: d.assign(t=d["t"] * 2), {}, "must hold 0/1 or True/False, found 2"),
+        (lambda d: d.assign(w=-d["w"]), {"weights": "w"}, "must not be negative"),
+        (lambda d: d.assign(school=1), {"cluster": "school"}, "at least 2"),
+        (lambda d: d.iloc[:0], {}, "no rows"),
+        (lambda d: d.assign(y=np.nan), {}, "no rows left"),
+        (lambda d: d.assign(y="high"), {}, "outcome column 'y' must be numeric"),
+        (lambda d: d, {"cluster": "district"}, "cluster column 'district' is not in the frame"),
+        (lambda d: d, {"model": "gee"}, "model must be one of"),
+        (lambda d: d, {"se": "CR3"}, "se must be one of"),
+        (lambda d: d, {"model": "mixed"}, "needs a cluster column"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(change, options, message):
+    with pytest.raises(EstimationError, match=message) as caught:
+        estimate_effect(change(frame()), "y", "t", ["x"], **options)
+    assert "\n" not in str(caught.value)
+
+
+# ---- interactions ----------------------------------------------------------------------------
+
+
+def test_group_without_comparison_rows_is_flagged_and_left_out():
+    data = frame(400)
+    data["band"] = np.where(data["x"] > 0.5, "top", np.where(data["x"] > -0.5, "middle", "bottom"))
+    data = data[~((data["band"] == "top") & (data["t"] == 0))]  # no comparison rows at the top
+    fit = estimate_interaction(data, "y", "t", "band", ["x"], cluster="school")
+    top = fit.groups.set_index("group").loc["top"]
+    assert np.isnan(top["estimate"]) and top["note"] == "no comparison rows"
+    assert top["n_comparison"] == 0 and top["n_treated"] > 0
+    assert fit.test.groups == ("bottom", "middle") and fit.df == 1
+    rest = estimate_interaction(
+        data[data["band"] != "top"], "y", "t", "band", ["x"], cluster="school"
+    )
+    assert fit.statistic == pytest.approx(rest.statistic)
+    pd.testing.assert_series_equal(
+        fit.groups.set_index("group").loc[["bottom", "middle"], "se"],
+        rest.groups.set_index("group")["se"],
+    )
+
+
+def test_group_effects_are_the_treatment_coefficient_plus_interaction():
+    data = frame(400)
+    fit = estimate_interaction(data, "y", "t", "level", ["x"], weights="w", cluster="school")
+    effects = fit.groups.set_index("group")["estimate"]
+    coef = fit.coefficients["estimate"]
+    assert list(effects.index) == ["mid", "low", "high"]
+    assert effects["mid"] == pytest.approx(coef["t"])
+    assert effects["high"] == pytest.approx(coef["t"] + coef["t:level[T.high]"])
+    # a single estimable group: its effect equals the plain model on its rows, no test
+    only = data[data["level"] == "low"]
+    single = estimate_interaction(only, "y", "t", "level", ["x"], cluster="school")
+    plain = estimate_effect(only, "y", "t", ["x"], cluster="school")
+    assert single.groups["estimate"].iloc[0] == pytest.approx(plain.estimate)
+    assert np.isnan(single.statistic) and "fewer than two groups" in single.test.note
+
+
+def test_no_estimable_group_is_an_error():
+    data = frame().assign(band=lambda d: np.where(d["t"] == 1, "a", "b"))
+    with pytest.raises(EstimationError, match="no group of 'band' has rows in both arms"):
+        estimate_interaction(data, "y", "t", "band")
+
+
+def test_tidy_outputs():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to warn about here
+        fit = estimate_effect(frame(), "y", "t", ["x"], weights="w", cluster="school")
+    row = fit.to_frame()
+    assert len(row) == 1
+    assert row.loc[0, ["estimate", "se", "n_clusters", "se_type"]].tolist() == [
+        fit.estimate, fit.se, 20, "CR1",
+    ]  # fmt: skip
+    assert "CR1 standard errors over 20 clusters" in fit.summary()
+    inter = estimate_interaction(frame(), "y", "t", "level", weights="w", cluster="school")
+    tidy = inter.to_frame()
+    assert list(tidy["group"]) == ["mid", "low", "high"]
+    assert (tidy["test_p_value"] == inter.p_value).all()
+    assert "equal effects: F(2, 19)" in inter.summary()
