@@ -20,9 +20,11 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/panel.smk"
 include: "workflow/rules/match.smk"
+include: "workflow/rules/estimate.smk"
 
 
 rule all:
     input:
         processed(config["cohort"], "panel.parquet"),
         expand(rules.match.output, cohort=config["cohort"], subject=SUBJECTS),
+        expand(rules.estimate.output, cohort=config["cohort"]),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pl_eval import __version__, stages
 from pl_eval.errors import ConfigError, InputError
+from pl_eval.estimation import EstimationError
 from pl_eval.matching import MatchingError
 
 log = logging.getLogger("pl_eval")
@@ -82,9 +83,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--panel", type=Path, required=True, help="build_panel's panel parquet")
     p.add_argument("--subject", choices=["math", "reading"], required=True)
-    for name in ("matched", "balance", "summary", "love-plot", "overlap-plot"):
+    for name in ("matched", "pairs", "balance", "summary", "love-plot", "overlap-plot"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
     p.add_argument("--settings", type=_settings, default={}, help="config['match'] as JSON")
+
+    p = command("estimate", stages.estimate, "Effect estimates from the matched samples.")
+    p.add_argument("--subjects", nargs="+", required=True, help="subjects, in input order")
+    for name in ("matched", "pairs"):
+        p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help=f"{name} per subject")
+    for name in ("estimates", "estimates-csv", "breakout-tests", "trajectory", "summary"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    p.add_argument("--settings", type=_settings, default={}, help="config['estimate'] as JSON")
+
+    p = command(
+        "validate",
+        stages.validate,
+        "Simulate and estimate many times; bias, RMSE and CI coverage against the truth.",
+    )
+    p.add_argument("out_dir", type=Path, nargs="?", default=Path("reports/validation"))
+    p.add_argument("--reps", type=int, default=200, help="replications (default 200)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the first replication")
+    p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    p.add_argument("--comparison-schools", type=int, default=100, help="per replication")
+    p.add_argument("--workers", type=int, default=2, help="replications run in parallel")
     return parser
 
 
@@ -107,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         wanted = inspect.signature(args.stage).parameters
         args.stage(**{k: v for k, v in vars(args).items() if k in wanted})
-    except (InputError, ConfigError, MatchingError) as exc:
+    except (InputError, ConfigError, MatchingError, EstimationError) as exc:
         for line in str(exc).splitlines():
             log.error("pl-eval %s: error: %s", args.command, line)
         return 1

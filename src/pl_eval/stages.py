@@ -7,13 +7,20 @@ outputs atomically, so a failed stage leaves nothing behind.
 from __future__ import annotations
 
 import logging
+import tempfile
+import warnings
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
+from snakemake.utils import validate as snakemake_validate
+
+from pl_eval import estimation, io, matching
 from pl_eval import ingest as ingestion
-from pl_eval import io, matching
 from pl_eval import panel as panels
 from pl_eval import simulate as simulation
+from pl_eval.config import check_config
 from pl_eval.errors import InputError
 from pl_eval.norms import Norms
 
@@ -26,12 +33,14 @@ def simulate(raw_dir: Path, *, size: str, seed: int) -> None:
     NWEA exports go to ``raw_dir/exports/``, the school frame to ``raw_dir/schools.csv`` and
     the planted truth to ``raw_dir/truth.json`` (read by validation only, never by estimation).
     """
-    raw_dir = Path(raw_dir)
-    settings = simulation.SimulationSettings.preset(size, seed)
+    _write_cohort(simulation.SimulationSettings.preset(size, seed), Path(raw_dir))
+
+
+def _write_cohort(settings: simulation.SimulationSettings, raw_dir: Path) -> None:
     cohort = simulation.simulate_cohort(settings, Norms.from_frame(io.read_norms_table(), 2020))
     for name, table in sorted(cohort.exports.items()):
         io.write_delimited(table, raw_dir / "exports" / name)
-    log.info("simulate: wrote %d export files to %s", len(cohort.exports), raw_dir / "exports")
+    log.info("simulate: %s; %d export files in %s", cohort.summary(), len(cohort.exports), raw_dir)
     io.write_delimited(cohort.schools, raw_dir / "schools.csv")
     io.write_json(cohort.truth, raw_dir / "truth.json")
 
@@ -123,6 +132,7 @@ def match(
     panel: Path,
     subject: str,
     matched: Path,
+    pairs: Path,
     balance: Path,
     summary: Path,
     love_plot: Path,
@@ -135,7 +145,133 @@ def match(
     )
     log.info("%s", result.summary())
     io.write_parquet(result.matched, matched)
+    io.write_parquet(result.pairs, pairs)
     io.write_csv(result.balance.to_frame(), balance)
     io.write_json(result.to_dict(), summary)
     io.save_figure(matching.love_plot(result.balance), love_plot)
     io.save_figure(matching.overlap_plot(result.balance), overlap_plot)
+
+
+def estimate(
+    *,
+    subjects: list[str],
+    matched: list[Path],
+    pairs: list[Path],
+    estimates: Path,
+    estimates_csv: Path,
+    breakout_tests: Path,
+    trajectory: Path,
+    summary: Path,
+    settings: dict,
+) -> None:
+    """Pooled, school, breakout and trajectory estimates from each subject's matched sample."""
+    samples = {
+        subject: (io.read_parquet(m), io.read_parquet(p))
+        for subject, m, p in zip(subjects, matched, pairs, strict=True)
+    }
+    result = estimation.estimate_cohort(samples, estimation.EstimateConfig.from_config(settings))
+    log.info("%s", result.summary())
+    io.write_parquet(result.estimates, estimates)
+    io.write_csv(result.estimates, estimates_csv)
+    io.write_csv(result.tests, breakout_tests)
+    io.write_csv(result.trajectory, trajectory)
+    io.write_text(result.summary() + "\n", summary)
+
+
+def validate(
+    out_dir: Path,
+    *,
+    reps: int,
+    seed: int,
+    config: Path,
+    comparison_schools: int = 100,
+    workers: int = 2,
+) -> None:
+    """Simulate, ingest, pair, match and estimate ``reps`` times; compare with the truth.
+
+    Each replication is a demo cohort (with ``comparison_schools`` comparison schools, to keep
+    it quick) with seed ``seed + rep``, run through the same stage functions as the workflow
+    with the analysis settings of ``config``. Writes ``validation.csv`` (bias, RMSE and 95% CI
+    coverage per subject and scope), ``comparisons.parquet`` and ``summary.txt``.
+    """
+    settings = _load_config(Path(config))
+    jobs = [(seed + rep, rep, settings, comparison_schools) for rep in range(reps)]
+    with ProcessPoolExecutor(max_workers=workers, initializer=_quiet_worker) as pool:
+        comparisons = []
+        for done, comparison in enumerate(pool.map(_replicate, jobs), start=1):
+            comparisons.append(comparison)
+            log.info("validate: %d of %d replications done", done, reps)
+    result = estimation.summarise_validation(pd.concat(comparisons, ignore_index=True))
+    log.info("%s", result.summary())
+    io.write_csv(result.table, Path(out_dir) / "validation.csv")
+    io.write_parquet(result.comparisons, Path(out_dir) / "comparisons.parquet")
+    io.write_text(result.summary() + "\n", Path(out_dir) / "summary.txt")
+
+
+def _quiet_worker() -> None:
+    """Replications log only problems: their stages' reports would drown the progress lines."""
+    logging.getLogger("pl_eval").setLevel(logging.WARNING)
+    warnings.simplefilter("ignore", matching.MatchingWarning)
+
+
+def _load_config(path: Path) -> dict:
+    """config.yaml checked against the schema beside it, with the schema's defaults filled in."""
+    settings = io.read_yaml(path)
+    schema = path.parent / "schema.yaml"
+    check_config(settings, io.read_yaml(schema), source=str(path))
+    snakemake_validate(settings, str(schema))  # fills defaults, as the Snakefile does
+    return settings
+
+
+def _replicate(job: tuple[int, int, dict, int]) -> pd.DataFrame:
+    """One validation replication in a scratch folder: the estimates beside their truth."""
+    seed, rep, config, comparison_schools = job
+    with tempfile.TemporaryDirectory(prefix=f"pl_eval_validate_{rep}_") as scratch:
+        raw, out = Path(scratch) / "raw", Path(scratch) / "processed"
+        settings = replace(
+            simulation.SimulationSettings.preset("demo", seed),
+            n_comparison_schools=comparison_schools,
+        )
+        _write_cohort(settings, raw)
+
+        def at(name: str) -> Path:
+            return out / name
+
+        ingest(
+            raw,
+            **{k: at(f"{k}.parquet") for k in ("scores", "duplicates", "rejects", "schools")},
+            summary=at("ingest_summary.json"),
+            settings=config["ingest"],
+        )
+        build_panel(
+            **{k: at(f"{k}.parquet") for k in ("scores", "rejects", "schools", "panel")},
+            exclusions=at("exclusions.csv"),
+            settings=config["panel"],
+        )
+        subjects = ["math", "reading"]
+        for subject in subjects:
+            match(
+                panel=at("panel.parquet"),
+                subject=subject,
+                matched=at(f"matched_{subject}.parquet"),
+                pairs=at(f"pairs_{subject}.parquet"),
+                balance=at(f"balance_{subject}.csv"),
+                summary=at(f"match_summary_{subject}.json"),
+                love_plot=at(f"love_{subject}.png"),
+                overlap_plot=at(f"overlap_{subject}.png"),
+                settings=config["match"],
+            )
+        estimate(
+            subjects=subjects,
+            matched=[at(f"matched_{s}.parquet") for s in subjects],
+            pairs=[at(f"pairs_{s}.parquet") for s in subjects],
+            estimates=at("estimates.parquet"),
+            estimates_csv=at("estimates.csv"),
+            breakout_tests=at("breakout_tests.csv"),
+            trajectory=at("trajectory.csv"),
+            summary=at("estimate_summary.txt"),
+            settings=config["estimate"],
+        )
+        return estimation.compare_to_truth(
+            io.read_parquet(out / "estimates.parquet"), io.read_json(raw / "truth.json"), rep
+        )

@@ -99,6 +99,7 @@ def test_stage_writes_outputs(tmp_path):
     io.write_parquet(small_panel(), tmp_path / "panel.parquet")
     out = {
         "matched": tmp_path / "matched_math.parquet",
+        "pairs": tmp_path / "pairs_math.parquet",
         "balance": tmp_path / "balance_math.csv",
         "summary": tmp_path / "match_summary_math.json",
         "love_plot": tmp_path / "figures/love_math.png",
@@ -107,6 +108,9 @@ def test_stage_writes_outputs(tmp_path):
     stages.match(panel=tmp_path / "panel.parquet", subject="math", settings={"ratio": 1}, **out)
     matched = pd.read_parquet(out["matched"])
     assert (matched["weight"] > 0).all() and "distance" in matched
+    pairs = pd.read_parquet(out["pairs"])
+    assert len(pairs) == matched["treated"].sum()  # 1:1 without caliper: one pair each
+    assert set(pairs["control_key"]) == set(matched.loc[~matched["treated"], "student_key"])
     balance = pd.read_csv(out["balance"])
     assert {"fall_z", "frl_pct"} <= set(balance["covariate"])
     assert set(balance["sample"]) == {"all", "matched"}

@@ -55,6 +55,7 @@ class CohortMatch:
     subject: str
     result: MatchResult
     matched: pd.DataFrame  # matched panel rows with weight and distance
+    pairs: pd.DataFrame  # treated_key, slot, control_key: who was matched to whom
     balance: Balance
     schools: pd.DataFrame  # per treated school: n_treated, n_matched, match_rate
 
@@ -109,10 +110,19 @@ def match_cohort(panel: pd.DataFrame, subject: str, config: MatchConfig) -> Coho
     matched = result.matched_data(rows).assign(
         distance=result.distance[result.weights > 0].to_numpy()
     )
+    keys = rows["student_key"]
+    pairs = pd.DataFrame(
+        {
+            "treated_key": keys.loc[result.pairs["treated"]].to_numpy(),
+            "slot": result.pairs["slot"].to_numpy(),
+            "control_key": keys.loc[result.pairs["control"]].to_numpy(),
+        }
+    )
     return CohortMatch(
         subject=subject,
         result=result,
         matched=matched.reset_index(drop=True),
+        pairs=pairs,
         balance=result.balance(),
         schools=_school_rates(rows, result),
     )

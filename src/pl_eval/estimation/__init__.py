@@ -1,0 +1,40 @@
+"""Effect estimates: the model library (any DataFrame) and a cohort's tidy estimates.
+
+``estimate_effect(df, outcome, treatment, covariates, weights=, cluster=, model=, se=)`` fits
+one weighted effect model with cluster-robust or random-intercept uncertainty;
+``estimate_cohort`` produces the pooled, school, breakout and trajectory tables.
+"""
+
+from pl_eval.estimation.cohort import CohortEstimates, EstimateConfig, estimate_cohort
+from pl_eval.estimation.models import (
+    EffectEstimate,
+    EqualityTest,
+    EstimationError,
+    EstimationWarning,
+    InteractionEstimate,
+    VarianceComponents,
+    estimate_effect,
+    estimate_interaction,
+)
+from pl_eval.estimation.shrinkage import Shrinkage, shrink
+from pl_eval.estimation.validate import Validation, compare_to_truth
+from pl_eval.estimation.validate import summarise as summarise_validation
+
+__all__ = [
+    "CohortEstimates",
+    "EffectEstimate",
+    "EqualityTest",
+    "EstimateConfig",
+    "EstimationError",
+    "EstimationWarning",
+    "InteractionEstimate",
+    "Shrinkage",
+    "Validation",
+    "VarianceComponents",
+    "compare_to_truth",
+    "estimate_cohort",
+    "estimate_effect",
+    "estimate_interaction",
+    "shrink",
+    "summarise_validation",
+]

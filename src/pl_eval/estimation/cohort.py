@@ -1,0 +1,414 @@
+"""A cohort's effect estimates: pooled, per school, breakouts and the percentile trajectory.
+
+Estimates are in national-SD units of the spring z-score, adjusting for the fall z-score (and
+configured covariates), weighted by the match weights. A school's or a breakout group's
+estimate compares its treated students with the comparison students matched to them (as
+RAND's virtual comparison groups did), with ATT weights rebuilt from the match pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy.stats import norm
+from statsmodels.stats.multitest import multipletests
+
+from pl_eval.estimation.models import EstimationError, estimate_effect, estimate_interaction
+from pl_eval.estimation.shrinkage import shrink
+from pl_eval.norms import percentile_points
+
+OUTCOME = "spring_z"
+TREATMENT = "treated"
+CLUSTER = "school"
+
+#: Breakout scopes: the treated students' attribute that defines the groups, in report order.
+BREAKOUTS = {
+    "sector": ("sector", ("charter", "district")),
+    "years": ("years_pl", ("1", "2", "3+")),
+    "grade_band": ("grade_band", ("K-5", "6-8", "9-12")),
+    "baseline_quintile": ("baseline_quintile", ("Q1", "Q2", "Q3", "Q4", "Q5")),
+}
+
+ESTIMATE_COLUMNS = [
+    "subject", "scope", "group", "district", "estimate", "se", "ci_low", "ci_high", "p_value",
+    "p_value_bh", "percentile_points", "hedges_g", "improvement_index", "n_treated", "n_comparison",
+    "n_schools", "shrunken_estimate", "note",
+]  # fmt: skip
+TEST_COLUMNS = ["subject", "scope", "groups", "statistic", "df", "p_value", "note"]
+TRAJECTORY_COLUMNS = [
+    "subject", "arm", "season", "mean_percentile", "ci_low", "ci_high", "n_students",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EstimateConfig:
+    """The ``estimate`` section of config.yaml (defaults mirror config/schema.yaml)."""
+
+    model: str = "ols_cluster"
+    se: str = "CR1"
+    covariates: tuple[str, ...] = ("fall_z",)
+    min_school_students: int = 10
+    shrinkage: str = "reml"
+
+    @classmethod
+    def from_config(cls, section: dict) -> EstimateConfig:
+        values = dict(section)
+        if "covariates" in values:
+            values["covariates"] = tuple(values["covariates"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class CohortEstimates:
+    """Tidy tables of every estimate, breakout test and trajectory point of a cohort."""
+
+    estimates: pd.DataFrame  # ESTIMATE_COLUMNS, one row per subject × scope × group
+    tests: pd.DataFrame  # TEST_COLUMNS: equality of effects across a breakout's groups
+    trajectory: pd.DataFrame  # TRAJECTORY_COLUMNS
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.estimates
+
+    def summary(self) -> str:
+        pooled = self.estimates[self.estimates["scope"] == "pooled"]
+        lines = ["Pooled effects (national SD units of the spring z-score):"]
+        for row in pooled.itertuples():
+            lines.append(
+                f"  {row.subject:<8} {row.estimate:+.3f} (95% CI {row.ci_low:+.3f} to "
+                f"{row.ci_high:+.3f}; p = {row.p_value:.3g}; {row.percentile_points:+.1f} "
+                f"percentile points; {row.n_treated} treated, {row.n_comparison} comparison "
+                f"students, {row.n_schools} PL schools)"
+            )
+        schools = self.estimates[self.estimates["scope"] == "school"]
+        for subject, rows in schools.groupby("subject", sort=True):
+            ok = rows["p_value_bh"].notna()
+            positive = int(((rows["p_value"] < 0.05) & (rows["estimate"] > 0)).sum())
+            negative = int(((rows["p_value"] < 0.05) & (rows["estimate"] < 0)).sum())
+            lines.append(
+                f"  {subject}: {int(ok.sum())} schools estimated; significantly positive "
+                f"{positive}, negative {negative} (p < 0.05, unadjusted)"
+            )
+        return "\n".join(lines)
+
+
+def estimate_cohort(
+    samples: dict[str, tuple[pd.DataFrame, pd.DataFrame]], config: EstimateConfig
+) -> CohortEstimates:
+    """Estimates for each subject from its (matched sample, match pairs)."""
+    estimates, tests, trajectory = [], [], []
+    for subject, (matched, pairs) in sorted(samples.items()):
+        data = _prepare(matched)
+        pooled = _row(subject, "pooled", "all", data, config, cluster=CLUSTER)
+        estimates.append(pooled)
+        schools = _schools(subject, data, pairs, config, pooled_estimate=pooled["estimate"])
+        estimates.append(schools)
+        for scope, (column, groups) in BREAKOUTS.items():
+            rows, test = _breakout(subject, scope, column, groups, data, pairs, config)
+            estimates.append(rows)
+            tests.append(test)
+        trajectory.append(_trajectory(subject, data))
+    return CohortEstimates(
+        estimates=pd.concat(
+            [e if isinstance(e, pd.DataFrame) else pd.DataFrame([e]) for e in estimates],
+            ignore_index=True,
+        )[ESTIMATE_COLUMNS],
+        tests=pd.DataFrame(tests, columns=TEST_COLUMNS),
+        trajectory=pd.concat(trajectory, ignore_index=True)[TRAJECTORY_COLUMNS],
+    )
+
+
+def _prepare(matched: pd.DataFrame) -> pd.DataFrame:
+    """Matched rows with the breakout columns the panel does not carry."""
+    quintile = pd.cut(
+        matched["fall_pct"], [-np.inf, 20, 40, 60, 80, np.inf], labels=list(BREAKOUTS[
+            "baseline_quintile"][1]), right=False,
+    )  # fmt: skip
+    return matched.assign(
+        treated=matched["treated"].astype(bool),
+        baseline_quintile=quintile.astype("string"),
+        school=matched["school"].astype("string"),
+        district=matched["district"].astype("string"),
+    )
+
+
+def subsample(data: pd.DataFrame, pairs: pd.DataFrame, treated_keys: pd.Index) -> pd.DataFrame:
+    """``treated_keys``' students and the comparison students matched to them, ATT-weighted.
+
+    Treated weight 1; a comparison student gets Σ 1/k over the treated students it serves (k
+    their number of matches), rescaled to sum to the number of distinct comparison students
+    (MatchIt's convention, as the match stage's weights).
+    """
+    mine = pairs[pairs["treated_key"].isin(treated_keys)]
+    per_treated = mine.groupby("treated_key")["control_key"].transform("size")
+    control_weight = (1.0 / per_treated).groupby(mine["control_key"]).sum()
+    if len(control_weight):
+        control_weight *= len(control_weight) / control_weight.sum()
+    keys = data["student_key"]
+    is_treated = data["treated"] & keys.isin(mine["treated_key"])
+    is_control = ~data["treated"] & keys.isin(control_weight.index)
+    rows = data[is_treated | is_control]
+    weight = np.where(
+        rows["treated"], 1.0, rows["student_key"].map(control_weight).to_numpy(dtype=float)
+    )
+    return rows.assign(weight=weight)
+
+
+def _row(
+    subject: str,
+    scope: str,
+    group: str,
+    data: pd.DataFrame,
+    config: EstimateConfig,
+    *,
+    cluster: str | None,
+    note: str = "",
+) -> dict:
+    """One estimate row; a sample that cannot be estimated gives a row with its reason."""
+    base = {
+        "subject": subject,
+        "scope": scope,
+        "group": group,
+        "n_treated": int(data["treated"].sum()),
+        "n_comparison": int((~data["treated"] & (data["weight"] > 0)).sum()),
+        "n_schools": int(data.loc[data["treated"], CLUSTER].nunique()),
+        "p_value_bh": np.nan,
+        "shrunken_estimate": np.nan,
+        "note": note,
+    }
+    if note:
+        return base | _empty_effect()
+    try:
+        fit = estimate_effect(
+            data,
+            OUTCOME,
+            TREATMENT,
+            list(config.covariates),
+            weights="weight",
+            cluster=cluster,
+            model=config.model if cluster else "ols_cluster",
+            se=config.se if cluster else "CR1",
+        )
+    except EstimationError as exc:
+        return base | _empty_effect() | {"note": str(exc)}
+    g = hedges_g(fit.estimate, data)
+    return base | {
+        "n_treated": fit.n_treated,  # the rows the model used (complete, positive weight)
+        "n_comparison": fit.n_comparison,
+        "estimate": fit.estimate,
+        "se": fit.se,
+        "ci_low": fit.ci_low,
+        "ci_high": fit.ci_high,
+        "p_value": fit.p_value,
+        "percentile_points": percentile_points(fit.estimate),
+        "hedges_g": g,
+        "improvement_index": 100 * norm.cdf(g) - 50,
+    }
+
+
+def _empty_effect() -> dict:
+    names = ("estimate", "se", "ci_low", "ci_high", "p_value", "percentile_points", "hedges_g",
+             "improvement_index")  # fmt: skip
+    return dict.fromkeys(names, np.nan)
+
+
+def hedges_g(effect: float, data: pd.DataFrame) -> float:
+    """WWC Hedges' g: the adjusted difference over the pooled unadjusted outcome SD, ×ω."""
+    arms = [data.loc[data["treated"] == t] for t in (True, False)]
+    n = [len(a) for a in arms]
+    if min(n) < 2:
+        return np.nan
+    var = [_weighted_var(a[OUTCOME].to_numpy(), a["weight"].to_numpy()) for a in arms]
+    pooled_sd = np.sqrt(((n[0] - 1) * var[0] + (n[1] - 1) * var[1]) / (n[0] + n[1] - 2))
+    omega = 1 - 3 / (4 * (n[0] + n[1]) - 9)
+    return omega * effect / pooled_sd
+
+
+def _weighted_var(x: np.ndarray, w: np.ndarray) -> float:
+    mean = np.average(x, weights=w)
+    return float(np.average((x - mean) ** 2, weights=w) * len(x) / (len(x) - 1))
+
+
+def _schools(
+    subject: str,
+    data: pd.DataFrame,
+    pairs: pd.DataFrame,
+    config: EstimateConfig,
+    *,
+    pooled_estimate: float,
+) -> pd.DataFrame:
+    """Every treated school's own estimate (HC1 within school), BH p-values and EB shrinkage."""
+    treated = data[data["treated"]]
+    shared = comparison_school_variance(data, config.covariates)
+    rows = []
+    for (district, school), students in treated.groupby(["district", CLUSTER], sort=True):
+        sample = subsample(data, pairs, pd.Index(students["student_key"]))
+        too_few = len(students) < config.min_school_students
+        note = (
+            f"too few students for a school estimate ({len(students)} < "
+            f"{config.min_school_students})"
+            if too_few
+            else ""
+        )
+        row = _row(subject, "school", school, sample, config, cluster=None, note=note)
+        rows.append(_with_shared_comparison_noise(row, sample, shared) | {"district": district})
+    frame = pd.DataFrame(rows)
+    ok = frame["p_value"].notna()
+    if ok.any():
+        frame.loc[ok, "p_value_bh"] = multipletests(frame.loc[ok, "p_value"], method="fdr_bh")[1]
+        frame.loc[ok, "shrunken_estimate"] = shrink(
+            frame.loc[ok, "estimate"].to_numpy(),
+            frame.loc[ok, "se"].to_numpy(),
+            method=config.shrinkage,
+            mean=pooled_estimate,
+        ).shrunken
+    return frame
+
+
+def comparison_school_variance(data: pd.DataFrame, covariates: tuple[str, ...]) -> float:
+    """Between-school variance σ_v² of comparison students' covariate-adjusted spring scores.
+
+    One-way random-effects ANOVA (method of moments, unequal school sizes) on the residuals of
+    spring z regressed on the covariates among comparison students. Hand-written: it is a few
+    lines, and the model library's REML needs a treatment contrast this question does not have.
+    """
+    comparison = data[~data["treated"]]
+    x = pd.get_dummies(comparison[list(covariates)], drop_first=True, dtype=float)
+    x.insert(0, "intercept", 1.0)
+    y = comparison[OUTCOME].to_numpy(float)
+    residual = y - x.to_numpy() @ np.linalg.lstsq(x.to_numpy(), y, rcond=None)[0]
+    groups = pd.Series(residual).groupby(comparison[CLUSTER].to_numpy())
+    n_k, means = groups.size().to_numpy(), groups.mean().to_numpy()
+    n, k = len(residual), len(n_k)
+    if k < 2 or n <= k:
+        return 0.0
+    within = float(((residual - groups.transform("mean").to_numpy()) ** 2).sum() / (n - k))
+    between = float((n_k * (means - residual.mean()) ** 2).sum() / (k - 1))
+    n0 = (n - (n_k**2).sum() / n) / (k - 1)
+    return max(0.0, (between - within) / n0)
+
+
+def _with_shared_comparison_noise(row: dict, sample: pd.DataFrame, variance: float) -> dict:
+    """Widen a school's interval for the comparison schools its matches come from.
+
+    A PL school's matches often come from a few comparison schools (the propensity score barely
+    varies within a school), so those schools' own shocks do not average out: the estimate's
+    variance gains σ_v²·Σ_k p_k², p_k the share of comparison weight from school k. The
+    interval is then normal (the school estimates have hundreds of residual df).
+    """
+    if np.isnan(row["estimate"]) or variance == 0:
+        return row
+    comparison = sample[~sample["treated"]]
+    share = comparison.groupby(CLUSTER)["weight"].sum() / comparison["weight"].sum()
+    se = float(np.sqrt(row["se"] ** 2 + variance * (share**2).sum()))
+    z = norm.ppf(0.975)
+    return row | {
+        "se": se,
+        "ci_low": row["estimate"] - z * se,
+        "ci_high": row["estimate"] + z * se,
+        "p_value": float(2 * norm.sf(abs(row["estimate"]) / se)),
+    }
+
+
+def _breakout(
+    subject: str,
+    scope: str,
+    column: str,
+    groups: tuple[str, ...],
+    data: pd.DataFrame,
+    pairs: pd.DataFrame,
+    config: EstimateConfig,
+) -> tuple[pd.DataFrame, dict]:
+    """Per-group effects from an interaction model on the stacked group samples, and the test
+    that the effect is the same in every group (clustered on school, so comparison students
+    shared by several groups are accounted for)."""
+    treated = data[data["treated"]]
+    samples, notes = {}, {}
+    for group in groups:
+        keys = pd.Index(treated.loc[treated[column] == group, "student_key"])
+        samples[group] = subsample(data, pairs, keys).assign(group=group)
+        if keys.empty:
+            notes[group] = "no treated students"
+        elif not (~samples[group]["treated"]).any():
+            notes[group] = "no comparison students"
+    estimable = [g for g in groups if g not in notes]
+    test = {"subject": subject, "scope": scope, "groups": ", ".join(estimable), "note": ""}
+    fits = pd.DataFrame()
+    if len(estimable) >= 2:
+        fit = estimate_interaction(
+            pd.concat([samples[g] for g in estimable], ignore_index=True),
+            OUTCOME,
+            TREATMENT,
+            "group",
+            list(config.covariates),
+            weights="weight",
+            cluster=CLUSTER,
+            model=config.model,
+            se=config.se,
+        )
+        test |= {"statistic": fit.statistic, "df": fit.df, "p_value": fit.p_value}
+        fits = fit.groups.set_index("group")
+    else:
+        test |= {"statistic": np.nan, "df": np.nan, "p_value": np.nan,
+                 "note": "fewer than two groups with students in both arms"}  # fmt: skip
+    rows = []
+    for group in groups:
+        if group in fits.index:
+            rows.append(_group_row(subject, scope, group, samples[group], fits.loc[group]))
+        else:  # not estimable (with its reason), or the only estimable group: its own fit
+            note = notes.get(group, "")
+            rows.append(_row(subject, scope, group, samples[group], config, cluster=CLUSTER,
+                             note=note))  # fmt: skip
+    return pd.DataFrame(rows), test
+
+
+def _group_row(subject: str, scope: str, group: str, sample: pd.DataFrame, fit: pd.Series) -> dict:
+    g = hedges_g(fit["estimate"], sample)
+    return {
+        "subject": subject,
+        "scope": scope,
+        "group": group,
+        "estimate": fit["estimate"],
+        "se": fit["se"],
+        "ci_low": fit["ci_low"],
+        "ci_high": fit["ci_high"],
+        "p_value": fit["p_value"],
+        "p_value_bh": np.nan,
+        "percentile_points": percentile_points(fit["estimate"]),
+        "hedges_g": g,
+        "improvement_index": 100 * norm.cdf(g) - 50,
+        "n_treated": int(fit["n_treated"]),
+        "n_comparison": int(fit["n_comparison"]),
+        "n_schools": int(sample.loc[sample["treated"], CLUSTER].nunique()),
+        "shrunken_estimate": np.nan,
+        "note": fit["note"] or "",
+    }
+
+
+def _trajectory(subject: str, data: pd.DataFrame) -> pd.DataFrame:
+    """Weighted mean national percentile in fall and spring per arm, school-clustered 95% CI."""
+    rows = []
+    for arm, members in (
+        ("treated", data[data["treated"]]),
+        ("comparison", data[~data["treated"]]),
+    ):
+        for season in ("fall", "spring"):
+            values = members[f"{season}_pct"].to_numpy(float)
+            fit = sm.WLS(values, np.ones_like(values), weights=members["weight"].to_numpy()).fit(
+                cov_type="cluster", cov_kwds={"groups": pd.factorize(members[CLUSTER])[0]}
+            )
+            low, high = fit.conf_int()[0]
+            rows.append(
+                {
+                    "subject": subject,
+                    "arm": arm,
+                    "season": season,
+                    "mean_percentile": float(fit.params[0]),
+                    "ci_low": float(low),
+                    "ci_high": float(high),
+                    "n_students": len(members),
+                }
+            )
+    return pd.DataFrame(rows)
