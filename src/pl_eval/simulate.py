@@ -241,6 +241,10 @@ class SimulationSettings:
     district_effect: tuple[float, float] = (0.05, 0.0)
     years_multipliers: tuple[float, float, float] = (0.75, 1.0, 1.4)  # normalised per sector
     school_effect_sd: float = 0.20  # SD of school deviations u_s
+    # Re-centre u_s within each sector × years cell so the realised pooled, sector and years
+    # truths equal the planted effects (the demo's headline); validation turns it off so that
+    # school sampling varies as the clustered standard errors assume.
+    recentre_school_effects: bool = True
     school_effect_correlation: float = 0.5  # correlation of u_s between math and reading
     baseline_gradient: float = -0.02  # change in τ per SD of fall z within a school
 
@@ -703,6 +707,7 @@ class _Scores:
     rit: np.ndarray  # RIT of the slot's growth-measure test (before any invalidating behaviour)
     analysable: np.ndarray  # [student, subject (math, reading)]
     tau: np.ndarray  # [student, subject] planted effect
+    population_tau: np.ndarray  # [student, subject] the same without the school deviation u_s
 
     @classmethod
     def draw(
@@ -738,8 +743,9 @@ class _Scores:
         rit_fall = np.clip(np.rint(mean + z_fall * sd), 100, 320)
         z_seen = (rit_fall - mean) / sd  # spring depends on the OBSERVED fall score
 
-        school_tau = _school_effects(s, schools, school, analysable, effects_rng)
-        tau = _student_effects(s, schools, students, z_seen[:, :2], analysable, school_tau)
+        planted, deviation = _school_effects(s, schools, school, analysable, effects_rng)
+        tau = _student_effects(s, schools, students, z_seen[:, :2], analysable, planted + deviation)
+        population_tau = _student_effects(s, schools, students, z_seen[:, :2], analysable, planted)
         v = schools[["v_math", "v_reading"]].to_numpy()
         rho = grids.rho[np.minimum(subject, 1), grade]
         z_spring = rho * z_seen + np.sqrt(1 - rho**2) * rng.standard_normal((n, 3))
@@ -752,6 +758,7 @@ class _Scores:
             rit=np.stack([rit_fall, rit_spring], axis=2).astype(np.int64),
             analysable=analysable,
             tau=tau,
+            population_tau=population_tau,
         )
 
 
@@ -775,12 +782,12 @@ def _school_effects(
     school: np.ndarray,
     analysable: np.ndarray,
     rng: np.random.Generator,
-) -> np.ndarray:
-    """Planted τ_s [school, subject]: sector effect × normalised years multiplier + u_s.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Planted τ_s [school, subject] as (sector effect × normalised years multiplier, u_s).
 
-    Weights are the analysable students: within each sector the weighted multiplier is 1, and
-    u_s is re-centred within each sector × years cell, so the realised sector and years truths
-    are exactly the planted effects (years: the sectors' mix of the multiplied effects).
+    Weights are the analysable students: within each sector the weighted multiplier is 1. With
+    ``recentre_school_effects`` u_s is re-centred within each sector × years cell, so the
+    realised sector and years truths are exactly the planted effects.
     """
     n = len(schools)
     treated = schools["treated"].to_numpy()
@@ -791,7 +798,7 @@ def _school_effects(
     a, b = rng.standard_normal(n), rng.standard_normal(n)
     u = s.school_effect_sd * np.stack([a, r * a + math.sqrt(1 - r**2) * b], axis=1)
     multiplier = np.asarray(s.years_multipliers)[np.maximum(years, 1) - 1]
-    tau = np.zeros((n, 2))
+    planted, deviation = np.zeros((n, 2)), np.zeros((n, 2))
     for in_sector, effect in ((charter, s.charter_effect), (~charter, s.district_effect)):
         members = treated & in_sector
         for k in (0, 1):
@@ -799,11 +806,14 @@ def _school_effects(
             if w[members].sum() == 0:
                 continue
             scale = effect[k] / np.average(multiplier[members], weights=w[members])
-            tau[members, k] = scale * multiplier[members]
+            planted[members, k] = scale * multiplier[members]
+            deviation[members, k] = u[members, k]
+            if not s.recentre_school_effects:
+                continue
             for cell in (members & (years == y) for y in (1, 2, 3)):
                 if w[cell].sum() > 0:
-                    tau[cell, k] += u[cell, k] - np.average(u[cell, k], weights=w[cell])
-    return tau
+                    deviation[cell, k] -= np.average(u[cell, k], weights=w[cell])
+    return planted, deviation
 
 
 def _student_effects(
@@ -1255,6 +1265,7 @@ def _truth(
         analysable = scores.analysable[:, k]
         chosen = analysable & treated[school]
         tau = pd.Series(scores.tau[chosen, k])
+        population = pd.Series(scores.population_tau[chosen, k])
         at = school[chosen]
         by_school = {}
         for i in np.flatnonzero(treated):  # the handful of PL schools
@@ -1271,6 +1282,15 @@ def _truth(
             "by_years": {label: cell(tau[years_label[at] == label]) for label in YEARS_LABELS},
             "by_school": by_school,
             "n_comparison": int((analysable & ~treated[school]).sum()),
+            # The planted effects without the schools' random deviations: what a pooled,
+            # sector or years estimate with school-clustered uncertainty is an estimate of.
+            "population": {
+                "pooled": cell(population),
+                "by_sector": {label: cell(population[sector[at] == label]) for label in SECTORS},
+                "by_years": {
+                    label: cell(population[years_label[at] == label]) for label in YEARS_LABELS
+                },
+            },
         }
     return {
         "settings": {

@@ -433,3 +433,29 @@ def test_presets_and_invalid_settings():
         SimulationSettings(treated_years=(10, 10, 10))
     with pytest.raises(ConfigError, match="school_year"):
         SimulationSettings(school_year="2022-2024")
+
+
+def test_population_truth_equals_realised_only_when_recentred():
+    from dataclasses import replace
+
+    from pl_eval import io
+    from pl_eval.norms import Norms
+    from pl_eval.simulate import SimulationSettings, simulate_cohort
+
+    norms = Norms.from_frame(io.read_norms_table(), 2020)
+    base = replace(SimulationSettings.preset("demo", 7), n_comparison_schools=20)
+    for recentre in (True, False):
+        effects = simulate_cohort(replace(base, recentre_school_effects=recentre), norms).truth[
+            "effects"
+        ]
+        for subject in ("math", "reading"):
+            realised, population = effects[subject], effects[subject]["population"]
+            gap = abs(realised["pooled"]["tau"] - population["pooled"]["tau"])
+            if recentre:
+                assert gap < 1e-5
+                for group, cell in population["by_sector"].items():
+                    assert cell["tau"] == pytest.approx(
+                        realised["by_sector"][group]["tau"], abs=1e-5
+                    )
+            else:
+                assert gap > 1e-4  # 40 schools' deviations (SD 0.2) do not average to zero

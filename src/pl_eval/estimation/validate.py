@@ -1,9 +1,11 @@
 """Does the pipeline recover what the simulator planted? Bias, RMSE and CI coverage.
 
-Each replication's estimates are joined to its ``truth.json`` (the planted effects averaged
-over the analysable treated students); across replications the summary reports, per subject
-and scope, the mean error (bias), root mean squared error and the share of 95% confidence
-intervals that contain the truth.
+Each replication's estimates are joined to its ``truth.json``: a school's estimate to the mean
+planted effect of its analysable students; pooled, sector and years estimates, whose
+school-clustered intervals speak for the population of schools, to the planted effects without
+the schools' random deviations (``population``). Across replications the summary reports, per
+subject and scope, the mean error (bias), root mean squared error and the share of 95%
+confidence intervals that contain the truth.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def compare_to_truth(estimates: pd.DataFrame, truth: dict, rep: int) -> pd.DataF
     rows = []
     for subject, effects in truth["effects"].items():
         for scope, key in TRUTH_SCOPES.items():
-            planted = effects[key]
+            planted = effects[key] if scope == "school" else effects["population"][key]
             cells = {"all": planted} if scope == "pooled" else planted
             for label, cell in cells.items():
                 rows.append(
