@@ -189,10 +189,11 @@ def validate(
 ) -> None:
     """Simulate, ingest, pair, match and estimate ``reps`` times; compare with the truth.
 
-    Each replication is a demo cohort (with ``comparison_schools`` comparison schools, to keep
-    it quick, and school effects drawn afresh rather than re-centred) with seed ``seed + rep``, run through the same stage functions as the workflow
-    with the analysis settings of ``config``. Writes ``validation.csv`` (bias, RMSE and 95% CI
-    coverage per subject and scope), ``comparisons.parquet`` and ``summary.txt``.
+    Each replication is a demo cohort with seed ``seed + rep`` (``comparison_schools``
+    comparison schools, to keep it quick; school effects drawn afresh, not re-centred), run
+    through the same stage functions as the workflow with the analysis settings of ``config``.
+    Writes ``validation.csv`` (bias, RMSE and 95% CI coverage per subject and scope),
+    ``comparisons.parquet`` and ``summary.txt``.
     """
     settings = _load_config(Path(config))
     jobs = [(seed + rep, rep, settings, comparison_schools) for rep in range(reps)]
