@@ -19,6 +19,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/panel.smk"
+include: "workflow/rules/span.smk"
 include: "workflow/rules/match.smk"
 include: "workflow/rules/estimate.smk"
 
@@ -27,4 +28,4 @@ rule all:
     input:
         processed(config["cohort"], "panel.parquet"),
         expand(rules.match.output, cohort=config["cohort"], subject=SUBJECTS),
-        expand(rules.estimate.output, cohort=config["cohort"]),
+        expand(rules.estimate.output, cohort=[config["cohort"], *SPANS]),

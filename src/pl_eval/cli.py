@@ -79,6 +79,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=_settings, default={}, help="config['panel'] as JSON")
     p.add_argument("--school-year", default=None, help="YYYY-YYYY; default: the only one")
     p = command(
+        "build-span-panel",
+        stages.build_span_panel,
+        "Pair fall tests of one cohort with spring tests of a later one (a multi-year span).",
+        ["build_span_panel"],
+    )
+    for name in ("fall-scores", "spring-scores", "fall-rejects", "spring-rejects", "schools"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"ingest's {name} parquet")
+    for name in ("panel", "exclusions"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    p.add_argument("--settings", type=_settings, default={}, help="config['panel'] as JSON")
+
+    p = command(
         "match", stages.match, "Build one subject's matched comparison group from the panel."
     )
     p.add_argument("--panel", type=Path, required=True, help="build_panel's panel parquet")

@@ -55,7 +55,8 @@ PANEL_COLUMNS = [
 class Panel:
     """The analysis panel of one cohort and the sample flow that produced it."""
 
-    school_year: str
+    school_year: str  # of the fall tests
+    spring_year: str  # of the spring tests: the same, or a later year for a multi-year span
     norms_year: int
     data: pd.DataFrame  # one row per paired student × subject (PANEL_COLUMNS)
     exclusions: pd.DataFrame  # subject, arm, reason, n_students (every combination, zeros kept)
@@ -68,7 +69,8 @@ class Panel:
             index="reason", columns=["subject", "arm"], values="n_students", aggfunc="sum"
         ).reindex(list(REASONS))
         return (
-            f"Panel {self.school_year} ({self.norms_year} norms): {len(self.data)} student × "
+            f"Panel fall {self.school_year} to spring {self.spring_year} "
+            f"({self.norms_year} norms): {len(self.data)} student × "
             f"subject rows\n{flow.to_string()}"
         )
 
@@ -99,20 +101,27 @@ def build_panel(
     *,
     rejects: pd.DataFrame | None = None,
     school_year: str | None = None,
+    spring_year: str | None = None,
 ) -> Panel:
     """Pair each student's fall and spring test per subject and attach norms and school facts.
 
     ``scores`` is ingest's one-test-per-student×subject×term table, ``schools`` its validated
     school frame, ``rejects`` its reject table (students whose every test was rejected are
-    counted as ``no_valid_test``).
+    counted as ``no_valid_test``). Fall tests come from ``school_year``, spring tests from
+    ``spring_year`` (default the same year; a later one for a multi-year span, with ``scores``
+    holding both cohorts). Treatment and years of PL are as of the fall.
     """
     year = school_year_of(scores, school_year)
+    spring = year if spring_year is None else spring_year
     fall_year = int(year[:4])
     keys = ["student_key", "subject"]
-    in_year = scores[(scores["school_year"] == year) & scores["subject"].isin(SUBJECTS)]
+    of_subject = scores["subject"].isin(SUBJECTS)
+    term_year = {"fall": year, "spring": spring}
 
     def term(season: str) -> pd.DataFrame:
-        rows = in_year[in_year["season"] == season]
+        rows = scores[
+            of_subject & (scores["season"] == season) & (scores["school_year"] == term_year[season])
+        ]
         cols = ["district", "school", "grade", "gender", "ethnicity", "test_date", "rit", "se"]
         return rows[keys + cols].rename(columns={c: f"{season}_{c}" for c in cols})
 
@@ -133,13 +142,16 @@ def build_panel(
     )
     in_frame = pairs.pop("in_frame").eq("both").to_numpy()
 
-    grade = pairs["fall_grade"].astype("Int64")
-    pairs["grade"] = grade
+    # Each test is normed at its own grade: a span's spring is a grade later than its fall.
+    pairs["grade"] = pairs["fall_grade"].astype("Int64")
     pairs["fall_z"] = norms.z_score(
-        pairs["fall_rit"], pairs["subject"], grade, _const(pairs, "fall")
+        pairs["fall_rit"], pairs["subject"], pairs["grade"], _const(pairs, "fall")
     )
     pairs["spring_z"] = norms.z_score(
-        pairs["spring_rit"], pairs["subject"], grade, _const(pairs, "spring")
+        pairs["spring_rit"],
+        pairs["subject"],
+        pairs["spring_grade"].astype("Int64"),
+        _const(pairs, "spring"),
     )
 
     reason = _first_reason(
@@ -148,7 +160,7 @@ def build_panel(
         not_yet=(pairs["pl_start_year"] > fall_year).fillna(False).to_numpy(bool),
     )
     arm = _arm(pairs, in_frame, fall_year)
-    rejected_only = _rejected_only(rejects, pairs, year, schools, fall_year)
+    rejected_only = _rejected_only(rejects, pairs, term_year, schools, fall_year)
     exclusions = _count(
         pd.concat(
             [
@@ -161,7 +173,10 @@ def build_panel(
 
     paired = pairs[reason == "paired"]
     data = _finish(paired, fall_year)
-    return Panel(school_year=year, norms_year=norms.year, data=data, exclusions=exclusions)
+    return Panel(
+        school_year=year, spring_year=spring, norms_year=norms.year, data=data,
+        exclusions=exclusions,
+    )  # fmt: skip
 
 
 def _const(df: pd.DataFrame, value: str) -> pd.Series:
@@ -192,20 +207,18 @@ def _arm(pairs: pd.DataFrame, in_frame: np.ndarray, fall_year: int) -> np.ndarra
 def _rejected_only(
     rejects: pd.DataFrame | None,
     pairs: pd.DataFrame,
-    year: str,
+    term_year: dict[str, str],
     schools: pd.DataFrame,
     fall_year: int,
 ) -> pd.DataFrame:
-    """Student × subject pairs seen only in rejects this school year, with their arm."""
+    """Student × subject pairs seen only in rejects of the panel's terms, with their arm."""
     columns = ["subject", "arm", "reason"]
     if rejects is None or rejects.empty:
         return pd.DataFrame(columns=columns)
-    rows = rejects[
-        (rejects["school_year"] == year)
-        & rejects["season"].isin(["fall", "spring"])
-        & rejects["subject"].isin(SUBJECTS)
-        & rejects["student_key"].notna()
-    ]
+    in_terms = ((rejects["season"] == "fall") & (rejects["school_year"] == term_year["fall"])) | (
+        (rejects["season"] == "spring") & (rejects["school_year"] == term_year["spring"])
+    )
+    rows = rejects[in_terms & rejects["subject"].isin(SUBJECTS) & rejects["student_key"].notna()]
     rows = rows.sort_values(["student_key", "subject", "season"]).drop_duplicates(
         ["student_key", "subject"]
     )

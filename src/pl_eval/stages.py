@@ -21,7 +21,7 @@ from pl_eval import ingest as ingestion
 from pl_eval import panel as panels
 from pl_eval import simulate as simulation
 from pl_eval.config import check_config
-from pl_eval.errors import InputError
+from pl_eval.errors import ConfigError, InputError
 from pl_eval.norms import Norms
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,50 @@ def build_panel(
         school_year=school_year,
     )
     log.info("build_panel: %s", result.summary())
+    io.write_parquet(result.data, panel)
+    io.write_csv(result.exclusions, exclusions)
+
+
+def build_span_panel(
+    *,
+    fall_scores: Path,
+    spring_scores: Path,
+    fall_rejects: Path,
+    spring_rejects: Path,
+    schools: Path,
+    panel: Path,
+    exclusions: Path,
+    settings: dict,
+) -> None:
+    """A multi-year span: fall tests of one cohort paired with spring tests of a later one.
+
+    The school frame and treatment are the fall cohort's; students must be at the same school
+    at both tests. Matching and estimation then run on the span's panel as on a cohort's.
+    """
+    read = {"columns": panels.SCORE_COLUMNS, "categories": panels.CATEGORICAL_COLUMNS}
+    fall, spring = io.read_parquet(fall_scores, **read), io.read_parquet(spring_scores, **read)
+    fall_year, spring_year = panels.school_year_of(fall), panels.school_year_of(spring)
+    if spring_year <= fall_year:
+        raise ConfigError(
+            f"a span's spring cohort must be a later school year than its fall cohort; "
+            f"got fall {fall_year}, spring {spring_year}"
+        )
+    reject_columns = {"columns": panels.REJECT_COLUMNS}
+    result = panels.build_panel(
+        pd.concat([fall, spring], ignore_index=True),
+        io.read_parquet(schools),
+        Norms.from_frame(io.read_norms_table(), settings.get("norms_year", 2020)),
+        rejects=pd.concat(
+            [
+                io.read_parquet(fall_rejects, **reject_columns),
+                io.read_parquet(spring_rejects, **reject_columns),
+            ],
+            ignore_index=True,
+        ),  # fmt: skip
+        school_year=fall_year,
+        spring_year=spring_year,
+    )
+    log.info("build_span_panel: %s", result.summary())
     io.write_parquet(result.data, panel)
     io.write_csv(result.exclusions, exclusions)
 

@@ -151,3 +151,34 @@ def test_school_year_is_inferred_or_checked(scores):
     assert school_year_of(two, "2023-2024") == "2023-2024"
     with pytest.raises(ValueError, match="no fall or spring tests"):
         school_year_of(scores, "2019-2020")
+
+
+def test_two_year_span_pairs_fall_with_next_years_spring(schools):
+    later = "2023-2024"
+    rows = [
+        exam("a", "fall", "PL One", 188.48, grade=3),
+        exam("a", "spring", "PL One", 999, grade=3),  # same-year spring: not part of the span
+        exam("b", "fall", "Plain", 200, grade=3),
+        exam("c", "fall", "Plain", 200, grade=3),
+    ]
+    next_year = [
+        # a: grade 4 spring normed at grade 4 (2020 math spring mean 210.51, SD 15.56)
+        exam("a", "spring", "PL One", 210.51 + 15.56, grade=4),
+        exam("b", "spring", "Plain", 205, grade=4),
+        exam("c", "spring", "PL One", 205, grade=4),  # moved school between the years
+    ]
+    scores = pd.DataFrame(rows).astype({"grade": "Int64"})
+    spring = (
+        pd.DataFrame(next_year)
+        .assign(term_name=f"Spring {later}", school_year=later)
+        .astype({"grade": "Int64"})
+    )
+    both = pd.concat([scores, spring], ignore_index=True)
+    panel = build_panel(both, schools, NORMS, school_year=YEAR, spring_year=later)
+    assert (panel.school_year, panel.spring_year) == (YEAR, later)
+    data = panel.data.set_index("student_key")
+    assert list(data.index) == ["a", "b"]
+    assert data.loc["a", "spring_z"] == pytest.approx(1.0)
+    assert data.loc["a", "fall_z"] == pytest.approx(0.0)
+    assert data.loc["a", "grade"] == 3 and data.loc["a", "years_pl"] == "1"
+    assert flow(panel, "math", "comparison") == {"paired": 1, "changed_school": 1}

@@ -168,3 +168,27 @@ def test_validate_smoke_reports_bias_and_coverage(tmp_path):
     assert (pooled["bias"].abs() < 0.04).all()  # a broken estimator misses by ~0.09 (the effect)
     assert (pooled["coverage"] >= 0.7).all()
     assert table["coverage"].between(0, 1).all()
+
+
+def test_two_year_span_runs_match_and_estimate_afresh(demo_run):
+    # A later cohort of the same students (same seed: same districts, IDs and keys), 2023-2024.
+    from dataclasses import replace
+
+    from pl_eval import simulate, stages
+
+    settings = replace(simulate.SimulationSettings.preset("demo"), school_year="2023-2024")
+    stages._write_cohort(settings, demo_run / "data/raw/next")
+    span = '[{"name": "demo-2yr", "fall_cohort": "demo", "spring_cohort": "next"}]'
+    done = snakemake(demo_run, "--config", f"spans={span}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = demo_run / "data/processed/demo-2yr"
+    panel = pd.read_parquet(out / "panel.parquet")
+    demo_panel = pd.read_parquet(demo_run / "data/processed/demo/panel.parquet")
+    # The same students at the same schools pair across the two years.
+    assert len(panel) == pytest.approx(len(demo_panel), rel=0.02)
+    assert (panel["spring_date"].dt.year == 2024).all() and (
+        panel["fall_date"].dt.year == 2022
+    ).all()
+    estimates = pd.read_parquet(out / "estimates.parquet")
+    assert set(estimates["scope"]) >= {"pooled", "school", "sector", "years"}
+    assert (out / "matched_math.parquet").exists()

@@ -34,3 +34,16 @@ def raw_inputs(wildcards):
         if p.is_file() and p.suffix.lower() in (".csv", ".txt") and p.name != "schools.csv"
     )
     return {"exports": exports, "schools": str(raw / "schools.csv")}
+
+
+# Multi-year spans by name (config `spans`); their outputs live in data/processed/<name>/.
+SPANS = {span["name"]: span for span in config["spans"]}
+
+
+def span_input(side, kind):
+    """Input function: ingest's ``kind`` parquet of the span's fall or spring cohort."""
+
+    def path(wildcards):
+        return processed(SPANS[wildcards.span][f"{side}_cohort"], f"{kind}.parquet")
+
+    return path

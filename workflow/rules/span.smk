@@ -1,0 +1,31 @@
+# A span's panel and a cohort's share a path pattern; for span names this rule makes it.
+ruleorder: build_span_panel > build_panel
+
+
+rule build_span_panel:
+    """Pair one cohort's fall tests with a later cohort's spring tests (a multi-year span)."""
+    input:
+        fall_scores=span_input("fall", "scores"),
+        spring_scores=span_input("spring", "scores"),
+        fall_rejects=span_input("fall", "rejects"),
+        spring_rejects=span_input("spring", "rejects"),
+        schools=span_input("fall", "schools"),
+    output:
+        panel=processed("{span}", "panel.parquet"),
+        exclusions=processed("{span}", "exclusions.csv"),
+    params:
+        settings=as_json(config["panel"]),
+    wildcard_constraints:
+        span="|".join(SPANS) or "(?!)",
+    conda:
+        "../envs/pl_eval.yaml"
+    log:
+        "logs/{span}/build_span_panel.log",
+    benchmark:
+        "benchmarks/results/{span}/build_span_panel.tsv"
+    shell:
+        "pl-eval build-span-panel --fall-scores {input.fall_scores:q}"
+        " --spring-scores {input.spring_scores:q} --fall-rejects {input.fall_rejects:q}"
+        " --spring-rejects {input.spring_rejects:q} --schools {input.schools:q}"
+        " --panel {output.panel:q} --exclusions {output.exclusions:q}"
+        " --settings {params.settings:q} --log {log:q}"
