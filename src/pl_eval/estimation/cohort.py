@@ -48,7 +48,7 @@ class EstimateConfig:
     """The ``estimate`` section of config.yaml (defaults mirror config/schema.yaml)."""
 
     model: str = "ols_cluster"
-    se: str = "CR1"
+    se: str = "CR2"
     covariates: tuple[str, ...] = ("fall_z",)
     min_school_students: int = 10
     shrinkage: str = "reml"
@@ -189,7 +189,7 @@ def _row(
             weights="weight",
             cluster=cluster,
             model=config.model if cluster else "ols_cluster",
-            se=config.se if cluster else "CR1",
+            se=config.se if cluster else "CR1",  # unclustered: HC1
         )
     except EstimationError as exc:
         return base | _empty_effect() | {"note": str(exc)}
