@@ -150,3 +150,18 @@ def test_trajectory_is_the_weighted_mean_percentile(result):
     assert traj.loc[("comparison", "fall"), "mean_percentile"] == pytest.approx(expected)
     treated_spring = traj.loc[("treated", "spring")]
     assert treated_spring["ci_low"] < treated_spring["mean_percentile"] < treated_spring["ci_high"]
+
+
+def test_significant_school_counts_raw_and_bh():
+    from pl_eval.estimation.cohort import significant_schools
+
+    schools = pd.DataFrame(
+        {
+            "estimate": [0.3, 0.2, -0.25, 0.1, np.nan],
+            "p_value": [0.001, 0.04, 0.01, 0.5, np.nan],
+            "p_value_bh": [0.005, 0.08, 0.025, 0.5, np.nan],
+        }
+    )
+    assert significant_schools(schools) == {
+        "positive": 2, "negative": 1, "positive_bh": 1, "negative_bh": 1,
+    }  # fmt: skip

@@ -84,14 +84,24 @@ class CohortEstimates:
             )
         schools = self.estimates[self.estimates["scope"] == "school"]
         for subject, rows in schools.groupby("subject", sort=True):
-            ok = rows["p_value_bh"].notna()
-            positive = int(((rows["p_value"] < 0.05) & (rows["estimate"] > 0)).sum())
-            negative = int(((rows["p_value"] < 0.05) & (rows["estimate"] < 0)).sum())
+            counts = significant_schools(rows)
             lines.append(
-                f"  {subject}: {int(ok.sum())} schools estimated; significantly positive "
-                f"{positive}, negative {negative} (p < 0.05, unadjusted)"
+                f"  {subject}: {int(rows['estimate'].notna().sum())} schools estimated; "
+                f"significantly positive {counts['positive']}, negative {counts['negative']} "
+                f"(p < 0.05); after Benjamini-Hochberg {counts['positive_bh']} and "
+                f"{counts['negative_bh']}"
             )
         return "\n".join(lines)
+
+
+def significant_schools(schools: pd.DataFrame, alpha: float = 0.05) -> dict[str, int]:
+    """How many school estimates are significantly positive or negative, raw and after BH."""
+    counts = {}
+    for suffix, column in (("", "p_value"), ("_bh", "p_value_bh")):
+        significant = schools[column] < alpha
+        counts[f"positive{suffix}"] = int((significant & (schools["estimate"] > 0)).sum())
+        counts[f"negative{suffix}"] = int((significant & (schools["estimate"] < 0)).sum())
+    return counts
 
 
 def estimate_cohort(
