@@ -22,6 +22,7 @@ include: "workflow/rules/panel.smk"
 include: "workflow/rules/span.smk"
 include: "workflow/rules/match.smk"
 include: "workflow/rules/estimate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -29,3 +30,4 @@ rule all:
         processed(config["cohort"], "panel.parquet"),
         expand(rules.match.output, cohort=config["cohort"], subject=SUBJECTS),
         expand(rules.estimate.output, cohort=[config["cohort"], *SPANS]),
+        expand(rules.report.output.html, cohort=config["cohort"]),

@@ -107,6 +107,20 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
     p.add_argument("--settings", type=_settings, default={}, help="config['estimate'] as JSON")
 
+    p = command("report", stages.report, "Write the funder report (HTML, figures, tables).")
+    for name in ("estimates", "breakout-tests", "trajectory", "exclusions", "schools", "config"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} input path")
+    p.add_argument("--subjects", nargs="+", required=True, help="subjects, in input order")
+    for name in ("balance", "match-summary"):
+        p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help=f"{name} per subject")
+    p.add_argument("--html", type=Path, required=True, help="report.html output path")
+    for name in ("figures", "tables"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output folder")
+    p.add_argument("--suppression-log", type=Path, required=True, help="suppression log CSV")
+    p.add_argument("--settings", type=_settings, default={}, help="config['report'] as JSON")
+    p.add_argument("--title", default="Achievement effects of personalized-learning schools")
+    p.add_argument("--run-time", default=None, help="shown in the provenance section")
+
     p = command(
         "validate",
         stages.validate,

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import json
 import os
 import secrets
+import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -80,6 +82,26 @@ def write_text(text: str, path: str | Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (report provenance), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_commit() -> str | None:
+    """The commit checked out in the working directory, or None outside a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 
@@ -136,7 +158,8 @@ def save_figure(figure, path: str | Path) -> None:
 
     path = Path(path)
     metadata = {"Software": None} if path.suffix == ".png" else {"Date": None, "Creator": None}
-    with atomic_path(path) as tmp:
+    # a fixed salt makes SVG element ids the same on every run (else they are random)
+    with atomic_path(path) as tmp, plt.rc_context({"svg.hashsalt": "pl_eval"}):
         figure.savefig(
             tmp, format=path.suffix.lstrip("."), dpi=150, bbox_inches="tight", metadata=metadata
         )

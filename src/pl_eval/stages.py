@@ -16,9 +16,10 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate as snakemake_validate
 
-from pl_eval import estimation, io, matching
+from pl_eval import __version__, estimation, io, matching
 from pl_eval import ingest as ingestion
 from pl_eval import panel as panels
+from pl_eval import report as reporting
 from pl_eval import simulate as simulation
 from pl_eval.config import check_config
 from pl_eval.errors import ConfigError, InputError
@@ -321,3 +322,56 @@ def _replicate(job: tuple[int, int, dict, int]) -> pd.DataFrame:
         return estimation.compare_to_truth(
             io.read_parquet(out / "estimates.parquet"), io.read_json(raw / "truth.json"), rep
         )
+
+
+def report(
+    *,
+    estimates: Path,
+    breakout_tests: Path,
+    trajectory: Path,
+    exclusions: Path,
+    schools: Path,
+    subjects: list[str],
+    balance: list[Path],
+    match_summary: list[Path],
+    config: Path,
+    html: Path,
+    figures: Path,
+    tables: Path,
+    suppression_log: Path,
+    settings: dict,
+    title: str = "Achievement effects of personalized-learning schools",
+    run_time: str | None = None,
+) -> None:
+    """The funder report: HTML page, figures (PNG, SVG), tables (CSV) and suppression log.
+
+    ``run_time`` is shown in the provenance section when given; left out, the report is
+    byte-identical across reruns of the same inputs.
+    """
+    inputs = [estimates, breakout_tests, trajectory, exclusions, schools, *balance, *match_summary]
+    inputs.append(config)
+    loaded = reporting.ReportInputs(
+        estimates=io.read_parquet(estimates),
+        tests=pd.read_csv(breakout_tests),
+        trajectory=pd.read_csv(trajectory),
+        exclusions=pd.read_csv(exclusions),
+        balance={s: pd.read_csv(p) for s, p in zip(subjects, balance, strict=True)},
+        match_summaries={s: io.read_json(p) for s, p in zip(subjects, match_summary, strict=True)},
+        schools=io.read_parquet(schools),
+        config=io.read_yaml(config),
+        provenance={
+            "inputs": [(str(p), io.sha256(p)) for p in inputs],
+            "version": __version__,
+            "git_commit": io.git_commit(),
+            "run_time": run_time,
+        },
+    )
+    result = reporting.build_report(loaded, min_n=int(settings.get("min_n", 10)), title=title)
+    log.info("%s", result.summary())
+    for name, table in result.tables.items():
+        io.write_csv(table, Path(tables) / f"{name}.csv")
+    for name, figure in result.figures.items():
+        io.save_figure(figure, Path(figures) / f"{name}.svg")
+        io.save_figure(figure, Path(figures) / f"{name}.png")
+    io.write_csv(result.suppression_log, suppression_log)
+    io.write_text(result.html, html)

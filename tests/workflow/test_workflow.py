@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -192,3 +193,108 @@ def test_two_year_span_runs_match_and_estimate_afresh(demo_run):
     estimates = pd.read_parquet(out / "estimates.parquet")
     assert set(estimates["scope"]) >= {"pooled", "school", "sector", "years"}
     assert (out / "matched_math.parquet").exists()
+
+
+class _ReportPage:
+    """The demo report parsed with the stdlib: section ids, table cells by row, all text."""
+
+    def __init__(self, html: str):
+        from html.parser import HTMLParser
+
+        page = self
+        self.sections, self.rows, self.text = [], [], []
+
+        class Parser(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                attrs = dict(attrs)
+                if tag == "section":
+                    page.sections.append(attrs.get("id"))
+                elif tag == "tr":
+                    page.rows.append({"attrs": attrs, "cells": {}, "texts": []})
+                elif tag in ("td", "th") and page.rows:
+                    self.cell = attrs.get("class") or len(page.rows[-1]["texts"])
+                    page.rows[-1]["texts"].append("")
+
+            def handle_endtag(self, tag):
+                if tag in ("td", "th"):
+                    self.cell = None
+
+            def handle_data(self, data):
+                page.text.append(data)
+                if getattr(self, "cell", None) is not None:
+                    page.rows[-1]["texts"][-1] += data
+                    page.rows[-1]["cells"][self.cell] = page.rows[-1]["texts"][-1].strip()
+
+        Parser().feed(html)
+
+
+def _shown(value: float, digits: int) -> str:
+    return f"{value:.{digits}f}".replace("-", "\u2212")
+
+
+def test_demo_report_shows_the_estimates_and_no_student_key(demo_run):
+    from pl_eval.norms import percentile_points
+
+    html = (demo_run / "reports/demo/report.html").read_text()
+    page = _ReportPage(html)
+    sections = ["summary", "headline", "breakouts", "schools", "trajectory", "quality"]
+    assert page.sections == [*sections, "methods", "provenance"]
+    estimates = pd.read_parquet(demo_run / "data/processed/demo/estimates.parquet")
+    pooled = estimates[estimates["scope"] == "pooled"].set_index("subject")
+    headline = {
+        r["attrs"]["data-subject"]: r["cells"] for r in page.rows if "data-subject" in r["attrs"]
+    }
+    assert set(headline) == {"math", "reading"}
+    for subject, cells in headline.items():
+        row = pooled.loc[subject]
+        assert cells["estimate"] == _shown(row["estimate"], 2)
+        assert cells["ci"] == f"{_shown(row['ci_low'], 2)} to {_shown(row['ci_high'], 2)}"
+        assert cells["points"] == _shown(row["percentile_points"], 1)
+        low, high = percentile_points(row["ci_low"]), percentile_points(row["ci_high"])
+        assert cells["points-ci"] == f"{_shown(low, 1)} to {_shown(high, 1)}"
+        assert cells["p"] == _shown(row["p_value"], 3)
+        assert cells["n-treated"] == f"{row['n_treated']:,}"
+        assert cells["n-comparison"] == f"{row['n_comparison']:,}"
+        assert cells["n-schools"] == str(row["n_schools"])
+    keys = pd.read_parquet(demo_run / "data/processed/demo/panel.parquet", columns=["student_key"])
+    assert keys["student_key"].str.fullmatch(r"[0-9a-f]{16}").all()
+    for path in (demo_run / "reports/demo").rglob("*"):
+        if path.suffix in (".html", ".csv", ".svg"):
+            # every run of 16+ hex digits in the file (base64 images included), against every key
+            found = set(re.findall(r"(?=([0-9a-f]{16}))", path.read_text()))
+            assert not found & set(keys["student_key"]), path
+    for name in ("figures/forest_math.png", "figures/trajectory.svg", "tables/headline.csv"):
+        assert (demo_run / "reports/demo" / name).stat().st_size > 0
+
+
+def test_demo_report_suppresses_a_small_school(demo_run, tmp_path):
+    from pl_eval import stages
+
+    processed = demo_run / "data/processed/demo"
+    estimates = pd.read_parquet(processed / "estimates.parquet")
+    schools = estimates[(estimates["scope"] == "school") & (estimates["subject"] == "math")]
+    smallest = schools.nsmallest(1, "n_treated").iloc[0]
+    subjects = ["math", "reading"]
+    stages.report(
+        estimates=processed / "estimates.parquet",
+        breakout_tests=processed / "breakout_tests.csv",
+        trajectory=processed / "trajectory.csv",
+        exclusions=processed / "exclusions.csv",
+        schools=processed / "schools.parquet",
+        subjects=subjects,
+        balance=[processed / f"balance_{s}.csv" for s in subjects],
+        match_summary=[processed / f"match_summary_{s}.json" for s in subjects],
+        config=demo_run / "config/config.yaml",
+        html=tmp_path / "report.html",
+        figures=tmp_path / "figures",
+        tables=tmp_path / "tables",
+        suppression_log=tmp_path / "suppression_log.csv",
+        settings={"min_n": int(smallest["n_treated"]) + 1},
+    )
+    page = _ReportPage((tmp_path / "report.html").read_text())
+    row = next(r["texts"] for r in page.rows if r["texts"][:2] == ["math", smallest["group"]])
+    assert any("suppressed" in cell for cell in row)
+    shown = _shown(smallest["estimate"], 2)
+    assert shown not in [cell.strip() for cell in row]
+    log = pd.read_csv(tmp_path / "suppression_log.csv")
+    assert f"math / {smallest['group']} / {smallest['district']}" in set(log["row"])

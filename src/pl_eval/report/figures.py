@@ -1,0 +1,204 @@
+"""Report figures: school forest plot, breakout dot-and-whisker, trajectory, Love plot.
+
+Functions return a matplotlib ``Figure`` built without pyplot and never save it; the stage
+does (io.save_figure). Colours are Okabe-Ito and groups also differ by marker shape, never by
+colour alone. Each figure's alt text is its label, ``fig.get_label()``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from pl_eval import matching
+from pl_eval.matching.balance import Balance
+
+#: Okabe-Ito colours and a marker per group, so groups differ by shape as well as colour.
+STYLE = {
+    "charter": ("#E69F00", "o"),
+    "district": ("#0072B2", "s"),
+    "treated": ("#D55E00", "o"),
+    "comparison": ("#0072B2", "s"),
+}
+GREY = "#555555"
+SCOPE_TITLES = {
+    "sector": "Sector",
+    "years": "Years of PL",
+    "grade_band": "Grade band",
+    "baseline_quintile": "Fall achievement quintile",
+}
+
+
+def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0) -> Figure:
+    """School effects sorted by estimate with 95% CIs, shrunken estimates and the pooled line.
+
+    ``schools`` holds one subject's shown school rows with a ``sector`` column; suppressed
+    schools are left out by the caller and counted in ``n_suppressed``.
+    """
+    data = schools.sort_values(["estimate", "group"]).reset_index(drop=True)
+    y = np.arange(len(data))
+    fig = Figure(figsize=(7.5, 1.8 + 0.2 * len(data)), layout="constrained")
+    ax = fig.subplots()
+    ax.axvline(0, color="0.75", linewidth=0.8)
+    ax.axvline(pooled["estimate"], color=GREY, linestyle="--", linewidth=1.2)
+    for sector, (colour, marker) in STYLE.items():
+        if sector not in ("charter", "district"):
+            continue
+        rows = data["sector"] == sector
+        ax.errorbar(
+            data.loc[rows, "estimate"],
+            y[rows],
+            xerr=[
+                data.loc[rows, "estimate"] - data.loc[rows, "ci_low"],
+                data.loc[rows, "ci_high"] - data.loc[rows, "estimate"],
+            ],
+            fmt=marker,
+            color=colour,
+            markersize=5,
+            elinewidth=1,
+            capsize=0,
+            zorder=3,
+        )
+        ax.scatter(
+            data.loc[rows, "shrunken_estimate"],
+            y[rows],
+            marker=marker,
+            facecolors="white",
+            edgecolors=colour,
+            s=22,
+            zorder=4,
+        )
+    ax.set_yticks(y, data["group"], fontsize=6.5)
+    ax.set_ylim(-1, len(data))
+    ax.set_xlabel("Effect on spring score (national SD units), 95% CI")
+    subject = pooled["subject"]
+    ax.set_title(f"School effects, {subject}")
+    handles = [
+        Line2D([], [], color=c, marker=m, linestyle="", label=f"{s} (raw)")
+        for s, (c, m) in STYLE.items()
+        if s in ("charter", "district")
+    ] + [
+        Line2D(
+            [],
+            [],
+            color=GREY,
+            marker="o",
+            markerfacecolor="white",
+            linestyle="",
+            label="shrunken (empirical Bayes)",
+        ),
+        Line2D([], [], color=GREY, linestyle="--", label=f"pooled {pooled['estimate']:.2f}"),
+    ]
+    ax.legend(handles=handles, loc="lower right", fontsize=7, frameon=True)
+    above = int((data["ci_low"] > 0).sum())
+    below = int((data["ci_high"] < 0).sum())
+    fig.set_label(
+        f"Forest plot of {len(data)} PL schools' {subject} effects sorted from lowest "
+        f"({data['estimate'].min():.2f} SD) to highest ({data['estimate'].max():.2f} SD) with "
+        f"95% intervals; the pooled effect is {pooled['estimate']:.2f} SD. {above} intervals lie "
+        f"above zero and {below} below. Charter schools are orange circles, district schools "
+        f"blue squares; open markers are shrunken estimates."
+        + (f" {n_suppressed} schools are not shown (too few students)." if n_suppressed else "")
+    )
+    return fig
+
+
+def breakout_plot(breakouts: pd.DataFrame, pooled: pd.Series) -> Figure:
+    """Dot-and-whisker plot of one subject's breakout estimates, one panel per breakout."""
+    scopes = [s for s in SCOPE_TITLES if s in set(breakouts["scope"])]
+    fig = Figure(figsize=(7.5, 1.2 + 0.9 * len(scopes)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(scopes), 1, sharex=True))
+    for ax, scope in zip(axes, scopes, strict=True):
+        rows = breakouts[breakouts["scope"] == scope].reset_index(drop=True)
+        y = np.arange(len(rows))
+        ax.axvline(0, color="0.75", linewidth=0.8)
+        ax.axvline(pooled["estimate"], color=GREY, linestyle="--", linewidth=1)
+        ax.errorbar(
+            rows["estimate"],
+            y,
+            xerr=[rows["estimate"] - rows["ci_low"], rows["ci_high"] - rows["estimate"]],
+            fmt="o",
+            color="#009E73",
+            markersize=5,
+            capsize=2,
+        )
+        ax.set_yticks(y, rows["group"])
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.invert_yaxis()
+        ax.set_ylabel(SCOPE_TITLES[scope], fontsize=8)
+    axes[-1].set_xlabel("Effect (national SD units), 95% CI; dashed line: pooled")
+    axes[0].set_title(f"Breakouts, {pooled['subject']}")
+    parts = [
+        f"{r.group} {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f})"
+        for r in breakouts.itertuples()
+    ]
+    fig.set_label(
+        f"Dot-and-whisker plot of {pooled['subject']} effects in SD units with 95% intervals by "
+        + ", ".join(SCOPE_TITLES[s].lower() for s in scopes)
+        + ": "
+        + "; ".join(parts)
+        + "."
+    )
+    return fig
+
+
+def trajectory_plot(trajectory: pd.DataFrame) -> Figure:
+    """Mean national percentile in fall and spring, PL vs comparison, per subject, with CIs."""
+    subjects = sorted(set(trajectory["subject"]))
+    fig = Figure(figsize=(7.5, 3.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(subjects), sharey=True))
+    seasons = {"fall": 0, "spring": 1}
+    parts = []
+    for ax, subject in zip(axes, subjects, strict=True):
+        for offset, arm in ((-0.03, "treated"), (0.03, "comparison")):
+            rows = trajectory[(trajectory["subject"] == subject) & (trajectory["arm"] == arm)]
+            rows = rows.sort_values("season", key=lambda s: s.map(seasons))
+            x = rows["season"].map(seasons).to_numpy() + offset
+            colour, marker = STYLE[arm]
+            label = "PL schools" if arm == "treated" else "Matched comparison"
+            ax.errorbar(
+                x,
+                rows["mean_percentile"],
+                yerr=[
+                    rows["mean_percentile"] - rows["ci_low"],
+                    rows["ci_high"] - rows["mean_percentile"],
+                ],
+                fmt=f"{marker}-",
+                color=colour,
+                capsize=3,
+                label=label,
+            )
+            ax.annotate(
+                label,
+                (x[-1], rows["mean_percentile"].iloc[-1]),
+                xytext=(6, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+                color=colour,
+            )
+            parts.append(
+                f"{subject} {label.lower()} from {rows['mean_percentile'].iloc[0]:.1f} to "
+                f"{rows['mean_percentile'].iloc[-1]:.1f}"
+            )
+        ax.set_xticks([0, 1], ["Fall", "Spring"])
+        ax.set_xlim(-0.3, 1.6)
+        ax.set_title(subject.capitalize())
+    axes[0].set_ylabel("Mean national percentile (95% CI)")
+    axes[0].legend(loc="lower left", fontsize=7, frameon=False)
+    fig.set_label("Mean national percentile, fall to spring: " + "; ".join(parts) + ".")
+    return fig
+
+
+def love_plot(balance_table: pd.DataFrame) -> Figure:
+    """The matching stage's Love plot, redrawn from its balance table (balance_<subject>.csv)."""
+    balance = Balance(
+        table=balance_table,
+        samples=pd.DataFrame(),
+        scores=None,
+        score_by_arm=None,
+        outside_support=0,
+    )
+    return matching.love_plot(balance)
