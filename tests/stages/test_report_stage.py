@@ -27,6 +27,9 @@ def _estimates() -> pd.DataFrame:
         ("school", "Tiny School", "D2", 0.777, 0.189, 1.365, 0.01, 0.02, 4, 5, 1, 0.3),
         ("sector", "charter", "", 0.121, 0.043, 0.199, 0.003, None, 190, 345, 2, None),
         ("sector", "district", "", 0.052, -0.046, 0.15, 0.3, None, 110, 255, 2, None),
+        ("years", "1", "", 0.091, 0.031, 0.151, 0.004, None, 282, 585, 2, None),
+        ("years", "2", "", 0.444, 0.317, 0.571, 0.01, None, 13, 10, 1, None),
+        ("years", "3+", "", 0.555, 0.411, 0.699, 0.01, None, 5, 5, 1, None),
     ]  # fmt: skip
     frame = pd.DataFrame(rows, columns=FIELDS).astype(
         {"p_value_bh": float, "shrunken_estimate": float}
@@ -181,6 +184,11 @@ def test_small_school_and_its_complement_are_suppressed_and_logged(report):
     # sample flow: 5 PL students without a valid test, and the 20 without a fall test
     assert rows["math / treated / no_valid_test"] == "fewer than 10 students"
     assert rows["math / treated / no_fall"].startswith("complementary")
+    # years of PL: 5 students in year 3+, and year 2 (13) would follow from the pooled total
+    assert rows["math / years / 3+"] == "fewer than 10 students"
+    assert rows["math / years / 2"].startswith("complementary")
+    for hidden in ("0.44", "0.56", "0.32", "0.57", "0.41", "0.70"):
+        assert hidden not in html
     exclusions = pd.read_csv(report / "tables/exclusions.csv")
     assert exclusions["n_students"].isna().sum() == 2
 

@@ -27,7 +27,7 @@ SCOPE_TITLES = {
     "sector": "Sector",
     "years": "Years of PL",
     "grade_band": "Grade band",
-    "baseline_quintile": "Fall achievement quintile",
+    "baseline_quintile": "Fall quintile",
 }
 
 
@@ -70,7 +70,13 @@ def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0)
             s=22,
             zorder=4,
         )
-    ax.set_yticks(y, data["group"], fontsize=6.5)
+    labels = data["group"] + " (n = " + data["n_treated"].astype("Int64").astype(str) + ")"
+    ax.set_yticks(y, labels, fontsize=6.5)
+    if n_suppressed:
+        ax.annotate(
+            f"{n_suppressed} schools not shown: too few students",
+            (0.01, 0.99), xycoords="axes fraction", va="top", fontsize=7, color=GREY,
+        )  # fmt: skip
     ax.set_ylim(-1, len(data))
     ax.set_xlabel("Effect on spring score (national SD units), 95% CI")
     subject = pooled["subject"]
@@ -108,8 +114,11 @@ def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0)
 def breakout_plot(breakouts: pd.DataFrame, pooled: pd.Series) -> Figure:
     """Dot-and-whisker plot of one subject's breakout estimates, one panel per breakout."""
     scopes = [s for s in SCOPE_TITLES if s in set(breakouts["scope"])]
-    fig = Figure(figsize=(7.5, 1.2 + 0.9 * len(scopes)), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(len(scopes), 1, sharex=True))
+    sizes = [int((breakouts["scope"] == s).sum()) for s in scopes]
+    fig = Figure(figsize=(7.5, 1.2 + 0.3 * sum(sizes) + 0.3 * len(scopes)), layout="constrained")
+    axes = np.atleast_1d(
+        fig.subplots(len(scopes), 1, sharex=True, gridspec_kw={"height_ratios": sizes})
+    )
     for ax, scope in zip(axes, scopes, strict=True):
         rows = breakouts[breakouts["scope"] == scope].reset_index(drop=True)
         y = np.arange(len(rows))

@@ -75,9 +75,17 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         }
         for s in subjects
     }
-    breakouts = est[est["scope"].isin(BREAKOUT_SCOPES)].reset_index(drop=True)
-    small = (breakouts["n_treated"] < min_n) | (breakouts["n_comparison"] < min_n)
-    breakouts = breakouts[~small]
+    breakouts = suppress(
+        est[est["scope"].isin(BREAKOUT_SCOPES)].reset_index(drop=True),
+        name="breakouts",
+        counts=["n_treated", "n_comparison"],
+        key=["subject", "scope", "group"],
+        group=["subject", "scope"],
+        hide=["estimate", "se", "ci_low", "ci_high", "p_value", "percentile_points", "hedges_g",
+              "improvement_index", "n_schools"],
+        min_n=min_n,
+    )  # fmt: skip
+    shown_breakouts = breakouts.table[~breakouts.hidden]
     found = findings(est, inputs.tests, counts)
 
     figs: dict[str, Figure] = {}
@@ -86,7 +94,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         n_hidden = int((schools.hidden & (schools.table["subject"] == s)).sum())
         figs[f"forest_{s}"] = figures.forest_plot(rows, pooled_row[s], n_hidden)
         figs[f"breakouts_{s}"] = figures.breakout_plot(
-            breakouts[breakouts["subject"] == s], pooled_row[s]
+            shown_breakouts[shown_breakouts["subject"] == s], pooled_row[s]
         )
     figs["trajectory"] = figures.trajectory_plot(inputs.trajectory)
     for s, table in sorted(inputs.balance.items()):
@@ -96,20 +104,21 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
     balance = _balance_table(inputs.balance)
     tables = {
         "headline": headline,
-        "breakouts": breakouts.drop(columns=["district", "p_value_bh", "shrunken_estimate"]),
+        "breakouts": breakouts.table.drop(columns=["district", "p_value_bh", "shrunken_estimate"]),
         "breakout_tests": inputs.tests,
         "schools": schools.table,
         "sample_flow": flow["flow"].table,
         "exclusions": flow["exclusions"].table,
         "balance": balance,
     }
-    log = pd.concat([schools.log, flow["flow"].log, flow["exclusions"].log], ignore_index=True)
+    logs = [schools.log, breakouts.log, flow["flow"].log, flow["exclusions"].log]
+    log = pd.concat(logs, ignore_index=True)
     context = {
         "title": title,
         "subjects": subjects,
         "findings": found,
         "headline": headline,
-        "breakouts": breakouts,
+        "breakouts": breakouts.table.assign(hidden=breakouts.hidden),
         "tests": inputs.tests,
         "schools": schools.table,
         "school_hidden": schools.hidden,
