@@ -208,8 +208,8 @@ def test_every_figure_has_alt_text_and_files(report):
 
 def test_csv_tables_neutralise_formulas(report):
     schools = pd.read_csv(report / "tables/schools.csv")
-    assert "'=SUM(A1)" in set(schools["group"])
-    assert "=SUM(A1)" not in set(schools["group"])
+    assert "'=SUM(A1)" in set(schools["school"])
+    assert "=SUM(A1)" not in set(schools["school"])
 
 
 def test_rerun_is_byte_identical_and_run_time_is_shown_only_when_given(report, tmp_path):

@@ -106,7 +106,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         "headline": headline,
         "breakouts": breakouts.table.drop(columns=["district", "p_value_bh", "shrunken_estimate"]),
         "breakout_tests": inputs.tests,
-        "schools": schools.table,
+        "schools": schools.table.rename(columns={"group": "school"}),
         "sample_flow": flow["flow"].table,
         "exclusions": flow["exclusions"].table,
         "balance": balance,
@@ -236,7 +236,11 @@ def _flow_tables(
     exclusions: pd.DataFrame, summaries: dict[str, dict], min_n: int
 ) -> dict[str, Suppressed]:
     """Sample flow per subject and arm (files → valid → paired → matched) and exclusions."""
-    ex = exclusions[exclusions["arm"].isin(ARMS)].reset_index(drop=True)
+    ex = (
+        exclusions[exclusions["arm"].isin(ARMS)]
+        .sort_values(["subject", "arm"], key=_arm_order, kind="stable")
+        .reset_index(drop=True)
+    )
     by = ex.groupby(["subject", "arm"], sort=False)["n_students"]
     totals = by.sum()
     invalid = ex[ex["reason"] == "no_valid_test"].set_index(["subject", "arm"])["n_students"]
@@ -263,14 +267,27 @@ def _flow_tables(
         .melt(
             id_vars=["subject", "arm"], value_vars=stages, var_name="stage", value_name="n_students"
         )
-        .sort_values(["subject", "arm"], kind="stable")
+        .sort_values(["subject", "arm"], key=_arm_order, kind="stable")
         .reset_index(drop=True)
     )
+    in_files = flow.groupby(["subject", "arm"])["n_students"].transform("first")
+    flow = flow.assign(percent_of_files=100 * flow["n_students"] / in_files)
     common = {"counts": ["n_students"], "group": ["subject", "arm"], "min_n": min_n}
     return {
-        "flow": suppress(flow, name="sample_flow", key=["subject", "arm", "stage"], **common),
+        "flow": suppress(
+            flow,
+            name="sample_flow",
+            key=["subject", "arm", "stage"],
+            hide=["percent_of_files"],
+            **common,
+        ),
         "exclusions": suppress(ex, name="exclusions", key=["subject", "arm", "reason"], **common),
     }
+
+
+def _arm_order(column: pd.Series) -> pd.Series:
+    """Sort key putting PL (treated) students before comparison students."""
+    return column.map({"treated": 0, "comparison": 1}) if column.name == "arm" else column
 
 
 def _match_rates(summaries: dict[str, dict]) -> pd.DataFrame:

@@ -51,7 +51,10 @@ def suppress(
     columns = [*counts, *hide]
     out = table.copy()
     for column in columns:
-        out[column] = out[column].astype("Float64" if out[column].dtype.kind in "iuf" else object)
+        kind = out[column].dtype.kind
+        out[column] = out[column].astype(
+            {"i": "Int64", "u": "Int64", "f": "Float64"}.get(kind, object)
+        )
         out.loc[hidden, column] = pd.NA
     reason = pd.Series(f"fewer than {min_n} students", index=table.index).where(
         primary, "complementary: would be derivable from the total"
