@@ -284,7 +284,7 @@ def comparison_school_variance(data: pd.DataFrame, covariates: tuple[str, ...]) 
     spring z regressed on the covariates among comparison students. Hand-written: it is a few
     lines, and the model library's REML needs a treatment contrast this question does not have.
     """
-    comparison = data[~data["treated"]]
+    comparison = data[~data["treated"]].dropna(subset=[OUTCOME, *covariates])
     x = pd.get_dummies(comparison[list(covariates)], drop_first=True, dtype=float)
     x.insert(0, "intercept", 1.0)
     y = comparison[OUTCOME].to_numpy(float)

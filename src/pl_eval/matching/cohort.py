@@ -71,7 +71,10 @@ class CohortMatch:
         return {
             "subject": self.subject,
             "method": result.settings.describe(),
-            "sample_sizes": {arm: sizes[arm].to_dict() for arm in sizes.columns},
+            "sample_sizes": {
+                arm: {k: v if k == "matched_ess" else int(v) for k, v in sizes[arm].items()}
+                for arm in sizes.columns
+            },
             "match_rate": result.n_matched_treated / n_treated if n_treated else None,
             "unmatched_by_reason": reasons.value_counts().sort_index().to_dict(),
             "missing_values": result.missing_counts,
