@@ -31,3 +31,4 @@ rule all:
         expand(rules.match.output, cohort=config["cohort"], subject=SUBJECTS),
         expand(rules.estimate.output, cohort=[config["cohort"], *SPANS]),
         expand(rules.report.output.html, cohort=config["cohort"]),
+        expand(rules.report.output.pdf, cohort=config["cohort"]),

@@ -107,13 +107,14 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
     p.add_argument("--settings", type=_settings, default={}, help="config['estimate'] as JSON")
 
-    p = command("report", stages.report, "Write the funder report (HTML, figures, tables).")
+    p = command("report", stages.report, "Write the funder report (HTML, PDF, figures, tables).")
     for name in ("estimates", "breakout-tests", "trajectory", "exclusions", "schools", "config"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} input path")
     p.add_argument("--subjects", nargs="+", required=True, help="subjects, in input order")
     for name in ("balance", "match-summary"):
         p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help=f"{name} per subject")
     p.add_argument("--html", type=Path, required=True, help="report.html output path")
+    p.add_argument("--pdf", type=Path, default=None, help="report.pdf output path (optional)")
     for name in ("figures", "tables"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output folder")
     p.add_argument("--suppression-log", type=Path, required=True, help="suppression log CSV")
@@ -146,6 +147,8 @@ def _configure_logging(log_file: Path | None) -> None:
         to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         handlers.append(to_file)
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+    # WeasyPrint reports each layout step at INFO; the report's log needs only its problems.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

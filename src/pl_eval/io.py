@@ -86,6 +86,14 @@ def write_text(text: str, path: str | Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_pdf(html: str, path: str | Path) -> None:
+    """Render a self-contained HTML page to PDF with WeasyPrint (its print stylesheet applies)."""
+    import weasyprint  # lazily: only the report stage pays its import time
+
+    with atomic_path(path) as tmp:
+        weasyprint.HTML(string=html).write_pdf(tmp)
+
+
 def sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes (report provenance), read in 1 MiB blocks."""
     digest = hashlib.sha256()

@@ -340,11 +340,13 @@ def report(
     tables: Path,
     suppression_log: Path,
     settings: dict,
+    pdf: Path | None = None,
     title: str = "Achievement effects of personalized-learning schools",
     run_time: str | None = None,
 ) -> None:
-    """The funder report: HTML page, figures (PNG, SVG), tables (CSV) and suppression log.
+    """The funder report: HTML page, its PDF, figures (PNG, SVG), tables (CSV), suppression log.
 
+    The PDF (written when ``pdf`` is given) is rendered from the same HTML.
     ``run_time`` is shown in the provenance section when given; left out, the report is
     byte-identical across reruns of the same inputs.
     """
@@ -375,3 +377,5 @@ def report(
         io.save_figure(figure, Path(figures) / f"{name}.png")
     io.write_csv(result.suppression_log, suppression_log)
     io.write_text(result.html, html)
+    if pdf is not None:
+        io.write_pdf(result.html, pdf)

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import pandas as pd
@@ -298,3 +299,105 @@ def test_demo_report_suppresses_a_small_school(demo_run, tmp_path):
     assert shown not in [cell.strip() for cell in row]
     log = pd.read_csv(tmp_path / "suppression_log.csv")
     assert f"math / {smallest['group']} / {smallest['district']}" in set(log["row"])
+
+
+def test_demo_report_pdf_has_every_section_and_the_headline(demo_run):
+    from pypdf import PdfReader
+
+    from pl_eval.norms import percentile_points
+
+    pdf = PdfReader(demo_run / "reports/demo/report.pdf")
+    assert pdf.pages[0].mediabox.width == pytest.approx(595.3, abs=0.5)  # A4 portrait
+    text = re.sub(r"\s+", " ", " ".join(page.extract_text() for page in pdf.pages))
+    html = (demo_run / "reports/demo/report.html").read_text()
+    headings = [unescape(h) for h in re.findall(r"<h2>(.*?)</h2>", html)]
+    assert [h.split(".")[0] for h in headings] == [str(i) for i in range(1, 9)]
+    for heading in headings:
+        assert heading in text
+    math = pd.read_parquet(demo_run / "data/processed/demo/estimates.parquet")
+    math = math[(math["scope"] == "pooled") & (math["subject"] == "math")].iloc[0]
+    low, high = percentile_points(math["ci_low"]), percentile_points(math["ci_high"])
+    row = (
+        f"Math {_shown(math['estimate'], 2)} {_shown(math['ci_low'], 2)} to"
+        f" {_shown(math['ci_high'], 2)} {_shown(math['percentile_points'], 1)}"
+        f" {_shown(low, 1)} to {_shown(high, 1)}"
+    )
+    assert row in text
+
+
+# Writes into the page, once it has loaded, what a person would notice: broken images, script
+# errors and a page wider than the window. Chromium's --dump-dom then hands the page back.
+PROBE = """<script>
+const plEvalErrors = [];
+window.addEventListener("error", (e) => plEvalErrors.push(String(e.message || e.type)), true);
+const plEvalConsoleError = console.error;
+console.error = (...args) => { plEvalErrors.push(args.join(" ")); plEvalConsoleError(...args); };
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  const out = document.createElement("pre");
+  out.id = "pl-eval-probe";
+  out.textContent = JSON.stringify({
+    images: images.length,
+    broken: images.filter((img) => !img.complete || img.naturalWidth === 0).length,
+    errors: plEvalErrors,
+    scroll_width: document.documentElement.scrollWidth,
+  });
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Headless Chromium at 1280 px wide, isolated from the network and any user profile."""
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.skip("chromium is not installed (apt-get install chromium); browser test skipped")
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    return subprocess.run(
+        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={profile}", "--window-size=1280,2000",
+         "--virtual-time-budget=10000", *args],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+
+
+def probe(html: str, tmp_path: Path, name: str) -> dict:
+    """Load ``html`` (with PROBE injected) in Chromium; what PROBE found."""
+    page = tmp_path / name
+    page.write_text(html.replace("<head>", f"<head>\n{PROBE}", 1), encoding="utf-8")
+    done = chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r'<pre id="pl-eval-probe">(.*?)</pre>', done.stdout, re.S)
+    assert found, done.stdout[-2000:]
+    return json.loads(unescape(found.group(1)))
+
+
+@pytest.mark.browser
+def test_probe_sees_a_broken_image_an_error_and_a_wide_page(tmp_path):
+    broken = (
+        "<!DOCTYPE html><html><head></head><body>"
+        '<img src="data:image/png;base64,AAAA" alt="broken">'
+        '<div style="width:2000px">wide</div><script>throw new Error("planted")</script>'
+        "</body></html>"
+    )
+    found = probe(broken, tmp_path, "broken.html")
+    assert found["images"] == 1 and found["broken"] == 1
+    assert any("planted" in error for error in found["errors"])
+    assert found["scroll_width"] >= 2000
+
+
+@pytest.mark.browser
+def test_demo_report_renders_in_a_browser(demo_run, tmp_path):
+    report = demo_run / "reports/demo/report.html"
+    html = report.read_text()
+    found = probe(html, tmp_path, "report.html")
+    assert found["images"] == html.count("<img ") > 0
+    assert found["broken"] == 0
+    assert found["errors"] == []
+    assert found["scroll_width"] <= 1280  # no horizontal scrolling at 1280 px
+    shot = tmp_path / "report.png"
+    done = chromium(tmp_path, "--hide-scrollbars", f"--screenshot={shot}", report.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 50_000  # a blank 1280x2000 page compresses to a few KB

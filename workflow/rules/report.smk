@@ -1,5 +1,5 @@
 rule report:
-    """The funder report: HTML page with figures, tables and the suppression log beside it."""
+    """The funder report: HTML page and its PDF, with figures, tables and the suppression log."""
     input:
         estimates=processed("{cohort}", "estimates.parquet"),
         breakout_tests=processed("{cohort}", "breakout_tests.csv"),
@@ -13,6 +13,7 @@ rule report:
         config="config/config.yaml",
     output:
         html="reports/{cohort}/report.html",
+        pdf="reports/{cohort}/report.pdf",
         figures=directory("reports/{cohort}/figures"),
         tables=directory("reports/{cohort}/tables"),
         suppression_log="reports/{cohort}/suppression_log.csv",
@@ -30,6 +31,7 @@ rule report:
         " --trajectory {input.trajectory:q} --exclusions {input.exclusions:q}"
         " --schools {input.schools:q} --subjects {params.subjects}"
         " --balance {input.balance:q} --match-summary {input.match_summary:q}"
-        " --config {input.config:q} --html {output.html:q} --figures {output.figures:q}"
+        " --config {input.config:q} --html {output.html:q} --pdf {output.pdf:q}"
+        " --figures {output.figures:q}"
         " --tables {output.tables:q} --suppression-log {output.suppression_log:q}"
         " --settings {params.settings:q} --log {log:q}"
