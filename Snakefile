@@ -11,6 +11,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 check_config(config, io.read_yaml(workflow.source_path("config/schema.yaml")))
 validate(config, "config/schema.yaml")
 

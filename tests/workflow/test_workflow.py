@@ -401,3 +401,17 @@ def test_demo_report_renders_in_a_browser(demo_run, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 50_000  # a blank 1280x2000 page compresses to a few KB
+
+
+def test_snakemake_report_has_the_figures_with_captions(demo_run, tmp_path):
+    import zipfile
+
+    done = snakemake(demo_run, "--report", str(tmp_path / "report.zip"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
+        names = {Path(name).name for name in archive.namelist()}
+        page = archive.read("report/report.html").decode()
+    flagged = {"report.html", "report.pdf", "love_math.png", "overlap_reading.png"}
+    assert flagged | {"forest_math.png", "trajectory.png"} <= names
+    assert "Love plot for math" in page and "Propensity-score overlap for reading" in page
+    assert "Figures of the funder report for cohort demo" in page

@@ -7,8 +7,18 @@ rule match:
         pairs=processed("{cohort}", "pairs_{subject}.parquet"),
         balance=processed("{cohort}", "balance_{subject}.csv"),
         summary=processed("{cohort}", "match_summary_{subject}.json"),
-        love_plot=processed("{cohort}", "figures/love_{subject}.png"),
-        overlap_plot=processed("{cohort}", "figures/overlap_{subject}.png"),
+        love_plot=report(
+            processed("{cohort}", "figures/love_{subject}.png"),
+            caption="../report/love.rst",
+            category="Comparison group quality",
+            subcategory="{subject}",
+        ),
+        overlap_plot=report(
+            processed("{cohort}", "figures/overlap_{subject}.png"),
+            caption="../report/overlap.rst",
+            category="Comparison group quality",
+            subcategory="{subject}",
+        ),
     params:
         settings=as_json(config["match"]),
     wildcard_constraints:

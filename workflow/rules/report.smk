@@ -12,9 +12,23 @@ rule report:
         ),
         config="config/config.yaml",
     output:
-        html="reports/{cohort}/report.html",
-        pdf="reports/{cohort}/report.pdf",
-        figures=directory("reports/{cohort}/figures"),
+        html=report(
+            "reports/{cohort}/report.html",
+            caption="../report/funder_report.rst",
+            category="Funder report",
+        ),
+        pdf=report(
+            "reports/{cohort}/report.pdf",
+            caption="../report/funder_report.rst",
+            category="Funder report",
+        ),
+        figures=report(
+            directory("reports/{cohort}/figures"),
+            patterns=["{name}.png"],
+            caption="../report/report_figures.rst",
+            category="Funder report",
+            subcategory="Figures",
+        ),
         tables=directory("reports/{cohort}/tables"),
         suppression_log="reports/{cohort}/suppression_log.csv",
     params:
