@@ -95,7 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--panel", type=Path, required=True, help="build_panel's panel parquet")
     p.add_argument("--subject", choices=["math", "reading"], required=True)
-    for name in ("matched", "pairs", "balance", "summary", "love-plot", "overlap-plot"):
+    for name in (
+        "matched",
+        "pairs",
+        "propensity",
+        "balance",
+        "summary",
+        "love-plot",
+        "overlap-plot",
+    ):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
     p.add_argument("--settings", type=_settings, default={}, help="config['match'] as JSON")
 
@@ -111,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("estimates", "breakout-tests", "trajectory", "exclusions", "schools", "config"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} input path")
     p.add_argument("--subjects", nargs="+", required=True, help="subjects, in input order")
-    for name in ("balance", "match-summary"):
+    for name in ("balance", "match-summary", "propensity"):
         p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help=f"{name} per subject")
     p.add_argument("--html", type=Path, required=True, help="report.html output path")
     p.add_argument("--pdf", type=Path, default=None, help="report.pdf output path (optional)")

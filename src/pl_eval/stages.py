@@ -178,6 +178,7 @@ def match(
     subject: str,
     matched: Path,
     pairs: Path,
+    propensity: Path,
     balance: Path,
     summary: Path,
     love_plot: Path,
@@ -191,6 +192,7 @@ def match(
     log.info("%s", result.summary())
     io.write_parquet(result.matched, matched)
     io.write_parquet(result.pairs, pairs)
+    io.write_parquet(result.propensity_scores(), propensity)
     io.write_csv(result.balance.to_frame(), balance)
     io.write_json(result.to_dict(), summary)
     io.save_figure(matching.love_plot(result.balance), love_plot)
@@ -302,6 +304,7 @@ def _replicate(job: tuple[int, int, dict, int]) -> pd.DataFrame:
                 subject=subject,
                 matched=at(f"matched_{subject}.parquet"),
                 pairs=at(f"pairs_{subject}.parquet"),
+                propensity=at(f"propensity_{subject}.parquet"),
                 balance=at(f"balance_{subject}.csv"),
                 summary=at(f"match_summary_{subject}.json"),
                 love_plot=at(f"love_{subject}.png"),
@@ -334,6 +337,7 @@ def report(
     subjects: list[str],
     balance: list[Path],
     match_summary: list[Path],
+    propensity: list[Path],
     config: Path,
     html: Path,
     figures: Path,
@@ -351,6 +355,7 @@ def report(
     byte-identical across reruns of the same inputs.
     """
     inputs = [estimates, breakout_tests, trajectory, exclusions, schools, *balance, *match_summary]
+    inputs += propensity
     inputs.append(config)
     loaded = reporting.ReportInputs(
         estimates=io.read_parquet(estimates),
@@ -359,6 +364,7 @@ def report(
         exclusions=pd.read_csv(exclusions),
         balance={s: pd.read_csv(p) for s, p in zip(subjects, balance, strict=True)},
         match_summaries={s: io.read_json(p) for s, p in zip(subjects, match_summary, strict=True)},
+        propensity={s: io.read_parquet(p) for s, p in zip(subjects, propensity, strict=True)},
         schools=io.read_parquet(schools),
         config=io.read_yaml(config),
         provenance={

@@ -100,6 +100,7 @@ def test_stage_writes_outputs(tmp_path):
     out = {
         "matched": tmp_path / "matched_math.parquet",
         "pairs": tmp_path / "pairs_math.parquet",
+        "propensity": tmp_path / "propensity_math.parquet",
         "balance": tmp_path / "balance_math.csv",
         "summary": tmp_path / "match_summary_math.json",
         "love_plot": tmp_path / "figures/love_math.png",

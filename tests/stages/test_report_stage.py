@@ -106,12 +106,23 @@ def _write_inputs(d: Path) -> dict:
         {
             "match_rate": 1.0,
             "method": "Nearest neighbour on the propensity score",
+            "outside_support": 1,
             "sample_sizes": {
                 "treated": {"matched": 300, "matched_ess": 300.0},
                 "comparison": {"matched": 600, "matched_ess": 480.0},
             },
         },
         d / "match_summary_math.json",
+    )
+    io.write_parquet(
+        pd.DataFrame(
+            {
+                "treated": [True] * 3 + [False] * 4,
+                "logit": [0.5, 0.7, 0.9, -1.0, 0.4, 0.6, 0.8],
+                "weight": [1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0],
+            }
+        ),
+        d / "propensity_math.parquet",
     )
     io.write_text("cohort: demo\nreport:\n  min_n: 10\n", d / "config.yaml")
     return {
@@ -123,6 +134,7 @@ def _write_inputs(d: Path) -> dict:
         "subjects": ["math"],
         "balance": [d / "balance_math.csv"],
         "match_summary": [d / "match_summary_math.json"],
+        "propensity": [d / "propensity_math.parquet"],
         "config": d / "config.yaml",
     }
 
@@ -196,12 +208,14 @@ def test_small_school_and_its_complement_are_suppressed_and_logged(report):
 def test_every_figure_has_alt_text_and_files(report):
     page = _Page()
     page.feed((report / "report.html").read_text())
-    assert len(page.alts) == 4  # breakouts, forest, trajectory, Love plot
+    assert len(page.alts) == 5  # breakouts, forest, trajectory, Love and overlap plots
     assert all(alt and len(alt) > 40 for alt in page.alts)
+    overlap = [alt for alt in page.alts if alt.startswith("Histograms of the logit propensity")]
+    assert len(overlap) == 1 and "1 treated rows lie outside" in overlap[0]
     names = sorted(p.name for p in (report / "figures").iterdir())
     assert names == sorted(
         f"{n}.{ext}"
-        for n in ("breakouts_math", "forest_math", "trajectory", "love_math")
+        for n in ("breakouts_math", "forest_math", "trajectory", "love_math", "overlap_math")
         for ext in ("png", "svg")
     )
 

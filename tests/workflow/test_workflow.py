@@ -285,6 +285,7 @@ def test_demo_report_suppresses_a_small_school(demo_run, tmp_path):
         subjects=subjects,
         balance=[processed / f"balance_{s}.csv" for s in subjects],
         match_summary=[processed / f"match_summary_{s}.json" for s in subjects],
+        propensity=[processed / f"propensity_{s}.parquet" for s in subjects],
         config=demo_run / "config/config.yaml",
         html=tmp_path / "report.html",
         figures=tmp_path / "figures",

@@ -5,6 +5,7 @@ rule match:
     output:
         matched=processed("{cohort}", "matched_{subject}.parquet"),
         pairs=processed("{cohort}", "pairs_{subject}.parquet"),
+        propensity=processed("{cohort}", "propensity_{subject}.parquet"),
         balance=processed("{cohort}", "balance_{subject}.csv"),
         summary=processed("{cohort}", "match_summary_{subject}.json"),
         love_plot=report(
@@ -31,6 +32,7 @@ rule match:
         "benchmarks/results/{cohort}/match_{subject}.tsv"
     shell:
         "pl-eval match --panel {input.panel:q} --subject {wildcards.subject}"
-        " --matched {output.matched:q} --pairs {output.pairs:q} --balance {output.balance:q}"
+        " --matched {output.matched:q} --pairs {output.pairs:q}"
+        " --propensity {output.propensity:q} --balance {output.balance:q}"
         " --summary {output.summary:q} --love-plot {output.love_plot:q}"
         " --overlap-plot {output.overlap_plot:q} --settings {params.settings:q} --log {log:q}"

@@ -7,6 +7,9 @@ rule report:
         exclusions=processed("{cohort}", "exclusions.csv"),
         schools=processed("{cohort}", "schools.parquet"),
         balance=expand(processed("{{cohort}}", "balance_{subject}.csv"), subject=SUBJECTS),
+        propensity=expand(
+            processed("{{cohort}}", "propensity_{subject}.parquet"), subject=SUBJECTS
+        ),
         match_summary=expand(
             processed("{{cohort}}", "match_summary_{subject}.json"), subject=SUBJECTS
         ),
@@ -45,6 +48,7 @@ rule report:
         " --trajectory {input.trajectory:q} --exclusions {input.exclusions:q}"
         " --schools {input.schools:q} --subjects {params.subjects}"
         " --balance {input.balance:q} --match-summary {input.match_summary:q}"
+        " --propensity {input.propensity:q}"
         " --config {input.config:q} --html {output.html:q} --pdf {output.pdf:q}"
         " --figures {output.figures:q}"
         " --tables {output.tables:q} --suppression-log {output.suppression_log:q}"

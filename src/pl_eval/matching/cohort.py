@@ -62,6 +62,14 @@ class CohortMatch:
     def summary(self) -> str:
         return f"Matching, {self.subject}\n{self.result.summary()}"
 
+    def propensity_scores(self) -> pd.DataFrame:
+        """Logit score, arm and match weight of every student who took part (for overlap
+        plots); empty for VCG, which has no score."""
+        scores = self.balance.scores
+        if scores is None:
+            return pd.DataFrame({"treated": pd.Series(dtype=bool), "logit": [], "weight": []})
+        return scores[["treated", "logit", "weight"]].reset_index(drop=True)
+
     def to_dict(self) -> dict:
         """JSON-ready match summary: settings, sample sizes, match rates, reasons."""
         result = self.result

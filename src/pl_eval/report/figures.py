@@ -201,6 +201,18 @@ def trajectory_plot(trajectory: pd.DataFrame) -> Figure:
     return fig
 
 
+def overlap_plot(scores: pd.DataFrame, outside_support: int) -> Figure:
+    """The matching stage's propensity overlap plot, redrawn from propensity_<subject>.parquet."""
+    balance = Balance(
+        table=pd.DataFrame(),
+        samples=pd.DataFrame(),
+        scores=scores,
+        score_by_arm=None,
+        outside_support=outside_support,
+    )
+    return matching.overlap_plot(balance)
+
+
 def love_plot(balance_table: pd.DataFrame) -> Figure:
     """The matching stage's Love plot, redrawn from its balance table (balance_<subject>.csv)."""
     balance = Balance(

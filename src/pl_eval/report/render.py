@@ -40,6 +40,7 @@ class ReportInputs:
     schools: pd.DataFrame
     config: dict
     provenance: dict = field(default_factory=dict)
+    propensity: dict[str, pd.DataFrame] = field(default_factory=dict)  # per subject; VCG: empty
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,10 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
     figs["trajectory"] = figures.trajectory_plot(inputs.trajectory)
     for s, table in sorted(inputs.balance.items()):
         figs[f"love_{s}"] = figures.love_plot(table)
+    for s, scores in sorted(inputs.propensity.items()):
+        if len(scores):
+            outside = inputs.match_summaries.get(s, {}).get("outside_support", 0)
+            figs[f"overlap_{s}"] = figures.overlap_plot(scores, outside)
 
     headline = _headline(pooled)
     balance = _balance_table(inputs.balance)
