@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pl_eval.matching.errors import MatchingError
-from pl_eval.matching.nearest import concat, stable_argsort
+from pl_eval.matching.nearest import assemble_pairs, stable_argsort
 
 #: Candidate pairs expanded at once; bounds memory at roughly 40 bytes per pair.
 CHUNK_PAIRS = 4_000_000
@@ -189,17 +189,11 @@ def vcg_groups(
             chunk_treated = treated[start:stop]
             short = chunk_treated[available[chunk_treated] < settings.min_matches]
             lost.append((short, np.full(len(short), "too_few_matches", dtype=object)))
-    t_all = concat([o[0] for o in out], np.int64)
-    s_all = concat([o[1] for o in out], np.int64)
-    c_all = concat([o[2] for o in out], np.int64)
-    order = np.lexsort((s_all, t_all))
-    unmatched = concat([u[0] for u in lost], np.int64)
-    reasons = concat([u[1] for u in lost], object)
-    first = np.argsort(unmatched, kind="stable")
+    pairs = assemble_pairs(out, lost)
     return VCGMatch(
-        treated=t_all[order],
-        slot=s_all[order],
-        control=c_all[order],
-        unmatched=unmatched[first],
-        reasons=reasons[first],
+        treated=pairs.treated,
+        slot=pairs.slot,
+        control=pairs.control,
+        unmatched=pairs.unmatched,
+        reasons=pairs.reasons,
     )
