@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COHORT ?= demo
+# COHORT="2013-2014 2014-2015" runs several cohorts, with a combined report.
+comma := ,
+COHORTS := [$(subst $(eval) ,$(comma),$(strip $(COHORT)))]
 CORES ?= 2
 # Workflow rules call the pl-eval command: the one installed in .venv.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -15,7 +18,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 help: ## Show the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
-	@echo "  (make run COHORT=<name> runs data/raw/<name>/)"
+	@echo "  (make run COHORT=<name> runs data/raw/<name>/; COHORT=\"<a> <b>\" runs several)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -26,7 +29,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: $(STAMP) ## Run the whole workflow on the demo cohort (or COHORT=<name>)
-	$(BIN)/snakemake --profile profiles/default --cores $(CORES) --config cohort=$(COHORT)
+	$(BIN)/snakemake --profile profiles/default --cores $(CORES) --config 'cohorts=$(COHORTS)'
 
 test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest

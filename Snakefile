@@ -30,8 +30,7 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        processed(config["cohort"], "panel.parquet"),
-        expand(rules.match.output, cohort=config["cohort"], subject=SUBJECTS),
-        expand(rules.estimate.output, cohort=[config["cohort"], *SPANS]),
-        expand(rules.report.output.html, cohort=config["cohort"]),
-        expand(rules.report.output.pdf, cohort=config["cohort"]),
+        expand(rules.report.output.html, cohort=COHORTS),
+        expand(rules.report.output.pdf, cohort=COHORTS),
+        expand(rules.combine_estimates.output, cohort=[*COHORTS, *SPANS], analysis="main"),
+        rules.combined_report.output.html if len(COHORTS) > 1 else [],

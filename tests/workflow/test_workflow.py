@@ -26,13 +26,13 @@ OUTPUTS = [
     "ingest_summary.json",
     "panel.parquet",
     "exclusions.csv",
-    "matched_math.parquet",
-    "pairs_reading.parquet",
-    "balance_math.csv",
-    "estimates.parquet",
-    "estimates.csv",
-    "breakout_tests.csv",
-    "trajectory.csv",
+    "main/matched_math.parquet",
+    "main/pairs_reading.parquet",
+    "main/balance_math.csv",
+    "main/estimates.parquet",
+    "main/estimates.csv",
+    "main/breakout_tests.csv",
+    "main/trajectory.csv",
 ]
 
 
@@ -123,7 +123,7 @@ def test_bad_input_stops_with_one_line_and_no_outputs(tmp_path):
     (raw / "schools.csv").write_text(
         "district_name,school_name,sector,pl_start_year,frl_pct,locale\nD1,S1,charter,2014,80,11\n"
     )
-    done = snakemake(tmp_path, "--config", "cohort=broken")
+    done = snakemake(tmp_path, "--config", "cohorts=[broken]")
     assert done.returncode != 0
     assert "Traceback" not in done.stdout + done.stderr
     assert "AssessmentResults_fall.csv, line 2, column 'TestRITScore'" in done.stdout + done.stderr
@@ -132,13 +132,13 @@ def test_bad_input_stops_with_one_line_and_no_outputs(tmp_path):
 
 def test_misspelt_config_key_is_named(tmp_path):
     shutil.copytree(ROOT / "config", tmp_path / "config")
-    done = snakemake(tmp_path, "-n", "--config", "cohrt=demo")
+    done = snakemake(tmp_path, "-n", "--config", "cohrts=[demo]")
     assert done.returncode != 0
-    assert "cohrt: unknown key; did you mean 'cohort'?" in done.stdout + done.stderr
+    assert "cohrts: unknown key; did you mean 'cohorts'?" in done.stdout + done.stderr
 
 
 def test_demo_estimates_recover_the_planted_truth(demo_run):
-    estimates = pd.read_parquet(demo_run / "data/processed/demo/estimates.parquet")
+    estimates = pd.read_parquet(demo_run / "data/processed/demo/main/estimates.parquet")
     truth = json.loads((demo_run / "data/raw/demo/truth.json").read_text())["effects"]
     for subject in ("math", "reading"):
         rows = estimates[estimates["subject"] == subject]
@@ -191,9 +191,9 @@ def test_two_year_span_runs_match_and_estimate_afresh(demo_run):
     assert (panel["spring_date"].dt.year == 2024).all() and (
         panel["fall_date"].dt.year == 2022
     ).all()
-    estimates = pd.read_parquet(out / "estimates.parquet")
+    estimates = pd.read_parquet(out / "main/estimates.parquet")
     assert set(estimates["scope"]) >= {"pooled", "school", "sector", "years"}
-    assert (out / "matched_math.parquet").exists()
+    assert (out / "main/matched_math.parquet").exists()
 
 
 class _ReportPage:
@@ -240,7 +240,7 @@ def test_demo_report_shows_the_estimates_and_no_student_key(demo_run):
     page = _ReportPage(html)
     sections = ["summary", "headline", "breakouts", "schools", "trajectory", "quality"]
     assert page.sections == [*sections, "methods", "provenance"]
-    estimates = pd.read_parquet(demo_run / "data/processed/demo/estimates.parquet")
+    estimates = pd.read_parquet(demo_run / "data/processed/demo/main/estimates.parquet")
     pooled = estimates[estimates["scope"] == "pooled"].set_index("subject")
     headline = {
         r["attrs"]["data-subject"]: r["cells"] for r in page.rows if "data-subject" in r["attrs"]
@@ -272,20 +272,21 @@ def test_demo_report_suppresses_a_small_school(demo_run, tmp_path):
     from pl_eval import stages
 
     processed = demo_run / "data/processed/demo"
-    estimates = pd.read_parquet(processed / "estimates.parquet")
+    main = processed / "main"
+    estimates = pd.read_parquet(main / "estimates.parquet")
     schools = estimates[(estimates["scope"] == "school") & (estimates["subject"] == "math")]
     smallest = schools.nsmallest(1, "n_treated").iloc[0]
     subjects = ["math", "reading"]
     stages.report(
-        estimates=processed / "estimates.parquet",
-        breakout_tests=processed / "breakout_tests.csv",
-        trajectory=processed / "trajectory.csv",
+        estimates=main / "estimates.parquet",
+        breakout_tests=main / "breakout_tests.csv",
+        trajectory=main / "trajectory.csv",
         exclusions=processed / "exclusions.csv",
         schools=processed / "schools.parquet",
         subjects=subjects,
-        balance=[processed / f"balance_{s}.csv" for s in subjects],
-        match_summary=[processed / f"match_summary_{s}.json" for s in subjects],
-        propensity=[processed / f"propensity_{s}.parquet" for s in subjects],
+        balance=[main / f"balance_{s}.csv" for s in subjects],
+        match_summary=[main / f"match_summary_{s}.json" for s in subjects],
+        propensity=[main / f"propensity_{s}.parquet" for s in subjects],
         config=demo_run / "config/config.yaml",
         html=tmp_path / "report.html",
         figures=tmp_path / "figures",
@@ -315,7 +316,7 @@ def test_demo_report_pdf_has_every_section_and_the_headline(demo_run):
     assert [h.split(".")[0] for h in headings] == [str(i) for i in range(1, 9)]
     for heading in headings:
         assert heading in text
-    math = pd.read_parquet(demo_run / "data/processed/demo/estimates.parquet")
+    math = pd.read_parquet(demo_run / "data/processed/demo/main/estimates.parquet")
     math = math[(math["scope"] == "pooled") & (math["subject"] == "math")].iloc[0]
     low, high = percentile_points(math["ci_low"]), percentile_points(math["ci_high"])
     row = (

@@ -1,8 +1,11 @@
-# Shared helpers: paths, settings as params, and a cohort's raw inputs.
+# Shared helpers: names, paths, settings as params, and a cohort's raw inputs.
 # Rules run the `pl-eval` command found on PATH: make run puts .venv/bin first, and
 # `snakemake --use-conda` the rule's conda environment (workflow/envs/pl_eval.yaml).
 import json
+import re
 from pathlib import Path
+
+from pl_eval.config import analysis_section
 
 # Cohorts with these names are written by the simulate rule (their size).
 SIMULATED_COHORTS = ("demo", "national")
@@ -10,8 +13,31 @@ SIMULATED_COHORTS = ("demo", "national")
 # Subjects analysed; ingest sets other subjects aside with a reason.
 SUBJECTS = ("math", "reading")
 
+COHORTS = list(config["cohorts"])
+
+# "main" and the sensitivity variants, in config order (config `analyses`).
+ANALYSES = list(config["analyses"])
+
+# Multi-year spans by name (config `spans`); they are analysed like cohorts.
+SPANS = {span["name"]: span for span in config["spans"]}
+
+# Sections whose overrides change the panel itself: such a variant re-ingests its cohort.
+PANEL_SECTIONS = ("ingest", "panel")
+
+NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these names (never anything, when empty)."""
+    return "(?:" + ("|".join(re.escape(name) for name in names) or "(?!)") + ")"
+
+
+# A cohort wildcard is a cohort or span name, or "<name>~<analysis>": that cohort re-ingested
+# under the analysis's ingest and panel overrides.
 wildcard_constraints:
-    cohort=r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    cohort=rf"{NAME}(~{one_of(ANALYSES)})?",
+    analysis=one_of(ANALYSES),
+    subject=one_of(SUBJECTS),
 
 
 def processed(cohort, name):
@@ -23,10 +49,50 @@ def as_json(settings):
     return json.dumps(settings, sort_keys=True)
 
 
+def base_cohort(cohort):
+    """The cohort (or span) a cohort wildcard names, without its ``~<analysis>``."""
+    return cohort.partition("~")[0]
+
+
+def cohort_analysis(cohort):
+    """The analysis whose ingest and panel settings a cohort wildcard is processed with."""
+    return cohort.partition("~")[2] or "main"
+
+
+def settings(section):
+    """Params function: a section's settings for the analysis the cohort wildcard carries."""
+    return lambda wildcards: as_json(
+        analysis_section(config, cohort_analysis(wildcards.cohort), section)
+    )
+
+
+def analysis_settings(section):
+    """Params function: a section's settings for the ``analysis`` wildcard."""
+    return lambda wildcards: as_json(analysis_section(config, wildcards.analysis, section))
+
+
+def panel_cohort(cohort, analysis):
+    """The cohort wildcard of the panel ``analysis`` runs on: the cohort's own, or the cohort
+    re-ingested when the analysis overrides ingest or panel settings."""
+    overrides = config["analyses"][analysis]
+    return f"{cohort}~{analysis}" if any(s in overrides for s in PANEL_SECTIONS) else cohort
+
+
+def match_analysis(analysis):
+    """The analysis whose matched samples ``analysis`` estimates on: the first one with the
+    same ingest, panel and match settings, so estimate-only variants reuse main's matches."""
+
+    def key(name):
+        return [analysis_section(config, name, s) for s in (*PANEL_SECTIONS, "match")]
+
+    return next(name for name in ANALYSES if key(name) == key(analysis))
+
+
 def raw_inputs(wildcards):
     """The cohort's exports and school frame; simulated cohorts come from the simulate rule."""
-    raw = Path("data/raw") / wildcards.cohort
-    if wildcards.cohort in SIMULATED_COHORTS:
+    cohort = base_cohort(wildcards.cohort)
+    raw = Path("data/raw") / cohort
+    if cohort in SIMULATED_COHORTS:
         return {"exports": str(raw / "exports"), "schools": str(raw / "schools.csv")}
     exports = sorted(
         str(p)
@@ -36,14 +102,20 @@ def raw_inputs(wildcards):
     return {"exports": exports, "schools": str(raw / "schools.csv")}
 
 
-# Multi-year spans by name (config `spans`); their outputs live in data/processed/<name>/.
-SPANS = {span["name"]: span for span in config["spans"]}
-
-
 def span_input(side, kind):
-    """Input function: ingest's ``kind`` parquet of the span's fall or spring cohort."""
+    """Input function: ingest's ``kind`` parquet of the span's fall or spring cohort (under
+    the same analysis's ingest settings as the span wildcard)."""
 
     def path(wildcards):
-        return processed(SPANS[wildcards.span][f"{side}_cohort"], f"{kind}.parquet")
+        span, _, analysis = wildcards.span.partition("~")
+        cohort = SPANS[span][f"{side}_cohort"]
+        return processed(f"{cohort}~{analysis}" if analysis else cohort, f"{kind}.parquet")
 
     return path
+
+
+def matched_input(kind):
+    """Input function: the ``kind`` parquet (matched, pairs) an analysis estimates on."""
+    return lambda w: processed(
+        f"{w.cohort}/{match_analysis(w.analysis)}", f"{kind}_{w.subject}.parquet"
+    )

@@ -9,8 +9,8 @@ rule ingest:
         schools=processed("{cohort}", "schools.parquet"),
         summary=processed("{cohort}", "ingest_summary.json"),
     params:
-        raw_dir="data/raw/{cohort}",
-        settings=as_json(config["ingest"]),
+        raw_dir=lambda w: f"data/raw/{base_cohort(w.cohort)}",
+        settings=settings("ingest"),
     conda:
         "../envs/pl_eval.yaml"
     log:

@@ -1,35 +1,33 @@
 rule match:
     """Matched comparison group for one subject: propensity-score or VCG, with balance."""
     input:
-        panel=processed("{cohort}", "panel.parquet"),
+        panel=lambda w: processed(panel_cohort(w.cohort, w.analysis), "panel.parquet"),
     output:
-        matched=processed("{cohort}", "matched_{subject}.parquet"),
-        pairs=processed("{cohort}", "pairs_{subject}.parquet"),
-        propensity=processed("{cohort}", "propensity_{subject}.parquet"),
-        balance=processed("{cohort}", "balance_{subject}.csv"),
-        summary=processed("{cohort}", "match_summary_{subject}.json"),
+        matched=processed("{cohort}/{analysis}", "matched_{subject}.parquet"),
+        pairs=processed("{cohort}/{analysis}", "pairs_{subject}.parquet"),
+        propensity=processed("{cohort}/{analysis}", "propensity_{subject}.parquet"),
+        balance=processed("{cohort}/{analysis}", "balance_{subject}.csv"),
+        summary=processed("{cohort}/{analysis}", "match_summary_{subject}.json"),
         love_plot=report(
-            processed("{cohort}", "figures/love_{subject}.png"),
+            processed("{cohort}/{analysis}", "figures/love_{subject}.png"),
             caption="../report/love.rst",
             category="Comparison group quality",
-            subcategory="{subject}",
+            subcategory="{analysis}: {subject}",
         ),
         overlap_plot=report(
-            processed("{cohort}", "figures/overlap_{subject}.png"),
+            processed("{cohort}/{analysis}", "figures/overlap_{subject}.png"),
             caption="../report/overlap.rst",
             category="Comparison group quality",
-            subcategory="{subject}",
+            subcategory="{analysis}: {subject}",
         ),
     params:
-        settings=as_json(config["match"]),
-    wildcard_constraints:
-        subject="|".join(SUBJECTS),
+        settings=analysis_settings("match"),
     conda:
         "../envs/pl_eval.yaml"
     log:
-        "logs/{cohort}/match_{subject}.log",
+        "logs/{cohort}/{analysis}/match_{subject}.log",
     benchmark:
-        "benchmarks/results/{cohort}/match_{subject}.tsv"
+        "benchmarks/results/{cohort}/{analysis}/match_{subject}.tsv"
     shell:
         "pl-eval match --panel {input.panel:q} --subject {wildcards.subject}"
         " --matched {output.matched:q} --pairs {output.pairs:q}"

@@ -8,9 +8,11 @@ rule build_panel:
         panel=processed("{cohort}", "panel.parquet"),
         exclusions=processed("{cohort}", "exclusions.csv"),
     params:
-        settings=as_json(config["panel"]),
-        school_year=(
-            f"--school-year {config['school_year']}" if config.get("school_year") else ""
+        settings=settings("panel"),
+        school_year=lambda w: (
+            f"--school-year {config['school_years'][base_cohort(w.cohort)]}"
+            if base_cohort(w.cohort) in config["school_years"]
+            else ""
         ),
     conda:
         "../envs/pl_eval.yaml"

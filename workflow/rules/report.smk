@@ -1,17 +1,20 @@
 rule report:
     """The funder report: HTML page and its PDF, with figures, tables and the suppression log."""
     input:
-        estimates=processed("{cohort}", "estimates.parquet"),
-        breakout_tests=processed("{cohort}", "breakout_tests.csv"),
-        trajectory=processed("{cohort}", "trajectory.csv"),
+        estimates=processed("{cohort}/main", "estimates.parquet"),
+        breakout_tests=processed("{cohort}/main", "breakout_tests.csv"),
+        trajectory=processed("{cohort}/main", "trajectory.csv"),
         exclusions=processed("{cohort}", "exclusions.csv"),
         schools=processed("{cohort}", "schools.parquet"),
-        balance=expand(processed("{{cohort}}", "balance_{subject}.csv"), subject=SUBJECTS),
+        balance=expand(processed("{{cohort}}/main", "balance_{subject}.csv"), subject=SUBJECTS),
         propensity=expand(
-            processed("{{cohort}}", "propensity_{subject}.parquet"), subject=SUBJECTS
+            processed("{{cohort}}/main", "propensity_{subject}.parquet"), subject=SUBJECTS
         ),
         match_summary=expand(
-            processed("{{cohort}}", "match_summary_{subject}.json"), subject=SUBJECTS
+            processed("{{cohort}}/main", "match_summary_{subject}.json"), subject=SUBJECTS
+        ),
+        analysis_estimates=expand(
+            processed("{{cohort}}/{analysis}", "estimates.parquet"), analysis=ANALYSES
         ),
         config="config/config.yaml",
     output:
@@ -36,6 +39,7 @@ rule report:
         suppression_log="reports/{cohort}/suppression_log.csv",
     params:
         subjects=" ".join(SUBJECTS),
+        analyses=" ".join(ANALYSES),
         settings=as_json(config["report"]),
     conda:
         "../envs/pl_eval.yaml"
@@ -48,8 +52,49 @@ rule report:
         " --trajectory {input.trajectory:q} --exclusions {input.exclusions:q}"
         " --schools {input.schools:q} --subjects {params.subjects}"
         " --balance {input.balance:q} --match-summary {input.match_summary:q}"
-        " --propensity {input.propensity:q}"
+        " --propensity {input.propensity:q} --analyses {params.analyses}"
+        " --analysis-estimates {input.analysis_estimates:q}"
         " --config {input.config:q} --html {output.html:q} --pdf {output.pdf:q}"
         " --figures {output.figures:q}"
         " --tables {output.tables:q} --suppression-log {output.suppression_log:q}"
         " --settings {params.settings:q} --log {log:q}"
+
+
+# reports/combined/ matches the report rule's pattern too; "combined" is no cohort name.
+ruleorder: combined_report > report
+
+
+rule combined_report:
+    """Cross-cohort summary: every cohort's headline and sector estimates side by side."""
+    input:
+        estimates=expand(processed("{cohort}/main", "estimates.parquet"), cohort=COHORTS),
+        config="config/config.yaml",
+    output:
+        html=report(
+            "reports/combined/report.html",
+            caption="../report/combined_report.rst",
+            category="Combined report",
+        ),
+        pdf=report(
+            "reports/combined/report.pdf",
+            caption="../report/combined_report.rst",
+            category="Combined report",
+        ),
+        figures=directory("reports/combined/figures"),
+        tables=directory("reports/combined/tables"),
+        suppression_log="reports/combined/suppression_log.csv",
+    params:
+        cohorts=" ".join(COHORTS),
+        settings=as_json(config["report"]),
+    conda:
+        "../envs/pl_eval.yaml"
+    log:
+        "logs/combined/combined_report.log",
+    benchmark:
+        "benchmarks/results/combined/combined_report.tsv"
+    shell:
+        "pl-eval combined-report --cohorts {params.cohorts} --estimates {input.estimates:q}"
+        " --config {input.config:q} --html {output.html:q} --pdf {output.pdf:q}"
+        " --figures {output.figures:q} --tables {output.tables:q}"
+        " --suppression-log {output.suppression_log:q} --settings {params.settings:q}"
+        " --log {log:q}"

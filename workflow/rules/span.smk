@@ -14,9 +14,9 @@ rule build_span_panel:
         panel=processed("{span}", "panel.parquet"),
         exclusions=processed("{span}", "exclusions.csv"),
     params:
-        settings=as_json(config["panel"]),
+        settings=lambda w: as_json(analysis_section(config, cohort_analysis(w.span), "panel")),
     wildcard_constraints:
-        span="|".join(SPANS) or "(?!)",
+        span=rf"{one_of(SPANS)}(~{one_of(ANALYSES)})?",
     conda:
         "../envs/pl_eval.yaml"
     log:

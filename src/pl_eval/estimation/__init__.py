@@ -2,10 +2,16 @@
 
 ``estimate_effect(df, outcome, treatment, covariates, weights=, cluster=, model=, se=)`` fits
 one weighted effect model with cluster-robust or random-intercept uncertainty;
-``estimate_cohort`` produces the pooled, school, breakout and trajectory tables.
+``estimate_cohort`` produces the pooled, school, breakout and trajectory tables, and
+``combine_estimates`` joins the tables of per-subject runs.
 """
 
-from pl_eval.estimation.cohort import CohortEstimates, EstimateConfig, estimate_cohort
+from pl_eval.estimation.cohort import (
+    CohortEstimates,
+    EstimateConfig,
+    combine_estimates,
+    estimate_cohort,
+)
 from pl_eval.estimation.models import (
     EffectEstimate,
     EqualityTest,
@@ -31,6 +37,7 @@ __all__ = [
     "Shrinkage",
     "Validation",
     "VarianceComponents",
+    "combine_estimates",
     "compare_to_truth",
     "estimate_cohort",
     "estimate_effect",

@@ -130,6 +130,21 @@ def estimate_cohort(
     )
 
 
+def combine_estimates(parts: list[CohortEstimates]) -> CohortEstimates:
+    """Estimates made subject by subject (the workflow's parallel jobs) as one set of tables,
+    ordered as :func:`estimate_cohort` orders them: by subject, each subject's rows as made."""
+
+    def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        table = pd.concat(frames, ignore_index=True)
+        return table.sort_values("subject", kind="stable", ignore_index=True)
+
+    return CohortEstimates(
+        estimates=joined([p.estimates for p in parts]),
+        tests=joined([p.tests for p in parts]),
+        trajectory=joined([p.trajectory for p in parts]),
+    )
+
+
 def _prepare(matched: pd.DataFrame) -> pd.DataFrame:
     """Matched rows with the breakout columns the panel does not carry."""
     quintile = pd.cut(
@@ -285,8 +300,9 @@ def comparison_school_variance(data: pd.DataFrame, covariates: tuple[str, ...]) 
     lines, and the model library's REML needs a treatment contrast this question does not have.
     """
     comparison = data[~data["treated"]].dropna(subset=[OUTCOME, *covariates])
-    x = pd.get_dummies(comparison[list(covariates)], drop_first=True, dtype=float)
-    x.insert(0, "intercept", 1.0)
+    x = pd.DataFrame({"intercept": 1.0}, index=comparison.index)
+    if covariates:
+        x = x.join(pd.get_dummies(comparison[list(covariates)], drop_first=True, dtype=float))
     y = comparison[OUTCOME].to_numpy(float)
     residual = y - x.to_numpy() @ np.linalg.lstsq(x.to_numpy(), y, rcond=None)[0]
     groups = pd.Series(residual).groupby(comparison[CLUSTER].to_numpy())

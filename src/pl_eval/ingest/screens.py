@@ -7,6 +7,7 @@ evaluators screen them with the thresholds in config ``ingest.screens``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,10 @@ REASONS = (
 
 @dataclass(frozen=True)
 class ScreenSettings:
-    """Validity thresholds; ranges are inclusive, missing duration/rapid guessing pass."""
+    """Validity thresholds; ranges are inclusive, missing duration/rapid guessing pass.
+
+    A ``max_rapid_guessing_pct`` of None (config null) turns the rapid-guessing screen off.
+    """
 
     min_duration_minutes: float = 6
     max_rapid_guessing_pct: float = 30
@@ -47,7 +51,7 @@ class ScreenSettings:
                 min_duration_minutes=float(
                     screens.get("min_duration_minutes", default.min_duration_minutes)
                 ),
-                max_rapid_guessing_pct=float(
+                max_rapid_guessing_pct=_threshold(
                     screens.get("max_rapid_guessing_pct", default.max_rapid_guessing_pct)
                 ),
                 rit_range=_pair(screens.get("rit_range", default.rit_range)),
@@ -57,6 +61,11 @@ class ScreenSettings:
             raise ConfigError(
                 "ingest.screens: thresholds must be numbers and ranges [low, high] with low <= high"
             ) from None
+
+
+def _threshold(value: Any) -> float:
+    """An upper screen threshold; None switches the screen off (nothing is at or above inf)."""
+    return math.inf if value is None else float(value)
 
 
 def _pair(value: Any) -> tuple[float, float]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from pl_eval.matching.api import match
 from pl_eval.matching.balance import Balance
 from pl_eval.matching.errors import MatchingError
+from pl_eval.matching.plots import distribution_plot, overlap_plot
 from pl_eval.matching.result import MatchResult
 from pl_eval.matching.vcg import VCGSettings
 
@@ -69,6 +71,26 @@ class CohortMatch:
         if scores is None:
             return pd.DataFrame({"treated": pd.Series(dtype=bool), "logit": [], "weight": []})
         return scores[["treated", "logit", "weight"]].reset_index(drop=True)
+
+    def overlap_plot(self) -> Figure:
+        """Overlap by arm before and after matching: of the propensity score, or for VCG
+        (which has none) of the fall z-score the virtual comparison group matches on."""
+        if self.balance.scores is not None:
+            return overlap_plot(self.balance)
+        covariates = self.result.covariates
+        if "fall_z" not in covariates:
+            raise MatchingError("the VCG overlap plot needs fall_z among match.covariates")
+        rows = covariates.index
+        return distribution_plot(
+            covariates["fall_z"].to_numpy(),
+            self.result.treated.loc[rows].to_numpy(),
+            self.result.weights.loc[rows].to_numpy(),
+            xlabel="Fall z-score",
+            alt=(
+                "Histograms of the fall z-score for treated and comparison rows, before and "
+                "after virtual-comparison-group matching."
+            ),
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready match summary: settings, sample sizes, match rates, reasons."""

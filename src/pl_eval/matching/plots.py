@@ -68,14 +68,39 @@ def overlap_plot(balance: Balance, bins: int = 40) -> Figure:
     if balance.scores is None:
         raise MatchingError("overlap_plot needs propensity scores; this balance has none (VCG)")
     scores = balance.scores
-    logit = scores["logit"].to_numpy()
-    treat = scores["treated"].to_numpy()
-    weight = scores["weight"].to_numpy()
-    edges = np.histogram_bin_edges(logit, bins=bins)
+    return distribution_plot(
+        scores["logit"].to_numpy(),
+        scores["treated"].to_numpy(),
+        scores["weight"].to_numpy(),
+        xlabel="Propensity score (logit)",
+        alt=(
+            "Histograms of the logit propensity score for treated and comparison rows, before "
+            f"and after matching; {balance.outside_support} treated rows lie outside the "
+            "comparison rows' range."
+        ),
+        bins=bins,
+    )
+
+
+def distribution_plot(
+    values: np.ndarray,
+    treated: np.ndarray,
+    weights: np.ndarray,
+    *,
+    xlabel: str,
+    alt: str,
+    bins: int = 40,
+) -> Figure:
+    """Histograms of ``values`` by arm, all rows and matched rows (weighted): the overlap of a
+    propensity score, or of the baseline score a VCG matches on."""
+    values = np.asarray(values, dtype="float64")
+    treat = np.asarray(treated, dtype=bool)
+    weight = np.asarray(weights, dtype="float64")
+    edges = np.histogram_bin_edges(values, bins=bins)
     fig = Figure(figsize=(8, 3.4), layout="constrained")
     axes = fig.subplots(1, 2, sharex=True, sharey=True)
     for ax, title, w in (
-        (axes[0], "All rows", np.ones(len(logit))),
+        (axes[0], "All rows", np.ones(len(values))),
         (axes[1], "Matched rows (weighted)", weight),
     ):
         for arm, mask, colour, hatch, fill in (
@@ -85,7 +110,7 @@ def overlap_plot(balance: Balance, bins: int = 40) -> Figure:
             sel = mask & (w > 0)
             if sel.any():
                 ax.hist(
-                    logit[sel],
+                    values[sel],
                     bins=edges,
                     weights=w[sel],
                     density=True,
@@ -98,12 +123,8 @@ def overlap_plot(balance: Balance, bins: int = 40) -> Figure:
                     label=arm,
                 )
         ax.set_title(title)
-        ax.set_xlabel("Propensity score (logit)")
+        ax.set_xlabel(xlabel)
     axes[0].set_ylabel("Density")
     axes[0].legend(frameon=False)
-    fig.set_label(
-        "Histograms of the logit propensity score for treated and comparison rows, before and "
-        f"after matching; {balance.outside_support} treated rows lie outside the comparison "
-        "rows' range."
-    )
+    fig.set_label(alt)
     return fig
