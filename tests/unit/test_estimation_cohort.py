@@ -165,3 +165,19 @@ def test_significant_school_counts_raw_and_bh():
     assert significant_schools(schools) == {
         "positive": 2, "negative": 1, "positive_bh": 1, "negative_bh": 1,
     }  # fmt: skip
+
+
+def test_same_school_name_in_two_districts_is_two_clusters():
+    data, pairs = matched_sample()
+    # PL 0..5 move to district E: names now recur across districts (PL 0 in D and E, say).
+    moved = data["school"].isin([f"PL {s}" for s in range(6)])
+    renamed = data["school"].str.replace(r"^PL (\d+)$", lambda m: f"PL {int(m[1]) % 6}", regex=True)
+    data = data.assign(district=np.where(moved, "E", "D"), school=renamed)
+    out = estimate_cohort({"math": (data, pairs)}, EstimateConfig()).estimates
+    pooled = out[out["scope"] == "pooled"].iloc[0]
+    assert pooled["n_schools"] == 12  # six names, each in both districts
+    schools = out[out["scope"] == "school"]
+    assert len(schools) == 12 and schools.groupby("group")["district"].nunique().eq(2).all()
+    # Clustering by name alone would pool D's and E's "PL 0" into one cluster (11 df -> 5).
+    same = estimate_cohort({"math": matched_sample()}, EstimateConfig()).estimates
+    assert pooled["se"] == pytest.approx(same[same["scope"] == "pooled"].iloc[0]["se"])

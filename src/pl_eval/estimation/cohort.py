@@ -22,7 +22,8 @@ from pl_eval.norms import percentile_points
 
 OUTCOME = "spring_z"
 TREATMENT = "treated"
-CLUSTER = "school"
+#: Schools are clusters by district and name together: the same name recurs across districts.
+CLUSTER = "school_id"
 
 #: Breakout scopes: the treated students' attribute that defines the groups, in report order.
 BREAKOUTS = {
@@ -151,11 +152,14 @@ def _prepare(matched: pd.DataFrame) -> pd.DataFrame:
         matched["fall_pct"], [-np.inf, 20, 40, 60, 80, np.inf], labels=list(BREAKOUTS[
             "baseline_quintile"][1]), right=False,
     )  # fmt: skip
+    school = matched["school"].astype("string")
+    district = matched["district"].astype("string")
     return matched.assign(
         treated=matched["treated"].astype(bool),
         baseline_quintile=quintile.astype("string"),
-        school=matched["school"].astype("string"),
-        district=matched["district"].astype("string"),
+        school=school,
+        district=district,
+        school_id=district + "\x1f" + school,
     )
 
 
@@ -268,7 +272,7 @@ def _schools(
     treated = data[data["treated"]]
     shared = comparison_school_variance(data, config.covariates)
     rows = []
-    for (district, school), students in treated.groupby(["district", CLUSTER], sort=True):
+    for (district, school), students in treated.groupby(["district", "school"], sort=True):
         sample = subsample(data, pairs, pd.Index(students["student_key"]))
         too_few = len(students) < config.min_school_students
         note = (
