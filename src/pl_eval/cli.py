@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pl_eval import __version__, stages
-from pl_eval.errors import ConfigError, InputError
+from pl_eval.errors import ConfigError, InputError, NotReady
 from pl_eval.estimation import EstimationError
 from pl_eval.matching import MatchingError
 
@@ -57,6 +57,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("raw_dir", type=Path, help="cohort folder to write, e.g. data/raw/demo")
     p.add_argument("--size", choices=["demo", "national"], default="demo")
     p.add_argument("--seed", type=int, default=20141)
+
+    p = command(
+        "check-inputs",
+        stages.check_inputs,
+        "Check a cohort folder against the input contract (writes nothing); exit 0 when ready.",
+        ["check_inputs"],
+    )
+    p.add_argument("cohort", help="cohort name (folder under --raw-root) or a folder path")
+    p.add_argument("--config", type=Path, default=Path("config/config.yaml"), help="config file")
+    p.add_argument("--raw-root", type=Path, default=Path("data/raw"), help="folder of cohorts")
 
     p = command(
         "ingest", stages.ingest, "Validate, normalise, screen and de-duplicate a cohort's exports."
@@ -165,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         wanted = inspect.signature(args.stage).parameters
         args.stage(**{k: v for k, v in vars(args).items() if k in wanted})
-    except (InputError, ConfigError, MatchingError, EstimationError) as exc:
+    except (InputError, ConfigError, NotReady, MatchingError, EstimationError) as exc:
         for line in str(exc).splitlines():
             log.error("pl-eval %s: error: %s", args.command, line)
         return 1

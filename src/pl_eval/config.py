@@ -1,25 +1,56 @@
 """Validation of config/config.yaml with messages an analyst can act on.
 
 Snakemake's ``validate`` fills defaults but reports a problem as a dump of the schema; this
-module runs the same JSON schema first and turns each error into one line naming the key
-path, the value and what is allowed (with a "did you mean" for misspelt keys).
+module runs the same JSON schema first and turns each error into one line naming the key path,
+the value and what is allowed: "<key>: <value> is not allowed; expected <what>", or "<key>:
+unknown key; did you mean ...?". Beyond the schema it checks what the schema leaves to it:
+``analyses`` overrides against the sections they override, keys naming panel columns against
+the columns build_panel writes, and that every cohort has a folder.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from pl_eval.errors import ConfigError
+from pl_eval.panel import PANEL_COLUMNS
+
+#: Cohorts written by the simulate rule; every other cohort is a folder an evaluator fills.
+SIMULATED_COHORTS = ("demo", "national")
+#: Config keys whose value is a list of panel columns, by section.
+COLUMN_KEYS = {"match": ("covariates", "exact", "strata"), "estimate": ("covariates",)}
+
+#: JSON-schema types in words: (singular without article, plural).
+_NOUNS = {
+    "string": ("string", "strings"),
+    "integer": ("whole number", "whole numbers"),
+    "number": ("number", "numbers"),
+    "boolean": ("true or false", "true/false values"),
+    "array": ("list", "lists"),
+    "object": ("mapping", "mappings"),
+}
+_LONGEST_VALUE = 80  # characters of a value quoted in a message
 
 
 def config_problems(config: dict, schema: dict) -> list[str]:
     """One readable line per way ``config`` breaks ``schema`` (empty when it is valid)."""
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
-    return [line for error in errors for line in _describe(error)]
+    lines = _schema_problems(config, schema, schema, [])
+    analyses = config.get("analyses")
+    if isinstance(analyses, Mapping):
+        for name, override in analyses.items():
+            lines += _override_problems(override, schema, ["analyses", name])
+    for section in COLUMN_KEYS:
+        lines += column_problems(section, config.get(section), PANEL_COLUMNS)
+        for name, override in (analyses if isinstance(analyses, Mapping) else {}).items():
+            if isinstance(override, Mapping):
+                settings = override.get(section)
+                lines += column_problems(section, settings, PANEL_COLUMNS, f"analyses.{name}.")
+    return list(dict.fromkeys(lines))  # a value breaking two rules is described once
 
 
 def check_config(config: dict, schema: dict, source: str = "config/config.yaml") -> None:
@@ -29,26 +60,282 @@ def check_config(config: dict, schema: dict, source: str = "config/config.yaml")
         raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
 
 
-def _path(parts: Any) -> str:
-    return ".".join(str(p) for p in parts) or "(top level)"
+def check_workflow_config(
+    config: dict,
+    schema: dict,
+    *,
+    raw_root: Path = Path("data/raw"),
+    simulated: Sequence[str] = SIMULATED_COHORTS,
+    source: str = "config/config.yaml",
+) -> None:
+    """For the Snakefile: stop with one line per config problem and per cohort without a folder.
+
+    Raises SystemExit, whose message Snakemake prints as it is; any other exception raised while
+    the Snakefile loads is printed with "<Error> in file Snakefile, line N" and a traceback.
+    """
+    lines = [f"{source}: {p}" for p in config_problems(config, schema)]
+    cohorts = config.get("cohorts")
+    if isinstance(cohorts, list) and all(isinstance(c, str) for c in cohorts):
+        lines += cohort_problems(cohorts, Path(raw_root), tuple(simulated))
+    if lines:
+        raise SystemExit("\n".join(lines))
 
 
-def _describe(error: jsonschema.ValidationError) -> list[str]:
-    path = _path(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+def cohort_problems(
+    cohorts: Sequence[str], raw_root: Path, simulated: tuple[str, ...]
+) -> list[str]:
+    """One line per cohort that is neither simulated nor a folder under ``raw_root``."""
+    return [
+        f"cohorts: {missing}"
+        for name in cohorts
+        if (missing := missing_cohort(name, Path(raw_root), simulated)) is not None
+    ]
+
+
+def missing_cohort(name: str, raw_root: Path, simulated: Sequence[str]) -> str | None:
+    """Why cohort ``name`` cannot run ("'x' has no folder data/raw/x/; folders there: ...,
+    did you mean ...?"), or None when its folder exists or the simulate rule writes it."""
+    if name in simulated or (raw_root / name).is_dir():
+        return None
+    folders = (
+        sorted(p.name for p in raw_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if raw_root.is_dir()
+        else []
+    )
+    hint = difflib.get_close_matches(name, sorted({*folders, *simulated}), n=1)
+    guess = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return (
+        f"{name!r} has no folder {raw_root.as_posix()}/{name}/; "
+        f"folders there: {', '.join(folders) or 'none'}{guess}"
+    )
+
+
+def column_problems(
+    section: str, settings: Any, columns: Sequence[str], prefix: str = ""
+) -> list[str]:
+    """One line per column named in ``section``'s settings (:data:`COLUMN_KEYS`) that is not
+    in ``columns``; ``prefix`` places the section (e.g. "analyses.vcg.")."""
+    if not isinstance(settings, Mapping):
+        return []
+    columns = [str(c) for c in columns]
+    lines = []
+    for key in COLUMN_KEYS.get(section, ()):
+        names = settings.get(key)
+        for name in names if isinstance(names, list) else []:
+            if isinstance(name, str) and name not in columns:
+                hint = difflib.get_close_matches(name, columns, n=1)
+                guess = f" did you mean {hint[0]!r}?" if hint else ""
+                lines.append(
+                    f"{prefix}{section}.{key}: {name!r} is not a panel column;{guess} "
+                    f"panel columns: {', '.join(columns)}"
+                )
+    return lines
+
+
+def check_columns(section: str, settings: Any, columns: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` when ``section``'s settings name a column not in ``columns``
+    (the stages' guard for settings passed on the command line, not checked by check_config)."""
+    problems = column_problems(section, settings, columns)
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def _schema_problems(instance: Any, schema: Any, root: dict, prefix: list) -> list[str]:
+    """Lines for every error of ``instance`` against ``schema`` (a part of ``root``), with key
+    paths under ``prefix``."""
+    validator = jsonschema.validators.validator_for(root)(schema)
+    errors = validator.iter_errors(instance)
+    return sorted(line for error in errors for line in _describe(error, prefix))  # by key path
+
+
+def _override_problems(override: Any, schema: dict, prefix: list) -> list[str]:
+    """An ``analyses`` variant's sections, each checked against the section it overrides with
+    every key optional (the schema itself only says they are mappings: a ``$ref`` would make
+    Snakemake's validate fill every default into the override)."""
+    if not isinstance(override, Mapping):
+        return []
+    sections = schema.get("properties", {})
+    lines = []
+    for section, values in override.items():
+        if section in ANALYSIS_SECTIONS and section in sections and isinstance(values, Mapping):
+            part = _optional(sections[section])
+            lines += _schema_problems(values, part, schema, [*prefix, section])
+    return lines
+
+
+def _optional(spec: Any) -> Any:
+    """``spec`` with no key required anywhere: an override may give any subset of a section."""
+    if isinstance(spec, Mapping):
+        keep = {k: v for k, v in spec.items() if not (k == "required" and isinstance(v, list))}
+        return {k: _optional(v) for k, v in keep.items()}
+    if isinstance(spec, list):
+        return [_optional(v) for v in spec]
+    return spec
+
+
+def _path(parts: Sequence[Any]) -> str:
+    """Key path as written in messages: ``match.vcg.frl_band``, ``spans[0].name``."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError, prefix: list) -> list[str]:
+    parts = [*prefix, *error.absolute_path]
+    path = _path(parts)
+    if (
+        error.validator == "additionalProperties"
+        and error.validator_value is False
+        and isinstance(error.instance, Mapping)
+    ):
         allowed = sorted(error.schema.get("properties", {}))
-        lines = []
-        for key in sorted(set(error.instance) - set(allowed)):
-            where = f"{path}.{key}" if error.absolute_path else key
-            hint = difflib.get_close_matches(key, allowed, n=1)
-            guess = f"; did you mean {hint[0]!r}?" if hint else ""
-            lines.append(f"{where}: unknown key{guess} (allowed: {', '.join(allowed)})")
-        return lines
-    if error.validator == "enum":
-        allowed = ", ".join(repr(v) for v in error.validator_value)
-        return [f"{path}: {error.instance!r} is not allowed (allowed: {allowed})"]
-    if error.validator == "required":
-        return [f"{path}: {error.message}"]
-    expected = error.schema.get("description", "").rstrip(".")
-    detail = f" — {expected}" if expected else ""
-    return [f"{path}: {error.message}{detail}"]
+        unknown = sorted({str(k) for k in error.instance} - set(allowed))
+        return [f"{_path([*parts, key])}: unknown key; {_suggest(key, allowed)}" for key in unknown]
+    if error.validator == "required" and isinstance(error.instance, Mapping):
+        properties = error.schema.get("properties", {})
+        others = error.schema.get("additionalProperties", {})
+        return [
+            f"{_path([*parts, key])}: missing; expected {_expected(properties.get(key, others))}"
+            for key in error.validator_value
+            if key not in error.instance
+        ]
+    if "propertyNames" in error.relative_schema_path:
+        return [
+            f"{path}: the name {_show(error.instance)} is not allowed; "
+            f"expected {_expected(error.schema)}"
+        ]
+    return [f"{path}: {_show(error.instance)} is not allowed; expected {_expected(error.schema)}"]
+
+
+def _suggest(key: str, allowed: Sequence[str]) -> str:
+    hint = difflib.get_close_matches(key, allowed, n=1)
+    if hint:
+        return f"did you mean {hint[0]!r}?"
+    return f"allowed: {', '.join(allowed)}" if allowed else "no keys are allowed here"
+
+
+def _show(value: Any) -> str:
+    """A config value as the analyst wrote it in YAML (null, true, 'text', [a, b])."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, Mapping):
+        text = "{" + ", ".join(f"{k}: {_show(v)}" for k, v in value.items()) + "}"
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(_show(v) for v in value) + "]"
+    else:
+        text = repr(value)
+    return text if len(text) <= _LONGEST_VALUE else text[: _LONGEST_VALUE - 3] + "..."
+
+
+def _expected(spec: Any, plural: bool = False) -> str:
+    """What a schema accepts, in words: "one of 2015, 2020, 2025", "a whole number of 1 or
+    more", "a list of 2 numbers", "a number above 0 or null". Written here because jsonschema's
+    own messages describe the failed keyword, not the value wanted."""
+    if not isinstance(spec, Mapping):
+        return "anything" if spec is not False else "nothing"
+    if "enum" in spec:
+        return ("values among " if plural else "one of ") + ", ".join(map(_show, spec["enum"]))
+    if "const" in spec:
+        return _show(spec["const"])
+    for keyword in ("anyOf", "oneOf"):
+        if keyword in spec:
+            return " or ".join(_expected(s, plural) for s in spec[keyword])
+    types = spec.get("type") or _implied_type(spec)
+    types = [types] if isinstance(types, str) else list(types)
+    words = [_typed(spec, kind, plural) for kind in types if kind != "null"]
+    if not words and "null" not in types:
+        words = ["values" if plural else "a value"]
+    if "not" in spec:
+        words = [f"{w}, other than {_expected(spec['not'])}" for w in words]
+    if "null" in types:
+        words.append("null")
+    return " or ".join(words)
+
+
+def _implied_type(spec: Mapping) -> list[str]:
+    """The type a schema without ``type`` constrains, judged by its keywords."""
+    for kind, keywords in (
+        ("string", {"pattern", "minLength", "maxLength"}),
+        ("number", {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}),
+        ("array", {"items", "minItems", "maxItems", "uniqueItems"}),
+        ("object", {"properties", "additionalProperties", "propertyNames"}),
+    ):
+        if keywords & spec.keys():
+            return [kind]
+    return []
+
+
+def _typed(spec: Mapping, kind: str, plural: bool) -> str:
+    """One JSON type of ``spec`` with its constraints, in words."""
+    singular, many = _NOUNS.get(kind, (kind, f"{kind} values"))
+    noun, article = (many, "") if plural else (singular, "a ")
+    if kind == "boolean":
+        return noun
+    if kind in ("integer", "number"):
+        return f"{article}{noun}{_bounds(spec)}"
+    if kind == "string":
+        size = spec.get("minLength", 0)
+        adjective = "non-empty " if size == 1 else ""
+        longer = f" of {size} or more characters" if size > 1 else ""
+        pattern = f" matching {spec['pattern']}" if "pattern" in spec else ""
+        return f"{article}{adjective}{noun}{longer}{pattern}"
+    if kind == "array":
+        low, high = spec.get("minItems", 0), spec.get("maxItems")
+        adjective = "non-empty " if low == 1 and high is None else ""
+        if high is not None:
+            count = f"{high} " if low == high else f"{low} to {high} " if low else f"up to {high} "
+        else:
+            count = f"{low} or more " if low > 1 else ""
+        items = _expected(spec["items"], plural=True) if "items" in spec else "values"
+        if spec.get("uniqueItems"):
+            items = f"distinct {items}"
+        described = "items" in spec or count or spec.get("uniqueItems")
+        return f"{article}{adjective}{noun}" + (f" of {count}{items}" if described else "")
+    if kind == "object":
+        values = spec.get("additionalProperties")
+        if isinstance(values, Mapping):
+            return f"{article}{noun} of names to {_expected(values, plural=True)}"
+        return f"{article}{noun}"
+    return f"{article}{noun}"
+
+
+def _bounds(spec: Mapping) -> str:
+    low, high = spec.get("minimum"), spec.get("maximum")
+    words = []
+    if low is not None and high is not None:
+        words.append(f"from {_show(low)} to {_show(high)}")
+    elif low is not None:
+        words.append(f"of {_show(low)} or more")
+    elif high is not None:
+        words.append(f"of {_show(high)} or less")
+    if "exclusiveMinimum" in spec:
+        words.append(f"above {_show(spec['exclusiveMinimum'])}")
+    if "exclusiveMaximum" in spec:
+        words.append(f"below {_show(spec['exclusiveMaximum'])}")
+    return f" {' and '.join(words)}" if words else ""
+
+
+#: Config sections an ``analyses`` variant may override; the first two change the panel itself.
+ANALYSIS_SECTIONS = ("ingest", "panel", "match", "estimate")
+
+
+def analysis_section(config: dict, analysis: str, section: str) -> dict:
+    """Section ``section`` as analysis ``analysis`` runs it: the top-level section with the
+    analysis's overrides merged in, key by key (a list or a scalar replaces the whole value)."""
+    return _merged(config.get(section, {}), config["analyses"][analysis].get(section, {}))
+
+
+def _merged(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _merged(base[key], value)
+        else:
+            merged[key] = value
+    return merged

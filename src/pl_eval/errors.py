@@ -58,3 +58,16 @@ class InputError(Exception):
 
 class ConfigError(ValueError):
     """A configuration value that cannot be used; the message names the key and what is allowed."""
+
+
+class NotReady(Exception):
+    """check-inputs found problems: every one on its own line (none summarised), then the count."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        count = len(self.problems)
+        plural = "" if count == 1 else "s"
+        return "\n".join([*self.problems, f"{count} problem{plural}; the folder is not ready"])

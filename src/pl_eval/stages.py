@@ -7,6 +7,7 @@ outputs atomically, so a failed stage leaves nothing behind.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -17,12 +18,13 @@ import pandas as pd
 from snakemake.utils import validate as snakemake_validate
 
 from pl_eval import __version__, estimation, io, matching
+from pl_eval import check as checks
 from pl_eval import ingest as ingestion
 from pl_eval import panel as panels
 from pl_eval import report as reporting
 from pl_eval import simulate as simulation
-from pl_eval.config import check_config
-from pl_eval.errors import ConfigError, InputError
+from pl_eval.config import SIMULATED_COHORTS, check_columns, check_config, missing_cohort
+from pl_eval.errors import ConfigError, InputError, NotReady
 from pl_eval.norms import Norms
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,24 @@ def ingest(
     column, what was expected); nothing is written unless the whole folder reads cleanly.
     """
     options = ingestion.IngestSettings.from_dict(settings)
+    folder = _read_folder(Path(raw_dir), options)
+    if folder.problems:  # file names relative to the cohort folder -> paths the evaluator can open
+        raise InputError(folder.located_problems(raw_dir))
+
+    key = io.read_pseudonym_key()
+    result = ingestion.build(folder.raw_inputs(), folder.inventory, options, key)
+    del folder  # free the raw text before the writers make their own copies
+    log.info("ingest: %s", result.summary()["totals"])
+    io.write_parquet_text(result.scores, scores)
+    io.write_parquet_text(result.duplicates, duplicates)
+    io.write_parquet_text(result.rejects, rejects)
+    io.write_parquet(result.schools, schools)
+    io.write_json(result.summary(), summary)
+
+
+def _read_folder(raw_dir: Path, options: ingestion.IngestSettings) -> ingestion.Folder:
+    """Recognise, read and validate every file of a cohort folder, collecting every problem;
+    ingest and check-inputs both read through here, so they check alike."""
     problems = []
     exports, ignored, failed = [], [], []
     for path, name in io.list_raw_files(raw_dir):
@@ -86,18 +106,45 @@ def ingest(
             problems += exc.problems
         else:
             problems += ingestion.validate(part, read[part], inventory)
-    if problems:  # file names relative to the cohort folder -> paths the evaluator can open
-        raise InputError([replace(p, file=str(Path(raw_dir) / p.file)) for p in problems])
+    return ingestion.Folder(inventory, read, tuple(problems))
 
-    key = io.read_pseudonym_key()
-    result = ingestion.build(ingestion.RawInputs(**read), inventory, options, key)
-    del read  # free the raw text before the writers make their own copies
-    log.info("ingest: %s", result.summary()["totals"])
-    io.write_parquet_text(result.scores, scores)
-    io.write_parquet_text(result.duplicates, duplicates)
-    io.write_parquet_text(result.rejects, rejects)
-    io.write_parquet(result.schools, schools)
-    io.write_json(result.summary(), summary)
+
+def check_inputs(
+    cohort: str, *, config: Path = Path("config/config.yaml"), raw_root: Path = Path("data/raw")
+) -> None:
+    """Check a cohort folder against the input contract without writing anything.
+
+    ``cohort`` names a folder under ``raw_root``, or is a path (anything with a "/"). The
+    folder is read as ingest reads it, with ``config``'s ingest settings (column aliases) and
+    its school year for the cohort. Raises :class:`NotReady` listing every problem; logs
+    warnings, and the folder's summary when it is ready.
+    """
+    folder = _cohort_folder(cohort, Path(raw_root))
+    settings = _load_config(Path(config))
+    options = ingestion.IngestSettings.from_dict(settings["ingest"])
+    year = settings.get("school_years", {}).get(folder.name)
+    result = checks.check_folder(str(folder), _read_folder(folder, options), school_year=year)
+    for line in result.warnings:
+        log.warning("pl-eval check-inputs: warning: %s", line)
+    if not result.ready:
+        raise NotReady(result.problems)
+    log.info("%s", result.summary())
+
+
+def _cohort_folder(cohort: str, raw_root: Path) -> Path:
+    """The folder of ``cohort``: itself when it is a path, else ``raw_root/cohort``, which must
+    exist (a simulated cohort's folder exists once the workflow has simulated it)."""
+    if "/" in cohort or os.sep in cohort or cohort in (".", ".."):
+        return Path(cohort)
+    folder = raw_root / cohort
+    if folder.is_dir():
+        return folder
+    if cohort in SIMULATED_COHORTS:
+        raise ConfigError(
+            f"cohort {cohort!r} is simulated and {folder.as_posix()}/ is not there yet; "
+            f"run `make run COHORT={cohort}` first, it simulates it"
+        )
+    raise ConfigError(f"cohort {missing_cohort(cohort, raw_root, SIMULATED_COHORTS)}")
 
 
 def build_panel(
@@ -186,9 +233,9 @@ def match(
     settings: dict,
 ) -> None:
     """Build one subject's matched comparison group; write it with balance and match rates."""
-    result = matching.match_cohort(
-        io.read_parquet(panel), subject, matching.MatchConfig.from_config(settings)
-    )
+    data = io.read_parquet(panel)
+    check_columns("match", settings, data.columns)
+    result = matching.match_cohort(data, subject, matching.MatchConfig.from_config(settings))
     log.info("%s", result.summary())
     io.write_parquet(result.matched, matched)
     io.write_parquet(result.pairs, pairs)
@@ -216,6 +263,8 @@ def estimate(
         subject: (io.read_parquet(m), io.read_parquet(p))
         for subject, m, p in zip(subjects, matched, pairs, strict=True)
     }
+    for sample, _ in samples.values():
+        check_columns("estimate", settings, sample.columns)
     result = estimation.estimate_cohort(samples, estimation.EstimateConfig.from_config(settings))
     log.info("%s", result.summary())
     io.write_parquet(result.estimates, estimates)

@@ -7,6 +7,7 @@ joins the roster, screens, de-duplicates and pseudonymises (reference/nwea_forma
 
 from pl_eval.ingest.layouts import ExportFile, IgnoredFile, ignored_by_extension, recognise
 from pl_eval.ingest.pipeline import (
+    Folder,
     IngestResult,
     IngestSettings,
     Inventory,
@@ -17,6 +18,7 @@ from pl_eval.ingest.pipeline import (
 
 __all__ = [
     "ExportFile",
+    "Folder",
     "IgnoredFile",
     "IngestResult",
     "IngestSettings",

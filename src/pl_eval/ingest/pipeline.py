@@ -8,7 +8,8 @@ anything is returned (DESIGN.md "Input contract").
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -133,6 +134,25 @@ class RawInputs:
     tests: RawExports
     roster: RawExports
     schools: RawExports
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A cohort folder as read for ingest: what each file is, the text of every part that could
+    be read, and every problem found (file names relative to the folder). Ingest builds its
+    outputs from it only when there are no problems; check-inputs reports them."""
+
+    inventory: Inventory
+    parts: dict[str, RawExports]
+    problems: tuple[Problem, ...]
+
+    def raw_inputs(self) -> RawInputs:
+        """The parts for :func:`build` (every part was read: there are no problems)."""
+        return RawInputs(**self.parts)
+
+    def located_problems(self, raw_dir: str | Path) -> list[Problem]:
+        """The problems with file names the evaluator can open (``raw_dir`` joined on)."""
+        return [replace(p, file=str(Path(raw_dir) / p.file)) for p in self.problems]
 
 
 def validate(part: str, raw: RawExports, inventory: Inventory) -> list[Problem]:

@@ -1,0 +1,232 @@
+"""check-inputs: is a cohort folder ready for the workflow?
+
+The folder is read and validated by the same code as ingest (``stages._read_folder``), so its
+problems come with the same messages. On top, what would otherwise surface later or not at
+all: the school year build_panel would analyse, and schools.csv against the schools in the
+exports. A school tested in the exports but absent from schools.csv is an error: the input
+contract makes schools.csv the frame of every school, and without a row its students can be
+neither PL nor comparison (the panel would drop them as ``school_not_in_frame``). A PL school
+of schools.csv with no students tested is a warning: the contract does not require tests of
+every school, but it usually means missing exports or a name spelt differently.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pl_eval import panel as panels
+from pl_eval.errors import ConfigError
+from pl_eval.ingest import Folder, layouts, parse
+
+#: Names of the file kinds in the summary.
+KIND_NAMES = {
+    layouts.ASSESSMENT: "AssessmentResults",
+    layouts.COMBINED: "ComboStudentAssessment",
+    layouts.ROSTER: "StudentsBySchool",
+    layouts.SCHOOLS: "schools.csv",
+}
+SCHOOL_ARMS = ("PL", "comparison", "not yet PL")
+
+
+@dataclass(frozen=True)
+class FolderCheck:
+    """What check-inputs found in a cohort folder: problems (the folder is not ready while
+    there are any), warnings, and what the folder holds."""
+
+    folder: str
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+    files: dict[str, int]  # recognised files by kind and layout
+    ignored: int  # files ingest does not read (listed in its summary)
+    test_rows: int
+    roster_rows: int
+    students: int  # distinct (DistrictName, StudentID) in the test rows
+    terms: dict[str, int]  # test rows per term
+    schools: dict[str, int]  # schools.csv rows by arm, and schools tested in the exports
+    school_year: str | None
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        files = ", ".join(f"{n} {kind}" for kind, n in self.files.items())
+        terms = "; ".join(f"{term}: {n:,}" for term, n in self.terms.items())
+        arms = ", ".join(f"{self.schools[arm]:,} {arm}" for arm in SCHOOL_ARMS)
+        others = f"{self.ignored} other file{'' if self.ignored == 1 else 's'} ignored"
+        return "\n".join(
+            [
+                f"{self.folder} is ready: {files}; {others}",
+                f"  test rows: {self.test_rows:,} ({terms}); roster rows: {self.roster_rows:,}",
+                f"  students: {self.students:,}",
+                f"  schools: {self.schools['in_frame']:,} in schools.csv ({arms}), "
+                f"{self.schools['tested']:,} tested in fall or spring",
+                f"  school year: {self.school_year}",
+            ]
+        )
+
+
+def check_folder(folder: str, read: Folder, *, school_year: str | None = None) -> FolderCheck:
+    """Every problem and warning of a cohort folder read by ingest's reader, and its summary.
+
+    ``school_year`` is the configured year of this cohort (None: the only one in the exports).
+    """
+    problems = [str(p) for p in read.located_problems(folder)]
+    tests, frame = _rows(read, "tests"), _rows(read, "schools")
+    terms = parse.per_distinct(parse.terms, parse.column(tests, "TermName"))
+    year = None
+    if len(tests):
+        try:
+            year = panels.school_year_of(terms, school_year)
+        except ConfigError as exc:
+            problems.append(f"{folder}: {exc}")
+    tested = _tested_schools(tests, terms, year)
+    arms = _school_arms(frame, year)
+    warnings: list[str] = []
+    if len(tested) and {"district_name", "school_name"} <= set(frame.columns):
+        problems += unframed_schools(tested, frame, folder, year)
+        warnings += untested_pl_schools(tested, frame, arms, folder, year)
+    students, _ = parse.group_ids(
+        parse.strip(parse.column(tests, "DistrictName")),
+        parse.strip(parse.column(tests, "StudentID")),
+    )
+    return FolderCheck(
+        folder=folder,
+        problems=tuple(problems),
+        warnings=tuple(warnings),
+        files=dict(
+            sorted(Counter(_kind_name(e.kind, e.layout) for e in read.inventory.exports).items())
+        ),
+        ignored=len(read.inventory.ignored),
+        test_rows=len(tests),
+        roster_rows=len(_rows(read, "roster")),
+        students=len(np.unique(students)),
+        terms={str(k): int(v) for k, v in sorted(terms["term_name"].value_counts().items()) if v},
+        schools={arm: int((arms == arm).sum()) for arm in SCHOOL_ARMS}
+        | {"in_frame": len(frame), "tested": len(tested)},
+        school_year=year,
+    )
+
+
+def unframed_schools(
+    tested: pd.DataFrame, frame: pd.DataFrame, folder: str, year: str | None
+) -> list[str]:
+    """One sentence per school tested in the exports that has no row in schools.csv, saying
+    where it was seen and what to add (or which row may be it, spelt differently)."""
+    names = _frame_names(frame)
+    rows = list(zip(names["district_name"], names["school_name"], strict=True))
+    seen = set(zip(tested["district"], tested["school"], strict=True))
+    untested = [r for r in rows if r not in seen]  # rows that may be a school spelt otherwise
+    known = set(rows)
+    file = _frame_file(frame, folder)
+    when = f"fall or spring {year}" if year else "fall or spring"
+    lines = []
+    for row in tested.itertuples(index=False):  # a loop over schools, not students
+        if (row.district, row.school) in known:
+            continue
+        students = f"{row.students} student{'' if row.students == 1 else 's'}"
+        lines.append(
+            f"{file}: no row for school {row.school!r} of district {row.district!r}, where the "
+            f"exports test {students} in {when} (first at {row.file}, line {row.line}); add one "
+            f"with its sector, pl_start_year, frl_pct and locale{_respelt(row, rows, untested)}"
+        )
+    return lines
+
+
+def untested_pl_schools(
+    tested: pd.DataFrame, frame: pd.DataFrame, arms: np.ndarray, folder: str, year: str | None
+) -> list[str]:
+    """One warning per PL school of schools.csv with no students tested in the exports."""
+    names = _frame_names(frame)
+    seen = set(zip(tested["district"], tested["school"], strict=True))
+    file = _frame_file(frame, folder)
+    when = f"fall or spring {year}" if year else "fall or spring"
+    lines = []
+    for position in np.flatnonzero(arms == "PL"):
+        district, school = names["district_name"][position], names["school_name"][position]
+        if (district, school) not in seen:
+            lines.append(
+                f"{file}, line {frame['source_line'].iloc[position]}: PL school {school!r} of "
+                f"district {district!r} has no students tested in {when}; if it took part, add "
+                "its exports or spell its name as they do"
+            )
+    return lines
+
+
+def _rows(read: Folder, part: str) -> pd.DataFrame:
+    """The raw rows of one part, none when it could not be read (its problems say why)."""
+    return read.parts[part].frame if part in read.parts else pd.DataFrame()
+
+
+def _kind_name(kind: str, layout: str | None) -> str:
+    name = KIND_NAMES.get(kind, kind)
+    return f"{name} (layout {layout})" if kind == layouts.ASSESSMENT else name
+
+
+def _tested_schools(tests: pd.DataFrame, terms: pd.DataFrame, year: str | None) -> pd.DataFrame:
+    """Per school with fall or spring tests of ``year`` (all years when None): its students
+    and its first test row (raw rows come in file and line order)."""
+    columns = ["district", "school", "students", "file", "line"]
+    if not len(tests):
+        return pd.DataFrame(columns=columns)
+    district = parse.strip(parse.column(tests, "DistrictName")).astype("str").fillna("")
+    school = parse.strip(parse.column(tests, "SchoolName")).astype("str").fillna("")
+    keep = terms["season"].isin(["fall", "spring"]) & district.ne("") & school.ne("")
+    if year is not None:
+        keep &= terms["school_year"].eq(year)
+    rows = pd.DataFrame(
+        {
+            "district": district,
+            "school": school,
+            "student": parse.strip(parse.column(tests, "StudentID")),
+            "file": tests["source_file"],
+            "line": tests["source_line"],
+        }
+    )[keep.fillna(False).to_numpy(bool)]
+    return (
+        rows.groupby(["district", "school"], sort=True, observed=True)
+        .agg(students=("student", "nunique"), file=("file", "first"), line=("line", "first"))
+        .reset_index()[columns]
+    )
+
+
+def _school_arms(frame: pd.DataFrame, year: str | None) -> np.ndarray:
+    """Per schools.csv row: PL (start at or before the fall of ``year``), comparison (no start
+    year), or not yet PL, as build_panel decides (any start year is PL when ``year`` is None)."""
+    if "pl_start_year" not in frame:
+        return np.full(len(frame), "", dtype=object)
+    start = parse.per_distinct(parse.numbers, frame["pl_start_year"]).to_numpy(float)
+    fall = int(year[:4]) if year else np.inf
+    return np.select([np.isnan(start), start <= fall], ["comparison", "PL"], "not yet PL")
+
+
+def _frame_names(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """schools.csv names as build_panel compares them (surrounding blanks removed)."""
+    return {
+        c: parse.strip(frame[c]).astype("str").tolist() for c in ("district_name", "school_name")
+    }
+
+
+def _frame_file(frame: pd.DataFrame, folder: str) -> str:
+    return str(Path(folder) / str(frame["source_file"].iloc[0])) if len(frame) else folder
+
+
+def _respelt(row, rows: list[tuple[str, str]], untested: list[tuple[str, str]]) -> str:
+    """The end of the sentence when a schools.csv row looks like this school (or district)
+    spelt otherwise: ", or, if it is 'X', spell ... as the exports do"; else ""."""
+    if any(district == row.district for district, _ in rows):
+        same = [school for district, school in untested if district == row.district]
+        hint = difflib.get_close_matches(row.school, same, n=1)
+        if hint:
+            return f", or, if it is {hint[0]!r}, spell that school_name as the exports do"
+        return ""
+    hint = difflib.get_close_matches(row.district, sorted({d for d, _ in rows}), n=1)
+    if hint:
+        return f", or, if district {hint[0]!r} is this one, spell it as the exports do"
+    return ""

@@ -1,0 +1,151 @@
+"""check-inputs on hand-made cohort folders: ingest's problems with ingest's messages, schools.csv
+against the exports, the school year, exit status 0 only when ready, and nothing written."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pl_eval import io, stages
+from pl_eval.cli import main
+from pl_eval.errors import InputError
+
+DATA = Path(__file__).parents[1] / "data" / "ingest"
+INGEST = {"column_aliases": {}, "screens": {}}
+
+
+def check(capsys, *argv: str) -> tuple[int, list[str]]:
+    """Exit status and the lines check-inputs printed."""
+    status = main(["check-inputs", *argv])
+    return status, capsys.readouterr().err.splitlines()
+
+
+def cohort(tmp_path: Path, source: str = "minimal") -> Path:
+    raw = tmp_path / "raw" / "mine"
+    shutil.copytree(DATA / source, raw)
+    return raw
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file()}  # fmt: skip
+
+
+def test_ready_folder_prints_its_summary_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("PL_EVAL_KEY", raising=False)
+    monkeypatch.setenv("PL_EVAL_KEY_FILE", str(tmp_path / "key"))
+    raw = cohort(tmp_path, "cohort")
+    before = tree(tmp_path)
+    status, lines = check(capsys, str(raw))
+    assert status == 0
+    assert lines == [
+        f"{raw} is ready: 1 AssessmentResults (layout A), 1 AssessmentResults (layout B), "
+        "1 AssessmentResults (layout C), 1 ComboStudentAssessment, 3 StudentsBySchool, "
+        "1 schools.csv; 5 other files ignored",
+        "  test rows: 31 (Fall 2014-2015: 21; Spring 2014-2015: 6; Winter 2014-2015: 4); "
+        "roster rows: 14",
+        "  students: 13",
+        "  schools: 3 in schools.csv (2 PL, 1 comparison, 0 not yet PL), 2 tested in fall or "
+        "spring",
+        "  school year: 2014-2015",
+    ]
+    assert tree(tmp_path) == before  # no outputs, and no pseudonymisation key made
+
+
+def test_cohort_name_is_a_folder_under_raw_root(tmp_path, capsys):
+    raw = cohort(tmp_path)
+    status, lines = check(capsys, "mine", "--raw-root", str(raw.parent))
+    assert status == 0 and lines[0].startswith(f"{raw} is ready: ")
+
+
+def test_problems_are_ingests_own_lines_then_the_count(tmp_path, capsys):
+    raw = cohort(tmp_path)
+    shutil.copytree(DATA / "bad" / "non_numeric", raw / "more")
+    shutil.copy(DATA / "bad" / "schools_values" / "schools.csv", raw / "schools.csv")
+    with pytest.raises(InputError) as caught:
+        stages.ingest(raw, **{k: tmp_path / k for k in ("scores", "duplicates", "rejects",
+                      "schools", "summary")}, settings=INGEST)  # fmt: skip
+    status, lines = check(capsys, str(raw))
+    prefix = "pl-eval check-inputs: error: "
+    assert status == 1
+    assert [line.removeprefix(prefix) for line in lines[:-1]] == str(caught.value).splitlines()
+    assert len(lines) == 1 + 6 and lines[-1] == f"{prefix}6 problems; the folder is not ready"
+    assert (
+        f"{prefix}{raw}/schools.csv, line 2, column 'sector': expected charter or district, "
+        "found 'magnet'" in lines
+    )
+
+
+def test_a_tested_school_missing_from_schools_csv_is_a_problem(tmp_path, capsys):
+    raw = cohort(tmp_path)
+    schools = raw / "schools.csv"
+    schools.write_text(schools.read_text().replace("Lincoln Elementary", "Lincoln Elem."))
+    status, lines = check(capsys, str(raw))
+    assert status == 1
+    assert lines == [
+        f"pl-eval check-inputs: warning: {raw}/schools.csv, line 2: PL school 'Lincoln Elem.' of "
+        "district 'Riverside USD' has no students tested in fall or spring 2014-2015; if it took "
+        "part, add its exports or spell its name as they do",
+        f"pl-eval check-inputs: error: {raw}/schools.csv: no row for school 'Lincoln Elementary' "
+        "of district 'Riverside USD', where the exports test 2 students in fall or spring "
+        "2014-2015 (first at AssessmentResults.csv, line 2); add one with its sector, "
+        "pl_start_year, frl_pct and locale, or, if it is 'Lincoln Elem.', spell that school_name "
+        "as the exports do",
+        "pl-eval check-inputs: error: 1 problem; the folder is not ready",
+    ]
+
+
+def test_a_pl_school_without_tests_is_only_a_warning(tmp_path, capsys):
+    raw = cohort(tmp_path)
+    with open(raw / "schools.csv", "a", encoding="utf-8") as out:
+        out.write("Riverside USD,Oak Academy,,charter,2012,50,11\n")
+        out.write("Riverside USD,Elm Middle,,district,,50,11\n")  # comparison: no warning
+    status, lines = check(capsys, str(raw))
+    assert status == 0
+    assert lines[0] == (
+        f"pl-eval check-inputs: warning: {raw}/schools.csv, line 3: PL school 'Oak Academy' of "
+        "district 'Riverside USD' has no students tested in fall or spring 2014-2015; if it "
+        "took part, add its exports or spell its name as they do"
+    )
+    assert "  schools: 3 in schools.csv (2 PL, 1 comparison, 0 not yet PL), 1 tested" in lines[4]
+
+
+def test_two_school_years_need_the_config_to_choose(tmp_path, capsys):
+    raw = cohort(tmp_path)
+    results = raw / "AssessmentResults.csv"
+    text = results.read_text().splitlines()
+    text[3] = text[3].replace("Fall 2014-2015", "Fall 2015-2016")
+    results.write_text("\n".join(text) + "\n")
+    status, lines = check(capsys, str(raw))
+    assert (status, lines[0]) == (
+        1,
+        f"pl-eval check-inputs: error: {raw}: the exports hold fall/spring tests of 2 school "
+        "years (2014-2015, 2015-2016); set school_year in config/config.yaml",
+    )
+    config = write_config(tmp_path, school_years={"mine": "2015-2016"})
+    status, lines = check(capsys, str(raw), "--config", str(config))
+    assert status == 0 and lines[-1] == "  school year: 2015-2016"
+
+
+def test_column_aliases_come_from_the_config(tmp_path, capsys):
+    raw = cohort(tmp_path)
+    results = raw / "AssessmentResults.csv"
+    results.write_text(results.read_text().replace("StudentID", "Local_ID", 1))
+    status, lines = check(capsys, str(raw))
+    assert (status, lines[0]) == (
+        1,
+        f"pl-eval check-inputs: error: {raw}/AssessmentResults.csv, line 1, column "
+        "'StudentID': expected this column in the header, found 'no such column'",
+    )
+    config = write_config(tmp_path, ingest={"column_aliases": {"StudentID": ["local_id"]}})
+    status, lines = check(capsys, str(raw), "--config", str(config))
+    assert status == 0
+
+
+def write_config(tmp_path: Path, **changes) -> Path:
+    """The shipped config with ``changes``, beside a copy of the schema."""
+    folder = tmp_path / "config"
+    folder.mkdir(exist_ok=True)
+    shutil.copy("config/schema.yaml", folder / "schema.yaml")
+    io.write_json(io.read_yaml("config/config.yaml") | changes, folder / "config.yaml")
+    return folder / "config.yaml"
