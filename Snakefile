@@ -3,7 +3,7 @@
 from snakemake.utils import min_version, validate
 
 from pl_eval import io
-from pl_eval.config import check_config
+from pl_eval.config import check_workflow_config
 
 min_version("9.0")
 
@@ -14,7 +14,7 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
-check_config(config, io.read_yaml(workflow.source_path("config/schema.yaml")))
+check_workflow_config(config, io.read_yaml(workflow.source_path("config/schema.yaml")))
 validate(config, "config/schema.yaml")
 
 

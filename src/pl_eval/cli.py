@@ -121,9 +121,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--subjects", nargs="+", required=True, help="subjects, in input order")
     for name in ("matched", "pairs"):
         p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help=f"{name} per subject")
+    for name in ("estimates", "breakout-tests", "trajectory"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} parquet output path")
+    p.add_argument("--settings", type=_settings, default={}, help="config['estimate'] as JSON")
+
+    p = command(
+        "combine-estimates",
+        stages.combine_estimates,
+        "Join per-subject estimate tables into the analysis's tables.",
+    )
+    for name in ("subject-estimates", "subject-breakout-tests", "subject-trajectories"):
+        p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help="one per subject")
     for name in ("estimates", "estimates-csv", "breakout-tests", "trajectory", "summary"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
-    p.add_argument("--settings", type=_settings, default={}, help="config['estimate'] as JSON")
 
     p = command("report", stages.report, "Write the funder report (HTML, PDF, figures, tables).")
     for name in ("estimates", "breakout-tests", "trajectory", "exclusions", "schools", "config"):

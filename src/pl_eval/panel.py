@@ -89,7 +89,8 @@ def school_year_of(scores: pd.DataFrame, school_year: str | None = None) -> str:
     if len(years) != 1:
         raise ConfigError(
             f"the exports hold fall/spring tests of {len(years)} school years "
-            f"({', '.join(years) or 'none'}); set school_year in config/config.yaml"
+            f"({', '.join(years) or 'none'}); choose one in config/config.yaml with "
+            "school_years: {<cohort>: YYYY-YYYY}"
         )
     return years[0]
 

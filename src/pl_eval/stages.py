@@ -243,7 +243,7 @@ def match(
     io.write_csv(result.balance.to_frame(), balance)
     io.write_json(result.to_dict(), summary)
     io.save_figure(matching.love_plot(result.balance), love_plot)
-    io.save_figure(matching.overlap_plot(result.balance), overlap_plot)
+    io.save_figure(result.overlap_plot(), overlap_plot)
 
 
 def estimate(
@@ -252,13 +252,14 @@ def estimate(
     matched: list[Path],
     pairs: list[Path],
     estimates: Path,
-    estimates_csv: Path,
     breakout_tests: Path,
     trajectory: Path,
-    summary: Path,
     settings: dict,
 ) -> None:
-    """Pooled, school, breakout and trajectory estimates from each subject's matched sample."""
+    """Pooled, school, breakout and trajectory estimates from each subject's matched sample.
+
+    The workflow runs one job per subject; :func:`combine_estimates` joins their tables.
+    """
     samples = {
         subject: (io.read_parquet(m), io.read_parquet(p))
         for subject, m, p in zip(subjects, matched, pairs, strict=True)
@@ -266,6 +267,37 @@ def estimate(
     for sample, _ in samples.values():
         check_columns("estimate", settings, sample.columns)
     result = estimation.estimate_cohort(samples, estimation.EstimateConfig.from_config(settings))
+    log.info("%s", result.summary())
+    io.write_parquet(result.estimates, estimates)
+    io.write_parquet(result.tests, breakout_tests)
+    io.write_parquet(result.trajectory, trajectory)
+
+
+def combine_estimates(
+    *,
+    subject_estimates: list[Path],
+    subject_breakout_tests: list[Path],
+    subject_trajectories: list[Path],
+    estimates: Path,
+    estimates_csv: Path,
+    breakout_tests: Path,
+    trajectory: Path,
+    summary: Path,
+) -> None:
+    """One analysis's tables from its per-subject estimate jobs: the same bytes as one job
+    estimating every subject would give."""
+    result = estimation.combine_estimates(
+        [
+            estimation.CohortEstimates(
+                estimates=io.read_parquet(e),
+                tests=io.read_parquet(t),
+                trajectory=io.read_parquet(j),
+            )
+            for e, t, j in zip(
+                subject_estimates, subject_breakout_tests, subject_trajectories, strict=True
+            )
+        ]
+    )
     log.info("%s", result.summary())
     io.write_parquet(result.estimates, estimates)
     io.write_csv(result.estimates, estimates_csv)

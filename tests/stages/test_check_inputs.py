@@ -120,7 +120,8 @@ def test_two_school_years_need_the_config_to_choose(tmp_path, capsys):
     assert (status, lines[0]) == (
         1,
         f"pl-eval check-inputs: error: {raw}: the exports hold fall/spring tests of 2 school "
-        "years (2014-2015, 2015-2016); set school_year in config/config.yaml",
+        "years (2014-2015, 2015-2016); choose one in config/config.yaml with "
+        "school_years: {<cohort>: YYYY-YYYY}",
     )
     config = write_config(tmp_path, school_years={"mine": "2015-2016"})
     status, lines = check(capsys, str(raw), "--config", str(config))

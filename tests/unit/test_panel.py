@@ -146,7 +146,7 @@ def test_inputs_not_mutated(scores, schools, rejects):
 def test_school_year_is_inferred_or_checked(scores):
     assert school_year_of(scores) == YEAR
     two = pd.concat([scores, scores.assign(school_year="2023-2024")])
-    with pytest.raises(ValueError, match="set school_year"):
+    with pytest.raises(ValueError, match="school_years: {<cohort>"):
         school_year_of(two)
     assert school_year_of(two, "2023-2024") == "2023-2024"
     with pytest.raises(ValueError, match="no fall or spring tests"):

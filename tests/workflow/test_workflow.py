@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.workflow
@@ -172,6 +173,78 @@ def test_validate_smoke_reports_bias_and_coverage(tmp_path):
     assert table["coverage"].between(0, 1).all()
 
 
+def planned_jobs(done: subprocess.CompletedProcess) -> dict[str, int]:
+    """Jobs per rule in a dry run's "Job stats" table ({} when nothing is to be done)."""
+    output = done.stdout + done.stderr
+    if "Job stats:" not in output:
+        return {}
+    table = output.split("Job stats:", 1)[1].split("\ntotal", 1)[0]
+    rows = [line.split() for line in table.splitlines()[3:] if line.strip()]
+    return {rule: int(count) for rule, count in rows}
+
+
+def merged(base: dict, change: dict) -> dict:
+    out = dict(base)
+    for key, value in change.items():
+        out[key] = merged(base.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+CHANGE_STAGES = [
+    ({"report": {"min_n": 5}}, {"report"}),
+    ({"estimate": {"se": "CR1"}}, {"estimate", "combine_estimates", "report"}),
+    ({"match": {"caliper": 0.3}}, {"match", "estimate", "combine_estimates", "report"}),
+    (
+        {"ingest": {"screens": {"min_duration_minutes": 5}}},
+        {"ingest", "build_panel", "match", "estimate", "combine_estimates", "report"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "stages"), CHANGE_STAGES, ids=lambda v: str(v)[:40])
+def test_dry_run_reruns_only_the_stages_a_changed_key_feeds(demo_run, tmp_path, change, stages):
+    config = yaml.safe_load((demo_run / "config/config.yaml").read_text())
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(merged(config, change)))
+    dry = snakemake(demo_run, "-n", "--configfile", str(changed))
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    jobs = planned_jobs(dry)
+    assert set(jobs) - {"all"} == stages
+    if "match" in stages:  # the caliper_0.1 variant sets its own caliper: its matches stay
+        assert jobs["match"] == 2 * (len(config["analyses"]) - 3)
+    assert planned_jobs(snakemake(demo_run, "-n")) == {}
+
+
+def test_per_subject_estimate_jobs_equal_one_job_for_every_subject(demo_run, tmp_path):
+    from pl_eval import stages
+
+    main = demo_run / "data/processed/demo/main"
+    subjects = ["math", "reading"]
+    parts = {name: tmp_path / f"{name}.parquet" for name in ("estimates", "tests", "trajectory")}
+    stages.estimate(
+        subjects=subjects,
+        matched=[main / f"matched_{s}.parquet" for s in subjects],
+        pairs=[main / f"pairs_{s}.parquet" for s in subjects],
+        estimates=parts["estimates"],
+        breakout_tests=parts["tests"],
+        trajectory=parts["trajectory"],
+        settings=yaml.safe_load((demo_run / "config/config.yaml").read_text())["estimate"],
+    )
+    names = ["estimates.parquet", "estimates.csv", "breakout_tests.csv", "trajectory.csv",
+             "estimate_summary.txt"]  # fmt: skip
+    out = tmp_path / "one_job"
+    stages.combine_estimates(
+        subject_estimates=[parts["estimates"]],
+        subject_breakout_tests=[parts["tests"]],
+        subject_trajectories=[parts["trajectory"]],
+        **{key: out / name for key, name in zip(
+            ["estimates", "estimates_csv", "breakout_tests", "trajectory", "summary"], names,
+            strict=True)},
+    )  # fmt: skip
+    for name in names:
+        assert (out / name).read_bytes() == (main / name).read_bytes(), name
+
+
 def test_two_year_span_runs_match_and_estimate_afresh(demo_run):
     # A later cohort of the same students (same seed: same districts, IDs and keys), 2023-2024.
     from dataclasses import replace
@@ -194,6 +267,25 @@ def test_two_year_span_runs_match_and_estimate_afresh(demo_run):
     estimates = pd.read_parquet(out / "main/estimates.parquet")
     assert set(estimates["scope"]) >= {"pooled", "school", "sector", "years"}
     assert (out / "main/matched_math.parquet").exists()
+
+
+def test_several_cohorts_run_in_one_invocation_with_a_combined_report(demo_run, tmp_path):
+    # The span test above wrote a second cohort, "next" (2023-2024); run both, main analysis only.
+    workdir = tmp_path / "two_cohorts"
+    shutil.copytree(demo_run, workdir, symlinks=True)
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    config.update(cohorts=["demo", "next"], analyses={"main": {}})
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    done = snakemake(workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    html = (workdir / "reports/combined/report.html").read_text()
+    for cohort in ("demo", "next"):
+        assert (workdir / f"reports/{cohort}/report.html").exists()
+        assert f'href="../{cohort}/report.html"' in html
+        estimates = pd.read_parquet(workdir / f"data/processed/{cohort}/main/estimates.parquet")
+        pooled = estimates[(estimates["scope"] == "pooled") & (estimates["subject"] == "math")]
+        assert _shown(pooled["estimate"].item(), 2) in unescape(html)
+    assert not (workdir / "data/processed/next/vcg").exists()
 
 
 class _ReportPage:
@@ -239,7 +331,7 @@ def test_demo_report_shows_the_estimates_and_no_student_key(demo_run):
     html = (demo_run / "reports/demo/report.html").read_text()
     page = _ReportPage(html)
     sections = ["summary", "headline", "breakouts", "schools", "trajectory", "quality"]
-    assert page.sections == [*sections, "methods", "provenance"]
+    assert page.sections == [*sections, "sensitivity", "methods", "provenance"]
     estimates = pd.read_parquet(demo_run / "data/processed/demo/main/estimates.parquet")
     pooled = estimates[estimates["scope"] == "pooled"].set_index("subject")
     headline = {
@@ -303,6 +395,26 @@ def test_demo_report_suppresses_a_small_school(demo_run, tmp_path):
     assert f"math / {smallest['group']} / {smallest['district']}" in set(log["row"])
 
 
+def test_demo_report_sets_every_analysis_side_by_side(demo_run):
+    import yaml
+
+    analyses = list(yaml.safe_load((demo_run / "config/config.yaml").read_text())["analyses"])
+    report = demo_run / "reports/demo"
+    table = pd.read_csv(report / "tables/sensitivity.csv")
+    assert list(pd.unique(table["analysis"])) == analyses
+    assert table.loc[table["main"], "analysis"].unique().tolist() == ["main"]
+    for analysis in analyses:  # each row is that analysis' own pooled estimate
+        own = pd.read_parquet(demo_run / f"data/processed/demo/{analysis}/estimates.parquet")
+        own = own[own["scope"] == "pooled"].set_index("subject")["estimate"]
+        shown = table[(table["analysis"] == analysis) & (table["scope"] == "pooled")]
+        assert shown.set_index("subject")["estimate"].to_dict() == pytest.approx(own.to_dict())
+    page = _ReportPage((report / "report.html").read_text())
+    labelled = [r["attrs"] for r in page.rows if "data-label" in r["attrs"]]
+    assert [a["data-label"] for a in labelled if a["data-group"] == "pooled"] == analyses * 2
+    assert {a["data-label"] for a in labelled if a.get("class") == "main"} == {"main"}
+    assert (report / "figures/sensitivity.png").stat().st_size > 0
+
+
 def test_demo_report_pdf_has_every_section_and_the_headline(demo_run):
     from pypdf import PdfReader
 
@@ -313,7 +425,7 @@ def test_demo_report_pdf_has_every_section_and_the_headline(demo_run):
     text = re.sub(r"\s+", " ", " ".join(page.extract_text() for page in pdf.pages))
     html = (demo_run / "reports/demo/report.html").read_text()
     headings = [unescape(h) for h in re.findall(r"<h2>(.*?)</h2>", html)]
-    assert [h.split(".")[0] for h in headings] == [str(i) for i in range(1, 9)]
+    assert [h.split(".")[0] for h in headings] == [str(i) for i in range(1, 10)]
     for heading in headings:
         assert heading in text
     math = pd.read_parquet(demo_run / "data/processed/demo/main/estimates.parquet")

@@ -5,10 +5,7 @@ import json
 import re
 from pathlib import Path
 
-from pl_eval.config import analysis_section
-
-# Cohorts with these names are written by the simulate rule (their size).
-SIMULATED_COHORTS = ("demo", "national")
+from pl_eval.config import SIMULATED_COHORTS, analysis_section
 
 # Subjects analysed; ingest sets other subjects aside with a reason.
 SUBJECTS = ("math", "reading")
