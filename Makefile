@@ -14,10 +14,10 @@ CORES ?= 2
 # Workflow rules call the pl-eval command: the one installed in .venv.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help run test bench lint clean
+.PHONY: help run check-inputs test bench lint clean
 
 help: ## Show the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 	@echo "  (make run COHORT=<name> runs data/raw/<name>/; COHORT=\"<a> <b>\" runs several)"
 
 $(STAMP): pyproject.toml
@@ -30,6 +30,9 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP) ## Run the whole workflow on the demo cohort (or COHORT=<name>)
 	$(BIN)/snakemake --profile profiles/default --cores $(CORES) --config 'cohorts=$(COHORTS)'
+
+check-inputs: $(STAMP) ## Check data/raw/<COHORT>/ against the input contract, running nothing
+	@status=0; for cohort in $(COHORT); do $(BIN)/pl-eval check-inputs $$cohort || status=1; done; exit $$status
 
 test: $(STAMP) ## Run the test suite
 	$(BIN)/python -m pytest
