@@ -149,6 +149,39 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=_settings, default={}, help="config['report'] as JSON")
     p.add_argument("--title", default="Achievement effects of personalized-learning schools")
     p.add_argument("--run-time", default=None, help="shown in the provenance section")
+    p.add_argument(
+        "--analyses", nargs="+", default=[], help="analyses for the sensitivity section, main first"
+    )
+    p.add_argument(
+        "--analysis-estimates", nargs="+", type=Path, default=[], help="estimates per analysis"
+    )
+
+    p = command(
+        "combined-report",
+        stages.combined_report,
+        "Write the combined report: every cohort's estimates side by side.",
+        ["combined_report"],
+    )
+    p.add_argument("--cohorts", nargs="+", required=True, help="cohort names, in display order")
+    p.add_argument(
+        "--estimates", nargs="+", type=Path, required=True, help="main estimates per cohort"
+    )
+    p.add_argument("--school-years", nargs="+", default=[], help="YYYY-YYYY per cohort (optional)")
+    p.add_argument(
+        "--cohort-reports", nargs="+", type=Path, default=[],
+        help="each cohort's report.html (default: ../<cohort>/report.html from --html)",
+    )  # fmt: skip
+    p.add_argument("--config", type=Path, required=True, help="config input path")
+    p.add_argument("--html", type=Path, required=True, help="report.html output path")
+    p.add_argument("--pdf", type=Path, default=None, help="report.pdf output path (optional)")
+    for name in ("figures", "tables"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output folder")
+    p.add_argument("--suppression-log", type=Path, required=True, help="suppression log CSV")
+    p.add_argument("--settings", type=_settings, default={}, help="config['report'] as JSON")
+    p.add_argument(
+        "--title", default="Achievement effects of personalized-learning schools, by cohort"
+    )
+    p.add_argument("--run-time", default=None, help="shown in the provenance section")
 
     p = command(
         "validate",

@@ -10,9 +10,11 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 from snakemake.utils import validate as snakemake_validate
@@ -428,16 +430,20 @@ def report(
     pdf: Path | None = None,
     title: str = "Achievement effects of personalized-learning schools",
     run_time: str | None = None,
+    analyses: Sequence[str] = (),
+    analysis_estimates: Sequence[Path] = (),
 ) -> None:
     """The funder report: HTML page, its PDF, figures (PNG, SVG), tables (CSV), suppression log.
 
     The PDF (written when ``pdf`` is given) is rendered from the same HTML.
     ``run_time`` is shown in the provenance section when given; left out, the report is
-    byte-identical across reruns of the same inputs.
+    byte-identical across reruns of the same inputs. ``analyses`` (with each one's
+    ``analysis_estimates``, in the same order; "main" among them) adds the sensitivity section;
+    ``estimates`` stays the main specification's.
     """
+    _check_named_files("--analyses", analyses, "--analysis-estimates", analysis_estimates)
     inputs = [estimates, breakout_tests, trajectory, exclusions, schools, *balance, *match_summary]
-    inputs += propensity
-    inputs.append(config)
+    inputs += [*propensity, *analysis_estimates, config]
     loaded = reporting.ReportInputs(
         estimates=io.read_parquet(estimates),
         tests=pd.read_csv(breakout_tests),
@@ -448,14 +454,96 @@ def report(
         propensity={s: io.read_parquet(p) for s, p in zip(subjects, propensity, strict=True)},
         schools=io.read_parquet(schools),
         config=io.read_yaml(config),
-        provenance={
-            "inputs": [(str(p), io.sha256(p)) for p in inputs],
-            "version": __version__,
-            "git_commit": io.git_commit(),
-            "run_time": run_time,
-        },
+        provenance=_provenance(inputs, run_time),
+        analyses={a: io.read_parquet(p) for a, p in zip(analyses, analysis_estimates, strict=True)},
     )
     result = reporting.build_report(loaded, min_n=int(settings.get("min_n", 10)), title=title)
+    _write_report(result, html, pdf, figures, tables, suppression_log)
+
+
+def combined_report(
+    *,
+    cohorts: Sequence[str],
+    estimates: Sequence[Path],
+    config: Path,
+    html: Path,
+    tables: Path,
+    figures: Path,
+    suppression_log: Path,
+    settings: dict,
+    school_years: Sequence[str] = (),
+    cohort_reports: Sequence[Path] = (),
+    pdf: Path | None = None,
+    title: str = "Achievement effects of personalized-learning schools, by cohort",
+    run_time: str | None = None,
+) -> None:
+    """The combined report: every cohort's main estimates side by side, linked to its report.
+
+    ``estimates`` and the optional ``school_years`` and ``cohort_reports`` follow ``cohorts``'
+    order. Without ``school_years`` a cohort's year comes from the configuration's
+    ``school_years`` (else a dash); without ``cohort_reports`` each cohort's report is taken to
+    be ``<cohort>/report.html`` beside the combined report's folder (reports/<cohort>/). Links
+    are relative, so the reports folder can be moved or shared whole.
+    """
+    _check_named_files("--cohorts", cohorts, "--estimates", estimates)
+    for flag, values in (("--school-years", school_years), ("--cohort-reports", cohort_reports)):
+        if values:
+            _check_named_files("--cohorts", cohorts, flag, values)
+    settings_file = io.read_yaml(config)
+    years = dict(zip(cohorts, school_years, strict=True)) if school_years else {
+        c: y for c, y in (settings_file.get("school_years") or {}).items() if c in cohorts
+    }  # fmt: skip
+    pages = cohort_reports or [Path(html).parent.parent / c / "report.html" for c in cohorts]
+    here = Path(html).parent
+    loaded = reporting.CombinedInputs(
+        estimates={c: io.read_parquet(p) for c, p in zip(cohorts, estimates, strict=True)},
+        school_years=years,
+        links={
+            c: "/".join(quote(part, safe="") for part in Path(os.path.relpath(p, here)).parts)
+            for c, p in zip(cohorts, pages, strict=True)
+        },
+        config=settings_file,
+        provenance=_provenance([*estimates, config], run_time),
+    )
+    result = reporting.build_combined_report(
+        loaded, min_n=int(settings.get("min_n", 10)), title=title
+    )
+    _write_report(result, html, pdf, figures, tables, suppression_log)
+
+
+def _check_named_files(
+    names_flag: str, names: Sequence[str], files_flag: str, files: Sequence
+) -> None:
+    """Names and their files must pair up one to one, each name once."""
+    if len(names) != len(files):
+        raise ConfigError(
+            f"{files_flag} gives {len(files)} values for the {len(names)} names of {names_flag}; "
+            f"expected one per name, in the same order"
+        )
+    repeated = sorted({n for n in names if list(names).count(n) > 1})
+    if repeated:
+        raise ConfigError(f"{names_flag} names {', '.join(repeated)} more than once")
+
+
+def _provenance(inputs: Sequence[Path], run_time: str | None) -> dict:
+    """Input hashes (each file once, in order), version, commit and the optional run time."""
+    return {
+        "inputs": [(str(p), io.sha256(p)) for p in dict.fromkeys(map(Path, inputs))],
+        "version": __version__,
+        "git_commit": io.git_commit(),
+        "run_time": run_time,
+    }
+
+
+def _write_report(
+    result: reporting.Report,
+    html: Path,
+    pdf: Path | None,
+    figures: Path,
+    tables: Path,
+    suppression_log: Path,
+) -> None:
+    """A report's page, its PDF (when asked), figures as SVG and PNG, tables and the log."""
     log.info("%s", result.summary())
     for name, table in result.tables.items():
         io.write_csv(table, Path(tables) / f"{name}.csv")

@@ -1,4 +1,8 @@
-"""The report stage on a small hand-made cohort: files, escaping, suppression, determinism."""
+"""The report stages on a small hand-made cohort: files, escaping, suppression, determinism.
+
+Covers the cohort report (with and without its sensitivity section) and the combined report
+of several cohorts, through the stage functions and the ``pl-eval`` command.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pl_eval import io, stages
+from pl_eval import cli, io, stages
 from pl_eval.norms import percentile_points
 
 EVIL = "<b>x</b> & y"
+EVIL_ANALYSIS = "<b>x</b>"
+EVIL_COHORT = '"><img src=x onerror=alert(1)>&'  # a folder name: no slash
+
 FIELDS = [
     "scope", "group", "district", "estimate", "ci_low", "ci_high", "p_value", "p_value_bh",
     "n_treated", "n_comparison", "n_schools", "shrunken_estimate",
@@ -153,19 +160,52 @@ def _run(inputs: dict, out: Path, **extra) -> Path:
 
 
 class _Page(HTMLParser):
-    """Collects tags, text and img alt attributes of a page."""
+    """Collects tags, text, img alt attributes, section ids, headings, links and table rows.
+
+    ``rows`` holds the side-by-side tables' rows (``tr`` with ``data-label``): their
+    attributes and cell texts by class.
+    """
 
     def __init__(self):
         super().__init__()
-        self.tags, self.text, self.alts = [], [], []
+        self.tags, self.text, self.alts, self.sections, self.headings = [], [], [], [], []
+        self.links, self.rows, self._cell, self._h2 = [], [], None, False
 
     def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
         self.tags.append(tag)
         if tag == "img":
-            self.alts.append(dict(attrs).get("alt"))
+            self.alts.append(attrs.get("alt"))
+        elif tag == "section":
+            self.sections.append(attrs.get("id"))
+        elif tag == "h2":
+            self._h2 = True
+            self.headings.append("")
+        elif tag == "a":
+            self.links.append(attrs.get("href"))
+        elif tag == "tr" and "data-label" in attrs:
+            self.rows.append({**attrs, "cells": {}})
+        elif tag in ("td", "th") and self.rows and attrs.get("class"):
+            self._cell = attrs["class"]
+            self.rows[-1]["cells"][self._cell] = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th", "tr"):
+            self._cell = None
+        self._h2 = self._h2 and tag != "h2"
 
     def handle_data(self, data):
         self.text.append(data)
+        if self._h2:
+            self.headings[-1] += data
+        if self._cell is not None:
+            self.rows[-1]["cells"][self._cell] += data
+
+    @classmethod
+    def of(cls, path: Path) -> _Page:
+        page = cls()
+        page.feed(path.read_text())
+        return page
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +276,276 @@ def test_rerun_is_byte_identical_and_run_time_is_shown_only_when_given(report, t
     assert "not recorded" in a and "2026-11-22T08:00Z" in b
     assert a == b.replace("2026-11-22T08:00Z", "not recorded")
     assert io.sha256(inputs["config"]) in a
+
+
+def test_without_analyses_there_is_no_sensitivity_section(report):
+    page = _Page.of(report / "report.html")
+    assert page.sections == [
+        "summary", "headline", "breakouts", "schools", "trajectory", "quality", "methods",
+        "provenance",
+    ]  # fmt: skip
+    assert [h.split(".")[0] for h in page.headings] == [str(i) for i in range(1, 9)]
+    assert not (report / "tables/sensitivity.csv").exists()
+
+
+# -- sensitivity section ---------------------------------------------------------------------
+
+ANALYSES_CONFIG = f"""cohort: demo
+report:
+  min_n: 10
+analyses:
+  main: {{}}
+  vcg: {{match: {{method: vcg}}}}
+  "{EVIL_ANALYSIS}": {{estimate: {{covariates: []}}}}
+"""
+
+
+def _shifted(shift: float, district_n: int = 110) -> pd.DataFrame:
+    """The fixture's estimates moved by ``shift`` SD, with ``district_n`` district PL students."""
+    frame = _estimates()
+    moved = frame.assign(
+        estimate=frame["estimate"] + shift,
+        ci_low=frame["ci_low"] + shift,
+        ci_high=frame["ci_high"] + shift,
+        percentile_points=percentile_points(frame["estimate"] + shift),
+    )
+    return moved.assign(n_treated=moved["n_treated"].mask(moved["group"] == "district", district_n))
+
+
+def _with_analyses(d: Path) -> tuple[dict, dict]:
+    inputs = _write_inputs(d)
+    io.write_text(ANALYSES_CONFIG, inputs["config"])
+    io.write_parquet(_shifted(0.05), d / "vcg.parquet")
+    io.write_parquet(_shifted(-0.11, district_n=6), d / "evil.parquet")
+    extra = {
+        "analyses": ["main", "vcg", EVIL_ANALYSIS],
+        "analysis_estimates": [inputs["estimates"], d / "vcg.parquet", d / "evil.parquet"],
+    }
+    return inputs, extra
+
+
+@pytest.fixture(scope="module")
+def sensitivity_report(tmp_path_factory) -> Path:
+    inputs, extra = _with_analyses(tmp_path_factory.mktemp("sensitivity_inputs"))
+    return _run(inputs, tmp_path_factory.mktemp("sensitivity"), **extra)
+
+
+def test_sensitivity_section_comes_before_methods_and_renumbers(sensitivity_report):
+    page = _Page.of(sensitivity_report / "report.html")
+    assert page.sections == [
+        "summary", "headline", "breakouts", "schools", "trajectory", "quality", "sensitivity",
+        "methods", "provenance",
+    ]  # fmt: skip
+    assert page.headings[6:] == [
+        "7. Sensitivity to analysis choices",
+        "8. Methods, configuration and limitations",
+        "9. Provenance and privacy",
+    ]
+
+
+def test_sensitivity_table_shows_each_analysis_and_marks_main(sensitivity_report):
+    page = _Page.of(sensitivity_report / "report.html")
+    rows = {(r["data-label"], r["data-group"]): r for r in page.rows}
+    assert list(rows) == [
+        (a, g) for a in ("main", "vcg", EVIL_ANALYSIS) for g in ("pooled", "charter", "district")
+    ]
+    main, vcg = rows[("main", "pooled")], rows[("vcg", "pooled")]
+    assert main.get("class") == "main" and "class" not in vcg
+    assert main["cells"] == {
+        "analysis": "main", "changes": "main specification", "group": "all PL schools",
+        "estimate": "0.10", "ci": "0.04 to 0.16", "points": "4.0", "p": "0.001",
+        "n-treated": "300", "n-comparison": "600", "n-schools": "4",
+    }  # fmt: skip
+    assert vcg["cells"]["changes"] == "matching: virtual comparison group (VCG)"
+    assert (vcg["cells"]["estimate"], vcg["cells"]["ci"]) == ("0.15", "0.09 to 0.21")
+    # the hostile analysis: 6 district PL students, so district and (complementary) charter
+    # are suppressed; its pooled row (-0.01, -0.07 to 0.05) is shown
+    evil = {g: rows[(EVIL_ANALYSIS, g)]["cells"] for g in ("pooled", "charter", "district")}
+    assert evil["pooled"]["changes"] == "model covariates: none"
+    assert evil["pooled"]["ci"] == "\u22120.07 to 0.05"
+    for group in ("charter", "district"):
+        assert set(evil[group]) == {"analysis", "changes", "group", "suppressed"}
+    csv = pd.read_csv(sensitivity_report / "tables/sensitivity.csv")
+    hidden = csv[csv["analysis"] == EVIL_ANALYSIS].set_index("group")
+    assert hidden.loc[["charter", "district"], ["estimate", "n_treated"]].isna().all().all()
+    assert csv.loc[csv["main"], "analysis"].unique().tolist() == ["main"]
+    log = pd.read_csv(sensitivity_report / "suppression_log.csv")
+    assert f"{EVIL_ANALYSIS} / math / sector / district" in set(log["row"])
+
+
+def test_sensitivity_names_are_escaped_and_the_finding_is_worded_by_the_intervals(
+    sensitivity_report,
+):
+    html = (sensitivity_report / "report.html").read_text()
+    page = _Page.of(sensitivity_report / "report.html")
+    assert "b" not in page.tags and "&lt;b&gt;x&lt;/b&gt;" in html
+    text = " ".join(" ".join(page.text).split())
+    assert (
+        "The math estimate ranges from \u22120.01 to +0.15 SD across 3 specifications; its 95% "
+        "interval lies above zero in 2 (the main specification, vcg) and includes zero in 1 "
+        f"({EVIL_ANALYSIS}), so the conclusion depends on the specification."
+    ) in text
+    alt = next(a for a in page.alts if a.startswith("Dot plot of pooled and sector"))
+    assert f"from -0.01 ({EVIL_ANALYSIS}) to 0.15 (vcg)" in alt
+    for ext in ("png", "svg"):
+        assert (sensitivity_report / f"figures/sensitivity.{ext}").stat().st_size > 0
+
+
+def test_sensitivity_report_is_byte_identical_on_rerun(tmp_path):
+    inputs, extra = _with_analyses(tmp_path / "in")
+    first, second = _run(inputs, tmp_path / "a", **extra), _run(inputs, tmp_path / "b", **extra)
+    names = ["report.html", "suppression_log.csv", "tables/sensitivity.csv"]
+    names += ["figures/sensitivity.png", "figures/sensitivity.svg"]
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    html = (first / "report.html").read_text()
+    for path in extra["analysis_estimates"]:
+        assert io.sha256(path) in html
+
+
+def test_analyses_and_their_files_must_pair_up(tmp_path, capsys):
+    inputs, extra = _with_analyses(tmp_path / "in")
+    argv = _report_argv(inputs, tmp_path / "out")
+    argv += ["--analyses", "main", "vcg", "--analysis-estimates", str(inputs["estimates"])]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "pl-eval report: error: --analysis-estimates gives 1 values for the 2 names of "
+        "--analyses; expected one per name, in the same order"
+    ]
+    assert not (tmp_path / "out/report.html").exists()
+
+
+def test_cli_report_maps_the_analyses_onto_the_stage(tmp_path):
+    inputs, extra = _with_analyses(tmp_path / "in")
+    argv = _report_argv(inputs, tmp_path / "out")
+    argv += ["--analyses", *extra["analyses"], "--analysis-estimates"]
+    argv += [str(p) for p in extra["analysis_estimates"]]
+    assert cli.main(argv) == 0
+    page = _Page.of(tmp_path / "out/report.html")
+    assert "sensitivity" in page.sections
+    assert [r["data-label"] for r in page.rows][::3] == ["main", "vcg", EVIL_ANALYSIS]
+
+
+def _report_argv(inputs: dict, out: Path) -> list[str]:
+    argv = ["report", "--subjects", "math", "--settings", '{"min_n": 10}']
+    for name in ("estimates", "breakout_tests", "trajectory", "exclusions", "schools", "config"):
+        argv += [f"--{name.replace('_', '-')}", str(inputs[name])]
+    for name in ("balance", "match_summary", "propensity"):
+        argv += [f"--{name.replace('_', '-')}", *map(str, inputs[name])]
+    argv += ["--html", str(out / "report.html"), "--figures", str(out / "figures")]
+    return argv + ["--tables", str(out / "tables"), "--suppression-log", str(out / "log.csv")]
+
+
+# -- combined report -------------------------------------------------------------------------
+
+
+def _combined_inputs(d: Path) -> dict:
+    d.mkdir(parents=True, exist_ok=True)
+    io.write_parquet(_estimates(), d / "first.parquet")
+    io.write_parquet(_shifted(0.05, district_n=4), d / "second.parquet")
+    io.write_text(ANALYSES_CONFIG, d / "config.yaml")
+    return {
+        "cohorts": ["2014-2015", EVIL_COHORT],
+        "estimates": [d / "first.parquet", d / "second.parquet"],
+        "school_years": ["2014-2015", "2015-2016"],
+        "config": d / "config.yaml",
+    }
+
+
+def _run_combined(inputs: dict, reports: Path, **extra) -> Path:
+    out = reports / "combined"
+    stages.combined_report(
+        **inputs,
+        html=out / "report.html",
+        tables=out / "tables",
+        figures=out / "figures",
+        suppression_log=out / "suppression_log.csv",
+        settings={"min_n": 10},
+        **extra,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def combined(tmp_path_factory) -> Path:
+    inputs = _combined_inputs(tmp_path_factory.mktemp("combined_inputs"))
+    return _run_combined(inputs, tmp_path_factory.mktemp("reports"))
+
+
+def test_combined_report_sets_cohorts_side_by_side(combined):
+    page = _Page.of(combined / "report.html")
+    assert page.sections == ["summary", "cohorts", "methods", "provenance"]
+    assert [h.split(".")[0] for h in page.headings] == ["1", "2", "3", "4"]
+    rows = {(r["data-label"], r["data-group"]): r["cells"] for r in page.rows}
+    first = rows[("2014-2015", "pooled")]
+    assert first == {
+        "cohort": "2014-2015", "school-year": "2014-2015", "group": "all PL schools",
+        "estimate": "0.10", "ci": "0.04 to 0.16", "points": "4.0", "p": "0.001",
+        "n-treated": "300", "n-comparison": "600", "n-schools": "4",
+    }  # fmt: skip
+    assert rows[("2014-2015", "district")]["estimate"] == "0.05"
+    second = rows[(EVIL_COHORT, "pooled")]
+    assert (second["school-year"], second["estimate"], second["ci"]) == (
+        "2015-2016",
+        "0.15",
+        "0.09 to 0.21",
+    )
+    # 4 district PL students in the second cohort: district and charter suppressed, logged
+    for group in ("charter", "district"):
+        assert "suppressed" in rows[(EVIL_COHORT, group)]
+    log = pd.read_csv(combined / "suppression_log.csv")
+    assert {f"{EVIL_COHORT} / math / sector / {g}" for g in ("charter", "district")} == set(
+        log["row"]
+    )
+    table = pd.read_csv(combined / "tables/cohorts.csv")
+    assert table.loc[table["n_treated"].isna(), "cohort"].tolist() == [EVIL_COHORT] * 2
+    text = " ".join(" ".join(page.text).split())
+    assert (
+        "The math estimate ranges from +0.10 to +0.15 SD across 2 cohorts; the 95% intervals "
+        "of both lie above zero."
+    ) in text
+    assert "(16 cells in all;" in text  # 2 rows: counts, estimates, CI, p
+    for ext in ("png", "svg"):
+        assert (combined / f"figures/cohorts.{ext}").stat().st_size > 0
+
+
+def test_combined_report_escapes_cohort_names_and_links_each_report(combined):
+    html = (combined / "report.html").read_text()
+    page = _Page.of(combined / "report.html")
+    assert page.tags.count("img") == 1  # the dot plot; the cohort's <img> is text
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;&amp;" in html
+    assert EVIL_COHORT in " ".join(page.text)
+    assert (
+        page.links
+        == ["../2014-2015/report.html"] * 3
+        + ["../%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E%26/report.html"] * 3
+    )
+
+
+def test_combined_report_is_byte_identical_on_rerun_and_shows_provenance(tmp_path):
+    inputs = _combined_inputs(tmp_path / "in")
+    a = _run_combined(inputs, tmp_path / "a")
+    b = _run_combined(inputs, tmp_path / "b", run_time="2026-11-22T08:00Z")
+    for name in ("figures/cohorts.png", "figures/cohorts.svg", "tables/cohorts.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    first, second = (a / "report.html").read_text(), (b / "report.html").read_text()
+    assert first == second.replace("2026-11-22T08:00Z", "not recorded")
+    for path in (*inputs["estimates"], inputs["config"]):
+        assert io.sha256(path) in first
+
+
+def test_cli_combined_report_links_reports_given_and_reads_years_from_config(tmp_path):
+    inputs = _combined_inputs(tmp_path / "in")
+    io.write_text(ANALYSES_CONFIG + "school_years: {2014-2015: 2014-2015}\n", inputs["config"])
+    out = tmp_path / "site/summary"
+    argv = ["combined-report", "--cohorts", *inputs["cohorts"], "--config", str(inputs["config"])]
+    argv += ["--estimates", *map(str, inputs["estimates"]), "--html", str(out / "index.html")]
+    argv += ["--figures", str(out / "figures"), "--tables", str(out / "tables")]
+    argv += ["--suppression-log", str(out / "log.csv"), "--cohort-reports"]
+    argv += [str(tmp_path / "site/a/report.html"), str(tmp_path / "site/b/report.html")]
+    assert cli.main(argv) == 0
+    page = _Page.of(out / "index.html")
+    assert sorted(set(page.links)) == ["../a/report.html", "../b/report.html"]
+    years = {r["data-label"]: r["cells"]["school-year"] for r in page.rows}
+    assert years == {"2014-2015": "2014-2015", EVIL_COHORT: "—"}

@@ -1,15 +1,28 @@
-"""The funder report: suppression, findings, figures and the rendered HTML page."""
+"""The funder reports: suppression, findings, figures and the rendered HTML pages."""
 
+from pl_eval.report.compare import Comparison, across_cohorts, describe_overrides, sensitivity
 from pl_eval.report.findings import Finding, findings
-from pl_eval.report.render import Report, ReportInputs, build_report
+from pl_eval.report.render import (
+    CombinedInputs,
+    Report,
+    ReportInputs,
+    build_combined_report,
+    build_report,
+)
 from pl_eval.report.suppression import Suppressed, suppress
 
 __all__ = [
+    "CombinedInputs",
+    "Comparison",
     "Finding",
     "Report",
     "ReportInputs",
     "Suppressed",
+    "across_cohorts",
+    "build_combined_report",
     "build_report",
+    "describe_overrides",
     "findings",
+    "sensitivity",
     "suppress",
 ]

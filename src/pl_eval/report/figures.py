@@ -223,3 +223,94 @@ def love_plot(balance_table: pd.DataFrame) -> Figure:
         outside_support=0,
     )
     return matching.love_plot(balance)
+
+
+#: The series of a side-by-side dot plot: pooled in black diamonds, sectors as elsewhere.
+COMPARED = {
+    "pooled": ("#000000", "D", "all PL schools", -0.22),
+    "charter": (*STYLE["charter"], "charter", 0.0),
+    "district": (*STYLE["district"], "district", 0.22),
+}
+
+
+def comparison_plot(
+    rows: pd.DataFrame, label: str, noun: str, highlight: str | None = None
+) -> Figure:
+    """Per subject, one row per ``label`` value: pooled and sector estimates with 95% CIs.
+
+    ``rows`` are a :class:`~pl_eval.report.compare.Comparison`'s shown rows; ``highlight``
+    (the main specification) gets filled markers and a bold label, the others open markers.
+    Without ``highlight`` (cohorts) every marker is filled.
+    """
+    subjects = sorted(set(rows["subject"]))
+    names = list(pd.unique(rows[label].astype(str)))
+    position = {name: i for i, name in enumerate(names)}
+    fig = Figure(figsize=(7.5, 1.9 + 0.42 * len(names)), layout="constrained")
+    axes = fig.subplots(1, len(subjects), sharey=True, squeeze=False)[0]
+    series = rows["group"].where(rows["scope"] != "pooled", "pooled")
+    for ax, subject in zip(axes, subjects, strict=True):
+        ax.axvline(0, color=GREY, linewidth=0.9)
+        for key, (colour, marker, _, offset) in COMPARED.items():
+            part = rows[(rows["subject"] == subject) & (series == key)]
+            y = part[label].astype(str).map(position).to_numpy() + offset
+            ax.errorbar(
+                part["estimate"],
+                y,
+                xerr=[part["estimate"] - part["ci_low"], part["ci_high"] - part["estimate"]],
+                fmt="none",
+                ecolor=colour,
+                elinewidth=1.1,
+            )
+            filled = (part[label] == highlight).to_numpy() if highlight else np.ones(len(y), bool)
+            for fill, face in ((filled, colour), (~filled, "white")):
+                ax.scatter(
+                    part["estimate"][fill], y[fill], marker=marker, s=30, zorder=3,
+                    facecolors=face, edgecolors=colour,
+                )  # fmt: skip
+        ax.set_title(subject.capitalize())
+        ax.set_xlabel("Effect (national SD units), 95% CI", fontsize=8)
+    axes[0].set_yticks(range(len(names)), names, parse_math=False)
+    axes[0].set_ylim(len(names) - 0.5, -0.5)  # first name on top
+    for tick in axes[0].get_yticklabels():
+        tick.set_fontweight("bold" if tick.get_text() == highlight else "normal")
+    handles = [
+        Line2D([], [], color=c, marker=m, linestyle="", label=name)
+        for c, m, name, _ in COMPARED.values()
+    ]
+    if highlight:
+        handles += [
+            Line2D([], [], color=GREY, marker="o", linestyle="", label=f"{highlight} (filled)"),
+            Line2D(
+                [], [], color=GREY, marker="o", markerfacecolor="white", linestyle="",
+                label="other specifications (open)",
+            ),
+        ]  # fmt: skip
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=7)
+    fig.set_label(_comparison_alt(rows, label, noun, highlight, subjects, len(names)))
+    return fig
+
+
+def _comparison_alt(
+    rows: pd.DataFrame, label: str, noun: str, highlight: str | None, subjects: list, n: int
+) -> str:
+    """Alt text of the comparison plot: what is drawn and each subject's pooled range."""
+    pooled = rows[rows["scope"] == "pooled"]
+    ranges = []
+    for subject in subjects:
+        part = pooled[pooled["subject"] == subject]
+        if len(part):
+            low, high = part.loc[part["estimate"].idxmin()], part.loc[part["estimate"].idxmax()]
+            ranges.append(
+                f"{subject} pooled estimates range from {low['estimate']:.2f} ({low[label]}) to "
+                f"{high['estimate']:.2f} ({high[label]})"
+            )
+    marked = (
+        f"; the main specification ({highlight}) has filled markers and a bold label"
+        if highlight
+        else ""
+    )
+    return (
+        f"Dot plot of pooled and sector (charter, district) effects in SD units with 95% "
+        f"intervals for {n} {noun}s, one row each, {' and '.join(subjects)} side by side, with "
+        f"a vertical line at zero{marked}. " + "; ".join(ranges) + "."
+    )

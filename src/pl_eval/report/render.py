@@ -1,9 +1,11 @@
-"""Assemble the funder report: suppressed tables, findings, figures and the HTML page.
+"""Assemble the funder reports: suppressed tables, findings, figures and the HTML page.
 
-:func:`build_report` is pure (DataFrames in, a :class:`Report` out); the stage reads the
-inputs and writes the page, figures, tables and suppression log. The page is rendered by a
-Jinja2 environment with autoescaping on, so school names and every other interpolated text
-are escaped; figures are embedded as base64 PNG with their alt text.
+:func:`build_report` (one cohort) and :func:`build_combined_report` (cohorts side by side)
+are pure (DataFrames in, a :class:`Report` out); the stages read the inputs and write the
+page, figures, tables and suppression log. Pages are rendered by a Jinja2 environment with
+autoescaping on, so school, analysis and cohort names and every other interpolated text are
+escaped; figures are embedded as base64 PNG with their alt text. Both pages extend one base
+template and share its macros and stylesheet.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from matplotlib.figure import Figure
 
 from pl_eval.estimation.cohort import significant_schools
 from pl_eval.norms import percentile_points
-from pl_eval.report import figures
+from pl_eval.report import compare, figures
 from pl_eval.report.findings import Finding, findings
 from pl_eval.report.suppression import LOG_COLUMNS, Suppressed, suppress
 
@@ -41,6 +43,20 @@ class ReportInputs:
     config: dict
     provenance: dict = field(default_factory=dict)
     propensity: dict[str, pd.DataFrame] = field(default_factory=dict)  # per subject; VCG: empty
+    # analysis name -> its estimates, in display order ("main" among them); empty: no
+    # sensitivity section. Each one's overrides are read from config["analyses"].
+    analyses: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CombinedInputs:
+    """The combined report's inputs: each cohort's main estimates, in display order."""
+
+    estimates: dict[str, pd.DataFrame]
+    school_years: dict[str, str]  # cohort -> "YYYY-YYYY"; a cohort left out shows a dash
+    links: dict[str, str]  # cohort -> relative href of its own report
+    config: dict
+    provenance: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,15 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
             outside = inputs.match_summaries.get(s, {}).get("outside_support", 0)
             figs[f"overlap_{s}"] = figures.overlap_plot(scores, outside)
 
+    sensitivity = None
+    if inputs.analyses:
+        sensitivity = compare.sensitivity(
+            inputs.analyses, inputs.config.get("analyses") or {}, min_n=min_n
+        )
+        figs["sensitivity"] = figures.comparison_plot(
+            sensitivity.shown(), "analysis", "specification", highlight=compare.MAIN
+        )
+
     headline = _headline(pooled)
     balance = _balance_table(inputs.balance)
     tables = {
@@ -117,6 +142,9 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         "balance": balance,
     }
     logs = [schools.log, breakouts.log, flow["flow"].log, flow["exclusions"].log]
+    if sensitivity is not None:
+        tables["sensitivity"] = sensitivity.to_frame()
+        logs.append(sensitivity.log)
     log = pd.concat(logs, ignore_index=True)
     context = {
         "title": title,
@@ -133,6 +161,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         "exclusions": flow["exclusions"].table,
         "match_rates": _match_rates(inputs.match_summaries),
         "balance": balance,
+        "sensitivity": _for_page(sensitivity),
         "figures": {name: (_png_data_uri(fig), fig.get_label()) for name, fig in figs.items()},
         "config": _flatten(inputs.config),
         "provenance": inputs.provenance,
@@ -141,6 +170,26 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
     }
     html = environment().get_template("report.html.j2").render(**context)
     return Report(html, figs, tables, log[LOG_COLUMNS], found)
+
+
+def build_combined_report(inputs: CombinedInputs, *, min_n: int = 10, title: str = "") -> Report:
+    """Cohorts side by side: pooled and sector estimates, a dot plot and range findings."""
+    cohorts = compare.across_cohorts(inputs.estimates, inputs.school_years, min_n=min_n)
+    figs = {"cohorts": figures.comparison_plot(cohorts.shown(), "cohort", "cohort")}
+    context = {
+        "title": title,
+        "findings": cohorts.findings,
+        "cohorts": _for_page(cohorts),
+        "links": inputs.links,
+        "figures": {name: (_png_data_uri(fig), fig.get_label()) for name, fig in figs.items()},
+        "config": _flatten(inputs.config),
+        "provenance": inputs.provenance,
+        "min_n": min_n,
+        "n_suppressed": len(cohorts.log),
+    }
+    html = environment().get_template("combined.html.j2").render(**context)
+    tables = {"cohorts": cohorts.to_frame()}
+    return Report(html, figs, tables, cohorts.log[LOG_COLUMNS], cohorts.findings)
 
 
 def environment() -> jinja2.Environment:
@@ -170,6 +219,18 @@ def count(value) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "suppressed"
     return f"{int(value):,}"
+
+
+def _for_page(comparison: compare.Comparison | None) -> dict | None:
+    """A comparison as the page's macros read it: per subject, its rows with a hidden flag."""
+    if comparison is None:
+        return None
+    rows = comparison.table.assign(hidden=comparison.hidden)
+    return {
+        "label": comparison.label,
+        "findings": comparison.findings,
+        "subjects": {s: rows[rows["subject"] == s] for s in sorted(set(rows["subject"]))},
+    }
 
 
 def _headline(pooled: pd.DataFrame) -> pd.DataFrame:
