@@ -222,10 +222,18 @@ def count(value) -> str:
 
 
 def _for_page(comparison: compare.Comparison | None) -> dict | None:
-    """A comparison as the page's macros read it: per subject, its rows with a hidden flag."""
+    """A comparison as the page's macros read it: per subject, its rows with a hidden flag.
+
+    ``span`` is the number of rows an analysis (or cohort) has in a subject's table on its
+    first row and 0 on the others, so its name and description are written once (rowspan).
+    """
     if comparison is None:
         return None
-    rows = comparison.table.assign(hidden=comparison.hidden)
+    keys = [comparison.label, "subject"]
+    size = comparison.table.groupby(keys, sort=False)["group"].transform("size")
+    rows = comparison.table.assign(
+        hidden=comparison.hidden, span=size.where(~comparison.table.duplicated(keys), 0)
+    )
     return {
         "label": comparison.label,
         "findings": comparison.findings,
