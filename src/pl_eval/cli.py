@@ -168,6 +168,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--school-years", nargs="+", default=[], help="YYYY-YYYY per cohort (optional)")
     p.add_argument(
+        "--ingest-summaries", nargs="+", type=Path, default=[],
+        help="ingest_summary.json per cohort: its school year when --school-years is not given",
+    )  # fmt: skip
+    p.add_argument(
         "--cohort-reports", nargs="+", type=Path, default=[],
         help="each cohort's report.html (default: ../<cohort>/report.html from --html)",
     )  # fmt: skip

@@ -472,6 +472,7 @@ def combined_report(
     suppression_log: Path,
     settings: dict,
     school_years: Sequence[str] = (),
+    ingest_summaries: Sequence[Path] = (),
     cohort_reports: Sequence[Path] = (),
     pdf: Path | None = None,
     title: str = "Achievement effects of personalized-learning schools, by cohort",
@@ -479,19 +480,31 @@ def combined_report(
 ) -> None:
     """The combined report: every cohort's main estimates side by side, linked to its report.
 
-    ``estimates`` and the optional ``school_years`` and ``cohort_reports`` follow ``cohorts``'
-    order. Without ``school_years`` a cohort's year comes from the configuration's
-    ``school_years`` (else a dash); without ``cohort_reports`` each cohort's report is taken to
+    ``estimates`` and the optional ``school_years``, ``ingest_summaries`` and ``cohort_reports``
+    follow ``cohorts``' order. Without ``school_years`` a cohort's year comes from the
+    configuration's ``school_years``, else from the terms its ingest summary found (else a
+    dash); without ``cohort_reports`` each cohort's report is taken to
     be ``<cohort>/report.html`` beside the combined report's folder (reports/<cohort>/). Links
     are relative, so the reports folder can be moved or shared whole.
     """
     _check_named_files("--cohorts", cohorts, "--estimates", estimates)
-    for flag, values in (("--school-years", school_years), ("--cohort-reports", cohort_reports)):
+    optional = (
+        ("--school-years", school_years),
+        ("--ingest-summaries", ingest_summaries),
+        ("--cohort-reports", cohort_reports),
+    )
+    for flag, values in optional:
         if values:
             _check_named_files("--cohorts", cohorts, flag, values)
     settings_file = io.read_yaml(config)
+    found = {
+        c: year
+        for c, p in zip(cohorts, ingest_summaries, strict=False)
+        if (year := _analysed_school_year(io.read_json(p))) is not None
+    }
+    configured = settings_file.get("school_years") or {}
     years = dict(zip(cohorts, school_years, strict=True)) if school_years else {
-        c: y for c, y in (settings_file.get("school_years") or {}).items() if c in cohorts
+        c: configured.get(c, found.get(c)) for c in cohorts if c in configured or c in found
     }  # fmt: skip
     pages = cohort_reports or [Path(html).parent.parent / c / "report.html" for c in cohorts]
     here = Path(html).parent
@@ -509,6 +522,17 @@ def combined_report(
         loaded, min_n=int(settings.get("min_n", 10)), title=title
     )
     _write_report(result, html, pdf, figures, tables, suppression_log)
+
+
+def _analysed_school_year(ingest_summary: dict) -> str | None:
+    """The one school year with fall and spring tests among an ingest summary's terms
+    ("Fall 2022-2023", ...), as the panel takes it; None when there is not exactly one."""
+    seasons: dict[str, set[str]] = {}
+    for term in ingest_summary.get("terms", {}):
+        season, _, year = str(term).partition(" ")
+        seasons.setdefault(year, set()).add(season.lower())
+    both = [year for year, found in seasons.items() if {"fall", "spring"} <= found]
+    return both[0] if len(both) == 1 else None
 
 
 def _check_named_files(

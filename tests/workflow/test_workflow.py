@@ -285,6 +285,7 @@ def test_several_cohorts_run_in_one_invocation_with_a_combined_report(demo_run, 
         estimates = pd.read_parquet(workdir / f"data/processed/{cohort}/main/estimates.parquet")
         pooled = estimates[(estimates["scope"] == "pooled") & (estimates["subject"] == "math")]
         assert _shown(pooled["estimate"].item(), 2) in unescape(html)
+    assert "2022-2023" in html and "2023-2024" in html  # each cohort's year, from its exports
     assert not (workdir / "data/processed/next/vcg").exists()
 
 

@@ -68,6 +68,7 @@ rule combined_report:
     """Cross-cohort summary: every cohort's headline and sector estimates side by side."""
     input:
         estimates=expand(processed("{cohort}/main", "estimates.parquet"), cohort=COHORTS),
+        ingest_summaries=expand(processed("{cohort}", "ingest_summary.json"), cohort=COHORTS),
         config="config/config.yaml",
     output:
         html=report(
@@ -94,6 +95,7 @@ rule combined_report:
         "benchmarks/results/combined/combined_report.tsv"
     shell:
         "pl-eval combined-report --cohorts {params.cohorts} --estimates {input.estimates:q}"
+        " --ingest-summaries {input.ingest_summaries:q}"
         " --config {input.config:q} --html {output.html:q} --pdf {output.pdf:q}"
         " --figures {output.figures:q} --tables {output.tables:q}"
         " --suppression-log {output.suppression_log:q} --settings {params.settings:q}"
