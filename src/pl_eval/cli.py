@@ -32,6 +32,12 @@ def _settings(text: str) -> dict:
     return value
 
 
+def _config(text: str) -> Path | dict:
+    """A report's configuration: the run's effective config as JSON (as the workflow passes
+    it, --config overrides included), or a config file."""
+    return _settings(text) if text.lstrip().startswith("{") else Path(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pl-eval",
@@ -136,8 +142,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
 
     p = command("report", stages.report, "Write the funder report (HTML, PDF, figures, tables).")
-    for name in ("estimates", "breakout-tests", "trajectory", "exclusions", "schools", "config"):
+    for name in ("estimates", "breakout-tests", "trajectory", "exclusions", "schools"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} input path")
+    p.add_argument("--config", type=_config, required=True, help="config as JSON, or its file")
     p.add_argument("--subjects", nargs="+", required=True, help="subjects, in input order")
     for name in ("balance", "match-summary", "propensity"):
         p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help=f"{name} per subject")
@@ -175,7 +182,7 @@ def _parser() -> argparse.ArgumentParser:
         "--cohort-reports", nargs="+", type=Path, default=[],
         help="each cohort's report.html (default: ../<cohort>/report.html from --html)",
     )  # fmt: skip
-    p.add_argument("--config", type=Path, required=True, help="config input path")
+    p.add_argument("--config", type=_config, required=True, help="config as JSON, or its file")
     p.add_argument("--html", type=Path, required=True, help="report.html output path")
     p.add_argument("--pdf", type=Path, default=None, help="report.pdf output path (optional)")
     for name in ("figures", "tables"):

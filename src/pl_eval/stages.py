@@ -6,6 +6,8 @@ outputs atomically, so a failed stage leaves nothing behind.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -421,7 +423,7 @@ def report(
     balance: list[Path],
     match_summary: list[Path],
     propensity: list[Path],
-    config: Path,
+    config: Path | dict,
     html: Path,
     figures: Path,
     tables: Path,
@@ -443,7 +445,8 @@ def report(
     """
     _check_named_files("--analyses", analyses, "--analysis-estimates", analysis_estimates)
     inputs = [estimates, breakout_tests, trajectory, exclusions, schools, *balance, *match_summary]
-    inputs += [*propensity, *analysis_estimates, config]
+    inputs += [*propensity, *analysis_estimates]
+    settings_used, config_input = _run_config(config)
     loaded = reporting.ReportInputs(
         estimates=io.read_parquet(estimates),
         tests=pd.read_csv(breakout_tests),
@@ -453,8 +456,8 @@ def report(
         match_summaries={s: io.read_json(p) for s, p in zip(subjects, match_summary, strict=True)},
         propensity={s: io.read_parquet(p) for s, p in zip(subjects, propensity, strict=True)},
         schools=io.read_parquet(schools),
-        config=io.read_yaml(config),
-        provenance=_provenance(inputs, run_time),
+        config=settings_used,
+        provenance=_provenance(inputs, run_time, config_input),
         analyses={a: io.read_parquet(p) for a, p in zip(analyses, analysis_estimates, strict=True)},
     )
     result = reporting.build_report(loaded, min_n=int(settings.get("min_n", 10)), title=title)
@@ -465,7 +468,7 @@ def combined_report(
     *,
     cohorts: Sequence[str],
     estimates: Sequence[Path],
-    config: Path,
+    config: Path | dict,
     html: Path,
     tables: Path,
     figures: Path,
@@ -496,7 +499,7 @@ def combined_report(
     for flag, values in optional:
         if values:
             _check_named_files("--cohorts", cohorts, flag, values)
-    settings_file = io.read_yaml(config)
+    settings_file, config_input = _run_config(config)
     found = {
         c: year
         for c, p in zip(cohorts, ingest_summaries, strict=False)
@@ -516,7 +519,7 @@ def combined_report(
             for c, p in zip(cohorts, pages, strict=True)
         },
         config=settings_file,
-        provenance=_provenance([*estimates, config], run_time),
+        provenance=_provenance(estimates, run_time, config_input),
     )
     result = reporting.build_combined_report(
         loaded, min_n=int(settings.get("min_n", 10)), title=title
@@ -549,10 +552,20 @@ def _check_named_files(
         raise ConfigError(f"{names_flag} names {', '.join(repeated)} more than once")
 
 
-def _provenance(inputs: Sequence[Path], run_time: str | None) -> dict:
-    """Input hashes (each file once, in order), version, commit and the optional run time."""
+def _run_config(config: Path | dict) -> tuple[dict, tuple[str, str]]:
+    """The configuration a report describes, and its provenance entry (name, SHA-256): the
+    workflow passes the effective config (--config overrides included) rather than the file."""
+    if isinstance(config, dict):
+        text = json.dumps(config, sort_keys=True).encode()
+        return config, ("configuration (effective, as JSON)", hashlib.sha256(text).hexdigest())
+    return io.read_yaml(config), (str(config), io.sha256(config))
+
+
+def _provenance(inputs: Sequence[Path], run_time: str | None, config: tuple[str, str]) -> dict:
+    """Input hashes (each file once, in order, then the config), version, commit and the
+    optional run time."""
     return {
-        "inputs": [(str(p), io.sha256(p)) for p in dict.fromkeys(map(Path, inputs))],
+        "inputs": [(str(p), io.sha256(p)) for p in dict.fromkeys(map(Path, inputs))] + [config],
         "version": __version__,
         "git_commit": io.git_commit(),
         "run_time": run_time,

@@ -274,11 +274,14 @@ def test_several_cohorts_run_in_one_invocation_with_a_combined_report(demo_run, 
     workdir = tmp_path / "two_cohorts"
     shutil.copytree(demo_run, workdir, symlinks=True)
     config = yaml.safe_load((workdir / "config/config.yaml").read_text())
-    config.update(cohorts=["demo", "next"], analyses={"main": {}})
+    config.update(analyses={"main": {}})  # --config merges mappings: it cannot drop variants
     (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
-    done = snakemake(workdir)
+    done = snakemake(workdir, "--config", "cohorts=[demo,next]")
     assert done.returncode == 0, done.stderr[-3000:]
     html = (workdir / "reports/combined/report.html").read_text()
+    # Reports describe the configuration the run used, command-line overrides included.
+    assert "['demo', 'next']" in unescape((workdir / "reports/next/report.html").read_text())
+    assert "configuration (effective, as JSON)" in html
     for cohort in ("demo", "next"):
         assert (workdir / f"reports/{cohort}/report.html").exists()
         assert f'href="../{cohort}/report.html"' in html

@@ -16,7 +16,6 @@ rule report:
         analysis_estimates=expand(
             processed("{{cohort}}/{analysis}", "estimates.parquet"), analysis=ANALYSES
         ),
-        config="config/config.yaml",
     output:
         html=report(
             "reports/{cohort}/report.html",
@@ -40,6 +39,7 @@ rule report:
     params:
         subjects=" ".join(SUBJECTS),
         analyses=" ".join(ANALYSES),
+        config=as_json(config),
         settings=as_json(config["report"]),
     conda:
         "../envs/pl_eval.yaml"
@@ -54,7 +54,7 @@ rule report:
         " --balance {input.balance:q} --match-summary {input.match_summary:q}"
         " --propensity {input.propensity:q} --analyses {params.analyses}"
         " --analysis-estimates {input.analysis_estimates:q}"
-        " --config {input.config:q} --html {output.html:q} --pdf {output.pdf:q}"
+        " --config {params.config:q} --html {output.html:q} --pdf {output.pdf:q}"
         " --figures {output.figures:q}"
         " --tables {output.tables:q} --suppression-log {output.suppression_log:q}"
         " --settings {params.settings:q} --log {log:q}"
@@ -69,7 +69,6 @@ rule combined_report:
     input:
         estimates=expand(processed("{cohort}/main", "estimates.parquet"), cohort=COHORTS),
         ingest_summaries=expand(processed("{cohort}", "ingest_summary.json"), cohort=COHORTS),
-        config="config/config.yaml",
     output:
         html=report(
             "reports/combined/report.html",
@@ -86,6 +85,7 @@ rule combined_report:
         suppression_log="reports/combined/suppression_log.csv",
     params:
         cohorts=" ".join(COHORTS),
+        config=as_json(config),
         settings=as_json(config["report"]),
     conda:
         "../envs/pl_eval.yaml"
@@ -96,7 +96,7 @@ rule combined_report:
     shell:
         "pl-eval combined-report --cohorts {params.cohorts} --estimates {input.estimates:q}"
         " --ingest-summaries {input.ingest_summaries:q}"
-        " --config {input.config:q} --html {output.html:q} --pdf {output.pdf:q}"
+        " --config {params.config:q} --html {output.html:q} --pdf {output.pdf:q}"
         " --figures {output.figures:q} --tables {output.tables:q}"
         " --suppression-log {output.suppression_log:q} --settings {params.settings:q}"
         " --log {log:q}"
