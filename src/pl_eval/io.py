@@ -10,6 +10,7 @@ import codecs
 import csv
 import hashlib
 import json
+import logging
 import os
 import secrets
 import subprocess
@@ -30,6 +31,9 @@ import pyarrow.parquet as pq
 import yaml
 
 from pl_eval.errors import InputError, Problem
+from pl_eval.progress import track
+
+log = logging.getLogger(__name__)
 
 #: Leading characters that make a spreadsheet treat a text cell as a formula (OWASP CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -283,20 +287,24 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
     return RawFile(Path(path), name, tuple(h.strip() for h in header), delimiter, encoding)
 
 
-def read_raw_exports(requests: Sequence[RawRequest]) -> RawExports:
+def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) -> RawExports:
     """Read the requested columns of each export as text and stack them (see :class:`RawExports`).
 
     pyarrow parses in parallel and dictionary-encodes each column, so millions of rows cost
     little memory and later parsing runs once per distinct value. Row i is reported on line
     i + 2, which assumes values hold no line breaks (NWEA exports have none); a quoted line
-    break shifts the line numbers after it.
+    break shifts the line numbers after it. ``progress`` reports the files read
+    (:func:`pl_eval.progress.track`).
     """
     names = sorted({n for r in requests for n in r.columns})
     problems: list[Problem] = []
     tables: dict[str, pa.Table] = {}
     encodings: dict[str, str] = {}
     blanks: dict[str, int] = {}
-    for request in sorted(requests, key=lambda r: r.file.name):  # rows in file, line order
+    in_order = sorted(requests, key=lambda r: r.file.name)  # rows in file, line order
+    if progress:
+        in_order = track(in_order, "read file", logger=log, label=lambda r: r.file.name)
+    for request in in_order:
         try:
             table, encodings[request.file.name] = _read_one(request)
         except InputError as exc:

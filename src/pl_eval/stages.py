@@ -68,7 +68,7 @@ def ingest(
     column, what was expected); nothing is written unless the whole folder reads cleanly.
     """
     options = ingestion.IngestSettings.from_dict(settings)
-    folder = _read_folder(Path(raw_dir), options)
+    folder = _read_folder(Path(raw_dir), options, progress=True)
     if folder.problems:  # file names relative to the cohort folder -> paths the evaluator can open
         raise InputError(folder.located_problems(raw_dir))
 
@@ -83,9 +83,12 @@ def ingest(
     io.write_json(result.summary(), summary)
 
 
-def _read_folder(raw_dir: Path, options: ingestion.IngestSettings) -> ingestion.Folder:
+def _read_folder(
+    raw_dir: Path, options: ingestion.IngestSettings, *, progress: bool = False
+) -> ingestion.Folder:
     """Recognise, read and validate every file of a cohort folder, collecting every problem;
-    ingest and check-inputs both read through here, so they check alike."""
+    ingest and check-inputs both read through here, so they check alike. ``progress`` reports
+    the files read (ingest's long step)."""
     problems = []
     exports, ignored, failed = [], [], []
     for path, name in io.list_raw_files(raw_dir):
@@ -105,7 +108,8 @@ def _read_folder(raw_dir: Path, options: ingestion.IngestSettings) -> ingestion.
     read = {}
     for part, kinds in ingestion.pipeline.PARTS.items():
         try:
-            read[part] = io.read_raw_exports([e.request() for e in inventory.of_kind(*kinds)])
+            requests = [e.request() for e in inventory.of_kind(*kinds)]
+            read[part] = io.read_raw_exports(requests, progress=progress)
         except InputError as exc:
             problems += exc.problems
         else:

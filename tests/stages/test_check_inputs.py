@@ -62,10 +62,11 @@ def test_problems_are_ingests_own_lines_then_the_count(tmp_path, capsys):
     raw = cohort(tmp_path)
     shutil.copytree(DATA / "bad" / "non_numeric", raw / "more")
     shutil.copy(DATA / "bad" / "schools_values" / "schools.csv", raw / "schools.csv")
+    # check first: it points logging at this test's stderr (ingest logs the files it reads)
+    status, lines = check(capsys, str(raw))
     with pytest.raises(InputError) as caught:
         stages.ingest(raw, **{k: tmp_path / k for k in ("scores", "duplicates", "rejects",
                       "schools", "summary")}, settings=INGEST)  # fmt: skip
-    status, lines = check(capsys, str(raw))
     prefix = "pl-eval check-inputs: error: "
     assert status == 1
     assert [line.removeprefix(prefix) for line in lines[:-1]] == str(caught.value).splitlines()

@@ -102,12 +102,15 @@ def match(
             replace=bool(replace),
             caliper=caliper_logit,
             priority=matching_priority(fit.logit, prepared.treat, order, seed),
+            names=prepared.stratum_names,
         )
         codes, names = prepared.strata, np.asarray(prepared.stratum_names, dtype=object)
         n_short = found.n_short
     else:
         cells = _vcg_cells(df, prepared, vcg)
-        found = vcg_groups(df.iloc[rows], prepared.treat, cells.codes, rows, vcg, seed)
+        found = vcg_groups(
+            df.iloc[rows], prepared.treat, cells.codes, rows, vcg, seed, names=cells.names
+        )
         codes, names = cells.codes, cells.names
         n_short = 0
 

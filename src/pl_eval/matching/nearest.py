@@ -17,9 +17,15 @@ near O(1) however many controls are already used.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from pl_eval.progress import track
+
+log = logging.getLogger(__name__)
 
 ORDERS = ("largest", "smallest", "data", "random")
 
@@ -115,18 +121,23 @@ def nearest_neighbours(
     replace: bool,
     caliper: float | None,
     priority: np.ndarray,
+    names: Sequence[str] | None = None,
 ) -> NearestMatch:
     """Match each treated row to up to ``ratio`` comparison rows of its stratum.
 
     ``caliper`` is absolute (in distance units); ``priority`` comes from
-    :func:`matching_priority` and only matters without replacement.
+    :func:`matching_priority` and only matters without replacement. ``names`` (one per
+    stratum code) label the progress lines.
     """
     by_stratum = np.argsort(_small_ints(strata), kind="stable")
     cuts = np.flatnonzero(np.diff(strata[by_stratum])) + 1
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     lost: list[tuple[np.ndarray, np.ndarray]] = []
     n_short = 0
-    for rows in np.split(by_stratum, cuts):  # loop over a handful of exact strata
+    strata_rows = np.split(by_stratum, cuts)
+    for rows in track(  # loop over a handful of exact strata
+        strata_rows, "matched stratum", logger=log, label=stratum_label(strata, names)
+    ):
         if not treat[rows].any():
             continue
         ordered = rows[stable_argsort(distance[rows])]
@@ -159,6 +170,13 @@ def nearest_neighbours(
         reasons=pairs.reasons,
         n_short=n_short,
     )
+
+
+def stratum_label(codes: np.ndarray, names: Sequence[str] | None):
+    """Progress label of a stratum's rows: its name, if there are names."""
+    if names is None:
+        return None
+    return lambda rows: str(names[codes[rows[0]]]) if len(rows) else "no rows"
 
 
 def _small_ints(codes: np.ndarray) -> np.ndarray:

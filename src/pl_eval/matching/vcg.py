@@ -18,13 +18,18 @@ other students are in the frame.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from pl_eval.matching.errors import MatchingError
-from pl_eval.matching.nearest import assemble_pairs, stable_argsort
+from pl_eval.matching.nearest import assemble_pairs, stable_argsort, stratum_label
+from pl_eval.progress import track
+
+log = logging.getLogger(__name__)
 
 #: Candidate pairs expanded at once; bounds memory at roughly 40 bytes per pair.
 CHUNK_PAIRS = 4_000_000
@@ -125,11 +130,13 @@ def vcg_groups(
     rows: np.ndarray,
     settings: VCGSettings,
     seed: int,
+    names: Sequence[str] | None = None,
 ) -> VCGMatch:
     """Draw a VCG for each treated row of ``frame`` (the kept rows, in order).
 
     ``cells`` are exact-cell codes per row (locale already folded in); ``rows`` are the rows'
-    positions in the caller's frame, used to key the random draw.
+    positions in the caller's frame, used to key the random draw; ``names`` (one per cell
+    code) label the progress lines.
     """
     baseline = _as_number(frame[settings.baseline], settings.baseline)
     filters = [
@@ -142,7 +149,10 @@ def vcg_groups(
     cuts = np.flatnonzero(np.diff(cells[by_cell])) + 1
     out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     lost: list[tuple[np.ndarray, np.ndarray]] = []
-    for members in np.split(by_cell, cuts):  # loop over a handful of exact cells
+    cell_rows = np.split(by_cell, cuts)
+    for members in track(  # loop over a handful of exact cells
+        cell_rows, "matched cell", logger=log, label=stratum_label(cells, names)
+    ):
         is_t = treat[members]
         if not is_t.any():
             continue
