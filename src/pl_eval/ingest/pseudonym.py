@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pl_eval.errors import ConfigError
 from pl_eval.ingest.parse import categorical, group_ids
@@ -36,19 +37,24 @@ def student_keys(district: pd.Series, student_id: pd.Series, key: str) -> pd.Ser
     students = np.asarray(categorical(student_id).cat.categories, dtype=object)[student_codes]
     text = pd.Series(districts, dtype="str") + _SEPARATOR + pd.Series(students, dtype="str")
     hashed = pd.util.hash_pandas_object(text, index=False, hash_key=check_key(key)).to_numpy()
-    hex_keys = _hex(hashed)
-    codes, uniques = pd.factorize(hex_keys)
-    if len(uniques) != len(hex_keys):  # ~1e-8 for a million students, but never merge two
+    if not pd.Index(hashed).is_unique:  # ~1e-8 for a million students, but never merge two
         raise RuntimeError("two students received the same pseudonymous key; use another key")
+    # distinct students' keys, in id order: category i is the key of student id i
     return pd.Series(
-        pd.Categorical.from_codes(codes[ids].astype(np.int32), pd.Index(uniques, dtype="str")),
+        pd.Categorical.from_codes(ids.astype(np.int32), _hex(hashed)),
         index=district.index,
         name="student_key",
     )
 
 
-def _hex(values: np.ndarray) -> np.ndarray:
-    """uint64 -> 16 lower-case hex characters, vectorised (no per-value string formatting)."""
+def _hex(values: np.ndarray) -> pd.Index:
+    """uint64 -> 16 lower-case hex characters, vectorised (no per-value string formatting).
+
+    The characters are laid out back to back and handed to Arrow as the data of a string
+    array (offsets every 16 bytes): no Python or numpy string per value is ever made.
+    """
     nibbles = (values[:, None] >> np.arange(60, -4, -4, dtype=np.uint64)) & np.uint64(15)
-    chars = _HEX[nibbles.astype(np.intp)]
-    return chars.view("S16").ravel().astype("U16")
+    chars = np.ascontiguousarray(_HEX[nibbles.astype(np.intp)])
+    offsets = np.arange(0, 16 * (len(values) + 1), 16, dtype=np.int32)
+    text = pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(chars))
+    return pd.Index(pd.array(text, dtype="str"))
