@@ -107,9 +107,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=_settings, default={}, help="config['panel'] as JSON")
 
     p = command(
-        "match", stages.match, "Build one subject's matched comparison group from the panel."
+        "match-stratum",
+        stages.match_stratum,
+        "Match one stratum of match.strata (a grade band) into a part folder for match --parts.",
+        ["match_stratum"],
     )
     p.add_argument("--panel", type=Path, required=True, help="build_panel's panel parquet")
+    p.add_argument("--subject", choices=["math", "reading"], required=True)
+    p.add_argument("--stratum", required=True, help="e.g. K-5, 6-8 or 9-12 (grade_band)")
+    p.add_argument("--part", type=Path, required=True, help="part folder to write")
+    p.add_argument("--settings", type=_settings, default={}, help="config['match'] as JSON")
+
+    p = command(
+        "match", stages.match, "Build one subject's matched comparison group from the panel."
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--panel", type=Path, help="build_panel's panel parquet")
+    source.add_argument(
+        "--parts",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="match-stratum's part folders, one per stratum",
+    )
     p.add_argument("--subject", choices=["math", "reading"], required=True)
     for name in (
         "matched",

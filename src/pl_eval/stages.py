@@ -229,7 +229,6 @@ def build_span_panel(
 
 def match(
     *,
-    panel: Path,
     subject: str,
     matched: Path,
     pairs: Path,
@@ -239,11 +238,24 @@ def match(
     love_plot: Path,
     overlap_plot: Path,
     settings: dict,
+    panel: Path | None = None,
+    parts: Sequence[Path] = (),
 ) -> None:
-    """Build one subject's matched comparison group; write it with balance and match rates."""
-    data = io.read_parquet(panel)
-    check_columns("match", settings, data.columns)
-    result = matching.match_cohort(data, subject, matching.MatchConfig.from_config(settings))
+    """Build one subject's matched comparison group; write it with balance and match rates.
+
+    From ``panel``; or, with ``match.strata``, from the ``parts`` folders that
+    :func:`match_stratum` wrote, one per stratum (the workflow's fan-out), merged as a run
+    from ``panel`` merges the strata it matches in turn, so both write the same files.
+    """
+    if (panel is None) == (not parts):
+        raise ConfigError("match: give either --panel or --parts (one folder per stratum)")
+    if parts:
+        config = matching.MatchConfig.from_config(settings)
+        result = matching.merge_parts(subject, [_read_part(Path(p)) for p in parts], config)
+    else:
+        data = io.read_parquet(panel)
+        check_columns("match", settings, data.columns)
+        result = matching.match_cohort(data, subject, matching.MatchConfig.from_config(settings))
     log.info("%s", result.summary())
     io.write_parquet(result.matched, matched)
     io.write_parquet(result.pairs, pairs)
@@ -252,6 +264,37 @@ def match(
     io.write_json(result.to_dict(), summary)
     io.save_figure(matching.love_plot(result.balance), love_plot)
     io.save_figure(result.overlap_plot(), overlap_plot)
+
+
+#: The files of a match part folder: its tables, and its counts and settings (JSON).
+PART_TABLES = ("matched", "pairs", "participants", "schools")
+PART_SUMMARY = "part.json"
+
+
+def match_stratum(*, panel: Path, subject: str, stratum: str, part: Path, settings: dict) -> None:
+    """Match one stratum of ``match.strata`` (e.g. grade band "K-5") on its own; write the part
+    folder that :func:`match` merges with the other strata's (one Snakemake job per stratum)."""
+    data = io.read_parquet(panel)
+    check_columns("match", settings, data.columns)
+    config = matching.MatchConfig.from_config(settings)
+    result = matching.match_stratum(data, subject, stratum, config)
+    log.info("%s", result.summary["log"])
+    for name in PART_TABLES:
+        io.write_parquet(getattr(result, name), Path(part) / f"{name}.parquet")
+    io.write_json(result.summary, Path(part) / PART_SUMMARY)
+
+
+def _read_part(folder: Path) -> matching.MatchPart:
+    """A part folder that :func:`match_stratum` wrote."""
+    if not (folder / PART_SUMMARY).is_file():
+        raise ConfigError(
+            f"{folder}: not a match part folder (no {PART_SUMMARY}); pl-eval match-stratum "
+            "writes them"
+        )
+    return matching.MatchPart(
+        **{name: io.read_parquet(folder / f"{name}.parquet") for name in PART_TABLES},
+        summary=io.read_json(folder / PART_SUMMARY),
+    )
 
 
 def estimate(

@@ -2,16 +2,18 @@
 
 ``match(df, treatment, covariates, ...)`` returns a :class:`MatchResult` (weights, logit scores,
 pairs, unmatched rows with reasons, ``summary()``, ``balance()``, ``to_frame()``);
-``balance(...)`` diagnoses any weighting; ``love_plot`` and ``overlap_plot`` return figures.
+``balance(...)`` diagnoses any weighting; ``love_plot`` and ``overlap_plot`` return figures;
+``match_cohort`` matches a panel's subject, within grade bands when ``MatchConfig.strata`` says so.
 """
 
 from pl_eval.matching.api import match
 from pl_eval.matching.balance import Balance, balance
-from pl_eval.matching.cohort import CohortMatch, MatchConfig, match_cohort
+from pl_eval.matching.cohort import CohortMatch, MatchConfig, match_cohort, match_stratum
 from pl_eval.matching.errors import MatchingError, MatchingWarning
 from pl_eval.matching.plots import love_plot, overlap_plot
 from pl_eval.matching.propensity import PropensityFit
 from pl_eval.matching.result import REASONS, MatchResult, MatchSettings
+from pl_eval.matching.strata import MatchPart, StratifiedMatch, merge_parts, stratum_labels
 from pl_eval.matching.vcg import VCGSettings
 
 __all__ = [
@@ -19,15 +21,20 @@ __all__ = [
     "Balance",
     "CohortMatch",
     "MatchConfig",
+    "MatchPart",
     "MatchResult",
     "MatchSettings",
     "MatchingError",
     "MatchingWarning",
     "PropensityFit",
+    "StratifiedMatch",
     "VCGSettings",
     "balance",
     "love_plot",
     "match",
     "match_cohort",
+    "match_stratum",
+    "merge_parts",
     "overlap_plot",
+    "stratum_labels",
 ]

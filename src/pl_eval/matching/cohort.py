@@ -14,8 +14,17 @@ from matplotlib.figure import Figure
 from pl_eval.matching.api import match
 from pl_eval.matching.balance import Balance
 from pl_eval.matching.errors import MatchingError
-from pl_eval.matching.plots import distribution_plot, overlap_plot
+from pl_eval.matching.plots import baseline_overlap_plot, overlap_plot
 from pl_eval.matching.result import MatchResult
+from pl_eval.matching.strata import (
+    MatchPart,
+    StratifiedMatch,
+    matched_part,
+    merge_parts,
+    stratum_labels,
+    stratum_rows,
+    unmatched_part,
+)
 from pl_eval.matching.vcg import VCGSettings
 
 #: Config names of the methods and the library's names for them.
@@ -36,6 +45,7 @@ class MatchConfig:
     missing: str = "drop"
     seed: int = 20141
     vcg: VCGSettings = field(default_factory=VCGSettings)
+    strata: tuple[str, ...] = ()  # match separately within these (see strata.py)
 
     @classmethod
     def from_config(cls, section: dict) -> MatchConfig:
@@ -44,7 +54,7 @@ class MatchConfig:
                 f"match.method must be one of {', '.join(METHODS)}, got {section['method']!r}"
             )
         values = {k: v for k, v in section.items() if k != "vcg"}
-        for name in ("covariates", "exact"):
+        for name in ("covariates", "exact", "strata"):
             if name in values:
                 values[name] = tuple(values[name])
         return cls(**values, vcg=VCGSettings(**section.get("vcg", {})))
@@ -77,19 +87,11 @@ class CohortMatch:
         (which has none) of the fall z-score the virtual comparison group matches on."""
         if self.balance.scores is not None:
             return overlap_plot(self.balance)
-        covariates = self.result.covariates
-        if "fall_z" not in covariates:
-            raise MatchingError("the VCG overlap plot needs fall_z among match.covariates")
-        rows = covariates.index
-        return distribution_plot(
-            covariates["fall_z"].to_numpy(),
+        rows = self.result.covariates.index
+        return baseline_overlap_plot(
+            self.result.covariates,
             self.result.treated.loc[rows].to_numpy(),
             self.result.weights.loc[rows].to_numpy(),
-            xlabel="Fall z-score",
-            alt=(
-                "Histograms of the fall z-score for treated and comparison rows, before and "
-                "after virtual-comparison-group matching."
-            ),
         )
 
     def to_dict(self) -> dict:
@@ -114,19 +116,68 @@ class CohortMatch:
         }
 
 
-def match_cohort(panel: pd.DataFrame, subject: str, config: MatchConfig) -> CohortMatch:
-    """Match the treated students of ``subject`` in ``panel`` to comparison students."""
+def match_cohort(
+    panel: pd.DataFrame, subject: str, config: MatchConfig
+) -> CohortMatch | StratifiedMatch:
+    """Match the treated students of ``subject`` in ``panel`` to comparison students.
+
+    With ``config.strata`` each stratum is matched on its own (:func:`match_stratum`) and the
+    parts are merged (:func:`~pl_eval.matching.strata.merge_parts`), as the workflow's fan-out.
+    """
+    if config.strata:
+        strata = stratum_labels(config.strata)
+        parts = [match_stratum(panel, subject, stratum, config) for stratum in strata]
+        return merge_parts(subject, parts, config)
+    rows = _subject_rows(panel, subject, config)
+    result = _match_rows(rows, config)
+    return CohortMatch(
+        subject=subject,
+        result=result,
+        matched=_matched_rows(rows, result),
+        pairs=_key_pairs(rows, result),
+        balance=result.balance(),
+        schools=_school_rates(rows, result),
+    )
+
+
+def match_stratum(
+    panel: pd.DataFrame, subject: str, stratum: str, config: MatchConfig
+) -> MatchPart:
+    """Match ``subject``'s students in one stratum of ``config.strata`` (e.g. "K-5") on their
+    own: the part one fan-out job contributes to :func:`~pl_eval.matching.strata.merge_parts`."""
+    rows = stratum_rows(_subject_rows(panel, subject, config), config.strata, stratum)
+    if not (rows["treated"].any() and (~rows["treated"]).any()):
+        return unmatched_part(subject, stratum, config, rows)
+    result = _match_rows(rows, config)
+    return matched_part(
+        subject,
+        stratum,
+        config,
+        result,
+        rows=rows,
+        matched=_matched_rows(rows, result),
+        pairs=_key_pairs(rows, result),
+        schools=_school_rates(rows, result),
+    )
+
+
+def _subject_rows(panel: pd.DataFrame, subject: str, config: MatchConfig) -> pd.DataFrame:
+    """``subject``'s panel rows, once every column the config names is known to be there."""
     rows = panel[panel["subject"] == subject].reset_index(drop=True)
     if rows.empty:
         raise MatchingError(f"the panel has no {subject} students to match")
-    for name in (*config.covariates, *config.exact):
+    for name in (*config.covariates, *config.exact, *config.strata):
         if name not in rows.columns:
             raise MatchingError(
                 f"match covariate {name!r} is not a panel column; choose from "
                 f"{', '.join(sorted(rows.columns))}"
             )
+    return rows
+
+
+def _match_rows(rows: pd.DataFrame, config: MatchConfig) -> MatchResult:
     data = rows.assign(treat=rows["treated"].astype("int8"))
-    result = match(
+    return match(
         data,
         "treat",
         list(config.covariates),
@@ -140,24 +191,25 @@ def match_cohort(panel: pd.DataFrame, subject: str, config: MatchConfig) -> Coho
         missing=config.missing,
         vcg=config.vcg if config.method == "vcg" else None,
     )
+
+
+def _matched_rows(rows: pd.DataFrame, result: MatchResult) -> pd.DataFrame:
+    """The matched panel rows with their weight and logit distance."""
     matched = result.matched_data(rows).assign(
         distance=result.distance[result.weights > 0].to_numpy()
     )
+    return matched.reset_index(drop=True)
+
+
+def _key_pairs(rows: pd.DataFrame, result: MatchResult) -> pd.DataFrame:
+    """Who was matched to whom, by student key."""
     keys = rows["student_key"]
-    pairs = pd.DataFrame(
+    return pd.DataFrame(
         {
             "treated_key": keys.loc[result.pairs["treated"]].to_numpy(),
             "slot": result.pairs["slot"].to_numpy(),
             "control_key": keys.loc[result.pairs["control"]].to_numpy(),
         }
-    )
-    return CohortMatch(
-        subject=subject,
-        result=result,
-        matched=matched.reset_index(drop=True),
-        pairs=pairs,
-        balance=result.balance(),
-        schools=_school_rates(rows, result),
     )
 
 

@@ -8,6 +8,7 @@ hatching, never by colour alone. Each figure's alt text is its label: ``fig.get_
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from pl_eval.matching.balance import Balance
@@ -79,6 +80,25 @@ def overlap_plot(balance: Balance, bins: int = 40) -> Figure:
             "comparison rows' range."
         ),
         bins=bins,
+    )
+
+
+def baseline_overlap_plot(
+    covariates: pd.DataFrame, treated: np.ndarray, weights: np.ndarray
+) -> Figure:
+    """Overlap of the fall z-score by arm, before and after matching: the VCG's overlap plot
+    (a VCG has no propensity score; it matches on the baseline score)."""
+    if "fall_z" not in covariates:
+        raise MatchingError("the VCG overlap plot needs fall_z among match.covariates")
+    return distribution_plot(
+        covariates["fall_z"].to_numpy(),
+        treated,
+        weights,
+        xlabel="Fall z-score",
+        alt=(
+            "Histograms of the fall z-score for treated and comparison rows, before and "
+            "after virtual-comparison-group matching."
+        ),
     )
 
 

@@ -44,11 +44,9 @@ class MatchSettings:
         exact = f", exact on {', '.join(self.exact)}" if self.exact else ""
         if self.method == "vcg":
             return f"Virtual comparison groups{exact}: {self.vcg.describe()}; seed {self.seed}"
-        caliper = (
-            f", caliper {self.caliper:g} SD of the logit ({self.caliper_logit:.4g} on the logit)"
-            if self.caliper is not None
-            else ""
-        )
+        caliper = "" if self.caliper is None else f", caliper {self.caliper:g} SD of the logit"
+        if self.caliper_logit is not None:  # None when describing several strata's matches
+            caliper += f" ({self.caliper_logit:.4g} on the logit)"
         return (
             f"Nearest neighbour on the propensity score (logit), {self.ratio}:1 "
             f"{'with' if self.replace else 'without'} replacement{caliper}{exact}, "
