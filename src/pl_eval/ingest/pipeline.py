@@ -20,7 +20,7 @@ from pl_eval.ingest import dedupe, layouts, parse, pseudonym, schemas, schools, 
 from pl_eval.ingest.layouts import ExportFile, IgnoredFile
 from pl_eval.io import RawExports
 
-SCORE_COLUMNS = list(schemas.SCORES.columns)
+SCORE_COLUMNS = list(schemas.SCORE_COLUMNS)
 DUPLICATE_COLUMNS = SCORE_COLUMNS + ["kept_source_file", "kept_source_line"]
 REJECT_COLUMNS = [
     "source_file",
@@ -44,11 +44,8 @@ PARTS = {
     "roster": (layouts.ROSTER,),
     "schools": (layouts.SCHOOLS,),
 }
-RAW_SCHEMAS = {
-    "tests": schemas.RAW_TESTS,
-    "roster": schemas.RAW_ROSTER,
-    "schools": schemas.RAW_SCHOOLS,
-}
+#: Each part's pandera schema in :mod:`schemas` (by name: schemas are built on first use).
+RAW_SCHEMAS = {"tests": "RAW_TESTS", "roster": "RAW_ROSTER", "schools": "RAW_SCHOOLS"}
 ROSTER_STATUSES = ("used", "unused", "duplicates", "rejected")
 
 
@@ -163,7 +160,7 @@ def validate(part: str, raw: RawExports, inventory: Inventory) -> list[Problem]:
         frame = frame.assign(
             **{c: parse.strip(frame[c]) for c in ("district_name", "school_name") if c in frame}
         )
-    return schemas.problems(frame, RAW_SCHEMAS[part], inventory.names())
+    return schemas.problems(frame, getattr(schemas, RAW_SCHEMAS[part]), inventory.names())
 
 
 @dataclass(frozen=True)

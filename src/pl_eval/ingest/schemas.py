@@ -2,17 +2,22 @@
 
 Raw checks run lazily over every row of every file, so one run reports all problems; each
 check's ``error`` is the "expected ..." phrase of the one-line message the evaluator sees.
+The schemas (``RAW_TESTS``, ``RAW_ROSTER``, ``RAW_SCHOOLS``, ``SCORES``, ``SCHOOLS``) are
+built on first use: importing pandera costs 0.3 s, which only commands that validate pay.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import pandera.pandas as pa
 
 from pl_eval.errors import Problem
 from pl_eval.ingest import parse
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 #: Rows reported per file, column and check before the rest are summarised in one line.
 MAX_PER_CHECK = 20
@@ -34,6 +39,21 @@ EXPECT_LOCALE = "an NCES locale code (11-13, 21-23, 31-33, 41-43)"
 EXPECT_NCES = "an NCES school id of 12 digits (or empty)"
 EXPECT_UNIQUE = "one row per district_name and school_name"
 
+#: The scores output's columns, in order (:data:`SCORES` checks them).
+SCORE_COLUMNS = [
+    "student_key", "district", "school", "term_name", "season", "school_year", "subject",
+    "test_date", "rit", "se", "nwea_percentile", "duration_minutes", "rapid_guessing_pct",
+    "growth_measure", "norms_reference", "grade", "gender", "ethnicity", "source_file",
+    "source_line",
+]  # fmt: skip
+
+
+def _pandera():
+    """pandera's pandas API, imported when a schema is first built."""
+    import pandera.pandas as pa
+
+    return pa
+
 
 def _parses(parser: Callable[[pd.Series], pd.Series | pd.DataFrame], *, optional: bool):
     """A vectorised check: the value parses (or is blank, when ``optional``)."""
@@ -54,6 +74,7 @@ def _present(values: pd.Series) -> pd.Series:
 
 def _column(check, expected: str) -> pa.Column:
     # missing values mean "the file has no such column"; required columns are checked on headers
+    pa = _pandera()
     return pa.Column(checks=pa.Check(check, error=expected), nullable=True, required=False)
 
 
@@ -61,39 +82,44 @@ def _text_checks(required: tuple[str, ...]) -> dict[str, pa.Column]:
     return {name: _column(_present, EXPECT_VALUE) for name in required}
 
 
-#: Raw test rows (AssessmentResults A/B/C and Combined), all columns text.
-RAW_TESTS = pa.DataFrameSchema(
-    {
-        "TermName": _column(_parses(parse.terms, optional=False), EXPECT_TERM),
-        **_text_checks(("DistrictName", "SchoolName", "StudentID", "MeasurementScale", "Subject")),
-        "TestStartDate": _column(_parses(parse.dates, optional=False), EXPECT_DATE),
-        "TestStartTime": _column(_parses(parse.times, optional=True), EXPECT_TIME),
-        **{
-            name: _column(_parses(parse.numbers, optional=True), EXPECT_NUMBER)
-            for name in (
-                "TestRITScore",
-                "TestStandardError",
-                "TestPercentile",
-                "TestDurationMinutes",
-                "RapidGuessingPercentage",
-            )
+def _raw_tests() -> pa.DataFrameSchema:
+    """Raw test rows (AssessmentResults A/B/C and Combined), all columns text."""
+    return _pandera().DataFrameSchema(
+        {
+            "TermName": _column(_parses(parse.terms, optional=False), EXPECT_TERM),
+            **_text_checks(
+                ("DistrictName", "SchoolName", "StudentID", "MeasurementScale", "Subject")
+            ),
+            "TestStartDate": _column(_parses(parse.dates, optional=False), EXPECT_DATE),
+            "TestStartTime": _column(_parses(parse.times, optional=True), EXPECT_TIME),
+            **{
+                name: _column(_parses(parse.numbers, optional=True), EXPECT_NUMBER)
+                for name in (
+                    "TestRITScore",
+                    "TestStandardError",
+                    "TestPercentile",
+                    "TestDurationMinutes",
+                    "RapidGuessingPercentage",
+                )
+            },
+            "GrowthMeasureYN": _column(_parses(parse.flags, optional=True), EXPECT_FLAG),
+            "NormsReferenceData": _column(_parses(parse.norms_years, optional=True), EXPECT_NORMS),
+            "Grade": _column(_parses(parse.grades, optional=True), EXPECT_GRADE),
         },
-        "GrowthMeasureYN": _column(_parses(parse.flags, optional=True), EXPECT_FLAG),
-        "NormsReferenceData": _column(_parses(parse.norms_years, optional=True), EXPECT_NORMS),
-        "Grade": _column(_parses(parse.grades, optional=True), EXPECT_GRADE),
-    },
-    name="raw NWEA test rows",
-)
+        name="raw NWEA test rows",
+    )
 
-#: Raw StudentsBySchool rows.
-RAW_ROSTER = pa.DataFrameSchema(
-    {
-        "TermName": _column(_parses(parse.terms, optional=False), EXPECT_TERM),
-        **_text_checks(("DistrictName", "StudentID")),
-        "Grade": _column(_parses(parse.grades, optional=True), EXPECT_GRADE),
-    },
-    name="raw StudentsBySchool rows",
-)
+
+def _raw_roster() -> pa.DataFrameSchema:
+    """Raw StudentsBySchool rows."""
+    return _pandera().DataFrameSchema(
+        {
+            "TermName": _column(_parses(parse.terms, optional=False), EXPECT_TERM),
+            **_text_checks(("DistrictName", "StudentID")),
+            "Grade": _column(_parses(parse.grades, optional=True), EXPECT_GRADE),
+        },
+        name="raw StudentsBySchool rows",
+    )
 
 
 def _sector(text: pd.Series) -> pd.Series:
@@ -120,37 +146,38 @@ def _nces(text: pd.Series) -> pd.Series:
     return text.str.strip().where(text.str.strip().str.fullmatch(r"\d{11,12}"))
 
 
-#: Raw school frame (schools.csv); names are compared after stripping whitespace.
-RAW_SCHOOLS = pa.DataFrameSchema(
-    {
-        **_text_checks(("district_name", "school_name")),
-        "sector": _column(_parses(_sector, optional=False), EXPECT_SECTOR),
-        "pl_start_year": _column(_parses(_start_year, optional=True), EXPECT_START),
-        "frl_pct": _column(_parses(_frl, optional=True), EXPECT_FRL),
-        "locale": _column(_parses(_locale, optional=False), EXPECT_LOCALE),
-        "nces_id": _column(_parses(_nces, optional=True), EXPECT_NCES),
-    },
-    unique=["district_name", "school_name"],
-    report_duplicates="exclude_first",
-    name="school frame",
-)
+def _raw_schools() -> pa.DataFrameSchema:
+    """Raw school frame (schools.csv); names are compared after stripping whitespace."""
+    return _pandera().DataFrameSchema(
+        {
+            **_text_checks(("district_name", "school_name")),
+            "sector": _column(_parses(_sector, optional=False), EXPECT_SECTOR),
+            "pl_start_year": _column(_parses(_start_year, optional=True), EXPECT_START),
+            "frl_pct": _column(_parses(_frl, optional=True), EXPECT_FRL),
+            "locale": _column(_parses(_locale, optional=False), EXPECT_LOCALE),
+            "nces_id": _column(_parses(_nces, optional=True), EXPECT_NCES),
+        },
+        unique=["district_name", "school_name"],
+        report_duplicates="exclude_first",
+        name="school frame",
+    )
 
 
 def _matches(pattern: str) -> pa.Check:
     """Text fully matches ``pattern``; tested once per distinct value."""
-    return pa.Check(
+    return _pandera().Check(
         lambda s: parse.per_distinct(lambda v: v.str.fullmatch(pattern).fillna(False), s),
         error=f"text matching {pattern}",
     )
 
 
-_TEXT = pa.Column("category")
-_OPTIONAL_TEXT = pa.Column("category", nullable=True)
-
-#: One kept test per student x subject x term (the scores output; text held as categoricals
-#: in memory and written as plain text).
-SCORES = pa.DataFrameSchema(
-    {
+def _scores() -> pa.DataFrameSchema:
+    """One kept test per student x subject x term (the scores output; text held as
+    categoricals in memory and written as plain text)."""
+    pa = _pandera()
+    text = pa.Column("category")
+    optional_text = pa.Column("category", nullable=True)
+    columns = {
         # dtype checked by a plain check: pandera's own dtype check copies every category into
         # Python objects, a second per million students
         "student_key": pa.Column(
@@ -159,9 +186,9 @@ SCORES = pa.DataFrameSchema(
                 _matches(r"[0-9a-f]{16}"),
             ]
         ),
-        "district": _TEXT,
-        "school": _TEXT,
-        "term_name": _TEXT,
+        "district": text,
+        "school": text,
+        "term_name": text,
         "season": pa.Column("category", pa.Check.isin(parse.SEASONS)),
         "school_year": pa.Column("category", _matches(r"\d{4}-\d{4}")),
         "subject": pa.Column("category", pa.Check.isin(parse.SUBJECTS)),
@@ -174,34 +201,39 @@ SCORES = pa.DataFrameSchema(
         "growth_measure": pa.Column("boolean", nullable=True),
         "norms_reference": pa.Column("Int64", nullable=True),
         "grade": pa.Column("Int64", pa.Check.between(0, 12)),
-        "gender": _OPTIONAL_TEXT,
-        "ethnicity": _OPTIONAL_TEXT,
-        "source_file": _TEXT,
+        "gender": optional_text,
+        "ethnicity": optional_text,
+        "source_file": text,
         "source_line": pa.Column("int64", pa.Check.ge(2)),
-    },
-    unique=["student_key", "subject", "term_name"],
-    strict=True,
-    ordered=True,
-    name="scores",
-)
+    }
+    return pa.DataFrameSchema(
+        {name: columns[name] for name in SCORE_COLUMNS},
+        unique=["student_key", "subject", "term_name"],
+        strict=True,
+        ordered=True,
+        name="scores",
+    )
 
-#: The school frame output.
-SCHOOLS = pa.DataFrameSchema(
-    {
-        "district_name": pa.Column("str"),
-        "school_name": pa.Column("str"),
-        "nces_id": pa.Column("str", pa.Check.str_matches(r"^\d{12}$"), nullable=True),
-        "sector": pa.Column("str", pa.Check.isin(SECTORS)),
-        "pl_start_year": pa.Column("Int64", nullable=True),
-        "frl_pct": pa.Column("float64", pa.Check.between(0, 100), nullable=True),
-        "locale": pa.Column("Int64", pa.Check.isin(LOCALES)),
-        "locale_group": pa.Column("str", pa.Check.isin(("city", "suburb", "town", "rural"))),
-    },
-    unique=["district_name", "school_name"],
-    strict=True,
-    ordered=True,
-    name="schools",
-)
+
+def _schools() -> pa.DataFrameSchema:
+    """The school frame output."""
+    pa = _pandera()
+    return pa.DataFrameSchema(
+        {
+            "district_name": pa.Column("str"),
+            "school_name": pa.Column("str"),
+            "nces_id": pa.Column("str", pa.Check.str_matches(r"^\d{12}$"), nullable=True),
+            "sector": pa.Column("str", pa.Check.isin(SECTORS)),
+            "pl_start_year": pa.Column("Int64", nullable=True),
+            "frl_pct": pa.Column("float64", pa.Check.between(0, 100), nullable=True),
+            "locale": pa.Column("Int64", pa.Check.isin(LOCALES)),
+            "locale_group": pa.Column("str", pa.Check.isin(("city", "suburb", "town", "rural"))),
+        },
+        unique=["district_name", "school_name"],
+        strict=True,
+        ordered=True,
+        name="schools",
+    )
 
 
 def problems(
@@ -214,7 +246,7 @@ def problems(
     """
     try:
         schema.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as exc:
+    except _pandera().errors.SchemaErrors as exc:
         cases = exc.failure_cases
     else:
         return []
@@ -246,3 +278,20 @@ def problems(
                 )
             )
     return sorted(found, key=lambda p: (p.file, p.line is None, p.line or 0, p.column or ""))
+
+
+_BUILDERS = {
+    "RAW_TESTS": _raw_tests,
+    "RAW_ROSTER": _raw_roster,
+    "RAW_SCHOOLS": _raw_schools,
+    "SCORES": _scores,
+    "SCHOOLS": _schools,
+}
+
+
+def __getattr__(name: str) -> pa.DataFrameSchema:
+    """``schemas.SCORES`` and the other schemas, each built once, on first use."""
+    if name not in _BUILDERS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    schema = globals()[name] = _BUILDERS[name]()
+    return schema
