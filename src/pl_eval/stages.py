@@ -448,10 +448,8 @@ def _replicate(job: tuple[int, int, dict, int]) -> pd.DataFrame:
             matched=[at(f"matched_{s}.parquet") for s in subjects],
             pairs=[at(f"pairs_{s}.parquet") for s in subjects],
             estimates=at("estimates.parquet"),
-            estimates_csv=at("estimates.csv"),
-            breakout_tests=at("breakout_tests.csv"),
-            trajectory=at("trajectory.csv"),
-            summary=at("estimate_summary.txt"),
+            breakout_tests=at("breakout_tests.parquet"),
+            trajectory=at("trajectory.parquet"),
             settings=config["estimate"],
         )
         return estimation.compare_to_truth(

@@ -245,6 +245,35 @@ def test_per_subject_estimate_jobs_equal_one_job_for_every_subject(demo_run, tmp
         assert (out / name).read_bytes() == (main / name).read_bytes(), name
 
 
+def test_grade_band_match_jobs_merge_to_the_single_job_match(demo_run, tmp_path):
+    from pl_eval import stages
+
+    workdir = tmp_path / "strata"
+    shutil.copytree(demo_run, workdir, symlinks=True)
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    config["match"]["strata"] = ["grade_band"]
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
+    target = "data/processed/demo/main/matched_math.parquet"
+    done = snakemake(workdir, target)
+    assert done.returncode == 0, done.stderr[-3000:]
+    parts = workdir / "data/processed/demo/main/match_parts/math"
+    assert sorted(p.name for p in parts.iterdir()) == ["6-8", "9-12", "K-5"]  # one job each
+    names = {"matched": "matched_math.parquet", "pairs": "pairs_math.parquet",
+             "propensity": "propensity_math.parquet", "balance": "balance_math.csv",
+             "summary": "match_summary_math.json", "love_plot": "figures/love_math.png",
+             "overlap_plot": "figures/overlap_math.png"}  # fmt: skip
+    one_job = tmp_path / "one_job"
+    stages.match(
+        panel=workdir / "data/processed/demo/panel.parquet",
+        subject="math",
+        settings=config["match"],
+        **{key: one_job / name for key, name in names.items()},
+    )
+    for name in names.values():
+        fanned = (workdir / "data/processed/demo/main" / name).read_bytes()
+        assert fanned == (one_job / name).read_bytes(), name
+
+
 def test_two_year_span_runs_match_and_estimate_afresh(demo_run):
     # A later cohort of the same students (same seed: same districts, IDs and keys), 2023-2024.
     from dataclasses import replace

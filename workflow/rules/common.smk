@@ -3,9 +3,11 @@
 # `snakemake --use-conda` the rule's conda environment (workflow/envs/pl_eval.yaml).
 import json
 import re
+import shlex
 from pathlib import Path
 
 from pl_eval.config import SIMULATED_COHORTS, analysis_section
+from pl_eval.matching import stratum_labels
 
 # Subjects analysed; ingest sets other subjects aside with a reason.
 SUBJECTS = ("math", "reading")
@@ -83,6 +85,34 @@ def match_analysis(analysis):
         return [analysis_section(config, name, s) for s in (*PANEL_SECTIONS, "match")]
 
     return next(name for name in ANALYSES if key(name) == key(analysis))
+
+
+def match_strata(analysis):
+    """The strata an analysis matches in separately, one job each (config match.strata)."""
+    strata = analysis_section(config, analysis, "match").get("strata", [])
+    return stratum_labels(strata) if strata else ()
+
+
+def match_panel(wildcards):
+    """Input function: the panel a match runs on, unless it merges per-stratum parts."""
+    if match_strata(wildcards.analysis):
+        return []
+    return processed(panel_cohort(wildcards.cohort, wildcards.analysis), "panel.parquet")
+
+
+def match_parts(wildcards):
+    """Input function: the per-stratum match parts of a stratified match (else none)."""
+    return [
+        processed(f"{wildcards.cohort}/{wildcards.analysis}", f"match_parts/{wildcards.subject}/{s}")
+        for s in match_strata(wildcards.analysis)
+    ]
+
+
+def match_source(wildcards, input):
+    """The match command's input arguments: the per-stratum parts, or the panel."""
+    if input.parts:
+        return "--parts " + " ".join(shlex.quote(p) for p in input.parts)
+    return f"--panel {shlex.quote(input.panel)}"
 
 
 def raw_inputs(wildcards):

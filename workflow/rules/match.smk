@@ -1,7 +1,31 @@
-rule match:
-    """Matched comparison group for one subject: propensity-score or VCG, with balance."""
+rule match_stratum:
+    """One stratum's match (config match.strata): its own propensity model or VCG."""
     input:
         panel=lambda w: processed(panel_cohort(w.cohort, w.analysis), "panel.parquet"),
+    output:
+        part=directory(processed("{cohort}/{analysis}", "match_parts/{subject}/{stratum}")),
+    params:
+        settings=analysis_settings("match"),
+    wildcard_constraints:
+        stratum=one_of(stratum_labels(["grade_band"])),
+    conda:
+        "../envs/pl_eval.yaml"
+    log:
+        "logs/{cohort}/{analysis}/match_stratum_{subject}_{stratum}.log",
+    benchmark:
+        "benchmarks/results/{cohort}/{analysis}/match_stratum_{subject}_{stratum}.tsv"
+    shell:
+        "pl-eval match-stratum --panel {input.panel:q} --subject {wildcards.subject}"
+        " --stratum {wildcards.stratum:q} --part {output.part:q}"
+        " --settings {params.settings:q} --log {log:q}"
+
+
+rule match:
+    """Matched comparison group for one subject: propensity-score or VCG, with balance;
+    with match.strata, the merge of its strata's parts."""
+    input:
+        panel=match_panel,
+        parts=match_parts,
     output:
         matched=processed("{cohort}/{analysis}", "matched_{subject}.parquet"),
         pairs=processed("{cohort}/{analysis}", "pairs_{subject}.parquet"),
@@ -21,6 +45,7 @@ rule match:
             subcategory="{analysis}: {subject}",
         ),
     params:
+        source=match_source,
         settings=analysis_settings("match"),
     conda:
         "../envs/pl_eval.yaml"
@@ -29,7 +54,7 @@ rule match:
     benchmark:
         "benchmarks/results/{cohort}/{analysis}/match_{subject}.tsv"
     shell:
-        "pl-eval match --panel {input.panel:q} --subject {wildcards.subject}"
+        "pl-eval match {params.source} --subject {wildcards.subject}"
         " --matched {output.matched:q} --pairs {output.pairs:q}"
         " --propensity {output.propensity:q} --balance {output.balance:q}"
         " --summary {output.summary:q} --love-plot {output.love_plot:q}"
