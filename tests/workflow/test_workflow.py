@@ -210,7 +210,7 @@ def test_dry_run_reruns_only_the_stages_a_changed_key_feeds(demo_run, tmp_path, 
     assert dry.returncode == 0, dry.stderr[-3000:]
     jobs = planned_jobs(dry)
     assert set(jobs) - {"all"} == stages
-    if "match" in stages:  # the caliper_0.1 variant sets its own caliper: its matches stay
+    if "match" in change:  # the caliper_0.1 variant sets its own caliper: its matches stay
         assert jobs["match"] == 2 * (len(config["analyses"]) - 3)
     assert planned_jobs(snakemake(demo_run, "-n")) == {}
 
