@@ -17,7 +17,8 @@ from pl_eval.ingest.parse import categorical, group_ids
 
 KEY_LENGTH = 16  # SipHash keys are 128 bits
 _SEPARATOR = "\x1f"  # ASCII unit separator: cannot occur in an exported name or ID
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+#: The two hex characters of each byte value, as one uint16 per byte (memory order = text).
+_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint16)
 
 
 def check_key(key: str) -> str:
@@ -33,9 +34,10 @@ def check_key(key: str) -> str:
 def student_keys(district: pd.Series, student_id: pd.Series, key: str) -> pd.Series:
     """16-hex-character key per row (categorical), hashing each distinct student once."""
     ids, (district_codes, student_codes) = group_ids(district, student_id)
-    districts = np.asarray(categorical(district).cat.categories, dtype=object)[district_codes]
-    students = np.asarray(categorical(student_id).cat.categories, dtype=object)[student_codes]
-    text = pd.Series(districts, dtype="str") + _SEPARATOR + pd.Series(students, dtype="str")
+    # each distinct student's district and ID, taken from the categories as Arrow text
+    districts = categorical(district).cat.categories.astype("str").take(district_codes)
+    students = categorical(student_id).cat.categories.astype("str").take(student_codes)
+    text = pd.Series(districts) + _SEPARATOR + pd.Series(students)
     hashed = pd.util.hash_pandas_object(text, index=False, hash_key=check_key(key)).to_numpy()
     if not pd.Index(hashed).is_unique:  # ~1e-8 for a million students, but never merge two
         raise RuntimeError("two students received the same pseudonymous key; use another key")
@@ -53,8 +55,8 @@ def _hex(values: np.ndarray) -> pd.Index:
     The characters are laid out back to back and handed to Arrow as the data of a string
     array (offsets every 16 bytes): no Python or numpy string per value is ever made.
     """
-    nibbles = (values[:, None] >> np.arange(60, -4, -4, dtype=np.uint64)) & np.uint64(15)
-    chars = np.ascontiguousarray(_HEX[nibbles.astype(np.intp)])
+    # each byte, most significant first, becomes its two characters from a 256-entry table
+    chars = _HEX_PAIRS[values.astype(">u8").view(np.uint8)].view(np.uint8)
     offsets = np.arange(0, 16 * (len(values) + 1), 16, dtype=np.int32)
     text = pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(chars))
     return pd.Index(pd.array(text, dtype="str"))
