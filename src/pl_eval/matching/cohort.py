@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -72,7 +73,7 @@ class CohortMatch:
     schools: pd.DataFrame  # per treated school: n_treated, n_matched, match_rate
 
     def summary(self) -> str:
-        return f"Matching, {self.subject}\n{self.result.summary()}"
+        return f"Matching, {self.subject}\n{self.result.summary(self.balance)}"
 
     def propensity_scores(self) -> pd.DataFrame:
         """Logit score, arm and match weight of every student who took part (for overlap
@@ -163,7 +164,10 @@ def match_stratum(
 
 def _subject_rows(panel: pd.DataFrame, subject: str, config: MatchConfig) -> pd.DataFrame:
     """``subject``'s panel rows, once every column the config names is known to be there."""
-    rows = panel[panel["subject"] == subject].reset_index(drop=True)
+    at = np.flatnonzero((panel["subject"] == subject).to_numpy())
+    # the panel is sorted by subject: a subject's rows are one slice, taken without a copy
+    whole = len(at) and at[-1] - at[0] + 1 == len(at)
+    rows = (panel.iloc[at[0] : at[-1] + 1] if whole else panel.iloc[at]).reset_index(drop=True)
     if rows.empty:
         raise MatchingError(f"the panel has no {subject} students to match")
     for name in (*config.covariates, *config.exact, *config.strata):

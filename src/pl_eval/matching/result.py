@@ -135,8 +135,9 @@ class MatchResult:
             }
         return pd.DataFrame(out)
 
-    def summary(self) -> str:
-        """Text like MatchIt's summary: settings, sample sizes, reasons, balance."""
+    def summary(self, balance: Balance | None = None) -> str:
+        """Text like MatchIt's summary: settings, sample sizes, reasons, balance (``balance``
+        when it was computed already, else :meth:`balance`)."""
         s = self.settings
         lines = [s.describe()]
         if self.propensity is not None:
@@ -180,7 +181,7 @@ class MatchResult:
             lines.append(self._nothing_matched())
             return "\n".join(lines)
         lines.append("Balance:")
-        lines.append(self.balance().summary())
+        lines.append((balance or self.balance()).summary())
         return "\n".join(lines)
 
     def _nothing_matched(self) -> str:
