@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from pl_eval import __version__, stages
 from pl_eval.errors import ConfigError, InputError, NotReady
 from pl_eval.estimation import EstimationError
@@ -248,7 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.log)
     try:
         wanted = inspect.signature(args.stage).parameters
-        args.stage(**{k: v for k, v in vars(args).items() if k in wanted})
+        # One BLAS thread, as Snakemake gives its jobs: the blocking of a threaded matrix
+        # product changes its last bits, and outputs must not depend on the machine's cores.
+        with threadpool_limits(limits=1):
+            args.stage(**{k: v for k, v in vars(args).items() if k in wanted})
     except (InputError, ConfigError, NotReady, MatchingError, EstimationError) as exc:
         for line in str(exc).splitlines():
             log.error("pl-eval %s: error: %s", args.command, line)

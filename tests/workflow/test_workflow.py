@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.workflow
@@ -221,15 +222,16 @@ def test_per_subject_estimate_jobs_equal_one_job_for_every_subject(demo_run, tmp
     main = demo_run / "data/processed/demo/main"
     subjects = ["math", "reading"]
     parts = {name: tmp_path / f"{name}.parquet" for name in ("estimates", "tests", "trajectory")}
-    stages.estimate(
-        subjects=subjects,
-        matched=[main / f"matched_{s}.parquet" for s in subjects],
-        pairs=[main / f"pairs_{s}.parquet" for s in subjects],
-        estimates=parts["estimates"],
-        breakout_tests=parts["tests"],
-        trajectory=parts["trajectory"],
-        settings=yaml.safe_load((demo_run / "config/config.yaml").read_text())["estimate"],
-    )
+    with threadpool_limits(limits=1):  # as pl-eval and Snakemake jobs run: one BLAS thread
+        stages.estimate(
+            subjects=subjects,
+            matched=[main / f"matched_{s}.parquet" for s in subjects],
+            pairs=[main / f"pairs_{s}.parquet" for s in subjects],
+            estimates=parts["estimates"],
+            breakout_tests=parts["tests"],
+            trajectory=parts["trajectory"],
+            settings=yaml.safe_load((demo_run / "config/config.yaml").read_text())["estimate"],
+        )
     names = ["estimates.parquet", "estimates.csv", "breakout_tests.csv", "trajectory.csv",
              "estimate_summary.txt"]  # fmt: skip
     out = tmp_path / "one_job"
@@ -263,12 +265,13 @@ def test_grade_band_match_jobs_merge_to_the_single_job_match(demo_run, tmp_path)
              "summary": "match_summary_math.json", "love_plot": "figures/love_math.png",
              "overlap_plot": "figures/overlap_math.png"}  # fmt: skip
     one_job = tmp_path / "one_job"
-    stages.match(
-        panel=workdir / "data/processed/demo/panel.parquet",
-        subject="math",
-        settings=config["match"],
-        **{key: one_job / name for key, name in names.items()},
-    )
+    with threadpool_limits(limits=1):  # as pl-eval and Snakemake jobs run: one BLAS thread
+        stages.match(
+            panel=workdir / "data/processed/demo/panel.parquet",
+            subject="math",
+            settings=config["match"],
+            **{key: one_job / name for key, name in names.items()},
+        )
     for name in names.values():
         fanned = (workdir / "data/processed/demo/main" / name).read_bytes()
         assert fanned == (one_job / name).read_bytes(), name
