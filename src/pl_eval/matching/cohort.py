@@ -7,10 +7,10 @@ schools that start PL after the cohort's year were already left out of the panel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from pl_eval.matching.api import match
 from pl_eval.matching.balance import Balance
@@ -27,6 +27,9 @@ from pl_eval.matching.strata import (
     unmatched_part,
 )
 from pl_eval.matching.vcg import VCGSettings
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Config names of the methods and the library's names for them.
 METHODS = {"propensity": "nearest", "vcg": "vcg"}

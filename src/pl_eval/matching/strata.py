@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from pl_eval.matching.balance import Balance, compute_balance
 from pl_eval.matching.errors import MatchingError
@@ -31,6 +30,8 @@ from pl_eval.matching.weights import att_weights
 from pl_eval.panel import GRADE_BANDS
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from pl_eval.matching.cohort import MatchConfig
 
 #: Panel columns ``match.strata`` may name, and their levels in order.
