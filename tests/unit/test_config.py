@@ -260,11 +260,12 @@ def test_readme_documents_exactly_the_schema_keys():
     assert len(table) == len(set(table))
 
 
-def test_every_schema_key_has_a_description_and_default():
+def test_every_schema_key_has_a_description_type_and_default():
     def walk(spec, path):
         for name, sub in spec.get("properties", {}).items():
             assert sub.get("description"), f"{path}{name} has no description"
             assert "default" in sub, f"{path}{name} has no default"
+            assert "type" in sub, f"{path}{name} has no type"
             walk(sub, f"{path}{name}.")
 
     walk(SCHEMA, "")
