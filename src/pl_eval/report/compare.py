@@ -127,7 +127,7 @@ def across_cohorts(
 
 def describe_overrides(overrides: dict, main: bool = False) -> str:
     """What a variant changes, in words: "matching: virtual comparison group (VCG)"."""
-    settings = _settings(overrides)
+    settings = dotted_settings(overrides)
     if not settings:
         return "main specification" if main else "same settings as the main specification"
     return "; ".join(
@@ -225,13 +225,14 @@ def _side(rows: pd.DataFrame) -> pd.Series:
     return side.mask(rows["ci_high"] < 0, "below")
 
 
-def _settings(overrides: dict, prefix: str = "") -> list[tuple[str, object]]:
-    """Nested overrides as (dotted key, value) pairs, in the order they were written."""
+def dotted_settings(settings: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """Nested settings as (dotted key, value) pairs, in the order they were written; an empty
+    mapping is a value of its own."""
     pairs = []
-    for key, value in overrides.items():
+    for key, value in settings.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            pairs += _settings(value, f"{name}.")
+            pairs += dotted_settings(value, f"{name}.")
         else:
             pairs.append((name, value))
     return pairs

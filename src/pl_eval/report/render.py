@@ -400,16 +400,12 @@ def _balance_table(balance: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _flatten(config: dict, prefix: str = "") -> list[tuple[str, str]]:
+def _flatten(config: dict) -> list[tuple[str, str]]:
     """A nested configuration as (dotted key, value) rows, for a readable table."""
-    rows = []
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            rows += _flatten(value, f"{name}.")
-        else:
-            rows.append((name, "null" if value is None else str(value)))
-    return rows
+    return [
+        (key, "null" if value is None else str(value))
+        for key, value in compare.dotted_settings(config)
+    ]
 
 
 def _png_data_uri(fig: Figure) -> str:
