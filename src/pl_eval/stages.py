@@ -573,14 +573,13 @@ def combined_report(
 
 
 def _analysed_school_year(ingest_summary: dict) -> str | None:
-    """The one school year with fall and spring tests among an ingest summary's terms
-    ("Fall 2022-2023", ...), as the panel takes it; None when there is not exactly one."""
-    seasons: dict[str, set[str]] = {}
-    for term in ingest_summary.get("terms", {}):
-        season, _, year = str(term).partition(" ")
-        seasons.setdefault(year, set()).add(season.lower())
-    both = [year for year, found in seasons.items() if {"fall", "spring"} <= found]
-    return both[0] if len(both) == 1 else None
+    """The school year the panel takes from the terms an ingest summary found ("Fall
+    2022-2023", ...), by the panel's own rule; None when that rule cannot tell which."""
+    terms = ingestion.parse.terms(pd.Series(list(ingest_summary.get("terms", {})), dtype="str"))
+    try:
+        return panels.school_year_of(terms)
+    except ConfigError:
+        return None
 
 
 def _check_named_files(

@@ -551,3 +551,12 @@ def test_cli_combined_report_links_reports_given_and_reads_years_from_config(tmp
         r["data-label"]: r["cells"]["school-year"] for r in page.rows if "cohort" in r["cells"]
     }
     assert years == {"2014-2015": "2014-2015", EVIL_COHORT: "—"}
+
+
+def test_combined_report_takes_a_cohorts_school_year_by_the_panels_rule():
+    year = stages._analysed_school_year
+    assert year({"terms": {"Fall 2022-2023": {}, "Spring 2022-2023": {}}}) == "2022-2023"
+    # As build_panel: fall or spring tests of exactly one year; winter terms do not count.
+    assert year({"terms": {"Winter 2021-2022": {}, "Spring 2022-2023": {}}}) == "2022-2023"
+    assert year({"terms": {"Fall 2022-2023": {}, "Fall 2023-2024": {}}}) is None
+    assert year({"terms": {}}) is None
