@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from measure import Measurement, measure
+from measure import Measurement, measure, print_rows
 
 HERE = Path(__file__).resolve().parent
 COVARIATES = ["baseline_z", "frl_school", "urban", "female"]
@@ -149,9 +149,7 @@ def _print(rows: list[Measurement], others: dict[str, bool]) -> None:
         (name, "installed, not timed" if ok else "not installed", "-", "-", "-")
         for name, ok in others.items()
     ]
-    widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
-    for row in (header, tuple("-" * w for w in widths), *body):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print_rows(header, body)
 
 
 def main() -> int:

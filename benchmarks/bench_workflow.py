@@ -32,7 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import psutil
-from measure import Measurement, print_table
+from measure import Measurement, print_rows, print_table
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 120.0
@@ -164,9 +164,7 @@ def print_rules(benchmarks: dict[Path, list[dict[str, float]]]) -> None:
         )
         for rule, runs in sorted(jobs.items(), key=lambda item: -sum(r["s"] for r in item[1]))
     ]
-    widths = [max(len(row[i]) for row in (header, *body)) for i in range(len(header))]
-    for row in (header, tuple("-" * w for w in widths), *body):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print_rows(header, body)
 
 
 def main() -> int:

@@ -78,6 +78,11 @@ def print_table(rows: list[Measurement]) -> None:
         )
         for m in rows
     ]
+    print_rows(header, body)
+
+
+def print_rows(header: tuple[str, ...], body: list[tuple[str, ...]]) -> None:
+    """Print text rows as an aligned table under ``header`` and a rule of dashes."""
     widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
     for row in (header, tuple("-" * w for w in widths), *body):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
