@@ -7,7 +7,10 @@ exports. A school tested in the exports but absent from schools.csv is an error:
 contract makes schools.csv the frame of every school, and without a row its students can be
 neither PL nor comparison (the panel would drop them as ``school_not_in_frame``). A PL school
 of schools.csv with no students tested is a warning: the contract does not require tests of
-every school, but it usually means missing exports or a name spelt differently.
+every school, but it usually means missing exports or a name spelt differently. A spreadsheet
+workbook in the folder is a problem, though ingest goes on without it (listing it under
+``unread_files``): it is almost always an export the evaluator forgot to save as CSV, whose
+students would silently be missing from the analysis.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from pl_eval import panel as panels
-from pl_eval.errors import ConfigError
-from pl_eval.ingest import Folder, layouts, parse
+from pl_eval.errors import ConfigError, excerpt
+from pl_eval.ingest import Folder, IngestSettings, layouts, parse, pipeline
 
 #: Names of the file kinds in the summary.
 KIND_NAMES = {
@@ -72,13 +75,18 @@ class FolderCheck:
         )
 
 
-def check_folder(folder: str, read: Folder, *, school_year: str | None = None) -> FolderCheck:
+def check_folder(
+    folder: str, read: Folder, settings: IngestSettings, *, school_year: str | None = None
+) -> FolderCheck:
     """Every problem and warning of a cohort folder read by ingest's reader, and its summary.
 
-    ``school_year`` is the configured year of this cohort (None: the only one in the exports).
+    ``settings`` are the ingest settings it was read with; ``school_year`` is the configured
+    year of this cohort (None: the only one in the exports).
     """
     problems = [str(p) for p in read.located_problems(folder)]
+    problems += [f"{Path(folder) / f.name}: not read: {f.reason}" for f in read.inventory.unread()]
     tests, frame = _rows(read, "tests"), _rows(read, "schools")
+    district = _own_districts(tests) if read.problems else _districts(read, settings)
     terms = parse.per_distinct(parse.terms, parse.column(tests, "TermName"))
     year = None
     if len(tests):
@@ -86,16 +94,13 @@ def check_folder(folder: str, read: Folder, *, school_year: str | None = None) -
             year = panels.school_year_of(terms, school_year)
         except ConfigError as exc:
             problems.append(f"{folder}: {exc}")
-    tested = _tested_schools(tests, terms, year)
+    tested = _tested_schools(tests, district, terms, year)
     arms = _school_arms(frame, year)
     warnings: list[str] = []
     if len(tested) and {"district_name", "school_name"} <= set(frame.columns):
         problems += unframed_schools(tested, frame, folder, year)
         warnings += untested_pl_schools(tested, frame, arms, folder, year)
-    students, _ = parse.group_ids(
-        parse.strip(parse.column(tests, "DistrictName")),
-        parse.strip(parse.column(tests, "StudentID")),
-    )
+    students, _ = parse.group_ids(district, parse.strip(parse.column(tests, "StudentID")))
     return FolderCheck(
         folder=folder,
         problems=tuple(problems),
@@ -132,7 +137,8 @@ def unframed_schools(
             continue
         students = f"{row.students} student{'' if row.students == 1 else 's'}"
         lines.append(
-            f"{file}: no row for school {row.school!r} of district {row.district!r}, where the "
+            f"{file}: no row for school {excerpt(row.school)} of district "
+            f"{excerpt(row.district)}, where the "
             f"exports test {students} in {when} (first at {row.file}, line {row.line}); add one "
             f"with its sector, pl_start_year, frl_pct and locale{_respelt(row, rows, untested)}"
         )
@@ -152,8 +158,9 @@ def untested_pl_schools(
         district, school = names["district_name"][position], names["school_name"][position]
         if (district, school) not in seen:
             lines.append(
-                f"{file}, line {frame['source_line'].iloc[position]}: PL school {school!r} of "
-                f"district {district!r} has no students tested in {when}; if it took part, add "
+                f"{file}, line {frame['source_line'].iloc[position]}: PL school "
+                f"{excerpt(school)} of district {excerpt(district)} has no students tested in "
+                f"{when}; if it took part, add "
                 "its exports or spell its name as they do"
             )
     return lines
@@ -164,18 +171,39 @@ def _rows(read: Folder, part: str) -> pd.DataFrame:
     return read.parts[part].frame if part in read.parts else pd.DataFrame()
 
 
+def _own_districts(tests: pd.DataFrame) -> pd.Series:
+    """The DistrictName of each raw test row (missing where its file has none)."""
+    return parse.strip(parse.column(tests, "DistrictName"))
+
+
+def _districts(read: Folder, settings: IngestSettings) -> pd.Series:
+    """Each raw test row's district as ingest decides it (:func:`pipeline.districts`), for a
+    folder that read without problems."""
+    tests = _rows(read, "tests")
+    own = _own_districts(tests)
+    if not own.isna().any():
+        return own
+    return pipeline.districts(
+        pipeline.typed_tests(tests),
+        pipeline.typed_roster(_rows(read, "roster"), settings.district_name),
+        settings.district_name,
+    )
+
+
 def _kind_name(kind: str, layout: str | None) -> str:
     name = KIND_NAMES.get(kind, kind)
     return f"{name} (layout {layout})" if kind == layouts.ASSESSMENT else name
 
 
-def _tested_schools(tests: pd.DataFrame, terms: pd.DataFrame, year: str | None) -> pd.DataFrame:
+def _tested_schools(
+    tests: pd.DataFrame, district: pd.Series, terms: pd.DataFrame, year: str | None
+) -> pd.DataFrame:
     """Per school with fall or spring tests of ``year`` (all years when None): its students
     and its first test row (raw rows come in file and line order)."""
     columns = ["district", "school", "students", "file", "line"]
     if not len(tests):
         return pd.DataFrame(columns=columns)
-    district = parse.strip(parse.column(tests, "DistrictName")).astype("str").fillna("")
+    district = district.astype("str").fillna("")
     school = parse.strip(parse.column(tests, "SchoolName")).astype("str").fillna("")
     keep = terms["season"].isin(["fall", "spring"]) & district.ne("") & school.ne("")
     if year is not None:

@@ -12,6 +12,19 @@ from pathlib import Path
 
 #: How many problems an :class:`InputErrors` prints before summarising the rest.
 MAX_LINES = 20
+#: Characters of an input file's content a message shows at most.
+EXCERPT_CHARS = 40
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` quoted for a one-line message: at most ``limit`` characters of it, control
+    characters, line breaks and markup (``<``, ``>``) escaped as in ``repr``, and its length
+    when it was cut. A bad cell can be a 10 kB blob, terminal escapes or HTML; the message
+    must stay one short, inert line."""
+    shown = repr(text[:limit]).replace("<", "\\x3c").replace(">", "\\x3e")
+    if len(text) > limit:
+        shown += f"... ({len(text):,} characters)"
+    return shown
 
 
 @dataclass(frozen=True)
@@ -29,8 +42,8 @@ class Problem:
         if self.line is not None:
             where += f", line {self.line}"
         if self.column is not None:
-            where += f", column {self.column!r}"
-        found = "" if self.found is None else f", found {self.found!r}"
+            where += f", column {excerpt(self.column)}"
+        found = "" if self.found is None else f", found {excerpt(self.found)}"
         return f"{where}: expected {self.expected}{found}"
 
 

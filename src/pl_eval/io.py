@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import subprocess
 import tempfile
@@ -216,7 +217,7 @@ class RawFile:
     name: str  # path relative to the cohort folder, "/"-separated: the source_file of its rows
     header: tuple[str, ...]  # column names as written, surrounding whitespace stripped
     delimiter: str  # "," or "\t"
-    encoding: str  # "utf-8", "utf-8-sig" (with BOM) or "latin-1"
+    encoding: str  # "utf-8", "utf-8-sig" (with BOM), "cp1252" or "latin-1" (whole file)
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,8 @@ def list_raw_files(raw_dir: str | Path) -> list[tuple[Path, str]]:
 
 
 def sniff_raw_file(path: str | Path, name: str) -> RawFile:
-    """Read the header of a delimited export: encoding (BOM, UTF-8, else Latin-1) and delimiter."""
+    """Read the header of a delimited export, its delimiter and its encoding (of the whole file,
+    see :func:`file_encoding`)."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(SNIFF_BYTES)
@@ -263,18 +265,10 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
         raise InputError.at(name, "a readable file", found=exc.strerror or str(exc)) from None
     if b"\x00" in head:
         raise InputError.at(name, "a delimited text export", found="binary data")
-    encoding = "utf-8"
-    if head.startswith(codecs.BOM_UTF8):
-        encoding, head = "utf-8-sig", head[len(codecs.BOM_UTF8) :]
-    try:  # a multi-byte character may be cut at the end of the sniffed block
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        encoding = "latin-1"
-    first = (
-        head.split(b"\n", 1)[0]
-        .rstrip(b"\r")
-        .decode("latin-1" if encoding == "latin-1" else "utf-8", errors="replace")
-    )
+    bom = head.startswith(codecs.BOM_UTF8)
+    if bom:
+        head = head[len(codecs.BOM_UTF8) :]
+    first = head.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")  # ASCII names, for now
     if not first.strip():
         raise InputError.at(
             name,
@@ -282,9 +276,113 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
             line=1,
             found="an empty file" if not head.strip() else "a blank line",
         )
+    encoding = file_encoding(path, name, bom=bom)
+    first = head.split(b"\n", 1)[0].rstrip(b"\r").decode(_CODECS[encoding], errors="replace")
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     header = next(csv.reader([first], delimiter=delimiter))
     return RawFile(Path(path), name, tuple(h.strip() for h in header), delimiter, encoding)
+
+
+#: Encodings an export may have (as the ingest summary names them) -> the codec that reads it.
+_CODECS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "cp1252": "cp1252", "latin-1": "latin-1"}
+#: Bytes read at a time when deciding an encoding.
+BLOCK_BYTES = 1 << 20
+#: A multi-byte UTF-8 character: in a file that is not UTF-8, the sign of mixed encodings.
+_UTF8_CHARACTER = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+#: Bytes Windows-1252 leaves undefined (C1 control characters in Latin-1): not text.
+_NOT_TEXT = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+#: Bytes that Windows-1252 and Latin-1 read differently (curly quotes, dashes, euro sign).
+_WINDOWS_ONLY = re.compile(rb"[\x80-\x9f]")
+
+
+def file_encoding(path: str | Path, name: str, *, bom: bool = False) -> str:
+    """The encoding of a whole export: "utf-8" ("utf-8-sig" with a byte-order mark) when every
+    byte is UTF-8, else "latin-1" or "cp1252" (Windows-1252, when it has curly quotes and the
+    like) when that is plausible; InputError at the first offending byte otherwise.
+
+    Decided over the whole file, never over its first block: a file that is UTF-8 with one
+    Latin-1 byte (mixed) or with bytes no Western text encoding has cannot be read without
+    silently changing names (``Peña`` read as ``PeÃ±a``), so it is refused. Python's codecs
+    run over 1 MiB blocks; files are read once more only when they are not UTF-8.
+    """
+    bad = _first_non_utf8(path, len(codecs.BOM_UTF8) if bom else 0)
+    if bad is None:
+        return "utf-8-sig" if bom else "utf-8"
+    save = "re-save it as CSV UTF-8 (in Excel: Save As, CSV UTF-8)"
+    if bom or _first_match(path, _UTF8_CHARACTER) is not None:
+        raise InputError.at(
+            name,
+            f"one text encoding for the whole file, but it holds UTF-8 text and this byte, "
+            f"which is not UTF-8; {save}",
+            line=_line_of(path, bad),
+            found=f"byte 0x{_byte_at(path, bad):02X} at byte offset {bad:,}",
+        )
+    not_text = _first_match(path, _NOT_TEXT)
+    if not_text is not None:
+        raise InputError.at(
+            name,
+            f"UTF-8 or Windows-1252/Latin-1 text, but this byte is neither; {save}",
+            line=_line_of(path, not_text),
+            found=f"byte 0x{_byte_at(path, not_text):02X} at byte offset {not_text:,}",
+        )
+    return "cp1252" if _first_match(path, _WINDOWS_ONLY) is not None else "latin-1"
+
+
+def _blocks(path: str | Path, start: int = 0) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) of the file from ``start``, in blocks of :data:`BLOCK_BYTES`."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        offset = start
+        for block in iter(lambda: fh.read(BLOCK_BYTES), b""):
+            yield offset, block
+            offset += len(block)
+
+
+def _first_non_utf8(path: str | Path, start: int) -> int | None:
+    """Byte offset of the first byte that is not part of valid UTF-8, or None."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    end = start
+    for offset, block in _blocks(path, start):
+        pending = len(decoder.getstate()[0])  # bytes of a character cut by the last block
+        try:
+            decoder.decode(block)
+        except UnicodeDecodeError as exc:
+            return offset - pending + exc.start
+        end = offset + len(block)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return end - len(decoder.getstate()[0])
+    return None
+
+
+def _first_match(path: str | Path, pattern: re.Pattern) -> int | None:
+    """Byte offset of the first match of ``pattern`` (at most 4 bytes long) in the file."""
+    carry = b""
+    for offset, block in _blocks(path):
+        found = pattern.search(carry + block)
+        if found:
+            return offset - len(carry) + found.start()
+        carry = block[-3:]
+    return None
+
+
+def _byte_at(path: str | Path, offset: int) -> int:
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return fh.read(1)[0]
+
+
+def _line_of(path: str | Path, offset: int) -> int:
+    """1-based line of the byte at ``offset``."""
+    newlines = 0
+    for start, block in _blocks(path):
+        newlines += block.count(b"\n", 0, max(offset - start, 0))
+        if start + len(block) > offset:
+            break
+    return newlines + 1
 
 
 def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) -> RawExports:
@@ -333,15 +431,9 @@ def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) 
 def _read_one(request: RawRequest) -> tuple[pa.Table, str]:
     """One export's requested columns as dictionary-encoded text, with its line numbers."""
     raw = request.file
-    encoding = "utf-8" if raw.encoding.startswith("utf-8") else raw.encoding
+    encoding = _CODECS[raw.encoding]  # decided for the whole file by file_encoding
     try:
-        try:
-            table = _parse(raw, request.columns, encoding, use_threads=True, bad_rows=[])
-        except pa.ArrowInvalid as exc:
-            if encoding != "utf-8" or "UTF8" not in str(exc):
-                raise
-            encoding = "latin-1"  # bytes past the sniffed block are not UTF-8
-            table = _parse(raw, request.columns, encoding, use_threads=True, bad_rows=[])
+        table = _parse(raw, request.columns, encoding, use_threads=True, bad_rows=[])
     except pa.ArrowInvalid as exc:  # e.g. an unterminated quote
         raise InputError.at(raw.name, "a well-formed delimited file", found=str(exc)) from None
     except OSError as exc:
@@ -362,9 +454,7 @@ def _read_one(request: RawRequest) -> tuple[pa.Table, str]:
             ]
         )
     lines = pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64))
-    table = table.append_column("source_line", lines)
-    used = "utf-8-sig" if raw.encoding == "utf-8-sig" and encoding == "utf-8" else encoding
-    return table, used
+    return table.append_column("source_line", lines), raw.encoding
 
 
 def _parse(

@@ -72,6 +72,8 @@ def ingest(
     if folder.problems:  # file names relative to the cohort folder -> paths the evaluator can open
         raise InputError(folder.located_problems(raw_dir))
 
+    for unread in folder.inventory.unread():  # check-inputs reports these as problems
+        log.warning("ingest: %s not read: %s", Path(raw_dir) / unread.name, unread.reason)
     key = io.read_pseudonym_key()
     result = ingestion.build(folder.raw_inputs(), folder.inventory, options, key)
     del folder  # free the raw text before the writers make their own copies
@@ -114,6 +116,7 @@ def _read_folder(
             problems += exc.problems
         else:
             problems += ingestion.validate(part, read[part], inventory)
+    problems += ingestion.district_problems(inventory, read, options.district_name)
     return ingestion.Folder(inventory, read, tuple(problems))
 
 
@@ -131,7 +134,9 @@ def check_inputs(
     settings = _load_config(Path(config))
     options = ingestion.IngestSettings.from_dict(settings["ingest"])
     year = settings.get("school_years", {}).get(folder.name)
-    result = checks.check_folder(str(folder), _read_folder(folder, options), school_year=year)
+    result = checks.check_folder(
+        str(folder), _read_folder(folder, options), options, school_year=year
+    )
     for line in result.warnings:
         log.warning("pl-eval check-inputs: warning: %s", line)
     if not result.ready:

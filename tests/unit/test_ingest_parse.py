@@ -90,16 +90,8 @@ def test_numbers_flags_grades_norms():
         pd.NA,
         pd.NA,
     ]
-    assert run(parse.grades, ["K", "kg", "1", " 12 ", "13", "1.5", "PK", ""]).tolist() == [
-        0,
-        0,
-        1,
-        12,
-        pd.NA,
-        pd.NA,
-        pd.NA,
-        pd.NA,
-    ]
+    grades = ["K", "kg", "1", " 12 ", "13", "0", "Kindergarten", "1.5", "PK", "14", ""]
+    assert run(parse.grades, grades).tolist() == [0, 0, 1, 12, 0, 0, 0] + [pd.NA] * 4
     assert run(parse.norms_years, ["2015", "2020.0", ""]).tolist() == [2015, pd.NA, pd.NA]
 
 

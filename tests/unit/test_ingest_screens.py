@@ -13,13 +13,16 @@ def typed_tests(**overrides):
     base = {
         "subject": pd.Series(["math"] * n, dtype="category"),
         "subject_text": pd.Series(["Mathematics"] * n, dtype="category"),
-        "scale_column": np.ones(n, dtype=bool),
+        "subject_column": np.full(n, "MeasurementScale", dtype=object),
+        "end_of_course": np.zeros(n, dtype=bool),
+        "district": pd.Series(["Riverside USD"] * n, dtype="category"),
         "rit": np.full(n, 200.0),
         "se": np.full(n, 3.0),
         "duration_minutes": np.full(n, 40.0),
         "rapid_guessing_pct": np.full(n, 0.0),
         "has_roster": np.ones(n, dtype=bool),
         "grade": pd.array([3] * n, dtype="Int64"),
+        "grade_unknown": np.zeros(n, dtype=bool),
         "grade_note": pd.Series([pd.NA] * n, dtype="str"),
     }
     return pd.DataFrame(base | overrides)

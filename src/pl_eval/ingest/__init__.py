@@ -13,6 +13,10 @@ from pl_eval.ingest.pipeline import (
     Inventory,
     RawInputs,
     build,
+    district_problems,
+    districts,
+    typed_roster,
+    typed_tests,
     validate,
 )
 
@@ -25,7 +29,11 @@ __all__ = [
     "Inventory",
     "RawInputs",
     "build",
+    "district_problems",
+    "districts",
     "ignored_by_extension",
     "recognise",
+    "typed_roster",
+    "typed_tests",
     "validate",
 ]

@@ -25,6 +25,12 @@ TEST_KINDS = (ASSESSMENT, COMBINED)
 SCHOOLS_FILE = "schools.csv"
 #: Extensions of delimited exports; every other file is listed as ignored.
 EXPORT_SUFFIXES = (".csv", ".txt")
+#: Spreadsheet workbooks: an export saved from Excel, which ingest cannot read (unread files).
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+UNREAD_SPREADSHEET = (
+    "a spreadsheet workbook, which ingest does not read: open it in Excel, Save As "
+    "'CSV UTF-8 (Comma delimited) (*.csv)' into this folder, then move the workbook out"
+)
 
 #: Columns read from test files; the rest of the 64-152 columns are never read.
 TEST_COLUMNS = (
@@ -36,6 +42,7 @@ TEST_COLUMNS = (
     "Subject",
     "Course",
     "TestStartDate",
+    "TestName",
     "TestStartTime",
     "TestRITScore",
     "TestStandardError",
@@ -48,9 +55,10 @@ TEST_COLUMNS = (
     "StudentGender",
     "StudentEthnicGroup",
 )
+#: Required in every test file; DistrictName too, except in AssessmentResults, whose pre-2015
+#: layout A has none (the district then comes from the roster or ``ingest.district_name``).
 TEST_REQUIRED = (
     "TermName",
-    "DistrictName",
     "SchoolName",
     "StudentID",
     "TestStartDate",
@@ -66,7 +74,9 @@ ROSTER_COLUMNS = (
     "StudentGender",
     "StudentEthnicGroup",
 )
-ROSTER_REQUIRED = ("TermName", "DistrictName", "StudentID", "Grade")
+#: DistrictName is required unless ``ingest.district_name`` names the folder's one district
+#: (checked with the folder, :func:`pl_eval.ingest.pipeline.district_problems`).
+ROSTER_REQUIRED = ("TermName", "StudentID", "Grade")
 SCHOOL_COLUMNS = (
     "district_name",
     "school_name",
@@ -117,10 +127,13 @@ class ExportFile:
 
 @dataclass(frozen=True)
 class IgnoredFile:
-    """A file in the cohort folder that ingest does not read, and why."""
+    """A file in the cohort folder that ingest does not read, and why. ``unread`` marks a
+    file that probably holds test rows in a form ingest cannot read (a spreadsheet): its
+    students would be lost, so check-inputs reports it as a problem."""
 
     name: str
     reason: str
+    unread: bool = False
 
 
 def alias_table(column_aliases: Mapping[str, Sequence[str]] | None) -> dict[str, str]:
@@ -146,6 +159,8 @@ def ignored_by_extension(name: str) -> IgnoredFile | None:
     base = name.rsplit("/", 1)[-1]
     if base.startswith("."):
         return IgnoredFile(name, "hidden file")
+    if base.lower().endswith(SPREADSHEET_SUFFIXES):
+        return IgnoredFile(name, UNREAD_SPREADSHEET, unread=True)
     if not base.lower().endswith(EXPORT_SUFFIXES):
         return IgnoredFile(name, "not a .csv or .txt export")
     return None
@@ -178,7 +193,7 @@ def recognise(raw: RawFile, aliases: Mapping[str, str]) -> ExportFile | IgnoredF
             columns,
             names,
             TEST_COLUMNS,
-            TEST_REQUIRED + (("Grade",) if combined else ()),
+            TEST_REQUIRED + (("DistrictName", "Grade") if combined else ()),
         )
     if ("grade" in present and "studentid" in present) or "studentsbyschool" in base:
         return _export(raw, ROSTER, columns, names, ROSTER_COLUMNS, ROSTER_REQUIRED)
@@ -212,8 +227,6 @@ def _export(
         layout = "Combined" if kind == COMBINED else _test_layout(raw.header)
         if "MeasurementScale" not in columns and "Subject" not in columns:
             missing.append("MeasurementScale")
-        elif "MeasurementScale" not in columns and "Course" not in columns:
-            missing.append("Course")
     if missing:
         raise InputError(
             [

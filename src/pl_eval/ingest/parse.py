@@ -18,10 +18,17 @@ SUBJECTS = ("math", "reading")
 _TERM = r"(?i)^(fall|winter|spring|summer)\s+(\d{4})(?:\s*-\s*(\d{4}))?$"
 _DATES = (  # (pattern, order of the captured groups)
     (r"^(\d{1,2})/(\d{1,2})/(\d{4})$", ("month", "day", "year")),  # 9/5/2014, 09/05/2014
+    (r"^(\d{1,2})/(\d{1,2})/(\d{2})$", ("month", "day", "year")),  # two-digit year 3/2/21
     (r"^(\d{1,2})-(\d{1,2})-(\d{4})$", ("day", "month", "year")),  # Excel re-save 22-10-2020
     (r"^(\d{4})-(\d{1,2})-(\d{1,2})$", ("year", "month", "day")),  # ISO
 )
-_TIME = r"^(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?\s*([AaPp][Mm])?$"
+#: A date and a time in one cell ("9/16/2013 9:00:00 AM", "2013-09-16T09:00:00"): both parts.
+_DATE_TIME = r"^(\S+?)(?:[ T]+(\d{1,2}[:.]\d{2}.*))?$"
+_TIME = r"^(\d{1,2})[:.](\d{2})(?:[:.](\d{2})(?:\.\d+)?)?\s*([AaPp]\.?[Mm]\.?)?$"
+#: Grade codes of kindergarten: K, KG, 0, and 13 in older StudentsBySchool exports.
+KINDERGARTEN = ("K", "KG", "KINDERGARTEN", "0", "00", "13")
+#: End-of-course math tests (on their own scale), by a word of their Course or TestName.
+END_OF_COURSE = r"(?i)\b(?:algebra|geometry|integrated\s+math|calculus|trigonometry)"
 _TRUE = {"TRUE", "T", "Y", "YES", "1"}
 _FALSE = {"FALSE", "F", "N", "NO", "0"}
 
@@ -158,24 +165,29 @@ def terms(text: pd.Series) -> pd.DataFrame:
 
 
 def dates(text: pd.Series) -> pd.Series:
-    """Dates from M/D/YYYY (any padding), DD-MM-YYYY (Excel re-saves) or YYYY-MM-DD."""
-    stripped = text.str.strip()
+    """Dates from M/D/YYYY or M/D/YY (any padding; 20YY), DD-MM-YYYY (Excel re-saves) or
+    YYYY-MM-DD, alone or followed by a time ("9/16/2013 9:00:00 AM")."""
+    stripped = text.str.strip().str.extract(_DATE_TIME)[0]
     parts = pd.DataFrame(index=text.index, columns=["year", "month", "day"], dtype="float64")
     for pattern, order in _DATES:
         found = stripped.str.extract(pattern).astype("float64")
         found.columns = list(order)
         parts = parts.fillna(found[["year", "month", "day"]])
+    parts["year"] = parts["year"].where(parts["year"] >= 100, parts["year"] + 2000)
     valid = parts.notna().all(axis=1)
     parsed = pd.to_datetime(parts[valid].astype("int64"), errors="coerce")
     return pd.Series(parsed, dtype="datetime64[ms]").reindex(text.index)
 
 
 def times(text: pd.Series) -> pd.Series:
-    """Seconds after midnight from 13:05:00, 9:00:00 AM or Excel's 9.38.55; NaN otherwise."""
-    parts = text.str.strip().str.extract(_TIME)
+    """Seconds after midnight from 13:05:00, 9:00:00 AM or Excel's 9.38.55, alone or after a
+    date ("9/16/2013 9:00:00 AM"); NaN otherwise."""
+    stripped = text.str.strip()
+    after_date = stripped.str.extract(_DATE_TIME)[1]
+    parts = after_date.fillna(stripped).str.extract(_TIME)
     hour, minute = parts[0].astype("float64"), parts[1].astype("float64")
     second = parts[2].astype("float64").fillna(0.0)
-    meridiem = parts[3].str.upper()
+    meridiem = parts[3].str.upper().str.replace(".", "", regex=False)
     twelve = meridiem.notna()
     ok = hour.notna() & (minute < 60) & (second < 60)
     ok &= (twelve & hour.between(1, 12)) | (~twelve & (hour < 24))
@@ -200,9 +212,9 @@ def flags(text: pd.Series) -> pd.Series:
 
 
 def grades(text: pd.Series) -> pd.Series:
-    """Grade as an integer, K (or KG) = 0, 1..12; NA otherwise."""
+    """Grade as an integer, kindergarten (:data:`KINDERGARTEN` codes) = 0, 1..12; NA otherwise."""
     word = text.str.strip().str.upper()
-    number = pd.to_numeric(word.replace({"K": "0", "KG": "0"}), errors="coerce")
+    number = pd.to_numeric(word.where(~word.isin(KINDERGARTEN), "0"), errors="coerce")
     whole = number.notna() & (number % 1 == 0) & number.between(0, 12)
     return number.where(whole).astype("Int64")
 
@@ -223,17 +235,27 @@ def subject_from_scale(scale: pd.Series) -> pd.Series:
 
 def subject_from_course(subject: pd.Series, course: pd.Series) -> pd.Series:
     """ "math"/"reading" from Subject + Course (layout C): MAP Growth Math K-12/2-5/6+ and
-    Reading; course-specific tests (Algebra, Geometry), Spanish, Language Usage and Science
-    are other subjects (NaN).
+    Reading (a Subject of Mathematics or Reading with no Course counts too); course-specific
+    tests (Algebra, Geometry), Spanish, Language Usage and Science are other subjects (NaN).
     """
     subj = subject.str.strip().str.lower()
     crs = course.fillna("").str.strip().str.lower()
     spanish = subj.str.contains("spanish") | crs.str.contains("spanish")
     math = subj.eq("mathematics") & (crs.eq("") | crs.str.match(r"math\b"))
-    reading = subj.isin(["language arts", "reading"]) & crs.str.match(r"reading\b")
+    reading = (subj.isin(["language arts", "reading"]) & crs.str.match(r"reading\b")) | (
+        subj.eq("reading") & crs.eq("")
+    )
     out = pd.Series(
         np.where(math & ~spanish, "math", np.where(reading & ~spanish, "reading", None)),
         index=subject.index,
         dtype="str",
     )
     return out
+
+
+def end_of_course(*names: pd.Series) -> pd.Series:
+    """True where any of ``names`` (Course, TestName) names an end-of-course math test."""
+    found = pd.Series(False, index=names[0].index)
+    for name in names:
+        found |= name.fillna("").str.contains(END_OF_COURSE)
+    return found

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pl_eval.errors import ConfigError, Problem
+from pl_eval.errors import ConfigError, Problem, excerpt
 from pl_eval.ingest import dedupe, layouts, parse, pseudonym, schemas, schools, screens
 from pl_eval.ingest.layouts import ExportFile, IgnoredFile
 from pl_eval.io import RawExports
@@ -49,12 +49,19 @@ RAW_SCHEMAS = {"tests": "RAW_TESTS", "roster": "RAW_ROSTER", "schools": "RAW_SCH
 ROSTER_STATUSES = ("used", "unused", "duplicates", "rejected")
 
 
+#: What ``ingest.end_of_course`` may say about end-of-course math tests (Algebra I, Geometry).
+END_OF_COURSE = ("reject", "keep")
+
+
 @dataclass(frozen=True)
 class IngestSettings:
-    """config ``ingest``: column aliases (lower-case name -> canonical) and screens."""
+    """config ``ingest``: column aliases (lower-case name -> canonical), screens, the district
+    of files without a DistrictName column, and what to do with end-of-course math tests."""
 
     aliases: dict[str, str]
     screens: screens.ScreenSettings
+    district_name: str | None = None
+    end_of_course: str = "reject"
 
     @classmethod
     def from_dict(cls, settings: Mapping[str, Any]) -> IngestSettings:
@@ -63,7 +70,23 @@ class IngestSettings:
         screening = settings.get("screens") or {}
         if not isinstance(aliases, Mapping) or not isinstance(screening, Mapping):
             raise ConfigError("ingest.column_aliases and ingest.screens must be mappings")
-        return cls(layouts.alias_table(aliases), screens.ScreenSettings.from_dict(screening))
+        district = settings.get("district_name")
+        if district is not None and (not isinstance(district, str) or not district.strip()):
+            raise ConfigError(
+                "ingest.district_name must be the district's name as the exports spell it, or null"
+            )
+        end_of_course = settings.get("end_of_course", "reject")
+        if end_of_course not in END_OF_COURSE:
+            raise ConfigError(
+                f"ingest.end_of_course must be one of {', '.join(END_OF_COURSE)}, "
+                f"not {end_of_course!r}"
+            )
+        return cls(
+            layouts.alias_table(aliases),
+            screens.ScreenSettings.from_dict(screening),
+            district.strip() if district else None,
+            end_of_course,
+        )
 
 
 @dataclass(frozen=True)
@@ -77,6 +100,10 @@ class Inventory:
 
     def of_kind(self, *kinds: str) -> list[ExportFile]:
         return [e for e in self.exports if e.kind in kinds]
+
+    def unread(self) -> list[IgnoredFile]:
+        """Files that probably hold test rows in a form ingest cannot read (workbooks)."""
+        return [f for f in self.ignored if f.unread]
 
     def names(self) -> dict[str, dict[str, str]]:
         """Per file, canonical column -> the name written in its header (for messages)."""
@@ -163,6 +190,56 @@ def validate(part: str, raw: RawExports, inventory: Inventory) -> list[Problem]:
     return schemas.problems(frame, getattr(schemas, RAW_SCHEMAS[part]), inventory.names())
 
 
+def district_problems(
+    inventory: Inventory, parts: Mapping[str, RawExports], district_name: str | None
+) -> list[Problem]:
+    """Files without a DistrictName column that nothing else gives a district.
+
+    A pre-2015 (layout A) AssessmentResults file has none: its rows take the district of the
+    StudentsBySchool row of the same term, StudentID and SchoolName, or ``ingest.district_name``
+    in a folder of one district. Only a file with neither (no roster of its terms, no setting)
+    is a problem, one line saying which to supply; a StudentsBySchool file needs the setting.
+    Parts that could not be read are skipped (their problems are already reported).
+    """
+    if district_name is not None:
+        return []
+    setting = "ingest.district_name in config/config.yaml (a folder of one district)"
+    found = [
+        Problem(
+            e.name,
+            f"a DistrictName column, or {setting}",
+            line=1,
+            column="DistrictName",
+            found="no such column",
+        )
+        for e in inventory.of_kind(layouts.ROSTER)
+        if "DistrictName" not in e.columns
+    ]
+    lacking = [
+        e.name for e in inventory.of_kind(layouts.ASSESSMENT) if "DistrictName" not in e.columns
+    ]
+    if not lacking or "tests" not in parts or "roster" not in parts:
+        return found
+    roster = parts["roster"].frame
+    covered = set(parse.per_distinct(parse.terms, parse.column(roster, "TermName"))["term_name"])
+    tests = parts["tests"].frame
+    terms = parse.per_distinct(parse.terms, tests["TermName"])["term_name"]
+    for name in lacking:
+        uncovered = sorted(set(terms[tests["source_file"].eq(name)].dropna()) - covered)
+        if uncovered:
+            found.append(
+                Problem(
+                    name,
+                    f"a DistrictName column, a StudentsBySchool export of {', '.join(uncovered)} "
+                    f"to take it from (by StudentID and SchoolName), or {setting}",
+                    line=1,
+                    column="DistrictName",
+                    found="no such column",
+                )
+            )
+    return found
+
+
 @dataclass(frozen=True)
 class IngestResult:
     """Clean scores, duplicates, rejects and the school frame, with counts that add up."""
@@ -174,6 +251,7 @@ class IngestResult:
     files: dict[str, dict[str, Any]]
     terms: dict[str, dict[str, int]]
     ignored: dict[str, str]
+    unread: dict[str, str]  # files that may hold test rows ingest could not read, and why
 
     def summary(self) -> dict[str, Any]:
         """The ingest_summary.json content: per file, per term, by reason, totals."""
@@ -191,6 +269,7 @@ class IngestResult:
                 for kind in ("test", "roster")
             },
             "ignored_files": self.ignored,
+            "unread_files": self.unread,
             "totals": total(layouts.TEST_KINDS, TEST_STATUSES)
             | {
                 "students": int(self.scores["student_key"].nunique()),
@@ -206,15 +285,16 @@ def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings, key: s
     Raw rows come in (source_file, source_line) order, so outputs taken in row order are
     sorted without a sort.
     """
-    tests = typed_tests(raw.tests.frame)
-    roster = typed_roster(raw.roster.frame)
+    roster = typed_roster(raw.roster.frame, settings.district_name)
+    tests = typed_tests(raw.tests.frame, settings.end_of_course == "reject")
+    tests["district"] = districts(tests, roster, settings.district_name)
     test_ids, roster_ids = parse.shared_ids(
         [tests[c] for c in ("term_name", "district", "student_id")],
         [roster[c] for c in ("term_name", "district", "student_id")],
     )
     roster_status, match = _resolve_roster(roster, roster_ids, test_ids, tests["combined"])
     tests = _with_roster(tests, roster, match)
-    tests["student_key"] = pseudonym.student_keys(tests["district"], tests["student_id"], key)
+    tests["student_key"] = _student_keys(tests["district"], tests["student_id"], key)
     verdicts = screens.verdicts(tests, settings.screens)
 
     kept_rows, duplicate_rows, kept_for = _one_per_term(tests, verdicts.usable)
@@ -224,7 +304,12 @@ def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings, key: s
     )
     roster_rejected = np.flatnonzero(roster_status.eq("rejected").to_numpy())
     rejected_roster = _select(roster, REJECT_COLUMNS, roster_rejected)
-    rejected_roster["student_key"] = pseudonym.student_keys(
+    code = _select(roster, ["grade_code"], roster_rejected)["grade_code"].astype("str")
+    rejected_roster["reason"] = np.where(code.notna(), "grade_unknown", "missing_grade")
+    rejected_roster["detail"] = np.where(
+        code.notna(), _not_grades(code.fillna("").to_numpy(object)), "empty"
+    )
+    rejected_roster["student_key"] = _student_keys(
         rejected_roster["district"],
         _select(roster, ["student_id"], roster_rejected)["student_id"],
         key,
@@ -237,9 +322,7 @@ def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings, key: s
     rejects = _stack(
         [
             rejected_tests.assign(record="test"),
-            rejected_roster.assign(
-                record="roster", reason="missing_grade", column="Grade", detail="empty"
-            ),
+            rejected_roster.assign(record="roster", column="Grade"),
         ]
     )[REJECT_COLUMNS].sort_values(["source_file", "source_line"], kind="stable", ignore_index=True)
     scores = schemas.SCORES.validate(_select(tests, SCORE_COLUMNS, kept_rows), inplace=True)
@@ -253,7 +336,8 @@ def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings, key: s
         schools=schools.school_frame(raw.schools.frame),
         files=files,
         terms=terms,
-        ignored={f.name: f.reason for f in inventory.ignored},
+        ignored={f.name: f.reason for f in inventory.ignored if not f.unread},
+        unread={f.name: f.reason for f in inventory.unread()},
     )
 
 
@@ -282,8 +366,13 @@ def _one_per_term(
     return rows[choice.kept], rows[choice.duplicates], rows[choice.kept_row[choice.duplicates]]
 
 
-def typed_tests(raw: pd.DataFrame) -> pd.DataFrame:
-    """Typed columns of validated raw test rows (one row per row read, same order)."""
+def typed_tests(raw: pd.DataFrame, reject_end_of_course: bool = True) -> pd.DataFrame:
+    """Typed columns of validated raw test rows (one row per row read, same order).
+
+    ``district`` is missing for rows of files without a DistrictName column (see
+    :func:`districts`). End-of-course tests are flagged for rejection when
+    ``reject_end_of_course``, else analysed as math.
+    """
 
     def col(name: str) -> pd.Series:
         return parse.column(raw, name)
@@ -292,7 +381,12 @@ def typed_tests(raw: pd.DataFrame) -> pd.DataFrame:
         return parse.per_distinct(parse.numbers, col(name)).to_numpy(float)
 
     term = parse.per_distinct(parse.terms, col("TermName"))
-    subject = parse.per_distinct(_subject, col("MeasurementScale"), col("Subject"), col("Course"))
+    subject = parse.per_distinct(
+        _subject, col("MeasurementScale"), col("Subject"), col("Course"), col("TestName")
+    )
+    end_of_course = subject["end_of_course"].to_numpy(bool)
+    date_time = parse.per_distinct(parse.times, col("TestStartDate")).to_numpy(float)
+    test_time = parse.per_distinct(parse.times, col("TestStartTime")).to_numpy(float)
     return pd.DataFrame(
         {
             "source_file": raw["source_file"],
@@ -305,18 +399,22 @@ def typed_tests(raw: pd.DataFrame) -> pd.DataFrame:
             "school_year": term["school_year"],
             "subject": subject["subject"],
             "subject_text": subject["subject_text"],
-            "scale_column": col("MeasurementScale").notna().to_numpy(),
+            "subject_column": subject["subject_column"],
+            "end_of_course": end_of_course & reject_end_of_course,
             "test_date": parse.per_distinct(parse.dates, col("TestStartDate")),
-            "test_time": parse.per_distinct(parse.times, col("TestStartTime")).to_numpy(float),
+            # a time in the date cell ("9/16/2013 9:00:00 AM") when TestStartTime has none
+            "test_time": np.where(np.isnan(test_time), date_time, test_time),
             "rit": number("TestRITScore"),
             "se": number("TestStandardError"),
             "nwea_percentile": pd.array(np.round(number("TestPercentile"))).astype("Int64"),
             "duration_minutes": number("TestDurationMinutes"),
             "rapid_guessing_pct": number("RapidGuessingPercentage"),
             "growth_measure": parse.per_distinct(parse.flags, col("GrowthMeasureYN")),
+            # not a norms year (e.g. USER): kept, as missing
             "norms_reference": parse.per_distinct(parse.norms_years, col("NormsReferenceData")),
             "combined": col("Grade").notna().to_numpy(),
             "grade": parse.per_distinct(parse.grades, col("Grade")),
+            "grade_code": parse.text(col("Grade")),
             "gender": parse.text(col("StudentGender")),
             "ethnicity": parse.text(col("StudentEthnicGroup")),
         },
@@ -324,24 +422,29 @@ def typed_tests(raw: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def typed_roster(raw: pd.DataFrame) -> pd.DataFrame:
-    """Typed columns of validated StudentsBySchool rows."""
+def typed_roster(raw: pd.DataFrame, district_name: str | None = None) -> pd.DataFrame:
+    """Typed columns of validated StudentsBySchool rows; ``district_name`` is the district of
+    rows from files without a DistrictName column."""
 
     def col(name: str) -> pd.Series:
         return parse.column(raw, name)
 
     term = parse.per_distinct(parse.terms, col("TermName"))
+    district = parse.strip(col("DistrictName"))
+    if district_name is not None and district.isna().any():
+        district = district.cat.add_categories([district_name]).fillna(district_name)
     return pd.DataFrame(
         {
             "source_file": raw["source_file"],
             "source_line": raw["source_line"].to_numpy(np.int64),
-            "district": parse.strip(col("DistrictName")),
+            "district": district,
             "school": parse.text(col("SchoolName")),
             "student_id": parse.strip(col("StudentID")),
             "term_name": term["term_name"],
             "season": term["season"],
             "school_year": term["school_year"],
             "grade": parse.per_distinct(parse.grades, col("Grade")),
+            "grade_code": parse.text(col("Grade")),
             "gender": parse.text(col("StudentGender")),
             "ethnicity": parse.text(col("StudentEthnicGroup")),
         },
@@ -349,16 +452,92 @@ def typed_roster(raw: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _subject(scale: pd.Series, subject: pd.Series, course: pd.Series) -> pd.DataFrame:
-    """Analysis subject from MeasurementScale (A/B) or Subject + Course (C), and the text."""
-    from_scale = scale.notna()
-    course_text = subject.str.strip() + " / " + course.fillna("").str.strip()
+def districts(tests: pd.DataFrame, roster: pd.DataFrame, district_name: str | None) -> pd.Series:
+    """Each test row's district: its DistrictName; for rows of files without that column,
+    ``district_name`` (a folder of one district) or else the district of the first roster
+    row of the same term, StudentID and SchoolName; missing when there is none (the row is
+    then rejected as no_roster_row)."""
+    own = parse.categorical(tests["district"])
+    lacking = own.isna().to_numpy()
+    if not lacking.any():
+        return own
+    if district_name is not None:
+        return own.cat.add_categories([district_name]).fillna(district_name)
+    keys = ("term_name", "student_id", "school")
+    test_ids, roster_ids = parse.shared_ids(
+        [tests[c] for c in keys], [parse.strip(roster[c]) for c in keys]
+    )
+    named = np.flatnonzero(roster["district"].notna().to_numpy())
+    ids, first = np.unique(roster_ids[named], return_index=True)  # first row of each key
+    lookup = np.full(max(roster_ids.max(initial=-1), test_ids.max(initial=-1)) + 1, -1)
+    lookup[ids] = named[first]
+    match = lookup[test_ids]
+    joined = lacking & (match >= 0)
+    return pd.Series(
+        _coalesce(joined, own, roster["district"], np.where(joined, match, 0)),
+        index=tests.index,
+        name="district",
+    )
+
+
+def _student_keys(district: pd.Series, student_id: pd.Series, key: str) -> pd.Series:
+    """Pseudonymous keys; missing for rows without a district (no district, no student)."""
+    keys = pseudonym.student_keys(district, student_id, key)
+    if not district.isna().any():
+        return keys
+    codes = np.where(district.isna().to_numpy(), -1, keys.cat.codes.to_numpy())
+    return pd.Series(
+        pd.Categorical.from_codes(codes, keys.cat.categories), index=keys.index, name=keys.name
+    )
+
+
+def _not_grades(codes: np.ndarray) -> np.ndarray:
+    """Per grade code that is not a grade, the detail saying so (built once per distinct code)."""
+    ids, distinct = pd.factorize(codes)
+    return np.array(
+        [f"{excerpt(c)} is not a grade (K, KG, 0 or 13 for kindergarten, 1-12)" for c in distinct]
+        + [""],
+        dtype=object,
+    )[ids]
+
+
+def _subject(
+    scale: pd.Series, subject: pd.Series, course: pd.Series, test_name: pd.Series
+) -> pd.DataFrame:
+    """Analysis subject from MeasurementScale (A/B) or Subject + Course (C), whichever of
+    MeasurementScale and Subject is filled (files of one era have blanks in either); the text
+    and column it came from; whether it is an end-of-course math test (Algebra I, Geometry,
+    Integrated Math, filed as Mathematics in older exports), and if so the text naming it."""
+    scale_text = scale.fillna("").str.strip()
+    from_scale = scale_text.ne("")
+    from_subject = ~from_scale & subject.fillna("").str.strip().ne("")
+    course_text = subject.fillna("").str.strip() + " / " + course.fillna("").str.strip()
+    analysed = parse.subject_from_scale(scale_text).where(
+        from_scale, parse.subject_from_course(subject.fillna(""), course)
+    )
+    names = {"Course": course, "TestName": test_name, "MeasurementScale": scale}
+    eoc_column = pd.Series(None, index=scale.index, dtype="str")
+    for name, values in reversed(names.items()):  # the first that names it wins
+        eoc_column = eoc_column.mask(parse.end_of_course(values), name)
+    eoc = eoc_column.notna() & (analysed.isna() | analysed.eq("math")) & (from_scale | from_subject)
+    eoc_text = pd.Series(
+        np.select(
+            [eoc_column.eq(n).fillna(False).to_numpy(bool) for n in names],
+            [v.fillna("").str.strip().to_numpy(object) for v in names.values()],
+            default=None,
+        ),
+        index=scale.index,
+    )
+    text = scale_text.where(from_scale, course_text.where(from_subject, ""))
+    column = np.where(from_scale, "MeasurementScale", np.where(from_subject, "Course", None))
     return pd.DataFrame(
         {
-            "subject": parse.subject_from_scale(scale).where(
-                from_scale, parse.subject_from_course(subject, course)
-            ),
-            "subject_text": scale.str.strip().where(from_scale, course_text),
+            "subject": analysed.where(~eoc, "math"),
+            "subject_text": eoc_text.where(eoc, text).astype("str"),
+            "subject_column": pd.Series(
+                np.where(eoc, eoc_column.to_numpy(object), column), index=scale.index
+            ).astype("str"),
+            "end_of_course": eoc.astype(bool),
         }
     )
 
@@ -396,16 +575,21 @@ def _resolve_roster(
 
 
 def _with_roster(tests: pd.DataFrame, roster: pd.DataFrame, match: np.ndarray) -> pd.DataFrame:
-    """Grade, gender and ethnicity from the joined roster row for AssessmentResults rows."""
+    """Grade, gender and ethnicity from the joined roster row for AssessmentResults rows;
+    for rows left without a grade, whether the grade was an unknown code and a note saying
+    where it was missing or unreadable."""
     joined = match >= 0
     take = np.where(joined, match, 0)
     grade = tests["grade"].to_numpy(dtype=float, na_value=np.nan)
+    code = tests["grade_code"].astype("str").to_numpy(object)
     if len(roster):
         theirs = roster["grade"].to_numpy(dtype=float, na_value=np.nan)[take]
         grade = np.where(joined, theirs, grade)
+        code = np.where(joined, roster["grade_code"].astype("str").to_numpy(object)[take], code)
     grade = pd.array(grade, dtype="Float64").astype("Int64")
-    note = pd.Series(pd.NA, index=tests.index, dtype="str")
     missing = np.asarray(grade.isna(), dtype=bool)
+    unknown = missing & pd.notna(code)
+    note = pd.Series(pd.NA, index=tests.index, dtype="str")
     own = missing & tests["combined"].to_numpy()
     note[own] = "empty"
     via = missing & joined
@@ -416,9 +600,23 @@ def _with_roster(tests: pd.DataFrame, roster: pd.DataFrame, match: np.ndarray) -
         note[via] = (
             "StudentsBySchool row at " + where + " line " + line + " has no grade"
         ).to_numpy()
+    if unknown.any():
+        text = pd.Series(_not_grades(code[unknown]), dtype="str")
+        rows = take[unknown]
+        where = (
+            pd.Series(roster["source_file"].to_numpy()[rows], dtype="str") if len(roster) else ""
+        )
+        line = (
+            pd.Series(roster["source_line"].to_numpy()[rows]).astype("str") if len(roster) else ""
+        )
+        via_roster = pd.Series(joined[unknown])
+        note[unknown] = text.where(
+            ~via_roster, "StudentsBySchool row at " + where + " line " + line + ": " + text
+        ).to_numpy()
     return tests.assign(
         has_roster=tests["combined"].to_numpy() | joined,
         grade=grade,
+        grade_unknown=unknown,
         gender=_coalesce(joined, tests["gender"], roster["gender"], take),
         ethnicity=_coalesce(joined, tests["ethnicity"], roster["ethnicity"], take),
         grade_note=note,

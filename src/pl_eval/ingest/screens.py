@@ -19,6 +19,7 @@ from pl_eval.errors import ConfigError
 
 #: Reject reasons for test rows, in the order they are tried (the first that applies wins).
 REASONS = (
+    "end_of_course",
     "subject_not_analysed",
     "missing_score",
     "rit_out_of_range",
@@ -26,6 +27,7 @@ REASONS = (
     "short_duration",
     "rapid_guessing",
     "no_roster_row",
+    "grade_unknown",
     "missing_grade",
 )
 
@@ -100,12 +102,21 @@ def verdicts(tests: pd.DataFrame, settings: ScreenSettings) -> Verdicts:
     (rit_low, rit_high), (se_low, se_high) = settings.rit_range, settings.se_range
     shortest, most_guessing = settings.min_duration_minutes, settings.max_rapid_guessing_pct
     # (reason, condition, column, detail); column/detail: text, or a function of the row mask
+    subject_text = tests["subject_text"].fillna("").to_numpy(dtype=object)
     rules = [
+        (
+            "end_of_course",  # on another scale than grade-level math (ingest.end_of_course)
+            tests["end_of_course"],
+            lambda m: tests["subject_column"].to_numpy(dtype=object)[m],
+            lambda m: subject_text[m],
+        ),
         (
             "subject_not_analysed",
             tests["subject"].isna(),
-            lambda m: np.where(tests["scale_column"].to_numpy()[m], "MeasurementScale", "Course"),
-            lambda m: tests["subject_text"].to_numpy(dtype=object)[m],
+            lambda m: tests["subject_column"].to_numpy(dtype=object)[m],
+            lambda m: np.where(
+                subject_text[m] == "", "MeasurementScale and Subject empty", subject_text[m]
+            ),
         ),
         (
             "missing_score",
@@ -141,7 +152,18 @@ def verdicts(tests: pd.DataFrame, settings: ScreenSettings) -> Verdicts:
             "no_roster_row",
             ~tests["has_roster"],
             None,
-            "no StudentsBySchool row for this term, district and student",
+            lambda m: np.where(
+                tests["district"].isna().to_numpy()[m],
+                "no StudentsBySchool row for this term, school and student to take the "
+                "district from (the file has no DistrictName)",
+                "no StudentsBySchool row for this term, district and student",
+            ),
+        ),
+        (
+            "grade_unknown",
+            tests["grade"].isna() & tests["grade_unknown"],
+            "Grade",
+            lambda m: tests["grade_note"].to_numpy(dtype=object)[m],
         ),
         (
             "missing_grade",
