@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pl_eval import io, stages
-from pl_eval.errors import InputError
+from pl_eval.errors import InputError, excerpt
 
 DATA = Path(__file__).parents[1] / "data" / "ingest"
 KEY = "test-key-16chars"
@@ -419,3 +419,248 @@ def test_combined_files_alone_need_no_roster(tmp_path):
     summary = io.read_json(paths["summary"])
     assert summary["totals"]["kept"] == 2 and summary["roster_totals"]["rows_read"] == 0
     assert io.read_parquet(paths["scores"])["grade"].tolist() == [6, 7]
+
+
+# --- Real exports as districts send them (issue 11 §1): one hand-made folder per quirk ------
+
+QUIRKS = DATA / "quirks"
+
+
+def ingested(raw: Path, out: Path, settings=SETTINGS):
+    """Outputs and summary of ingesting ``raw``, after checking every row is accounted for."""
+    paths = run(raw, out, settings)
+    frames = {n: io.read_parquet(paths[n]) for n in OUTPUTS[:-1]}
+    summary = io.read_json(paths["summary"])
+    assert_rows_accounted_for(summary, frames)
+    return frames, summary
+
+
+def assert_rows_accounted_for(summary: dict, frames: dict) -> None:
+    """Per test file: kept + duplicates + rejected = rows read, and the outputs hold them."""
+    tests = {n: f for n, f in summary["files"].items() if "kept" in f}
+    assert tests
+    for name, entry in tests.items():
+        assert entry["rows_read"] == entry["kept"] + entry["duplicates"] + entry["rejected"]
+        landed = [
+            (frames["scores"]["source_file"] == name).sum(),
+            (frames["duplicates"]["source_file"] == name).sum(),
+            (frames["rejects"]["source_file"] == name).sum(),
+        ]
+        assert landed == [entry["kept"], entry["duplicates"], entry["rejected"]], name
+
+
+def where(frame: pd.DataFrame, *columns: str) -> dict:
+    return {
+        (f, n): tuple(rest) if len(rest) > 1 else rest[0]
+        for f, n, *rest in frame[["source_file", "source_line", *columns]].itertuples(index=False)
+    }
+
+
+def test_layout_a_without_district_takes_it_from_the_roster(tmp_path):
+    frames, _ = ingested(QUIRKS / "no_district", tmp_path / "out")
+    results = "AssessmentResults_Fall2013.csv"
+    assert where(frames["scores"], "district", "school", "grade") == {
+        (results, 2): ("Riverside USD", "Lincoln Elementary", 2),
+        (results, 3): ("Hill County SD", "Escuela Vista", 4),  # same StudentID, other school
+        (results, 4): ("Riverside USD", "Lincoln Elementary", 3),
+    }
+    scores = frames["scores"]
+    assert scores["student_key"].iloc[0] != scores["student_key"].iloc[1]
+    rejects = frames["rejects"]
+    assert where(rejects, "reason", "detail") == {
+        (results, 5): (
+            "no_roster_row",
+            "no StudentsBySchool row for this term, school and student to take the district "
+            "from (the file has no DistrictName)",
+        )
+    }
+    assert rejects["student_key"].isna().all()  # no district, no pseudonymous student
+
+
+def test_layout_a_without_district_and_roster_is_one_line_saying_what_to_supply(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(QUIRKS / "no_district", raw)
+    roster = raw / "StudentsBySchool_Fall2013.csv"
+    roster.write_text(roster.read_text().replace("Fall 2013-2014", "Spring 2013-2014"))
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    assert str(caught.value) == (
+        f"{raw}/AssessmentResults_Fall2013.csv, line 1, column 'DistrictName': expected a "
+        "DistrictName column, a StudentsBySchool export of Fall 2013-2014 to take it from (by "
+        "StudentID and SchoolName), or ingest.district_name in config/config.yaml (a folder "
+        "of one district), found 'no such column'"
+    )
+
+
+def test_district_name_setting_for_a_single_district_folder(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(QUIRKS / "no_district", raw)
+    roster = raw / "StudentsBySchool_Fall2013.csv"
+    lines = roster.read_text().splitlines()
+    # a one-district roster without DistrictName either: only the setting can name it
+    kept = [lines[0]] + [line for line in lines[1:] if "Hill County" not in line]
+    roster.write_text("\n".join(",".join(line.split(",")[:1] + line.split(",")[2:])
+                                for line in kept) + "\n")  # fmt: skip
+    with pytest.raises(InputError, match="StudentsBySchool_Fall2013.csv, line 1, column "
+                       "'DistrictName': expected a DistrictName column, or ingest.district_name"):  # fmt: skip
+        run(raw, tmp_path / "out")
+    settings = SETTINGS | {"district_name": "Riverside USD"}
+    frames, _ = ingested(raw, tmp_path / "out", settings)
+    assert set(frames["scores"]["district"]) == {"Riverside USD"}
+    # the one district's roster: Escuela Vista's S1001 is Lincoln Elementary's S1001
+    assert where(frames["rejects"], "reason") == {
+        ("AssessmentResults_Fall2013.csv", 5): "no_roster_row"
+    }
+
+
+def test_kindergarten_codes_and_unknown_grades(tmp_path):
+    frames, summary = ingested(QUIRKS / "kindergarten", tmp_path / "out")
+    results, combo = "AssessmentResults_Fall2012.csv", "ComboStudentAssessment_Winter2012.csv"
+    roster = "StudentsBySchool_Fall2012.csv"
+    assert where(frames["scores"], "grade") == {
+        (results, 2): 0,  # 13
+        (results, 3): 0,  # K
+        (results, 4): 0,  # KG
+        (results, 5): 0,  # 0
+        (combo, 2): 0,  # 13 in a Combined file
+    }
+    not_a_grade = "is not a grade (K, KG, 0 or 13 for kindergarten, 1-12)"
+    assert where(frames["rejects"], "record", "reason", "detail") == {
+        (results, 6): (
+            "test",
+            "grade_unknown",
+            f"StudentsBySchool row at {roster} line 6: 'PK' {not_a_grade}",
+        ),  # fmt: skip
+        (combo, 3): ("test", "grade_unknown", f"'99' {not_a_grade}"),
+        (roster, 6): ("roster", "grade_unknown", f"'PK' {not_a_grade}"),
+    }
+    assert summary["rejects_by_reason"] == {
+        "roster": {"grade_unknown": 1},
+        "test": {"grade_unknown": 2},
+    }
+    assert summary["files"][roster]["rejected"] == 1
+
+
+def test_end_of_course_tests_are_set_aside_unless_kept(tmp_path):
+    fall, spring = "AssessmentResults_Fall2013.csv", "AssessmentResults_Spring2014.csv"
+    frames, summary = ingested(QUIRKS / "end_of_course", tmp_path / "out")
+    assert where(frames["rejects"], "reason", "column", "detail") == {
+        (fall, 3): ("end_of_course", "TestName", "MAP: Algebra 1 Goals 2.0"),  # layout A
+        (fall, 4): ("end_of_course", "TestName", "MAP: Geometry Goals 2.0"),
+        (spring, 3): ("end_of_course", "Course", "Integrated Math I"),  # layout C
+    }
+    assert set(where(frames["scores"], "subject")) == {(fall, 2), (fall, 5), (spring, 2)}
+    kept = SETTINGS | {"end_of_course": "keep"}
+    frames, _ = ingested(QUIRKS / "end_of_course", tmp_path / "keep", kept)
+    assert frames["rejects"].empty
+    assert where(frames["scores"], "subject")[(spring, 3)] == "math"
+
+
+def test_measurement_scale_or_subject_whichever_is_filled(tmp_path):
+    frames, _ = ingested(QUIRKS / "scale_or_subject", tmp_path / "out")
+    results = "AssessmentResults_Fall2019.csv"
+    assert where(frames["scores"], "subject") == {
+        (results, 2): "math",  # MeasurementScale only
+        (results, 3): "reading",  # Subject + Course only
+        (results, 4): "math",
+    }
+    assert where(frames["rejects"], "reason", "detail") == {
+        (results, 5): ("subject_not_analysed", "MeasurementScale and Subject empty"),
+        (results, 6): ("subject_not_analysed", "Language Usage"),
+    }
+
+
+def test_two_digit_years_times_in_date_cells_and_norms_that_are_not_years(tmp_path):
+    frames, _ = ingested(QUIRKS / "dates", tmp_path / "out")
+    results = "AssessmentResults_2020-2021.csv"
+    assert where(frames["scores"], "test_date", "norms_reference") == {
+        (results, 3): (pd.Timestamp("2020-09-17"), pd.NA),  # "9/17/20 1:05:00 PM", USER
+        (results, 4): (pd.Timestamp("2020-09-16"), 2020),
+        (results, 5): (pd.Timestamp("2021-03-02"), 2020),  # 3/2/21
+        (results, 6): (pd.Timestamp("2021-03-03"), pd.NA),  # Custom
+    }
+    # same day, same SE: the later time in the date cell (1:05 PM) is kept over 9:00 AM
+    assert where(frames["duplicates"], "kept_source_line") == {(results, 2): 3}
+    assert frames["rejects"].empty
+
+
+def test_a_file_of_mixed_encodings_is_one_line_and_never_silently_misread(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(QUIRKS / "mixed_encoding", raw)
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    assert str(caught.value) == (
+        f"{raw}/AssessmentResults.csv, line 4: expected one text encoding for the whole file, "
+        "but it holds UTF-8 text and this byte, which is not UTF-8; re-save it as CSV UTF-8 "
+        "(in Excel: Save As, CSV UTF-8), found 'byte 0xF1 at byte offset 374'"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_latin1_after_the_first_mib_reads_the_whole_file_as_latin1(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "minimal", raw)
+    results = raw / "AssessmentResults.csv"
+    header, *rows = results.read_text().splitlines()
+    rows += [rows[2].replace("S1002", f"S{9000 + i}") for i in range(20_000)]  # > 1 MiB
+    body = "".join(f"{row}\n" for row in rows)
+    peña = rows[0].replace("Lincoln Elementary", "Escuela Pe\u00f1a") + "\n"
+    results.write_bytes(f"{header}\n{body}{peña}".encode("latin-1"))
+    assert results.stat().st_size > io.SNIFF_BYTES
+    out = run(raw, tmp_path / "out")
+    schools = {s for n in OUTPUTS[:-1] for s in io.read_parquet(out[n]).get("school", [])}
+    assert "Escuela Pe\u00f1a" in schools and "Escuela Pe\u00c3\u00b1a" not in schools
+    assert io.read_json(out["summary"])["files"]["AssessmentResults.csv"]["encoding"] == "latin-1"
+    # UTF-8 Peña on line 2, Latin-1 Peña after the first MiB: refused at the Latin-1 byte
+    results.write_bytes(f"{header}\n{peña}{body}".encode("utf-8") + peña.encode("latin-1"))
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "again")
+    assert f"AssessmentResults.csv, line {len(rows) + 3}: expected one text encoding" in str(
+        caught.value
+    )
+
+
+def test_a_workbook_is_listed_as_unread_with_how_to_export_csv(tmp_path, caplog):
+    frames, summary = ingested(QUIRKS / "workbook", tmp_path / "out")
+    how = (
+        "a spreadsheet workbook, which ingest does not read: open it in Excel, Save As "
+        "'CSV UTF-8 (Comma delimited) (*.csv)' into this folder, then move the workbook out"
+    )
+    assert summary["unread_files"] == {"AssessmentResults_Spring2015.xlsx": how}
+    assert summary["ignored_files"] == {}
+    assert len(frames["scores"]) == 3
+    assert f"AssessmentResults_Spring2015.xlsx not read: {how}" in caplog.text
+
+
+@pytest.mark.parametrize("hostile", ["A" * 10_000, "<script>alert(1)</script>",
+                                     "\x1b[31mred\x1b[0m\x07", "3.2\nrm -rf /"])  # fmt: skip
+def test_messages_show_a_short_escaped_excerpt_of_a_bad_cell(tmp_path, hostile):
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "minimal", raw)
+    results = raw / "AssessmentResults.csv"
+    lines = results.read_text().splitlines()
+    cells = lines[2].split(",")
+    cells[9] = '"' + hostile + '"'  # TestStandardError
+    lines[2] = ",".join(cells)
+    results.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    text = str(caught.value)
+    found = text.split(", found ")[1]  # 40 characters at most, each escaped to 4 at most
+    assert text.count("\n") == 0 and len(found) <= 2 + 4 * 40 + len("... (10,000 characters)")
+    assert "\x1b" not in text and "\x07" not in text and "<script>" not in text
+    expected = "line 3, column 'TestStandardError': expected a number (or empty), found "
+    assert expected + excerpt(hostile) in text
+
+
+def test_a_hostile_header_is_shown_short_and_escaped(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "minimal", raw)
+    (raw / "gradebook.csv").write_text("<b>" + "x" * 10_000 + "\x1b[2J,Score\n1,2\n")
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    assert str(caught.value) == (
+        f"{raw}/gradebook.csv, line 1: expected an NWEA export (AssessmentResults, "
+        "StudentsBySchool, ComboStudentAssessment) or schools.csv; the header matches none of "
+        "them, found '\\x3cb\\x3exxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'... (10,014 characters)"
+    )
