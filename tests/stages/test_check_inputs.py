@@ -8,7 +8,7 @@ import pytest
 
 from pl_eval import io, stages
 from pl_eval.cli import main
-from pl_eval.errors import InputError
+from pl_eval.errors import InputError, excerpt
 
 DATA = Path(__file__).parents[1] / "data" / "ingest"
 INGEST = {"column_aliases": {}, "screens": {}}
@@ -151,3 +151,78 @@ def write_config(tmp_path: Path, **changes) -> Path:
     shutil.copy("config/schema.yaml", folder / "schema.yaml")
     io.write_json(io.read_yaml("config/config.yaml") | changes, folder / "config.yaml")
     return folder / "config.yaml"
+
+
+QUIRKS = DATA / "quirks"
+
+
+@pytest.mark.parametrize(
+    ("quirk", "students"),
+    [("no_district", 4), ("kindergarten", 5), ("end_of_course", 5), ("scale_or_subject", 3),
+     ("dates", 1)],
+)  # fmt: skip
+def test_real_export_quirks_are_ready(tmp_path, capsys, quirk, students):
+    raw = cohort(tmp_path, f"quirks/{quirk}")
+    status, lines = check(capsys, str(raw))
+    assert status == 0, lines
+    assert lines[2] == f"  students: {students}"
+
+
+def test_layout_a_schools_are_checked_with_the_roster_district(tmp_path, capsys):
+    raw = cohort(tmp_path, "quirks/no_district")
+    schools = raw / "schools.csv"
+    schools.write_text(schools.read_text().replace("Escuela Vista", "Escuela Visto"))
+    status, lines = check(capsys, str(raw))
+    assert status == 1
+    assert lines[-2].startswith(
+        f"pl-eval check-inputs: error: {raw}/schools.csv: no row for school 'Escuela Vista' of "
+        "district 'Hill County SD', where the exports test 1 student in fall or spring 2013-2014"
+    )
+
+
+def test_a_workbook_is_a_problem_saying_how_to_export_csv(tmp_path, capsys):
+    raw = cohort(tmp_path, "quirks/workbook")
+    status, lines = check(capsys, str(raw))
+    assert status == 1
+    assert lines == [
+        f"pl-eval check-inputs: error: {raw}/AssessmentResults_Spring2015.xlsx: not read: a "
+        "spreadsheet workbook, which ingest does not read: open it in Excel, Save As 'CSV UTF-8 "
+        "(Comma delimited) (*.csv)' into this folder, then move the workbook out",
+        "pl-eval check-inputs: error: 1 problem; the folder is not ready",
+    ]
+
+
+def test_encoding_problems_are_the_same_lines_as_ingests(tmp_path, capsys):
+    raw = cohort(tmp_path, "quirks/mixed_encoding")
+    (raw / "StudentsBySchool.csv").write_bytes(b"TermName,DistrictName,StudentID,Grade\n"
+                                               b"Fall 2014-2015,Riverside USD,S\x81,3\n")  # fmt: skip
+    status, lines = check(capsys, str(raw))
+    with pytest.raises(InputError) as caught:
+        stages.ingest(raw, **{k: tmp_path / k for k in ("scores", "duplicates", "rejects",
+                      "schools", "summary")}, settings=INGEST)  # fmt: skip
+    prefix = "pl-eval check-inputs: error: "
+    assert status == 1
+    assert [line.removeprefix(prefix) for line in lines[:-1]] == str(caught.value).splitlines()
+    assert lines[:-1] == [
+        f"{prefix}{raw}/AssessmentResults.csv, line 4: expected one text encoding for the whole "
+        "file, but it holds UTF-8 text and this byte, which is not UTF-8; re-save it as CSV "
+        "UTF-8 (in Excel: Save As, CSV UTF-8), found 'byte 0xF1 at byte offset 374'",
+        f"{prefix}{raw}/StudentsBySchool.csv, line 2: expected UTF-8 or Windows-1252/Latin-1 "
+        "text, but this byte is neither; re-save it as CSV UTF-8 (in Excel: Save As, CSV "
+        "UTF-8), found 'byte 0x81 at byte offset 68'",
+    ]
+
+
+def test_school_names_in_messages_are_short_and_escaped(tmp_path, capsys):
+    raw = cohort(tmp_path)
+    results = raw / "AssessmentResults.csv"
+    hostile = "<img src=x>\x1b[2J" + "Z" * 5000
+    results.write_text(results.read_text().replace("Lincoln Elementary", f'"{hostile}"'))
+    status, lines = check(capsys, str(raw))
+    assert status == 1
+    assert f"no row for school {excerpt(hostile)} of district 'Riverside USD', where" in lines[-2]
+    assert (
+        "'\\x3cimg src=x\\x3e\\x1b[2JZZZZZZZZZZZZZZZZZZZZZZZZZ'... (5,015 characters)"
+        in (lines[-2])
+    )
+    assert all("\x1b" not in line and "<img" not in line and len(line) < 500 for line in lines)

@@ -1,5 +1,6 @@
 """Reading raw exports (encodings, delimiters, line numbers) and the pseudonym key file."""
 
+import codecs
 import stat
 
 import pandas as pd
@@ -49,13 +50,43 @@ def test_line_numbers_survive_blank_lines_and_crlf(tmp_path):
     assert isinstance(got.frame["first"].dtype, pd.CategoricalDtype)
 
 
-def test_latin1_past_the_sniffed_block_is_retried(tmp_path, monkeypatch):
+def test_encoding_is_decided_over_the_whole_file(tmp_path, monkeypatch):
     monkeypatch.setattr(io, "SNIFF_BYTES", 16)
-    raw = sniff(tmp_path, ("Name,Score\n" + "Ann,1\n" * 5 + "Pe\u00f1a,2\n").encode("latin-1"))
-    assert raw.encoding == "utf-8"
+    monkeypatch.setattr(io, "BLOCK_BYTES", 7)  # characters and matches cut across blocks
+    latin = ("Name,Score\n" + "Ann,1\n" * 5 + "Pe\u00f1a,2\n").encode("latin-1")
+    raw = sniff(tmp_path, latin)
+    assert raw.encoding == "latin-1"  # the Latin-1 byte is past the header block
     got = read(raw, {"Name": 0})
     assert got.encodings == {"export.csv": "latin-1"}
     assert got.frame["Name"].tolist()[-1] == "Pe\u00f1a"
+    utf8 = ("Name,Score\n" + "Ann,1\n" * 5 + "Pe\u00f1a \u2019,2\n").encode("utf-8")
+    assert sniff(tmp_path, utf8).encoding == "utf-8"
+    assert sniff(tmp_path, codecs.BOM_UTF8 + utf8).encoding == "utf-8-sig"
+    windows = "Name,Score\nO\u2019Brien \u2013 Pe\u00f1a,1\n".encode("cp1252")
+    raw = sniff(tmp_path, windows)
+    assert raw.encoding == "cp1252"
+    assert read(raw, {"Name": 0}).frame["Name"].tolist() == ["O\u2019Brien \u2013 Pe\u00f1a"]
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "found"),
+    [
+        # UTF-8 Peña on line 2, a Latin-1 ñ on line 3: mixed, never read as PeÃ±a
+        ("A\nPe\u00f1a\n".encode() + "Pe\u00f1a\n".encode("latin-1"), 3,
+         "byte 0xF1 at byte offset 10"),
+        (codecs.BOM_UTF8 + "A\nPe\u00f1a\n".encode("latin-1"), 2, "byte 0xF1 at byte offset 7"),
+        (b"A\nx\n\x81y\n", 3, "byte 0x81 at byte offset 4"),  # neither UTF-8 nor Windows-1252
+        ("A\nPe\u00f1a\n".encode() + b"\xe2\x80", 3, "byte 0xE2 at byte offset 8"),  # cut short
+    ],
+)  # fmt: skip
+def test_text_of_no_single_encoding_is_one_line_at_the_byte(tmp_path, monkeypatch, data, line,
+                                                             found):  # fmt: skip
+    monkeypatch.setattr(io, "BLOCK_BYTES", 3)
+    with pytest.raises(InputError) as caught:
+        sniff(tmp_path, data)
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.line, problem.found) == ("export.csv", line, found)
+    assert "re-save it as CSV UTF-8" in problem.expected
 
 
 def test_rows_with_the_wrong_field_count_are_named_by_line(tmp_path):
