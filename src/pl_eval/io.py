@@ -437,7 +437,7 @@ def _read_one(request: RawRequest) -> tuple[pa.Table, str]:
     except pa.ArrowInvalid as exc:  # e.g. an unterminated quote
         raise InputError.at(raw.name, "a well-formed delimited file", found=str(exc)) from None
     except OSError as exc:
-        raise InputError.at(raw.name, "a readable file", found=str(exc)) from None
+        raise InputError.at(raw.name, "a readable file", found=exc.strerror or str(exc)) from None
     if table is None:  # some rows had the wrong number of fields: find their line numbers
         bad_rows: list = []
         _parse(raw, request.columns, encoding, use_threads=False, bad_rows=bad_rows)

@@ -158,9 +158,14 @@ QUIRKS = DATA / "quirks"
 
 @pytest.mark.parametrize(
     ("quirk", "students"),
-    [("no_district", 4), ("kindergarten", 5), ("end_of_course", 5), ("scale_or_subject", 3),
-     ("dates", 1)],
-)  # fmt: skip
+    [
+        ("no_district", 4),
+        ("kindergarten", 5),
+        ("end_of_course", 5),
+        ("scale_or_subject", 3),
+        ("dates", 1),
+    ],
+)
 def test_real_export_quirks_are_ready(tmp_path, capsys, quirk, students):
     raw = cohort(tmp_path, f"quirks/{quirk}")
     status, lines = check(capsys, str(raw))
@@ -194,8 +199,8 @@ def test_a_workbook_is_a_problem_saying_how_to_export_csv(tmp_path, capsys):
 
 def test_encoding_problems_are_the_same_lines_as_ingests(tmp_path, capsys):
     raw = cohort(tmp_path, "quirks/mixed_encoding")
-    (raw / "StudentsBySchool.csv").write_bytes(b"TermName,DistrictName,StudentID,Grade\n"
-                                               b"Fall 2014-2015,Riverside USD,S\x81,3\n")  # fmt: skip
+    roster = b"TermName,DistrictName,StudentID,Grade\nFall 2014-2015,Riverside USD,S\x81,3\n"
+    (raw / "StudentsBySchool.csv").write_bytes(roster)
     status, lines = check(capsys, str(raw))
     with pytest.raises(InputError) as caught:
         stages.ingest(raw, **{k: tmp_path / k for k in ("scores", "duplicates", "rejects",

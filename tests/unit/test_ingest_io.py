@@ -72,15 +72,19 @@ def test_encoding_is_decided_over_the_whole_file(tmp_path, monkeypatch):
     ("data", "line", "found"),
     [
         # UTF-8 Peña on line 2, a Latin-1 ñ on line 3: mixed, never read as PeÃ±a
-        ("A\nPe\u00f1a\n".encode() + "Pe\u00f1a\n".encode("latin-1"), 3,
-         "byte 0xF1 at byte offset 10"),
+        (
+            "A\nPe\u00f1a\n".encode() + "Pe\u00f1a\n".encode("latin-1"),
+            3,
+            "byte 0xF1 at byte offset 10",
+        ),
         (codecs.BOM_UTF8 + "A\nPe\u00f1a\n".encode("latin-1"), 2, "byte 0xF1 at byte offset 7"),
         (b"A\nx\n\x81y\n", 3, "byte 0x81 at byte offset 4"),  # neither UTF-8 nor Windows-1252
         ("A\nPe\u00f1a\n".encode() + b"\xe2\x80", 3, "byte 0xE2 at byte offset 8"),  # cut short
     ],
-)  # fmt: skip
-def test_text_of_no_single_encoding_is_one_line_at_the_byte(tmp_path, monkeypatch, data, line,
-                                                             found):  # fmt: skip
+)
+def test_text_of_no_single_encoding_is_one_line_at_the_byte(
+    tmp_path, monkeypatch, data, line, found
+):
     monkeypatch.setattr(io, "BLOCK_BYTES", 3)
     with pytest.raises(InputError) as caught:
         sniff(tmp_path, data)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from pl_eval import io
+from pl_eval.errors import ConfigError
 from pl_eval.ingest import layouts, pipeline
 
 MINIMAL = Path(__file__).parents[1] / "data" / "ingest" / "minimal"
@@ -51,3 +52,16 @@ def test_folder_problems_are_silenced_by_files_already_reported():
         tuple(e for e in results_only.exports if e.kind != layouts.ROSTER), ()
     )
     assert "StudentsBySchool" in results_only.problems()[0].expected
+
+
+def test_district_and_end_of_course_settings():
+    default = pipeline.IngestSettings.from_dict({})
+    assert (default.district_name, default.end_of_course) == (None, "reject")
+    chosen = pipeline.IngestSettings.from_dict(
+        {"district_name": " Riverside USD ", "end_of_course": "keep"}
+    )
+    assert (chosen.district_name, chosen.end_of_course) == ("Riverside USD", "keep")
+    with pytest.raises(ConfigError, match="ingest.end_of_course must be one of reject, keep"):
+        pipeline.IngestSettings.from_dict({"end_of_course": "drop"})
+    with pytest.raises(ConfigError, match="ingest.district_name must be the district's name"):
+        pipeline.IngestSettings.from_dict({"district_name": " "})

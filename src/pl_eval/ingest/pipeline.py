@@ -120,8 +120,9 @@ class Inventory:
             found.append(
                 Problem(
                     layouts.SCHOOLS_FILE,
-                    "exactly one school frame schools.csv in the cohort folder",
-                    found=", ".join(f.name for f in frames) or "none",
+                    "exactly one school frame schools.csv in the cohort folder"
+                    + (f" (there are {', '.join(f.name for f in frames)})" if frames else ""),
+                    found=f"{len(frames)}" if frames else "none",
                 )
             )
         if not self.of_kind(*layouts.TEST_KINDS) and not failed_export:
