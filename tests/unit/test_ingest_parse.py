@@ -162,3 +162,33 @@ def test_strip_and_text_merge_and_blank_values():
     assert parse.blank(pd.Series([" ", "x", None])).tolist() == [True, False, False]
     absent = parse.column(pd.DataFrame({"x": [1, 2]}), "Grade")
     assert parse.strip(absent).isna().all()  # a column no file had
+
+
+def test_two_digit_years_and_dates_with_times():
+    out = run(
+        parse.dates,
+        ["3/2/21", "9/16/2013", "9/16/2013 9:00:00 AM", "9/17/20 1:05:00 PM",
+         "2013-09-16T09:00:00", "3/2/21 25:00", "3/2/1"],
+    )  # fmt: skip
+    expected = ["2021-03-02", "2013-09-16", "2013-09-16", "2020-09-17", "2013-09-16"]
+    assert out.iloc[:5].tolist() == pd.to_datetime(expected).tolist()
+    assert out.iloc[6:].isna().all()  # a one-digit year is not a year
+    times = run(
+        parse.times,
+        [
+            "9:00:00 AM",
+            "9/16/2013 1:05:00 PM",
+            "2013-09-16 09:00:00.000",
+            "12:30 a.m.",
+            "9/16/2013",
+        ],
+    )
+    assert times.tolist()[:4] == [32400.0, 47100.0, 32400.0, 1800.0]
+    assert np.isnan(times.iloc[4])  # a date alone has no time
+
+
+def test_end_of_course_names():
+    names = ["Algebra 1", "MAP: Geometry Goals 2.0", "Integrated Math II",
+             "Growth: Integrated Mathematics I", "Pre-Calculus", "Math K-12",
+             "Growth: Math 6+ CCSS 2010 V2", "", None]  # fmt: skip
+    assert run(parse.end_of_course, names).tolist() == [True] * 5 + [False] * 4

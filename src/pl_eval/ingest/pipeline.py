@@ -520,7 +520,13 @@ def _subject(
     eoc_column = pd.Series(None, index=scale.index, dtype="str")
     for name, values in reversed(names.items()):  # the first that names it wins
         eoc_column = eoc_column.mask(parse.end_of_course(values), name)
-    eoc = eoc_column.notna() & (analysed.isna() | analysed.eq("math")) & (from_scale | from_subject)
+    math = (
+        analysed.eq("math")
+        | scale_text.str.contains("math", case=False)
+        | subject.fillna("").str.contains("math", case=False)
+        | eoc_column.eq("MeasurementScale")
+    )
+    eoc = eoc_column.notna() & math.fillna(False).astype(bool)
     eoc_text = pd.Series(
         np.select(
             [eoc_column.eq(n).fillna(False).to_numpy(bool) for n in names],
