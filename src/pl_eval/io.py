@@ -263,6 +263,17 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
             head = fh.read(SNIFF_BYTES)
     except OSError as exc:
         raise InputError.at(name, "a readable file", found=exc.strerror or str(exc)) from None
+    save = "open it in Excel and Save As CSV UTF-8"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError.at(
+            name, f"UTF-8 or Windows-1252/Latin-1 text; {save}", found="UTF-16 text"
+        )
+    if head.startswith(_WORKBOOK_SIGNATURES):
+        raise InputError.at(
+            name,
+            f"a delimited text export, but this is a spreadsheet workbook (or a zip file); {save}",
+            found="binary data",
+        )
     if b"\x00" in head:
         raise InputError.at(name, "a delimited text export", found="binary data")
     bom = head.startswith(codecs.BOM_UTF8)
@@ -283,6 +294,8 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
     return RawFile(Path(path), name, tuple(h.strip() for h in header), delimiter, encoding)
 
 
+#: First bytes of .xlsx (a zip) and .xls (OLE2) workbooks, whatever the file is called.
+_WORKBOOK_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
 #: Encodings an export may have (as the ingest summary names them) -> the codec that reads it.
 _CODECS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "cp1252": "cp1252", "latin-1": "latin-1"}
 #: Bytes read at a time when deciding an encoding.

@@ -345,7 +345,11 @@ def overlay(tmp_path: Path, case: str) -> Path:
         ),
         (
             "binary",
-            ["AssessmentResults.csv: expected a delimited text export, found 'binary data'"],
+            [
+                "AssessmentResults.csv: expected a delimited text export, but this is a "
+                "spreadsheet workbook (or a zip file); open it in Excel and Save As CSV UTF-8, "
+                "found 'binary data'"
+            ],
         ),
         ("unrecognised", ["gradebook.csv, line 1: expected an NWEA export"]),
         (

@@ -32,7 +32,10 @@ def test_sniff_bom_tab_and_latin1(tmp_path):
     [
         (b"", "an empty file"),
         (b"\n\nA,B\n", "a blank line"),
-        (b"PK\x03\x04\x00\x00", "binary data"),
+        (b"PK\x03\x04\x00\x00", "spreadsheet workbook"),  # .xlsx called .csv
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00", "spreadsheet workbook"),  # .xls
+        (b"A,B\n\x00\x01", "binary data"),
+        ("A\tB\n1\t2\n".encode("utf-16"), "UTF-16 text"),  # Excel's Unicode Text
     ],
 )
 def test_sniff_refuses_what_is_not_an_export(tmp_path, data, found):
