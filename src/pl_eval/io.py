@@ -279,8 +279,8 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
     bom = head.startswith(codecs.BOM_UTF8)
     if bom:
         head = head[len(codecs.BOM_UTF8) :]
-    first = head.split(b"\n", 1)[0].rstrip(b"\r").decode("latin-1")  # ASCII names, for now
-    if not first.strip():
+    line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    if not line.strip():
         raise InputError.at(
             name,
             "a header line naming the columns",
@@ -288,7 +288,7 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
             found="an empty file" if not head.strip() else "a blank line",
         )
     encoding = file_encoding(path, name, bom=bom)
-    first = head.split(b"\n", 1)[0].rstrip(b"\r").decode(_CODECS[encoding], errors="replace")
+    first = line.decode(_CODECS[encoding], errors="replace")  # a header cut at SNIFF_BYTES
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     header = next(csv.reader([first], delimiter=delimiter))
     return RawFile(Path(path), name, tuple(h.strip() for h in header), delimiter, encoding)
