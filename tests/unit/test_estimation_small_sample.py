@@ -36,9 +36,8 @@ def r_name(term: str) -> str:
 def assert_coefficients_match(fit, reference: dict) -> None:
     """Estimate, SE, Satterthwaite df and p of every coefficient agree with coef_test's."""
     table = fit.coefficients.rename(index=r_name).loc[reference["terms"]]
-    for ours, theirs in (("estimate", "estimate"), ("se", "se"), ("df", "df"), ("p_value",
-                                                                                  "p_value")):  # fmt: skip
-        np.testing.assert_allclose(table[ours], reference[theirs], rtol=TOL, err_msg=ours)
+    for column in ("estimate", "se", "df", "p_value"):
+        np.testing.assert_allclose(table[column], reference[column], rtol=TOL, err_msg=column)
 
 
 CASES = {

@@ -90,8 +90,8 @@ class _Fit:
         return _inference(table, self.df(contrasts))
 
     def coefficients(self) -> pd.DataFrame:
-        return self.inference(np.eye(len(self.terms))).set_axis(list(self.terms)).rename_axis(
-            "term"
+        return (
+            self.inference(np.eye(len(self.terms))).set_axis(list(self.terms)).rename_axis("term")
         )
 
 
@@ -370,8 +370,7 @@ class InteractionEstimate:
             verdict = f"no test of equal effects: {t.note}"
         elif t.distribution == "F":
             verdict = (
-                f"equal effects ({t.method}): F({t.df}, {t.df_denominator:.3g}) = "
-                f"{t.statistic:.3f}"
+                f"equal effects ({t.method}): F({t.df}, {t.df_denominator:.3g}) = {t.statistic:.3f}"
             )
         else:
             verdict = f"equal effects: chi2({t.df}) = {t.statistic:.3f}"

@@ -141,7 +141,7 @@ class SmallSample:
         _, d, y = self._pieces(contrasts)
         omega = (d + y).sum(axis=0)
         values, vectors = np.linalg.eigh(omega)
-        values = np.where(values > CR2_EIGEN_TOL, values ** -0.5, 0.0)  # R's matrix_power
+        values = np.where(values > CR2_EIGEN_TOL, values**-0.5, 0.0)  # R's matrix_power
         u, d, y = self._pieces((vectors * values) @ vectors.T @ contrasts)
         s = np.einsum("gat,gbu->tuab", u, u)
         ks = np.einsum("ab,tubc->tuac", self.kernel, s)
