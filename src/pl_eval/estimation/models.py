@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from pl_eval.estimation.design import Sample, prepare_sample
 from pl_eval.estimation.errors import EstimationError, EstimationWarning
@@ -98,18 +98,15 @@ class _Fit:
 def _inference(table: pd.DataFrame, df: np.ndarray) -> pd.DataFrame:
     """Add df, the statistic, two-sided p-value and 95% CI to a frame of estimate and se.
 
-    df inf is the normal; a df that cannot be computed (nan) gives nan p and CI.
+    df inf is the normal; a df that cannot be computed (nan) gives nan p and CI. (scipy.special's
+    t functions rather than scipy.stats': the same numbers, without a distribution object per
+    call, which the breakouts of small cohorts make many of.)
     """
     df = np.asarray(df, dtype=float)
     out = table.assign(df=df)
     out["statistic"] = out["estimate"] / out["se"]
-    normal = np.isinf(df)
-    t_df = np.where(normal, 1.0, df)  # placeholder where the normal is used
-    quantile = np.where(normal, stats.norm.ppf(0.5 + LEVEL / 2), stats.t.ppf(0.5 + LEVEL / 2, t_df))
-    tail = np.where(normal, stats.norm.sf(np.abs(out["statistic"])), stats.t.sf(
-        np.abs(out["statistic"]), t_df))  # fmt: skip
-    out["p_value"] = 2 * tail
-    half = quantile * out["se"]
+    out["p_value"] = 2 * special.stdtr(df, -np.abs(out["statistic"].to_numpy()))
+    half = special.stdtrit(df, 0.5 + LEVEL / 2) * out["se"]
     out["ci_low"], out["ci_high"] = out["estimate"] - half, out["estimate"] + half
     return out[COEFFICIENT_COLUMNS]
 
