@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 from scipy.linalg import cho_factor, cho_solve
+from threadpoolctl import threadpool_limits
 
 from pl_eval.estimation.errors import EstimationError
 
@@ -304,9 +305,16 @@ def _cr2(
         gram[:, i, j] = gram[:, j, i] = np.bincount(cluster, u[:, i] * u[:, j], n_clusters)
     b = cluster_sums(u, cluster, n_clusters, resid)  # U_g'e_g
     q = gram[:, k:, k:].sum(axis=0)
+    with threadpool_limits(1, user_api="blas"):  # G tiny problems: threads only contend
+        return _cr2_adjust(gram, b, bread, q, k)
+
+
+def _cr2_adjust(
+    gram: np.ndarray, b: np.ndarray, bread: np.ndarray, q: np.ndarray, k: int
+) -> tuple[np.ndarray, SmallSample]:
+    """The per-cluster 2K × 2K algebra of :func:`_cr2`, all clusters at once."""
     mqm = bread @ q @ bread
     c = np.block([[-mqm, bread], [bread, np.zeros((k, k))]])
-
     mu, e = np.linalg.eigh(gram)
     positive = mu > CR2_EIGEN_TOL * mu.max(axis=1, keepdims=True)
     mu = np.where(positive, mu, 1.0)
