@@ -121,9 +121,7 @@ def test_sector_breakout_and_its_test(result):
     assert test["p_value"] < 0.001 and test["df"] == 1
     # A group nobody is in is listed with its reason, not dropped.
     band = rows(result, "grade_band")
-    assert band.loc["9-12", "note"] == "no treated students" and np.isnan(
-        band.loc["9-12", "estimate"]
-    )
+    assert band.loc["9-12", "note"] == "no PL students" and np.isnan(band.loc["9-12", "estimate"])
 
 
 def test_school_rows_flag_small_schools_and_shrink(result):

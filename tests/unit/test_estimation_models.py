@@ -23,6 +23,7 @@ from pl_eval.estimation.models import (
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 R = json.loads((DATA / "r" / "results.json").read_text())["results"]
+SMALL_SAMPLE = json.loads((DATA / "r" / "small_sample.json").read_text())["results"]
 COVARIATES = ["baseline", "female", "grade"]
 
 
@@ -71,7 +72,11 @@ def test_least_squares_equals_r(rdata, name):
     assert_matches_r(fit, R[name], rtol=1e-6)
     assert fit.se_type == SE_TYPES[name]
     clustered = "cluster" in LEAST_SQUARES[name]
-    assert fit.df == (59 if clustered else 2000 - 6)
+    if clustered and fit.se_type == "CR2":  # Satterthwaite df, as clubSandwich's coef_test
+        satterthwaite = SMALL_SAMPLE["ols_cr2" if name == "ols_vcovcl_hc2" else name]
+        assert fit.df == pytest.approx(satterthwaite["df"][1], rel=1e-6)
+    else:  # G − 1 for CR1, N − K unclustered
+        assert fit.df == (59 if clustered else 2000 - 6)
     assert fit.n_clusters == (60 if clustered else None)
 
 
@@ -422,4 +427,4 @@ def test_tidy_outputs():
     tidy = inter.to_frame()
     assert list(tidy["group"]) == ["mid", "low", "high"]
     assert (tidy["test_p_value"] == inter.p_value).all()
-    assert "equal effects: F(2, 19)" in inter.summary()
+    assert "equal effects (Wald F): F(2, 19)" in inter.summary()

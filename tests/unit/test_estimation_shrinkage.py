@@ -41,3 +41,13 @@ def test_shrinkage_moves_noisy_estimates_more():
     assert moved[1::2].min() > moved[0::2].max()  # noisy schools move more
     with pytest.raises(ValueError, match="reml, dl"):
         between_variance(Y, se, "ml")
+
+
+@pytest.mark.parametrize("method", ["reml", "dl"])
+def test_a_single_school_has_no_between_school_variance(method):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # DL on one estimate used to warn (sqrt of a negative)
+        assert between_variance(np.array([0.2]), np.array([0.1]), method) == 0.0
+        assert shrink(np.array([0.2]), np.array([0.1]), method=method, mean=0.1).shrunken == [0.1]

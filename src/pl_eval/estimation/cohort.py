@@ -4,6 +4,11 @@ Estimates are in national-SD units of the spring z-score, adjusting for the fall
 configured covariates), weighted by the match weights. A school's or a breakout group's
 estimate compares its treated students with the comparison students matched to them (as
 RAND's virtual comparison groups did), with ATT weights rebuilt from the match pairs.
+
+Small and odd cohorts never stop the analysis: a row that cannot be estimated is kept with
+empty (NaN) numbers and a ``note`` that starts with one of the reasons in :data:`NOTES`; an
+estimate that rests on fewer PL schools than ``estimate.few_schools`` keeps its numbers and
+says so in its note (its CR2 small-sample df already widen its interval).
 """
 
 from __future__ import annotations
@@ -17,7 +22,12 @@ from scipy.stats import norm
 from statsmodels.regression.linear_model import WLS  # not statsmodels.api: 0.3 s less import
 from statsmodels.stats.multitest import multipletests
 
-from pl_eval.estimation.models import EstimationError, estimate_effect, estimate_interaction
+from pl_eval.estimation.models import (
+    EstimationError,
+    InteractionEstimate,
+    estimate_effect,
+    estimate_interaction,
+)
 from pl_eval.estimation.shrinkage import shrink
 from pl_eval.norms import percentile_points
 from pl_eval.progress import track
@@ -39,13 +49,27 @@ BREAKOUTS = {
 
 ESTIMATE_COLUMNS = [
     "subject", "scope", "group", "district", "estimate", "se", "ci_low", "ci_high", "p_value",
-    "p_value_bh", "percentile_points", "hedges_g", "improvement_index", "n_treated", "n_comparison",
-    "n_schools", "shrunken_estimate", "note",
+    "df", "p_value_bh", "percentile_points", "hedges_g", "improvement_index", "n_treated",
+    "n_comparison", "n_schools", "shrunken_estimate", "note",
 ]  # fmt: skip
-TEST_COLUMNS = ["subject", "scope", "groups", "statistic", "df", "p_value", "note"]
+TEST_COLUMNS = [
+    "subject", "scope", "groups", "statistic", "df", "df_denominator", "p_value", "note",
+]  # fmt: skip
 TRAJECTORY_COLUMNS = [
-    "subject", "arm", "season", "mean_percentile", "ci_low", "ci_high", "n_students",
+    "subject", "arm", "season", "mean_percentile", "ci_low", "ci_high", "n_students", "note",
 ]  # fmt: skip
+
+#: How a note starts, by reason (the report matches on these words; details may follow).
+NO_PL = "no PL students"
+NO_COMPARISON = "no comparison students"
+ONE_CLUSTER = "one cluster"  # a single school in the sample: nothing to cluster on
+TOO_FEW = "too few students"  # below estimate.min_school_students, or too few for the model
+FEW_SCHOOLS = "few PL schools"  # numbers kept (or, with one PL school, no interval)
+NO_TEST = "fewer than two groups with students in both arms"
+NOT_ESTIMABLE = "not estimable"  # any other reason the models give
+NOTES = (NO_PL, NO_COMPARISON, ONE_CLUSTER, TOO_FEW, FEW_SCHOOLS, NO_TEST, NOT_ESTIMABLE)
+#: The interaction model's notes for a group, in the cohort's words.
+GROUP_NOTES = {"no treated rows": NO_PL, "no comparison rows": NO_COMPARISON}
 
 
 @dataclass(frozen=True)
@@ -57,6 +81,7 @@ class EstimateConfig:
     covariates: tuple[str, ...] = ("fall_z",)
     min_school_students: int = 10
     shrinkage: str = "reml"
+    few_schools: int = 10
 
     @classmethod
     def from_config(cls, section: dict) -> EstimateConfig:
@@ -81,11 +106,18 @@ class CohortEstimates:
         pooled = self.estimates[self.estimates["scope"] == "pooled"]
         lines = ["Pooled effects (national SD units of the spring z-score):"]
         for row in pooled.itertuples():
+            counts = (
+                f"{row.n_treated} treated, {row.n_comparison} comparison students, "
+                f"{row.n_schools} PL schools"
+            )
+            if np.isnan(row.estimate):
+                lines.append(f"  {row.subject:<8} no estimate: {row.note} ({counts})")
+                continue
             lines.append(
                 f"  {row.subject:<8} {row.estimate:+.3f} (95% CI {row.ci_low:+.3f} to "
-                f"{row.ci_high:+.3f}; p = {row.p_value:.3g}; {row.percentile_points:+.1f} "
-                f"percentile points; {row.n_treated} treated, {row.n_comparison} comparison "
-                f"students, {row.n_schools} PL schools)"
+                f"{row.ci_high:+.3f}; p = {row.p_value:.3g}; df {row.df:.3g}; "
+                f"{row.percentile_points:+.1f} percentile points; {counts})"
+                + (f"; {row.note}" if row.note else "")
             )
         schools = self.estimates[self.estimates["scope"] == "school"]
         for subject, rows in schools.groupby("subject", sort=True):
@@ -124,7 +156,7 @@ def estimate_cohort(
             rows, test = _breakout(subject, scope, column, groups, data, pairs, config)
             estimates.append(rows)
             tests.append(test)
-        trajectory.append(_trajectory(subject, data))
+        trajectory.append(_trajectory(subject, data, config))
     return CohortEstimates(
         estimates=pd.concat(
             [e if isinstance(e, pd.DataFrame) else pd.DataFrame([e]) for e in estimates],
@@ -228,8 +260,10 @@ def _row(
         "shrunken_estimate": np.nan,
         "note": note,
     }
+    note = note or _unusable(data, config, cluster)
     if note:
-        return base | _empty_effect()
+        return base | _empty_effect() | {"note": note}
+    model = config.model if cluster else "ols_cluster"
     try:
         fit = estimate_effect(
             data,
@@ -238,29 +272,88 @@ def _row(
             list(config.covariates),
             weights="weight",
             cluster=cluster,
-            model=config.model if cluster else "ols_cluster",
+            model=model,
             se=config.se if cluster else "CR1",  # unclustered: HC1
         )
     except EstimationError as exc:
-        return base | _empty_effect() | {"note": str(exc)}
-    g = hedges_g(fit.estimate, data)
-    return base | {
+        return base | _empty_effect() | {"note": f"{NOT_ESTIMABLE}: {exc}"}
+    row = base | {
         "n_treated": fit.n_treated,  # the rows the model used (complete, positive weight)
         "n_comparison": fit.n_comparison,
-        "estimate": fit.estimate,
+        **_effect(fit.estimate, data),
         "se": fit.se,
         "ci_low": fit.ci_low,
         "ci_high": fit.ci_high,
         "p_value": fit.p_value,
-        "percentile_points": percentile_points(fit.estimate),
+        "df": fit.df,
+    }
+    if cluster is not None:
+        row = _few_schools(row, config, model, fit.se_type)
+    return _checked(row)
+
+
+def _unusable(data: pd.DataFrame, config: EstimateConfig, cluster: str | None) -> str:
+    """Why the sample cannot be estimated at all (empty when it can): its usable rows (complete,
+    positive weight) lack an arm, have too few students or sit in a single school."""
+    columns = [OUTCOME, *config.covariates, *([cluster] if cluster else [])]
+    usable = data[data[columns].notna().all(axis=1) & (data["weight"] > 0)]
+    n_treated = int(usable["treated"].sum())
+    n_comparison = len(usable) - n_treated
+    if n_treated == 0:
+        return NO_PL
+    if n_comparison == 0:
+        return NO_COMPARISON
+    if min(n_treated, n_comparison) < 2:  # no spread in an arm: no effect size, no SE
+        return f"{TOO_FEW} ({n_treated} PL, {n_comparison} comparison)"
+    if cluster is not None and usable[cluster].nunique() < 2:
+        return ONE_CLUSTER
+    return ""
+
+
+def _effect(estimate: float, data: pd.DataFrame) -> dict:
+    """The estimate in the units the report also shows."""
+    g = hedges_g(estimate, data)
+    return {
+        "estimate": estimate,
+        "percentile_points": percentile_points(estimate),
         "hedges_g": g,
         "improvement_index": 100 * norm.cdf(g) - 50,
     }
 
 
+def _few_schools(row: dict, config: EstimateConfig, model: str, se_type: str) -> dict:
+    """Say when a school-clustered estimate rests on fewer PL schools than
+    ``config.few_schools``; one PL school gives no interval at all (its school shock and the
+    effect are one number, and CR2 would show only the comparison schools' noise)."""
+    n = row["n_schools"]
+    if n == 1:
+        inference = dict.fromkeys(("se", "ci_low", "ci_high", "p_value", "df"), np.nan)
+        note = f"{FEW_SCHOOLS} (1): one PL school gives no school-clustered interval"
+        return row | inference | {"note": note}
+    if n >= config.few_schools:
+        return row
+    if model == "mixed":  # model-based SEs with normal intervals: no small-sample df
+        how = "random intercepts, normal intervals"
+    elif se_type == "CR2":
+        how = f"CR2 small-sample df {row['df']:.1f}"
+    else:
+        how = f"{se_type}, t with {row['df']:g} df"
+    return row | {"note": f"{FEW_SCHOOLS} ({n}): {how}"}
+
+
+def _checked(row: dict) -> dict:
+    """Never a silent gap: a number the model could not give is explained in the note."""
+    numbers = ("estimate", "se", "ci_low", "ci_high", "p_value", "df", "percentile_points",
+               "hedges_g", "improvement_index")  # fmt: skip
+    missing = [k for k in numbers if not np.isfinite(row[k]) and not (k == "df" and row[k] > 0)]
+    if missing and not row["note"]:
+        return row | {"note": f"{NOT_ESTIMABLE}: no finite {', '.join(missing)}"}
+    return row
+
+
 def _empty_effect() -> dict:
-    names = ("estimate", "se", "ci_low", "ci_high", "p_value", "percentile_points", "hedges_g",
-             "improvement_index")  # fmt: skip
+    names = ("estimate", "se", "ci_low", "ci_high", "p_value", "df", "percentile_points",
+             "hedges_g", "improvement_index")  # fmt: skip
     return dict.fromkeys(names, np.nan)
 
 
@@ -291,6 +384,8 @@ def _schools(
 ) -> pd.DataFrame:
     """Every treated school's own estimate (HC1 within school), BH p-values and EB shrinkage."""
     treated = data[data["treated"]]
+    if treated.empty:
+        return pd.DataFrame(columns=ESTIMATE_COLUMNS)
     shared = comparison_school_variance(data, config.covariates)
     rows = []
     schools = treated.groupby(["district", "school"], sort=True)
@@ -299,12 +394,7 @@ def _schools(
     ):
         sample = subsample(data, pairs, pd.Index(students["student_key"]))
         too_few = len(students) < config.min_school_students
-        note = (
-            f"too few students for a school estimate ({len(students)} < "
-            f"{config.min_school_students})"
-            if too_few
-            else ""
-        )
+        note = f"{TOO_FEW} ({len(students)} < {config.min_school_students})" if too_few else ""
         row = _row(subject, "school", school, sample, config, cluster=None, note=note)
         rows.append(_with_shared_comparison_noise(row, sample, shared) | {"district": district})
     frame = pd.DataFrame(rows)
@@ -315,7 +405,7 @@ def _schools(
             frame.loc[ok, "estimate"].to_numpy(),
             frame.loc[ok, "se"].to_numpy(),
             method=config.shrinkage,
-            mean=pooled_estimate,
+            mean=pooled_estimate if np.isfinite(pooled_estimate) else None,
         ).shrunken
     return frame
 
@@ -352,7 +442,7 @@ def _with_shared_comparison_noise(row: dict, sample: pd.DataFrame, variance: flo
     variance gains σ_v²·Σ_k p_k², p_k the share of comparison weight from school k. The
     interval is then normal (the school estimates have hundreds of residual df).
     """
-    if np.isnan(row["estimate"]) or variance == 0:
+    if np.isnan(row["se"]) or variance == 0:
         return row
     comparison = sample[~sample["treated"]]
     share = comparison.groupby(CLUSTER)["weight"].sum() / comparison["weight"].sum()
@@ -363,6 +453,7 @@ def _with_shared_comparison_noise(row: dict, sample: pd.DataFrame, variance: flo
         "ci_low": row["estimate"] - z * se,
         "ci_high": row["estimate"] + z * se,
         "p_value": float(2 * norm.sf(abs(row["estimate"]) / se)),
+        "df": np.inf,
     }
 
 
@@ -377,92 +468,133 @@ def _breakout(
 ) -> tuple[pd.DataFrame, dict]:
     """Per-group effects from an interaction model on the stacked group samples, and the test
     that the effect is the same in every group (clustered on school, so comparison students
-    shared by several groups are accounted for)."""
+    shared by several groups are accounted for). A group that cannot be estimated keeps its row
+    with the reason; if the interaction model cannot be fitted, each group gets its own."""
     treated = data[data["treated"]]
     samples, notes = {}, {}
     for group in groups:
         keys = pd.Index(treated.loc[treated[column] == group, "student_key"])
         samples[group] = subsample(data, pairs, keys).assign(group=group)
-        if keys.empty:
-            notes[group] = "no treated students"
-        elif not (~samples[group]["treated"]).any():
-            notes[group] = "no comparison students"
-    estimable = [g for g in groups if g not in notes]
+        notes[group] = _unusable(samples[group], config, cluster=None)
+    estimable = [g for g in groups if not notes[g]]
     test = {"subject": subject, "scope": scope, "groups": ", ".join(estimable), "note": ""}
+    test |= dict.fromkeys(("statistic", "df", "df_denominator", "p_value"), np.nan)
     fits = pd.DataFrame()
-    if len(estimable) >= 2:
-        fit = estimate_interaction(
-            pd.concat([samples[g] for g in estimable], ignore_index=True),
-            OUTCOME,
-            TREATMENT,
-            "group",
-            list(config.covariates),
-            weights="weight",
-            cluster=CLUSTER,
-            model=config.model,
-            se=config.se,
-        )
-        test |= {"statistic": fit.statistic, "df": fit.df, "p_value": fit.p_value}
-        fits = fit.groups.set_index("group")
+    if len(estimable) < 2:
+        test["note"] = NO_TEST
     else:
-        test |= {"statistic": np.nan, "df": np.nan, "p_value": np.nan,
-                 "note": "fewer than two groups with students in both arms"}  # fmt: skip
+        stacked = pd.concat([samples[g] for g in estimable], ignore_index=True)
+        note = _unusable(stacked, config, CLUSTER)
+        try:
+            if note:
+                raise EstimationError(note)
+            fit = estimate_interaction(
+                stacked,
+                OUTCOME,
+                TREATMENT,
+                "group",
+                list(config.covariates),
+                weights="weight",
+                cluster=CLUSTER,
+                model=config.model,
+                se=config.se,
+            )
+        except EstimationError as exc:
+            test["note"] = note or f"{NOT_ESTIMABLE}: {exc}"
+        else:
+            fits = fit.groups.set_index("group")
+            test |= _test_row(fit, stacked, config)
     rows = []
     for group in groups:
-        if group in fits.index:
-            rows.append(_group_row(subject, scope, group, samples[group], fits.loc[group]))
+        if group in fits.index and np.isfinite(fits.loc[group, "estimate"]):
+            rows.append(_group_row(subject, scope, group, samples[group], fits.loc[group], config))
         else:  # not estimable (with its reason), or the only estimable group: its own fit
-            note = notes.get(group, "")
             rows.append(_row(subject, scope, group, samples[group], config, cluster=CLUSTER,
-                             note=note))  # fmt: skip
+                             note=notes[group]))  # fmt: skip
     return pd.DataFrame(rows), test
 
 
-def _group_row(subject: str, scope: str, group: str, sample: pd.DataFrame, fit: pd.Series) -> dict:
-    g = hedges_g(fit["estimate"], sample)
-    return {
+def _test_row(fit: InteractionEstimate, stacked: pd.DataFrame, config: EstimateConfig) -> dict:
+    """The equality test's numbers, and a note when they rest on few PL schools."""
+    row = {
+        "statistic": fit.test.statistic,
+        "df": fit.test.df,
+        "df_denominator": fit.test.df_denominator,
+        "p_value": fit.test.p_value,
+        "note": fit.test.note and f"{NOT_ESTIMABLE}: {fit.test.note}",
+    }
+    treated = stacked[stacked["treated"]]
+    fewest = int(treated.groupby("group")[CLUSTER].nunique().min())
+    n = int(treated[CLUSTER].nunique())
+    if fewest == 1:
+        row |= dict.fromkeys(("statistic", "df_denominator", "p_value"), np.nan)
+        row["note"] = f"{FEW_SCHOOLS} ({n}): a group with one PL school gives no test"
+    elif n < config.few_schools:
+        how = f"{fit.test.method} denominator df {fit.test.df_denominator:.1f}"
+        if fit.test.method == "Wald chi2":
+            how = "random intercepts, chi-squared test"
+        row["note"] = f"{FEW_SCHOOLS} ({n}): {how}"
+    if not np.isfinite(row["p_value"]) and not row["note"]:
+        row["note"] = f"{NOT_ESTIMABLE}: no p-value (denominator df {row['df_denominator']:.2g})"
+    return row
+
+
+def _group_row(
+    subject: str,
+    scope: str,
+    group: str,
+    sample: pd.DataFrame,
+    fit: pd.Series,
+    config: EstimateConfig,
+) -> dict:
+    row = {
         "subject": subject,
         "scope": scope,
         "group": group,
-        "estimate": fit["estimate"],
+        **_effect(fit["estimate"], sample),
         "se": fit["se"],
         "ci_low": fit["ci_low"],
         "ci_high": fit["ci_high"],
         "p_value": fit["p_value"],
+        "df": fit["df"],
         "p_value_bh": np.nan,
-        "percentile_points": percentile_points(fit["estimate"]),
-        "hedges_g": g,
-        "improvement_index": 100 * norm.cdf(g) - 50,
         "n_treated": int(fit["n_treated"]),
         "n_comparison": int(fit["n_comparison"]),
         "n_schools": int(sample.loc[sample["treated"], CLUSTER].nunique()),
         "shrunken_estimate": np.nan,
-        "note": fit["note"] or "",
+        "note": GROUP_NOTES.get(fit["note"], fit["note"] or ""),
     }
+    se_type = "CR2" if config.se == "CR2" else "CR1"
+    return _checked(_few_schools(row, config, config.model, se_type))
 
 
-def _trajectory(subject: str, data: pd.DataFrame) -> pd.DataFrame:
-    """Weighted mean national percentile in fall and spring per arm, school-clustered 95% CI."""
+def _trajectory(subject: str, data: pd.DataFrame, config: EstimateConfig) -> pd.DataFrame:
+    """Weighted mean national percentile in fall and spring per arm, school-clustered 95% CI
+    (statsmodels' CR1, normal). An arm without students has no mean; one in a single school
+    has no interval; a PL arm in fewer than ``few_schools`` schools says so."""
     rows = []
     for arm, members in (
-        ("treated", data[data["treated"]]),
-        ("comparison", data[~data["treated"]]),
+        ("treated", data[data["treated"] & (data["weight"] > 0)]),
+        ("comparison", data[~data["treated"] & (data["weight"] > 0)]),
     ):
         for season in ("fall", "spring"):
-            values = members[f"{season}_pct"].to_numpy(float)
-            fit = WLS(values, np.ones_like(values), weights=members["weight"].to_numpy()).fit(
-                cov_type="cluster", cov_kwds={"groups": pd.factorize(members[CLUSTER])[0]}
-            )
-            low, high = fit.conf_int()[0]
-            rows.append(
-                {
-                    "subject": subject,
-                    "arm": arm,
-                    "season": season,
-                    "mean_percentile": float(fit.params[0]),
-                    "ci_low": float(low),
-                    "ci_high": float(high),
-                    "n_students": len(members),
-                }
-            )
+            present = members.dropna(subset=[f"{season}_pct"])
+            values = present[f"{season}_pct"].to_numpy(float)
+            n_schools = present[CLUSTER].nunique()
+            row = {"subject": subject, "arm": arm, "season": season, "n_students": len(present)}
+            row |= {"mean_percentile": np.nan, "ci_low": np.nan, "ci_high": np.nan, "note": ""}
+            if present.empty:
+                row["note"] = NO_PL if arm == "treated" else NO_COMPARISON
+            elif n_schools < 2:
+                row["mean_percentile"] = np.average(values, weights=present["weight"])
+                row["note"] = ONE_CLUSTER
+            else:
+                fit = WLS(values, np.ones_like(values), weights=present["weight"].to_numpy()).fit(
+                    cov_type="cluster", cov_kwds={"groups": pd.factorize(present[CLUSTER])[0]}
+                )
+                low, high = fit.conf_int()[0]
+                row |= {"mean_percentile": float(fit.params[0]), "ci_low": low, "ci_high": high}
+                if arm == "treated" and n_schools < config.few_schools:
+                    row["note"] = f"{FEW_SCHOOLS} ({n_schools}): CR1, normal intervals"
+            rows.append(row)
     return pd.DataFrame(rows)

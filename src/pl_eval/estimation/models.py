@@ -8,11 +8,17 @@ covariates`` and returns each group's effect and a Wald test that they are all e
 - ``model="ols_cluster"``: ``lm(weights=)`` with cluster-robust SEs, ``se="CR1"``
   (``sandwich::vcovCL(type="HC1")``, Stata's ``vce(cluster)``) or ``se="CR2"`` (Bell–McCaffrey,
   ``clubSandwich::vcovCR(type="CR2")``); with no cluster, HC1 (``vcovHC(type="HC1")``) or HC2.
-  Confidence intervals and p-values use t with G−1 degrees of freedom when clustered (Stata's
-  and the usual R convention for CR1; also used for CR2) and t with N−K otherwise.
+  Confidence intervals and p-values use t with the Bell–McCaffrey / Satterthwaite degrees of
+  freedom of each coefficient or combination for clustered CR2 (``clubSandwich::coef_test(fit,
+  vcov = "CR2", test = "Satterthwaite")``): with few treated clusters they are small (about
+  one per treated cluster beyond the first) even when comparison clusters are many, where G−1
+  would count every cluster. Clustered CR1 uses t with G−1 (Stata's and the usual R
+  convention), unclustered fits t with N−K.
 - ``model="mixed"``: random intercepts for the clusters by REML, as ``lme4::lmer(y ~ x +
   (1|cluster), weights=)``; SEs are lmer's model-based ``vcov`` (``se`` is not used) and
-  intervals and p-values are Wald z (normal), since lmer itself reports none.
+  intervals and p-values are Wald z (normal), since lmer itself reports none: no
+  small-sample df (Kenward–Roger or Satterthwaite for mixed models is not implemented), so with
+  few clusters its intervals are too narrow; the cohort estimates say so in their note.
 
 Rows with a missing value in any column the model reads, and rows with weight 0, are left out
 and counted (``n_missing``, ``n_zero_weight``): R's na.omit, and MatchIt's match.data, which
@@ -30,12 +36,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from pl_eval.estimation.design import Sample, prepare_sample
 from pl_eval.estimation.errors import EstimationError, EstimationWarning
 from pl_eval.estimation.mixed import VarianceComponents, fit_random_intercept
-from pl_eval.estimation.ols import CentredDesign, fit_wls
+from pl_eval.estimation.ols import CentredDesign, SmallSample, fit_wls
 
 __all__ = [
     "EffectEstimate",
@@ -51,7 +57,7 @@ MODELS = ("ols_cluster", "mixed")
 SE_TYPES = ("CR1", "CR2")
 LEVEL = 0.95
 INTERCEPT = "Intercept"
-COEFFICIENT_COLUMNS = ["estimate", "se", "statistic", "p_value", "ci_low", "ci_high"]
+COEFFICIENT_COLUMNS = ["estimate", "se", "df", "statistic", "p_value", "ci_low", "ci_high"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,32 +67,48 @@ class _Fit:
     terms: tuple[str, ...]
     coef: np.ndarray
     vcov: np.ndarray
-    df: float  # t degrees of freedom; inf for normal (Wald z)
+    fixed_df: float  # t df of every contrast (inf: normal, Wald z); nan when small_sample
     se_type: str
     dropped: tuple[str, ...]
     variance: VarianceComponents | None
+    small_sample: SmallSample | None = None  # CR2 clustered: Satterthwaite df per contrast
 
-    def combination(self, weights: dict[str, float]) -> tuple[float, float]:
-        """Estimate and SE of Σ weight·coefficient over the named terms."""
-        c = np.array([weights.get(t, 0.0) for t in self.terms])
-        return float(c @ self.coef), float(np.sqrt(c @ self.vcov @ c))
+    def contrasts(self, combinations: list[dict[str, float]]) -> np.ndarray:
+        """Each Σ weight·coefficient (weights by term name) as a row over the terms."""
+        return np.array([[c.get(t, 0.0) for t in self.terms] for c in combinations])
+
+    def df(self, contrasts: np.ndarray) -> np.ndarray:
+        """t degrees of freedom of each row of ``contrasts``."""
+        if self.small_sample is None:
+            return np.full(len(contrasts), self.fixed_df)
+        return self.small_sample.df(contrasts)
+
+    def inference(self, contrasts: np.ndarray) -> pd.DataFrame:
+        """Estimate, SE, df, statistic, p-value and 95% CI of each row of ``contrasts``."""
+        se = np.sqrt(np.einsum("ij,jk,ik->i", contrasts, self.vcov, contrasts))
+        table = pd.DataFrame({"estimate": contrasts @ self.coef, "se": se})
+        return _inference(table, self.df(contrasts))
 
     def coefficients(self) -> pd.DataFrame:
-        se = np.sqrt(np.diag(self.vcov))
-        return _inference(
-            pd.DataFrame({"estimate": self.coef, "se": se}, index=self.terms), self.df
+        return (
+            self.inference(np.eye(len(self.terms))).set_axis(list(self.terms)).rename_axis("term")
         )
 
 
-def _inference(table: pd.DataFrame, df: float) -> pd.DataFrame:
-    """Add the statistic, two-sided p-value and 95% CI to a frame of estimate and se."""
-    dist = stats.norm if np.isinf(df) else stats.t(df)
-    out = table.copy()
+def _inference(table: pd.DataFrame, df: np.ndarray) -> pd.DataFrame:
+    """Add df, the statistic, two-sided p-value and 95% CI to a frame of estimate and se.
+
+    df inf is the normal; a df that cannot be computed (nan) gives nan p and CI. (scipy.special's
+    t functions rather than scipy.stats': the same numbers, without a distribution object per
+    call, which the breakouts of small cohorts make many of.)
+    """
+    df = np.asarray(df, dtype=float)
+    out = table.assign(df=df)
     out["statistic"] = out["estimate"] / out["se"]
-    out["p_value"] = 2 * dist.sf(np.abs(out["statistic"]))
-    half = dist.ppf(0.5 + LEVEL / 2) * out["se"]
+    out["p_value"] = 2 * special.stdtr(df, -np.abs(out["statistic"].to_numpy()))
+    half = special.stdtrit(df, 0.5 + LEVEL / 2) * out["se"]
     out["ci_low"], out["ci_high"] = out["estimate"] - half, out["estimate"] + half
-    return out[[*table.columns, *COEFFICIENT_COLUMNS[2:]]].rename_axis("term")
+    return out[COEFFICIENT_COLUMNS]
 
 
 def _check_options(model: str, se: str, cluster: str | None) -> None:
@@ -145,7 +167,7 @@ def _fit(
         )
         return _Fit(kept, fit.coef, fit.vcov, np.inf, "model (REML)", dropped, fit.variance)
     fit = fit_wls(sample.y, design, sample.weights, sample.cluster, sample.n_clusters, se)
-    return _Fit(kept, fit.coef, fit.vcov, fit.df, fit.se_type, dropped, None)
+    return _Fit(kept, fit.coef, fit.vcov, fit.df, fit.se_type, dropped, None, fit.small_sample)
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,7 +226,7 @@ class EffectEstimate:
         lines = [
             f"Effect of {self.treatment!r} on {self.outcome!r}: {_describe(self)}",
             f"  estimate {self.estimate:.4f}  SE {self.se:.4f}  95% CI [{self.ci_low:.4f}, "
-            f"{self.ci_high:.4f}]  p = {self.p_value:.4g}",
+            f"{self.ci_high:.4f}]  p = {self.p_value:.4g}  df {self.df:.3g}",
             "  " + _sample_line(self),
         ]
         if self.variance is not None:
@@ -252,7 +274,7 @@ def estimate_effect(
         ci_low=float(effect["ci_low"]),
         ci_high=float(effect["ci_high"]),
         p_value=float(effect["p_value"]),
-        df=fit.df,
+        df=float(effect["df"]),
         n_obs=sample.n_obs,
         n_treated=int(sample.treated.sum()),
         n_comparison=int((~sample.treated).sum()),
@@ -271,9 +293,12 @@ def estimate_effect(
 class EqualityTest:
     """Wald test that the treatment effect is the same in every estimable group.
 
-    F(df, df_denominator) = W/df for least squares (W the Wald statistic of the interaction
-    terms with the robust covariance; df_denominator G−1 when clustered, N−K otherwise, as
-    Stata's ``test`` after ``regress, vce(cluster)``); chi²(df) = W for the mixed model.
+    ``method`` "HTZ" for clustered CR2: clubSandwich's Hotelling T² approximation, F(df, ν−df+1)
+    = δ·W/df with ν its Satterthwaite df and δ = (ν−df+1)/ν (Pustejovsky & Tipton 2018), W the
+    Wald statistic of the interaction terms with the CR2 covariance. "Wald F" for CR1 and
+    unclustered fits: F(df, df_denominator) = W/df, df_denominator G−1 when clustered, N−K
+    otherwise, as Stata's ``test`` after ``regress, vce(cluster)``. "Wald chi2" for the mixed
+    model: chi²(df) = W.
     """
 
     statistic: float
@@ -283,6 +308,7 @@ class EqualityTest:
     p_value: float
     groups: tuple  # the groups compared
     note: str = ""  # why there is no test, when there is none
+    method: str = ""  # "HTZ", "Wald F" or "Wald chi2"
 
 
 @dataclass(frozen=True, eq=False)
@@ -340,7 +366,9 @@ class InteractionEstimate:
         if t.note:
             verdict = f"no test of equal effects: {t.note}"
         elif t.distribution == "F":
-            verdict = f"equal effects: F({t.df}, {t.df_denominator:g}) = {t.statistic:.3f}"
+            verdict = (
+                f"equal effects ({t.method}): F({t.df}, {t.df_denominator:.3g}) = {t.statistic:.3f}"
+            )
         else:
             verdict = f"equal effects: chi2({t.df}) = {t.statistic:.3f}"
         if not t.note:
@@ -405,7 +433,7 @@ def estimate_interaction(
     terms = [INTERCEPT, treatment, *main_terms, *used.covariate_terms, *interaction_terms]
     fit = _fit(used, x, terms, treatment, model, se, cluster, last=interaction_terms)
 
-    estimates = np.full((n_levels, 2), np.nan)
+    identified, combinations = [], []
     for position, level in enumerate(estimable):  # a handful of groups
         combination = {treatment: 1.0}
         if position:
@@ -414,10 +442,12 @@ def estimate_interaction(
                 notes[level] = "not identified: collinear with other terms"
                 continue
             combination[term] = 1.0
-        estimates[level] = fit.combination(combination)
-    table = _inference(pd.DataFrame(estimates, columns=["estimate", "se"]), fit.df)
+        identified.append(level)
+        combinations.append(combination)
+    table = pd.DataFrame(np.nan, index=range(n_levels), columns=COEFFICIENT_COLUMNS)
+    table.loc[identified] = fit.inference(fit.contrasts(combinations)).to_numpy()
+    table = table.drop(columns="statistic")
     table.insert(0, "group", list(levels))
-    table = table.drop(columns="statistic").assign(df=fit.df)
     n_clusters = _clusters_per_group(sample)
     table = table.assign(
         n_treated=n_treated, n_comparison=n_comparison, n_clusters=n_clusters, note=notes
@@ -447,29 +477,38 @@ def _clusters_per_group(sample: Sample) -> np.ndarray | None:
     """Distinct clusters among each group's rows (None when unclustered)."""
     if sample.cluster is None:
         return None
-    pairs = np.unique(np.column_stack([sample.group, sample.cluster]), axis=0)
-    return np.bincount(pairs[:, 0], minlength=len(sample.group_levels))
+    pairs = np.unique(sample.group.astype(np.int64) * sample.n_clusters + sample.cluster)
+    return np.bincount(pairs // sample.n_clusters, minlength=len(sample.group_levels))
 
 
 def _equality_test(fit: _Fit, terms: list[str], groups: tuple) -> EqualityTest:
     """Wald test that every interaction term in ``terms`` is 0 (all group effects equal)."""
-    distribution = "chi2" if np.isinf(fit.df) else "F"
+    distribution = "chi2" if np.isinf(fit.fixed_df) else "F"
+    method = {"chi2": "Wald chi2", "F": "HTZ" if fit.small_sample else "Wald F"}[distribution]
     if not terms:
         return EqualityTest(
-            np.nan, 0, fit.df, distribution, np.nan, groups,
-            note="fewer than two groups with an estimable effect",
+            np.nan, 0, np.nan, distribution, np.nan, groups,
+            note="fewer than two groups with an estimable effect", method=method,
         )  # fmt: skip
     where = [fit.terms.index(t) for t in terms]
     b, v = fit.coef[where], fit.vcov[np.ix_(where, where)]
     # a clustered covariance has rank at most G−1: test the restrictions it supports
     values, vectors = np.linalg.eigh(v)
     ok = values > 1e-10 * values.max()
-    wald = float(((vectors[:, ok].T @ b) ** 2 / values[ok]).sum())
     q = int(ok.sum())
+    if fit.small_sample is not None:
+        contrasts = vectors[:, ok].T @ np.eye(len(fit.terms))[where]
+        htz = fit.small_sample.htz(contrasts, fit.coef, fit.vcov)
+        return EqualityTest(
+            htz.statistic, q, htz.df_denominator, "F", htz.p_value, groups, method=method
+        )
+    wald = float(((vectors[:, ok].T @ b) ** 2 / values[ok]).sum())
     if distribution == "chi2":
-        return EqualityTest(wald, q, np.inf, "chi2", float(stats.chi2.sf(wald, q)), groups)
-    statistic = wald / q
-    return EqualityTest(statistic, q, fit.df, "F", float(stats.f.sf(statistic, q, fit.df)), groups)
+        p_value = float(stats.chi2.sf(wald, q))
+        return EqualityTest(wald, q, np.inf, "chi2", p_value, groups, method=method)
+    statistic, df = wald / q, fit.fixed_df
+    p_value = float(stats.f.sf(statistic, q, df))
+    return EqualityTest(statistic, q, df, "F", p_value, groups, method=method)
 
 
 def _describe(fit: EffectEstimate | InteractionEstimate) -> str:
@@ -490,6 +529,5 @@ def _sample_line(fit: EffectEstimate) -> str:
 
 
 def _table(coefficients: pd.DataFrame, df: float) -> str:
-    stat = "z" if np.isinf(df) else f"t({df:g})"
-    shown = coefficients.rename(columns={"statistic": stat})
+    shown = coefficients.rename(columns={"statistic": "z" if np.isinf(df) else "t"})
     return shown.to_string(float_format=lambda v: f"{v:.4f}")

@@ -13,6 +13,12 @@ Each covariance is the one R gives for ``fit <- lm(y ~ ..., weights = w)``:
 - HC2 (no cluster): the same CR2 with every row its own cluster (``vcovHC(type = "HC2")``
   without weights).
 
+Clustered CR2 fits also carry what the Bell–McCaffrey / Satterthwaite degrees of freedom of
+any contrast need (:class:`SmallSample`): ``clubSandwich::coef_test(fit, vcov = "CR2", test =
+"Satterthwaite")`` for a coefficient or combination, and the HTZ test of several
+(``Wald_test(test = "HTZ")``). CR1 keeps t with G−1 df (``vcovCL`` and Stata), unclustered fits
+t with N−K.
+
 The fit is hand-written rather than statsmodels' WLS so that a million rows and a few
 thousand clusters take well under a second: one pass builds the Gram matrix of the design
 (columns centred, for accuracy), a Cholesky solve gives the coefficients, and cluster sums of
@@ -22,10 +28,12 @@ order, tolerance 1e-7) and dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import stats
 from scipy.linalg import cho_factor, cho_solve
+from threadpoolctl import threadpool_limits
 
 from pl_eval.estimation.errors import EstimationError
 
@@ -61,10 +69,15 @@ class CentredDesign:
             self.x[:, keep], self.means[keep], self.gram[np.ix_(keep, keep)], self.norms[keep]
         )
 
+    def to_original(self) -> np.ndarray:
+        """T with β = Tβ_centred: only the intercept changes."""
+        t = np.eye(len(self.means))
+        t[0, 1:] = -self.means[1:]
+        return t
+
     def uncentre(self, coef: np.ndarray, vcov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Coefficients and covariance for the uncentred columns: only the intercept changes."""
-        to_original = np.eye(len(coef))
-        to_original[0, 1:] = -self.means[1:]
+        """Coefficients and covariance for the uncentred columns."""
+        to_original = self.to_original()
         vcov = to_original @ vcov @ to_original.T
         return to_original @ coef, (vcov + vcov.T) / 2
 
@@ -83,13 +96,98 @@ class CentredDesign:
 
 
 @dataclass(frozen=True, eq=False)
+class SmallSample:
+    """Per-cluster pieces of a CR2 fit that give the Satterthwaite df of any contrast.
+
+    For a contrast c the CR2 variance is Σ_g (p_g'y)² with p_g = (I−H)_g'A_g W_g X_g M c, so
+    under the working model Var(y) = σ²I (clubSandwich's target for lm) its mean is σ² tr P and
+    its variance 2σ⁴ ‖P‖², P_gh = p_g'p_h, and df = (tr P)²/‖P‖² (Pustejovsky & Tipton 2018,
+    as ``get_P_array`` and ``Satterthwaite`` compute it). P is G × G, but
+    P = diag(d) + U K U' with d_g = c'N_g c, the rows of U u_g = Z_g c and a fixed 2K × 2K
+    matrix K: so tr P = Σ d_g + Σ u_g'Ku_g and ‖P‖² = Σ d_g² + 2Σ d_g u_g'Ku_g + tr(KSKS),
+    S = Σ u_g u_g', all O(G·K²) instead of O(G²). The HTZ test of q contrasts uses the same
+    pieces for its q × q blocks of P.
+    """
+
+    z: np.ndarray  # G × 2K × K: U_g'A_g W_g X_g M, U_g = [X_g, W_g X_g]
+    n: np.ndarray  # G × K × K: M X_g'W_g A_g² W_g X_g M
+    kernel: np.ndarray  # 2K × 2K: [[MQM, −M], [−M, 0]]
+    to_centred: np.ndarray  # contrasts of the uncentred coefficients, times this, are centred
+
+    def _pieces(self, contrasts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """u (G × 2K × m), d and u'Ku (G × m × m) for the rows of ``contrasts`` (m × K)."""
+        c = contrasts @ self.to_centred
+        u = self.z @ c.T
+        d = c @ self.n @ c.T
+        y = u.transpose(0, 2, 1) @ (self.kernel @ u)
+        return u, d, y
+
+    def df(self, contrasts: np.ndarray) -> np.ndarray:
+        """Satterthwaite df of each row of ``contrasts`` (m × K) as a t-test of c'β."""
+        c = contrasts @ self.to_centred
+        u = self.z @ c.T
+        d = ((c @ self.n) * c).sum(axis=2)  # only the diagonals of _pieces' d and y
+        y = (u * (self.kernel @ u)).sum(axis=1)
+        by_contrast = u.transpose(2, 0, 1)  # m × G × 2K
+        ks = self.kernel @ (by_contrast.transpose(0, 2, 1) @ by_contrast)
+        trace = (d + y).sum(axis=0)
+        square = (d**2 + 2 * d * y).sum(axis=0) + np.einsum("iab,iba->i", ks, ks)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(square > 0, trace**2 / square, np.nan)
+
+    def htz(self, contrasts: np.ndarray, coef: np.ndarray, vcov: np.ndarray) -> HTZTest:
+        """HTZ test that every row of ``contrasts`` (q × K, linearly independent under
+        ``vcov``) times ``coef`` is 0, as ``clubSandwich::Wald_test(test = "HTZ")``."""
+        q = len(contrasts)
+        _, d, y = self._pieces(contrasts)
+        omega = (d + y).sum(axis=0)
+        values, vectors = np.linalg.eigh(omega)
+        values = np.where(values > CR2_EIGEN_TOL, values**-0.5, 0.0)  # R's matrix_power
+        u, d, y = self._pieces((vectors * values) @ vectors.T @ contrasts)
+        s = np.einsum("gat,gbu->tuab", u, u)
+        ks = np.einsum("ab,tubc->tuac", self.kernel, s)
+
+        def trace_product(first: tuple[int, int], second: tuple[int, int]) -> float:
+            """tr(B_st B_uv) of the G × G blocks B of the normalised P."""
+            (i, j), (k, m) = first, second
+            both = d[:, i, j] * (d[:, k, m] + y[:, k, m]) + d[:, k, m] * y[:, i, j]
+            return float(both.sum() + np.einsum("ab,ba->", ks[j, k], ks[m, i]))
+
+        total = sum(
+            trace_product((i, j), (i, j)) + trace_product((i, i), (j, j))
+            for i in range(q)  # q restrictions: a handful
+            for j in range(q)
+        )
+        nu = q * (q + 1) / total
+        b = contrasts @ coef
+        wald = float(b @ np.linalg.solve(contrasts @ vcov @ contrasts.T, b))
+        delta = max((nu - q + 1) / nu, 0.0)
+        df = nu - q + 1
+        statistic = delta * wald / q
+        p_value = float(stats.f.sf(statistic, q, df)) if df > 0 else np.nan
+        return HTZTest(statistic, q, df, p_value, wald)
+
+
+@dataclass(frozen=True)
+class HTZTest:
+    """Hotelling's T² approximation with Satterthwaite df (clubSandwich's "HTZ")."""
+
+    statistic: float  # F = δ·W/q, δ = (ν − q + 1)/ν
+    df: int  # q
+    df_denominator: float  # ν − q + 1
+    p_value: float
+    wald: float  # W = b'(CVC')⁻¹b
+
+
+@dataclass(frozen=True, eq=False)
 class LeastSquaresFit:
     """Coefficients and robust covariance of a weighted least-squares fit (full-rank terms)."""
 
     coef: np.ndarray
     vcov: np.ndarray
-    df: float  # t degrees of freedom: G−1 with clusters, N−K without
+    df: float  # t degrees of freedom: G−1 with clusters (CR1), N−K without; CR2 clustered: nan
     se_type: str  # "CR1", "CR2", "HC1" or "HC2"
+    small_sample: SmallSample | None = None  # CR2 with clusters: Satterthwaite df per contrast
 
 
 #: Rows per block in :func:`weighted_gram`: a few MB of scratch space instead of a full copy.
@@ -143,22 +241,24 @@ def fit_wls(
     bread = cho_solve(factor, np.eye(k))
     coef_c = cho_solve(factor, x.T @ (w * y))
     resid = y - x @ coef_c
+    small_sample = None
     if cluster is None:
         df = float(n - k)
         if se == "CR1":
             meat, se_type = weighted_gram(x, (w * resid) ** 2) * (n / (n - k)), "HC1"
         else:
             meat, se_type = _hc2_meat(x, w, resid, bread), "HC2"
-    else:
+    elif se == "CR1":
         df = float(n_clusters - 1)
-        if se == "CR1":
-            sums = cluster_sums(x, cluster, n_clusters, w * resid)
-            adjust = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
-            meat, se_type = sums.T @ sums * adjust, "CR1"
-        else:
-            meat, se_type = _cr2_meat(x, w, resid, bread, cluster, n_clusters), "CR2"
+        sums = cluster_sums(x, cluster, n_clusters, w * resid)
+        adjust = n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
+        meat, se_type = sums.T @ sums * adjust, "CR1"
+    else:
+        df, se_type = np.nan, "CR2"
+        meat, small_sample = _cr2(x, w, resid, bread, cluster, n_clusters)
+        small_sample = replace(small_sample, to_centred=design.to_original())
     coef, vcov = design.uncentre(coef_c, bread @ meat @ bread)
-    return LeastSquaresFit(coef, vcov, df, se_type)
+    return LeastSquaresFit(coef, vcov, df, se_type, small_sample)
 
 
 def _inverse_root(g: np.ndarray) -> np.ndarray:
@@ -177,32 +277,44 @@ def _hc2_meat(x: np.ndarray, w: np.ndarray, resid: np.ndarray, bread: np.ndarray
     return scores.T @ scores
 
 
-def _cr2_meat(
+def _cr2(
     x: np.ndarray,
     w: np.ndarray,
     resid: np.ndarray,
     bread: np.ndarray,
     cluster: np.ndarray,
     n_clusters: int,
-) -> np.ndarray:
-    """Σ_g c_g c_g' with c_g = X_g'W_g A_g e_g and A_g = [(I−H)(I−H)']_gg^(-1/2).
+) -> tuple[np.ndarray, SmallSample]:
+    """The CR2 meat Σ_g c_g c_g', c_g = X_g'W_g A_g e_g, A_g = [(I−H)(I−H)']_gg^(-1/2), and the
+    pieces of its Satterthwaite df.
 
     A_g is never formed (clusters can hold thousands of rows). With U_g = [X_g, W_g X_g],
     [(I−H)(I−H)']_gg = I − U_g C U_g' for C = [[−MQM, M], [M, 0]], M = (X'WX)⁻¹, Q = X'W²X, so
     A_g = I + Ũ V diag((1−λ)^(-1/2) − 1) V'Ũ' from the eigen-decomposition VλV' of the small
-    S^(1/2) C S^(1/2), S = U_g'U_g, Ũ = U_g S^(+1/2): every step is a 2K × 2K matrix per
-    cluster, computed for all clusters at once.
+    R C R, R = S^(1/2), S = U_g'U_g, Ũ = U_g S^(+1/2); and U_g'A_gU_g = S + R V diag(·) V'R
+    (likewise for A_g², with (1−λ)⁻¹ − 1). Every step is a 2K × 2K matrix per cluster,
+    computed for all clusters at once.
     """
     k = x.shape[1]
-    u = np.hstack([x, x * w[:, None]])
+    u = np.empty((len(x), 2 * k), order="F")  # column-major: every use reads whole columns
+    u[:, :k] = x
+    u[:, k:] = x * w[:, None]
     pairs = [(i, j) for i in range(2 * k) for j in range(i, 2 * k)]
     gram = np.empty((n_clusters, 2 * k, 2 * k))
     for i, j in pairs:  # K(2K+1) column pairs, each one vectorised over rows
         gram[:, i, j] = gram[:, j, i] = np.bincount(cluster, u[:, i] * u[:, j], n_clusters)
     b = cluster_sums(u, cluster, n_clusters, resid)  # U_g'e_g
     q = gram[:, k:, k:].sum(axis=0)
-    c = np.block([[-bread @ q @ bread, bread], [bread, np.zeros((k, k))]])
+    with threadpool_limits(1, user_api="blas"):  # G tiny problems: threads only contend
+        return _cr2_adjust(gram, b, bread, q, k)
 
+
+def _cr2_adjust(
+    gram: np.ndarray, b: np.ndarray, bread: np.ndarray, q: np.ndarray, k: int
+) -> tuple[np.ndarray, SmallSample]:
+    """The per-cluster 2K × 2K algebra of :func:`_cr2`, all clusters at once."""
+    mqm = bread @ q @ bread
+    c = np.block([[-mqm, bread], [bread, np.zeros((k, k))]])
     mu, e = np.linalg.eigh(gram)
     positive = mu > CR2_EIGEN_TOL * mu.max(axis=1, keepdims=True)
     mu = np.where(positive, mu, 1.0)
@@ -214,4 +326,15 @@ def _cr2_meat(
     left = gram[:, k:, :] @ inv_root @ v  # (W X)_g' Ũ V
     right = np.einsum("gji,gj->gi", v, np.einsum("gij,gj->gi", inv_root, b))  # V'Ũ'e_g
     components = b[:, k:] + np.einsum("gij,gj->gi", left, shrink * right)
-    return components.T @ components
+
+    rv = root @ v
+    rv_t = rv.transpose(0, 2, 1)
+    uau = gram + (rv * shrink[:, None, :]) @ rv_t  # U_g'A_gU_g
+    ua2u = gram[:, k:, k:] + ((rv * ((1 + shrink) ** 2 - 1)[:, None, :]) @ rv_t)[:, k:, k:]
+    small_sample = SmallSample(
+        z=uau[:, :, k:] @ bread,
+        n=bread @ ua2u @ bread,
+        kernel=np.block([[mqm, -bread], [-bread, np.zeros((k, k))]]),
+        to_centred=np.eye(k),
+    )
+    return components.T @ components, small_sample

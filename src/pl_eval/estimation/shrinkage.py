@@ -28,13 +28,15 @@ class Shrinkage:
 def between_variance(estimates: np.ndarray, se: np.ndarray, method: str = "reml") -> float:
     """τ² by REML (hand-written: statsmodels offers DL and Paule–Mandel only) or DL."""
     y, v = np.asarray(estimates, float), np.asarray(se, float) ** 2
-    if method == "dl":
-        # statsmodels returns the untruncated moment estimate, negative when noise dominates.
-        return max(0.0, float(combine_effects(y, v, method_re="chi2").tau2))
-    if method != "reml":
+    if method not in METHODS:
         raise ValueError(f"shrinkage method must be one of {', '.join(METHODS)}, got {method!r}")
-    if len(y) < 2:
+    if len(y) < 2:  # one school: no spread between schools to estimate
         return 0.0
+    if method == "dl":
+        # statsmodels returns the untruncated moment estimate, negative when noise dominates
+        # (its random-effects SE is then the root of a negative number: only τ² is used here).
+        with np.errstate(invalid="ignore"):
+            return max(0.0, float(combine_effects(y, v, method_re="chi2").tau2))
 
     def negative_restricted_loglik(tau2: float) -> float:
         w = 1.0 / (v + tau2)
