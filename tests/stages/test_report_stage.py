@@ -709,11 +709,11 @@ def test_few_pl_schools_are_said_plainly_and_never_a_confident_finding(odd):
     )
     assert (
         "Few PL schools. School-clustered inference rests on few PL schools for math pooled "
-        "(2 PL schools); math sector charter (2 PL schools)." in text
+        "(2 PL schools) and 1 math breakout group." in text
     )
     assert (
         "Few PL schools: school-clustered inference rests on few PL schools for math pooled "
-        "(2 PL schools); math sector charter (2 PL schools)." in text
+        "(2 PL schools) and 1 math breakout group." in text
     )
     alts = " ".join(_Page.of(odd[0] / "report.html").alts)
     assert "charter 0.30 (0.10 to 0.50)" in alts and "district no estimate: no PL students" in alts

@@ -55,6 +55,24 @@ def few_schools(notes: pd.Series) -> pd.Series:
     return notes.fillna("").astype(str).str.contains(FEW_SCHOOLS, regex=False)
 
 
+#: The number columns a figure reads, drawn from plain floats (NaN where missing).
+NUMBERS = (
+    "estimate", "ci_low", "ci_high", "shrunken_estimate", "mean_percentile", "n_treated",
+)  # fmt: skip
+
+
+def _floats(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with its number columns as float64: suppressed tables hold nullable ``Float64``
+    (pd.NA), and estimates joined from empty parts can hold None, which matplotlib rejects."""
+    return rows.assign(
+        **{
+            name: pd.to_numeric(rows[name], errors="coerce").astype("float64")
+            for name in NUMBERS
+            if name in rows
+        }
+    )
+
+
 def _known(rows: pd.DataFrame, column: str = "estimate") -> pd.Series:
     """Rows whose ``column`` (and so interval) is a number."""
     return pd.to_numeric(rows[column], errors="coerce").notna()
@@ -76,6 +94,7 @@ def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0)
     if schools.empty:
         why = hidden or "no PL school has an estimate"
         return empty_plot(f"School effects, {subject}", f"No school effects for {subject}: {why}.")
+    schools = _floats(schools)
     data = schools.assign(_known=_known(schools)).sort_values(
         ["_known", "estimate", "group"], ascending=[False, True, True]
     )
@@ -185,6 +204,7 @@ def breakout_plot(breakouts: pd.DataFrame, pooled: pd.Series) -> Figure:
     from matplotlib.figure import Figure
 
     subject = pooled["subject"]
+    breakouts = _floats(breakouts)
     scopes = [s for s in SCOPE_TITLES if s in set(breakouts["scope"])]
     if not scopes:
         return empty_plot(
@@ -234,9 +254,11 @@ def breakout_plot(breakouts: pd.DataFrame, pooled: pd.Series) -> Figure:
     axes[-1].set_xlabel("Effect (national SD units), 95% CI; dashed line: pooled")
     axes[0].set_title(f"Breakouts, {subject}")
     parts = [
-        f"{r.group} {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f})"
-        if pd.notna(r.estimate)
-        else f"{r.group} {no_estimate(r)}"
+        f"{r.group} {no_estimate(r)}"
+        if pd.isna(r.estimate)
+        else f"{r.group} {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f})"
+        if pd.notna(r.ci_low) and pd.notna(r.ci_high)
+        else f"{r.group} {r.estimate:.2f} (no interval: {r.note or 'not computable'})"
         for r in breakouts.itertuples()
     ]
     fig.set_label(
@@ -257,6 +279,7 @@ def trajectory_plot(trajectory: pd.DataFrame) -> Figure:
     """
     from matplotlib.figure import Figure
 
+    trajectory = _floats(trajectory)
     subjects = sorted(set(trajectory["subject"]))
     if not subjects:
         return empty_plot("Trajectory", "No fall-to-spring trajectory: no matched students.")
@@ -364,6 +387,7 @@ def comparison_plot(
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
+    rows = _floats(rows)
     rows = rows[_known(rows)]  # rows without an estimate are listed with their note in tables
     subjects = sorted(set(rows["subject"]))
     if not subjects:

@@ -34,6 +34,12 @@ BREAKOUT_SCOPES = ("sector", "years", "grade_band", "baseline_quintile")
 ARMS = ("treated", "comparison")
 #: Estimates' notes as written before estimation said "PL students", and as the report says them.
 OLD_NOTES = {"no treated students": "no PL students"}
+#: Columns of the estimates, tests and balance tables that hold numbers (or nothing).
+NUMBER_COLUMNS = (
+    "estimate", "se", "ci_low", "ci_high", "p_value", "df", "p_value_bh", "percentile_points",
+    "hedges_g", "improvement_index", "shrunken_estimate", "statistic", "smd", "abs_smd",
+    "var_ratio", "mean_percentile",
+)  # fmt: skip
 #: Numbers hidden with a pooled row's counts in the headline.
 HEADLINE_HIDDEN = [
     "estimate", "se", "ci_low", "ci_high", "p_value", "percentile_points", "percentile_ci_low",
@@ -117,7 +123,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
     )  # fmt: skip
     shown_breakouts = breakouts.table[~breakouts.hidden]
     trajectory = suppress(
-        inputs.trajectory,
+        with_notes(inputs.trajectory).drop(columns="note"),
         name="trajectory",
         counts=["n_students"],
         key=["subject", "arm", "season"],
@@ -199,23 +205,41 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
 
 
 def with_notes(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with a text ``note`` on every row ("" when none), in the report's words."""
+    """``table`` with a text ``note`` on every row ("" when none), in the report's words, and
+    its number columns as floats (an estimate table joined from empty parts can hold None)."""
     note = table["note"] if "note" in table else pd.Series("", index=table.index)
     note = note.astype("object").where(note.notna(), "").astype(str)
-    return table.assign(note=note.replace(OLD_NOTES))
+    numbers = {
+        name: pd.to_numeric(table[name], errors="coerce").astype("float64")
+        for name in NUMBER_COLUMNS
+        if name in table and table[name].dtype == object
+    }
+    return table.assign(note=note.replace(OLD_NOTES), **numbers)
 
 
 def few_schools_rows(estimates: pd.DataFrame) -> list[str]:
-    """Which estimates rest on few PL schools, one phrase each: "math pooled (2 PL schools)"."""
-    rows = estimates[figures.few_schools(estimates["note"])]
-    return [
-        f"{r.subject} {'pooled' if r.scope == 'pooled' else f'{r.scope} {r.group}'}".replace(
-            "_", " "
-        )
-        + (f" ({int(r.n_schools)} PL schools)" if pd.notna(r.n_schools) else "")
-        for r in rows.itertuples()
-        if r.scope != "school"
-    ]
+    """Which estimates rest on few PL schools, per subject: "math pooled (2 PL schools) and 4
+    breakout groups" (school rows are not clustered, so never listed)."""
+    rows = estimates[figures.few_schools(estimates["note"]) & (estimates["scope"] != "school")]
+    out = []
+    for subject, part in rows.groupby("subject", sort=True):
+        pooled = part[part["scope"] == "pooled"]
+        phrases = [
+            f"{subject} pooled ({_schools_phrase(r.n_schools)})" for r in pooled.itertuples()
+        ]
+        n_groups = len(part) - len(pooled)
+        if n_groups:
+            groups = f"{n_groups} {subject} breakout group{'s' if n_groups != 1 else ''}"
+            phrases.append(groups)
+        out.append(" and ".join(phrases))
+    return out
+
+
+def _schools_phrase(n: object) -> str:
+    """ "2 PL schools", "1 PL school"."""
+    if pd.isna(n):
+        return "few PL schools"
+    return f"{int(n)} PL school{'s' if int(n) != 1 else ''}"
 
 
 def build_combined_report(inputs: CombinedInputs, *, min_n: int = 10, title: str = "") -> Report:
