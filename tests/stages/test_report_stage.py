@@ -754,3 +754,26 @@ def test_report_with_every_cell_suppressed_renders(tmp_path):
     ]
     log = pd.read_csv(out / "suppression_log.csv")
     assert {"headline", "schools", "breakouts", "trajectory", "sample_flow"} <= set(log["table"])
+
+
+def test_a_subject_whose_pl_students_were_not_matched_says_so(tmp_path):
+    inputs = _odd_inputs(tmp_path / "in")
+    summary = io.read_json(inputs["match_summary"][1])
+    summary["note"] = (
+        "nothing matched in reading: no PL student was matched (no comparison student within "
+        "the caliper: 12)"
+    )
+    summary["sample_sizes"]["treated"] |= {"all": 12}
+    summary["match_rate"] = 0.0
+    summary["unmatched_by_reason"] = {"outside_caliper": 12}
+    io.write_json(summary, inputs["match_summary"][1])
+    out = tmp_path / "out"
+    _run(inputs, out)
+    text = " ".join(" ".join(_Page.of(out / "report.html").text).split())
+    assert "Reading no estimate: no PL students matched 0 0 0" in text
+    assert "In reading, no effect could be estimated: no PL students matched." in text
+    assert (
+        "Reading: nothing matched in reading: no PL student was matched (no comparison student "
+        "within the caliper: 12). PL students not matched, by reason: no comparison student "
+        "within the caliper: 12." in text
+    )

@@ -96,7 +96,7 @@ class Report:
 
 def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> Report:
     """The report of one cohort, with cells under ``min_n`` students per arm suppressed."""
-    est = with_notes(inputs.estimates)
+    est = _unmatched_notes(with_notes(inputs.estimates), inputs.match_summaries)
     tests = with_notes(inputs.tests)
     subjects = sorted(set(est["subject"]))
     headline = _headline(est[est["scope"] == "pooled"].reset_index(drop=True), min_n)
@@ -215,6 +215,19 @@ def with_notes(table: pd.DataFrame) -> pd.DataFrame:
         if name in table and table[name].dtype == object
     }
     return table.assign(note=note.replace(OLD_NOTES), **numbers)
+
+
+def _unmatched_notes(estimates: pd.DataFrame, summaries: dict[str, dict]) -> pd.DataFrame:
+    """Estimates whose subject had PL students but matched none say "no PL students matched"
+    rather than "no PL students" (the match summary, shown in the report, says why)."""
+    unmatched = [
+        subject
+        for subject, summary in summaries.items()
+        if (arm := summary.get("sample_sizes", {}).get("treated", {})).get("all", 0) > 0
+        and arm.get("matched", 0) == 0
+    ]
+    which = estimates["subject"].isin(unmatched) & (estimates["note"] == "no PL students")
+    return estimates.assign(note=estimates["note"].mask(which, "no PL students matched"))
 
 
 def few_schools_rows(estimates: pd.DataFrame) -> list[str]:
