@@ -777,3 +777,21 @@ def test_a_subject_whose_pl_students_were_not_matched_says_so(tmp_path):
         "within the caliper: 12). PL students not matched, by reason: no comparison student "
         "within the caliper: 12." in text
     )
+
+
+def test_combined_report_with_every_cell_suppressed_renders(tmp_path):
+    inputs = _combined_inputs(tmp_path / "in")
+    out = tmp_path / "combined"
+    stages.combined_report(
+        **inputs,
+        html=out / "report.html",
+        tables=out / "tables",
+        figures=out / "figures",
+        suppression_log=out / "suppression_log.csv",
+        settings={"min_n": 100_000},
+    )
+    page = _Page.of(out / "report.html")
+    assert page.alts == ["No cohort has an estimate that can be shown (none, or all suppressed)."]
+    assert all("suppressed" in r["cells"] for r in page.rows) and len(page.rows) == 6
+    table = pd.read_csv(out / "tables/cohorts.csv")
+    assert table["estimate"].isna().all() and table["n_treated"].isna().all()

@@ -25,6 +25,7 @@ from pl_eval.matching.strata import (
     StratifiedMatch,
     matched_part,
     merge_parts,
+    no_pairs,
     stratum_labels,
     stratum_rows,
     unmatched_part,
@@ -258,7 +259,7 @@ class NothingMatched:
     pairs: pd.DataFrame  # no rows: treated_key, slot, control_key
     balance: Balance  # every statistic missing, "not computable"
     schools: pd.DataFrame  # per PL school: n_treated, n_matched (0), match_rate (0)
-    sample_sizes: dict[str, dict[str, int]]  # arm -> all, matched, discarded
+    sample_sizes: dict[str, dict[str, int]]  # arm -> all, discarded (none is matched)
     missing_values: dict[str, int]
 
     @property
@@ -321,13 +322,7 @@ def nothing_matched(
         subject=subject,
         why=why,
         matched=rows.iloc[:0].assign(weight=np.float64(0), distance=np.float64(0)),
-        pairs=pd.DataFrame(
-            {
-                "treated_key": pd.Series(dtype="str"),
-                "slot": pd.Series(dtype="int64"),
-                "control_key": pd.Series(dtype="str"),
-            }
-        ),
+        pairs=no_pairs(),
         balance=not_computable_balance(
             config.covariates, int(treated.sum()), int((~treated).sum()), why.text
         ),

@@ -194,7 +194,7 @@ def unmatched_part(
     keys = pd.Series(dtype="str")
     return MatchPart(
         matched=rows.iloc[:0].assign(weight=np.float64(0), distance=np.float64(0)),
-        pairs=_no_pairs(),
+        pairs=no_pairs(),
         participants=pd.DataFrame(
             {"student_key": keys, "treated": pd.Series(dtype=bool)}
             | {name: pd.Series(dtype="float64") for name in PARTICIPANT_COLUMNS[2:]}
@@ -204,7 +204,8 @@ def unmatched_part(
     )
 
 
-def _no_pairs() -> pd.DataFrame:
+def no_pairs() -> pd.DataFrame:
+    """An empty pairs table with its columns and types."""
     keys = pd.Series(dtype="str")
     return pd.DataFrame(
         {"treated_key": keys, "slot": pd.Series(dtype="int64"), "control_key": keys}
@@ -374,7 +375,7 @@ def merge_parts(subject: str, parts: Sequence[MatchPart], config: MatchConfig) -
     ordered = tuple(by_stratum[label] for label in labels)
     took_part = [part for part in ordered if len(part.participants)]
     paired = [p for p in took_part if len(p.pairs)]
-    pairs = pd.concat([p.pairs for p in paired], ignore_index=True) if paired else _no_pairs()
+    pairs = pd.concat([p.pairs for p in paired], ignore_index=True) if paired else no_pairs()
     weights = pair_weights(pairs)
     matched = pd.concat([p.matched for p in paired or ordered[:1]], ignore_index=True)
     matched = matched.assign(weight=_weights_of(weights, matched["student_key"]))
