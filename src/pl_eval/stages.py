@@ -250,7 +250,9 @@ def match(
 
     From ``panel``; or, with ``match.strata``, from the ``parts`` folders that
     :func:`match_stratum` wrote, one per stratum (the workflow's fan-out), merged as a run
-    from ``panel`` merges the strata it matches in turn, so both write the same files.
+    from ``panel`` merges the strata it matches in turn, so both write the same files. Every
+    file is written also when nobody could be matched: the tables are then empty and the
+    summary's ``note`` and ``unmatched_by_reason`` say why.
     """
     if (panel is None) == (not parts):
         raise ConfigError("match: give either --panel or --parts (one folder per stratum)")

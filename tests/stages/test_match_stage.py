@@ -120,3 +120,98 @@ def test_stage_writes_outputs(tmp_path):
     first = {k: p.read_bytes() for k, p in out.items()}
     stages.match(panel=tmp_path / "panel.parquet", subject="math", settings={"ratio": 1}, **out)
     assert {k: p.read_bytes() for k, p in out.items()} == first
+
+
+# -- nothing to match: every output is written, and the summary says why ----------------------
+
+
+def _stage_outputs(tmp_path) -> dict:
+    names = ("matched", "pairs", "propensity", "balance", "summary", "love_plot", "overlap_plot")
+    suffix = {"balance": "csv", "summary": "json", "love_plot": "png", "overlap_plot": "png"}
+    return {name: tmp_path / f"{name}.{suffix.get(name, 'parquet')}" for name in names}
+
+
+def _reading(panel: pd.DataFrame) -> pd.Series:
+    return panel["subject"] == "reading"
+
+
+NOTHING_TO_MATCH = {
+    "no PL students": (
+        lambda p: p[~(p["treated"] & _reading(p))],
+        "nothing matched in reading: no PL students",
+        {},
+    ),
+    "no comparison students": (
+        lambda p: p[p["treated"] | ~_reading(p)],
+        "nothing matched in reading: no comparison students",
+        {"no_comparison_students": 60},
+    ),
+    "every PL student misses fall_z": (
+        lambda p: p.assign(fall_z=p["fall_z"].where(~p["treated"])),
+        "nothing matched in reading: every PL student is missing a matching covariate",
+        {"missing_covariate": 60},
+    ),
+    "frl_pct separates the arms": (
+        lambda p: p.assign(frl_pct=p["frl_pct"].where(p["treated"], 30.0)),
+        "nothing matched in reading: complete separation in the propensity model: frl_pct, "
+        "locale_group_suburb separates treated from comparison rows, so no treated row has a "
+        "comparable control",
+        {"complete_separation": 60},
+    ),
+    "caliper too tight": (
+        lambda p: p,
+        "nothing matched in reading: no PL student was matched (no comparison student within "
+        "the caliper: 60)",
+        {"outside_caliper": 60},
+    ),
+}
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:no treated row was matched")
+@pytest.mark.parametrize("strata", [(), ("grade_band",)], ids=["whole", "by band"])
+@pytest.mark.parametrize("case", list(NOTHING_TO_MATCH))
+def test_nothing_to_match_writes_empty_outputs_and_a_summary_saying_why(tmp_path, case, strata):
+    change, note, reasons = NOTHING_TO_MATCH[case]
+    panel = change(small_panel()).assign(grade_band="K-5").reset_index(drop=True)
+    io.write_parquet(panel, tmp_path / "panel.parquet")
+    out = _stage_outputs(tmp_path)
+    settings = {"ratio": 1, "strata": list(strata)}
+    if case == "caliper too tight":
+        settings["caliper"] = 1e-9
+    stages.match(panel=tmp_path / "panel.parquet", subject="reading", settings=settings, **out)
+
+    summary = json.loads(out["summary"].read_text())
+    n_pl = int((panel["treated"] & _reading(panel)).sum())
+    assert summary["sample_sizes"]["treated"]["all"] == n_pl
+    assert summary["sample_sizes"]["treated"]["matched"] == 0
+    assert summary["match_rate"] == (0.0 if n_pl else None)
+    if strata:  # the strata's reasons add up; an empty stratum has no comparison students
+        reasons = {"no_stratum_controls" if k == "no_comparison_students" else k: v
+                   for k, v in reasons.items()}  # fmt: skip
+        assert summary["unmatched_by_reason"] == reasons
+        assert summary["note"].startswith("nothing matched in reading: ")
+    else:
+        assert (summary["note"], summary["unmatched_by_reason"]) == (note, reasons)
+    matched, pairs = pd.read_parquet(out["matched"]), pd.read_parquet(out["pairs"])
+    assert matched.empty and {"weight", "fall_z", "school", "treated"} <= set(matched.columns)
+    assert pairs.empty and list(pairs.columns) == ["treated_key", "slot", "control_key"]
+    balance = pd.read_csv(out["balance"])
+    after = balance[balance["sample"] == "matched"]
+    assert len(after) and set(after["wwc_verdict"]) == {"not computable"}
+    assert after["smd"].isna().all() and after["note"].notna().all()
+    for figure in ("love_plot", "overlap_plot"):
+        assert out[figure].read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_cohort_with_one_comparison_school_is_matched_where_it_can_be(tmp_path):
+    panel = small_panel()
+    panel = panel[panel["treated"] | (panel["school"] == "C1")].reset_index(drop=True)
+    result = match_cohort(panel, "math", MatchConfig(ratio=1))
+    summary = result.to_dict()
+    assert summary["note"] == "" and summary["sample_sizes"]["comparison"]["all"] == 80
+    assert set(result.matched.loc[~result.matched["treated"], "school"]) == {"C1"}
+    # every covariate is constant among the comparison students but fall_z and gender: the
+    # school-level ones have a variance ratio that cannot be computed, and say so
+    after = result.balance.table.query("sample == 'matched'").set_index("covariate")
+    assert np.isnan(after.loc["frl_pct", "var_ratio"])

@@ -101,7 +101,7 @@ def test_fan_out_writes_the_same_files_as_one_job(tmp_path, panel, settings):
         assert fan_out[key].read_bytes() == one_job[key].read_bytes(), key
     summary = json.loads(one_job["summary"].read_text())
     assert [s["stratum"] for s in summary["strata"]] == list(STRATA)
-    assert summary["strata"][2]["method"] == "not matched: no treated students"
+    assert summary["strata"][2]["method"] == "not matched: no PL students"
     assert summary["sample_sizes"]["comparison"]["all"] == 4 * 90 + 90  # the high school's too
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -560,3 +561,237 @@ def test_combined_report_takes_a_cohorts_school_year_by_the_panels_rule():
     assert year({"terms": {"Winter 2021-2022": {}, "Spring 2022-2023": {}}}) == "2022-2023"
     assert year({"terms": {"Fall 2022-2023": {}, "Fall 2023-2024": {}}}) is None
     assert year({"terms": {}}) is None
+
+
+# -- small and odd cohorts: rows without numbers, few PL schools, markup, all suppressed -----
+
+MARKUP = 'A$x^2$ <b>&"Academy"'
+FORMULA = '=HYPERLINK("x")'
+FEW = "few PL schools (2): CR2 small-sample df 1.3"
+NOT_TESTED = "fewer than two groups with students in both arms"
+
+
+def _odd_estimates() -> pd.DataFrame:
+    """Math rests on 2 PL schools; reading has no PL students (noted in today's words)."""
+    nan = float("nan")
+    rows = [
+        ("math", "pooled", "all", "", 0.3, 0.1, 0.5, 0.01, nan, 120, 240, 2, nan, FEW),
+        ("math", "school", MARKUP, "D1", 0.35, 0.1, 0.6, 0.01, 0.02, 70, 140, 1, 0.3, ""),
+        ("math", "school", FORMULA, "D1", 0.25, 0.0, 0.5, 0.05, 0.05, 50, 100, 1, 0.27, ""),
+        ("math", "sector", "charter", "", 0.3, 0.1, 0.5, 0.01, nan, 120, 240, 2, nan, FEW),
+        ("math", "sector", "district", "", nan, nan, nan, nan, nan, 0, 0, 0, nan,
+         "no PL students"),
+        ("reading", "pooled", "all", "", nan, nan, nan, nan, nan, 0, 0, 0, nan,
+         "no treated students"),
+        ("reading", "sector", "charter", "", nan, nan, nan, nan, nan, 0, 0, 0, nan,
+         "no PL students"),
+    ]  # fmt: skip
+    columns = ["subject", *FIELDS[:-1], "shrunken_estimate", "note"]
+    frame = pd.DataFrame(rows, columns=columns)
+    points = percentile_points(frame["estimate"])
+    return frame.assign(
+        se=0.1, percentile_points=points, hedges_g=frame["estimate"], improvement_index=points
+    )
+
+
+def _odd_inputs(d: Path) -> dict:
+    inputs = _write_inputs(d)
+    inputs["subjects"] = ["math", "reading"]
+    io.write_parquet(_odd_estimates(), inputs["estimates"])
+    io.write_csv(
+        pd.DataFrame(
+            {"subject": ["math", "reading"], "scope": "sector", "groups": ["charter", ""],
+             "statistic": float("nan"), "df": float("nan"), "p_value": float("nan"),
+             "note": NOT_TESTED}
+        ),
+        inputs["breakout_tests"],
+    )  # fmt: skip
+    trajectory = pd.read_csv(inputs["trajectory"])
+    empty = trajectory.assign(subject="reading", n_students=0)
+    empty[["mean_percentile", "ci_low", "ci_high"]] = float("nan")
+    io.write_csv(pd.concat([trajectory, empty]), inputs["trajectory"])
+    io.write_parquet(
+        pd.DataFrame(
+            {"district_name": "D1", "school_name": [MARKUP, FORMULA], "sector": "charter"}
+        ),
+        inputs["schools"],
+    )
+    reading = {
+        "note": "nothing matched in reading: no PL students",
+        "match_rate": None,
+        "method": "not matched: no PL students",
+        "outside_support": 0,
+        "unmatched_by_reason": {},
+        "sample_sizes": {
+            "treated": {"matched": 0, "matched_ess": 0.0},
+            "comparison": {"matched": 0, "matched_ess": 0.0},
+        },
+    }
+    io.write_json(reading, d / "match_summary_reading.json")
+    io.write_csv(
+        pd.DataFrame(
+            {"covariate": "fall_z", "sample": ["all", "matched"], "smd": float("nan"),
+             "abs_smd": float("nan"), "var_ratio": float("nan"),
+             "wwc_verdict": "not computable", "note": "no PL students"}
+        ),
+        d / "balance_reading.csv",
+    )  # fmt: skip
+    io.write_parquet(
+        pd.DataFrame({"treated": pd.Series(dtype=bool), "logit": [], "weight": []}),
+        d / "propensity_reading.parquet",
+    )
+    inputs["balance"].append(d / "balance_reading.csv")
+    inputs["match_summary"].append(d / "match_summary_reading.json")
+    inputs["propensity"].append(d / "propensity_reading.parquet")
+    return inputs
+
+
+def _run_odd(d: Path, min_n: int) -> tuple[Path, str]:
+    out = d / "report"
+    stages.report(
+        **_odd_inputs(d / "in"),
+        html=out / "report.html",
+        figures=out / "figures",
+        tables=out / "tables",
+        suppression_log=out / "suppression_log.csv",
+        settings={"min_n": min_n},
+    )
+    page = _Page.of(out / "report.html")
+    return out, " ".join(" ".join(page.text).split())
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory) -> tuple[Path, str]:
+    return _run_odd(tmp_path_factory.mktemp("odd"), min_n=10)
+
+
+def test_rows_without_numbers_show_their_note_in_every_table(odd):
+    out, text = odd
+    assert "Reading no estimate: no PL students 0 0 0" in text  # headline, old note reworded
+    assert "no treated students" not in text
+    assert "sector district no estimate: no PL students 0 0 0" in text
+    assert f"math sector charter not tested: {NOT_TESTED}" in text
+    assert "reading PL fall no students 0" in text  # trajectory
+    assert "Reading: nothing matched in reading: no PL students. Baseline equivalence" in text
+    assert "reading fall_z not computable not computable not computable not computable " in text
+    headline = pd.read_csv(out / "tables/headline.csv").set_index("subject")
+    assert headline.loc["reading", "note"] == "no PL students"
+    assert np.isnan(headline.loc["reading", "estimate"])
+    breakouts = pd.read_csv(out / "tables/breakouts.csv")
+    assert breakouts.loc[breakouts["group"] == "district", "note"].tolist() == ["no PL students"]
+    assert pd.read_csv(out / "tables/balance.csv")["note"].tolist()[-1] == "no PL students"
+    for name in ("breakouts_reading", "forest_reading", "love_reading", "trajectory"):
+        assert (out / f"figures/{name}.png").stat().st_size > 0
+    page = _Page.of(out / "report.html")
+    assert "Breakouts, math" not in page.alts  # alt texts are the figures' descriptions
+    assert any("district no estimate: no PL students" in alt for alt in page.alts)
+
+
+def test_few_pl_schools_are_said_plainly_and_never_a_confident_finding(odd):
+    _, text = odd
+    assert (
+        "In math, the estimated difference between PL students and similar students elsewhere "
+        "was 11.8 percentile points (95% CI 4.0 to 19.1 percentile points; 0.30 SD, 95% CI "
+        "0.10 to 0.50; 120 PL students in 2 schools), but it rests on only 2 PL schools: "
+        "school-clustered inference rests on few PL schools, so its interval is wide and it is "
+        f"not a confident finding ({FEW})."
+    ) in text
+    assert "gained more" not in text
+    assert "In reading, no effect could be estimated: no PL students." in text
+    assert (
+        "Whether the math effect differed between charter and district schools could not be "
+        f"tested: {NOT_TESTED}." in text
+    )
+    # next to the pooled headline, and in the limitations
+    assert (
+        f"Rests on few PL schools: the interval is wide and not a confident finding ({FEW})."
+        in (text)
+    )
+    assert (
+        "Few PL schools. School-clustered inference rests on few PL schools for math pooled "
+        "(2 PL schools) and 1 math breakout group." in text
+    )
+    assert (
+        "Few PL schools: school-clustered inference rests on few PL schools for math pooled "
+        "(2 PL schools) and 1 math breakout group." in text
+    )
+    alts = " ".join(_Page.of(odd[0] / "report.html").alts)
+    assert "charter 0.30 (0.10 to 0.50)" in alts and "district no estimate: no PL students" in alts
+
+
+def test_school_names_with_markup_and_formulas_stay_data(odd):
+    out, text = odd
+    html = (out / "report.html").read_text()
+    assert "A$x^2$ &lt;b&gt;&amp;&#34;Academy&#34;" in html
+    assert MARKUP in text and "b" not in _Page.of(out / "report.html").tags
+    assert FORMULA in text  # on the page as written (escaped)
+    schools = pd.read_csv(out / "tables/schools.csv")
+    assert set(schools["school"]) == {MARKUP, "'" + FORMULA}
+    log = pd.read_csv(out / "suppression_log.csv")
+    assert set(log["table"]) == {"exclusions"}  # no school is under 10 students
+    for ext in ("png", "svg"):
+        assert (out / f"figures/forest_math.{ext}").stat().st_size > 0
+
+
+def test_report_with_every_cell_suppressed_renders(tmp_path):
+    out, text = _run_odd(tmp_path, min_n=100_000)
+    assert "Math suppressed (fewer than 100000 students in an arm)" in text
+    assert (
+        "In math, fewer than 100000 PL or comparison students were matched: too few to report "
+        "an effect." in text
+    )
+    for hidden in ("0.30 ", "0.35", "0.00 to 0.50", "11.8", "120", "0.10 to 0.50"):
+        assert hidden not in text, hidden
+    # charter (120 PL students) hidden; district has none, so nothing to hide: its note shows
+    assert (
+        "Dot-and-whisker plot of math effects in SD units with 95% intervals by sector: district "
+        "no estimate: no PL students." in _Page.of(out / "report.html").alts
+    )
+    headline = pd.read_csv(out / "tables/headline.csv")
+    assert headline["estimate"].isna().all() and headline["n_treated"].isna().tolist() == [
+        True,
+        False,  # reading has no students: 0 is not a small cell
+    ]
+    log = pd.read_csv(out / "suppression_log.csv")
+    assert {"headline", "schools", "breakouts", "trajectory", "sample_flow"} <= set(log["table"])
+
+
+def test_a_subject_whose_pl_students_were_not_matched_says_so(tmp_path):
+    inputs = _odd_inputs(tmp_path / "in")
+    summary = io.read_json(inputs["match_summary"][1])
+    summary["note"] = (
+        "nothing matched in reading: no PL student was matched (no comparison student within "
+        "the caliper: 12)"
+    )
+    summary["sample_sizes"]["treated"] |= {"all": 12}
+    summary["match_rate"] = 0.0
+    summary["unmatched_by_reason"] = {"outside_caliper": 12}
+    io.write_json(summary, inputs["match_summary"][1])
+    out = tmp_path / "out"
+    _run(inputs, out)
+    text = " ".join(" ".join(_Page.of(out / "report.html").text).split())
+    assert "Reading no estimate: no PL students matched 0 0 0" in text
+    assert "In reading, no effect could be estimated: no PL students matched." in text
+    assert (
+        "Reading: nothing matched in reading: no PL student was matched (no comparison student "
+        "within the caliper: 12). PL students not matched, by reason: no comparison student "
+        "within the caliper: 12." in text
+    )
+
+
+def test_combined_report_with_every_cell_suppressed_renders(tmp_path):
+    inputs = _combined_inputs(tmp_path / "in")
+    out = tmp_path / "combined"
+    stages.combined_report(
+        **inputs,
+        html=out / "report.html",
+        tables=out / "tables",
+        figures=out / "figures",
+        suppression_log=out / "suppression_log.csv",
+        settings={"min_n": 100_000},
+    )
+    page = _Page.of(out / "report.html")
+    assert page.alts == ["No cohort has an estimate that can be shown (none, or all suppressed)."]
+    assert all("suppressed" in r["cells"] for r in page.rows) and len(page.rows) == 6
+    table = pd.read_csv(out / "tables/cohorts.csv")
+    assert table["estimate"].isna().all() and table["n_treated"].isna().all()

@@ -134,3 +134,47 @@ def test_vcg_balance_has_no_score_and_overlap_plot_says_so():
     )
     with pytest.raises(MatchingError, match="needs propensity scores"):
         overlap_plot(result.balance())
+
+
+# -- degenerate samples: say "not computable", never warn or crash ---------------------------
+
+
+@pytest.mark.filterwarnings("error")
+def test_one_student_per_arm_after_matching_is_not_computable_with_its_reason():
+    # matched: only treated x=1 and comparison x=2 (weights 1); before: 3 treated, 4 comparison
+    weights = np.array([1, 0, 0, 1, 0, 0, 0.0])
+    table = balance(DF, "treat", ["x", "b"], weights, LOGIT).table.set_index(
+        ["covariate", "sample"]
+    )
+    x = table.loc[("x", "matched")]
+    assert (x["n_treated"], x["n_comparison"]) == (1, 1)
+    assert x["smd"] == pytest.approx(-1.0)  # (1 - 2) over the unmatched treated SD (1)
+    assert np.isnan(x["sd_treated"]) and np.isnan(x["var_ratio"]) and np.isnan(x["effect_size"])
+    assert x["ecdf_max"] == pytest.approx(1.0)  # F_T = 1 at x=1 where F_C = 0
+    assert x["wwc_verdict"] == "not computable"
+    assert x["note"] == "effect size not computable: 1 student in an arm"
+    assert table.loc[("x", "all"), "note"] == ""  # before matching every number is known
+
+
+@pytest.mark.filterwarnings("error")
+def test_no_spread_among_pl_students_and_an_empty_arm():
+    flat = DF.assign(x=[2.0, 2, 2, 1, 2, 3, 4])  # every treated x is 2
+    table = balance(flat, "treat", ["x"], WEIGHTS).table.set_index("sample")
+    assert np.isnan(table.loc["all", "smd"])
+    assert table.loc["all", "note"] == "SMD not computable: no spread among PL students"
+    # nobody matched: every matched-sample statistic missing, no warning
+    empty = balance(DF, "treat", ["x"], np.zeros(7), LOGIT)
+    matched = empty.table.set_index(["covariate", "sample"]).loc[("x", "matched")]
+    assert matched[["smd", "ecdf_max", "effect_size"]].isna().all()
+    assert (matched["wwc_verdict"], matched["note"]) == ("not computable", "no PL students")
+    assert empty.samples.set_index(["sample", "arm"]).loc[("matched", "treated"), "ess"] == 0.0
+    assert (
+        empty.score_by_arm.set_index(["sample", "arm"]).loc[("matched", "treated")].isna()["median"]
+    )
+    assert "not computable" in empty.summary()
+    fig = love_plot(empty)
+    assert "after matching: not computable" in [t.get_text() for t in fig.axes[0].texts]
+    assert fig.get_label().endswith(
+        "difference is 3.00 before and not computable after matching; none exceeds 0.1 after "
+        "matching. 2 not computable after matching."
+    )

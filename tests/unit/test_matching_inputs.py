@@ -148,8 +148,12 @@ def test_caliper_nobody_fits(df):
     assert len(result.unmatched) == df["treat"].sum()
     text = result.summary()
     assert "No treated row was matched" in text and "Widen the caliper" in text
-    with pytest.raises(MatchingError, match="nothing was matched"):
-        result.balance()
+    # balance after matching: no matched students, so every matched-sample statistic is
+    # missing and says why (it used to raise)
+    matched = result.balance().table.query("sample == 'matched'")
+    assert matched["smd"].isna().all() and matched["n_treated"].eq(0).all()
+    assert set(matched["wwc_verdict"]) == {"not computable"}
+    assert set(matched["note"]) == {"no PL students"}
 
 
 @pytest.mark.parametrize(

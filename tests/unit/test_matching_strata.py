@@ -173,7 +173,7 @@ def test_bands_without_treated_or_comparison_students_are_counted_not_matched():
     summary = result.to_dict()
     assert summary["strata"][1:] == [
         {"stratum": "6-8", "n_treated": 0, "n_matched": 0, "n_comparison": 50,
-         "n_comparison_matched": 0, "method": "not matched: no treated students"},
+         "n_comparison_matched": 0, "method": "not matched: no PL students"},
         {"stratum": "9-12", "n_treated": 12, "n_matched": 0, "n_comparison": 0,
          "n_comparison_matched": 0, "method": "not matched: no comparison students"},
     ]  # fmt: skip

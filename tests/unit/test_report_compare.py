@@ -185,3 +185,31 @@ def test_comparison_plot_marks_main_and_describes_the_ranges():
     alt = fig.get_label()
     assert "for 2 specifications" in alt and "main specification (main) has filled" in alt
     assert "math pooled estimates range from 0.10 (main) to 0.15 (vcg)" in alt
+
+
+def test_a_pooled_estimate_on_few_pl_schools_is_never_part_of_a_confident_sentence():
+    few = "few PL schools (3): CR2 small-sample df 2.1"
+    vcg = _estimates(shift=0.05)
+    vcg.loc[(vcg["subject"] == "math") & (vcg["scope"] == "pooled"), "note"] = few
+    math = sensitivity({"main": _estimates(), "vcg": vcg}, OVERRIDES).findings[0]
+    assert math.text == (
+        "The math estimate ranges from +0.10 to +0.15 SD across 2 specifications; the 95% "
+        "intervals of both lie above zero. For vcg, school-clustered inference rests on few PL "
+        "schools, so its interval is wide and it is not a confident finding."
+    )
+    assert not math.significant
+
+
+def test_cohorts_without_an_estimate_keep_their_row_and_note():
+    empty = _estimates().assign(estimate=float("nan"), ci_low=float("nan"), ci_high=float("nan"))
+    empty = empty.assign(n_treated=0, n_schools=0, note="no PL students")
+    out = across_cohorts({"2014-2015": _estimates(), "2015-2016": empty}, {})
+    rows = out.to_frame().set_index(["cohort", "subject", "group"])
+    assert rows.loc[("2015-2016", "math", "all"), "note"] == "no PL students"
+    assert not out.hidden.any()  # 0 students is no small cell
+    # the range sentence covers the cohort with an estimate only
+    assert out.findings[0].text.startswith("The math estimate is +0.10 SD in the only cohort")
+    fig = comparison_plot(out.shown(), "cohort", "cohort")
+    assert "math pooled estimates range from 0.10 (2014-2015) to 0.10 (2014-2015)" in (
+        fig.get_label()
+    )

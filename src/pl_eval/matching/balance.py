@@ -7,6 +7,10 @@ ratio (continuous only), the mean and maximum distance between the weighted eCDF
 WWC baseline-equivalence effect size with its verdict. Also: sample sizes and effective sample
 sizes by arm, treated rows outside the comparison rows' range of the score, and the score's
 distribution by arm.
+
+A statistic that cannot be computed (an arm with no students in a sample, one student or no
+spread among the PL students) is missing, with the verdict "not computable" and a ``note``
+saying why, never a warning or a silent NaN.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pl_eval.matching.errors import MatchingError
 from pl_eval.matching.prepare import prepare
 
 #: WWC baseline equivalence: |effect size| at or below these is satisfied / needs adjustment.
@@ -32,8 +35,10 @@ SAMPLES = ("all", "matched")
 TABLE_COLUMNS = (
     "covariate", "type", "sample", "mean_treated", "mean_comparison", "sd_treated",
     "sd_comparison", "smd", "abs_smd", "var_ratio", "ecdf_mean", "ecdf_max", "effect_size",
-    "effect_size_type", "wwc_verdict", "n_treated", "n_comparison",
+    "effect_size_type", "wwc_verdict", "n_treated", "n_comparison", "note",
 )  # fmt: skip
+#: The verdict of a covariate whose effect size cannot be computed.
+NOT_COMPUTABLE = "not computable"
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,8 +73,9 @@ class Balance:
         ]
         for name, row in wide.iterrows():
             lines.append(
-                f"{str(name)[:27]:<28}{row[('smd', 'all')]:>9.3f}{row[('smd', 'matched')]:>10.3f}"
-                f"{_fmt(row[('var_ratio', 'matched')]):>9}{row[('ecdf_max', 'matched')]:>9.3f}"
+                f"{str(name)[:27]:<28}{_fmt(row[('smd', 'all')]):>9}"
+                f"{_fmt(row[('smd', 'matched')]):>10}{_fmt(row[('var_ratio', 'matched')]):>9}"
+                f"{_fmt(row[('ecdf_max', 'matched')]):>9}"
                 f"  {row[('wwc_verdict', 'matched')]}"
             )
         ess = self.samples.set_index(["sample", "arm"])
@@ -88,22 +94,27 @@ class Balance:
 
 
 def _fmt(value: float) -> str:
-    return "" if pd.isna(value) else f"{value:.3f}"
+    return NOT_COMPUTABLE if pd.isna(value) else f"{value:.3f}"
 
 
 def _mean(x: np.ndarray, w: np.ndarray) -> float:
-    return float((w * x).sum() / w.sum())
+    total = w.sum()
+    return float((w * x).sum() / total) if total > 0 else np.nan
 
 
 def _var(x: np.ndarray, w: np.ndarray) -> float:
     """Unbiased weighted variance with reliability weights, as MatchIt's ``col_w_var``."""
     total = w.sum()
     denom = total**2 - (w**2).sum()
+    if denom > 0 and x.min() == x.max():  # exactly none, not the rounding error of the mean
+        return 0.0
     return float((w * (x - _mean(x, w)) ** 2).sum() * total / denom) if denom > 0 else np.nan
 
 
 def _ecdf_gaps(x: np.ndarray, treat: np.ndarray, w: np.ndarray) -> np.ndarray:
     """|F_T - F_C| at each distinct value of ``x`` (weighted eCDFs, as MatchIt's)."""
+    if not (w[treat].sum() > 0 and w[~treat].sum() > 0):
+        return np.array([np.nan])
     order = np.argsort(x, kind="stable")
     xs, ts, ws = x[order], treat[order], w[order]
     f_t = np.cumsum(np.where(ts, ws, 0.0)) / ws[ts].sum()
@@ -114,7 +125,7 @@ def _ecdf_gaps(x: np.ndarray, treat: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def _verdict(es: float) -> str:
     if pd.isna(es):
-        return "not computable"
+        return NOT_COMPUTABLE
     if abs(es) <= WWC_SATISFIED:
         return "satisfied"
     if abs(es) <= WWC_ADJUST:
@@ -132,6 +143,16 @@ def _stats(
     keep = w > 0
     x, t, w = x[keep], treat[keep], w[keep]
     n_t, n_c = int(t.sum()), int((~t).sum())
+    if not (n_t and n_c):
+        empty = "PL" if not n_t else "comparison"
+        return {
+            **dict.fromkeys(TABLE_COLUMNS[3:13], np.nan),
+            "effect_size_type": "hedges_g",
+            "wwc_verdict": NOT_COMPUTABLE,
+            "n_treated": n_t,
+            "n_comparison": n_c,
+            "note": f"no {empty} students",
+        }
     m_t, v_t = _mean(x[t], w[t]), _var(x[t], w[t])
     m_c, v_c = _mean(x[~t], w[~t]), _var(x[~t], w[~t])
     diff = m_t - m_c
@@ -165,7 +186,22 @@ def _stats(
         "wwc_verdict": _verdict(es),
         "n_treated": n_t,
         "n_comparison": n_c,
+        "note": _why_not_computable(smd, es, n_t, n_c, sd_treated_all),
     }
+
+
+def _why_not_computable(smd: float, es: float, n_t: int, n_c: int, sd_treated_all: float) -> str:
+    """Why the SMD or the effect size is missing ("" when both were computed)."""
+    missing = [name for name, value in (("SMD", smd), ("effect size", es)) if np.isnan(value)]
+    if not missing:
+        return ""
+    if n_t < 2 or n_c < 2:
+        why = f"{min(n_t, n_c)} student in an arm"
+    elif np.isnan(smd) and not sd_treated_all > 0:
+        why = "no spread among PL students"
+    else:
+        why = "no spread within the arms"
+    return f"{' and '.join(missing)} not computable: {why}"
 
 
 def _ess(w: np.ndarray) -> float:
@@ -183,11 +219,6 @@ def compute_balance(
     """Balance of numeric ``covariates`` between arms, before (all rows) and after (weights)."""
     treat = np.asarray(treat, dtype=bool)
     weights = np.asarray(weights, dtype="float64")
-    if not ((weights[treat] > 0).any() and (weights[~treat] > 0).any()):
-        raise MatchingError(
-            "balance after matching needs at least one matched treated and comparison row; "
-            "nothing was matched (see the match summary for why)"
-        )
     columns = {name: covariates[name].to_numpy(dtype="float64") for name in covariates.columns}
     kinds = {name: name in set(binary) for name in columns}
     if distance is not None:
@@ -196,7 +227,7 @@ def compute_balance(
     ones = np.ones(len(treat))
     records = []
     for name, x in columns.items():  # loop over a handful of covariates; rows are vectorised
-        sd_treated_all = np.sqrt(_var(x[treat], ones[treat]))
+        sd_treated_all = np.sqrt(_var(x[treat], ones[treat])) if treat.sum() > 1 else np.nan
         for sample, w in zip(SAMPLES, (ones, weights), strict=True):
             stats = _stats(x, treat, w, kinds[name], sd_treated_all)
             records.append(
@@ -216,6 +247,7 @@ def compute_balance(
             "sample": "str",
             "effect_size_type": "str",
             "wwc_verdict": "str",
+            "note": "str",
         }
     )
 
@@ -237,8 +269,9 @@ def compute_balance(
     if distance is not None:
         logit = np.asarray(distance, dtype="float64")
         scores = pd.DataFrame({"treated": treat, "logit": logit, "weight": weights})
-        low, high = logit[~treat].min(), logit[~treat].max()
-        outside = int(((logit[treat] < low) | (logit[treat] > high)).sum())
+        if (~treat).any():
+            low, high = logit[~treat].min(), logit[~treat].max()
+            outside = int(((logit[treat] < low) | (logit[treat] > high)).sum())
         by_arm = _score_by_arm(logit, treat, weights)
     return Balance(
         table=table,
@@ -257,7 +290,7 @@ def _score_by_arm(logit: np.ndarray, treat: np.ndarray, weights: np.ndarray) -> 
         for arm, mask in (("treated", treat), ("comparison", ~treat)):
             sel = mask & (w > 0)
             x, ww = logit[sel], w[sel]
-            q = np.quantile(x, [0.0, 0.25, 0.5, 0.75, 1.0])
+            q = np.quantile(x, [0.0, 0.25, 0.5, 0.75, 1.0]) if len(x) else np.full(5, np.nan)
             records.append(
                 {
                     "sample": sample,
@@ -295,4 +328,39 @@ def balance(
     d = None if distance is None else np.asarray(distance, dtype="float64")[prepared.keep]
     return compute_balance(
         prepared.covariates, prepared.treat, w[prepared.keep], prepared.binary, d, threshold
+    )
+
+
+def not_computable_balance(
+    covariates: Sequence[str], n_treated: int, n_comparison: int, why: str
+) -> Balance:
+    """A balance table of ``covariates`` in which nothing can be computed, saying ``why``."""
+    records = [
+        dict.fromkeys(TABLE_COLUMNS, np.nan)
+        | {
+            "covariate": name,
+            "type": "",
+            "sample": sample,
+            "effect_size_type": "",
+            "wwc_verdict": NOT_COMPUTABLE,
+            "n_treated": n_treated if sample == "all" else 0,
+            "n_comparison": n_comparison if sample == "all" else 0,
+            "note": why,
+        }
+        for name in covariates
+        for sample in SAMPLES
+    ]
+    samples = pd.DataFrame(
+        [
+            {"sample": sample, "arm": arm, "n": 0, "sum_weights": 0.0, "ess": 0.0}
+            for sample in SAMPLES
+            for arm in ("treated", "comparison")
+        ]
+    )
+    return Balance(
+        table=pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS)),
+        samples=samples,
+        scores=None,
+        score_by_arm=None,
+        outside_support=0,
     )

@@ -1,7 +1,10 @@
 """Matching a cohort's panel, one subject at a time, as configured in ``config.yaml``.
 
 PL schools never serve as comparisons: the panel's ``treated`` flag is the treatment, and
-schools that start PL after the cohort's year were already left out of the panel.
+schools that start PL after the cohort's year were already left out of the panel. A subject
+in which nobody can be matched (no PL or no comparison students, every PL student missing a
+covariate, complete separation) gives a :class:`NothingMatched`: empty matched and pairs
+tables and a summary saying why, so estimation and the report go on and say so.
 """
 
 from __future__ import annotations
@@ -13,19 +16,21 @@ import numpy as np
 import pandas as pd
 
 from pl_eval.matching.api import match
-from pl_eval.matching.balance import Balance
-from pl_eval.matching.errors import MatchingError
-from pl_eval.matching.plots import baseline_overlap_plot, overlap_plot
-from pl_eval.matching.result import MatchResult
+from pl_eval.matching.balance import Balance, not_computable_balance
+from pl_eval.matching.errors import MatchingError, SeparationError
+from pl_eval.matching.plots import baseline_overlap_plot, empty_plot, overlap_plot
+from pl_eval.matching.result import MatchResult, describe_reasons
 from pl_eval.matching.strata import (
     MatchPart,
     StratifiedMatch,
     matched_part,
     merge_parts,
+    no_pairs,
     stratum_labels,
     stratum_rows,
     unmatched_part,
 )
+from pl_eval.matching.unmatched import Unmatchable, nobody_matched, unmatchable
 from pl_eval.matching.vcg import VCGSettings
 
 if TYPE_CHECKING:
@@ -104,15 +109,19 @@ class CohortMatch:
         sizes = result.sample_sizes()
         n_treated = int(result.treated.sum()) if len(result.treated) else 0
         reasons = result.to_frame().loc[lambda f: f["treated"] & ~f["matched"], "reason"]
+        counts = {k: int(v) for k, v in reasons.value_counts().sort_index().items()}
         return {
             "subject": self.subject,
+            "note": ""
+            if result.n_matched_treated
+            else nobody_matched(self.subject, n_treated, counts),
             "method": result.settings.describe(),
             "sample_sizes": {
                 arm: {k: v if k == "matched_ess" else int(v) for k, v in sizes[arm].items()}
                 for arm in sizes.columns
             },
             "match_rate": result.n_matched_treated / n_treated if n_treated else None,
-            "unmatched_by_reason": reasons.value_counts().sort_index().to_dict(),
+            "unmatched_by_reason": counts,
             "missing_values": result.missing_counts,
             "outside_support": self.balance.outside_support,
             "imbalanced_after_matching": self.balance.imbalanced(),
@@ -122,7 +131,7 @@ class CohortMatch:
 
 def match_cohort(
     panel: pd.DataFrame, subject: str, config: MatchConfig
-) -> CohortMatch | StratifiedMatch:
+) -> CohortMatch | StratifiedMatch | NothingMatched:
     """Match the treated students of ``subject`` in ``panel`` to comparison students.
 
     With ``config.strata`` each stratum is matched on its own (:func:`match_stratum`) and the
@@ -133,7 +142,12 @@ def match_cohort(
         parts = [match_stratum(panel, subject, stratum, config) for stratum in strata]
         return merge_parts(subject, parts, config)
     rows = _subject_rows(panel, subject, config)
-    result = _match_rows(rows, config)
+    if (why := unmatchable(rows, config)) is not None:
+        return nothing_matched(subject, rows, config, why)
+    try:
+        result = _match_rows(rows, config)
+    except SeparationError as exc:
+        return nothing_matched(subject, rows, config, Unmatchable.separated(rows, exc))
     return CohortMatch(
         subject=subject,
         result=result,
@@ -150,9 +164,12 @@ def match_stratum(
     """Match ``subject``'s students in one stratum of ``config.strata`` (e.g. "K-5") on their
     own: the part one fan-out job contributes to :func:`~pl_eval.matching.strata.merge_parts`."""
     rows = stratum_rows(_subject_rows(panel, subject, config), config.strata, stratum)
-    if not (rows["treated"].any() and (~rows["treated"]).any()):
-        return unmatched_part(subject, stratum, config, rows)
-    result = _match_rows(rows, config)
+    if (why := unmatchable(rows, config)) is not None:
+        return unmatched_part(subject, stratum, config, rows, why)
+    try:
+        result = _match_rows(rows, config)
+    except SeparationError as exc:
+        return unmatched_part(subject, stratum, config, rows, Unmatchable.separated(rows, exc))
     return matched_part(
         subject,
         stratum,
@@ -171,8 +188,6 @@ def _subject_rows(panel: pd.DataFrame, subject: str, config: MatchConfig) -> pd.
     # the panel is sorted by subject: a subject's rows are one slice, taken without a copy
     whole = len(at) and at[-1] - at[0] + 1 == len(at)
     rows = (panel.iloc[at[0] : at[-1] + 1] if whole else panel.iloc[at]).reset_index(drop=True)
-    if rows.empty:
-        raise MatchingError(f"the panel has no {subject} students to match")
     for name in (*config.covariates, *config.exact, *config.strata):
         if name not in rows.columns:
             raise MatchingError(
@@ -228,3 +243,97 @@ def _school_rates(rows: pd.DataFrame, result: MatchResult) -> pd.DataFrame:
         .reset_index()
     )
     return rates.assign(match_rate=rates["n_matched"] / rates["n_treated"])
+
+
+@dataclass(frozen=True, eq=False)
+class NothingMatched:
+    """A subject none of whose students could be matched: empty tables and the reason why.
+
+    Written like any match (matched, pairs, balance, summary, plots), so estimation gives its
+    "no PL students" rows and the report says why, instead of the run stopping here.
+    """
+
+    subject: str
+    why: Unmatchable
+    matched: pd.DataFrame  # no rows: the panel's columns with weight and distance
+    pairs: pd.DataFrame  # no rows: treated_key, slot, control_key
+    balance: Balance  # every statistic missing, "not computable"
+    schools: pd.DataFrame  # per PL school: n_treated, n_matched (0), match_rate (0)
+    sample_sizes: dict[str, dict[str, int]]  # arm -> all, discarded (none is matched)
+    missing_values: dict[str, int]
+
+    @property
+    def note(self) -> str:
+        return f"nothing matched in {self.subject}: {self.why.text}"
+
+    def summary(self) -> str:
+        sizes = self.sample_sizes
+        reasons = describe_reasons(self.why.reasons)
+        return (
+            f"Matching, {self.subject}: {self.note}\n"
+            f"PL students: {sizes['treated']['all']}, comparison students: "
+            f"{sizes['comparison']['all']}; none matched"
+            + (f" (unmatched PL students by reason: {reasons})" if reasons else "")
+        )
+
+    def propensity_scores(self) -> pd.DataFrame:
+        """No scores: nobody took part in a propensity model."""
+        return pd.DataFrame({"treated": pd.Series(dtype=bool), "logit": [], "weight": []})
+
+    def overlap_plot(self) -> Figure:
+        return empty_plot("Overlap", f"No overlap plot: {self.note}.")
+
+    def to_dict(self) -> dict:
+        """JSON-ready match summary, with the keys of ``CohortMatch.to_dict``."""
+        n_treated = self.sample_sizes["treated"]["all"]
+        return {
+            "subject": self.subject,
+            "note": self.note,
+            "method": f"not matched: {self.why.text}",
+            "sample_sizes": {
+                arm: {
+                    "all": sizes["all"],
+                    "matched_ess": 0.0,
+                    "matched": 0,
+                    "unmatched": sizes["all"] - sizes["discarded"],
+                    "discarded": sizes["discarded"],
+                }
+                for arm, sizes in self.sample_sizes.items()
+            },
+            "match_rate": 0.0 if n_treated else None,
+            "unmatched_by_reason": dict(sorted(self.why.reasons.items())),
+            "missing_values": self.missing_values,
+            "outside_support": 0,
+            "imbalanced_after_matching": [],
+            "schools": self.schools.to_dict(orient="records"),
+        }
+
+
+def nothing_matched(
+    subject: str, rows: pd.DataFrame, config: MatchConfig, why: Unmatchable
+) -> NothingMatched:
+    """The match of a subject whose ``rows`` cannot be matched, for the reason ``why``."""
+    treated = rows["treated"].to_numpy(dtype=bool)
+    discarded = why.reasons.get("missing_covariate", 0)
+    schools = (
+        rows[treated].groupby(["district", "school"], sort=True, observed=True).size()
+    ).reset_index(name="n_treated")
+    return NothingMatched(
+        subject=subject,
+        why=why,
+        matched=rows.iloc[:0].assign(weight=np.float64(0), distance=np.float64(0)),
+        pairs=no_pairs(),
+        balance=not_computable_balance(
+            config.covariates, int(treated.sum()), int((~treated).sum()), why.text
+        ),
+        schools=schools.assign(n_matched=0, match_rate=0.0),
+        sample_sizes={
+            "comparison": {"all": int((~treated).sum()), "discarded": 0},
+            "treated": {"all": int(treated.sum()), "discarded": discarded},
+        },
+        missing_values={
+            name: n
+            for name in dict.fromkeys([*config.covariates, *config.exact])
+            if name in rows and (n := int(rows[name].isna().sum()))
+        },
+    )

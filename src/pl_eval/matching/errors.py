@@ -11,5 +11,10 @@ class MatchingError(ValueError):
     """The frame or options cannot be matched as given; the message says what to change."""
 
 
+class SeparationError(MatchingError):
+    """The propensity model separates treated from comparison rows completely: no treated row
+    has a comparable control. A cohort counts its treated rows as unmatched for this reason."""
+
+
 class MatchingWarning(UserWarning):
     """The match ran but something needs the analyst's attention (separation, empty caliper)."""

@@ -4,12 +4,15 @@ Functions return a matplotlib ``Figure`` (built without pyplot, so no global sta
 save it; the caller's stage does. Colours are Okabe-Ito and arms also differ by marker or
 hatching, never by colour alone. Each figure's alt text is its label: ``fig.get_label()``.
 matplotlib is imported when a figure is drawn: its 0.35 s import is then paid only by the
-commands that draw.
+commands that draw. Labels are data (covariate levels, school names), drawn literally:
+figures are built with mathtext and TeX off (:func:`literal_text`), so "$x$" stays "$x$".
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -24,15 +27,57 @@ if TYPE_CHECKING:
 ORANGE = "#E69F00"
 BLUE = "#0072B2"
 GREY = "#555555"
+#: What a missing statistic is called on a figure.
+NOT_COMPUTABLE = "not computable"
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
+def literal_text(draw: Callable[P, R]) -> Callable[P, R]:
+    """Build a figure with every text drawn as written: no mathtext ("$...$"), no TeX.
+
+    A Text reads these settings when it is created, so the figure keeps them when saved later.
+    """
+
+    @functools.wraps(draw)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return draw(*args, **kwargs)
+
+    return wrapped
+
+
+@literal_text
+def empty_plot(title: str, message: str) -> Figure:
+    """A small figure saying why there is nothing to draw (its alt text is the message)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 1.6), layout="constrained")
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=9, color=GREY)
+    fig.set_label(message)
+    return fig
+
+
+@literal_text
 def love_plot(balance: Balance, threshold: float | None = None) -> Figure:
-    """|SMD| per covariate before (open circles) and after (filled diamonds) matching."""
+    """|SMD| per covariate before (open circles) and after (filled diamonds) matching; a
+    covariate whose SMD cannot be computed is labelled "not computable" where its marker
+    would be."""
     from matplotlib.figure import Figure
 
     threshold = balance.threshold if threshold is None else threshold
     table = balance.table
-    names = list(dict.fromkeys(table["covariate"]))
+    names = list(dict.fromkeys(table["covariate"])) if len(table) else []
+    if not names or table["abs_smd"].isna().all():
+        notes = table["note"].dropna().unique() if "note" in table else []
+        why = "; ".join(str(n) for n in notes if n) or "no covariates"
+        return empty_plot("Covariate balance", f"Balance not computable: {why}.")
     wide = table.pivot(index="covariate", columns="sample", values="abs_smd").reindex(names)
     y = np.arange(len(names))
     fig = Figure(figsize=(6.5, 1.6 + 0.32 * len(names)), layout="constrained")
@@ -51,27 +96,40 @@ def love_plot(balance: Balance, threshold: float | None = None) -> Figure:
         zorder=3,
     )
     ax.scatter(wide["matched"], y, marker="D", color=BLUE, s=34, label="After matching", zorder=4)
+    missing = wide["matched"].isna().to_numpy()
+    for row in np.flatnonzero(missing):
+        ax.annotate(
+            f"after matching: {NOT_COMPUTABLE}", (0, y[row]), xytext=(4, 0),
+            textcoords="offset points", va="center", fontsize=7, color=GREY,
+        )  # fmt: skip
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     ax.set_xlim(left=0)
     ax.set_xlabel("Absolute standardised mean difference (binary: difference in proportions)")
     ax.set_title("Covariate balance")
     ax.legend(loc="lower right", frameon=False)
-    worst_before = float(np.nanmax(wide["all"])) if len(names) else 0.0
-    worst_after = float(np.nanmax(wide["matched"])) if len(names) else 0.0
     over = balance.imbalanced()
     fig.set_label(
         f"Love plot of {len(names)} covariates: the largest absolute standardised mean "
-        f"difference is {worst_before:.2f} before and {worst_after:.2f} after matching; "
+        f"difference is {_largest(wide['all'])} before and {_largest(wide['matched'])} after "
+        "matching; "
         + (
             f"{len(over)} exceed {threshold:g} after matching."
             if over
             else f"none exceeds {threshold:g} after matching."
         )
+        + (f" {int(missing.sum())} not computable after matching." if missing.any() else "")
     )
     return fig
 
 
+def _largest(values: pd.Series) -> str:
+    """The largest of ``values`` to two decimals, or "not computable" when none is known."""
+    known = values.dropna()
+    return f"{known.max():.2f}" if len(known) else NOT_COMPUTABLE
+
+
+@literal_text
 def overlap_plot(balance: Balance, bins: int = 40) -> Figure:
     """Histograms of the logit score by arm, all rows and matched rows (weighted)."""
     if balance.scores is None:
@@ -91,6 +149,7 @@ def overlap_plot(balance: Balance, bins: int = 40) -> Figure:
     )
 
 
+@literal_text
 def baseline_overlap_plot(
     covariates: pd.DataFrame, treated: np.ndarray, weights: np.ndarray
 ) -> Figure:
@@ -110,6 +169,7 @@ def baseline_overlap_plot(
     )
 
 
+@literal_text
 def distribution_plot(
     values: np.ndarray,
     treated: np.ndarray,
@@ -126,6 +186,8 @@ def distribution_plot(
     values = np.asarray(values, dtype="float64")
     treat = np.asarray(treated, dtype=bool)
     weight = np.asarray(weights, dtype="float64")
+    if not len(values):
+        return empty_plot("Overlap", "No overlap plot: no students took part in matching.")
     edges = np.histogram_bin_edges(values, bins=bins)
     fig = Figure(figsize=(8, 3.4), layout="constrained")
     axes = fig.subplots(1, 2, sharex=True, sharey=True)
@@ -155,6 +217,10 @@ def distribution_plot(
         ax.set_title(title)
         ax.set_xlabel(xlabel)
     axes[0].set_ylabel("Density")
-    axes[0].legend(frameon=False)
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(frameon=False)
+    if not (weight > 0).any():
+        axes[1].text(0.5, 0.5, "nobody matched", transform=axes[1].transAxes, ha="center")
+        alt += " Nobody was matched."
     fig.set_label(alt)
     return fig

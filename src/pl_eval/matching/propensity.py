@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pl_eval.matching.errors import MatchingError, MatchingWarning
+from pl_eval.matching.errors import MatchingError, MatchingWarning, SeparationError
 
 #: ``glm.control()`` defaults: relative deviance change that stops IRLS, and the iteration cap.
 GLM_EPSILON = 1e-8
@@ -211,7 +211,7 @@ def propensity_logit(
     culprits = _separating(xt[1:], [names[j] for j in cols[1:]], treat)
     named = ", ".join(culprits) if culprits else "a combination of covariates"
     if _completely_separated(logit, treat):
-        raise MatchingError(
+        raise SeparationError(
             f"complete separation in the propensity model: {named} separates treated from "
             "comparison rows, so no treated row has a comparable control; drop or coarsen "
             "that covariate, or match exactly on it"

@@ -18,7 +18,25 @@ REASONS = (
     "outside_caliper",  # no available comparison row within the caliper
     "pool_exhausted",  # without replacement: every comparison row of its cell was used
     "too_few_matches",  # VCG: fewer than min_matches comparison rows pass the filters
+    "no_comparison_students",  # a cohort's subject (or stratum) has no comparison students
+    "complete_separation",  # the propensity model separates the arms: nobody is comparable
 )
+#: Each reason in words, for match summaries and the report.
+REASON_TEXT = {
+    "missing_covariate": "missing a matching covariate",
+    "no_stratum_controls": "no comparison student in their exact stratum",
+    "outside_caliper": "no comparison student within the caliper",
+    "pool_exhausted": "every comparison student of their stratum already used",
+    "too_few_matches": "too few VCG matches",
+    "no_comparison_students": "no comparison students",
+    "complete_separation": "the propensity model separates PL from comparison students",
+}
+
+
+def describe_reasons(counts: dict[str, int]) -> str:
+    """Counts of unmatched PL students by reason, in words: "no comparison student within the
+    caliper: 12; missing a matching covariate: 3"."""
+    return "; ".join(f"{REASON_TEXT.get(reason, reason)}: {n}" for reason, n in counts.items())
 
 
 @dataclass(frozen=True)

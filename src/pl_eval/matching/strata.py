@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pl_eval.matching.balance import Balance, compute_balance
+from pl_eval.matching.balance import Balance, compute_balance, not_computable_balance
 from pl_eval.matching.errors import MatchingError
-from pl_eval.matching.plots import baseline_overlap_plot, overlap_plot
+from pl_eval.matching.plots import baseline_overlap_plot, empty_plot, overlap_plot
 from pl_eval.matching.result import MatchResult, MatchSettings
+from pl_eval.matching.unmatched import Unmatchable, nobody_matched
 from pl_eval.matching.vcg import VCGSettings
 from pl_eval.matching.weights import att_weights
 from pl_eval.panel import GRADE_BANDS
@@ -157,13 +158,17 @@ def matched_part(
 
 
 def unmatched_part(
-    subject: str, stratum: str, config: MatchConfig, rows: pd.DataFrame
+    subject: str, stratum: str, config: MatchConfig, rows: pd.DataFrame, why: Unmatchable
 ) -> MatchPart:
-    """The part of a stratum lacking treated or comparison students: nobody in it is matched
-    (its treated students, if any, count as ``no_stratum_controls``)."""
+    """The part of a stratum in which nobody can be matched, for the reason ``why`` (its PL
+    students, if any, count under ``why.reasons``; with no comparison students in the stratum
+    that is ``no_stratum_controls``)."""
     treated = rows["treated"].to_numpy(dtype=bool)
     n_treated, n_comparison = int(treated.sum()), int((~treated).sum())
-    why = "no comparison students" if n_treated else "no treated students"
+    reasons = {
+        ("no_stratum_controls" if k == "no_comparison_students" else k): v
+        for k, v in why.reasons.items()
+    }
     schools = (
         rows[treated].groupby(["district", "school"], sort=True, observed=True).size()
     ).reset_index(name="n_treated")
@@ -172,28 +177,38 @@ def unmatched_part(
         "stratum": stratum,
         "config": asdict(config),
         "settings": None,
-        "method": f"not matched: {why}",
+        "method": f"not matched: {why.text}",
         "sample_sizes": {
-            arm: {"all": n, "matched": 0, "discarded": 0}
-            for (arm, _), n in zip(ARMS, (n_comparison, n_treated), strict=True)
+            arm: {
+                "all": n,
+                "matched": 0,
+                "discarded": reasons.get("missing_covariate", 0) if is_treated else 0,
+            }
+            for (arm, is_treated), n in zip(ARMS, (n_comparison, n_treated), strict=True)
         },
-        "unmatched_by_reason": {"no_stratum_controls": n_treated} if n_treated else {},
+        "unmatched_by_reason": dict(sorted(reasons.items())),
         "missing_values": {},
-        "log": f"Stratum {stratum}: not matched, {why} "
-        f"({n_treated} treated, {n_comparison} comparison students)",
+        "log": f"Stratum {stratum}: not matched, {why.text} "
+        f"({n_treated} PL, {n_comparison} comparison students)",
     }
     keys = pd.Series(dtype="str")
     return MatchPart(
         matched=rows.iloc[:0].assign(weight=np.float64(0), distance=np.float64(0)),
-        pairs=pd.DataFrame(
-            {"treated_key": keys, "slot": pd.Series(dtype="int64"), "control_key": keys}
-        ),
+        pairs=no_pairs(),
         participants=pd.DataFrame(
             {"student_key": keys, "treated": pd.Series(dtype=bool)}
             | {name: pd.Series(dtype="float64") for name in PARTICIPANT_COLUMNS[2:]}
         ),
         schools=schools.assign(n_matched=0, match_rate=0.0),
         summary=_plain(summary),
+    )
+
+
+def no_pairs() -> pd.DataFrame:
+    """An empty pairs table with its columns and types."""
+    keys = pd.Series(dtype="str")
+    return pd.DataFrame(
+        {"treated_key": keys, "slot": pd.Series(dtype="int64"), "control_key": keys}
     )
 
 
@@ -214,6 +229,8 @@ def pair_weights(pairs: pd.DataFrame) -> pd.Series:
 def _weights_of(weights: pd.Series, keys: pd.Series) -> np.ndarray:
     """Weight of each of ``keys`` (0 for students not in any pair)."""
     found = weights.index.get_indexer(pd.Index(keys.astype("str")))
+    if not len(weights):  # nothing was matched
+        return np.zeros(len(keys))
     return np.where(found >= 0, weights.to_numpy()[found], 0.0)
 
 
@@ -268,6 +285,8 @@ class StratifiedMatch:
 
     def overlap_plot(self) -> Figure:
         """Overlap by arm before and after matching, as ``CohortMatch.overlap_plot``."""
+        if self.participants.empty:
+            return empty_plot("Overlap", f"No overlap plot: {self.method}.")
         if self.balance.scores is not None:
             return overlap_plot(self.balance)
         return baseline_overlap_plot(
@@ -295,12 +314,16 @@ class StratifiedMatch:
                 "discarded": n_discarded,
             }
         n_treated = sizes["treated"]["all"]
+        reasons = _add_counts(info["unmatched_by_reason"] for info in infos)
         return {
             "subject": self.subject,
+            "note": ""
+            if sizes["treated"]["matched"]
+            else nobody_matched(self.subject, n_treated, reasons),
             "method": self.method,
             "sample_sizes": sizes,
             "match_rate": sizes["treated"]["matched"] / n_treated if n_treated else None,
-            "unmatched_by_reason": _add_counts(info["unmatched_by_reason"] for info in infos),
+            "unmatched_by_reason": reasons,
             "missing_values": _add_counts(info["missing_values"] for info in infos),
             "outside_support": self.balance.outside_support,
             "imbalanced_after_matching": self.balance.imbalanced(),
@@ -351,20 +374,17 @@ def merge_parts(subject: str, parts: Sequence[MatchPart], config: MatchConfig) -
         )
     ordered = tuple(by_stratum[label] for label in labels)
     took_part = [part for part in ordered if len(part.participants)]
-    if not any(len(part.pairs) for part in took_part):
-        raise MatchingError(
-            f"no {subject} student was matched in any stratum (see each stratum's reasons)"
-        )
-    pairs = pd.concat([p.pairs for p in took_part if len(p.pairs)], ignore_index=True)
+    paired = [p for p in took_part if len(p.pairs)]
+    pairs = pd.concat([p.pairs for p in paired], ignore_index=True) if paired else no_pairs()
     weights = pair_weights(pairs)
-    matched = pd.concat([p.matched for p in took_part if len(p.matched)], ignore_index=True)
+    matched = pd.concat([p.matched for p in paired or ordered[:1]], ignore_index=True)
     matched = matched.assign(weight=_weights_of(weights, matched["student_key"]))
 
     design = _design_order([p.participants.columns[len(PARTICIPANT_COLUMNS) :] for p in took_part])
     participants = pd.concat(
         [
             p.participants.reindex(columns=[*PARTICIPANT_COLUMNS, *design], fill_value=0.0)
-            for p in took_part
+            for p in took_part or ordered[:1]
         ],
         ignore_index=True,
     )
@@ -372,13 +392,22 @@ def merge_parts(subject: str, parts: Sequence[MatchPart], config: MatchConfig) -
     covariates = participants[design]
     binary = tuple(name for name in design if covariates[name].isin((0.0, 1.0)).all())
     nearest = config.method == "propensity"
-    balance = compute_balance(
-        covariates,
-        participants["treated"].to_numpy(dtype=bool),
-        participants["weight"].to_numpy(),
-        binary,
-        participants["distance"].to_numpy() if nearest else None,
-    )
+    if took_part:
+        balance = compute_balance(
+            covariates,
+            participants["treated"].to_numpy(dtype=bool),
+            participants["weight"].to_numpy(),
+            binary,
+            participants["distance"].to_numpy() if nearest else None,
+        )
+    else:  # no stratum had students of both arms to match
+        sizes = [p.summary["sample_sizes"] for p in ordered]
+        balance = not_computable_balance(
+            config.covariates,
+            sum(size["treated"]["all"] for size in sizes),
+            sum(size["comparison"]["all"] for size in sizes),
+            _not_matched(config, ordered),
+        )
     schools = (
         pd.concat([p.schools for p in ordered], ignore_index=True)
         .groupby(["district", "school"], sort=True, observed=True)[["n_treated", "n_matched"]]
@@ -387,7 +416,7 @@ def merge_parts(subject: str, parts: Sequence[MatchPart], config: MatchConfig) -
     )
     return StratifiedMatch(
         subject=subject,
-        method=_method(config, labels, took_part),
+        method=_method(config, labels, took_part) if took_part else _not_matched(config, ordered),
         parts=ordered,
         matched=matched,
         pairs=pairs,
@@ -395,6 +424,15 @@ def merge_parts(subject: str, parts: Sequence[MatchPart], config: MatchConfig) -
         balance=balance,
         schools=schools.assign(match_rate=schools["n_matched"] / schools["n_treated"]),
     )
+
+
+def _not_matched(config: MatchConfig, parts: Sequence[MatchPart]) -> str:
+    """One line when no stratum could be matched: each stratum's reason."""
+    names = " × ".join(name.replace("_", " ") for name in config.strata)
+    reasons = "; ".join(
+        f"{p.stratum}: {p.summary['method'].removeprefix('not matched: ')}" for p in parts
+    )
+    return f"not matched in any {names} ({reasons})"
 
 
 def _method(config: MatchConfig, labels: Sequence[str], matched: Sequence[MatchPart]) -> str:

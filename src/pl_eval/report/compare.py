@@ -4,7 +4,9 @@ The report's sensitivity section sets the main specification beside its variants
 matching method, caliper or model); the combined report sets cohorts (school years) beside
 each other. Both show each one's pooled and sector estimates, hide small cells as the main
 report's breakouts do, and say per subject how far the estimates range and on which side of
-zero their 95% intervals lie: never more than the intervals allow.
+zero their 95% intervals lie: never more than the intervals allow. A row without an estimate
+keeps its place with its note; a pooled estimate resting on few PL schools is never part of a
+confident sentence.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pl_eval.errors import ConfigError
-from pl_eval.report.findings import SUBJECT_NAMES, Finding
+from pl_eval.report.findings import FEW_SCHOOLS, FEW_SCHOOLS_CAVEAT, SUBJECT_NAMES, Finding
 from pl_eval.report.suppression import Suppressed, suppress
 
 #: The main specification's name among ``analyses:``; the others are sensitivity variants.
@@ -23,7 +25,7 @@ MAIN = "main"
 SCOPES = {"pooled": 0, "sector": 1}
 COLUMNS = [
     "subject", "scope", "group", "estimate", "ci_low", "ci_high", "percentile_points", "p_value",
-    "n_treated", "n_comparison", "n_schools",
+    "n_treated", "n_comparison", "n_schools", "note",
 ]  # fmt: skip
 HIDDEN_WITH_COUNTS = ["estimate", "ci_low", "ci_high", "percentile_points", "p_value", "n_schools"]
 
@@ -146,6 +148,21 @@ def range_finding(
     side of zero; when they do not, the sentence says the conclusion depends on the choice.
     """
     subject = SUBJECT_NAMES.get(rows["subject"].iloc[0], rows["subject"].iloc[0])
+    found = _range_finding(rows, label, noun, reference, subject)
+    notes = rows["note"] if "note" in rows else pd.Series("", index=rows.index)
+    few = rows.loc[notes.fillna("").astype(str).str.contains(FEW_SCHOOLS, regex=False), label]
+    if few.empty:
+        return found
+    which = ", ".join(
+        f"the main {noun}" if name == reference else str(name) for name in few.astype(str)
+    )
+    return Finding(f"{found.text} For {which}, {FEW_SCHOOLS_CAVEAT}.", significant=False)
+
+
+def _range_finding(
+    rows: pd.DataFrame, label: str, noun: str, reference: str | None, subject: str
+) -> Finding:
+    """The range sentence of :func:`range_finding`, worded by the intervals alone."""
     is_reference = rows[label] == reference
     rows = pd.concat([rows[is_reference], rows[~is_reference]])  # the reference named first
     side = _side(rows)
@@ -178,7 +195,9 @@ def _stack(estimates: Mapping[str, pd.DataFrame], label: str) -> pd.DataFrame:
     order = {name: i for i, name in enumerate(estimates)}
     stacked = pd.concat(
         [
-            table.loc[table["scope"].isin(list(SCOPES)), COLUMNS].assign(**{label: name})
+            table.loc[table["scope"].isin(list(SCOPES))]
+            .reindex(columns=COLUMNS)
+            .assign(note=lambda t: t["note"].fillna(""), **{label: name})
             for name, table in estimates.items()
         ],
         ignore_index=True,
@@ -210,7 +229,8 @@ def _suppress(table: pd.DataFrame, label: str, name: str, min_n: int) -> Suppres
 
 def _compared(out: Suppressed, label: str, noun: str, reference: str | None = None) -> Comparison:
     """The suppressed table with one range finding per subject that has a shown pooled row."""
-    pooled = out.table[~out.hidden & (out.table["scope"] == "pooled")]
+    known = out.table["estimate"].notna()  # rows without an estimate show their note instead
+    pooled = out.table[~out.hidden & known & (out.table["scope"] == "pooled")]
     found = [
         range_finding(rows, label, noun, reference)
         for _, rows in pooled.groupby("subject", sort=True)

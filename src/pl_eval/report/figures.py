@@ -4,6 +4,11 @@ Functions return a matplotlib ``Figure`` built without pyplot and never save it;
 does (io.save_figure). Colours are Okabe-Ito and groups also differ by marker shape, never by
 colour alone. Each figure's alt text is its label, ``fig.get_label()``. matplotlib is
 imported when a figure is drawn: its 0.35 s import is then paid only by the commands that draw.
+
+Names are data: every figure is built with mathtext and TeX off (``literal_text``), so a school
+called "A$x^2$" is drawn as written. A row without an estimate (its ``note`` says why: "no PL
+students", "one cluster", ...) keeps its place and shows its note instead of a point; a figure
+with nothing to show says so.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import pandas as pd
 
 from pl_eval import matching
 from pl_eval.matching.balance import Balance
+from pl_eval.matching.plots import empty_plot, literal_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -33,27 +39,78 @@ SCOPE_TITLES = {
     "grade_band": "Grade band",
     "baseline_quintile": "Fall quintile",
 }
+#: The start of an estimate's note when it rests on fewer PL schools than estimate.few_schools.
+FEW_SCHOOLS = "few PL schools"
 
 
+def no_estimate(row: pd.Series | object) -> str:
+    """Why a row has no estimate, as the figures and tables show it: "no estimate: <note>"."""
+    note = getattr(row, "note", "")
+    note = "" if pd.isna(note) else str(note)
+    return f"no estimate: {note}" if note else "no estimate"
+
+
+def few_schools(notes: pd.Series) -> pd.Series:
+    """Per row, whether its note says it rests on few PL schools."""
+    return notes.fillna("").astype(str).str.contains(FEW_SCHOOLS, regex=False)
+
+
+#: The number columns a figure reads, drawn from plain floats (NaN where missing).
+NUMBERS = (
+    "estimate", "ci_low", "ci_high", "shrunken_estimate", "mean_percentile", "n_treated",
+)  # fmt: skip
+
+
+def _floats(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with its number columns as float64: suppressed tables hold nullable ``Float64``
+    (pd.NA), and estimates joined from empty parts can hold None, which matplotlib rejects."""
+    return rows.assign(
+        **{
+            name: pd.to_numeric(rows[name], errors="coerce").astype("float64")
+            for name in NUMBERS
+            if name in rows
+        }
+    )
+
+
+def _known(rows: pd.DataFrame, column: str = "estimate") -> pd.Series:
+    """Rows whose ``column`` (and so interval) is a number."""
+    return pd.to_numeric(rows[column], errors="coerce").notna()
+
+
+@literal_text
 def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0) -> Figure:
     """School effects sorted by estimate with 95% CIs, shrunken estimates and the pooled line.
 
     ``schools`` holds one subject's shown school rows with a ``sector`` column; suppressed
-    schools are left out by the caller and counted in ``n_suppressed``.
+    schools are left out by the caller and counted in ``n_suppressed``. A school without an
+    estimate is listed last with its note; a pooled effect without one draws no line.
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    data = schools.sort_values(["estimate", "group"]).reset_index(drop=True)
+    subject = pooled["subject"]
+    hidden = f"{n_suppressed} schools not shown: too few students" if n_suppressed else ""
+    if schools.empty:
+        why = hidden or "no PL school has an estimate"
+        return empty_plot(f"School effects, {subject}", f"No school effects for {subject}: {why}.")
+    schools = _floats(schools)
+    data = schools.assign(_known=_known(schools)).sort_values(
+        ["_known", "estimate", "group"], ascending=[False, True, True]
+    )
+    data = data.reset_index(drop=True)
+    known = data["_known"].to_numpy()
+    has_pooled = pd.notna(pooled["estimate"])
     y = np.arange(len(data))
     fig = Figure(figsize=(7.5, 1.8 + 0.2 * len(data)), layout="constrained")
     ax = fig.subplots()
     ax.axvline(0, color="0.75", linewidth=0.8)
-    ax.axvline(pooled["estimate"], color=GREY, linestyle="--", linewidth=1.2)
+    if has_pooled:
+        ax.axvline(pooled["estimate"], color=GREY, linestyle="--", linewidth=1.2)
     for sector, (colour, marker) in STYLE.items():
         if sector not in ("charter", "district"):
             continue
-        rows = data["sector"] == sector
+        rows = (data["sector"] == sector).to_numpy() & known
         ax.errorbar(
             data.loc[rows, "estimate"],
             y[rows],
@@ -68,26 +125,33 @@ def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0)
             capsize=0,
             zorder=3,
         )
+        shrunk = rows & _known(data, "shrunken_estimate").to_numpy()
         ax.scatter(
-            data.loc[rows, "shrunken_estimate"],
-            y[rows],
+            data.loc[shrunk, "shrunken_estimate"],
+            y[shrunk],
             marker=marker,
             facecolors="white",
             edgecolors=colour,
             s=22,
             zorder=4,
         )
-    labels = data["group"] + " (n = " + data["n_treated"].astype("Int64").astype(str) + ")"
+    for row in np.flatnonzero(~known):
+        ax.annotate(
+            no_estimate(data.iloc[row]), (0.01, y[row]), xycoords=ax.get_yaxis_transform(),
+            va="center", fontsize=6.5, color=GREY,
+        )  # fmt: skip
+    labels = (
+        data["group"].astype(str) + " (n = " + data["n_treated"].astype("Int64").astype(str) + ")"
+    )
     ax.set_yticks(y, labels, fontsize=6.5)
     if n_suppressed:
         ax.annotate(
-            f"{n_suppressed} schools not shown: too few students",
-            (0.01, 0.99), xycoords="axes fraction", va="top", fontsize=7, color=GREY,
+            hidden, (0.01, 0.99), xycoords="axes fraction", va="top", fontsize=7, color=GREY,
         )  # fmt: skip
     ax.set_ylim(-1, len(data))
     ax.set_xlabel("Effect on spring score (national SD units), 95% CI")
-    subject = pooled["subject"]
     ax.set_title(f"School effects, {subject}")
+    pooled_text = f"pooled {pooled['estimate']:.2f}" if has_pooled else "pooled: no estimate"
     handles = [
         Line2D([], [], color=c, marker=m, linestyle="", label=f"{s} (raw)")
         for s, (c, m) in STYLE.items()
@@ -102,27 +166,52 @@ def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0)
             linestyle="",
             label="shrunken (empirical Bayes)",
         ),
-        Line2D([], [], color=GREY, linestyle="--", label=f"pooled {pooled['estimate']:.2f}"),
+        Line2D([], [], color=GREY, linestyle="--", label=pooled_text),
     ]
     ax.legend(handles=handles, loc="lower right", fontsize=7, frameon=True)
-    above = int((data["ci_low"] > 0).sum())
-    below = int((data["ci_high"] < 0).sum())
+    shown = data[known]
+    above = int((shown["ci_low"] > 0).sum())
+    below = int((shown["ci_high"] < 0).sum())
+    if len(shown):
+        sorted_text = (
+            f"sorted from lowest ({shown['estimate'].min():.2f} SD) to highest "
+            f"({shown['estimate'].max():.2f} SD) with 95% intervals"
+        )
+    else:
+        sorted_text = "none of which has an estimate"
+    pooled_alt = (
+        f"the pooled effect is {pooled['estimate']:.2f} SD"
+        if has_pooled
+        else f"the pooled effect has {no_estimate(pooled)}"
+    )
     fig.set_label(
-        f"Forest plot of {len(data)} PL schools' {subject} effects sorted from lowest "
-        f"({data['estimate'].min():.2f} SD) to highest ({data['estimate'].max():.2f} SD) with "
-        f"95% intervals; the pooled effect is {pooled['estimate']:.2f} SD. {above} intervals lie "
-        f"above zero and {below} below. Charter schools are orange circles, district schools "
-        f"blue squares; open markers are shrunken estimates."
+        f"Forest plot of {len(data)} PL schools' {subject} effects {sorted_text}; {pooled_alt}. "
+        f"{above} intervals lie above zero and {below} below. Charter schools are orange "
+        "circles, district schools blue squares; open markers are shrunken estimates."
+        + "".join(f" {r.group}: {no_estimate(r)}." for r in data[~known].itertuples())
         + (f" {n_suppressed} schools are not shown (too few students)." if n_suppressed else "")
     )
     return fig
 
 
+@literal_text
 def breakout_plot(breakouts: pd.DataFrame, pooled: pd.Series) -> Figure:
-    """Dot-and-whisker plot of one subject's breakout estimates, one panel per breakout."""
+    """Dot-and-whisker plot of one subject's breakout estimates, one panel per breakout.
+
+    A group without an estimate keeps its row and shows its note ("no estimate: no PL
+    students"); a group resting on few PL schools is labelled so.
+    """
     from matplotlib.figure import Figure
 
+    subject = pooled["subject"]
+    breakouts = _floats(breakouts)
     scopes = [s for s in SCOPE_TITLES if s in set(breakouts["scope"])]
+    if not scopes:
+        return empty_plot(
+            f"Breakouts, {subject}",
+            f"No breakout group of {subject} can be shown: every group is suppressed "
+            "(too few students).",
+        )
     sizes = [int((breakouts["scope"] == s).sum()) for s in scopes]
     fig = Figure(figsize=(7.5, 1.2 + 0.3 * sum(sizes) + 0.3 * len(scopes)), layout="constrained")
     axes = np.atleast_1d(
@@ -130,30 +219,50 @@ def breakout_plot(breakouts: pd.DataFrame, pooled: pd.Series) -> Figure:
     )
     for ax, scope in zip(axes, scopes, strict=True):
         rows = breakouts[breakouts["scope"] == scope].reset_index(drop=True)
+        known = _known(rows).to_numpy()
         y = np.arange(len(rows))
         ax.axvline(0, color="0.75", linewidth=0.8)
-        ax.axvline(pooled["estimate"], color=GREY, linestyle="--", linewidth=1)
+        if pd.notna(pooled["estimate"]):
+            ax.axvline(pooled["estimate"], color=GREY, linestyle="--", linewidth=1)
+        drawn = rows[known]
         ax.errorbar(
-            rows["estimate"],
-            y,
-            xerr=[rows["estimate"] - rows["ci_low"], rows["ci_high"] - rows["estimate"]],
+            drawn["estimate"],
+            y[known],
+            xerr=[drawn["estimate"] - drawn["ci_low"], drawn["ci_high"] - drawn["estimate"]],
             fmt="o",
             color="#009E73",
             markersize=5,
             capsize=2,
         )
-        ax.set_yticks(y, rows["group"])
+        for row in np.flatnonzero(~known):
+            ax.annotate(
+                no_estimate(rows.iloc[row]), (0.01, y[row]), xycoords=ax.get_yaxis_transform(),
+                va="center", fontsize=7, color=GREY,
+            )  # fmt: skip
+        labels = (
+            rows["group"]
+            .astype(str)
+            .where(
+                ~few_schools(rows.get("note", pd.Series("", index=rows.index))),
+                rows["group"].astype(str) + f" ({FEW_SCHOOLS})",
+            )
+        )
+        ax.set_yticks(y, labels)
         ax.set_ylim(-0.7, len(rows) - 0.3)
         ax.invert_yaxis()
         ax.set_ylabel(SCOPE_TITLES[scope], fontsize=8)
     axes[-1].set_xlabel("Effect (national SD units), 95% CI; dashed line: pooled")
-    axes[0].set_title(f"Breakouts, {pooled['subject']}")
+    axes[0].set_title(f"Breakouts, {subject}")
     parts = [
-        f"{r.group} {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f})"
+        f"{r.group} {no_estimate(r)}"
+        if pd.isna(r.estimate)
+        else f"{r.group} {r.estimate:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f})"
+        if pd.notna(r.ci_low) and pd.notna(r.ci_high)
+        else f"{r.group} {r.estimate:.2f} (no interval: {r.note or 'not computable'})"
         for r in breakouts.itertuples()
     ]
     fig.set_label(
-        f"Dot-and-whisker plot of {pooled['subject']} effects in SD units with 95% intervals by "
+        f"Dot-and-whisker plot of {subject} effects in SD units with 95% intervals by "
         + ", ".join(SCOPE_TITLES[s].lower() for s in scopes)
         + ": "
         + "; ".join(parts)
@@ -162,22 +271,35 @@ def breakout_plot(breakouts: pd.DataFrame, pooled: pd.Series) -> Figure:
     return fig
 
 
+@literal_text
 def trajectory_plot(trajectory: pd.DataFrame) -> Figure:
-    """Mean national percentile in fall and spring, PL vs comparison, per subject, with CIs."""
+    """Mean national percentile in fall and spring, PL vs comparison, per subject, with CIs.
+
+    An arm without a mean (no students, or suppressed) is left out and named in the panel.
+    """
     from matplotlib.figure import Figure
 
+    trajectory = _floats(trajectory)
     subjects = sorted(set(trajectory["subject"]))
+    if not subjects:
+        return empty_plot("Trajectory", "No fall-to-spring trajectory: no matched students.")
     fig = Figure(figsize=(7.5, 3.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(subjects), sharey=True))
     seasons = {"fall": 0, "spring": 1}
     parts = []
     for ax, subject in zip(axes, subjects, strict=True):
+        missing = []
         for offset, arm in ((-0.03, "treated"), (0.03, "comparison")):
             rows = trajectory[(trajectory["subject"] == subject) & (trajectory["arm"] == arm)]
             rows = rows.sort_values("season", key=lambda s: s.map(seasons))
+            rows = rows[_known(rows, "mean_percentile")]
+            label = "PL schools" if arm == "treated" else "Matched comparison"
+            if rows.empty:
+                missing.append(label)
+                parts.append(f"{subject} {label.lower()}: no mean (no students or suppressed)")
+                continue
             x = rows["season"].map(seasons).to_numpy() + offset
             colour, marker = STYLE[arm]
-            label = "PL schools" if arm == "treated" else "Matched comparison"
             ax.errorbar(
                 x,
                 rows["mean_percentile"],
@@ -203,15 +325,22 @@ def trajectory_plot(trajectory: pd.DataFrame) -> Figure:
                 f"{subject} {label.lower()} from {rows['mean_percentile'].iloc[0]:.1f} to "
                 f"{rows['mean_percentile'].iloc[-1]:.1f}"
             )
+        if missing:
+            ax.text(
+                0.5, 0.04, "not shown (no students or suppressed): " + ", ".join(missing),
+                transform=ax.transAxes, ha="center", fontsize=7, color=GREY, wrap=True,
+            )  # fmt: skip
         ax.set_xticks([0, 1], ["Fall", "Spring"])
         ax.set_xlim(-0.3, 1.6)
         ax.set_title(subject.capitalize())
     axes[0].set_ylabel("Mean national percentile (95% CI)")
-    axes[0].legend(loc="lower left", fontsize=7, frameon=False)
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(loc="lower left", fontsize=7, frameon=False)
     fig.set_label("Mean national percentile, fall to spring: " + "; ".join(parts) + ".")
     return fig
 
 
+@literal_text
 def overlap_plot(scores: pd.DataFrame, outside_support: int) -> Figure:
     """The matching stage's propensity overlap plot, redrawn from propensity_<subject>.parquet."""
     balance = Balance(
@@ -224,6 +353,7 @@ def overlap_plot(scores: pd.DataFrame, outside_support: int) -> Figure:
     return matching.overlap_plot(balance)
 
 
+@literal_text
 def love_plot(balance_table: pd.DataFrame) -> Figure:
     """The matching stage's Love plot, redrawn from its balance table (balance_<subject>.csv)."""
     balance = Balance(
@@ -244,6 +374,7 @@ COMPARED = {
 }
 
 
+@literal_text
 def comparison_plot(
     rows: pd.DataFrame, label: str, noun: str, highlight: str | None = None
 ) -> Figure:
@@ -256,7 +387,14 @@ def comparison_plot(
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
+    rows = _floats(rows)
+    rows = rows[_known(rows)]  # rows without an estimate are listed with their note in tables
     subjects = sorted(set(rows["subject"]))
+    if not subjects:
+        return empty_plot(
+            f"Estimates by {noun}",
+            f"No {noun} has an estimate that can be shown (none, or all suppressed).",
+        )
     names = list(pd.unique(rows[label].astype(str)))
     position = {name: i for i, name in enumerate(names)}
     fig = Figure(figsize=(7.5, 1.9 + 0.42 * len(names)), layout="constrained")

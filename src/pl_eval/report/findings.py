@@ -1,7 +1,9 @@
 """Plain-language findings from the estimates, never stated more strongly than the interval.
 
 Each finding carries its 95% interval; an interval that covers zero is reported as "not
-statistically distinguishable from zero", never as an effect.
+statistically distinguishable from zero", never as an effect. An estimate that could not be made
+says why (its ``note``); a suppressed one says there were too few students; one resting on few
+PL schools (its note starts "few PL schools") is never a confident finding, and says so.
 """
 
 from __future__ import annotations
@@ -13,6 +15,13 @@ import pandas as pd
 from pl_eval.norms import percentile_points
 
 SUBJECT_NAMES = {"math": "math", "reading": "reading"}
+#: The start of an estimate's note when it rests on fewer PL schools than estimate.few_schools.
+FEW_SCHOOLS = "few PL schools"
+#: What the report says about such an estimate, wherever it shows one.
+FEW_SCHOOLS_CAVEAT = (
+    "school-clustered inference rests on few PL schools, so its interval is wide and it is not "
+    "a confident finding"
+)
 BREAKOUT_NAMES = {
     "sector": "charter and district schools",
     "years": "schools in their first, second and third or later year of PL",
@@ -29,16 +38,59 @@ class Finding:
     significant: bool
 
 
-def pooled_finding(row: pd.Series) -> Finding:
-    """The pooled effect of one subject in percentile points and SD units, with its CI."""
+def note_of(row: pd.Series) -> str:
+    """An estimate's note ("" when it has none)."""
+    note = row.get("note", "")
+    return "" if pd.isna(note) else str(note)
+
+
+def rests_on_few_schools(row: pd.Series) -> bool:
+    """Whether an estimate's note says it rests on few PL schools."""
+    return FEW_SCHOOLS in note_of(row)
+
+
+def pooled_finding(row: pd.Series, min_n: int = 10) -> Finding:
+    """The pooled effect of one subject in percentile points and SD units, with its CI.
+
+    A suppressed row (counts missing) says there were too few students; a row without an
+    estimate gives its note; a row resting on few PL schools is worded without confidence.
+    """
     subject = SUBJECT_NAMES.get(row["subject"], row["subject"])
+    if pd.isna(row["n_treated"]):
+        return Finding(
+            f"In {subject}, fewer than {min_n} PL or comparison students were matched: too few "
+            "to report an effect.",
+            significant=False,
+        )
+    if pd.isna(row["estimate"]):
+        why = note_of(row) or "no estimate"
+        return Finding(f"In {subject}, no effect could be estimated: {why}.", significant=False)
+    if rests_on_few_schools(row):
+        n = int(row["n_schools"])
+        text = (
+            f"In {subject}, the estimated difference between PL students and similar students "
+            f"elsewhere was {_signed(row['percentile_points'], 1)} percentile points "
+            f"({_interval(row)}), but it rests on only {n} PL school{'s' if n != 1 else ''}: "
+            f"{FEW_SCHOOLS_CAVEAT} ({note_of(row)})."
+        )
+        return Finding(text, significant=False)
+    return _pooled_effect(row, subject)
+
+
+def _interval(row: pd.Series) -> str:
+    """A pooled row's intervals in percentile points and SD, and its PL students and schools."""
     low, high = percentile_points(row["ci_low"]), percentile_points(row["ci_high"])
-    interval = (
+    return (
         f"95% CI {_signed(low, 1)} to {_signed(high, 1)} percentile points; "
         f"{_signed(row['estimate'], 2)} SD, 95% CI {_signed(row['ci_low'], 2)} to "
         f"{_signed(row['ci_high'], 2)}; {int(row['n_treated']):,} PL students in "
         f"{int(row['n_schools'])} schools"
     )
+
+
+def _pooled_effect(row: pd.Series, subject: str) -> Finding:
+    """The pooled effect's sentence, worded by its interval."""
+    interval = _interval(row)
     points = abs(float(row["percentile_points"]))
     if row["ci_low"] <= 0 <= row["ci_high"]:
         text = (
@@ -56,10 +108,23 @@ def pooled_finding(row: pd.Series) -> Finding:
 
 
 def breakout_finding(test: pd.Series, alpha: float = 0.05) -> Finding:
-    """Whether an effect differed between a breakout's groups (the interaction test)."""
+    """Whether an effect differed between a breakout's groups (the interaction test); a test
+    that could not be run says why, one resting on few PL schools is never significant."""
     subject = SUBJECT_NAMES.get(test["subject"], test["subject"])
     between = BREAKOUT_NAMES.get(test["scope"], test["scope"])
+    if pd.isna(test["p_value"]):
+        why = note_of(test) or "no test"
+        return Finding(
+            f"Whether the {subject} effect differed between {between} could not be tested: {why}.",
+            significant=False,
+        )
     p = f"p = {test['p_value']:.3f}"
+    if rests_on_few_schools(test):
+        text = (
+            f"The test of whether the {subject} effect differed between {between} ({p}) "
+            f"rests on few PL schools and is not a confident finding ({note_of(test)})."
+        )
+        return Finding(text, significant=False)
     if test["p_value"] < alpha:
         text = f"The {subject} effect differed between {between} ({p})."
         return Finding(text, significant=True)
@@ -82,19 +147,23 @@ def school_finding(subject: str, n_schools: int, counts: dict[str, int]) -> Find
 
 
 def findings(
-    estimates: pd.DataFrame, tests: pd.DataFrame, school_counts: dict[str, dict[str, int]]
+    estimates: pd.DataFrame,
+    tests: pd.DataFrame,
+    school_counts: dict[str, dict[str, int]],
+    min_n: int = 10,
 ) -> list[Finding]:
     """Three to five findings: each subject's pooled effect, sector differences, schools.
 
+    ``estimates``' pooled rows are as shown (suppressed ones with missing counts);
     ``school_counts`` maps subject to :func:`pl_eval.estimation.cohort.significant_schools`
     counts plus ``n`` (schools with an estimate).
     """
     pooled = estimates[estimates["scope"] == "pooled"].sort_values("subject")
-    out = [pooled_finding(row) for _, row in pooled.iterrows()]
+    out = [pooled_finding(row, min_n) for _, row in pooled.iterrows()]
     sector = tests[tests["scope"] == "sector"].sort_values("subject")
     out += [breakout_finding(row) for _, row in sector.iterrows()][: 4 - len(out)]
     first = pooled["subject"].iloc[0] if len(pooled) else None
-    if first in school_counts and len(out) < 5:
+    if first in school_counts and school_counts[first]["n"] and len(out) < 5:
         counts = school_counts[first]
         out.append(school_finding(first, counts["n"], counts))
     return out

@@ -6,6 +6,10 @@ page, figures, tables and suppression log. Pages are rendered by a Jinja2 enviro
 autoescaping on, so school, analysis and cohort names and every other interpolated text are
 escaped; figures are embedded as base64 PNG with their alt text. Both pages extend one base
 template and share its macros and stylesheet.
+
+Rows without numbers (an estimate that could not be made, a test that could not be run, a
+balance statistic that cannot be computed) keep their place and show their note; rows resting
+on few PL schools say so next to their numbers and in the limitations.
 """
 
 from __future__ import annotations
@@ -20,13 +24,27 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pl_eval.estimation.cohort import significant_schools
+from pl_eval.matching.result import describe_reasons
 from pl_eval.norms import percentile_points
 from pl_eval.report import compare, figures
-from pl_eval.report.findings import Finding, findings
+from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, findings
 from pl_eval.report.suppression import LOG_COLUMNS, Suppressed, suppress
 
 BREAKOUT_SCOPES = ("sector", "years", "grade_band", "baseline_quintile")
 ARMS = ("treated", "comparison")
+#: Estimates' notes as written before estimation said "PL students", and as the report says them.
+OLD_NOTES = {"no treated students": "no PL students"}
+#: Columns of the estimates, tests and balance tables that hold numbers (or nothing).
+NUMBER_COLUMNS = (
+    "estimate", "se", "ci_low", "ci_high", "p_value", "df", "p_value_bh", "percentile_points",
+    "hedges_g", "improvement_index", "shrunken_estimate", "statistic", "smd", "abs_smd",
+    "var_ratio", "mean_percentile",
+)  # fmt: skip
+#: Numbers hidden with a pooled row's counts in the headline.
+HEADLINE_HIDDEN = [
+    "estimate", "se", "ci_low", "ci_high", "p_value", "percentile_points", "percentile_ci_low",
+    "percentile_ci_high", "hedges_g", "improvement_index", "n_schools",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -78,17 +96,18 @@ class Report:
 
 def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> Report:
     """The report of one cohort, with cells under ``min_n`` students per arm suppressed."""
-    est = inputs.estimates
+    est = _unmatched_notes(with_notes(inputs.estimates), inputs.match_summaries)
+    tests = with_notes(inputs.tests)
     subjects = sorted(set(est["subject"]))
-    pooled = est[est["scope"] == "pooled"].reset_index(drop=True)
-    pooled_row = {s: pooled[pooled["subject"] == s].iloc[0] for s in subjects}
+    headline = _headline(est[est["scope"] == "pooled"].reset_index(drop=True), min_n)
+    pooled_row = {s: headline.table[headline.table["subject"] == s].iloc[0] for s in subjects}
     schools = _school_table(est, inputs.schools, min_n)
     flow = _flow_tables(inputs.exclusions, inputs.match_summaries, min_n)
     shown = schools.table[~schools.hidden]
     counts = {
         s: {
             **significant_schools(shown[shown["subject"] == s]),
-            "n": int((shown["subject"] == s).sum()),
+            "n": int(((shown["subject"] == s) & shown["estimate"].notna()).sum()),
         }
         for s in subjects
     }
@@ -103,7 +122,16 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         min_n=min_n,
     )  # fmt: skip
     shown_breakouts = breakouts.table[~breakouts.hidden]
-    found = findings(est, inputs.tests, counts)
+    trajectory = suppress(
+        with_notes(inputs.trajectory).drop(columns="note"),
+        name="trajectory",
+        counts=["n_students"],
+        key=["subject", "arm", "season"],
+        group=["subject", "arm"],
+        hide=["mean_percentile", "ci_low", "ci_high"],
+        min_n=min_n,
+    )
+    found = findings(headline.table.assign(scope="pooled"), tests, counts, min_n)
 
     figs: dict[str, Figure] = {}
     for s in subjects:
@@ -113,7 +141,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         figs[f"breakouts_{s}"] = figures.breakout_plot(
             shown_breakouts[shown_breakouts["subject"] == s], pooled_row[s]
         )
-    figs["trajectory"] = figures.trajectory_plot(inputs.trajectory)
+    figs["trajectory"] = figures.trajectory_plot(trajectory.table)
     for s, table in sorted(inputs.balance.items()):
         figs[f"love_{s}"] = figures.love_plot(table)
     for s, scores in sorted(inputs.propensity.items()):
@@ -124,24 +152,26 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
     sensitivity = None
     if inputs.analyses:
         sensitivity = compare.sensitivity(
-            inputs.analyses, inputs.config.get("analyses") or {}, min_n=min_n
+            {name: with_notes(table) for name, table in inputs.analyses.items()},
+            inputs.config.get("analyses") or {},
+            min_n=min_n,
         )
         figs["sensitivity"] = figures.comparison_plot(
             sensitivity.shown(), "analysis", "specification", highlight=compare.MAIN
         )
 
-    headline = _headline(pooled)
     balance = _balance_table(inputs.balance)
     tables = {
-        "headline": headline,
+        "headline": headline.table,
         "breakouts": breakouts.table.drop(columns=["district", "p_value_bh", "shrunken_estimate"]),
-        "breakout_tests": inputs.tests,
+        "breakout_tests": tests,
         "schools": schools.table.rename(columns={"group": "school"}),
         "sample_flow": flow["flow"].table,
         "exclusions": flow["exclusions"].table,
         "balance": balance,
     }
-    logs = [schools.log, breakouts.log, flow["flow"].log, flow["exclusions"].log]
+    logs = [headline.log, schools.log, breakouts.log, trajectory.log]
+    logs += [flow["flow"].log, flow["exclusions"].log]
     if sensitivity is not None:
         tables["sensitivity"] = sensitivity.to_frame()
         logs.append(sensitivity.log)
@@ -150,13 +180,15 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         "title": title,
         "subjects": subjects,
         "findings": found,
-        "headline": headline,
+        "headline": headline.table.assign(hidden=headline.hidden),
+        "few_schools": few_schools_rows(est),
+        "few_schools_caveat": FEW_SCHOOLS_CAVEAT,
         "breakouts": breakouts.table.assign(hidden=breakouts.hidden),
-        "tests": inputs.tests,
+        "tests": tests,
         "schools": schools.table,
         "school_hidden": schools.hidden,
         "school_counts": counts,
-        "trajectory": inputs.trajectory,
+        "trajectory": trajectory.table.assign(hidden=trajectory.hidden),
         "flow": flow["flow"].table,
         "exclusions": flow["exclusions"].table,
         "match_rates": _match_rates(inputs.match_summaries),
@@ -172,14 +204,72 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
     return Report(html, figs, tables, log[LOG_COLUMNS], found)
 
 
+def with_notes(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with a text ``note`` on every row ("" when none), in the report's words, and
+    its number columns as floats (an estimate table joined from empty parts can hold None)."""
+    note = table["note"] if "note" in table else pd.Series("", index=table.index)
+    note = note.astype("object").where(note.notna(), "").astype(str)
+    numbers = {
+        name: pd.to_numeric(table[name], errors="coerce").astype("float64")
+        for name in NUMBER_COLUMNS
+        if name in table and table[name].dtype == object
+    }
+    return table.assign(note=note.replace(OLD_NOTES), **numbers)
+
+
+def _unmatched_notes(estimates: pd.DataFrame, summaries: dict[str, dict]) -> pd.DataFrame:
+    """Estimates whose subject had PL students but matched none say "no PL students matched"
+    rather than "no PL students" (the match summary, shown in the report, says why)."""
+    unmatched = [
+        subject
+        for subject, summary in summaries.items()
+        if (arm := summary.get("sample_sizes", {}).get("treated", {})).get("all", 0) > 0
+        and arm.get("matched", 0) == 0
+    ]
+    which = estimates["subject"].isin(unmatched) & (estimates["note"] == "no PL students")
+    return estimates.assign(note=estimates["note"].mask(which, "no PL students matched"))
+
+
+def few_schools_rows(estimates: pd.DataFrame) -> list[str]:
+    """Which estimates rest on few PL schools, per subject: "math pooled (2 PL schools) and 4
+    breakout groups" (school rows are not clustered, so never listed)."""
+    rows = estimates[figures.few_schools(estimates["note"]) & (estimates["scope"] != "school")]
+    out = []
+    for subject, part in rows.groupby("subject", sort=True):
+        pooled = part[part["scope"] == "pooled"]
+        phrases = [
+            f"{subject} pooled ({_schools_phrase(r.n_schools)})" for r in pooled.itertuples()
+        ]
+        n_groups = len(part) - len(pooled)
+        if n_groups:
+            groups = f"{n_groups} {subject} breakout group{'s' if n_groups != 1 else ''}"
+            phrases.append(groups)
+        out.append(" and ".join(phrases))
+    return out
+
+
+def _schools_phrase(n: object) -> str:
+    """ "2 PL schools", "1 PL school"."""
+    if pd.isna(n):
+        return "few PL schools"
+    return f"{int(n)} PL school{'s' if int(n) != 1 else ''}"
+
+
 def build_combined_report(inputs: CombinedInputs, *, min_n: int = 10, title: str = "") -> Report:
     """Cohorts side by side: pooled and sector estimates, a dot plot and range findings."""
-    cohorts = compare.across_cohorts(inputs.estimates, inputs.school_years, min_n=min_n)
+    estimates = {name: with_notes(table) for name, table in inputs.estimates.items()}
+    cohorts = compare.across_cohorts(estimates, inputs.school_years, min_n=min_n)
     figs = {"cohorts": figures.comparison_plot(cohorts.shown(), "cohort", "cohort")}
     context = {
         "title": title,
         "findings": cohorts.findings,
         "cohorts": _for_page(cohorts),
+        "few_schools": [
+            f"{cohort}: {row}"
+            for cohort, table in estimates.items()
+            for row in few_schools_rows(table[table["scope"].isin(list(compare.SCOPES))])
+        ],
+        "few_schools_caveat": FEW_SCHOOLS_CAVEAT,
         "links": inputs.links,
         "figures": {name: (_png_data_uri(fig), fig.get_label()) for name, fig in figs.items()},
         "config": _flatten(inputs.config),
@@ -203,20 +293,26 @@ def environment() -> jinja2.Environment:
     )
     env.filters["num"] = number
     env.filters["count"] = count
+    env.tests["missing"] = is_missing
     return env
 
 
-def number(value, digits: int = 2) -> str:
-    """A rounded number with a true minus sign; missing values (suppressed) as a dash."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "—"
+def is_missing(value) -> bool:
+    """Whether a cell holds no number (None, NA or NaN)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def number(value, digits: int = 2, missing: str = "—") -> str:
+    """A rounded number with a true minus sign; missing values (suppressed) as ``missing``."""
+    if is_missing(value):
+        return missing
     text = f"{float(value):.{digits}f}"
     return text.replace("-", "\u2212")
 
 
 def count(value) -> str:
     """A whole number with thousands separators; missing (suppressed) as "suppressed"."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return "suppressed"
     return f"{int(value):,}"
 
@@ -241,9 +337,10 @@ def _for_page(comparison: compare.Comparison | None) -> dict | None:
     }
 
 
-def _headline(pooled: pd.DataFrame) -> pd.DataFrame:
-    """Per subject: effect in SD and percentile points with 95% CIs, n students and schools."""
-    return pooled.assign(
+def _headline(pooled: pd.DataFrame, min_n: int) -> Suppressed:
+    """Per subject: effect in SD and percentile points with 95% CIs, n students and schools,
+    and its note; a subject with fewer than ``min_n`` students in an arm is suppressed."""
+    table = pooled.assign(
         percentile_ci_low=percentile_points(pooled["ci_low"]),
         percentile_ci_high=percentile_points(pooled["ci_high"]),
     )[
@@ -262,8 +359,20 @@ def _headline(pooled: pd.DataFrame) -> pd.DataFrame:
             "n_treated",
             "n_comparison",
             "n_schools",
+            "note",
         ]
     ]
+    out = suppress(
+        table,
+        name="headline",
+        counts=["n_treated", "n_comparison"],
+        key=["subject"],
+        group=["subject"],
+        hide=HEADLINE_HIDDEN,
+        min_n=min_n,
+    )
+    note = out.table["note"].mask(out.hidden, f"suppressed: fewer than {min_n} students")
+    return Suppressed(out.table.assign(note=note), out.log, out.hidden)
 
 
 def _school_table(estimates: pd.DataFrame, frame: pd.DataFrame, min_n: int) -> Suppressed:
@@ -288,6 +397,7 @@ def _school_table(estimates: pd.DataFrame, frame: pd.DataFrame, min_n: int) -> S
                 "p_value",
                 "p_value_bh",
                 "shrunken_estimate",
+                "note",
             ]
         ]
         .sort_values(["subject", "school", "district"])
@@ -365,7 +475,8 @@ def _arm_order(column: pd.Series) -> pd.Series:
 
 
 def _match_rates(summaries: dict[str, dict]) -> pd.DataFrame:
-    """Per subject: share of paired PL students matched and the comparison pool's use."""
+    """Per subject: share of paired PL students matched, the comparison pool's use, and why
+    PL students were not matched (by reason, and the summary's note when nothing was)."""
     return pd.DataFrame(
         [
             {
@@ -373,16 +484,23 @@ def _match_rates(summaries: dict[str, dict]) -> pd.DataFrame:
                 "match_rate": summary["match_rate"],
                 "method": summary["method"],
                 "comparison_ess": summary["sample_sizes"]["comparison"]["matched_ess"],
+                "unmatched": describe_reasons(summary.get("unmatched_by_reason") or {}),
+                "note": summary.get("note", ""),
             }
             for s, summary in sorted(summaries.items())
-        ]
+        ],
+        columns=["subject", "match_rate", "method", "comparison_ess", "unmatched", "note"],
     )
 
 
 def _balance_table(balance: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per subject and covariate: SMD before and after matching and the WWC verdict after."""
+    """Per subject and covariate: SMD before and after matching, the WWC verdict after, and
+    why a statistic is not computable (its note)."""
     frames = []
     for subject, table in sorted(balance.items()):
+        if table.empty:
+            continue
+        table = with_notes(table)
         wide = table.pivot(index="covariate", columns="sample")
         wide = wide.reindex(pd.unique(table["covariate"]))
         frames.append(
@@ -394,10 +512,26 @@ def _balance_table(balance: dict[str, pd.DataFrame]) -> pd.DataFrame:
                     "smd_matched": wide[("smd", "matched")].to_numpy(),
                     "var_ratio_matched": wide[("var_ratio", "matched")].to_numpy(),
                     "wwc_verdict": wide[("wwc_verdict", "matched")].to_numpy(),
+                    "note": [
+                        _balance_note(before, after)
+                        for before, after in zip(
+                            wide[("note", "all")], wide[("note", "matched")], strict=True
+                        )
+                    ],
                 }
             )
         )
-    return pd.concat(frames, ignore_index=True)
+    columns = ["subject", "covariate", "smd_all", "smd_matched", "var_ratio_matched"]
+    empty = pd.DataFrame(columns=[*columns, "wwc_verdict", "note"])
+    return pd.concat(frames, ignore_index=True) if frames else empty
+
+
+def _balance_note(before: str, after: str) -> str:
+    """Why a covariate's balance is not computable before and/or after matching."""
+    if before == after:
+        return before
+    parts = [(f"before matching: {before}", before), (f"after matching: {after}", after)]
+    return "; ".join(text for text, note in parts if note)
 
 
 def _flatten(config: dict) -> list[tuple[str, str]]:

@@ -1,0 +1,155 @@
+"""A tiny, odd cohort through every stage function, ingest to report.
+
+``tests/data/small_cohort``: two PL schools (14 students each, math only; one named like
+markup, one like a spreadsheet formula) and one comparison school (40 students, math and
+reading), grade 5 only. So reading has no PL students, math rests on two PL schools and one
+comparison school, and every breakout but one sector group is empty. The run must end in a
+report that says so, not in a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pl_eval import stages
+
+DATA = Path(__file__).parents[1] / "data" / "small_cohort"
+CONFIG = Path(__file__).parents[2] / "config" / "config.yaml"
+SUBJECTS = ["math", "reading"]
+MARKUP = 'A$x^2$ <b>&"Academy"'
+FORMULA = '=HYPERLINK("x")'
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """Every stage in the workflow's order, with the shipped configuration."""
+    out = tmp_path_factory.mktemp("small_cohort")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PL_EVAL_KEY", "small-cohort-key")
+        _run_stages(out, stages._load_config(CONFIG))
+    return out
+
+
+def _run_stages(out: Path, config: dict) -> None:
+
+    def at(name: str) -> Path:
+        return out / name
+
+    stages.ingest(
+        DATA,
+        **{k: at(f"{k}.parquet") for k in ("scores", "duplicates", "rejects", "schools")},
+        summary=at("ingest_summary.json"),
+        settings=config["ingest"],
+    )
+    stages.build_panel(
+        **{k: at(f"{k}.parquet") for k in ("scores", "rejects", "schools", "panel")},
+        exclusions=at("exclusions.csv"),
+        settings=config["panel"],
+    )
+    for subject in SUBJECTS:
+        stages.match(
+            panel=at("panel.parquet"),
+            subject=subject,
+            matched=at(f"matched_{subject}.parquet"),
+            pairs=at(f"pairs_{subject}.parquet"),
+            propensity=at(f"propensity_{subject}.parquet"),
+            balance=at(f"balance_{subject}.csv"),
+            summary=at(f"match_summary_{subject}.json"),
+            love_plot=at(f"figures/love_{subject}.png"),
+            overlap_plot=at(f"figures/overlap_{subject}.png"),
+            settings=config["match"],
+        )
+        stages.estimate(
+            subjects=[subject],
+            matched=[at(f"matched_{subject}.parquet")],
+            pairs=[at(f"pairs_{subject}.parquet")],
+            estimates=at(f"estimates_{subject}.parquet"),
+            breakout_tests=at(f"breakout_tests_{subject}.parquet"),
+            trajectory=at(f"trajectory_{subject}.parquet"),
+            settings=config["estimate"],
+        )
+    stages.combine_estimates(
+        subject_estimates=[at(f"estimates_{s}.parquet") for s in SUBJECTS],
+        subject_breakout_tests=[at(f"breakout_tests_{s}.parquet") for s in SUBJECTS],
+        subject_trajectories=[at(f"trajectory_{s}.parquet") for s in SUBJECTS],
+        estimates=at("estimates.parquet"),
+        estimates_csv=at("estimates.csv"),
+        breakout_tests=at("breakout_tests.csv"),
+        trajectory=at("trajectory.csv"),
+        summary=at("estimates_summary.txt"),
+    )
+    stages.report(
+        estimates=at("estimates.parquet"),
+        breakout_tests=at("breakout_tests.csv"),
+        trajectory=at("trajectory.csv"),
+        exclusions=at("exclusions.csv"),
+        schools=at("schools.parquet"),
+        subjects=SUBJECTS,
+        balance=[at(f"balance_{s}.csv") for s in SUBJECTS],
+        match_summary=[at(f"match_summary_{s}.json") for s in SUBJECTS],
+        propensity=[at(f"propensity_{s}.parquet") for s in SUBJECTS],
+        config=CONFIG,
+        html=at("report/report.html"),
+        figures=at("report/figures"),
+        tables=at("report/tables"),
+        suppression_log=at("report/suppression_log.csv"),
+        settings=config["report"],
+    )
+
+
+def _text(path: Path) -> str:
+    """The visible text of a page, whitespace collapsed (tags dropped, entities decoded)."""
+    import html
+    import re
+
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", path.read_text())).split())
+
+
+def test_reading_without_pl_students_is_matched_as_nothing_and_said_so(run):
+    summary = json.loads((run / "match_summary_reading.json").read_text())
+    assert summary["note"] == "nothing matched in reading: no PL students"
+    assert summary["method"] == "not matched: no PL students"
+    assert summary["match_rate"] is None and summary["unmatched_by_reason"] == {}
+    assert summary["sample_sizes"]["comparison"]["all"] == 40
+    assert pd.read_parquet(run / "matched_reading.parquet").empty
+    balance = pd.read_csv(run / "balance_reading.csv")
+    assert set(balance["wwc_verdict"]) == {"not computable"}
+    assert set(balance["note"]) == {"no PL students"}
+
+
+def test_math_on_two_pl_schools_and_one_comparison_school_is_matched(run):
+    summary = json.loads((run / "match_summary_math.json").read_text())
+    assert summary["note"] == ""
+    assert summary["sample_sizes"]["treated"]["all"] == 28
+    matched = pd.read_parquet(run / "matched_math.parquet")
+    assert set(matched.loc[~matched["treated"], "school"]) == {"Cedar Elementary"}
+    assert set(matched.loc[matched["treated"], "school"]) == {MARKUP, FORMULA}
+
+
+def test_the_run_ends_in_a_report_that_says_what_could_not_be_estimated(run):
+    estimates = pd.read_parquet(run / "estimates.parquet")
+    reading = estimates[estimates["subject"] == "reading"]
+    assert reading["estimate"].isna().all() and set(reading["note"]) == {"no PL students"}
+    pooled = estimates[(estimates["subject"] == "math") & (estimates["scope"] == "pooled")]
+    assert pooled["note"].iloc[0].startswith("few PL schools (2)")
+
+    text = _text(run / "report/report.html")
+    assert "In reading, no effect could be estimated: no PL students." in text
+    assert "Reading no estimate: no PL students 0 0 0" in text
+    assert "Reading: nothing matched in reading: no PL students." in text
+    assert "but it rests on only 2 PL schools: school-clustered inference rests on few PL " in text
+    assert "gained more" not in text and "gained less" not in text
+    assert "School-clustered inference rests on few PL schools for math pooled (2 PL schools)" in (
+        text
+    )
+    assert f"{MARKUP} Valley USD charter 14" in text
+    html = (run / "report/report.html").read_text()
+    assert "A$x^2$ &lt;b&gt;&amp;&#34;Academy&#34;" in html and "<b>" not in html
+    schools = pd.read_csv(run / "report/tables/schools.csv")
+    assert set(schools["school"]) == {MARKUP, "'" + FORMULA}
+    for name in ("forest_math", "breakouts_reading", "forest_reading", "love_reading"):
+        assert (run / f"report/figures/{name}.svg").stat().st_size > 0

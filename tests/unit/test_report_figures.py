@@ -1,0 +1,178 @@
+"""Report figures on hand-made tables with missing numbers, and names that look like markup.
+
+Every figure is drawn (saved to memory), since matplotlib parses text only when it renders.
+"""
+
+from __future__ import annotations
+
+import io as bytes_io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pl_eval.report import figures
+
+#: A school name that is mathtext, HTML and a quote at once; and one that mathtext rejects.
+MARKUP = 'A$x^2$ <b>&"Academy"'
+BAD_MATH = r"Price $\notacommand$ Prep"
+
+
+def _drawn(fig) -> list[str]:
+    """Render ``fig`` (as saving it would) and return every text drawn on it."""
+    fig.savefig(bytes_io.BytesIO(), format="png")
+    texts = [t for ax in fig.axes for t in (*ax.texts, *ax.get_yticklabels(), ax.title)]
+    return [t.get_text() for t in texts]
+
+
+def _pooled(estimate: float | None = 0.1, note: str = "") -> pd.Series:
+    return pd.Series({"subject": "math", "estimate": estimate, "note": note})
+
+
+def _breakouts() -> pd.DataFrame:
+    """Sector and years of PL, as the report's suppressed table holds them (nullable floats):
+    district has no PL students, year 2 rests on few PL schools."""
+    frame = pd.DataFrame(
+        {
+            "subject": "math",
+            "scope": ["sector", "sector", "years", "years"],
+            "group": ["charter", "district", "1", "2"],
+            "estimate": [0.12, None, 0.09, 0.3],
+            "ci_low": [0.04, None, 0.03, -0.5],
+            "ci_high": [0.2, None, 0.15, 1.1],
+            "n_treated": [190, 0, 282, 13],
+            "note": ["", "no PL students", "", "few PL schools (2): CR2 small-sample df 1.3"],
+        }
+    )
+    return frame.astype({c: "Float64" for c in ("estimate", "ci_low", "ci_high")})
+
+
+def test_breakout_group_without_pl_students_shows_its_note_not_a_point():
+    fig = figures.breakout_plot(_breakouts(), _pooled())
+    texts = _drawn(fig)
+    assert "no estimate: no PL students" in texts
+    assert "2 (few PL schools)" in texts and "district" in texts
+    assert "district no estimate: no PL students" in fig.get_label()
+    assert "charter 0.12 (0.04 to 0.20)" in fig.get_label()
+    # one point per estimated group: charter, 1 and 2
+    points = [line for ax in fig.axes for line in ax.lines if line.get_marker() == "o"]
+    assert sum(len(line.get_xdata()) for line in points) == 3
+
+
+def test_breakout_plot_with_every_group_suppressed_says_so():
+    fig = figures.breakout_plot(_breakouts().iloc[:0], _pooled())
+    assert "every group is suppressed" in " ".join(_drawn(fig))
+    assert fig.get_label().startswith("No breakout group of math can be shown")
+
+
+def _schools(names=("Alpha", MARKUP, BAD_MATH)) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "group": list(names),
+            "sector": ["charter", "district", "charter"],
+            "estimate": [0.2, -0.05, None],
+            "ci_low": [0.1, -0.15, None],
+            "ci_high": [0.3, 0.05, None],
+            "shrunken_estimate": [0.15, None, None],
+            "n_treated": [40, 25, 12],
+            "note": ["", "", "too few students for a school estimate (8 < 10)"],
+        }
+    )
+    return frame.astype({c: "Float64" for c in ("estimate", "ci_low", "ci_high")})
+
+
+def test_forest_plot_lists_a_school_without_estimate_and_a_pooled_row_without_one():
+    fig = figures.forest_plot(_schools(), _pooled(None, "one cluster"), n_suppressed=2)
+    texts = _drawn(fig)
+    assert "no estimate: too few students for a school estimate (8 < 10)" in texts
+    assert f"{BAD_MATH} (n = 12)" in texts  # listed last, drawn as written
+    label = fig.get_label()
+    assert "the pooled effect has no estimate: one cluster" in label
+    assert "from lowest (-0.05 SD) to highest (0.20 SD)" in label
+    assert f"{BAD_MATH}: no estimate: too few students" in label
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "pooled: no estimate" in legend
+
+
+def test_forest_plot_without_schools_says_why():
+    fig = figures.forest_plot(_schools().iloc[:0], _pooled(), n_suppressed=3)
+    assert fig.get_label() == "No school effects for math: 3 schools not shown: too few students."
+    _drawn(fig)
+
+
+def test_school_names_are_drawn_literally_never_as_mathtext():
+    fig = figures.forest_plot(_schools(), _pooled())
+    texts = _drawn(fig)  # BAD_MATH would raise ValueError in mathtext
+    assert f"{MARKUP} (n = 25)" in texts
+    labels = [t for t in fig.axes[0].get_yticklabels() if "$" in t.get_text()]
+    assert len(labels) == 2 and not any(t.get_parse_math() for t in labels)
+    # the rcParams are restored after drawing
+    import matplotlib
+
+    assert matplotlib.rcParams["text.parse_math"] is True
+
+
+def test_trajectory_with_an_arm_without_students_names_it():
+    trajectory = pd.DataFrame(
+        {
+            "subject": ["math"] * 4 + ["reading"] * 4,
+            "arm": ["treated", "treated", "comparison", "comparison"] * 2,
+            "season": ["fall", "spring"] * 4,
+            "mean_percentile": [40.0, 45.0, 41.0, 42.0, None, None, 50.0, 52.0],
+            "ci_low": [38.0, 43.0, 39.0, 40.0, None, None, 48.0, 50.0],
+            "ci_high": [42.0, 47.0, 43.0, 44.0, None, None, 52.0, 54.0],
+            "n_students": [300, 300, 600, 600, 0, 0, 80, 80],
+        }
+    ).astype({"mean_percentile": "Float64", "ci_low": "Float64", "ci_high": "Float64"})
+    fig = figures.trajectory_plot(trajectory)
+    assert "not shown (no students or suppressed): PL schools" in _drawn(fig)
+    assert "reading pl schools: no mean (no students or suppressed)" in fig.get_label()
+    assert "math pl schools from 40.0 to 45.0" in fig.get_label()
+
+
+def test_comparison_plot_leaves_out_rows_without_estimates_and_says_when_none_is_left():
+    rows = pd.DataFrame(
+        {
+            "analysis": ["main", "main", "vcg"],
+            "subject": "math",
+            "scope": ["pooled", "sector", "pooled"],
+            "group": ["all", "charter", "all"],
+            "estimate": [0.1, None, 0.12],
+            "ci_low": [0.05, None, 0.02],
+            "ci_high": [0.15, None, 0.22],
+        }
+    ).astype({"estimate": "Float64", "ci_low": "Float64", "ci_high": "Float64"})
+    fig = figures.comparison_plot(rows, "analysis", "specification", highlight="main")
+    _drawn(fig)
+    assert "range from 0.10 (main) to 0.12 (vcg)" in fig.get_label()
+    none = figures.comparison_plot(rows.iloc[:0], "cohort", "cohort")
+    assert "No cohort has an estimate that can be shown" in " ".join(_drawn(none))
+
+
+def test_love_plot_from_a_balance_table_that_is_not_computable():
+    table = pd.DataFrame(
+        {
+            "covariate": ["fall_z", "fall_z"],
+            "sample": ["all", "matched"],
+            "smd": [np.nan, np.nan],
+            "abs_smd": [np.nan, np.nan],
+            "note": ["no PL students", "no PL students"],
+        }
+    )
+    fig = figures.love_plot(table)
+    assert fig.get_label() == "Balance not computable: no PL students."
+    _drawn(fig)
+
+
+@pytest.mark.parametrize("draw", ["breakout", "forest", "comparison"])
+def test_figures_never_warn_on_missing_numbers(draw, recwarn):
+    if draw == "breakout":
+        fig = figures.breakout_plot(_breakouts(), _pooled(None))
+    elif draw == "forest":
+        fig = figures.forest_plot(_schools(), _pooled(None))
+    else:
+        fig = figures.comparison_plot(
+            _breakouts().assign(analysis="main", scope="pooled"), "analysis", "specification"
+        )
+    _drawn(fig)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
