@@ -17,7 +17,8 @@ from typing import Any
 
 import jsonschema
 
-from pl_eval.errors import ConfigError
+from pl_eval import io
+from pl_eval.errors import ConfigError, os_error_line
 from pl_eval.panel import PANEL_COLUMNS
 
 #: Cohorts written by the simulate rule; every other cohort is a folder an evaluator fills.
@@ -79,6 +80,20 @@ def check_workflow_config(
         lines += cohort_problems(cohorts, Path(raw_root), tuple(simulated))
     if lines:
         raise SystemExit("\n".join(lines))
+
+
+def check_config_file(path: str | Path) -> None:
+    """For the Snakefile, before ``configfile:`` loads ``path``: stop with one line (file, line,
+    column) when it cannot be read as YAML; Snakemake's own message names neither. A missing
+    file is left to Snakemake (it says so, or --configfile stands in for it)."""
+    if not Path(path).exists():
+        return
+    try:
+        io.read_yaml(path)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
+    except OSError as exc:
+        raise SystemExit(os_error_line(exc)) from None
 
 
 def cohort_problems(
@@ -145,7 +160,48 @@ def _schema_problems(instance: Any, schema: Any, root: dict, prefix: list) -> li
     paths under ``prefix``."""
     validator = jsonschema.validators.validator_for(root)(schema)
     errors = validator.iter_errors(instance)
-    return sorted(line for error in errors for line in _describe(error, prefix))  # by key path
+    lines = [line for error in errors for line in _describe(error, prefix)]
+    return sorted(lines + _backwards_ranges(instance, schema, prefix))  # by key path
+
+
+def _is_range(spec: Mapping) -> bool:
+    """A list of exactly two numbers: a [min, max] range (rit_range, se_range)."""
+    items = spec.get("items")
+    return (
+        spec.get("type") == "array"
+        and spec.get("minItems") == spec.get("maxItems") == 2
+        and isinstance(items, Mapping)
+        and items.get("type") in ("number", "integer")
+    )
+
+
+def _backwards_ranges(instance: Any, schema: Any, prefix: list) -> list[str]:
+    """Lines for every [min, max] range of ``instance`` given with min > max (JSON schema
+    cannot compare two items of a list), found by walking ``schema`` along ``instance``."""
+    if not isinstance(schema, Mapping):
+        return []
+    if _is_range(schema):
+        numbers = isinstance(instance, list) and len(instance) == 2
+        numbers = numbers and all(_is_number(v) for v in instance)
+        if numbers and instance[0] > instance[1]:
+            return [
+                f"{_path(prefix)}: {_show(instance)} is not allowed; "
+                "expected [min, max] with min ≤ max"
+            ]
+        return []
+    lines = []
+    if isinstance(instance, Mapping):
+        named, others = schema.get("properties", {}), schema.get("additionalProperties")
+        for key, value in instance.items():
+            lines += _backwards_ranges(value, named.get(key, others), [*prefix, key])
+    elif isinstance(instance, list):
+        for i, value in enumerate(instance):
+            lines += _backwards_ranges(value, schema.get("items"), [*prefix, i])
+    return lines
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _override_problems(override: Any, schema: dict, prefix: list) -> list[str]:

@@ -75,6 +75,10 @@ KINDS = {
         ({"range": [100]}, "range: [100] is not allowed; expected a list of 2 numbers"),
         ({"range": [100, "x"]}, "range[1]: 'x' is not allowed; expected a number"),
         (
+            {"range": [320, 100]},
+            "range: [320, 100] is not allowed; expected [min, max] with min ≤ max",
+        ),
+        (
             {"columns": ["a", "a"]},
             "columns: ['a', 'a'] is not allowed; expected a non-empty list of distinct strings",
         ),
@@ -131,6 +135,27 @@ def test_shipped_schema_values():
     assert str(caught.value).splitlines()[0] == (
         "config/config.yaml: ingest.screens.rit_range: [100] is not allowed; "
         "expected a list of 2 numbers"
+    )
+
+
+def test_a_range_given_backwards_is_named_wherever_it_is_set():
+    config = copy.deepcopy(CONFIG)
+    config["ingest"]["screens"]["rit_range"] = [320, 100]
+    config["ingest"]["screens"]["se_range"] = [5.5, 1.5]
+    config["analyses"] = {
+        "main": {},
+        "narrow": {"ingest": {"screens": {"rit_range": [150.5, 150]}}},
+        "point": {"ingest": {"screens": {"se_range": [3, 3]}}},  # min = max is a range
+    }
+    assert config_problems(config, SCHEMA) == [
+        "ingest.screens.rit_range: [320, 100] is not allowed; expected [min, max] with min ≤ max",
+        "ingest.screens.se_range: [5.5, 1.5] is not allowed; expected [min, max] with min ≤ max",
+        "analyses.narrow.ingest.screens.rit_range: [150.5, 150] is not allowed; "
+        "expected [min, max] with min ≤ max",
+    ]
+    config["ingest"]["screens"]["rit_range"] = [320, "x"]  # the schema's line, not a second
+    assert config_problems(config, SCHEMA)[0] == (
+        "ingest.screens.rit_range[1]: 'x' is not allowed; expected a number"
     )
 
 
