@@ -131,12 +131,27 @@ def write_text(text: str, path: str | Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+#: The time stamped into the PDF's embedded fonts (2000-01-01 UTC): see write_pdf.
+PDF_FONT_TIME = "946684800"
+
+
 def write_pdf(html: str, path: str | Path) -> None:
-    """Render a self-contained HTML page to PDF with WeasyPrint (its print stylesheet applies)."""
+    """Render a self-contained HTML page to PDF with WeasyPrint (its print stylesheet applies).
+
+    WeasyPrint embeds subsets of the fonts, which fontTools stamps with the current second
+    unless SOURCE_DATE_EPOCH (the reproducible-builds convention) gives one: a fixed one is
+    set while rendering, so the same page gives the same bytes at any time.
+    """
     import weasyprint  # lazily: only the report stage pays its import time
 
-    with atomic_path(path) as tmp:
-        weasyprint.HTML(string=html).write_pdf(tmp)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = epoch or PDF_FONT_TIME
+    try:
+        with atomic_path(path) as tmp:
+            weasyprint.HTML(string=html).write_pdf(tmp)
+    finally:
+        if epoch is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
 
 
 def sha256(path: str | Path) -> str:
