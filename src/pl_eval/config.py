@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 
 from pl_eval import io
-from pl_eval.errors import ConfigError, os_error_line
+from pl_eval.errors import ConfigError, excerpt, os_error_line, quoted
 from pl_eval.panel import PANEL_COLUMNS
 
 #: Cohorts written by the simulate rule; every other cohort is a folder an evaluator fills.
@@ -36,6 +36,7 @@ _NOUNS = {
     "object": ("mapping", "mappings"),
 }
 _LONGEST_VALUE = 80  # characters of a value quoted in a message
+_LISTED = 20  # folders named when a cohort has none
 
 
 def config_problems(config: dict, schema: dict) -> list[str]:
@@ -110,7 +111,7 @@ def cohort_problems(
 def missing_cohort(name: str, raw_root: Path, simulated: Sequence[str]) -> str | None:
     """Why cohort ``name`` cannot run ("'x' has no folder data/raw/x/; folders there: ...,
     did you mean ...?"), or None when its folder exists or the simulate rule writes it."""
-    if name in simulated or (raw_root / name).is_dir():
+    if name in simulated or _is_folder(raw_root / name):
         return None
     folders = (
         sorted(p.name for p in raw_root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -119,10 +120,20 @@ def missing_cohort(name: str, raw_root: Path, simulated: Sequence[str]) -> str |
     )
     hint = difflib.get_close_matches(name, sorted({*folders, *simulated}), n=1)
     guess = f" (did you mean {hint[0]!r}?)" if hint else ""
-    return (
-        f"{name!r} has no folder {raw_root.as_posix()}/{name}/; "
-        f"folders there: {', '.join(folders) or 'none'}{guess}"
+    listed = ", ".join(folders[:_LISTED]) + (
+        f" and {len(folders) - _LISTED} more" if len(folders) > _LISTED else ""
     )
+    return (
+        f"{quoted(name)} has no folder {raw_root.as_posix()}/{excerpt(name)}/; "
+        f"folders there: {excerpt(listed, 400) or 'none'}{guess}"
+    )
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # e.g. a name too long for the file system: no such folder
+        return False
 
 
 def column_problems(
@@ -141,7 +152,7 @@ def column_problems(
                 hint = difflib.get_close_matches(name, columns, n=1)
                 guess = f" did you mean {hint[0]!r}?" if hint else ""
                 lines.append(
-                    f"{prefix}{section}.{key}: {name!r} is not a panel column;{guess} "
+                    f"{prefix}{section}.{key}: {quoted(name)} is not a panel column;{guess} "
                     f"panel columns: {', '.join(columns)}"
                 )
     return lines
@@ -237,7 +248,7 @@ def _path(parts: Sequence[Any]) -> str:
             text += f"[{part}]"
         else:
             text += f".{part}" if text else str(part)
-    return text or "(top level)"
+    return excerpt(text, 160) or "(top level)"  # a key is the analyst's text: escaped, cut
 
 
 def _describe(error: jsonschema.ValidationError, prefix: list) -> list[str]:

@@ -31,8 +31,8 @@ class Problem:
         if self.line is not None:
             where += f", line {self.line}"
         if self.column is not None:
-            where += f", column {self.column!r}"
-        found = "" if self.found is None else f", found {self.found!r}"
+            where += f", column {quoted(self.column)}"
+        found = "" if self.found is None else f", found {quoted(self.found)}"
         return f"{where}: expected {self.expected}{found}"
 
 
@@ -111,6 +111,14 @@ def excerpt(text: str, limit: int = LONGEST_EXCERPT) -> str:
     literals (a line break becomes ``\\n``), cut to ``limit`` characters with "..."."""
     shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def quoted(text: str, limit: int = LONGEST_EXCERPT) -> str:
+    """``text`` quoted and escaped as a Python literal (``repr``), its first ``limit``
+    characters only: how a cell, a header or a system message from a file is echoed."""
+    text = str(text)
+    shown = repr(text[:limit])
+    return shown if len(text) <= limit else f"{shown[:-1]}...{shown[-1]}"
 
 
 def os_error_line(error: OSError, action: str | None = None) -> str:

@@ -294,3 +294,19 @@ def test_every_schema_key_has_a_description_type_and_default():
             walk(sub, f"{path}{name}.")
 
     walk(SCHEMA, "")
+
+
+def test_config_text_in_messages_is_escaped_and_cut_short(tmp_path):
+    config = copy.deepcopy(CONFIG)
+    config["ingest"]["screens\n\x1b[2J" + "s" * 300] = 1  # a key with a line break and a code
+    config["match"]["covariates"] = ["fall_z", "frl\n" + "x" * 300]
+    lines = config_problems(config, SCHEMA)
+    assert lines[0].startswith("ingest.screens\\n\\x1b[2Jsss")
+    assert lines[0].endswith("sss...: unknown key; allowed: column_aliases, screens")
+    assert lines[1].startswith(f"match.covariates: 'frl\\n{'x' * 76}...' is not a panel column")
+    assert all("\n" not in line and len(line) < 500 for line in lines)
+    for i in range(30):
+        (tmp_path / f"cohort-{i:02}").mkdir()
+    (line,) = cohort_problems(["y" * 500], tmp_path, ())
+    assert line.startswith(f"cohorts: '{'y' * 80}...' has no folder ")
+    assert line.endswith("cohort-18, cohort-19 and 10 more")
