@@ -1,7 +1,10 @@
 """Errors about an evaluator's input, each rendered as one actionable line.
 
 The CLI prints ``str(error)`` and exits non-zero without a traceback, so every message names
-the file (and line and column where there is one) and says what was expected.
+the file (and line and column where there is one) and says what was expected. File-system
+errors (OSError: a folder for a file, no permission, a full or read-only disk) become one line
+the same way, through :func:`os_error_line`; text from a file is echoed only as a short escaped
+excerpt (:func:`excerpt`, :func:`quoted`).
 """
 
 from __future__ import annotations
