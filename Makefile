@@ -28,8 +28,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# workflow/run.py starts Snakemake after removing the lock a killed run left (never while
+# another run is going on), so `make run` alone picks up after a kill.
 run: $(STAMP) ## Run the whole workflow on the demo cohort (or COHORT=<name>)
-	$(BIN)/snakemake --profile profiles/default --cores $(CORES) --config 'cohorts=$(COHORTS)'
+	$(BIN)/python workflow/run.py --profile profiles/default --cores $(CORES) --config 'cohorts=$(COHORTS)'
 
 check-inputs: $(STAMP) ## Check data/raw/<COHORT>/ against the input contract, running nothing
 	@status=0; for cohort in $(COHORT); do $(BIN)/pl-eval check-inputs $$cohort || status=1; done; exit $$status
@@ -41,8 +43,8 @@ bench: $(STAMP) ## Run the speed and memory benchmarks and print their tables
 	$(BIN)/python benchmarks/run.py
 
 lint: $(STAMP) ## ruff and snakemake --lint
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks workflow/run.py
+	$(BIN)/ruff format --check src tests benchmarks workflow/run.py
 	$(BIN)/snakemake --lint
 
 clean: ## Remove processed data, reports and logs (never data/raw)

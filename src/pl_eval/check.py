@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pl_eval import panel as panels
-from pl_eval.errors import ConfigError, excerpt
+from pl_eval.errors import ConfigError, quoted
 from pl_eval.ingest import Folder, IngestSettings, layouts, parse, pipeline
 
 #: Names of the file kinds in the summary.
@@ -137,8 +137,8 @@ def unframed_schools(
             continue
         students = f"{row.students} student{'' if row.students == 1 else 's'}"
         lines.append(
-            f"{file}: no row for school {excerpt(row.school)} of district "
-            f"{excerpt(row.district)}, where the "
+            f"{file}: no row for school {quoted(row.school)} of district "
+            f"{quoted(row.district)}, where the "
             f"exports test {students} in {when} (first at {row.file}, line {row.line}); add one "
             f"with its sector, pl_start_year, frl_pct and locale{_respelt(row, rows, untested)}"
         )
@@ -159,7 +159,7 @@ def untested_pl_schools(
         if (district, school) not in seen:
             lines.append(
                 f"{file}, line {frame['source_line'].iloc[position]}: PL school "
-                f"{excerpt(school)} of district {excerpt(district)} has no students tested in "
+                f"{quoted(school)} of district {quoted(district)} has no students tested in "
                 f"{when}; if it took part, add "
                 "its exports or spell its name as they do"
             )

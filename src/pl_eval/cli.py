@@ -16,8 +16,8 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from pl_eval import __version__, stages
-from pl_eval.errors import ConfigError, InputError, NotReady
+from pl_eval import __version__, io, stages
+from pl_eval.errors import ConfigError, InputError, NotReady, os_error_line
 from pl_eval.estimation import EstimationError
 from pl_eval.matching import MatchingError
 
@@ -234,21 +234,37 @@ def _configure_logging(log_file: Path | None) -> None:
     """Messages go to stderr as plain lines and, with --log, to a file with timestamps."""
     terminal = logging.StreamHandler(sys.stderr)
     terminal.setFormatter(logging.Formatter("%(message)s"))
-    handlers: list[logging.Handler] = [terminal]
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        to_file = logging.FileHandler(log_file, mode="w", encoding="utf-8")
-        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        handlers.append(to_file)
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+    logging.basicConfig(level=logging.INFO, handlers=[terminal], force=True)
     # WeasyPrint reports each layout step at INFO; the report's log needs only its problems.
     logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+    if log_file is not None:  # after the terminal: a log file that cannot be made is reported
+        io.make_folder(log_file.parent)
+        to_file = _LogFile(log_file, mode="w", encoding="utf-8")
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logging.getLogger().addHandler(to_file)
+
+
+class _LogFile(logging.FileHandler):
+    """The --log file; when it cannot be written (a full disk), one warning on stderr and no
+    more writes, instead of logging's traceback for every message."""
+
+    failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        self.failed = True
+        line = os_error_line(error) if isinstance(error, OSError) else str(error)
+        print(f"pl-eval: warning: log file {line}; logging to it stopped", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _configure_logging(args.log)
     try:
+        _configure_logging(args.log)
         wanted = inspect.signature(args.stage).parameters
         # One BLAS thread, as Snakemake gives its jobs: the blocking of a threaded matrix
         # product changes its last bits, and outputs must not depend on the machine's cores.
@@ -257,5 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, ConfigError, NotReady, MatchingError, EstimationError) as exc:
         for line in str(exc).splitlines():
             log.error("pl-eval %s: error: %s", args.command, line)
+        return 1
+    except OSError as exc:  # a file or folder the system refused: missing, full, read-only...
+        log.error("pl-eval %s: error: %s", args.command, os_error_line(exc))
         return 1
     return 0

@@ -17,7 +17,8 @@ from typing import Any
 
 import jsonschema
 
-from pl_eval.errors import ConfigError
+from pl_eval import io
+from pl_eval.errors import ConfigError, excerpt, os_error_line, quoted
 from pl_eval.panel import PANEL_COLUMNS
 
 #: Cohorts written by the simulate rule; every other cohort is a folder an evaluator fills.
@@ -35,6 +36,7 @@ _NOUNS = {
     "object": ("mapping", "mappings"),
 }
 _LONGEST_VALUE = 80  # characters of a value quoted in a message
+_LISTED = 20  # folders named when a cohort has none
 
 
 def config_problems(config: dict, schema: dict) -> list[str]:
@@ -81,6 +83,20 @@ def check_workflow_config(
         raise SystemExit("\n".join(lines))
 
 
+def check_config_file(path: str | Path) -> None:
+    """For the Snakefile, before ``configfile:`` loads ``path``: stop with one line (file, line,
+    column) when it cannot be read as YAML; Snakemake's own message names neither. A missing
+    file is left to Snakemake (it says so, or --configfile stands in for it)."""
+    if not Path(path).exists():
+        return
+    try:
+        io.read_yaml(path)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
+    except OSError as exc:
+        raise SystemExit(os_error_line(exc)) from None
+
+
 def cohort_problems(
     cohorts: Sequence[str], raw_root: Path, simulated: tuple[str, ...]
 ) -> list[str]:
@@ -95,7 +111,7 @@ def cohort_problems(
 def missing_cohort(name: str, raw_root: Path, simulated: Sequence[str]) -> str | None:
     """Why cohort ``name`` cannot run ("'x' has no folder data/raw/x/; folders there: ...,
     did you mean ...?"), or None when its folder exists or the simulate rule writes it."""
-    if name in simulated or (raw_root / name).is_dir():
+    if name in simulated or _is_folder(raw_root / name):
         return None
     folders = (
         sorted(p.name for p in raw_root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -104,10 +120,20 @@ def missing_cohort(name: str, raw_root: Path, simulated: Sequence[str]) -> str |
     )
     hint = difflib.get_close_matches(name, sorted({*folders, *simulated}), n=1)
     guess = f" (did you mean {hint[0]!r}?)" if hint else ""
-    return (
-        f"{name!r} has no folder {raw_root.as_posix()}/{name}/; "
-        f"folders there: {', '.join(folders) or 'none'}{guess}"
+    listed = ", ".join(folders[:_LISTED]) + (
+        f" and {len(folders) - _LISTED} more" if len(folders) > _LISTED else ""
     )
+    return (
+        f"{quoted(name)} has no folder {raw_root.as_posix()}/{excerpt(name)}/; "
+        f"folders there: {excerpt(listed, 400) or 'none'}{guess}"
+    )
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # e.g. a name too long for the file system: no such folder
+        return False
 
 
 def column_problems(
@@ -126,7 +152,7 @@ def column_problems(
                 hint = difflib.get_close_matches(name, columns, n=1)
                 guess = f" did you mean {hint[0]!r}?" if hint else ""
                 lines.append(
-                    f"{prefix}{section}.{key}: {name!r} is not a panel column;{guess} "
+                    f"{prefix}{section}.{key}: {quoted(name)} is not a panel column;{guess} "
                     f"panel columns: {', '.join(columns)}"
                 )
     return lines
@@ -145,7 +171,48 @@ def _schema_problems(instance: Any, schema: Any, root: dict, prefix: list) -> li
     paths under ``prefix``."""
     validator = jsonschema.validators.validator_for(root)(schema)
     errors = validator.iter_errors(instance)
-    return sorted(line for error in errors for line in _describe(error, prefix))  # by key path
+    lines = [line for error in errors for line in _describe(error, prefix)]
+    return sorted(lines + _backwards_ranges(instance, schema, prefix))  # by key path
+
+
+def _is_range(spec: Mapping) -> bool:
+    """A list of exactly two numbers: a [min, max] range (rit_range, se_range)."""
+    items = spec.get("items")
+    return (
+        spec.get("type") == "array"
+        and spec.get("minItems") == spec.get("maxItems") == 2
+        and isinstance(items, Mapping)
+        and items.get("type") in ("number", "integer")
+    )
+
+
+def _backwards_ranges(instance: Any, schema: Any, prefix: list) -> list[str]:
+    """Lines for every [min, max] range of ``instance`` given with min > max (JSON schema
+    cannot compare two items of a list), found by walking ``schema`` along ``instance``."""
+    if not isinstance(schema, Mapping):
+        return []
+    if _is_range(schema):
+        numbers = isinstance(instance, list) and len(instance) == 2
+        numbers = numbers and all(_is_number(v) for v in instance)
+        if numbers and instance[0] > instance[1]:
+            return [
+                f"{_path(prefix)}: {_show(instance)} is not allowed; "
+                "expected [min, max] with min ≤ max"
+            ]
+        return []
+    lines = []
+    if isinstance(instance, Mapping):
+        named, others = schema.get("properties", {}), schema.get("additionalProperties")
+        for key, value in instance.items():
+            lines += _backwards_ranges(value, named.get(key, others), [*prefix, key])
+    elif isinstance(instance, list):
+        for i, value in enumerate(instance):
+            lines += _backwards_ranges(value, schema.get("items"), [*prefix, i])
+    return lines
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _override_problems(override: Any, schema: dict, prefix: list) -> list[str]:
@@ -181,7 +248,7 @@ def _path(parts: Sequence[Any]) -> str:
             text += f"[{part}]"
         else:
             text += f".{part}" if text else str(part)
-    return text or "(top level)"
+    return excerpt(text, 160) or "(top level)"  # a key is the analyst's text: escaped, cut
 
 
 def _describe(error: jsonschema.ValidationError, prefix: list) -> list[str]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
+import glob
 import hashlib
 import json
 import logging
@@ -31,7 +33,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
 
-from pl_eval.errors import InputError, Problem
+from pl_eval import errors
+from pl_eval.errors import ConfigError, InputError, Problem
 from pl_eval.progress import track
 
 log = logging.getLogger(__name__)
@@ -42,21 +45,49 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
+
+    A file-system error on the way (full disk, read-only or unwritable folder) is raised as an
+    OSError naming ``path``, not the temporary. A temporary left beside ``path`` by an earlier
+    write that was killed (SIGKILL runs no cleanup) is removed first, so a rerun leaves only
+    the outputs.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    make_folder(path.parent)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         yield Path(tmp)
         # mkstemp creates the file private (0600); give it the permissions of a normal write.
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _about(exc, path) from exc
         raise
+
+
+def make_folder(folder: str | Path) -> None:
+    """Create ``folder`` and its parents; when a file stands in the way, the OSError names it."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        blocking = next((p for p in (folder, *folder.parents) if p.is_file()), folder)
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(blocking)) from exc
+
+
+def _about(error: OSError, path: Path) -> OSError:
+    """``error`` as an OSError about ``path`` (errno kept: pyarrow's is only in its message)."""
+    code = errors.errno_of(error)
+    return OSError(code, os.strerror(code) if code else str(error), str(path))
 
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
@@ -76,7 +107,17 @@ def read_parquet(
     Reading repetitive text (school, subject, student key) dictionary-encoded keeps each value
     once in memory instead of once per row, which national cohorts need.
     """
-    table = pq.read_table(path, columns=columns, read_dictionary=categories)
+    path = Path(path)
+    if path.is_dir():  # pyarrow would read a folder as a (possibly empty) dataset
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    try:
+        table = pq.read_table(path, columns=columns, read_dictionary=categories)
+    except pa.ArrowInvalid:
+        # pyarrow's own words ("Parquet magic bytes not found in footer ...") help nobody.
+        found = "other data (cut short?)"
+        raise InputError.at(path, "a Parquet file written by pl-eval", found=found) from None
+    except OSError as exc:
+        raise _about(exc, path) from exc
     return table.to_pandas()
 
 
@@ -91,12 +132,27 @@ def write_text(text: str, path: str | Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+#: The time stamped into the PDF's embedded fonts (2000-01-01 UTC): see write_pdf.
+PDF_FONT_TIME = "946684800"
+
+
 def write_pdf(html: str, path: str | Path) -> None:
-    """Render a self-contained HTML page to PDF with WeasyPrint (its print stylesheet applies)."""
+    """Render a self-contained HTML page to PDF with WeasyPrint (its print stylesheet applies).
+
+    WeasyPrint embeds subsets of the fonts, which fontTools stamps with the current second
+    unless SOURCE_DATE_EPOCH (the reproducible-builds convention) gives one: a fixed one is
+    set while rendering, so the same page gives the same bytes at any time.
+    """
     import weasyprint  # lazily: only the report stage pays its import time
 
-    with atomic_path(path) as tmp:
-        weasyprint.HTML(string=html).write_pdf(tmp)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = epoch or PDF_FONT_TIME
+    try:
+        with atomic_path(path) as tmp:
+            weasyprint.HTML(string=html).write_pdf(tmp)
+    finally:
+        if epoch is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
 
 
 def sha256(path: str | Path) -> str:
@@ -120,7 +176,13 @@ def git_commit() -> str | None:
 
 
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = {"line": exc.lineno} if isinstance(exc, json.JSONDecodeError) else {}
+        raise InputError.at(
+            path, "a JSON file written by pl-eval", found=errors.excerpt(str(exc)), **where
+        ) from None
 
 
 def _json_default(value: Any) -> Any:
@@ -184,8 +246,48 @@ def save_figure(figure, path: str | Path) -> None:
 
 
 def read_yaml(path: str | Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    """A YAML file's content; text that is not UTF-8 or not YAML is a :class:`ConfigError`
+    naming the file, line and column (with a short excerpt of the line, never the file)."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}, line {line}: expected UTF-8 text, found the byte {data[exc.start]:#04x}; "
+            "save the file as UTF-8"
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(_yaml_problem(path, text, exc)) from None
+
+
+def _yaml_problem(path: str | Path, text: str, error: yaml.YAMLError) -> str:
+    """One line for a YAML syntax error: where, PyYAML's short reason (and the construct it
+    was reading, when that began on an earlier line), and the start of the line."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    if isinstance(error, yaml.reader.ReaderError):  # a control character: it has a position
+        line = text.count("\n", 0, error.position)
+        column = error.position - (text.rfind("\n", 0, error.position) + 1)
+        character = error.character
+        character = chr(character) if isinstance(character, int) else character
+        reason = f"the character {character!r} is not allowed"
+    elif mark is not None:
+        line, column = mark.line, mark.column
+        reason = getattr(error, "problem", None) or "a syntax error"
+        context, started = getattr(error, "context", None), getattr(error, "context_mark", None)
+        if context and started is not None and started.line < line:
+            reason += f", {context} that starts on line {started.line + 1}"
+    else:
+        return f"{path}: not valid YAML: {errors.excerpt(str(error))}"
+    lines = re.split("\r\n|[\n\r\x85\u2028\u2029]", text)  # YAML's line breaks
+    shown = lines[line].strip() if line < len(lines) else ""
+    reads = f" (the line reads '{errors.excerpt(shown, 40)}')" if shown else ""
+    return (
+        f"{path}, line {line + 1}, column {column + 1}: not valid YAML: "
+        f"{errors.excerpt(reason, 160)}{reads}"
+    )
 
 
 def read_norms_table() -> pd.DataFrame:
@@ -203,6 +305,11 @@ def read_norms_table() -> pd.DataFrame:
 SNIFF_BYTES = 1 << 20
 #: Where the pseudonymisation key lives unless PL_EVAL_KEY or PL_EVAL_KEY_FILE say otherwise.
 DEFAULT_KEY_FILE = "~/.config/pl_eval/pseudonym.key"
+#: What to do when the key file cannot be made or read.
+KEY_FILE_ACTION = (
+    "set PL_EVAL_KEY_FILE to a file this user can read (or create: a new key is made on first "
+    "use), or PL_EVAL_KEY to the key"
+)
 #: Malformed rows reported per file before the rest are summarised.
 MAX_ROW_PROBLEMS = 20
 #: Rows per Parquet row group: pyarrow's default, so chunked writes match whole-table writes.
@@ -543,20 +650,42 @@ def read_pseudonym_key() -> str:
 
     The key file is $PL_EVAL_KEY_FILE or ~/.config/pl_eval/pseudonym.key; a new one holds 16
     random URL-safe characters from :mod:`secrets` and is readable by its owner only (0600).
+    A key file that cannot be made or read (a folder, no permission, a full disk) is a
+    :class:`ConfigError` saying which variable to set.
     """
     if (key := os.environ.get("PL_EVAL_KEY")) is not None:
         return key
     path = Path(os.environ.get("PL_EVAL_KEY_FILE", DEFAULT_KEY_FILE)).expanduser()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if not path.exists():
+            _create_key_file(path)
+        return path.read_text(encoding="latin-1").strip()
+    except OSError as exc:
+        line = errors.os_error_line(exc, KEY_FILE_ACTION)
+        named = exc.filename is not None and Path(exc.filename) == path
+        where = line if named else f"{path}: {line}"
+        raise ConfigError(f"pseudonymisation key file {where}") from None
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new random key to ``path``, complete or not at all: written to a temporary
+    beside it, then linked into place (which fails if another process made one first: theirs
+    is kept)."""
+    make_folder(path.parent)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w") as fh:  # mkstemp's file is private (0600), as a key must be
+            fh.write(secrets.token_urlsafe(12) + "\n")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(tmp, path)
         except FileExistsError:  # another process made it first: use theirs
             pass
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(12) + "\n")
-    return path.read_text(encoding="latin-1").strip()
+    except OSError as exc:
+        raise _about(exc, path) from exc
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def write_parquet_text(df: pd.DataFrame, path: str | Path) -> None:

@@ -6,7 +6,7 @@
 # (configs, key, state, sockets, logs) lives in one private directory, on private ports.
 #
 #   tests/slurm/cluster.sh install   install Debian's packages with apt-get (as root)
-#   tests/slurm/cluster.sh start     install if needed, write configs, start, wait for an idle node
+#   tests/slurm/cluster.sh start     write configs, start, wait for an idle node (installs nothing)
 #   tests/slurm/cluster.sh status    exit 0 when the node is up and idle
 #   tests/slurm/cluster.sh env       print the export line for Slurm's commands (eval it)
 #   tests/slurm/cluster.sh stop      stop the daemons it started (by their pid files)
@@ -15,8 +15,8 @@
 # PL_EVAL_SLURM_PORT  first of four loopback ports: slurmctld, slurmd, slurmdbd, MariaDB
 #                     (default 16817, clear of a system Slurm on 6817-6819)
 # Exit status 3 means the cluster cannot be had here: not root (slurmd starts every job as its
-# user), or the packages are missing and there is no apt-get; the slurm tests skip on it,
-# except in CI.
+# user), or the packages are not installed (start never installs them: `install` does, and CI's
+# .ci/run runs it); the slurm tests skip on it, except in CI.
 set -euo pipefail
 
 DIR="${PL_EVAL_SLURM_DIR:-/tmp/pl_eval_slurm}"
@@ -203,7 +203,10 @@ start() {
         say "starting the cluster needs root (slurmd starts every job as its user)"
         exit 3
     fi
-    install
+    if [[ -n "$(missing_commands)" ]]; then
+        say "missing $(missing_commands | tr '\n' ' ')(install ${PACKAGES[*]}: $0 install)"
+        exit 3
+    fi
     stop
     if [[ -e "$DIR" ]]; then
         [[ -f "$MARKER" ]] || { say "$DIR exists and is not this script's; not touching it"; exit 1; }

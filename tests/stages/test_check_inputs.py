@@ -8,7 +8,7 @@ import pytest
 
 from pl_eval import io, stages
 from pl_eval.cli import main
-from pl_eval.errors import InputError, excerpt
+from pl_eval.errors import InputError, quoted
 
 DATA = Path(__file__).parents[1] / "data" / "ingest"
 INGEST = {"column_aliases": {}, "screens": {}}
@@ -225,7 +225,7 @@ def test_school_names_in_messages_are_short_and_escaped(tmp_path, capsys):
     results.write_text(results.read_text().replace("Lincoln Elementary", f'"{hostile}"'))
     status, lines = check(capsys, str(raw))
     assert status == 1
-    assert f"no row for school {excerpt(hostile)} of district 'Riverside USD', where" in lines[-2]
+    assert f"no row for school {quoted(hostile)} of district 'Riverside USD', where" in lines[-2]
     assert (
         "'\\x3cimg src=x\\x3e\\x1b[2JZZZZZZZZZZZZZZZZZZZZZZZZZ'... (5,015 characters)"
         in (lines[-2])

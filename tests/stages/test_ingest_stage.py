@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pl_eval import io, stages
-from pl_eval.errors import InputError, excerpt
+from pl_eval.errors import InputError, quoted
 
 DATA = Path(__file__).parents[1] / "data" / "ingest"
 KEY = "test-key-16chars"
@@ -660,7 +660,7 @@ def test_messages_show_a_short_escaped_excerpt_of_a_bad_cell(tmp_path, hostile):
     assert text.count("\n") == 0 and len(found) <= 2 + 4 * 40 + len("... (10,000 characters)")
     assert "\x1b" not in text and "\x07" not in text and "<script>" not in text
     expected = "line 3, column 'TestStandardError': expected a number (or empty), found "
-    assert expected + excerpt(hostile) in text
+    assert expected + quoted(hostile) in text
 
 
 def test_a_hostile_header_is_shown_short_and_escaped(tmp_path):

@@ -75,6 +75,10 @@ KINDS = {
         ({"range": [100]}, "range: [100] is not allowed; expected a list of 2 numbers"),
         ({"range": [100, "x"]}, "range[1]: 'x' is not allowed; expected a number"),
         (
+            {"range": [320, 100]},
+            "range: [320, 100] is not allowed; expected [min, max] with min ≤ max",
+        ),
+        (
             {"columns": ["a", "a"]},
             "columns: ['a', 'a'] is not allowed; expected a non-empty list of distinct strings",
         ),
@@ -131,6 +135,27 @@ def test_shipped_schema_values():
     assert str(caught.value).splitlines()[0] == (
         "config/config.yaml: ingest.screens.rit_range: [100] is not allowed; "
         "expected a list of 2 numbers"
+    )
+
+
+def test_a_range_given_backwards_is_named_wherever_it_is_set():
+    config = copy.deepcopy(CONFIG)
+    config["ingest"]["screens"]["rit_range"] = [320, 100]
+    config["ingest"]["screens"]["se_range"] = [5.5, 1.5]
+    config["analyses"] = {
+        "main": {},
+        "narrow": {"ingest": {"screens": {"rit_range": [150.5, 150]}}},
+        "point": {"ingest": {"screens": {"se_range": [3, 3]}}},  # min = max is a range
+    }
+    assert config_problems(config, SCHEMA) == [
+        "ingest.screens.rit_range: [320, 100] is not allowed; expected [min, max] with min ≤ max",
+        "ingest.screens.se_range: [5.5, 1.5] is not allowed; expected [min, max] with min ≤ max",
+        "analyses.narrow.ingest.screens.rit_range: [150.5, 150] is not allowed; "
+        "expected [min, max] with min ≤ max",
+    ]
+    config["ingest"]["screens"]["rit_range"] = [320, "x"]  # the schema's line, not a second
+    assert config_problems(config, SCHEMA)[0] == (
+        "ingest.screens.rit_range[1]: 'x' is not allowed; expected a number"
     )
 
 
@@ -269,3 +294,23 @@ def test_every_schema_key_has_a_description_type_and_default():
             walk(sub, f"{path}{name}.")
 
     walk(SCHEMA, "")
+
+
+def test_config_text_in_messages_is_escaped_and_cut_short(tmp_path):
+    config = copy.deepcopy(CONFIG)
+    config["ingest"]["screens\n\x1b[2J" + "s" * 300] = 1  # a key with a line break and a code
+    config["match"]["covariates"] = ["fall_z", "frl\n" + "x" * 300]
+    lines = config_problems(config, SCHEMA)
+    assert lines[0].startswith("ingest.screens\\n\\x1b[2Jsss")
+    assert lines[0].endswith(
+        "sss...: unknown key; allowed: column_aliases, district_name, end_of_course, screens"
+    )
+    assert lines[1].startswith(
+        f"match.covariates: 'frl\\n{'x' * 36}'... (304 characters) is not a panel column"
+    )
+    assert all("\n" not in line and len(line) < 500 for line in lines)
+    for i in range(30):
+        (tmp_path / f"cohort-{i:02}").mkdir()
+    (line,) = cohort_problems(["y" * 500], tmp_path, ())
+    assert line.startswith(f"cohorts: '{'y' * 40}'... (500 characters) has no folder ")
+    assert line.endswith("cohort-18, cohort-19 and 10 more")

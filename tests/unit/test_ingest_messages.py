@@ -2,7 +2,7 @@
 
 import pytest
 
-from pl_eval.errors import Problem, excerpt
+from pl_eval.errors import Problem, quoted
 
 
 @pytest.mark.parametrize(
@@ -18,8 +18,8 @@ from pl_eval.errors import Problem, excerpt
         ("A" * 10_000, "'" + "A" * 40 + "'... (10,000 characters)"),
     ],
 )
-def test_excerpt(text, shown):
-    assert excerpt(text) == shown
+def test_quoted(text, shown):
+    assert quoted(text) == shown
 
 
 def test_problem_shows_excerpts_of_found_and_column():

@@ -1,7 +1,10 @@
 """Atomic writes: nothing partial on failure, and ordinary file permissions on success."""
 
+import errno
 import os
 import stat
+import time
+from pathlib import Path
 
 import pytest
 
@@ -23,3 +26,40 @@ def test_failed_write_leaves_nothing(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("stage failed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_temporary_left_by_a_killed_write_is_removed_by_the_next_write(tmp_path):
+    # SIGKILL runs no cleanup: the temporary of an interrupted write stays beside the output.
+    (tmp_path / ".out.json.k1ll3d.tmp").write_text('{"a": ')
+    (tmp_path / ".other.json.k1ll3d.tmp").write_text("{")  # another output's: not this write's
+    io.write_json({"a": 1}, tmp_path / "out.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.k1ll3d.tmp", "out.json"]
+
+
+def test_errors_name_the_output_not_its_temporary(tmp_path, monkeypatch):
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError) as caught:
+        io.write_json({"a": 1}, tmp_path / "out.json")
+    assert (caught.value.errno, caught.value.filename) == (errno.ENOSPC, str(tmp_path / "out.json"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_in_the_way_of_an_output_folder_is_named(tmp_path):
+    (tmp_path / "reports").write_text("")
+    with pytest.raises(NotADirectoryError) as caught:
+        io.write_json({}, tmp_path / "reports" / "demo" / "summary.json")
+    assert caught.value.filename == str(tmp_path / "reports")
+
+
+def test_pdf_bytes_do_not_depend_on_the_time_of_writing(tmp_path, monkeypatch):
+    # fontTools stamps embedded font subsets with the time, unless SOURCE_DATE_EPOCH is set.
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    html = "<!DOCTYPE html><html><body><h1>Peña Elementary</h1><p>0.12 to 0.19</p></body></html>"
+    for name, now in (("a.pdf", 1.7e9), ("b.pdf", 1.8e9)):
+        monkeypatch.setattr(time, "time", lambda now=now: now)
+        io.write_pdf(html, tmp_path / name)
+    assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
+    assert "SOURCE_DATE_EPOCH" not in os.environ  # set only while rendering

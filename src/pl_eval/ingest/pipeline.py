@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pl_eval.errors import ConfigError, Problem, excerpt
+from pl_eval.errors import ConfigError, Problem, quoted
 from pl_eval.ingest import dedupe, layouts, parse, pseudonym, schemas, schools, screens
 from pl_eval.ingest.layouts import ExportFile, IgnoredFile
 from pl_eval.io import RawExports
@@ -496,7 +496,7 @@ def _not_grades(codes: np.ndarray) -> np.ndarray:
     """Per grade code that is not a grade, the detail saying so (built once per distinct code)."""
     ids, distinct = pd.factorize(codes)
     return np.array(
-        [f"{excerpt(c)} is not a grade (K, KG, 0 or 13 for kindergarten, 1-12)" for c in distinct]
+        [f"{quoted(c)} is not a grade (K, KG, 0 or 13 for kindergarten, 1-12)" for c in distinct]
         + [""],
         dtype=object,
     )[ids]
