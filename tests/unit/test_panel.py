@@ -7,7 +7,7 @@ from scipy.stats import norm
 
 from pl_eval import io, stages
 from pl_eval.errors import InputError
-from pl_eval.norms import Norms
+from pl_eval.norms import Norms, percentile_points
 from pl_eval.panel import REASONS, build_panel, missing_seasons, school_year_of
 
 NORMS = Norms.from_frame(io.read_norms_table(), 2020)
@@ -225,3 +225,14 @@ def test_stage_writes_the_panel_of_a_cohort_with_both_terms(tmp_path, scores, sc
     flow = pd.read_csv(paths["exclusions"])
     assert flow["n_students"].sum() == 11
     assert len(io.read_parquet(paths["panel"])) == 4
+
+
+def test_percentile_points_of_a_missing_effect_is_nan():
+    # Found by the property suite on the merged branches: a pooled row with an estimate but no
+    # interval (one PL school) holds pd.NA in ci_low, and the report's findings crashed in
+    # percentile_points with "TypeError: boolean value of NA is ambiguous".
+    assert percentile_points(0.25) == pytest.approx(9.8706, abs=1e-4)  # 100 (Φ(0.25) - 0.5)
+    assert np.isnan(percentile_points(pd.NA)) and np.isnan(percentile_points(None))
+    got = percentile_points(pd.Series([0.25, pd.NA, -0.25], dtype="Float64"))
+    np.testing.assert_allclose(got, [9.8706, np.nan, -9.8706], atol=1e-4)
+    np.testing.assert_allclose(percentile_points(np.array([0.0, np.nan])), [0.0, np.nan])
