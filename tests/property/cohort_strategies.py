@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -192,24 +192,19 @@ def cohort_specs(draw) -> CohortSpec:
         for i, kind in enumerate(kinds)
     ]
     # Names are unique within a district (the same name may recur across districts).
+    # The first PL school is always in schools.csv, so the frame is never empty.
     seen: set[tuple[int, str]] = set()
     unique = []
-    for school in schools:
+    for i, school in enumerate(schools):
         name = school.name
         while (school.district, name) in seen:
             name += " II"
         seen.add((school.district, name))
-        unique.append(SchoolSpec(**{**school.__dict__, "name": name}))
+        unique.append(replace(school, name=name, in_frame=school.in_frame or i == 0))
     total = sum(s.n_students for s in unique)
     if total > MAX_STUDENTS:  # scale sizes down, keeping at least one student per school
         unique = [
-            SchoolSpec(
-                **{
-                    **s.__dict__,
-                    "n_students": max(1, s.n_students * MAX_STUDENTS // total),
-                }
-            )
-            for s in unique
+            replace(s, n_students=max(1, s.n_students * MAX_STUDENTS // total)) for s in unique
         ]
     subjects = draw(
         st.sampled_from(
@@ -246,6 +241,7 @@ class Expected:
     files: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> counts
     tests: list = field(default_factory=list)  # every test row written (_Test)
     test_rows: int = 0
+    faulty: bool = False  # the spec's fault made it into the files: ingest must refuse them
 
     def seasons(self) -> set[str]:
         """The seasons with a test ingest keeps (usable, of an analysed subject)."""
@@ -306,6 +302,10 @@ def write_cohort(spec: CohortSpec, folder: Path) -> Expected:
         _write(folder / "schools.csv", SCHOOLS, _school_rows(spec, frame, rng), ",")
         expected.files["schools.csv"] = {"rows_read": len(frame)}
     expected.tests = tests
+    # a bad term is written in the first season's rows: there must be some
+    expected.faulty = spec.fault is not None and any(
+        spec.fault != "bad_term" or t.season == spec.terms[0] for t in tests
+    )
     return expected
 
 
