@@ -22,6 +22,8 @@ from measure import print_rows
 ROOT = Path(__file__).resolve().parent.parent
 COUNTS = re.compile(r"(\d+) passing, (\d+) failing, and (\d+) invalid")
 EVENT = re.compile(r"^\s+\* ([\d.]+)%, (.+)$")
+#: The exception lines of pytest's report ("E   TypeError: ...", "    | TypeError: ...").
+ERROR = re.compile(r"^(?:E|\s+\|)\s+((?:[\w.]+\.)?\w*(?:Error|Exception)\b.*)$")
 
 
 def main(argv: list[str]) -> int:
@@ -44,7 +46,7 @@ def main(argv: list[str]) -> int:
     found = COUNTS.search(generate)
     passed, failed, invalid = (int(n) for n in found.groups()) if found else (0, 0, 0)
     print_rows(
-        ("profile", "examples", "passed", "failed", "invalid", "seconds", "s/example", "result"),
+        ("profile", "generated", "passed", "failed", "invalid", "seconds", "s/example", "result"),
         [
             (
                 profile,
@@ -63,8 +65,12 @@ def main(argv: list[str]) -> int:
         print()
         print_rows(("share", "how the examples ended"), [(f"{p}%", e) for p, e in events])
     if done.returncode != 0:
-        failures = [line for line in done.stdout.splitlines() if line.startswith("E   ")]
-        print("\n" + "\n".join(failures[-15:] or done.stdout.splitlines()[-15:]))
+        if not found:
+            print("\nan explicit regression cohort failed, so no cohort was generated")
+        errors = dict.fromkeys(
+            m.group(1) for line in done.stdout.splitlines() if (m := ERROR.match(line))
+        )
+        print("\n" + "\n".join(list(errors)[:15] or done.stdout.splitlines()[-15:]))
     return done.returncode
 
 
