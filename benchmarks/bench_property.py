@@ -1,7 +1,7 @@
 """The property suite's long run: generated odd cohorts through every stage (issue 11 §2).
 
 Runs tests/property with Hypothesis profile ``bench`` (200 generated examples; ``--quick``:
-the ``default`` profile of ``make test``, 12 after the explicit regression cohorts) and prints
+the ``default`` profile of ``make test``, 6 after the explicit regression cohorts) and prints
 examples run, passed, failed, the time, and how the examples ended (Hypothesis events:
 outputs written, or the clean error and its stage). Exit status is non-zero when an example
 fails.
@@ -28,7 +28,9 @@ ERROR = re.compile(r"^(?:E|\s+\|)\s+((?:[\w.]+\.)?\w*(?:Error|Exception)\b.*)$")
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="the default profile (12 examples)")
+    parser.add_argument(
+        "--quick", action="store_true", help="the default profile (6 generated examples)"
+    )
     args, _ = parser.parse_known_args(argv)
     profile = "default" if args.quick else "bench"
     start = time.perf_counter()
