@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
                 str(failed),
                 str(invalid),
                 f"{seconds:.0f}",
-                f"{seconds / max(passed + failed, 1):.1f}",
+                f"{seconds / max(passed + failed, 1):.1f}" if profile == "bench" else "-",
                 "pass" if done.returncode == 0 else "FAIL",
             )
         ],
