@@ -173,7 +173,8 @@ def school_specs(draw, *, district_count: int, kind: str, index: int) -> SchoolS
     )
 
 
-#: Students in a cohort at most: keeps an example to about a second or two of stage time.
+#: Students in a cohort at most (sizes are scaled down to it): a few hundred to about a
+#: thousand test rows, so the stages' own work stays small beside their fixed costs.
 MAX_STUDENTS = 200
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cohort_strategies import CohortSpec, Expected, SchoolSpec, cohort_specs, write_cohort
-from hypothesis import event, example, given
+from hypothesis import event, example, given, note
 from hypothesis import strategies as st
 from snakemake.utils import validate as snakemake_validate
 
@@ -159,6 +159,7 @@ def _with_regressions(test):
 @given(spec=cohort_specs(), run=run_settings())
 def test_odd_cohort_ends_in_accounted_outputs_or_one_clear_error(base_config, spec, run):
     config = _merged(base_config, run)
+    note(spec.describe())  # a failing example's cohort in one line
     with tempfile.TemporaryDirectory(prefix="pl_eval_property_") as scratch:
         raw, out = Path(scratch) / "raw", Path(scratch) / "out"
         expected = write_cohort(spec, raw)
