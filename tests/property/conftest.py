@@ -27,7 +27,7 @@ _COMMON = {
 settings.register_profile(
     "default", max_examples=6, phases=[Phase.explicit, Phase.generate], **_COMMON
 )
-#: make bench (benchmarks/bench_property.py): 200 generated cohorts (15-20 minutes).
+#: make bench (benchmarks/bench_property.py): 200 generated cohorts (about 20 minutes).
 settings.register_profile("bench", max_examples=200, phases=[Phase.generate], **_COMMON)
 #: The default run, shrinking a failing cohort to a smallest one (slow: minutes).
 settings.register_profile(
