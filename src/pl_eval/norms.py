@@ -82,6 +82,13 @@ def reported_percentile(z: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(pct), np.nan, np.clip(pct, 1, 99))
 
 
-def percentile_points(d: np.ndarray | float) -> np.ndarray | float:
-    """Percentile-point gain for a student at the comparison median: 100·(Φ(d) − 0.5)."""
-    return 100.0 * (norm.cdf(d) - 0.5)
+def percentile_points(d: np.ndarray | pd.Series | float) -> np.ndarray | float:
+    """Percentile-point gain for a student at the comparison median: 100·(Φ(d) − 0.5).
+
+    A missing effect (NaN, None or pd.NA, as an estimate row without numbers holds) gives NaN.
+    """
+    if np.ndim(d) == 0:
+        return np.nan if pd.isna(d) else float(100.0 * (norm.cdf(float(d)) - 0.5))
+    values = pd.array(np.asarray(d, dtype=object).ravel(), dtype="Float64")
+    effect = values.to_numpy(dtype=float, na_value=np.nan).reshape(np.shape(d))
+    return 100.0 * (norm.cdf(effect) - 0.5)

@@ -96,6 +96,23 @@ def school_year_of(scores: pd.DataFrame, school_year: str | None = None) -> str:
     return years[0]
 
 
+def missing_seasons(
+    scores: pd.DataFrame, school_year: str | None = None, spring_year: str | None = None
+) -> list[str]:
+    """The seasons ("fall", "spring") with no test of an analysed subject in ``scores``: of
+    ``school_year`` (``spring_year`` for the spring, default the same), or of any school year
+    when it is None. With either season missing no student can be paired."""
+    tested = scores["subject"].isin(SUBJECTS)
+    term_year = {"fall": school_year, "spring": spring_year or school_year}
+    return [
+        season
+        for season, year in term_year.items()
+        if not (
+            tested & (scores["season"] == season) & (year is None or scores["school_year"] == year)
+        ).any()
+    ]
+
+
 def build_panel(
     scores: pd.DataFrame,
     schools: pd.DataFrame,

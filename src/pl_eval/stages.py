@@ -170,18 +170,33 @@ def build_panel(
     settings: dict,
     school_year: str | None = None,
 ) -> None:
-    """Pair fall and spring tests per student × subject; write the panel and its sample flow."""
+    """Pair fall and spring tests per student × subject; write the panel and its sample flow.
+
+    A cohort without a kept fall or spring test is one InputError naming the missing term:
+    nothing can be paired, and an empty panel would only fail later, less clearly.
+    """
     norms = Norms.from_frame(io.read_norms_table(), settings.get("norms_year", 2020))
+    tests = io.read_parquet(
+        scores, columns=panels.SCORE_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
+    )
+    year = school_year
+    if len(panels.missing_seasons(tests, year)) < 2:  # some fall or spring test: its year
+        year = panels.school_year_of(tests, school_year)
+    if missing := panels.missing_seasons(tests, year):
+        raise InputError.at(
+            scores,
+            f"fall and spring tests{'' if year is None else ' of ' + year} to pair (add the "
+            "missing term's exports to the cohort folder; rejected tests: rejects.parquet)",
+            found=f"no kept {' or '.join(missing)} test of math or reading",
+        )
     result = panels.build_panel(
-        io.read_parquet(
-            scores, columns=panels.SCORE_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
-        ),
+        tests,
         io.read_parquet(schools),
         norms,
         rejects=io.read_parquet(
             rejects, columns=panels.REJECT_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
         ),
-        school_year=school_year,
+        school_year=year,
     )
     log.info("build_panel: %s", result.summary())
     io.write_parquet(result.data, panel)

@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from pl_eval import io
-from pl_eval.norms import Norms
-from pl_eval.panel import REASONS, build_panel, school_year_of
+from pl_eval import io, stages
+from pl_eval.errors import InputError
+from pl_eval.norms import Norms, percentile_points
+from pl_eval.panel import REASONS, build_panel, missing_seasons, school_year_of
 
 NORMS = Norms.from_frame(io.read_norms_table(), 2020)
 YEAR = "2022-2023"
@@ -182,3 +183,56 @@ def test_two_year_span_pairs_fall_with_next_years_spring(schools):
     assert data.loc["a", "fall_z"] == pytest.approx(0.0)
     assert data.loc["a", "grade"] == 3 and data.loc["a", "years_pl"] == "1"
     assert flow(panel, "math", "comparison") == {"paired": 1, "changed_school": 1}
+
+
+def test_missing_seasons_of_analysed_subjects(scores):
+    assert missing_seasons(scores) == []
+    assert missing_seasons(scores, YEAR) == []
+    assert missing_seasons(scores, "2019-2020") == ["fall", "spring"]
+    fall = scores[scores["season"] == "fall"]
+    assert missing_seasons(fall) == ["spring"]
+    # a spring test of another subject does not make a spring term
+    other = fall.assign(season="spring", subject="language").head(1)
+    assert missing_seasons(pd.concat([fall, other]), YEAR) == ["spring"]
+
+
+def _write_stage_inputs(folder, scores, schools, rejects) -> dict:
+    paths = {name: folder / f"{name}.parquet" for name in ("scores", "rejects", "schools")}
+    io.write_parquet(scores, paths["scores"])
+    io.write_parquet(rejects, paths["rejects"])
+    io.write_parquet(schools, paths["schools"])
+    return paths | {"panel": folder / "panel.parquet", "exclusions": folder / "exclusions.csv"}
+
+
+@pytest.mark.parametrize("season", ["fall", "spring"])
+def test_stage_says_which_term_is_missing(tmp_path, scores, schools, rejects, season):
+    # Found by the property suite: a fall-only (or spring-only) cohort made an empty panel
+    # and the match stage then failed with "the panel has no math students to match".
+    paths = _write_stage_inputs(tmp_path, scores[scores["season"] != season], schools, rejects)
+    with pytest.raises(InputError) as error:
+        stages.build_panel(**paths, settings={"norms_year": 2020})
+    assert str(error.value) == (
+        f"{paths['scores']}: expected fall and spring tests of {YEAR} to pair (add the missing "
+        "term's exports to the cohort folder; rejected tests: rejects.parquet), found "
+        f"'no kept {season} test of math or reading'"
+    )
+    assert not paths["panel"].exists() and not paths["exclusions"].exists()
+
+
+def test_stage_writes_the_panel_of_a_cohort_with_both_terms(tmp_path, scores, schools, rejects):
+    paths = _write_stage_inputs(tmp_path, scores, schools, rejects)
+    stages.build_panel(**paths, settings={"norms_year": 2020})
+    flow = pd.read_csv(paths["exclusions"])
+    assert flow["n_students"].sum() == 11
+    assert len(io.read_parquet(paths["panel"])) == 4
+
+
+def test_percentile_points_of_a_missing_effect_is_nan():
+    # Found by the property suite on the merged branches: a pooled row with an estimate but no
+    # interval (one PL school) holds pd.NA in ci_low, and the report's findings crashed in
+    # percentile_points with "TypeError: boolean value of NA is ambiguous".
+    assert percentile_points(0.25) == pytest.approx(9.8706, abs=1e-4)  # 100 (Φ(0.25) - 0.5)
+    assert np.isnan(percentile_points(pd.NA)) and np.isnan(percentile_points(None))
+    got = percentile_points(pd.Series([0.25, pd.NA, -0.25], dtype="Float64"))
+    np.testing.assert_allclose(got, [9.8706, np.nan, -9.8706], atol=1e-4)
+    np.testing.assert_allclose(percentile_points(np.array([0.0, np.nan])), [0.0, np.nan])
