@@ -117,3 +117,12 @@ def test_two_treated_schools_leave_few_df_however_many_comparison_schools():
     assert 0.5 < fit.df < 2
     # the interval is wide: at least 4 SEs either side (t(2)'s 97.5% quantile is 4.3)
     assert fit.ci_high - fit.estimate > 4 * fit.se
+
+
+def test_rounding_near_a_leverage_of_one_is_a_leverage_of_one():
+    """1 − λ of 1.2e-12 is rounding where the exact value is 0 (it came from a validation
+    replication's breakout group whose PL students were all in one school): its CR2 weight is 0,
+    not 1.2e-12^(-1/2) ≈ 900,000, which swamped the HTZ df and divided by zero."""
+    from pl_eval.estimation.ols import _inverse_root
+
+    np.testing.assert_allclose(_inverse_root(np.array([1.24e-12, 0.0, 0.25])), [0.0, 0.0, 2.0])

@@ -68,8 +68,6 @@ FEW_SCHOOLS = "few PL schools"  # numbers kept (or, with one PL school, no inter
 NO_TEST = "fewer than two groups with students in both arms"
 NOT_ESTIMABLE = "not estimable"  # any other reason the models give
 NOTES = (NO_PL, NO_COMPARISON, ONE_CLUSTER, TOO_FEW, FEW_SCHOOLS, NO_TEST, NOT_ESTIMABLE)
-#: The interaction model's notes for a group, in the cohort's words.
-GROUP_NOTES = {"no treated rows": NO_PL, "no comparison rows": NO_COMPARISON}
 
 
 @dataclass(frozen=True)
@@ -484,10 +482,9 @@ def _breakout(
         test["note"] = NO_TEST
     else:
         stacked = pd.concat([samples[g] for g in estimable], ignore_index=True)
-        note = _unusable(stacked, config, CLUSTER)
+        test["note"] = _unusable(stacked, config, CLUSTER)
+    if not test["note"]:
         try:
-            if note:
-                raise EstimationError(note)
             fit = estimate_interaction(
                 stacked,
                 OUTCOME,
@@ -500,7 +497,7 @@ def _breakout(
                 se=config.se,
             )
         except EstimationError as exc:
-            test["note"] = note or f"{NOT_ESTIMABLE}: {exc}"
+            test["note"] = f"{NOT_ESTIMABLE}: {exc}"
         else:
             fits = fit.groups.set_index("group")
             test |= _test_row(fit, stacked, config)
@@ -562,10 +559,9 @@ def _group_row(
         "n_comparison": int(fit["n_comparison"]),
         "n_schools": int(sample.loc[sample["treated"], CLUSTER].nunique()),
         "shrunken_estimate": np.nan,
-        "note": GROUP_NOTES.get(fit["note"], fit["note"] or ""),
+        "note": "",  # the interaction model notes only the groups it gives no estimate
     }
-    se_type = "CR2" if config.se == "CR2" else "CR1"
-    return _checked(_few_schools(row, config, config.model, se_type))
+    return _checked(_few_schools(row, config, config.model, config.se))
 
 
 def _trajectory(subject: str, data: pd.DataFrame, config: EstimateConfig) -> pd.DataFrame:

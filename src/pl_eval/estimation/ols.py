@@ -41,6 +41,11 @@ from pl_eval.estimation.errors import EstimationError
 COLLINEARITY_TOL = 1e-7
 #: clubSandwich's cut-off below which an eigenvalue of the CR2 target is taken as 0.
 CR2_EIGEN_TOL = 1e-12
+#: Below this an eigenvalue of [(I−H)(I−H)']_gg (in [0, 1]) is a leverage of one, whose CR2
+#: adjustment is 0. clubSandwich's cut-off is 1e-12, but rounding leaves ~1e-12 where the exact
+#: value is 0 (a breakout group whose PL students are all in one school), and 1e-12^(-1/2)
+#: turns that rounding into a weight of a million that swamps the Satterthwaite df.
+LEVERAGE_ONE_TOL = 1e-8
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,10 +163,10 @@ class SmallSample:
             for i in range(q)  # q restrictions: a handful
             for j in range(q)
         )
-        nu = q * (q + 1) / total
+        nu = q * (q + 1) / total if total > 0 else np.nan  # 0: no variation to test against
         b = contrasts @ coef
         wald = float(b @ np.linalg.solve(contrasts @ vcov @ contrasts.T, b))
-        delta = max((nu - q + 1) / nu, 0.0)
+        delta = max((nu - q + 1) / nu, 0.0) if nu > 0 else np.nan
         df = nu - q + 1
         statistic = delta * wald / q
         p_value = float(stats.f.sf(statistic, q, df)) if df > 0 else np.nan
@@ -262,8 +267,8 @@ def fit_wls(
 
 
 def _inverse_root(g: np.ndarray) -> np.ndarray:
-    """g^(-1/2), with 0 where g is below clubSandwich's eigenvalue cut-off."""
-    ok = g > CR2_EIGEN_TOL
+    """g^(-1/2), with 0 where g is a leverage of one (below :data:`LEVERAGE_ONE_TOL`)."""
+    ok = g > LEVERAGE_ONE_TOL
     return np.where(ok, 1 / np.sqrt(np.where(ok, g, 1.0)), 0.0)
 
 
