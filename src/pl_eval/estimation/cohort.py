@@ -58,6 +58,13 @@ TEST_COLUMNS = [
 TRAJECTORY_COLUMNS = [
     "subject", "arm", "season", "mean_percentile", "ci_low", "ci_high", "n_students", "note",
 ]  # fmt: skip
+#: Columns that hold numbers (NaN where a row has none): typed float whatever the rows held, so
+#: a subject whose rows are all empty (None) stays numeric when subjects are joined.
+NUMBER_COLUMNS = {
+    "estimate", "se", "ci_low", "ci_high", "p_value", "df", "p_value_bh", "percentile_points",
+    "hedges_g", "improvement_index", "shrunken_estimate", "statistic", "df_denominator",
+    "mean_percentile",
+}  # fmt: skip
 
 #: How a note starts, by reason (the report matches on these words; details may follow).
 NO_PL = "no PL students"
@@ -156,13 +163,21 @@ def estimate_cohort(
             tests.append(test)
         trajectory.append(_trajectory(subject, data, config))
     return CohortEstimates(
-        estimates=pd.concat(
-            [e if isinstance(e, pd.DataFrame) else pd.DataFrame([e]) for e in estimates],
-            ignore_index=True,
-        )[ESTIMATE_COLUMNS],
-        tests=pd.DataFrame(tests, columns=TEST_COLUMNS),
-        trajectory=pd.concat(trajectory, ignore_index=True)[TRAJECTORY_COLUMNS],
+        estimates=_numbers_as_float(
+            pd.concat(
+                [e if isinstance(e, pd.DataFrame) else pd.DataFrame([e]) for e in estimates],
+                ignore_index=True,
+            )[ESTIMATE_COLUMNS]
+        ),
+        tests=_numbers_as_float(pd.DataFrame(tests, columns=TEST_COLUMNS)),
+        trajectory=_numbers_as_float(pd.concat(trajectory, ignore_index=True)[TRAJECTORY_COLUMNS]),
     )
+
+
+def _numbers_as_float(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its :data:`NUMBER_COLUMNS` as float64 (None and NA become NaN)."""
+    numbers = [c for c in table.columns if c in NUMBER_COLUMNS]
+    return table.astype(dict.fromkeys(numbers, "float64"))
 
 
 def combine_estimates(parts: list[CohortEstimates]) -> CohortEstimates:
@@ -170,7 +185,7 @@ def combine_estimates(parts: list[CohortEstimates]) -> CohortEstimates:
     ordered as :func:`estimate_cohort` orders them: by subject, each subject's rows as made."""
 
     def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
-        table = pd.concat(frames, ignore_index=True)
+        table = _numbers_as_float(pd.concat(frames, ignore_index=True))
         return table.sort_values("subject", kind="stable", ignore_index=True)
 
     return CohortEstimates(

@@ -65,6 +65,13 @@ def pooled_finding(row: pd.Series, min_n: int = 10) -> Finding:
     if pd.isna(row["estimate"]):
         why = note_of(row) or "no estimate"
         return Finding(f"In {subject}, no effect could be estimated: {why}.", significant=False)
+    if pd.isna(row["ci_low"]) or pd.isna(row["ci_high"]):
+        why = f" ({note_of(row)})" if note_of(row) else ""
+        return Finding(
+            f"In {subject}, the estimated difference was {_signed(row['estimate'], 2)} SD, but "
+            f"no interval could be computed{why}, so it is not a finding.",
+            significant=False,
+        )
     if rests_on_few_schools(row):
         n = int(row["n_schools"])
         text = (
@@ -79,12 +86,12 @@ def pooled_finding(row: pd.Series, min_n: int = 10) -> Finding:
 
 def _interval(row: pd.Series) -> str:
     """A pooled row's intervals in percentile points and SD, and its PL students and schools."""
+    students = f"{int(row['n_treated']):,} PL students in {int(row['n_schools'])} schools"
     low, high = percentile_points(row["ci_low"]), percentile_points(row["ci_high"])
     return (
         f"95% CI {_signed(low, 1)} to {_signed(high, 1)} percentile points; "
         f"{_signed(row['estimate'], 2)} SD, 95% CI {_signed(row['ci_low'], 2)} to "
-        f"{_signed(row['ci_high'], 2)}; {int(row['n_treated']):,} PL students in "
-        f"{int(row['n_schools'])} schools"
+        f"{_signed(row['ci_high'], 2)}; {students}"
     )
 
 
