@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 from pl_eval.config import SIMULATED_COHORTS, analysis_section
+from pl_eval.ingest.layouts import SPREADSHEET_SUFFIXES
 from pl_eval.matching import stratum_labels
 
 # Subjects analysed; ingest sets other subjects aside with a reason.
@@ -121,10 +122,13 @@ def raw_inputs(wildcards):
     raw = Path("data/raw") / cohort
     if cohort in SIMULATED_COHORTS:
         return {"exports": str(raw / "exports"), "schools": str(raw / "schools.csv")}
+    # Workbooks are inputs too: ingest lists them as unread (with how to export CSV), so
+    # adding or converting one re-runs it.
+    readable = (".csv", ".txt", *SPREADSHEET_SUFFIXES)
     exports = sorted(
         str(p)
         for p in raw.rglob("*")
-        if p.is_file() and p.suffix.lower() in (".csv", ".txt") and p.name != "schools.csv"
+        if p.is_file() and p.suffix.lower() in readable and p.name != "schools.csv"
     )
     return {"exports": exports, "schools": str(raw / "schools.csv")}
 
