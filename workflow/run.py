@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import psutil  # installed with Snakemake, which uses it too
+import psutil
 
 STATE = Path(".snakemake")
 FLOCK = STATE / "make_run.flock"
