@@ -50,6 +50,15 @@ def no_estimate(row: pd.Series | object) -> str:
     return f"no estimate: {note}" if note else "no estimate"
 
 
+def _say_why_missing(ax, rows: pd.DataFrame, known, y, *, fontsize: float) -> None:
+    """Write "no estimate: <note>" on the rows of ``rows`` that have no estimate drawn."""
+    for row in np.flatnonzero(~known):
+        ax.annotate(
+            no_estimate(rows.iloc[row]), (0.01, y[row]), xycoords=ax.get_yaxis_transform(),
+            va="center", fontsize=fontsize, color=GREY,
+        )  # fmt: skip
+
+
 def few_schools(notes: pd.Series) -> pd.Series:
     """Per row, whether its note says it rests on few PL schools."""
     return notes.fillna("").astype(str).str.contains(FEW_SCHOOLS, regex=False)
@@ -135,11 +144,7 @@ def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0)
             s=22,
             zorder=4,
         )
-    for row in np.flatnonzero(~known):
-        ax.annotate(
-            no_estimate(data.iloc[row]), (0.01, y[row]), xycoords=ax.get_yaxis_transform(),
-            va="center", fontsize=6.5, color=GREY,
-        )  # fmt: skip
+    _say_why_missing(ax, data, known, y, fontsize=6.5)
     labels = (
         data["group"].astype(str) + " (n = " + data["n_treated"].astype("Int64").astype(str) + ")"
     )
@@ -234,11 +239,7 @@ def breakout_plot(breakouts: pd.DataFrame, pooled: pd.Series) -> Figure:
             markersize=5,
             capsize=2,
         )
-        for row in np.flatnonzero(~known):
-            ax.annotate(
-                no_estimate(rows.iloc[row]), (0.01, y[row]), xycoords=ax.get_yaxis_transform(),
-                va="center", fontsize=7, color=GREY,
-            )  # fmt: skip
+        _say_why_missing(ax, rows, known, y, fontsize=7)
         labels = (
             rows["group"]
             .astype(str)
