@@ -601,25 +601,13 @@ def _with_roster(tests: pd.DataFrame, roster: pd.DataFrame, match: np.ndarray) -
     note[own] = "empty"
     via = missing & joined
     if via.any():
-        rows = take[via]
-        where = pd.Series(roster["source_file"].to_numpy()[rows], dtype="str")
-        line = pd.Series(roster["source_line"].to_numpy()[rows]).astype("str")
-        note[via] = (
-            "StudentsBySchool row at " + where + " line " + line + " has no grade"
-        ).to_numpy()
+        note[via] = (_roster_places(roster, take[via]) + " has no grade").to_numpy()
     if unknown.any():
-        text = pd.Series(_not_grades(code[unknown]), dtype="str")
-        rows = take[unknown]
-        where = (
-            pd.Series(roster["source_file"].to_numpy()[rows], dtype="str") if len(roster) else ""
-        )
-        line = (
-            pd.Series(roster["source_line"].to_numpy()[rows]).astype("str") if len(roster) else ""
-        )
-        via_roster = pd.Series(joined[unknown])
-        note[unknown] = text.where(
-            ~via_roster, "StudentsBySchool row at " + where + " line " + line + ": " + text
-        ).to_numpy()
+        text = _not_grades(code[unknown])
+        from_roster = joined[unknown]
+        places = _roster_places(roster, take[unknown & joined])
+        text[from_roster] = (places + ": " + pd.Series(text[from_roster], dtype="str")).to_numpy()
+        note[unknown] = text
     return tests.assign(
         has_roster=tests["combined"].to_numpy() | joined,
         grade=grade,
@@ -628,6 +616,13 @@ def _with_roster(tests: pd.DataFrame, roster: pd.DataFrame, match: np.ndarray) -
         ethnicity=_coalesce(joined, tests["ethnicity"], roster["ethnicity"], take),
         grade_note=note,
     )
+
+
+def _roster_places(roster: pd.DataFrame, rows: np.ndarray) -> pd.Series:
+    """Where each of the roster ``rows`` is ("StudentsBySchool row at <file> line <n>")."""
+    where = pd.Series(roster["source_file"].to_numpy()[rows], dtype="str")
+    line = pd.Series(roster["source_line"].to_numpy()[rows]).astype("str")
+    return "StudentsBySchool row at " + where + " line " + line
 
 
 def _coalesce(

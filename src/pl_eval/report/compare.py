@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pl_eval.errors import ConfigError
-from pl_eval.report.findings import FEW_SCHOOLS, FEW_SCHOOLS_CAVEAT, SUBJECT_NAMES, Finding
+from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, SUBJECT_NAMES, Finding, few_schools
 from pl_eval.report.suppression import Suppressed, suppress
 
 #: The main specification's name among ``analyses:``; the others are sensitivity variants.
@@ -150,7 +150,7 @@ def range_finding(
     subject = SUBJECT_NAMES.get(rows["subject"].iloc[0], rows["subject"].iloc[0])
     found = _range_finding(rows, label, noun, reference, subject)
     notes = rows["note"] if "note" in rows else pd.Series("", index=rows.index)
-    few = rows.loc[notes.fillna("").astype(str).str.contains(FEW_SCHOOLS, regex=False), label]
+    few = rows.loc[few_schools(notes), label]
     if few.empty:
         return found
     which = ", ".join(

@@ -21,6 +21,7 @@ import pandas as pd
 from pl_eval import matching
 from pl_eval.matching.balance import Balance
 from pl_eval.matching.plots import empty_plot, literal_text
+from pl_eval.report.findings import FEW_SCHOOLS, few_schools
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -39,8 +40,6 @@ SCOPE_TITLES = {
     "grade_band": "Grade band",
     "baseline_quintile": "Fall quintile",
 }
-#: The start of an estimate's note when it rests on fewer PL schools than estimate.few_schools.
-FEW_SCHOOLS = "few PL schools"
 
 
 def no_estimate(row: pd.Series | object) -> str:
@@ -57,11 +56,6 @@ def _say_why_missing(ax, rows: pd.DataFrame, known, y, *, fontsize: float) -> No
             no_estimate(rows.iloc[row]), (0.01, y[row]), xycoords=ax.get_yaxis_transform(),
             va="center", fontsize=fontsize, color=GREY,
         )  # fmt: skip
-
-
-def few_schools(notes: pd.Series) -> pd.Series:
-    """Per row, whether its note says it rests on few PL schools."""
-    return notes.fillna("").astype(str).str.contains(FEW_SCHOOLS, regex=False)
 
 
 #: The number columns a figure reads, drawn from plain floats (NaN where missing).

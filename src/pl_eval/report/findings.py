@@ -49,6 +49,11 @@ def rests_on_few_schools(row: pd.Series) -> bool:
     return FEW_SCHOOLS in note_of(row)
 
 
+def few_schools(notes: pd.Series) -> pd.Series:
+    """Per row of a table's notes, whether it says the estimate rests on few PL schools."""
+    return notes.fillna("").astype(str).str.contains(FEW_SCHOOLS, regex=False)
+
+
 def pooled_finding(row: pd.Series, min_n: int = 10) -> Finding:
     """The pooled effect of one subject in percentile points and SD units, with its CI.
 

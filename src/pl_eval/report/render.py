@@ -27,7 +27,7 @@ from pl_eval.estimation.cohort import significant_schools
 from pl_eval.matching.result import describe_reasons
 from pl_eval.norms import percentile_points
 from pl_eval.report import compare, figures
-from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, findings
+from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, few_schools, findings
 from pl_eval.report.suppression import LOG_COLUMNS, Suppressed, suppress
 
 BREAKOUT_SCOPES = ("sector", "years", "grade_band", "baseline_quintile")
@@ -233,7 +233,7 @@ def _unmatched_notes(estimates: pd.DataFrame, summaries: dict[str, dict]) -> pd.
 def few_schools_rows(estimates: pd.DataFrame) -> list[str]:
     """Which estimates rest on few PL schools, per subject: "math pooled (2 PL schools) and 4
     breakout groups" (school rows are not clustered, so never listed)."""
-    rows = estimates[figures.few_schools(estimates["note"]) & (estimates["scope"] != "school")]
+    rows = estimates[few_schools(estimates["note"]) & (estimates["scope"] != "school")]
     out = []
     for subject, part in rows.groupby("subject", sort=True):
         pooled = part[part["scope"] == "pooled"]
