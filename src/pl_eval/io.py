@@ -431,7 +431,10 @@ def file_encoding(path: str | Path, name: str, *, bom: bool = False) -> str:
     if bad is None:
         return "utf-8-sig" if bom else "utf-8"
     save = "re-save it as CSV UTF-8 (in Excel: Save As, CSV UTF-8)"
-    if bom or _first_match(path, _UTF8_CHARACTER) is not None:
+    utf8_character, not_text, windows_only = _first_matches(
+        path, (_UTF8_CHARACTER, _NOT_TEXT, _WINDOWS_ONLY)
+    )
+    if bom or utf8_character is not None:
         raise InputError.at(
             name,
             f"one text encoding for the whole file, but it holds UTF-8 text and this byte, "
@@ -439,7 +442,6 @@ def file_encoding(path: str | Path, name: str, *, bom: bool = False) -> str:
             line=_line_of(path, bad),
             found=f"byte 0x{_byte_at(path, bad):02X} at byte offset {bad:,}",
         )
-    not_text = _first_match(path, _NOT_TEXT)
     if not_text is not None:
         raise InputError.at(
             name,
@@ -447,7 +449,7 @@ def file_encoding(path: str | Path, name: str, *, bom: bool = False) -> str:
             line=_line_of(path, not_text),
             found=f"byte 0x{_byte_at(path, not_text):02X} at byte offset {not_text:,}",
         )
-    return "cp1252" if _first_match(path, _WINDOWS_ONLY) is not None else "latin-1"
+    return "cp1252" if windows_only is not None else "latin-1"
 
 
 def _blocks(path: str | Path, start: int = 0) -> Iterator[tuple[int, bytes]]:
@@ -478,15 +480,20 @@ def _first_non_utf8(path: str | Path, start: int) -> int | None:
     return None
 
 
-def _first_match(path: str | Path, pattern: re.Pattern) -> int | None:
-    """Byte offset of the first match of ``pattern`` (at most 4 bytes long) in the file."""
+def _first_matches(path: str | Path, patterns: Sequence[re.Pattern]) -> list[int | None]:
+    """Byte offset of the first match of each of ``patterns`` (each at most 4 bytes long) in
+    the file, or None: one pass over the file for all of them."""
+    found: list[int | None] = [None] * len(patterns)
     carry = b""
     for offset, block in _blocks(path):
-        found = pattern.search(carry + block)
-        if found:
-            return offset - len(carry) + found.start()
+        text = carry + block
+        for i, pattern in enumerate(patterns):
+            if found[i] is None and (match := pattern.search(text)):
+                found[i] = offset - len(carry) + match.start()
+        if None not in found:
+            break
         carry = block[-3:]
-    return None
+    return found
 
 
 def _byte_at(path: str | Path, offset: int) -> int:
