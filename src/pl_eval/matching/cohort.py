@@ -25,10 +25,12 @@ from pl_eval.matching.strata import (
     StratifiedMatch,
     matched_part,
     merge_parts,
+    no_matches,
     no_pairs,
     stratum_labels,
     stratum_rows,
     unmatched_part,
+    unmatched_schools,
 )
 from pl_eval.matching.unmatched import Unmatchable, nobody_matched, unmatchable
 from pl_eval.matching.vcg import VCGSettings
@@ -315,18 +317,15 @@ def nothing_matched(
     """The match of a subject whose ``rows`` cannot be matched, for the reason ``why``."""
     treated = rows["treated"].to_numpy(dtype=bool)
     discarded = why.reasons.get("missing_covariate", 0)
-    schools = (
-        rows[treated].groupby(["district", "school"], sort=True, observed=True).size()
-    ).reset_index(name="n_treated")
     return NothingMatched(
         subject=subject,
         why=why,
-        matched=rows.iloc[:0].assign(weight=np.float64(0), distance=np.float64(0)),
+        matched=no_matches(rows),
         pairs=no_pairs(),
         balance=not_computable_balance(
             config.covariates, int(treated.sum()), int((~treated).sum()), why.text
         ),
-        schools=schools.assign(n_matched=0, match_rate=0.0),
+        schools=unmatched_schools(rows),
         sample_sizes={
             "comparison": {"all": int((~treated).sum()), "discarded": 0},
             "treated": {"all": int(treated.sum()), "discarded": discarded},

@@ -169,9 +169,6 @@ def unmatched_part(
         ("no_stratum_controls" if k == "no_comparison_students" else k): v
         for k, v in why.reasons.items()
     }
-    schools = (
-        rows[treated].groupby(["district", "school"], sort=True, observed=True).size()
-    ).reset_index(name="n_treated")
     summary = {
         "subject": subject,
         "stratum": stratum,
@@ -193,15 +190,27 @@ def unmatched_part(
     }
     keys = pd.Series(dtype="str")
     return MatchPart(
-        matched=rows.iloc[:0].assign(weight=np.float64(0), distance=np.float64(0)),
+        matched=no_matches(rows),
         pairs=no_pairs(),
         participants=pd.DataFrame(
             {"student_key": keys, "treated": pd.Series(dtype=bool)}
             | {name: pd.Series(dtype="float64") for name in PARTICIPANT_COLUMNS[2:]}
         ),
-        schools=schools.assign(n_matched=0, match_rate=0.0),
+        schools=unmatched_schools(rows),
         summary=_plain(summary),
     )
+
+
+def no_matches(rows: pd.DataFrame) -> pd.DataFrame:
+    """An empty matched table: the columns of ``rows`` with weight and distance."""
+    return rows.iloc[:0].assign(weight=np.float64(0), distance=np.float64(0))
+
+
+def unmatched_schools(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per PL school of ``rows``: its students, none of them matched."""
+    treated = rows["treated"].to_numpy(dtype=bool)
+    schools = rows[treated].groupby(["district", "school"], sort=True, observed=True).size()
+    return schools.reset_index(name="n_treated").assign(n_matched=0, match_rate=0.0)
 
 
 def no_pairs() -> pd.DataFrame:
