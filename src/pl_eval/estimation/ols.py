@@ -28,7 +28,7 @@ order, tolerance 1e-7) and dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -260,8 +260,8 @@ def fit_wls(
         meat, se_type = sums.T @ sums * adjust, "CR1"
     else:
         df, se_type = np.nan, "CR2"
-        meat, small_sample = _cr2(x, w, resid, bread, cluster, n_clusters)
-        small_sample = replace(small_sample, to_centred=design.to_original())
+        to_centred = design.to_original()
+        meat, small_sample = _cr2(x, w, resid, bread, cluster, n_clusters, to_centred)
     coef, vcov = design.uncentre(coef_c, bread @ meat @ bread)
     return LeastSquaresFit(coef, vcov, df, se_type, small_sample)
 
@@ -289,9 +289,11 @@ def _cr2(
     bread: np.ndarray,
     cluster: np.ndarray,
     n_clusters: int,
+    to_centred: np.ndarray,
 ) -> tuple[np.ndarray, SmallSample]:
     """The CR2 meat Σ_g c_g c_g', c_g = X_g'W_g A_g e_g, A_g = [(I−H)(I−H)']_gg^(-1/2), and the
-    pieces of its Satterthwaite df.
+    pieces of its Satterthwaite df (for contrasts of the uncentred coefficients, which
+    ``to_centred``, :meth:`CentredDesign.to_original`, maps to the centred ones).
 
     A_g is never formed (clusters can hold thousands of rows). With U_g = [X_g, W_g X_g],
     [(I−H)(I−H)']_gg = I − U_g C U_g' for C = [[−MQM, M], [M, 0]], M = (X'WX)⁻¹, Q = X'W²X, so
@@ -311,11 +313,16 @@ def _cr2(
     b = cluster_sums(u, cluster, n_clusters, resid)  # U_g'e_g
     q = gram[:, k:, k:].sum(axis=0)
     with threadpool_limits(1, user_api="blas"):  # G tiny problems: threads only contend
-        return _cr2_adjust(gram, b, bread, q, k)
+        return _cr2_adjust(gram, b, bread, q, k, to_centred)
 
 
 def _cr2_adjust(
-    gram: np.ndarray, b: np.ndarray, bread: np.ndarray, q: np.ndarray, k: int
+    gram: np.ndarray,
+    b: np.ndarray,
+    bread: np.ndarray,
+    q: np.ndarray,
+    k: int,
+    to_centred: np.ndarray,
 ) -> tuple[np.ndarray, SmallSample]:
     """The per-cluster 2K × 2K algebra of :func:`_cr2`, all clusters at once."""
     mqm = bread @ q @ bread
@@ -340,6 +347,6 @@ def _cr2_adjust(
         z=uau[:, :, k:] @ bread,
         n=bread @ ua2u @ bread,
         kernel=np.block([[mqm, -bread], [-bread, np.zeros((k, k))]]),
-        to_centred=np.eye(k),
+        to_centred=to_centred,
     )
     return components.T @ components, small_sample
