@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from scipy.stats import norm
 
 SUBJECTS = {"Mathematics": "math", "Reading": "reading"}
@@ -82,13 +83,26 @@ def reported_percentile(z: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(pct), np.nan, np.clip(pct, 1, 99))
 
 
-def percentile_points(d: np.ndarray | pd.Series | float) -> np.ndarray | float:
-    """Percentile-point gain for a student at the comparison median: 100·(Φ(d) − 0.5).
+def percentile_points(
+    d: np.ndarray | pd.Series | float, at: np.ndarray | pd.Series | float = 50.0
+) -> np.ndarray | float:
+    """Percentile points an effect of ``d`` national SD moves a student at national percentile
+    ``at``: 100·Φ(Φ⁻¹(at/100) + d) − at, where they would be with the effect minus where they were.
 
-    A missing effect (NaN, None or pd.NA, as an estimate row without numbers holds) gives NaN.
+    At the national median (``at`` 50, the default) this is 100·(Φ(d) − 0.5), the figure RAND
+    reported; an estimate row is converted at its own comparison group's average (the cohort
+    estimates' ``comparison_percentile``), since a student starting at the 30th percentile gains
+    fewer points from the same effect than one at the 50th. A missing effect or percentile (NaN,
+    None or pd.NA, as an estimate row without numbers holds) gives NaN.
     """
-    if np.ndim(d) == 0:
-        return np.nan if pd.isna(d) else float(100.0 * (norm.cdf(float(d)) - 0.5))
-    values = pd.array(np.asarray(d, dtype=object).ravel(), dtype="Float64")
-    effect = values.to_numpy(dtype=float, na_value=np.nan).reshape(np.shape(d))
-    return 100.0 * (norm.cdf(effect) - 0.5)
+    effect, base = _floats(d), _floats(at)
+    points = national_percentile(special.ndtri(base / 100.0) + effect) - base
+    return float(points) if np.ndim(points) == 0 else points
+
+
+def _floats(values: np.ndarray | pd.Series | float) -> np.ndarray | float:
+    """Numbers as float (an array keeps its shape); missing values of any kind become NaN."""
+    if np.ndim(values) == 0:
+        return np.nan if pd.isna(values) else float(values)
+    array = pd.array(np.asarray(values, dtype=object).ravel(), dtype="Float64")
+    return array.to_numpy(dtype=float, na_value=np.nan).reshape(np.shape(values))

@@ -107,7 +107,16 @@ def test_pooled_effect_covers_the_planted_mix(result):
     pooled = rows(result, "pooled").loc["all"]
     truth = (7 * 120 * 0.25 + 4 * 120 * 0.0 + 4 * 0.25) / (11 * 120 + 4)
     assert pooled["ci_low"] < truth < pooled["ci_high"]
-    assert pooled["percentile_points"] == pytest.approx(100 * (norm.cdf(pooled["estimate"]) - 0.5))
+    # percentile points for a student at the comparison group's average spring percentile; the
+    # national-median figure RAND reported is kept beside it for the pooled row
+    data, _ = matched_sample()
+    comparison = data[~data["treated"]]
+    at = np.average(comparison["spring_pct"], weights=comparison["weight"])
+    assert pooled["comparison_percentile"] == pytest.approx(at)
+    moved = 100 * norm.cdf(norm.ppf(at / 100) + pooled["estimate"]) - at
+    assert pooled["percentile_points"] == pytest.approx(moved)
+    median = 100 * (norm.cdf(pooled["estimate"]) - 0.5)
+    assert pooled["percentile_points_median"] == pytest.approx(median)
     assert pooled["n_treated"] == 11 * 120 + 4 and pooled["n_schools"] == 12
     assert list(result.estimates.columns) == ESTIMATE_COLUMNS
 

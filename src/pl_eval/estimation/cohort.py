@@ -13,6 +13,7 @@ says so in its note (its CR2 small-sample df already widen its interval).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from pl_eval.estimation.models import (
     estimate_effect,
     estimate_interaction,
 )
+from pl_eval.estimation.power import minimum_detectable_effect
 from pl_eval.estimation.shrinkage import shrink
 from pl_eval.norms import percentile_points
 from pl_eval.progress import track
@@ -50,8 +52,13 @@ BREAKOUTS = {
 ESTIMATE_COLUMNS = [
     "subject", "scope", "group", "district", "estimate", "se", "ci_low", "ci_high", "p_value",
     "df", "p_value_bh", "percentile_points", "hedges_g", "improvement_index", "n_treated",
-    "n_comparison", "n_schools", "shrunken_estimate", "note",
+    "n_comparison", "n_schools", "shrunken_estimate", "note", "comparison_percentile",
+    "percentile_ci_low", "percentile_ci_high", "percentile_points_median", "mde",
+    "mde_percentile_points",
 ]  # fmt: skip
+#: The pooled effect with every PL school weighted equally (what the average PL school did),
+#: beside ``pooled`` (every PL student weighted equally: what the average PL student got).
+POOLED_SCHOOLS = "pooled_schools"
 TEST_COLUMNS = [
     "subject", "scope", "groups", "statistic", "df", "df_denominator", "p_value", "note",
 ]  # fmt: skip
@@ -63,7 +70,8 @@ TRAJECTORY_COLUMNS = [
 NUMBER_COLUMNS = {
     "estimate", "se", "ci_low", "ci_high", "p_value", "df", "p_value_bh", "percentile_points",
     "hedges_g", "improvement_index", "shrunken_estimate", "statistic", "df_denominator",
-    "mean_percentile",
+    "mean_percentile", "comparison_percentile", "percentile_ci_low", "percentile_ci_high",
+    "percentile_points_median", "mde", "mde_percentile_points",
 }  # fmt: skip
 
 #: How a note starts, by reason (the report matches on these words; details may follow).
@@ -155,6 +163,7 @@ def estimate_cohort(
         data, pairs = _integer_keys(_prepare(matched), text_pairs)
         pooled = _row(subject, "pooled", "all", data, config, cluster=CLUSTER)
         estimates.append(pooled)
+        estimates.append(_pooled_schools(subject, data, pairs, config))
         schools = _schools(subject, data, pairs, config, pooled_estimate=pooled["estimate"])
         estimates.append(schools)
         for scope, (column, groups) in BREAKOUTS.items():
@@ -167,7 +176,7 @@ def estimate_cohort(
             pd.concat(
                 [e if isinstance(e, pd.DataFrame) else pd.DataFrame([e]) for e in estimates],
                 ignore_index=True,
-            )[ESTIMATE_COLUMNS]
+            ).pipe(_with_scales)[ESTIMATE_COLUMNS]
         ),
         tests=_numbers_as_float(pd.DataFrame(tests, columns=TEST_COLUMNS)),
         trajectory=_numbers_as_float(pd.concat(trajectory, ignore_index=True)[TRAJECTORY_COLUMNS]),
@@ -229,24 +238,32 @@ def _integer_keys(data: pd.DataFrame, pairs: pd.DataFrame) -> tuple[pd.DataFrame
     )
 
 
-def subsample(data: pd.DataFrame, pairs: pd.DataFrame, treated_keys: pd.Index) -> pd.DataFrame:
+def subsample(
+    data: pd.DataFrame,
+    pairs: pd.DataFrame,
+    treated_keys: pd.Index,
+    treated_weight: pd.Series | None = None,
+) -> pd.DataFrame:
     """``treated_keys``' students and the comparison students matched to them, ATT-weighted.
 
-    Treated weight 1; a comparison student gets Σ 1/k over the treated students it serves (k
-    their number of matches), rescaled to sum to the number of distinct comparison students
-    (MatchIt's convention, as the match stage's weights).
+    Treated weight 1 (or ``treated_weight``, by treated key); a comparison student gets Σ w/k
+    over the treated students it serves (w their weight, k their number of matches), rescaled
+    to sum to the number of distinct comparison students (MatchIt's convention, as the match
+    stage's weights).
     """
     mine = pairs[pairs["treated_key"].isin(treated_keys)]
     per_treated = mine.groupby("treated_key")["control_key"].transform("size")
-    control_weight = (1.0 / per_treated).groupby(mine["control_key"]).sum()
+    served = 1.0 if treated_weight is None else mine["treated_key"].map(treated_weight)
+    control_weight = (served / per_treated).groupby(mine["control_key"]).sum()
     if len(control_weight):
         control_weight *= len(control_weight) / control_weight.sum()
     keys = data["student_key"]
     is_treated = data["treated"] & keys.isin(mine["treated_key"])
     is_control = ~data["treated"] & keys.isin(control_weight.index)
     rows = data[is_treated | is_control]
+    own = 1.0 if treated_weight is None else rows["student_key"].map(treated_weight)
     weight = np.where(
-        rows["treated"], 1.0, rows["student_key"].map(control_weight).to_numpy(dtype=float)
+        rows["treated"], own, rows["student_key"].map(control_weight).to_numpy(dtype=float)
     )
     return rows.assign(weight=weight)
 
@@ -326,9 +343,11 @@ def _unusable(data: pd.DataFrame, config: EstimateConfig, cluster: str | None) -
 def _effect(estimate: float, data: pd.DataFrame) -> dict:
     """The estimate in the units the report also shows."""
     g = hedges_g(estimate, data)
+    base = comparison_percentile(data)
     return {
         "estimate": estimate,
-        "percentile_points": percentile_points(estimate),
+        "comparison_percentile": base,
+        "percentile_points": percentile_points(estimate, at=base),
         "hedges_g": g,
         "improvement_index": 100 * norm.cdf(g) - 50,
     }
@@ -366,8 +385,69 @@ def _checked(row: dict) -> dict:
 
 def _empty_effect() -> dict:
     names = ("estimate", "se", "ci_low", "ci_high", "p_value", "df", "percentile_points",
-             "hedges_g", "improvement_index")  # fmt: skip
+             "hedges_g", "improvement_index", "comparison_percentile")  # fmt: skip
     return dict.fromkeys(names, np.nan)
+
+
+def comparison_percentile(data: pd.DataFrame) -> float:
+    """The match-weighted mean spring national percentile of a sample's comparison students.
+
+    Where a student at the comparison group's average stands without the program: the spring
+    score is the outcome the effect is added to, and the comparison students' spring score is the
+    treated students' counterfactual (their fall percentile would omit the year's drift against
+    national norms). NaN without comparison students.
+    """
+    comparison = data[~data["treated"] & (data["weight"] > 0)].dropna(subset=["spring_pct"])
+    if comparison.empty:
+        return np.nan
+    return float(np.average(comparison["spring_pct"], weights=comparison["weight"]))
+
+
+def _with_scales(estimates: pd.DataFrame) -> pd.DataFrame:
+    """Each row's interval and minimum detectable effect in the report's other units.
+
+    The interval's ends in percentile points at the row's own comparison percentile (as its
+    ``percentile_points``); the minimum detectable effect (80% power, 5% two-sided) from the
+    row's SE and df, in SD and in percentile points; and, for the pooled rows only, the effect in
+    percentile points for a student at the national median, as RAND reported its headline.
+    """
+    base = estimates["comparison_percentile"]
+    mde = minimum_detectable_effect(estimates["se"], estimates["df"])
+    headline = estimates["scope"] == "pooled"
+    return estimates.assign(
+        percentile_ci_low=percentile_points(estimates["ci_low"], at=base),
+        percentile_ci_high=percentile_points(estimates["ci_high"], at=base),
+        percentile_points_median=np.where(
+            headline, percentile_points(estimates["estimate"]), np.nan
+        ),
+        mde=mde,
+        mde_percentile_points=percentile_points(mde, at=base),
+    )
+
+
+def school_weights(data: pd.DataFrame, pairs: pd.DataFrame) -> pd.Series:
+    """Weights, by treated key, giving every PL school the same total: N/(J·n_j) for a student
+    of school j (n_j its matched PL students, N of J schools in all), so they still sum to N."""
+    treated = data[data["treated"] & data["student_key"].isin(pairs["treated_key"])]
+    share = 1.0 / treated.groupby(CLUSTER)["student_key"].transform("size")
+    weight = share * (len(treated) / share.sum()) if len(treated) else share
+    return pd.Series(weight.to_numpy(dtype=float), index=treated["student_key"].to_numpy())
+
+
+def _pooled_schools(
+    subject: str, data: pd.DataFrame, pairs: pd.DataFrame, config: EstimateConfig
+) -> dict:
+    """The pooled effect with every PL school weighted equally: what the average PL school did.
+
+    The pooled regression with each school's treated students reweighted to the same total
+    (:func:`school_weights`) and their matched comparison students' ATT weights scaled with
+    them, school-clustered with the configured SE and its own df. Always least squares: a
+    random-intercept model would reweight the schools again by its own variance shares.
+    """
+    weights = school_weights(data, pairs)
+    sample = subsample(data, pairs, weights.index, treated_weight=weights)
+    least_squares = dataclasses.replace(config, model="ols_cluster")
+    return _row(subject, POOLED_SCHOOLS, "all", sample, least_squares, cluster=CLUSTER)
 
 
 def hedges_g(effect: float, data: pd.DataFrame) -> float:
