@@ -125,7 +125,7 @@ def test_each_row_in_percentile_points_at_its_own_comparison_average():
     assert pooled["comparison_percentile"] == pytest.approx(pooled_base)
     moved = 100 * norm.cdf(norm.ppf(pooled_base / 100) + 0.3125) - pooled_base
     assert pooled["percentile_points"] == pytest.approx(moved)
-    # 9.83 points at the national median (RAND's figure) against 10.16 at the 26th percentile
+    # 12.27 points at the national median (RAND's figure) against 11.03 at the 26th percentile
     assert pooled["percentile_points_median"] == pytest.approx(100 * (norm.cdf(0.3125) - 0.5))
     assert pooled["percentile_points"] != pytest.approx(pooled["percentile_points_median"])
     # Q1 (fall below the 20th percentile: falls −1.5 and −1.0) sits at its own comparison average

@@ -132,6 +132,7 @@ class CohortEstimates:
                 f"{row.percentile_points:+.1f} percentile points; {counts})"
                 + (f"; {row.note}" if row.note else "")
             )
+            lines.append(_scales_line(row, self.estimates))
         schools = self.estimates[self.estimates["scope"] == "school"]
         for subject, rows in schools.groupby("subject", sort=True):
             counts = significant_schools(rows)
@@ -142,6 +143,29 @@ class CohortEstimates:
                 f"{counts['negative_bh']}"
             )
         return "\n".join(lines)
+
+
+def _scales_line(pooled, estimates: pd.DataFrame) -> str:
+    """Under a pooled line: its percentile points labelled, its MDE, and the school-weighted
+    pooled effect of the same subject."""
+    text = (
+        f"           (percentile points for a student at the comparison group's average, "
+        f"spring percentile {pooled.comparison_percentile:.1f}; at the national median "
+        f"{pooled.percentile_points_median:+.1f}); minimum detectable effect {pooled.mde:.3f} SD"
+    )
+    rows = estimates[
+        (estimates["scope"] == POOLED_SCHOOLS) & (estimates["subject"] == pooled.subject)
+    ]
+    for row in rows.itertuples():
+        effect = (
+            f"{row.estimate:+.3f} (95% CI {row.ci_low:+.3f} to {row.ci_high:+.3f}; df {row.df:.3g})"
+            if np.isfinite(row.ci_low)
+            else f"no interval: {row.note}"
+            if np.isfinite(row.estimate)
+            else f"no estimate: {row.note}"
+        )
+        text += f"\n           school-weighted (every PL school equal): {effect}"
+    return text
 
 
 def significant_schools(schools: pd.DataFrame, alpha: float = 0.05) -> dict[str, int]:
