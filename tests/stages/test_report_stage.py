@@ -26,9 +26,27 @@ FIELDS = [
 ]  # fmt: skip
 
 
+def _scales(frame: pd.DataFrame, at: float = 50.0) -> pd.DataFrame:
+    """The estimate stage's percentile-point and MDE columns, every row's comparison group at
+    percentile ``at`` (50: the points are those at the national median, as before issue 12)."""
+    mde = 2.8 * frame["se"]
+    return frame.assign(
+        comparison_percentile=at,
+        percentile_points=percentile_points(frame["estimate"], at=at),
+        percentile_ci_low=percentile_points(frame["ci_low"], at=at),
+        percentile_ci_high=percentile_points(frame["ci_high"], at=at),
+        percentile_points_median=np.where(
+            frame["scope"] == "pooled", percentile_points(frame["estimate"]), np.nan
+        ),
+        mde=mde,
+        mde_percentile_points=percentile_points(mde, at=at),
+    )
+
+
 def _estimates() -> pd.DataFrame:
     rows = [
         ("pooled", "all", "", 0.101, 0.042, 0.16, 0.001, None, 300, 600, 4, None),
+        ("pooled_schools", "all", "", 0.071, 0.011, 0.131, 0.02, None, 300, 600, 4, None),
         ("school", EVIL, "D1", 0.204, 0.106, 0.302, 0.001, 0.004, 150, 300, 1, 0.18),
         ("school", "=SUM(A1)", "D1", -0.061, -0.159, 0.037, 0.22, 0.29, 106, 250, 1, -0.04),
         ("school", "Small School", "D2", 0.333, 0.137, 0.529, 0.001, 0.004, 40, 45, 1, 0.25),
@@ -43,13 +61,15 @@ def _estimates() -> pd.DataFrame:
         {"p_value_bh": float, "shrunken_estimate": float}
     )
     points = percentile_points(frame["estimate"])
-    return frame.assign(
-        subject="math",
-        se=0.05,
-        percentile_points=points,
-        hedges_g=frame["estimate"],
-        improvement_index=points,
-        note="",
+    return _scales(
+        frame.assign(
+            subject="math",
+            se=0.05,
+            percentile_points=points,
+            hedges_g=frame["estimate"],
+            improvement_index=points,
+            note="",
+        )
     )
 
 
@@ -589,8 +609,10 @@ def _odd_estimates() -> pd.DataFrame:
     columns = ["subject", *FIELDS[:-1], "shrunken_estimate", "note"]
     frame = pd.DataFrame(rows, columns=columns)
     points = percentile_points(frame["estimate"])
-    return frame.assign(
-        se=0.1, percentile_points=points, hedges_g=frame["estimate"], improvement_index=points
+    return _scales(
+        frame.assign(
+            se=0.1, percentile_points=points, hedges_g=frame["estimate"], improvement_index=points
+        )
     )
 
 
@@ -691,7 +713,8 @@ def test_few_pl_schools_are_said_plainly_and_never_a_confident_finding(odd):
     _, text = odd
     assert (
         "In math, the estimated difference between PL students and similar students elsewhere "
-        "was 11.8 percentile points (95% CI 4.0 to 19.1 percentile points; 0.30 SD, 95% CI "
+        "was 11.8 percentile points for a student at the comparison group's average (the 50th "
+        "percentile) (95% CI 4.0 to 19.1 percentile points; 0.30 SD, 95% CI "
         "0.10 to 0.50; 120 PL students in 2 schools), but it rests on only 2 PL schools: "
         "school-clustered inference rests on few PL schools, so its interval is wide and it is "
         f"not a confident finding ({FEW})."

@@ -16,7 +16,13 @@ def _pooled(subject: str, estimate: float, low: float, high: float) -> pd.Series
             "estimate": estimate,
             "ci_low": low,
             "ci_high": high,
-            "percentile_points": percentile_points(estimate),
+            "comparison_percentile": 40.0,
+            "percentile_points": percentile_points(estimate, at=40),
+            "percentile_ci_low": percentile_points(low, at=40),
+            "percentile_ci_high": percentile_points(high, at=40),
+            "percentile_points_median": percentile_points(estimate),
+            "mde": 0.08,
+            "mde_percentile_points": percentile_points(0.08, at=40),
             "n_treated": 8362,
             "n_schools": 40,
         }
@@ -24,7 +30,7 @@ def _pooled(subject: str, estimate: float, low: float, high: float) -> pd.Series
 
 
 def test_an_interval_above_zero_is_an_effect_in_percentile_points():
-    # 0.076 SD is 100 * (Phi(0.076) - 0.5) = 3.03 percentile points
+    # 0.076 SD at the 40th percentile: 100 Φ(Φ⁻¹(0.4) + 0.076) − 40 = 2.96 percentile points
     f = pooled_finding(_pooled("math", 0.076, 0.02, 0.13))
     assert f.significant
     assert "PL students gained more" in f.text

@@ -1,7 +1,10 @@
 """Plain-language findings from the estimates, never stated more strongly than the interval.
 
 Each finding carries its 95% interval; an interval that covers zero is reported as "not
-statistically distinguishable from zero", never as an effect. An estimate that could not be made
+statistically distinguishable from zero", never as an effect (nor as no effect: it is read
+against the minimum detectable effect, what the study could have detected). Percentile points
+are for a student at the comparison group's average, with the national-median figure RAND
+reported beside the pooled effect. An estimate that could not be made
 says why (its ``note``); a suppressed one says there were too few students; one resting on few
 PL schools (its note starts "few PL schools") is never a confident finding, and says so.
 """
@@ -11,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-
-from pl_eval.norms import percentile_points
 
 SUBJECT_NAMES = {"math": "math", "reading": "reading"}
 #: The start of an estimate's note when it rests on fewer PL schools than estimate.few_schools.
@@ -82,9 +83,11 @@ def pooled_finding(row: pd.Series, min_n: int = 10) -> Finding:
         text = (
             f"In {subject}, the estimated difference between PL students and similar students "
             f"elsewhere was {_signed(row['percentile_points'], 1)} percentile points "
-            f"({_interval(row)}), but it rests on only {n} PL school{'s' if n != 1 else ''}: "
-            f"{FEW_SCHOOLS_CAVEAT} ({note_of(row)})."
+            f"{_at_average(row)} ({_interval(row)}), but it rests on only {n} PL "
+            f"school{'s' if n != 1 else ''}: {FEW_SCHOOLS_CAVEAT} ({note_of(row)})."
         )
+        if row["ci_low"] <= 0 <= row["ci_high"]:
+            text += _detectable(row)
         return Finding(text, significant=False)
     return _pooled_effect(row, subject)
 
@@ -92,7 +95,7 @@ def pooled_finding(row: pd.Series, min_n: int = 10) -> Finding:
 def _interval(row: pd.Series) -> str:
     """A pooled row's intervals in percentile points and SD, and its PL students and schools."""
     students = f"{int(row['n_treated']):,} PL students in {int(row['n_schools'])} schools"
-    low, high = percentile_points(row["ci_low"]), percentile_points(row["ci_high"])
+    low, high = row["percentile_ci_low"], row["percentile_ci_high"]
     return (
         f"95% CI {_signed(low, 1)} to {_signed(high, 1)} percentile points; "
         f"{_signed(row['estimate'], 2)} SD, 95% CI {_signed(row['ci_low'], 2)} to "
@@ -108,15 +111,45 @@ def _pooled_effect(row: pd.Series, subject: str) -> Finding:
         text = (
             f"In {subject}, the difference between PL students and similar students elsewhere "
             f"was not statistically distinguishable from zero (estimate "
-            f"{_signed(row['percentile_points'], 1)} percentile points, {interval})."
+            f"{_signed(row['percentile_points'], 1)} percentile points {_at_average(row)}, "
+            f"{interval})." + _detectable(row)
         )
         return Finding(text, significant=False)
     direction = "more" if row["estimate"] > 0 else "less"
+    median = row["percentile_points_median"]
+    rand = "" if pd.isna(median) else f"; {abs(median):.1f} at the national median"
     text = (
         f"In {subject}, PL students gained {direction} than similar students elsewhere: "
-        f"about {points:.0f} percentile points ({interval})."
+        f"about {points:.0f} percentile points {_at_average(row)}{rand} ({interval})."
     )
     return Finding(text, significant=True)
+
+
+def _at_average(row: pd.Series) -> str:
+    """Whom a row's percentile points are for: "for a student at the comparison group's
+    average (the 38th percentile)"."""
+    base = row["comparison_percentile"]
+    where = "" if pd.isna(base) else f" (the {_ordinal(round(float(base)))} percentile)"
+    return f"for a student at the comparison group's average{where}"
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 11th, 38th."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _detectable(row: pd.Series) -> str:
+    """What a not-significant estimate is read against: the smallest effect the study could
+    detect (80% power, 5% two-sided), never that there was no effect. Empty without an MDE."""
+    mde = row["mde"]
+    if pd.isna(mde):
+        return ""
+    return (
+        f" The study could detect effects of about {mde:.2f} SD "
+        f"({row['mde_percentile_points']:.1f} percentile points) or larger (80% power, 5% "
+        "significance level); smaller effects cannot be ruled out."
+    )
 
 
 def breakout_finding(test: pd.Series, alpha: float = 0.05) -> Finding:

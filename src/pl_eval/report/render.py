@@ -23,9 +23,8 @@ import jinja2
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pl_eval.estimation.cohort import significant_schools
+from pl_eval.estimation.cohort import POOLED_SCHOOLS, significant_schools
 from pl_eval.matching.result import describe_reasons
-from pl_eval.norms import percentile_points
 from pl_eval.report import compare, figures
 from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, few_schools, findings
 from pl_eval.report.suppression import LOG_COLUMNS, Suppressed, suppress
@@ -38,12 +37,20 @@ OLD_NOTES = {"no treated students": "no PL students"}
 NUMBER_COLUMNS = (
     "estimate", "se", "ci_low", "ci_high", "p_value", "df", "p_value_bh", "percentile_points",
     "hedges_g", "improvement_index", "shrunken_estimate", "statistic", "smd", "abs_smd",
-    "var_ratio", "mean_percentile",
+    "var_ratio", "mean_percentile", "comparison_percentile", "percentile_ci_low",
+    "percentile_ci_high", "percentile_points_median", "mde", "mde_percentile_points",
 )  # fmt: skip
+#: An estimate row's numbers in percentile points and its minimum detectable effect: hidden
+#: with its counts wherever its estimate is.
+SCALES = [
+    "comparison_percentile", "percentile_ci_low", "percentile_ci_high",
+    "percentile_points_median", "mde", "mde_percentile_points",
+]  # fmt: skip
 #: Numbers hidden with a pooled row's counts in the headline.
 HEADLINE_HIDDEN = [
     "estimate", "se", "ci_low", "ci_high", "p_value", "percentile_points", "percentile_ci_low",
     "percentile_ci_high", "hedges_g", "improvement_index", "n_schools",
+    "percentile_points_median", "mde", "mde_percentile_points", "comparison_percentile",
 ]  # fmt: skip
 
 
@@ -101,6 +108,11 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
     subjects = sorted(set(est["subject"]))
     headline = _headline(est[est["scope"] == "pooled"].reset_index(drop=True), min_n)
     pooled_row = {s: headline.table[headline.table["subject"] == s].iloc[0] for s in subjects}
+    school_weighted = _headline(
+        est[est["scope"] == POOLED_SCHOOLS].reset_index(drop=True),
+        min_n,
+        name="headline_school_weighted",
+    )
     schools = _school_table(est, inputs.schools, min_n)
     flow = _flow_tables(inputs.exclusions, inputs.match_summaries, min_n)
     shown = schools.table[~schools.hidden]
@@ -118,7 +130,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         key=["subject", "scope", "group"],
         group=["subject", "scope"],
         hide=["estimate", "se", "ci_low", "ci_high", "p_value", "percentile_points", "hedges_g",
-              "improvement_index", "n_schools"],
+              "improvement_index", "n_schools", *SCALES],
         min_n=min_n,
     )  # fmt: skip
     shown_breakouts = breakouts.table[~breakouts.hidden]
@@ -163,6 +175,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
     balance = _balance_table(inputs.balance)
     tables = {
         "headline": headline.table,
+        "headline_school_weighted": school_weighted.table,
         "breakouts": breakouts.table.drop(columns=["district", "p_value_bh", "shrunken_estimate"]),
         "breakout_tests": tests,
         "schools": schools.table.rename(columns={"group": "school"}),
@@ -170,7 +183,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         "exclusions": flow["exclusions"].table,
         "balance": balance,
     }
-    logs = [headline.log, schools.log, breakouts.log, trajectory.log]
+    logs = [headline.log, schools.log, breakouts.log, trajectory.log, school_weighted.log]
     logs += [flow["flow"].log, flow["exclusions"].log]
     if sensitivity is not None:
         tables["sensitivity"] = sensitivity.to_frame()
@@ -181,6 +194,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         "subjects": subjects,
         "findings": found,
         "headline": headline.table.assign(hidden=headline.hidden),
+        "school_weighted": school_weighted.table.assign(hidden=school_weighted.hidden),
         "few_schools": few_schools_rows(est),
         "few_schools_caveat": FEW_SCHOOLS_CAVEAT,
         "breakouts": breakouts.table.assign(hidden=breakouts.hidden),
@@ -233,7 +247,9 @@ def _unmatched_notes(estimates: pd.DataFrame, summaries: dict[str, dict]) -> pd.
 def few_schools_rows(estimates: pd.DataFrame) -> list[str]:
     """Which estimates rest on few PL schools, per subject: "math pooled (2 PL schools) and 4
     breakout groups" (school rows are not clustered, so never listed)."""
-    rows = estimates[few_schools(estimates["note"]) & (estimates["scope"] != "school")]
+    # the school-weighted pooled row rests on the same PL schools as the pooled one
+    listed = ~estimates["scope"].isin(["school", POOLED_SCHOOLS])
+    rows = estimates[few_schools(estimates["note"]) & listed]
     out = []
     for subject, part in rows.groupby("subject", sort=True):
         pooled = part[part["scope"] == "pooled"]
@@ -337,13 +353,12 @@ def _for_page(comparison: compare.Comparison | None) -> dict | None:
     }
 
 
-def _headline(pooled: pd.DataFrame, min_n: int) -> Suppressed:
+def _headline(pooled: pd.DataFrame, min_n: int, name: str = "headline") -> Suppressed:
     """Per subject: effect in SD and percentile points with 95% CIs, n students and schools,
-    and its note; a subject with fewer than ``min_n`` students in an arm is suppressed."""
-    table = pooled.assign(
-        percentile_ci_low=percentile_points(pooled["ci_low"]),
-        percentile_ci_high=percentile_points(pooled["ci_high"]),
-    )[
+    its minimum detectable effect and note; a subject with fewer than ``min_n`` students in an
+    arm is suppressed. Percentile points are for a student at the comparison group's average,
+    and (the pooled rows) at the national median."""
+    table = pooled[
         [
             "subject",
             "estimate",
@@ -360,11 +375,15 @@ def _headline(pooled: pd.DataFrame, min_n: int) -> Suppressed:
             "n_comparison",
             "n_schools",
             "note",
+            "percentile_points_median",
+            "mde",
+            "mde_percentile_points",
+            "comparison_percentile",
         ]
     ]
     out = suppress(
         table,
-        name="headline",
+        name=name,
         counts=["n_treated", "n_comparison"],
         key=["subject"],
         group=["subject"],
@@ -398,6 +417,7 @@ def _school_table(estimates: pd.DataFrame, frame: pd.DataFrame, min_n: int) -> S
                 "p_value_bh",
                 "shrunken_estimate",
                 "note",
+                "mde",
             ]
         ]
         .sort_values(["subject", "school", "district"])
@@ -409,7 +429,7 @@ def _school_table(estimates: pd.DataFrame, frame: pd.DataFrame, min_n: int) -> S
         counts=["n_treated", "n_comparison"],
         key=["subject", "school", "district"],
         group=["subject"],
-        hide=["estimate", "ci_low", "ci_high", "p_value", "p_value_bh", "shrunken_estimate"],
+        hide=["estimate", "ci_low", "ci_high", "p_value", "p_value_bh", "shrunken_estimate", "mde"],
         min_n=min_n,
     )
     # forest plot and counts use the shown rows under their plotting name
