@@ -171,7 +171,8 @@ def test_demo_estimates_recover_the_planted_truth(demo_run):
                 # close: within three standard errors of the group's planted effect
                 assert abs(row["estimate"] - cell["tau"]) < 3 * row["se"], (subject, scope, group)
     math = estimates[(estimates["subject"] == "math") & (estimates["scope"] == "pooled")]
-    assert 2 < math["percentile_points"].item() < 5  # RAND's headline: about +3 points in math
+    # RAND's headline, at the national median: about +3 points in math
+    assert 2 < math["percentile_points_median"].item() < 5
 
 
 def test_validate_smoke_reports_bias_and_coverage(tmp_path):
@@ -396,9 +397,13 @@ def test_demo_report_shows_the_estimates_and_no_student_key(demo_run):
         row = pooled.loc[subject]
         assert cells["estimate"] == _shown(row["estimate"], 2)
         assert cells["ci"] == f"{_shown(row['ci_low'], 2)} to {_shown(row['ci_high'], 2)}"
-        assert cells["points"] == _shown(row["percentile_points"], 1)
-        low, high = percentile_points(row["ci_low"]), percentile_points(row["ci_high"])
+        # at the comparison group's average, the interval's ends converted at the same point
+        at = row["comparison_percentile"]
+        assert cells["points"] == _shown(percentile_points(row["estimate"], at=at), 1)
+        low, high = (percentile_points(row[end], at=at) for end in ("ci_low", "ci_high"))
         assert cells["points-ci"] == f"{_shown(low, 1)} to {_shown(high, 1)}"
+        assert cells["points-median"] == _shown(percentile_points(row["estimate"]), 1)
+        assert cells["mde"] == _shown(row["mde"], 2)
         assert cells["p"] == _shown(row["p_value"], 3)
         assert cells["n-treated"] == f"{row['n_treated']:,}"
         assert cells["n-comparison"] == f"{row['n_comparison']:,}"
@@ -484,7 +489,8 @@ def test_demo_report_pdf_has_every_section_and_the_headline(demo_run):
         assert heading in text
     math = pd.read_parquet(demo_run / "data/processed/demo/main/estimates.parquet")
     math = math[(math["scope"] == "pooled") & (math["subject"] == "math")].iloc[0]
-    low, high = percentile_points(math["ci_low"]), percentile_points(math["ci_high"])
+    at = math["comparison_percentile"]
+    low, high = percentile_points(math["ci_low"], at=at), percentile_points(math["ci_high"], at=at)
     row = (
         f"Math {_shown(math['estimate'], 2)} {_shown(math['ci_low'], 2)} to"
         f" {_shown(math['ci_high'], 2)} {_shown(math['percentile_points'], 1)}"
