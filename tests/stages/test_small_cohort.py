@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from pl_eval import stages
+from pl_eval.config import analysis_section
 
 DATA = Path(__file__).parents[1] / "data" / "small_cohort"
 CONFIG = Path(__file__).parents[2] / "config" / "config.yaml"
@@ -70,7 +71,7 @@ def _run_stages(out: Path, config: dict) -> None:
             estimates=at(f"estimates_{subject}.parquet"),
             breakout_tests=at(f"breakout_tests_{subject}.parquet"),
             trajectory=at(f"trajectory_{subject}.parquet"),
-            settings=config["estimate"],
+            settings=analysis_section(config, "main", "estimate"),
         )
     stages.combine_estimates(
         subject_estimates=[at(f"estimates_{s}.parquet") for s in SUBJECTS],

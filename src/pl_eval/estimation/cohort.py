@@ -22,6 +22,8 @@ from scipy.stats import norm
 from statsmodels.regression.linear_model import WLS  # not statsmodels.api: 0.3 s less import
 from statsmodels.stats.multitest import multipletests
 
+from pl_eval.config import MATCH_COVARIATES
+from pl_eval.errors import ConfigError
 from pl_eval.estimation.models import (
     EstimationError,
     InteractionEstimate,
@@ -29,6 +31,7 @@ from pl_eval.estimation.models import (
     estimate_interaction,
 )
 from pl_eval.estimation.shrinkage import shrink
+from pl_eval.matching.weighting import STRATUM_COLUMN
 from pl_eval.norms import percentile_points
 from pl_eval.progress import track
 
@@ -83,7 +86,9 @@ class EstimateConfig:
 
     model: str = "ols_cluster"
     se: str = "CR2"
-    covariates: tuple[str, ...] = ("fall_z",)
+    # the main specification adjusts for the match covariates and exact strata; config.yaml
+    # says so with "match", which pl_eval.config.analysis_section spells out
+    covariates: tuple[str, ...] = ("fall_z", "frl_pct", "locale_group", "gender", "grade")
     min_school_students: int = 10
     shrinkage: str = "reml"
     few_schools: int = 10
@@ -93,6 +98,11 @@ class EstimateConfig:
         values = dict(section)
         if "covariates" in values:
             values["covariates"] = tuple(values["covariates"])
+        if MATCH_COVARIATES in values.get("covariates", ()):
+            raise ConfigError(
+                f"estimate.covariates: {MATCH_COVARIATES!r} stands for the match covariates; "
+                "spell it out with pl_eval.config.analysis_section(config, analysis, 'estimate')"
+            )
         return cls(**values)
 
 
@@ -203,6 +213,8 @@ def _prepare(matched: pd.DataFrame) -> pd.DataFrame:
     )  # fmt: skip
     school = matched["school"].astype("string")
     district = matched["district"].astype("string")
+    if "grade" in matched:  # a stratum, not a dose: adjusted for with indicators
+        matched = matched.assign(grade=matched["grade"].astype("string"))
     return matched.assign(
         treated=matched["treated"].astype(bool),
         baseline_quintile=quintile.astype("string"),
@@ -236,6 +248,8 @@ def subsample(data: pd.DataFrame, pairs: pd.DataFrame, treated_keys: pd.Index) -
     their number of matches), rescaled to sum to the number of distinct comparison students
     (MatchIt's convention, as the match stage's weights).
     """
+    if STRATUM_COLUMN in data:
+        return weighted_subsample(data, treated_keys)
     mine = pairs[pairs["treated_key"].isin(treated_keys)]
     per_treated = mine.groupby("treated_key")["control_key"].transform("size")
     control_weight = (1.0 / per_treated).groupby(mine["control_key"]).sum()
@@ -249,6 +263,23 @@ def subsample(data: pd.DataFrame, pairs: pd.DataFrame, treated_keys: pd.Index) -
         rows["treated"], 1.0, rows["student_key"].map(control_weight).to_numpy(dtype=float)
     )
     return rows.assign(weight=weight)
+
+
+def weighted_subsample(data: pd.DataFrame, treated_keys: pd.Index) -> pd.DataFrame:
+    """``treated_keys``' students and every comparison student of their exact strata, from an
+    inverse-probability-weighted sample (match.method ipw, which has no pairs): each stratum's
+    comparison weights, which sum to its PL students, rescaled to sum to those of
+    ``treated_keys`` there (the same odds weights, aimed at the group's mix of strata)."""
+    treated = data["treated"].to_numpy(dtype=bool)
+    stratum = data[STRATUM_COLUMN].to_numpy()
+    mine = treated & data["student_key"].isin(treated_keys).to_numpy()
+    size = int(stratum.max(initial=0)) + 1
+    n_mine = np.bincount(stratum[mine], minlength=size)
+    n_all = np.bincount(stratum[treated], minlength=size)
+    share = np.divide(n_mine, n_all, out=np.zeros(size), where=n_all > 0)
+    keep = mine | (~treated & (share[stratum] > 0))
+    weight = data["weight"].to_numpy(dtype=float) * np.where(treated, 1.0, share[stratum])
+    return data.assign(weight=weight)[keep]
 
 
 def _row(
