@@ -86,9 +86,9 @@ class EstimateConfig:
 
     model: str = "ols_cluster"
     se: str = "CR2"
-    # the main specification adjusts for the match covariates and exact strata; config.yaml
-    # says so with "match", which pl_eval.config.analysis_section spells out
-    covariates: tuple[str, ...] = ("fall_z", "frl_pct", "locale_group", "gender", "grade")
+    # config.yaml's default, "match" (the match covariates and exact strata), is spelt out by
+    # pl_eval.config.analysis_section; built without a config the model adjusts for fall z
+    covariates: tuple[str, ...] = ("fall_z",)
     min_school_students: int = 10
     shrinkage: str = "reml"
     few_schools: int = 10
