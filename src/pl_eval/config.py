@@ -23,8 +23,13 @@ from pl_eval.panel import PANEL_COLUMNS
 
 #: Cohorts written by the simulate rule; every other cohort is a folder an evaluator fills.
 SIMULATED_COHORTS = ("demo", "national")
-#: Config keys whose value is a list of panel columns, by section.
-COLUMN_KEYS = {"match": ("covariates", "exact", "strata"), "estimate": ("covariates",)}
+#: Config keys whose value is a list of panel columns (or a mapping keyed by them), by section.
+COLUMN_KEYS = {
+    "match": ("covariates", "exact", "strata", "covariate_calipers"),
+    "estimate": ("covariates",),
+}
+#: The ``estimate.covariates`` entry standing for the match covariates and exact strata.
+MATCH_COVARIATES = "match"
 
 #: JSON-schema types in words: (singular without article, plural).
 _NOUNS = {
@@ -147,7 +152,10 @@ def column_problems(
     lines = []
     for key in COLUMN_KEYS.get(section, ()):
         names = settings.get(key)
+        names = list(names) if isinstance(names, Mapping) else names
         for name in names if isinstance(names, list) else []:
+            if (section, name) == ("estimate", MATCH_COVARIATES):
+                continue
             if isinstance(name, str) and name not in columns:
                 hint = difflib.get_close_matches(name, columns, n=1)
                 guess = f" did you mean {hint[0]!r}?" if hint else ""
@@ -394,8 +402,28 @@ ANALYSIS_SECTIONS = ("ingest", "panel", "match", "estimate")
 
 def analysis_section(config: dict, analysis: str, section: str) -> dict:
     """Section ``section`` as analysis ``analysis`` runs it: the top-level section with the
-    analysis's overrides merged in, key by key (a list or a scalar replaces the whole value)."""
-    return _merged(config.get(section, {}), config["analyses"][analysis].get(section, {}))
+    analysis's overrides merged in, key by key (a list or a scalar replaces the whole value);
+    ``estimate.covariates`` with "match" spelt out (:func:`resolved_estimate`)."""
+    merged = _merged(config.get(section, {}), config["analyses"][analysis].get(section, {}))
+    if section == "estimate":
+        return resolved_estimate(merged, analysis_section(config, analysis, "match"))
+    return merged
+
+
+def resolved_estimate(estimate: dict, match: dict) -> dict:
+    """The ``estimate`` section with the "match" entry of its covariates replaced by the match
+    section's covariates and exact columns, in that order and each once."""
+    covariates = estimate.get("covariates", [MATCH_COVARIATES])
+    if MATCH_COVARIATES not in covariates:
+        return estimate
+    expanded = []
+    for name in covariates:  # a handful of names
+        expanded += (
+            [*match.get("covariates", []), *match.get("exact", [])]
+            if name == MATCH_COVARIATES
+            else [name]
+        )
+    return estimate | {"covariates": list(dict.fromkeys(expanded))}
 
 
 def _merged(base: dict, override: dict) -> dict:

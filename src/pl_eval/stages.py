@@ -27,7 +27,13 @@ from pl_eval import ingest as ingestion
 from pl_eval import panel as panels
 from pl_eval import report as reporting
 from pl_eval import simulate as simulation
-from pl_eval.config import SIMULATED_COHORTS, check_columns, check_config, missing_cohort
+from pl_eval.config import (
+    SIMULATED_COHORTS,
+    analysis_section,
+    check_columns,
+    check_config,
+    missing_cohort,
+)
 from pl_eval.errors import ConfigError, InputError, NotReady
 from pl_eval.norms import Norms
 
@@ -472,7 +478,7 @@ def _replicate(job: tuple[int, int, dict, int]) -> pd.DataFrame:
             estimates=at("estimates.parquet"),
             breakout_tests=at("breakout_tests.parquet"),
             trajectory=at("trajectory.parquet"),
-            settings=config["estimate"],
+            settings=analysis_section(config, "main", "estimate"),
         )
         return estimation.compare_to_truth(
             io.read_parquet(out / "estimates.parquet"), io.read_json(raw / "truth.json"), rep

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from snakemake.utils import validate as snakemake_validate
 
 from pl_eval import io, stages
-from pl_eval.config import check_config
+from pl_eval.config import analysis_section, check_config
 from pl_eval.errors import ConfigError, InputError, NotReady
 
 pytestmark = pytest.mark.property
@@ -246,7 +246,7 @@ class Stages:
                 estimates=self.at(f"estimates_{s}.parquet"),
                 breakout_tests=self.at(f"breakout_tests_{s}.parquet"),
                 trajectory=self.at(f"trajectory_{s}.parquet"),
-                settings=self.config["estimate"],
+                settings=analysis_section(self.config, "main", "estimate"),
             )
         stages.combine_estimates(
             subject_estimates=[self.at(f"estimates_{s}.parquet") for s in SUBJECTS],

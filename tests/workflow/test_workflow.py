@@ -237,6 +237,7 @@ def test_dry_run_reruns_only_the_stages_a_changed_key_feeds(demo_run, tmp_path, 
 
 def test_per_subject_estimate_jobs_equal_one_job_for_every_subject(demo_run, tmp_path):
     from pl_eval import stages
+    from pl_eval.config import analysis_section
 
     main = demo_run / "data/processed/demo/main"
     subjects = ["math", "reading"]
@@ -249,7 +250,9 @@ def test_per_subject_estimate_jobs_equal_one_job_for_every_subject(demo_run, tmp
             estimates=parts["estimates"],
             breakout_tests=parts["tests"],
             trajectory=parts["trajectory"],
-            settings=yaml.safe_load((demo_run / "config/config.yaml").read_text())["estimate"],
+            settings=analysis_section(
+                yaml.safe_load((demo_run / "config/config.yaml").read_text()), "main", "estimate"
+            ),
         )
     names = ["estimates.parquet", "estimates.csv", "breakout_tests.csv", "trajectory.csv",
              "estimate_summary.txt"]  # fmt: skip

@@ -23,6 +23,8 @@ from scipy.stats import norm
 from statsmodels.regression.linear_model import WLS  # not statsmodels.api: 0.3 s less import
 from statsmodels.stats.multitest import multipletests
 
+from pl_eval.config import MATCH_COVARIATES
+from pl_eval.errors import ConfigError
 from pl_eval.estimation.models import (
     EstimationError,
     InteractionEstimate,
@@ -31,6 +33,7 @@ from pl_eval.estimation.models import (
 )
 from pl_eval.estimation.power import minimum_detectable_effect
 from pl_eval.estimation.shrinkage import shrink
+from pl_eval.matching.weighting import STRATUM_COLUMN
 from pl_eval.norms import percentile_points
 from pl_eval.progress import track
 
@@ -91,6 +94,8 @@ class EstimateConfig:
 
     model: str = "ols_cluster"
     se: str = "CR2"
+    # config.yaml's default, "match" (the match covariates and exact strata), is spelt out by
+    # pl_eval.config.analysis_section; built without a config the model adjusts for fall z
     covariates: tuple[str, ...] = ("fall_z",)
     min_school_students: int = 10
     shrinkage: str = "reml"
@@ -101,6 +106,11 @@ class EstimateConfig:
         values = dict(section)
         if "covariates" in values:
             values["covariates"] = tuple(values["covariates"])
+        if MATCH_COVARIATES in values.get("covariates", ()):
+            raise ConfigError(
+                f"estimate.covariates: {MATCH_COVARIATES!r} stands for the match covariates; "
+                "spell it out with pl_eval.config.analysis_section(config, analysis, 'estimate')"
+            )
         return cls(**values)
 
 
@@ -236,6 +246,8 @@ def _prepare(matched: pd.DataFrame) -> pd.DataFrame:
     )  # fmt: skip
     school = matched["school"].astype("string")
     district = matched["district"].astype("string")
+    if "grade" in matched:  # a stratum, not a dose: adjusted for with indicators
+        matched = matched.assign(grade=matched["grade"].astype("string"))
     return matched.assign(
         treated=matched["treated"].astype(bool),
         baseline_quintile=quintile.astype("string"),
@@ -275,6 +287,8 @@ def subsample(
     to sum to the number of distinct comparison students (MatchIt's convention, as the match
     stage's weights).
     """
+    if STRATUM_COLUMN in data:
+        return weighted_subsample(data, treated_keys)
     mine = pairs[pairs["treated_key"].isin(treated_keys)]
     per_treated = mine.groupby("treated_key")["control_key"].transform("size")
     served = 1.0 if treated_weight is None else mine["treated_key"].map(treated_weight)
@@ -290,6 +304,23 @@ def subsample(
         rows["treated"], own, rows["student_key"].map(control_weight).to_numpy(dtype=float)
     )
     return rows.assign(weight=weight)
+
+
+def weighted_subsample(data: pd.DataFrame, treated_keys: pd.Index) -> pd.DataFrame:
+    """``treated_keys``' students and every comparison student of their exact strata, from an
+    inverse-probability-weighted sample (match.method ipw, which has no pairs): each stratum's
+    comparison weights, which sum to its PL students, rescaled to sum to those of
+    ``treated_keys`` there (the same odds weights, aimed at the group's mix of strata)."""
+    treated = data["treated"].to_numpy(dtype=bool)
+    stratum = data[STRATUM_COLUMN].to_numpy()
+    mine = treated & data["student_key"].isin(treated_keys).to_numpy()
+    size = int(stratum.max(initial=0)) + 1
+    n_mine = np.bincount(stratum[mine], minlength=size)
+    n_all = np.bincount(stratum[treated], minlength=size)
+    share = np.divide(n_mine, n_all, out=np.zeros(size), where=n_all > 0)
+    keep = mine | (~treated & (share[stratum] > 0))
+    weight = data["weight"].to_numpy(dtype=float) * np.where(treated, 1.0, share[stratum])
+    return data.assign(weight=weight)[keep]
 
 
 def _row(

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from pl_eval.matching.errors import MatchingError, MatchingWarning
-from pl_eval.matching.nearest import ORDERS, matching_priority, nearest_neighbours
+from pl_eval.matching.nearest import (
+    ORDERS,
+    CovariateCalipers,
+    matching_priority,
+    nearest_neighbours,
+)
 from pl_eval.matching.prepare import Prepared, prepare, treatment_indicator
 from pl_eval.matching.propensity import propensity_logit
 from pl_eval.matching.result import MatchResult, MatchSettings
 from pl_eval.matching.vcg import VCGSettings, vcg_groups
+from pl_eval.matching.weighting import odds_weights
 from pl_eval.matching.weights import att_weights
 
-METHODS = ("nearest", "vcg")
+METHODS = ("nearest", "vcg", "ipw")
 
 
 def _as_names(value: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -30,7 +36,12 @@ def _as_names(value: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _check_options(
-    method: str, ratio: int, caliper: float | None, order: str, vcg: VCGSettings | None
+    method: str,
+    ratio: int,
+    caliper: float | None,
+    order: str,
+    vcg: VCGSettings | None,
+    covariate_calipers: Mapping[str, float] | None,
 ) -> None:
     if method not in METHODS:
         raise MatchingError(f"method must be one of {METHODS}, got {method!r}")
@@ -46,6 +57,13 @@ def _check_options(
         raise MatchingError("vcg settings were given but method is not 'vcg'")
     if vcg is not None and not isinstance(vcg, VCGSettings):
         raise MatchingError(f"vcg must be a VCGSettings, got {type(vcg).__name__}")
+    for name, width in (covariate_calipers or {}).items():
+        if not (isinstance(width, int | float) and math.isfinite(width) and width > 0):
+            raise MatchingError(
+                f"covariate caliper on {name!r} must be a positive number of SDs, got {width!r}"
+            )
+    if covariate_calipers and method != "nearest":
+        raise MatchingError("covariate calipers apply to nearest-neighbour matching only")
 
 
 def match(
@@ -63,9 +81,12 @@ def match(
     seed: int = 0,
     missing: str = "error",
     vcg: VCGSettings | None = None,
+    covariate_calipers: Mapping[str, float] | None = None,
 ) -> MatchResult:
     """Match treated rows of ``df`` (``treatment`` == 1) to comparison rows; ``df`` is not changed.
 
+    ``method="ipw"``: no pairs; ATT odds weights from the same propensity model, normalised
+    within ``exact`` strata, with a common-support rule (:mod:`pl_eval.matching.weighting`).
     ``method="nearest"``: greedy nearest neighbour on the logit of a propensity score fitted on
     ``covariates`` (R's ``glm`` logistic fit, or ``ps_model``), within ``exact`` strata, ``ratio``
     controls each, with or without replacement, within ``caliper`` SDs of the logit, treated
@@ -73,18 +94,24 @@ def match(
     comparison groups per ``vcg`` (default :class:`VCGSettings`), ``covariates`` only used for
     balance. Numeric covariates enter as they are, text or categorical ones as indicators
     (drop-first in the model, every level in balance). ``missing``: "error", "drop" or
-    "impute" (see :func:`pl_eval.matching.prepare.prepare`).
+    "impute" (see :func:`pl_eval.matching.prepare.prepare`). ``covariate_calipers`` maps
+    numeric columns to calipers in SDs of that column over the rows that take part (MatchIt's
+    named ``caliper`` entries with ``std.caliper = TRUE``): a comparison row is eligible only
+    when each such column is within its caliper of the treated row's.
     """
-    _check_options(method, ratio, caliper, order, vcg)
+    _check_options(method, ratio, caliper, order, vcg, covariate_calipers)
     exact = _as_names(exact)
     covariates = _as_names(covariates)
+    covariate_calipers = dict(covariate_calipers or {})
     if method == "vcg":
         vcg = vcg or VCGSettings()
         prepared = prepare(
             df, treatment, covariates, exact, missing, required=vcg.columns, need_model=False
         )
     else:
-        prepared = prepare(df, treatment, covariates, exact, missing)
+        prepared = prepare(
+            df, treatment, covariates, exact, missing, required=[*covariate_calipers]
+        )
     rows = np.flatnonzero(prepared.keep)
     n = len(rows)
 
@@ -103,9 +130,15 @@ def match(
             caliper=caliper_logit,
             priority=matching_priority(fit.logit, prepared.treat, order, seed),
             names=prepared.stratum_names,
+            calipers=_covariate_calipers(df, rows, covariate_calipers),
         )
         codes, names = prepared.strata, np.asarray(prepared.stratum_names, dtype=object)
         n_short = found.n_short
+    elif method == "ipw":
+        fit = propensity_logit(prepared.model, prepared.treat, ps_model)
+        found = odds_weights(fit.logit, prepared.treat, prepared.strata)
+        codes, names = prepared.strata, np.asarray(prepared.stratum_names, dtype=object)
+        n_short = 0
     else:
         cells = _vcg_cells(df, prepared, vcg)
         found = vcg_groups(
@@ -114,7 +147,13 @@ def match(
         codes, names = cells.codes, cells.names
         n_short = 0
 
-    local = att_weights(n, found.treated, found.control)
+    if method == "ipw":  # weights, not pairs
+        local = found.weights
+        found_pairs = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        slots = np.empty(0, dtype=np.int64)
+    else:
+        local = att_weights(n, found.treated, found.control)
+        found_pairs, slots = (found.treated, found.control), found.slot
     if local[prepared.treat].sum() == 0:
         warnings.warn(
             "no treated row was matched; see MatchResult.summary() for the reasons",
@@ -167,6 +206,7 @@ def match(
         replace=bool(replace),
         caliper=None if caliper is None else float(caliper),
         caliper_logit=caliper_logit,
+        covariate_calipers=tuple(covariate_calipers.items()),
         order=order,
         seed=int(seed),
         missing=missing,
@@ -179,9 +219,9 @@ def match(
         treated=pd.Series(treated_all, index=index, name="treated"),
         pairs=pd.DataFrame(
             {
-                "treated": index.take(rows[found.treated]),
-                "slot": found.slot,
-                "control": index.take(rows[found.control]),
+                "treated": index.take(rows[found_pairs[0]]),
+                "slot": slots,
+                "control": index.take(rows[found_pairs[1]]),
             }
         ),
         unmatched=unmatched,
@@ -195,6 +235,22 @@ def match(
         n_short=n_short,
         missing_counts=prepared.missing_counts,
     )
+
+
+def _covariate_calipers(
+    df: pd.DataFrame, rows: np.ndarray, calipers: dict[str, float]
+) -> CovariateCalipers | None:
+    """Covariate calipers in the columns' own units: SDs (n - 1) over the rows taking part."""
+    if not calipers:
+        return None
+    values = np.empty((len(rows), len(calipers)))
+    for j, name in enumerate(calipers):  # a covariate or two
+        column = df[name]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            raise MatchingError(f"a caliper needs a numeric column; {name!r} is not numeric")
+        values[:, j] = column.to_numpy(dtype="float64")[rows]
+    sd = values.std(axis=0, ddof=1) if len(rows) > 1 else np.zeros(len(calipers))
+    return CovariateCalipers(values, np.asarray(list(calipers.values())) * sd)
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,13 @@ from pl_eval.matching.strata import (
 )
 from pl_eval.matching.unmatched import Unmatchable, nobody_matched, unmatchable
 from pl_eval.matching.vcg import VCGSettings
+from pl_eval.matching.weighting import STRATUM_COLUMN
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 #: Config names of the methods and the library's names for them.
-METHODS = {"propensity": "nearest", "vcg": "vcg"}
+METHODS = {"propensity": "nearest", "vcg": "vcg", "ipw": "ipw"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class MatchConfig:
     seed: int = 20141
     vcg: VCGSettings = field(default_factory=VCGSettings)
     strata: tuple[str, ...] = ()  # match separately within these (see strata.py)
+    # {column: caliper in SDs of the column}, beside the caliper on the logit (MatchIt's
+    # named caliper entries, std.caliper = TRUE)
+    covariate_calipers: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, section: dict) -> MatchConfig:
@@ -68,6 +72,11 @@ class MatchConfig:
         for name in ("covariates", "exact", "strata"):
             if name in values:
                 values[name] = tuple(values[name])
+        if values.get("method") == "ipw" and values.get("strata"):
+            raise MatchingError(
+                "match.strata cannot be combined with match.method ipw: weight the cohort "
+                "whole (its exact strata already normalise the weights)"
+            )
         return cls(**values, vcg=VCGSettings(**section.get("vcg", {})))
 
 
@@ -190,7 +199,7 @@ def _subject_rows(panel: pd.DataFrame, subject: str, config: MatchConfig) -> pd.
     # the panel is sorted by subject: a subject's rows are one slice, taken without a copy
     whole = len(at) and at[-1] - at[0] + 1 == len(at)
     rows = (panel.iloc[at[0] : at[-1] + 1] if whole else panel.iloc[at]).reset_index(drop=True)
-    for name in (*config.covariates, *config.exact, *config.strata):
+    for name in (*config.covariates, *config.exact, *config.strata, *config.covariate_calipers):
         if name not in rows.columns:
             raise MatchingError(
                 f"match covariate {name!r} is not a panel column; choose from "
@@ -214,14 +223,20 @@ def _match_rows(rows: pd.DataFrame, config: MatchConfig) -> MatchResult:
         seed=config.seed,
         missing=config.missing,
         vcg=config.vcg if config.method == "vcg" else None,
+        covariate_calipers=config.covariate_calipers if config.method == "propensity" else None,
     )
 
 
 def _matched_rows(rows: pd.DataFrame, result: MatchResult) -> pd.DataFrame:
-    """The matched panel rows with their weight and logit distance."""
+    """The matched panel rows with their weight and logit distance (and, weighted rather
+    than matched, their exact stratum)."""
     matched = result.matched_data(rows).assign(
         distance=result.distance[result.weights > 0].to_numpy()
     )
+    if result.settings.method == "ipw":
+        exact = list(result.settings.exact)
+        stratum = matched.groupby(exact, sort=True).ngroup() if exact else 0
+        matched = matched.assign(**{STRATUM_COLUMN: np.asarray(stratum, dtype="int64")})
     return matched.reset_index(drop=True)
 
 

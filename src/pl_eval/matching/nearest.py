@@ -13,6 +13,11 @@ units). Without replacement the greedy result depends on every earlier choice, w
 inherently sequential: that path loops over treated units (numba is not available), using
 two "next available neighbour" union-find arrays with path halving so that each lookup is
 near O(1) however many controls are already used.
+
+Covariate calipers (MatchIt's named ``caliper`` entries, e.g. ``caliper = c(0.2, fall_z = 0.1)``)
+make a comparison unit eligible for a treated unit only when every such covariate differs by at
+most its width; the walk outwards skips ineligible units, exactly as MatchIt's ``find_left`` /
+``find_right``, and still stops at the first unit beyond the distance caliper.
 """
 
 from __future__ import annotations
@@ -122,12 +127,14 @@ def nearest_neighbours(
     caliper: float | None,
     priority: np.ndarray,
     names: Sequence[str] | None = None,
+    calipers: CovariateCalipers | None = None,
 ) -> NearestMatch:
     """Match each treated row to up to ``ratio`` comparison rows of its stratum.
 
     ``caliper`` is absolute (in distance units); ``priority`` comes from
     :func:`matching_priority` and only matters without replacement. ``names`` (one per
-    stratum code) label the progress lines.
+    stratum code) label the progress lines. ``calipers`` (absolute widths) restrict which
+    comparison rows each treated row may take.
     """
     by_stratum = np.argsort(_small_ints(strata), kind="stable")
     cuts = np.flatnonzero(np.diff(strata[by_stratum])) + 1
@@ -157,6 +164,7 @@ def nearest_neighbours(
             priority[treated],
             ratio=ratio,
             caliper=caliper,
+            eligible=None if calipers is None else calipers.rule(controls, treated),
         )
         parts.append((treated[part.treated], part.slot, controls[part.control]))
         lost.append((treated[part.unmatched], part.reasons))
@@ -170,6 +178,82 @@ def nearest_neighbours(
         reasons=pairs.reasons,
         n_short=n_short,
     )
+
+
+@dataclass(frozen=True)
+class CovariateCalipers:
+    """Covariate calipers: ``values`` (rows x covariates, aligned with the distance) and the
+    absolute ``widths``; a pair is eligible when no covariate differs by more than its width."""
+
+    values: np.ndarray
+    widths: np.ndarray
+
+    def rule(self, controls: np.ndarray, treated: np.ndarray) -> Eligible:
+        """The eligibility test between a stratum's sorted ``controls`` and its ``treated``."""
+        return Eligible(self.values[controls], self.values[treated], self.widths)
+
+
+@dataclass(frozen=True)
+class Eligible:
+    """Eligibility of (comparison, treated) pairs of one stratum, by position in each."""
+
+    controls: np.ndarray  # covariate values of the sorted comparison rows
+    treated: np.ndarray  # covariate values of the treated rows
+    widths: np.ndarray
+
+    def __call__(self, control: np.ndarray, treated: np.ndarray) -> np.ndarray:
+        """Whether each ``control[i]`` may serve ``treated[i]`` (MatchIt keeps |diff| <= width)."""
+        gap = np.abs(self.controls[control] - self.treated[treated])
+        return ~(gap > self.widths).any(axis=-1)
+
+
+#: Comparison rows examined per treated unit in the first pass of the eligible-neighbour search;
+#: units that need more look twice as far on the next pass.
+FIRST_WINDOW = 32
+#: Largest (units x window) block examined at once, to bound memory on a national cohort.
+BLOCK_CELLS = 1 << 22
+
+
+def _first_eligible(
+    start: np.ndarray,
+    step: int,
+    k: int,
+    eligible: Eligible,
+    cd: np.ndarray,
+    td: np.ndarray,
+    caliper: float | None,
+) -> np.ndarray:
+    """Positions of the first ``k`` comparison rows each treated unit may take, walking from
+    ``start`` by ``step`` (-1 left, +1 right) through the sorted ``cd`` and stopping at the end
+    or beyond the distance caliper (MatchIt's ``find_left`` / ``find_right``); -1 fills the
+    slots of units that find fewer. Vectorised over units: each pass looks at a window of
+    rows per unit still searching, twice as wide as the last (a loop over a few passes)."""
+    n_t, n_c = len(td), len(cd)
+    found = np.full((n_t, k), -1, dtype=np.int64)
+    n_found = np.zeros(n_t, dtype=np.int64)
+    seen = np.zeros(n_t, dtype=np.int64)  # rows already examined per unit
+    pending = np.arange(n_t)
+    width = FIRST_WINDOW
+    while len(pending):
+        for block in np.array_split(pending, max(1, len(pending) * width // BLOCK_CELLS)):
+            pos = start[block, None] + step * (seen[block, None] + np.arange(width))
+            inside = (pos >= 0) & (pos < n_c)
+            at = np.clip(pos, 0, n_c - 1)
+            if caliper is not None:
+                inside &= ~(np.abs(cd[at] - td[block, None]) > caliper)
+            ok = inside & eligible(at, block[:, None])
+            rank = n_found[block, None] + np.cumsum(ok, axis=1) - 1  # slot each hit would fill
+            take = ok & (rank < k)
+            rows, cols = np.nonzero(take)
+            found[block[rows], rank[rows, cols]] = pos[rows, cols]
+            n_found[block] = np.minimum(n_found[block] + ok.sum(axis=1), k)
+            # a unit is done once it has k, or its walk reached the end or the caliper
+            done = (n_found[block] == k) | ~inside.all(axis=1)
+            seen[block] += width
+            n_found[block[done]] = k
+        pending = pending[n_found[pending] < k]
+        width *= 2
+    return found
 
 
 def stratum_label(codes: np.ndarray, names: Sequence[str] | None):
@@ -195,6 +279,7 @@ def _with_replacement(
     *,
     ratio: int,
     caliper: float | None,
+    eligible: Eligible | None = None,
 ) -> NearestMatch:
     """k nearest for every treated unit at once; ``cd`` sorted, ``before`` insertion points."""
     n_c = len(cd)
@@ -203,6 +288,9 @@ def _with_replacement(
     active = np.ones(len(td), dtype=bool)
     got_any = np.zeros(len(td), dtype=bool)
     out_t, out_s, out_c = [], [], []
+    if eligible is not None:
+        return _with_replacement_eligible(cd, td, before, ratio=ratio, caliper=caliper,
+                                          eligible=eligible)  # fmt: skip
     for slot in range(1, ratio + 1):  # loop over the k slots, vectorised over units
         has_left = active & (left >= 0)
         has_right = active & (right < n_c)
@@ -234,6 +322,41 @@ def _with_replacement(
     )
 
 
+def _with_replacement_eligible(
+    cd: np.ndarray,
+    td: np.ndarray,
+    before: np.ndarray,
+    *,
+    ratio: int,
+    caliper: float | None,
+    eligible: Eligible,
+) -> NearestMatch:
+    """k nearest eligible comparison rows for every treated unit (covariate calipers).
+
+    MatchIt fills each slot with the nearer of the first eligible row to the left and to the
+    right (the left one on a tie), so a unit's k matches are the k nearest of its first k
+    eligible rows on each side, ties going to the left and, on one side, to the nearer row.
+    """
+    left = _first_eligible(before - 1, -1, ratio, eligible, cd, td, caliper)
+    right = _first_eligible(before, 1, ratio, eligible, cd, td, caliper)
+    candidates = np.concatenate([left, right], axis=1)  # left ones first: they win ties
+    gap = np.where(candidates >= 0, np.abs(cd[np.maximum(candidates, 0)] - td[:, None]), np.inf)
+    order = np.argsort(gap, axis=1, kind="stable")[:, :ratio]
+    chosen = np.take_along_axis(candidates, order, axis=1)
+    taken = chosen >= 0
+    units, slots = np.nonzero(taken)
+    n_matched = taken.sum(axis=1)
+    unmatched = np.flatnonzero(n_matched == 0)
+    return NearestMatch(
+        treated=units.astype(np.int64),
+        slot=(slots + 1).astype(np.int64),
+        control=chosen[units, slots],
+        unmatched=unmatched,
+        reasons=np.full(len(unmatched), "outside_caliper", dtype=object),
+        n_short=int(((n_matched > 0) & (n_matched < ratio)).sum()),
+    )
+
+
 def _without_replacement(
     cd: np.ndarray,
     td: np.ndarray,
@@ -242,6 +365,7 @@ def _without_replacement(
     *,
     ratio: int,
     caliper: float | None,
+    eligible: Eligible | None = None,
 ) -> NearestMatch:
     """Greedy matching without replacement, slot by slot in priority order (MatchIt's loop)."""
     n_c = len(cd)
@@ -268,17 +392,23 @@ def _without_replacement(
                 failed[j] = "pool_exhausted"
                 continue
             p = point[j]
-            i = p
-            while right_of[i] != i:  # find with path halving
-                right_of[i] = right_of[right_of[i]]
-                i = right_of[i]
-            r = i
-            i = p
-            while left_of[i] != i:
-                left_of[i] = left_of[left_of[i]]
-                i = left_of[i]
-            lft = i - 1
+            r = _find(right_of, p)
+            lft = _find(left_of, p) - 1
             dt = t_dist[j]
+            if eligible is not None:  # walk past available rows this unit may not take
+                mine = np.array([j])
+                while (
+                    r < n_c
+                    and not abs(dt - c_dist[r]) > cal
+                    and not eligible(np.array([r]), mine)[0]
+                ):
+                    r = _find(right_of, r + 1)
+                while (
+                    lft >= 0
+                    and not abs(dt - c_dist[lft]) > cal
+                    and not eligible(np.array([lft]), mine)[0]
+                ):
+                    lft = _find(left_of, lft) - 1
             ok_left = lft >= 0 and not abs(dt - c_dist[lft]) > cal
             ok_right = r < n_c and not abs(dt - c_dist[r]) > cal
             if ok_left and (not ok_right or abs(c_dist[lft] - dt) <= abs(c_dist[r] - dt)):
@@ -305,3 +435,11 @@ def _without_replacement(
         reasons=np.asarray(failed, dtype=object)[unmatched],
         n_short=int(((counts > 0) & (counts < ratio)).sum()),
     )
+
+
+def _find(chain: list[int], i: int) -> int:
+    """Follow a "next available" chain from ``i`` to its end, halving the path on the way."""
+    while chain[i] != i:
+        chain[i] = chain[chain[i]]
+        i = chain[i]
+    return i

@@ -20,6 +20,7 @@ REASONS = (
     "too_few_matches",  # VCG: fewer than min_matches comparison rows pass the filters
     "no_comparison_students",  # a cohort's subject (or stratum) has no comparison students
     "complete_separation",  # the propensity model separates the arms: nobody is comparable
+    "outside_support",  # ipw: its score is outside the comparison students' range (stratum)
 )
 #: Each reason in words, for match summaries and the report.
 REASON_TEXT = {
@@ -30,6 +31,7 @@ REASON_TEXT = {
     "too_few_matches": "too few VCG matches",
     "no_comparison_students": "no comparison students",
     "complete_separation": "the propensity model separates PL from comparison students",
+    "outside_support": "propensity score outside the comparison students' range",
 }
 
 
@@ -56,15 +58,26 @@ class MatchSettings:
     missing: str
     ps_model: str
     vcg: VCGSettings | None = None
+    # (column, caliper in SDs of that column): MatchIt's named caliper entries
+    covariate_calipers: tuple[tuple[str, float], ...] = ()
 
     def describe(self) -> str:
         """One line saying how units were matched."""
         exact = f", exact on {', '.join(self.exact)}" if self.exact else ""
         if self.method == "vcg":
             return f"Virtual comparison groups{exact}: {self.vcg.describe()}; seed {self.seed}"
+        if self.method == "ipw":
+            return (
+                f"Inverse-probability (ATT odds) weights from the propensity score{exact}, "
+                "normalised within strata; common support: students outside the other arm's "
+                "range of the score in their stratum left out"
+            )
         caliper = "" if self.caliper is None else f", caliper {self.caliper:g} SD of the logit"
         if self.caliper_logit is not None:  # None when describing several strata's matches
             caliper += f" ({self.caliper_logit:.4g} on the logit)"
+        caliper += "".join(
+            f", {name} within {width:g} SD" for name, width in self.covariate_calipers
+        )
         return (
             f"Nearest neighbour on the propensity score (logit), {self.ratio}:1 "
             f"{'with' if self.replace else 'without'} replacement{caliper}{exact}, "

@@ -36,6 +36,7 @@ SETTING_NAMES = {
     "panel.norms_year": "NWEA norms year",
     "match.method": "matching",
     "match.caliper": "caliper (SD of the logit)",
+    "match.covariate_calipers": "covariate calipers (SD)",
     "match.ratio": "comparison students per PL student",
     "match.replace": "comparison students reused",
     "match.covariates": "matching covariates",
@@ -47,6 +48,7 @@ SETTING_NAMES = {
 VALUE_NAMES = {
     ("match.method", "vcg"): "virtual comparison group (VCG)",
     ("match.method", "propensity"): "nearest neighbour on the propensity score",
+    ("match.method", "ipw"): "inverse-probability (odds) weights, no matching (doubly robust)",
     ("estimate.model", "mixed"): "school random intercepts",
     ("estimate.model", "ols_cluster"): "school-clustered standard errors",
     ("ingest.screens.max_rapid_guessing_pct", None): "off",

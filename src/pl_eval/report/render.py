@@ -27,6 +27,7 @@ from pl_eval.estimation.cohort import POOLED_SCHOOLS, significant_schools
 from pl_eval.matching.result import describe_reasons
 from pl_eval.report import compare, figures
 from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, few_schools, findings
+from pl_eval.report.methods import method_text
 from pl_eval.report.suppression import LOG_COLUMNS, Suppressed, suppress
 
 BREAKOUT_SCOPES = ("sector", "years", "grade_band", "baseline_quintile")
@@ -210,6 +211,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         "sensitivity": _for_page(sensitivity),
         "figures": {name: (_png_data_uri(fig), fig.get_label()) for name, fig in figs.items()},
         "config": _flatten(inputs.config),
+        "method": method_text(inputs.config),
         "provenance": inputs.provenance,
         "min_n": min_n,
         "n_suppressed": len(log),
@@ -289,6 +291,7 @@ def build_combined_report(inputs: CombinedInputs, *, min_n: int = 10, title: str
         "links": inputs.links,
         "figures": {name: (_png_data_uri(fig), fig.get_label()) for name, fig in figs.items()},
         "config": _flatten(inputs.config),
+        "method": method_text(inputs.config),
         "provenance": inputs.provenance,
         "min_n": min_n,
         "n_suppressed": len(cohorts.log),

@@ -1,0 +1,59 @@
+"""The report says how students were matched and what the model adjusted for from the
+configuration in effect (issue 12: it used to say "adjusted for the fall score" whatever ran)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from pl_eval import io
+from pl_eval.report.methods import method_text
+from pl_eval.report.render import environment
+
+CONFIG = io.read_yaml(Path(__file__).parents[2] / "config" / "config.yaml")
+
+
+def test_the_shipped_main_specification_in_words():
+    text = method_text(CONFIG)
+    assert text.matching == (
+        "Each PL student is matched to the 5 nearest students of non-PL schools in the same "
+        "grade and gender on a propensity score (the modelled chance of attending a PL school "
+        "given fall score, school FRL share, locale group and gender), each with a propensity "
+        "score within 0.2 SD, a fall score within 0.1 SD and a school FRL share within 0.3 SD "
+        "of the PL student's; a comparison student may serve several PL students. PL students "
+        "with no such comparison student are left out."
+    )
+    assert text.adjustment == (
+        "adjusted for fall score, school FRL share, locale group, gender and grade"
+    )
+
+
+def test_the_words_follow_the_settings():
+    config = copy.deepcopy(CONFIG)
+    config["match"] |= {"ratio": 1, "replace": False, "caliper": None, "covariate_calipers": {}}
+    config["match"]["exact"] = []
+    config["estimate"]["covariates"] = ["fall_z"]
+    text = method_text(config)
+    assert text.matching.startswith("Each PL student is matched to the 1 nearest student of ")
+    assert "within" not in text.matching and "same grade" not in text.matching
+    assert "each comparison student serves at most one PL student" in text.matching
+    assert text.adjustment == "adjusted for fall score"
+    assert method_text(CONFIG, "no_covariates").adjustment == "not adjusted for any covariate"
+    assert method_text(CONFIG, "vcg").matching.startswith(
+        "Each PL student is compared with a virtual comparison group: up to 51 students"
+    )
+    assert method_text(CONFIG, "doubly_robust").matching.startswith(
+        "PL students are not matched: every student of a non-PL school in the same grade and "
+        "gender is weighted by the odds of attending a PL school"
+    )
+
+
+def test_the_methods_paragraph_prints_them_escaped():
+    macros = environment().get_template("macros.html.j2").module
+    html = str(macros.matching_method(method_text(CONFIG)))
+    assert "a fall score within 0.1 SD" in html
+    assert "comparison students, adjusted for fall score, school FRL share" in html
+    config = copy.deepcopy(CONFIG)
+    config["estimate"]["covariates"] = ["match", "<b>x</b>"]
+    html = str(macros.matching_method(method_text(config)))
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>" not in html
