@@ -8,31 +8,53 @@ reference/nwea_formats.md §1 and §4).
 
 Model, in national-SD units (z against the status norms of grade × subject × season):
 
-* fall: ``z_fall = school mean + N(0, within_school_sd)``; the school mean falls with FRL and is a
-  little lower in PL schools (selection on baseline and FRL). RIT = round(μ + z·σ).
-* spring, given the OBSERVED fall z (computed back from the rounded RIT, so an estimator that
-  adjusts for fall z has no errors-in-variables bias):
-  ``z_spring = ρ_g·z_fall + √(1−ρ_g²)·ε + v_school + τ_i``, with ``v_school`` only in comparison
-  schools and ``τ_i`` only in PL schools.
-* ``τ_i = τ_s + gradient·(z_fall − school mean of analysable z_fall)``, where
+* fall: true ``z_fall = school mean + N(0, within_school_sd)``; the school mean falls with FRL
+  and is a little lower in PL schools (selection on baseline and FRL). The reported RIT is
+  ``round(μ + z·σ + e)`` with measurement error ``e ~ N(0, SE²)``, SE the test's own reported
+  TestStandardError, so an estimator adjusting for the observed fall z faces errors in variables.
+* spring (true): ``z_spring = ρ*·z_fall + √(1−ρ*²)·ε + shock + v_school + growth(days) + τ_i``,
+  ρ* the norms' ρ_g over the root of the two tests' reliabilities (so observed scores keep ρ_g);
+  reported like fall, with its own measurement error.
+* ``growth(days)``: growth is proportional to instructional days between the two tests (≈ 5/7
+  of the calendar days, less ``break_days``), the norms' fall-to-spring growth spanning
+  ``norm_instructional_days``; test windows vary by school and PL schools test
+  ``treated_days_shift`` days further apart, so days between tests differ by arm.
+* ``shock``: a school growth shock in both arms, shared by math and reading, plus its district's
+  (LEA's); ``v_school`` an extra subject-specific shift of comparison schools.
+* attrition: students who stay miss spring with a logistic probability falling with their true
+  fall z and higher in PL schools (differential attrition that depends on baseline).
+* ``τ_i = τ_s + gradient·(observed z_fall − school mean of analysable observed z_fall)``, where
   ``τ_s = sector effect × years multiplier + u_s``. With the analysable students as weights,
   multipliers are normalised within each sector and ``u_s`` is re-centred within each sector ×
-  years cell, so the realised sector truths equal the planted sector effects, the years truths
-  rise with the multipliers, and each school's truth equals its ``τ_s``.
+  years cell, so the realised sector truths equal the planted sector effects and the years
+  truths rise with the multipliers. The gradient is on the observed score so that the truth over
+  any set of students can be recomputed from the panel (validation does, over the matched ones).
 
 A student × subject is *analysable* when the student has a valid fall and a valid spring test
 after the default screens (duration ≥ 6 min, rapid guessing < 30 %) and the de-duplication rule
-(GrowthMeasureYN, then lowest SE, then latest date), at the same school all year. ``truth``
-averages ``τ_i`` over the analysable treated students (a school's value is its ``τ_s``)::
+(GrowthMeasureYN, then lowest SE, then latest date), at the same school all year.
+
+Truth. Each cell gives ``tau`` over the analysable PL students and ``all_treated`` over every
+PL student with a valid fall test (attriters included). Pooled, sector and years cells hold the
+planted effect without the schools' deviations u_s and shocks: the population quantity their
+school-clustered intervals speak for (``sample`` adds the deviations of these 40 schools). A
+school's cell holds all one school-year can show of it: planted effect + u_s + its own growth
+shock (school and district), which no comparison group shares and one year cannot separate from
+the effect; its parts (``planted``, ``deviation``, ``shock``, ``centre``) are kept so that
+:mod:`pl_eval.estimation.validate` can recompute every truth over the students in common
+support (matched, with both tests)::
 
     {"settings": {...}, "school_year": "2022-2023", "norms_year": 2020, "analysable": "...",
-     "counts": {...},
-     "effects": {"math": {"pooled": {"tau": 0.089, "n": ...},
+     "all_treated": "...", "counts": {...},
+     "effects": {"math": {"pooled": {"tau": 0.089, "n": ..., "all_treated": ..., "n_all_treated"},
                           "by_sector": {"charter": {...}, "district": {...}},
                           "by_years": {"1": {...}, "2": {...}, "3+": {...}},
                           "by_school": {"<district_name>|<school_name>":
-                              {"district_name", "school_name", "sector", "years", "n", "tau"}},
-                          "n_comparison": ...},   # analysable comparison students
+                              {"district_name", "school_name", "sector", "years", "tau", "n",
+                               "all_treated", "n_all_treated", "planted", "deviation", "shock",
+                               "centre"}},
+                          "n_comparison": ...,   # analysable comparison students
+                          "sample": {"pooled", "by_sector", "by_years"}},
                  "reading": {...}}}
 """
 
@@ -47,6 +69,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy.optimize import brentq
+from scipy.special import expit
 
 from pl_eval.errors import ConfigError
 from pl_eval.norms import Norms, reported_percentile
@@ -833,20 +857,22 @@ def _spring_attrition(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Who is tested in spring: students who stay at their school miss spring with a logistic
-    probability that falls with their true fall score (mean of math and reading) and differs by
-    arm, so attrition is differential and depends on baseline; the rate at true z = 0 in a
-    comparison school keeps ``missing_spring_rate`` of all students."""
+    probability that falls with their true fall score (mean of math and reading) and is higher
+    in PL schools, so attrition is differential and depends on baseline. The intercept is set
+    so that ``missing_spring_rate`` of all students miss spring, as before attrition had causes."""
     school = students["school"].to_numpy()
     treated = schools["treated"].to_numpy()[school]
     stays = students["has_fall"].to_numpy() & (school == students["spring_school"].to_numpy())
-    base = s.missing_spring_rate / (1 - s.missing_fall_rate - s.mover_rate)
     z = z_true.mean(axis=1)
-    log_odds = (
-        math.log(base / (1 - base))
-        + s.attrition_baseline_slope * z
-        + treated * (s.attrition_treated_log_odds + s.attrition_treated_baseline_slope * z)
+    slope = s.attrition_baseline_slope * z
+    log_odds = slope + treated * (
+        s.attrition_treated_log_odds + s.attrition_treated_baseline_slope * z
     )
-    missing = stays & (rng.random(len(school)) < 1 / (1 + np.exp(-log_odds)))
+    wanted = s.missing_spring_rate * len(school) / max(int(stays.sum()), 1)
+    if not stays.any() or wanted <= 0:
+        return np.ones(len(school), dtype=bool)
+    intercept = brentq(lambda c: expit(c + log_odds[stays]).mean() - min(wanted, 0.99), -30, 30)
+    missing = stays & (rng.random(len(school)) < expit(intercept + log_odds))
     return ~missing
 
 
