@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 
 from pl_eval import cli, stages
-from pl_eval.estimation import GateMissed, compare_to_truth, summarise_validation
+from pl_eval.estimation import (
+    EstimationError,
+    GateMissed,
+    compare_to_truth,
+    summarise_validation,
+)
 from pl_eval.estimation.validate import common_support_truth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,3 +176,9 @@ def test_validate_prints_the_gated_table_and_exits_1_on_a_miss(tmp_path, monkeyp
         "MISS",
     ]  # fmt: skip  (written before the gates are checked)
     assert cli.main([*args, "--no-gates"]) == 0
+
+
+def test_a_matched_pl_school_without_truth_is_named():
+    stranger = MATCHED.assign(school=MATCHED["school"].replace({"B": "Z"}))
+    with pytest.raises(EstimationError, match=r"truth.json has no PL school 'D2\|Z'"):
+        common_support_truth(stranger, EFFECTS, gradient=-0.1)

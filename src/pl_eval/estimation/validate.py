@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pl_eval.estimation.errors import EstimationError
+
 #: Scopes with a planted truth, where truth.json keeps them, and the matched sample's column
 #: that defines their groups.
 TRUTH_SCOPES = {
@@ -105,7 +107,7 @@ def common_support_truth(
     at = schools.reindex(label.to_numpy())
     if at["planted"].isna().any():
         unknown = label[at["planted"].isna().to_numpy()].iloc[0]
-        raise ValueError(f"truth.json has no PL school {unknown!r} of the matched sample")
+        raise EstimationError(f"truth.json has no PL school {unknown!r} of the matched sample")
     population = at["planted"].to_numpy() + gradient * (
         support["fall_z"].to_numpy() - at["centre"].to_numpy()
     )
