@@ -1,7 +1,11 @@
 """Recovery of the planted truth: `pl-eval validate` with 200 replications on a reduced demo.
 
-Targets (issue 4): pooled effect 95% CI coverage between 93% and 97%, |bias| < 0.01 SD.
-School-effect coverage is printed beside them. ``--quick`` runs 10 replications (no targets).
+The simulation has pretest and posttest measurement error, growth by instructional days with PL
+schools testing further apart, attrition by baseline and arm, and school and district growth
+shocks (pl_eval.simulate). Targets (issue 12), for every subject × scope (pooled, sector, years
+of PL, school): 95% CI coverage between 93% and 97%, |bias| < 0.01 SD against the ATT over the
+matched PL students. Prints coverage, its Monte Carlo SE, bias, RMSE and mean SE per row, with
+the gate. ``--quick`` runs 10 replications (no targets); ``--reps N`` any number.
 """
 
 from __future__ import annotations
@@ -22,23 +26,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="10 replications, no targets")
+    parser.add_argument("--reps", type=int, default=200, help="replications (default 200)")
+    parser.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml")
     args = parser.parse_args()
-    reps = 10 if args.quick else 200
+    reps = 10 if args.quick else args.reps
     with tempfile.TemporaryDirectory(prefix="pl_eval_validation_") as out:
         start = time.perf_counter()
-        stages.validate(Path(out), reps=reps, seed=1, config=ROOT / "config" / "config.yaml")
+        stages.validate(Path(out), reps=reps, seed=1, config=args.config, gates=False)
         seconds = time.perf_counter() - start
         table = pd.read_csv(Path(out) / "validation.csv")
     print(f"{reps} replications in {seconds:.0f} s (2 workers, 100 comparison schools each)")
-    table["target"] = ""
-    table["result"] = ""
-    pooled = table["scope"] == "pooled"
-    if not args.quick:
-        table.loc[pooled, "target"] = "coverage 93-97%, |bias| < 0.01"
-        ok = table["coverage"].between(0.93, 0.97) & (table["bias"].abs() < 0.01)
-        table.loc[pooled, "result"] = ok[pooled].map({True: "pass", False: "MISS"})
+    if args.quick:
+        table["gate"] = ""
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    return 1 if (table["result"] == "MISS").any() else 0
+    return 1 if (table["gate"] == "MISS").any() else 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from pl_eval import __version__, io, stages
 from pl_eval.errors import ConfigError, InputError, NotReady, os_error_line
-from pl_eval.estimation import EstimationError
+from pl_eval.estimation import EstimationError, GateMissed
 from pl_eval.matching import MatchingError
 
 log = logging.getLogger("pl_eval")
@@ -227,6 +227,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     p.add_argument("--comparison-schools", type=int, default=100, help="per replication")
     p.add_argument("--workers", type=int, default=2, help="replications run in parallel")
+    p.add_argument(
+        "--no-gates", dest="gates", action="store_false",
+        help="report coverage and bias without failing on the gates (for smoke runs)",
+    )  # fmt: skip
     return parser
 
 
@@ -270,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # product changes its last bits, and outputs must not depend on the machine's cores.
         with threadpool_limits(limits=1):
             args.stage(**{k: v for k, v in vars(args).items() if k in wanted})
-    except (InputError, ConfigError, NotReady, MatchingError, EstimationError) as exc:
+    except (InputError, ConfigError, NotReady, MatchingError, EstimationError, GateMissed) as exc:
         for line in str(exc).splitlines():
             log.error("pl-eval %s: error: %s", args.command, line)
         return 1

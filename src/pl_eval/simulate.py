@@ -8,31 +8,53 @@ reference/nwea_formats.md §1 and §4).
 
 Model, in national-SD units (z against the status norms of grade × subject × season):
 
-* fall: ``z_fall = school mean + N(0, within_school_sd)``; the school mean falls with FRL and is a
-  little lower in PL schools (selection on baseline and FRL). RIT = round(μ + z·σ).
-* spring, given the OBSERVED fall z (computed back from the rounded RIT, so an estimator that
-  adjusts for fall z has no errors-in-variables bias):
-  ``z_spring = ρ_g·z_fall + √(1−ρ_g²)·ε + v_school + τ_i``, with ``v_school`` only in comparison
-  schools and ``τ_i`` only in PL schools.
-* ``τ_i = τ_s + gradient·(z_fall − school mean of analysable z_fall)``, where
+* fall: true ``z_fall = school mean + N(0, within_school_sd)``; the school mean falls with FRL
+  and is a little lower in PL schools (selection on baseline and FRL). The reported RIT is
+  ``round(μ + z·σ + e)`` with measurement error ``e ~ N(0, SE²)``, SE the test's own reported
+  TestStandardError, so an estimator adjusting for the observed fall z faces errors in variables.
+* spring (true): ``z_spring = ρ*·z_fall + √(1−ρ*²)·ε + shock + v_school + growth(days) + τ_i``,
+  ρ* the norms' ρ_g over the root of the two tests' reliabilities (so observed scores keep ρ_g);
+  reported like fall, with its own measurement error.
+* ``growth(days)``: growth is proportional to instructional days between the two tests (≈ 5/7
+  of the calendar days, less ``break_days``), the norms' fall-to-spring growth spanning
+  ``norm_instructional_days``; test windows vary by school and PL schools test
+  ``treated_days_shift`` days further apart, so days between tests differ by arm.
+* ``shock``: a school growth shock in both arms, shared by math and reading, plus its district's
+  (LEA's); ``v_school`` an extra subject-specific shift of comparison schools.
+* attrition: students who stay miss spring with a logistic probability falling with their true
+  fall z and higher in PL schools (differential attrition that depends on baseline).
+* ``τ_i = τ_s + gradient·(observed z_fall − school mean of analysable observed z_fall)``, where
   ``τ_s = sector effect × years multiplier + u_s``. With the analysable students as weights,
   multipliers are normalised within each sector and ``u_s`` is re-centred within each sector ×
-  years cell, so the realised sector truths equal the planted sector effects, the years truths
-  rise with the multipliers, and each school's truth equals its ``τ_s``.
+  years cell, so the realised sector truths equal the planted sector effects and the years
+  truths rise with the multipliers. The gradient is on the observed score so that the truth over
+  any set of students can be recomputed from the panel (validation does, over the matched ones).
 
 A student × subject is *analysable* when the student has a valid fall and a valid spring test
 after the default screens (duration ≥ 6 min, rapid guessing < 30 %) and the de-duplication rule
-(GrowthMeasureYN, then lowest SE, then latest date), at the same school all year. ``truth``
-averages ``τ_i`` over the analysable treated students (a school's value is its ``τ_s``)::
+(GrowthMeasureYN, then lowest SE, then latest date), at the same school all year.
+
+Truth. Each cell gives ``tau`` over the analysable PL students and ``all_treated`` over every
+PL student with a valid fall test (attriters included). Pooled, sector and years cells hold the
+planted effect without the schools' deviations u_s and shocks: the population quantity their
+school-clustered intervals speak for (``sample`` adds the deviations of these 40 schools). A
+school's cell holds all one school-year can show of it: planted effect + u_s + its own growth
+shock (school and district), which no comparison group shares and one year cannot separate from
+the effect; its parts (``planted``, ``deviation``, ``shock``, ``centre``) are kept so that
+:mod:`pl_eval.estimation.validate` can recompute every truth over the students in common
+support (matched, with both tests)::
 
     {"settings": {...}, "school_year": "2022-2023", "norms_year": 2020, "analysable": "...",
-     "counts": {...},
-     "effects": {"math": {"pooled": {"tau": 0.089, "n": ...},
+     "all_treated": "...", "counts": {...},
+     "effects": {"math": {"pooled": {"tau": 0.089, "n": ..., "all_treated": ..., "n_all_treated"},
                           "by_sector": {"charter": {...}, "district": {...}},
                           "by_years": {"1": {...}, "2": {...}, "3+": {...}},
                           "by_school": {"<district_name>|<school_name>":
-                              {"district_name", "school_name", "sector", "years", "n", "tau"}},
-                          "n_comparison": ...},   # analysable comparison students
+                              {"district_name", "school_name", "sector", "years", "tau", "n",
+                               "all_treated", "n_all_treated", "planted", "deviation", "shock",
+                               "centre"}},
+                          "n_comparison": ...,   # analysable comparison students
+                          "sample": {"pooled", "by_sector", "by_years"}},
                  "reading": {...}}}
 """
 
@@ -47,6 +69,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy.optimize import brentq
+from scipy.special import expit
 
 from pl_eval.errors import ConfigError
 from pl_eval.norms import Norms, reported_percentile
@@ -177,7 +201,19 @@ _STATE_FIPS = ("01", "04", "06", "08", "12", "13", "17", "18", "22", "26", "36",
 #: Text columns are large_string, the storage of pandas' "str" dtype, so the per-file frames
 #: are made from slices of one table without copying.
 _TEXT = pa.large_string()
-_STREAMS = ("schools", "districts", "school_names", "students", "scores", "effects", "tests")
+_STREAMS = (
+    "schools",
+    "districts",
+    "school_names",
+    "students",
+    "scores",
+    "effects",
+    "tests",
+    "shocks",
+    "attrition",
+    "measurement",
+    "dates",
+)
 
 
 @dataclass(frozen=True)
@@ -246,7 +282,19 @@ class SimulationSettings:
     # school sampling varies as the clustered standard errors assume.
     recentre_school_effects: bool = True
     school_effect_correlation: float = 0.5  # correlation of u_s between math and reading
-    baseline_gradient: float = -0.02  # change in τ per SD of fall z within a school
+    baseline_gradient: float = -0.02  # change in τ per SD of (observed) fall z within a school
+
+    # What an estimator must survive (issue 12): measurement error, test dates, attrition, shocks
+    measurement_error: bool = True  # observed RIT = true RIT + N(0, SE²), SE the test's own
+    break_days: float = 45.0  # calendar days between fall and spring tests without instruction
+    norm_instructional_days: float = 140.0  # the norms' fall-to-spring span (weeks 4 to 32)
+    treated_days_shift: float = 10.0  # PL schools' extra days between tests (½ earlier fall,
+    # ½ later spring): unadjusted, ≈ +0.02 SD of spurious growth
+    attrition_baseline_slope: float = -0.4  # log-odds of no spring test per SD of true fall z
+    attrition_treated_log_odds: float = 0.3  # extra log-odds of no spring test in PL schools
+    attrition_treated_baseline_slope: float = -0.3  # extra slope on true fall z in PL schools
+    school_shock_sd: float = 0.06  # SD of school growth shocks (both arms, shared by subjects)
+    district_shock_sd: float = 0.03  # SD of district (LEA) growth shocks, both arms
 
     # Realism of the exports
     retest_rate: float = 0.06  # student × subject × terms with an extra same-term test
@@ -341,8 +389,11 @@ def simulate_cohort(settings: SimulationSettings, norms: Norms) -> SimulatedCoho
     schools = _schools(s, _rng(s, "schools"))
     districts = _districts(s, schools, _rng(s, "districts"))
     schools = _school_names(schools, districts, s, _rng(s, "school_names"))
+    schools = schools.assign(shock=_school_shocks(s, schools, _rng(s, "shocks")))
     students = _students(s, schools, districts, _rng(s, "students"))
-    scores = _Scores.draw(s, schools, students, grids, _rng(s, "scores"), _rng(s, "effects"))
+    streams = ("scores", "effects", "attrition", "measurement", "dates")
+    scores = _Scores.draw(s, schools, students, grids, {k: _rng(s, k) for k in streams})
+    students = students.assign(has_spring=scores.has_spring)
 
     assessments = _assessment_results(
         s, schools, districts, students, scores, grids, norms.year, _rng(s, "tests")
@@ -406,6 +457,8 @@ def _schools(s: SimulationSettings, rng: np.random.Generator) -> pd.DataFrame:
     )
     v = rng.normal(0, s.comparison_school_sd, (n, 2)) * ~treated[:, None]
     fall_open, spring_open = _day(s.fall_year, 8, 22), _day(s.fall_year + 1, 4, 17)
+    early = int(s.treated_days_shift // 2)  # PL schools test earlier in fall, later in spring
+    late = int(s.treated_days_shift) - early
     return pd.DataFrame(
         {
             "treated": treated,
@@ -420,10 +473,21 @@ def _schools(s: SimulationSettings, rng: np.random.Generator) -> pd.DataFrame:
             "mean_z": mean_z,
             "v_math": v[:, 0],
             "v_reading": v[:, 1],
-            "fall_window": fall_open + rng.integers(0, 29, n),
-            "spring_window": spring_open + rng.integers(0, 36, n),
+            "fall_window": fall_open + rng.integers(0, 29, n) - early * treated,
+            "spring_window": spring_open + rng.integers(0, 36, n) + late * treated,
         }
     )
+
+
+def _school_shocks(
+    s: SimulationSettings, schools: pd.DataFrame, rng: np.random.Generator
+) -> np.ndarray:
+    """Each school's growth shock in spring z, in both arms and shared by its subjects: its own
+    deviation plus its district's (LEA's), the year-to-year noise of school growth that no
+    covariate explains and a single school-year cannot tell apart from a school's effect."""
+    district = schools["district"].to_numpy()
+    own = rng.normal(0, s.school_shock_sd, len(schools))
+    return own + rng.normal(0, s.district_shock_sd, district.max() + 1)[district]
 
 
 def _assign_districts(
@@ -552,9 +616,10 @@ def _students(
     low, high = LEVEL_GRADES[schools["level"].to_numpy()[school]].T
     grade = low + (rng.random(n) * (high - low + 1)).astype(np.int64)
     u = rng.random(n)
-    cuts = np.cumsum([s.missing_fall_rate, s.missing_spring_rate, s.mover_rate])
-    has_fall, has_spring = u >= cuts[0], (u < cuts[0]) | (u >= cuts[1])
-    spring_school = _move(school, (u >= cuts[1]) & (u < cuts[2]), schools, s, rng)
+    # Students without a spring test are drawn later, from their fall scores (_spring_attrition).
+    cuts = np.cumsum([s.missing_fall_rate, s.mover_rate])
+    has_fall = u >= cuts[0]
+    spring_school = _move(school, (u >= cuts[0]) & (u < cuts[1]), schools, s, rng)
     district = schools["district"].to_numpy()
     home, away = district[school], district[spring_school]
     # A student changing district gets a new StudentID there (Student_StateID stays).
@@ -583,7 +648,7 @@ def _students(
             "spring_district": away,
             "grade": grade,
             "has_fall": has_fall,
-            "has_spring": has_spring,
+            "has_spring": np.ones(n, dtype=bool),  # until _spring_attrition
             "student_id": ids[:n],
             "spring_student_id": spring_id,
             "state_id": 1_000_000_000 + rng.permutation(n),
@@ -700,14 +765,22 @@ class _NormGrids:
 
 @dataclass(frozen=True)
 class _Scores:
-    """Every student's tests by [student, subject (math, reading, language usage), term]."""
+    """Every student's tests by [student, subject (math, reading, language usage), term], and
+    the pieces of the planted truth by [school, subject (math, reading)]."""
 
     present: np.ndarray  # the student tested in the subject and term
     kind: np.ndarray  # _SINGLE, _SINGLE_INVALID, _RETEST, _RETEST_AFTER_INVALID
     rit: np.ndarray  # RIT of the slot's growth-measure test (before any invalidating behaviour)
+    se: np.ndarray  # its reported standard error (RIT, in tenths as exports write it)
+    day: np.ndarray  # its date (days since 1970-01-01)
+    has_spring: np.ndarray  # [student] tested in spring (after attrition)
     analysable: np.ndarray  # [student, subject (math, reading)]
-    tau: np.ndarray  # [student, subject] planted effect
-    population_tau: np.ndarray  # [student, subject] the same without the school deviation u_s
+    fall_ok: np.ndarray  # [student, subject] a valid fall test: the all-treated set's members
+    z_fall: np.ndarray  # [student, subject] OBSERVED fall z (from the reported RIT)
+    planted: np.ndarray  # [school, subject] planted effect: sector effect × years multiplier
+    deviation: np.ndarray  # [school, subject] the school's deviation u_s from it
+    centre: np.ndarray  # [school, subject] mean observed fall z of its analysable students
+    shock: np.ndarray  # [school] growth shock shared by subjects (school + district)
 
     @classmethod
     def draw(
@@ -716,50 +789,143 @@ class _Scores:
         schools: pd.DataFrame,
         students: pd.DataFrame,
         grids: _NormGrids,
-        rng: np.random.Generator,
-        effects_rng: np.random.Generator,
+        rngs: dict[str, np.random.Generator],
     ) -> _Scores:
-        """Draw which tests exist, the fall scores, the planted effects, then spring scores."""
+        """Draw true fall scores, who misses spring, which tests exist, their SEs and dates, the
+        observed fall scores, the planted effects, then true and observed spring scores."""
         n = len(students)
         school = students["school"].to_numpy()
         spring_school = students["spring_school"].to_numpy()
         grade = students["grade"].to_numpy()[:, None]
         subject = np.arange(3)[None, :]
-        takes = np.ones((n, 3), dtype=bool)
-        takes[:, 2] = students["language_usage"].to_numpy()
-        present = np.stack(
-            [takes & students[c].to_numpy()[:, None] for c in ("has_fall", "has_spring")], axis=2
-        )
-        kind = _slot_kinds(s, rng, present.shape)
-        ok = present & (kind != _SINGLE_INVALID)
-        analysable = ok[:, :2, 0] & ok[:, :2, 1] & (school == spring_school)[:, None]
-
+        rng = rngs["scores"]
+        kind = _slot_kinds(s, rng, (n, 3, 2))
         r = s.subject_correlation
-        z_fall = schools["mean_z"].to_numpy()[school][:, None] + s.within_school_sd * (
+        z_true = schools["mean_z"].to_numpy()[school][:, None] + s.within_school_sd * (
             math.sqrt(r) * rng.standard_normal(n)[:, None]
             + math.sqrt(1 - r) * rng.standard_normal((n, 3))
         )
-        mean, sd = grids.at(grids.mean, subject, grade, 0), grids.at(grids.sd, subject, grade, 0)
-        rit_fall = np.clip(np.rint(mean + z_fall * sd), 100, 320)
-        z_seen = (rit_fall - mean) / sd  # spring depends on the OBSERVED fall score
+        has_spring = _spring_attrition(s, schools, students, z_true[:, :2], rngs["attrition"])
+        takes = np.ones((n, 3), dtype=bool)
+        takes[:, 2] = students["language_usage"].to_numpy()
+        present = np.stack(
+            [takes & students["has_fall"].to_numpy()[:, None], takes & has_spring[:, None]], axis=2
+        )
+        ok = present & (kind != _SINGLE_INVALID)
+        analysable = ok[:, :2, 0] & ok[:, :2, 1] & (school == spring_school)[:, None]
+        se = _standard_errors(s, rngs["measurement"], (n, 3, 2))
+        error = rngs["measurement"].standard_normal((n, 3, 2)) * se * s.measurement_error
+        day = _test_days(schools, students, rngs["dates"])
 
-        planted, deviation = _school_effects(s, schools, school, analysable, effects_rng)
-        tau = _student_effects(s, schools, students, z_seen[:, :2], analysable, planted + deviation)
-        population_tau = _student_effects(s, schools, students, z_seen[:, :2], analysable, planted)
+        mean, sd = grids.at(grids.mean, subject, grade, 0), grids.at(grids.sd, subject, grade, 0)
+        rit_fall = np.clip(np.rint(mean + z_true * sd + error[:, :, 0]), 100, 320)
+        z_seen = (rit_fall - mean) / sd
+        planted, deviation = _school_effects(s, schools, school, analysable, rngs["effects"])
+        centre = _analysable_centres(school, z_seen[:, :2], analysable, len(schools))
+        tau = _student_effects(s, schools, students, z_seen[:, :2], centre, planted + deviation)
+        shock = schools["shock"].to_numpy()
         v = schools[["v_math", "v_reading"]].to_numpy()
-        rho = grids.rho[np.minimum(subject, 1), grade]
-        z_spring = rho * z_seen + np.sqrt(1 - rho**2) * rng.standard_normal((n, 3))
+        rho = _true_score_correlation(s, grids, grade, subject)
+        z_spring = rho * z_true + np.sqrt(1 - rho**2) * rng.standard_normal((n, 3))
+        z_spring += 0.5 * (shock[school] + shock[spring_school])[:, None]
+        z_spring += _instructional_growth(s, grids, grade, subject, day[:, :, 1] - day[:, :, 0])
         z_spring[:, :2] += 0.5 * (v[school] + v[spring_school]) + tau
         mean, sd = grids.at(grids.mean, subject, grade, 1), grids.at(grids.sd, subject, grade, 1)
-        rit_spring = np.clip(np.rint(mean + z_spring * sd), 100, 320)
+        rit_spring = np.clip(np.rint(mean + z_spring * sd + error[:, :, 1]), 100, 320)
         return cls(
             present=present,
             kind=kind,
             rit=np.stack([rit_fall, rit_spring], axis=2).astype(np.int64),
+            se=se,
+            day=day,
+            has_spring=has_spring,
             analysable=analysable,
-            tau=tau,
-            population_tau=population_tau,
+            fall_ok=ok[:, :2, 0],
+            z_fall=z_seen[:, :2],
+            planted=planted,
+            deviation=deviation,
+            centre=centre,
+            shock=shock,
         )
+
+
+def _spring_attrition(
+    s: SimulationSettings,
+    schools: pd.DataFrame,
+    students: pd.DataFrame,
+    z_true: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Who is tested in spring: students who stay at their school miss spring with a logistic
+    probability that falls with their true fall score (mean of math and reading) and is higher
+    in PL schools, so attrition is differential and depends on baseline. The intercept is set
+    so that ``missing_spring_rate`` of all students miss spring, as before attrition had causes."""
+    school = students["school"].to_numpy()
+    treated = schools["treated"].to_numpy()[school]
+    stays = students["has_fall"].to_numpy() & (school == students["spring_school"].to_numpy())
+    z = z_true.mean(axis=1)
+    slope = s.attrition_baseline_slope * z
+    log_odds = slope + treated * (
+        s.attrition_treated_log_odds + s.attrition_treated_baseline_slope * z
+    )
+    wanted = s.missing_spring_rate * len(school) / max(int(stays.sum()), 1)
+    if not stays.any() or wanted <= 0:
+        return np.ones(len(school), dtype=bool)
+    intercept = brentq(lambda c: expit(c + log_odds[stays]).mean() - min(wanted, 0.99), -30, 30)
+    missing = stays & (rng.random(len(school)) < expit(intercept + log_odds))
+    return ~missing
+
+
+def _standard_errors(s: SimulationSettings, rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    """Each growth-measure test's standard error of measurement, in tenths of a RIT point."""
+    return np.rint(np.clip(rng.normal(s.se_mean, s.se_sd, shape), *s.se_range) * 10) / 10
+
+
+def _test_days(
+    schools: pd.DataFrame, students: pd.DataFrame, rng: np.random.Generator
+) -> np.ndarray:
+    """Date of each student × subject × term's growth-measure test: within two weeks of its
+    school's window opening (the spring school's in spring), moved off weekends."""
+    window = np.stack(
+        [
+            schools["fall_window"].to_numpy()[students["school"].to_numpy()],
+            schools["spring_window"].to_numpy()[students["spring_school"].to_numpy()],
+        ],
+        axis=1,
+    )
+    return _school_day(window[:, None, :] + rng.integers(0, 14, (len(students), 3, 2)))
+
+
+def _true_score_correlation(
+    s: SimulationSettings, grids: _NormGrids, grade: np.ndarray, subject: np.ndarray
+) -> np.ndarray:
+    """Fall-spring correlation of TRUE scores: the norms' ρ (of observed scores) over the root of
+    the two tests' reliabilities 1/(1 + (SE/σ)²), so observed scores keep the norms' ρ."""
+    rho = grids.rho[np.minimum(subject, 1), grade]
+    if not s.measurement_error:
+        return rho
+    reliability = [
+        1 / (1 + (s.se_mean / grids.at(grids.sd, subject, grade, t)) ** 2) for t in (0, 1)
+    ]
+    return np.minimum(rho / np.sqrt(reliability[0] * reliability[1]), 0.99)
+
+
+def _instructional_growth(
+    s: SimulationSettings,
+    grids: _NormGrids,
+    grade: np.ndarray,
+    subject: np.ndarray,
+    days_between: np.ndarray,
+) -> np.ndarray:
+    """Spring z gained or lost for testing after more or fewer instructional days than the
+    norms assume: growth is proportional to instructional days, ≈ (calendar days − breaks)·5/7,
+    and the norms' fall-to-spring growth (μ_spring − μ_fall, in spring SDs) spans
+    ``norm_instructional_days``."""
+    growth = (grids.at(grids.mean, subject, grade, 1) - grids.at(grids.mean, subject, grade, 0)) / (
+        grids.at(grids.sd, subject, grade, 1)
+    )
+    instructional = (days_between - s.break_days) * 5 / 7
+    return growth * (instructional - s.norm_instructional_days) / s.norm_instructional_days
 
 
 def _slot_kinds(s: SimulationSettings, rng: np.random.Generator, shape: tuple) -> np.ndarray:
@@ -816,33 +982,39 @@ def _school_effects(
     return planted, deviation
 
 
+def _analysable_centres(
+    school: np.ndarray, z_fall: np.ndarray, analysable: np.ndarray, n_schools: int
+) -> np.ndarray:
+    """Mean observed fall z of each school's analysable students [school, subject]: the centre
+    of the baseline gradient, so that a school's truth is its τ_s."""
+    centre = np.zeros((n_schools, 2))
+    for k in (0, 1):
+        a = analysable[:, k]
+        count = np.bincount(school[a], minlength=n_schools)
+        total = np.bincount(school[a], weights=z_fall[a, k], minlength=n_schools)
+        centre[:, k] = total / np.maximum(count, 1)
+    return centre
+
+
 def _student_effects(
     s: SimulationSettings,
     schools: pd.DataFrame,
     students: pd.DataFrame,
     z_fall: np.ndarray,
-    analysable: np.ndarray,
+    centre: np.ndarray,
     school_tau: np.ndarray,
 ) -> np.ndarray:
     """τ_i [student, subject]: the school's τ_s plus the baseline gradient around the school's
-    analysable mean fall z; a student who changes school gets half of each school's effect."""
-    n_schools = len(schools)
+    ``centre``; a student who changes school gets half of each school's effect."""
     treated = schools["treated"].to_numpy().astype(float)
-    school = students["school"].to_numpy()
-    spring_school = students["spring_school"].to_numpy()
-    tau = np.empty_like(z_fall)
-    for k in (0, 1):
-        a = analysable[:, k]
-        count = np.bincount(school[a], minlength=n_schools)
-        centre = np.bincount(school[a], weights=z_fall[a, k], minlength=n_schools)
-        centre = centre / np.maximum(count, 1)
 
-        def effect(at: np.ndarray, k: int = k, centre: np.ndarray = centre) -> np.ndarray:
-            gradient = s.baseline_gradient * (z_fall[:, k] - centre[at]) * treated[at]
-            return school_tau[at, k] + gradient
+    def effect(at: np.ndarray) -> np.ndarray:
+        gradient = s.baseline_gradient * (z_fall - centre[at]) * treated[at, None]
+        return school_tau[at] + gradient
 
-        tau[:, k] = 0.5 * (effect(school) + effect(spring_school))
-    return tau
+    return 0.5 * (
+        effect(students["school"].to_numpy()) + effect(students["spring_school"].to_numpy())
+    )
 
 
 # ----------------------------------------------------------------------------- the exports ---
@@ -912,14 +1084,9 @@ def _test_events(
     after_invalid = retest & (kind == _RETEST_AFTER_INVALID)
     equal_se = retest & ~after_invalid & (rng.random(n_rows) < 0.3)
     se_step = np.where(after_invalid, rng.integers(2, 9, n_rows), rng.integers(1, 6, n_rows))
-    se_tenths = np.rint(np.clip(rng.normal(s.se_mean, s.se_sd, n_slots), *s.se_range) * 10)
+    se_tenths = np.rint(scores.se.ravel()[slots] * 10)
     se = np.minimum(se_tenths[parent] + np.where(retest & ~equal_se, se_step, 0), 55) / 10
-    window = np.where(
-        spring,
-        schools["spring_window"].to_numpy()[school],
-        schools["fall_window"].to_numpy()[school],
-    )
-    first_day = _school_day(window[:n_slots] + rng.integers(0, 14, n_slots))
+    first_day = scores.day.ravel()[slots]
     offset = retest * np.where(
         after_invalid | equal_se,
         -rng.integers(1, 8, n_rows),
@@ -1249,7 +1416,7 @@ def _truth(
     norms_year: int,
     n_rows: int,
 ) -> dict:
-    """Mean planted τ_i over the analysable PL students: pooled, by sector, years and school."""
+    """The planted truth per subject: pooled, by sector, years and school (see module docstring)."""
     school = students["school"].to_numpy()
     treated = schools["treated"].to_numpy()
     sector = np.where(schools["charter"], "charter", "district")
@@ -1257,16 +1424,32 @@ def _truth(
     years_label = np.asarray(YEARS_LABELS)[np.clip(years - 1, 0, 2)]
     district_name = districts["name"].to_numpy()[schools["district"]]
 
-    def cell(tau: pd.Series) -> dict:
-        return {"tau": round(float(tau.mean()), 6) if len(tau) else None, "n": len(tau)}
-
     effects = {}
     for k, subject in enumerate(SUBJECTS):
-        analysable = scores.analysable[:, k]
-        chosen = analysable & treated[school]
-        tau = pd.Series(scores.tau[chosen, k])
-        population = pd.Series(scores.population_tau[chosen, k])
-        at = school[chosen]
+        pl = treated[school]
+        analysable = scores.analysable[:, k] & pl
+        enrolled = scores.fall_ok[:, k] & pl  # every PL student with a valid fall test
+        gradient = s.baseline_gradient * (scores.z_fall[:, k] - scores.centre[school, k])
+        population = scores.planted[school, k] + gradient
+        sample = population + scores.deviation[school, k]
+        of_school = sample + scores.shock[school]
+
+        def cell(values, where, analysable=analysable, enrolled=enrolled) -> dict:
+            kept, everyone = values[analysable & where], values[enrolled & where]
+            return {
+                "tau": _mean(kept),
+                "n": len(kept),
+                "all_treated": _mean(everyone),
+                "n_all_treated": len(everyone),
+            }
+
+        def scopes(values: np.ndarray, pl: np.ndarray = pl, cell=cell) -> dict:
+            return {
+                "pooled": cell(values, pl),
+                "by_sector": {g: cell(values, sector[school] == g) for g in SECTORS},
+                "by_years": {g: cell(values, years_label[school] == g) for g in YEARS_LABELS},
+            }
+
         by_school = {}
         for i in np.flatnonzero(treated):  # the handful of PL schools
             by_school[f"{district_name[i]}|{schools['name'].iloc[i]}"] = {
@@ -1274,23 +1457,19 @@ def _truth(
                 "school_name": str(schools["name"].iloc[i]),
                 "sector": str(sector[i]),
                 "years": int(years[i]),
-                **cell(tau[at == i]),
+                **cell(of_school, school == i),
+                "planted": round(float(scores.planted[i, k]), 6),
+                "deviation": round(float(scores.deviation[i, k]), 6),
+                "shock": round(float(scores.shock[i]), 6),
+                "centre": round(float(scores.centre[i, k]), 6),
             }
         effects[subject] = {
-            "pooled": cell(tau),
-            "by_sector": {label: cell(tau[sector[at] == label]) for label in SECTORS},
-            "by_years": {label: cell(tau[years_label[at] == label]) for label in YEARS_LABELS},
+            **scopes(population),
             "by_school": by_school,
-            "n_comparison": int((analysable & ~treated[school]).sum()),
-            # The planted effects without the schools' random deviations: what a pooled,
-            # sector or years estimate with school-clustered uncertainty is an estimate of.
-            "population": {
-                "pooled": cell(population),
-                "by_sector": {label: cell(population[sector[at] == label]) for label in SECTORS},
-                "by_years": {
-                    label: cell(population[years_label[at] == label]) for label in YEARS_LABELS
-                },
-            },
+            "n_comparison": int((scores.analysable[:, k] & ~pl).sum()),
+            # The realised effects of these 40 schools (with their deviations u_s): the sample
+            # ATT, which pooled intervals that speak for the population of schools also cover.
+            "sample": scopes(sample),
         }
     return {
         "settings": {
@@ -1303,6 +1482,7 @@ def _truth(
             "valid fall and spring test (duration >= 6 min, rapid guessing < 30%; then "
             "GrowthMeasureYN, lowest SE, latest date) at the same school all year"
         ),
+        "all_treated": "every student with a valid fall test at a PL school, spring test or not",
         "counts": {
             "students": len(students),
             "treated_schools": int(treated.sum()),
@@ -1312,3 +1492,7 @@ def _truth(
         },
         "effects": effects,
     }
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return round(float(values.mean()), 6) if len(values) else None

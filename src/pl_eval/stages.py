@@ -393,14 +393,16 @@ def validate(
     config: Path,
     comparison_schools: int = 100,
     workers: int = 2,
+    gates: bool = True,
 ) -> None:
     """Simulate, ingest, pair, match and estimate ``reps`` times; compare with the truth.
 
     Each replication is a demo cohort with seed ``seed + rep`` (``comparison_schools``
     comparison schools, to keep it quick; school effects drawn afresh, not re-centred), run
     through the same stage functions as the workflow with the analysis settings of ``config``.
-    Writes ``validation.csv`` (bias, RMSE and 95% CI coverage per subject and scope),
-    ``comparisons.parquet`` and ``summary.txt``.
+    Writes ``validation.csv`` (bias, RMSE, 95% CI coverage and the gate per subject and scope),
+    ``comparisons.parquet`` and ``summary.txt``; then, with ``gates``, raises
+    :class:`~pl_eval.estimation.GateMissed` when any subject × scope missed its gate.
     """
     settings = _load_config(Path(config))
     jobs = [(seed + rep, rep, settings, comparison_schools) for rep in range(reps)]
@@ -414,6 +416,8 @@ def validate(
     io.write_csv(result.table, Path(out_dir) / "validation.csv")
     io.write_parquet(result.comparisons, Path(out_dir) / "comparisons.parquet")
     io.write_text(result.summary() + "\n", Path(out_dir) / "summary.txt")
+    if gates:
+        result.check_gates()
 
 
 def _quiet_worker() -> None:
@@ -481,7 +485,10 @@ def _replicate(job: tuple[int, int, dict, int]) -> pd.DataFrame:
             settings=analysis_section(config, "main", "estimate"),
         )
         return estimation.compare_to_truth(
-            io.read_parquet(out / "estimates.parquet"), io.read_json(raw / "truth.json"), rep
+            io.read_parquet(out / "estimates.parquet"),
+            io.read_json(raw / "truth.json"),
+            rep,
+            {s: io.read_parquet(at(f"matched_{s}.parquet")) for s in subjects},
         )
 
 

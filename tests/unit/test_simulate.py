@@ -368,14 +368,22 @@ def test_truth_is_the_mean_over_the_analysable_students_found_in_the_files(cohor
             n, left_on=["district_name", "school_name"], right_on=["DistrictName", "SchoolName_f"]
         )
         assert (merged["n"] == merged["found"]).all() and len(merged) == 40
-        pooled = np.average(schools["tau"], weights=schools["n"])
+        # a school's truth is all one school-year shows of it: planted effect, its deviation
+        # and its growth shock (the baseline gradient averages to zero over its students)
+        parts = schools["planted"] + schools["deviation"] + schools["shock"]
+        assert np.allclose(schools["tau"], parts, atol=2e-6)
+        # pooled and sector truths are the planted effects without deviations or shocks ...
+        pooled = np.average(schools["planted"], weights=schools["n"])
         assert truth["pooled"]["tau"] == pytest.approx(pooled, abs=1e-5)
         assert truth["pooled"]["n"] == schools["n"].sum()
         by_sector = schools.groupby("sector").apply(
-            lambda g: np.average(g["tau"], weights=g["n"]), include_groups=False
+            lambda g: np.average(g["planted"], weights=g["n"]), include_groups=False
         )
         for sector, value in by_sector.items():
             assert truth["by_sector"][sector]["tau"] == pytest.approx(value, abs=1e-5)
+        # ... and the sample truth adds the 40 schools' deviations, not their shocks
+        sample = np.average(schools["tau"] - schools["shock"], weights=schools["n"])
+        assert truth["sample"]["pooled"]["tau"] == pytest.approx(sample, abs=1e-5)
         # between-school spread of true effects ≈ 0.20 (RAND: half significantly positive)
         assert 0.1 < schools["tau"].std() < 0.3
         n_comparison = (~pairs["treated"] & (pairs["subject"] == subject)).sum()
@@ -449,7 +457,7 @@ def test_population_truth_equals_realised_only_when_recentred():
             "effects"
         ]
         for subject in ("math", "reading"):
-            realised, population = effects[subject], effects[subject]["population"]
+            realised, population = effects[subject]["sample"], effects[subject]
             gap = abs(realised["pooled"]["tau"] - population["pooled"]["tau"])
             if recentre:
                 assert gap < 1e-5
@@ -459,3 +467,158 @@ def test_population_truth_equals_realised_only_when_recentred():
                     )
             else:
                 assert gap > 1e-4  # 40 schools' deviations (SD 0.2) do not average to zero
+
+
+# ------------------------------------------------ biases an estimator must survive (issue 12) ---
+
+
+def _growth_tests(cohort, season: str) -> pd.DataFrame:
+    """Growth-measure math and reading tests of one season, keyed by district, student and
+    subject, with the roster's grade and school."""
+    tests = _stack(cohort, "AssessmentResults_")
+    term = f"{season} 2022-2023"
+    rows = tests[
+        tests["GrowthMeasureYN"].eq("TRUE") & tests["Course"].isin(list(COURSES))
+        & tests["TermName"].eq(term)
+    ]  # fmt: skip
+    rosters = _stack(cohort, "StudentsBySchool_")
+    grade = rosters.loc[rosters["TermName"] == term, ["DistrictName", "StudentID", "Grade"]]
+    rows = rows.merge(grade, on=["DistrictName", "StudentID"], how="left", validate="m:1")
+    pl = cohort.schools.loc[
+        cohort.schools["pl_start_year"].notna(), ["district_name", "school_name"]
+    ]
+    pl_keys = set(zip(pl["district_name"], pl["school_name"], strict=True))
+    frame = pd.DataFrame(
+        {
+            "DistrictName": rows["DistrictName"],
+            "StudentID": rows["StudentID"],
+            "subject": rows["Course"].map(COURSES),
+            "school": rows["SchoolName"],
+            "treated": [
+                k in pl_keys for k in zip(rows["DistrictName"], rows["SchoolName"], strict=True)
+            ],
+            "grade": rows["Grade"].replace("K", "0").astype(int),
+            "rit": rows["TestRITScore"].astype(int),
+            "se": rows["TestStandardError"].astype(float),
+            "date": pd.to_datetime(rows["TestStartDate"], format="%m/%d/%Y"),
+        }
+    )
+    return frame.set_index(["DistrictName", "StudentID", "subject"]).sort_index()
+
+
+def _fall_and_spring(cohort) -> pd.DataFrame:
+    """Students tested at the same school in fall and spring, one row per subject."""
+    both = _growth_tests(cohort, "Fall").join(
+        _growth_tests(cohort, "Spring"), how="inner", lsuffix="_f", rsuffix="_s"
+    )
+    return both[both["school_f"] == both["school_s"]]
+
+
+def test_observed_scores_carry_measurement_error_drawn_from_each_tests_se(norms):
+    on = simulate_cohort(SimulationSettings(**TINY), norms)
+    off = simulate_cohort(SimulationSettings(**TINY, measurement_error=False), norms)
+    fall = _growth_tests(on, "Fall").join(_growth_tests(off, "Fall"), rsuffix="_off")
+    assert len(fall) > 1000
+    assert (fall["se"] == fall["se_off"]).all()  # the same tests with the same reported SEs
+    error = fall["rit"] - fall["rit_off"]  # true score + N(0, SE²), rounded, minus the true score
+    assert error.mean() == pytest.approx(0, abs=0.2)
+    # rint(x + e) - rint(x) has variance SE² + 1/6 (two roundings)
+    assert (error**2).mean() / ((fall["se"] ** 2).mean() + 1 / 6) == pytest.approx(1, abs=0.1)
+    noisy = fall["se"] > fall["se"].median()
+    assert error[noisy].var() > error[~noisy].var()
+
+
+def test_spring_attrition_is_higher_in_pl_schools_and_among_low_scorers(cohort, norms):
+    fall = _growth_tests(cohort, "Fall")
+    fall = fall.assign(
+        z=norms.z_score(
+            fall["rit"], fall.index.get_level_values("subject"), fall["grade"], ["fall"] * len(fall)
+        )  # fmt: skip
+    )
+    students = fall.groupby(level=["DistrictName", "StudentID"]).agg(
+        z=("z", "mean"), treated=("treated", "first")
+    )
+    spring = _growth_tests(cohort, "Spring").groupby(level=["DistrictName", "StudentID"]).size()
+    students["missing"] = ~students.index.isin(spring.index)
+    share = students.groupby("treated")["missing"].mean()
+    assert share[True] - share[False] > 0.02  # differential attrition: PL schools lose more
+    for _, arm in students.groupby("treated"):
+        lost, kept = arm.loc[arm["missing"], "z"], arm.loc[~arm["missing"], "z"]
+        assert lost.mean() < kept.mean() - 0.15  # low scorers leave more often
+
+
+def test_growth_follows_instructional_days_and_pl_schools_test_further_apart(norms):
+    base = _fall_and_spring(
+        simulate_cohort(SimulationSettings(**TINY, treated_days_shift=0), norms)
+    )
+    wide = _fall_and_spring(
+        simulate_cohort(SimulationSettings(**TINY, treated_days_shift=30), norms)
+    )
+    both = base.join(wide, rsuffix="_w", how="inner")
+    days = (both["date_s"] - both["date_f"]).dt.days
+    extra = (both["date_s_w"] - both["date_f_w"]).dt.days - days
+    comparison, pl = both[~both["treated_f"]], both[both["treated_f"]]
+    assert (extra[~both["treated_f"]] == 0).all() and (
+        comparison["rit_s"] == comparison["rit_s_w"]
+    ).all()
+    assert extra[both["treated_f"]].between(26, 34).all() and extra[both["treated_f"]].mean() > 28
+    assert (pl["rit_f"] == pl["rit_f_w"]).all()  # the fall score does not depend on the date
+    # growth proportional to instructional days (≈ 5/7 of calendar days): the norms'
+    # fall-to-spring growth spans 140 of them
+    subject, grade = pl.index.get_level_values("subject"), pl["grade_f"]
+    spring, _ = norms.lookup(subject, grade, ["spring"] * len(pl))
+    fall, _ = norms.lookup(subject, grade, ["fall"] * len(pl))
+    expected = (spring - fall) * extra[both["treated_f"]] * 5 / 7 / 140
+    gained = pl["rit_s_w"] - pl["rit_s"]
+    assert gained.sum() / expected.sum() == pytest.approx(1, abs=0.05)
+
+
+@pytest.mark.parametrize("level", ["school", "district"])
+def test_growth_shocks_hit_both_arms_and_both_subjects_of_a_school(norms, level):
+    quiet = dict(school_shock_sd=0.0, district_shock_sd=0.0)
+    loud = quiet | {f"{level}_shock_sd": 0.2}
+    base = simulate_cohort(SimulationSettings(**TINY, **quiet), norms)
+    shocked = simulate_cohort(SimulationSettings(**TINY, **loud), norms)
+    both = _fall_and_spring(base).join(_fall_and_spring(shocked), rsuffix="_x", how="inner")
+    assert (both["rit_f"] == both["rit_f_x"]).all()
+    sd = norms.lookup(
+        both.index.get_level_values("subject"), both["grade_f"], ["spring"] * len(both)
+    )[1]
+    both["shift"] = (both["rit_s_x"] - both["rit_s"]) / sd
+    by_school = (
+        both.groupby(
+            [
+                both.index.get_level_values("DistrictName"),
+                "school_f",
+                both.index.get_level_values("subject"),
+            ]
+        )["shift"]
+        .mean()
+        .unstack("subject")
+    )
+    assert np.allclose(by_school["math"], by_school["reading"], atol=0.03)  # shared by subjects
+    arm = both.groupby([both.index.get_level_values("DistrictName"), "school_f"])[
+        "treated_f"
+    ].first()
+    for treated in (True, False):
+        assert by_school.loc[arm[arm == treated].index, "math"].std() > 0.08  # in both arms
+    district_spread = by_school["math"].groupby(level=0).std().dropna()
+    if level == "district":  # schools of a district share its shock
+        assert (district_spread < 0.03).all() and len(district_spread) > 0
+    truth = pd.DataFrame(shocked.truth["effects"]["math"]["by_school"].values())
+    truth = truth.set_index(["district_name", "school_name"])["shock"]
+    measured = by_school["math"].reindex(truth.index)
+    assert np.allclose(measured, truth, atol=0.03)
+
+
+def test_all_treated_truth_counts_the_attriters_that_common_support_loses(norms):
+    # with a steep baseline gradient the low scorers who leave before spring have larger
+    # effects, so the truth over every fall-tested PL student exceeds the analysable one
+    steep = simulate_cohort(SimulationSettings(**TINY, baseline_gradient=-0.3), norms)
+    for subject in ("math", "reading"):
+        pooled = steep.truth["effects"][subject]["pooled"]
+        assert pooled["n_all_treated"] > pooled["n"]
+        assert pooled["all_treated"] - pooled["tau"] > 0.005
+        for cell in steep.truth["effects"][subject]["by_school"].values():
+            assert {"tau", "all_treated", "n_all_treated", "planted", "deviation", "shock",
+                    "centre"} <= set(cell)  # fmt: skip

@@ -180,7 +180,8 @@ def test_validate_smoke_reports_bias_and_coverage(tmp_path):
     env = {**os.environ, "PL_EVAL_KEY": "validate-test-k1"}
     done = subprocess.run(
         [sys.executable, "-m", "pl_eval", "validate", str(out), "--reps", "10",
-         "--comparison-schools", "60", "--config", str(ROOT / "config/config.yaml")],
+         "--comparison-schools", "60", "--config", str(ROOT / "config/config.yaml"),
+         "--no-gates"],  # 10 replications cannot meet the 93-97% coverage gate
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

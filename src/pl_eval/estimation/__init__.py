@@ -23,7 +23,7 @@ from pl_eval.estimation.models import (
     estimate_interaction,
 )
 from pl_eval.estimation.shrinkage import Shrinkage, shrink
-from pl_eval.estimation.validate import Validation, compare_to_truth
+from pl_eval.estimation.validate import GateMissed, Validation, compare_to_truth
 from pl_eval.estimation.validate import summarise as summarise_validation
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "EstimateConfig",
     "EstimationError",
     "EstimationWarning",
+    "GateMissed",
     "InteractionEstimate",
     "Shrinkage",
     "Validation",

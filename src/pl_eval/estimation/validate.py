@@ -1,11 +1,24 @@
-"""Does the pipeline recover what the simulator planted? Bias, RMSE and CI coverage.
+"""Does the pipeline recover what the simulator planted? Bias, RMSE, CI coverage and gates.
 
-Each replication's estimates are joined to its ``truth.json``: a school's estimate to the mean
-planted effect of its analysable students; pooled, sector and years estimates, whose
-school-clustered intervals speak for the population of schools, to the planted effects without
-the schools' random deviations (``population``). Across replications the summary reports, per
-subject and scope, the mean error (bias), root mean squared error and the share of 95%
-confidence intervals that contain the truth.
+The truth an estimate is compared with is the ATT over the treated students that estimate
+targets: the PL students in common support, i.e. matched (positive weight) and with a fall and
+a spring score. It is rebuilt here from the matched sample, because which students are matched
+is known only after matching; each student's planted effect is a function of their school and
+observed fall z (``truth.json``: per school ``planted``, ``deviation``, ``shock``, ``centre``,
+and ``settings.baseline_gradient``):
+
+* pooled, sector and years estimates, whose school-clustered intervals speak for the population
+  of PL schools, are compared with the planted effects without the schools' random deviations
+  and shocks (``planted + gradient``);
+* a school's estimate is compared with everything that one school-year can show of the school:
+  its planted effect, its own deviation u_s and its own growth shock (school and district),
+  which no comparison group shares (``planted + deviation + shock + gradient``).
+
+The truths over every analysable PL student (``tau`` in truth.json) and over every PL student
+tested in the fall (``all_treated``, attriters included) are carried beside it. Across
+replications the summary reports, per subject and scope, the bias, RMSE, the share of 95%
+intervals that contain the truth and the mean SE, and the gates: coverage 93-97% and
+|bias| < 0.01 SD for every scope.
 """
 
 from __future__ import annotations
@@ -15,21 +28,35 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-#: Scopes with a planted truth, and where truth.json keeps them.
+from pl_eval.estimation.errors import EstimationError
+
+#: Scopes with a planted truth, where truth.json keeps them, and the matched sample's column
+#: that defines their groups.
 TRUTH_SCOPES = {
-    "pooled": "pooled",
-    "sector": "by_sector",
-    "years": "by_years",
-    "school": "by_school",
+    "pooled": ("pooled", None),
+    "sector": ("by_sector", "sector"),
+    "years": ("by_years", "years_pl"),
+    "school": ("by_school", "school_id"),
 }
+#: The gates every subject × scope must pass: 95% interval coverage and |bias| (SD units).
+COVERAGE_GATE = (0.93, 0.97)
+BIAS_GATE = 0.01
+TABLE_COLUMNS = [
+    "subject", "scope", "n_estimates", "bias", "rmse", "coverage", "coverage_mc_se", "mean_se",
+    "bias_all_treated", "gate",
+]  # fmt: skip
+
+
+class GateMissed(Exception):
+    """A validation run whose estimates missed a coverage or bias gate (one line: which)."""
 
 
 @dataclass(frozen=True)
 class Validation:
     """Estimates beside their truth for every replication, and the summary across them."""
 
-    comparisons: pd.DataFrame  # rep, subject, scope, group, estimate, ci_low, ci_high, truth
-    table: pd.DataFrame  # subject, scope, n_estimates, bias, rmse, coverage, mean_se
+    comparisons: pd.DataFrame  # rep, subject, scope, group, estimate, se, ci_*, truth, ...
+    table: pd.DataFrame  # TABLE_COLUMNS
 
     def to_frame(self) -> pd.DataFrame:
         return self.table
@@ -38,17 +65,94 @@ class Validation:
         reps = self.comparisons["rep"].nunique()
         return f"Validation over {reps} replications\n{self.table.to_string(index=False)}"
 
+    def misses(self) -> list[str]:
+        """One phrase per subject × scope that missed a gate (empty when all passed)."""
+        low, high = COVERAGE_GATE
+        out = []
+        for row in self.table[self.table["gate"] == "MISS"].itertuples():
+            why = []
+            if not low <= row.coverage <= high:
+                why.append(f"coverage {row.coverage:.3f} (target {low:.2f}-{high:.2f})")
+            if not abs(row.bias) < BIAS_GATE:
+                why.append(f"bias {row.bias:+.4f} (target |bias| < {BIAS_GATE})")
+            out.append(f"{row.subject} {row.scope} " + ", ".join(why))
+        return out
 
-def compare_to_truth(estimates: pd.DataFrame, truth: dict, rep: int) -> pd.DataFrame:
-    """The estimate rows that have a planted truth, with that truth beside them."""
+    def check_gates(self) -> None:
+        """Raise :class:`GateMissed` naming every subject × scope that missed a gate."""
+        misses = self.misses()
+        if misses:
+            raise GateMissed(
+                f"{len(misses)} of {len(self.table)} validation gates missed: " + "; ".join(misses)
+            )
+
+
+def common_support_truth(
+    matched: pd.DataFrame, effects: dict, gradient: float
+) -> dict[str, pd.DataFrame]:
+    """The truth of every scope's groups over ``matched``'s treated students in common support.
+
+    ``matched`` is one subject's matched sample (district, school, sector, years_pl, treated,
+    weight, fall_z, spring_z); ``effects`` that subject's block of truth.json. Returns, per
+    scope, a frame of label, truth, n (a school's label is ``district|school``).
+    """
+    schools = pd.DataFrame.from_dict(effects["by_school"], orient="index")
+    support = matched[
+        matched["treated"].astype(bool)
+        & (matched["weight"] > 0)
+        & matched["fall_z"].notna()
+        & matched["spring_z"].notna()
+    ]
+    label = support["district"].astype(str) + "|" + support["school"].astype(str)
+    at = schools.reindex(label.to_numpy())
+    if at["planted"].isna().any():
+        unknown = label[at["planted"].isna().to_numpy()].iloc[0]
+        raise EstimationError(f"truth.json has no PL school {unknown!r} of the matched sample")
+    population = at["planted"].to_numpy() + gradient * (
+        support["fall_z"].to_numpy() - at["centre"].to_numpy()
+    )
+    students = pd.DataFrame(
+        {
+            "pooled": "all",
+            "sector": support["sector"].astype(str).to_numpy(),
+            "years_pl": support["years_pl"].astype(str).to_numpy(),
+            "school_id": label.to_numpy(),
+            "population": population,
+            "school_truth": population + at["deviation"].to_numpy() + at["shock"].to_numpy(),
+        }
+    )
+    out = {}
+    for scope, (_, column) in TRUTH_SCOPES.items():
+        value = "school_truth" if scope == "school" else "population"
+        groups = students.groupby(column or "pooled", sort=True)[value]
+        out[scope] = pd.DataFrame({"truth": groups.mean(), "n": groups.size()}).rename_axis("label")
+    return out
+
+
+def compare_to_truth(
+    estimates: pd.DataFrame, truth: dict, rep: int, matched: dict[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """The estimate rows that have a planted truth, with the common-support truth beside them
+    (and the truths over every analysable and every fall-tested PL student)."""
+    gradient = truth["settings"]["baseline_gradient"]
     rows = []
     for subject, effects in truth["effects"].items():
-        for scope, key in TRUTH_SCOPES.items():
-            planted = effects[key] if scope == "school" else effects["population"][key]
-            cells = {"all": planted} if scope == "pooled" else planted
+        support = common_support_truth(matched[subject], effects, gradient)
+        for scope, (key, _) in TRUTH_SCOPES.items():
+            cells = {"all": effects[key]} if scope == "pooled" else effects[key]
             for label, cell in cells.items():
+                target = support[scope]
+                found = label in target.index
                 rows.append(
-                    {"subject": subject, "scope": scope, "label": label, "truth": cell["tau"]}
+                    {
+                        "subject": subject,
+                        "scope": scope,
+                        "label": label,
+                        "truth": target.loc[label, "truth"] if found else np.nan,
+                        "n_truth": int(target.loc[label, "n"]) if found else 0,
+                        "truth_analysable": cell["tau"],
+                        "truth_all_treated": cell["all_treated"],
+                    }
                 )
     truths = pd.DataFrame(rows)
     est = estimates[estimates["scope"].isin(TRUTH_SCOPES)].copy()
@@ -57,18 +161,27 @@ def compare_to_truth(estimates: pd.DataFrame, truth: dict, rep: int) -> pd.DataF
         est["scope"] == "school", est["district"].astype(str) + "|" + est["group"], est["group"]
     )
     joined = est.merge(truths, on=["subject", "scope", "label"], how="inner", validate="1:1")
-    columns = ["subject", "scope", "group", "estimate", "se", "ci_low", "ci_high", "truth"]
-    return joined[columns].assign(rep=rep).dropna(subset=["estimate"])
+    columns = [
+        "subject", "scope", "group", "estimate", "se", "ci_low", "ci_high", "n_treated", "truth",
+        "n_truth", "truth_analysable", "truth_all_treated",
+    ]  # fmt: skip
+    return joined[columns].assign(rep=rep).dropna(subset=["estimate", "truth"])
 
 
 def summarise(comparisons: pd.DataFrame) -> Validation:
-    """Bias, RMSE and 95% CI coverage per subject × scope across replications."""
+    """Bias, RMSE, 95% CI coverage (with its Monte Carlo SE) and mean SE per subject × scope
+    across replications, and whether each passes the coverage and bias gates."""
     error = comparisons["estimate"] - comparisons["truth"]
     covered = (comparisons["ci_low"] <= comparisons["truth"]) & (
         comparisons["truth"] <= comparisons["ci_high"]
     )
     table = (
-        comparisons.assign(error=error, squared=error**2, covered=covered)
+        comparisons.assign(
+            error=error,
+            squared=error**2,
+            covered=covered,
+            error_all=comparisons["estimate"] - comparisons["truth_all_treated"],
+        )
         .groupby(["subject", "scope"], sort=True)
         .agg(
             n_estimates=("error", "size"),
@@ -76,7 +189,14 @@ def summarise(comparisons: pd.DataFrame) -> Validation:
             rmse=("squared", lambda s: float(np.sqrt(s.mean()))),
             coverage=("covered", "mean"),
             mean_se=("se", "mean"),
+            bias_all_treated=("error_all", "mean"),
         )
         .reset_index()
     )
-    return Validation(comparisons=comparisons.reset_index(drop=True), table=table)
+    table["coverage_mc_se"] = np.sqrt(
+        table["coverage"] * (1 - table["coverage"]) / table["n_estimates"]
+    )
+    low, high = COVERAGE_GATE
+    passed = table["coverage"].between(low, high) & (table["bias"].abs() < BIAS_GATE)
+    table["gate"] = np.where(passed, "pass", "MISS")
+    return Validation(comparisons=comparisons.reset_index(drop=True), table=table[TABLE_COLUMNS])
