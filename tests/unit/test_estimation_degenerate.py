@@ -224,6 +224,23 @@ def test_random_intercepts_on_degenerate_cohorts(make, pooled_note):
         assert f"{MIXED} {pooled['df']:.1f}" in pooled["note"] and np.isfinite(pooled["se"])
 
 
+def test_random_intercepts_change_only_the_pooled_estimate():
+    """The mixed variant's school and breakout estimates are least squares, as in the main
+    analysis (config/README.md): only the pooled row differs (and the shrunken school
+    estimates, which shrink towards it)."""
+    data, pairs = cohort([30] * 6, n_comparison_schools=10, school_sd=0.2, effect=0.1, seed=11)
+    mixed, least_squares = run(data, pairs, model="mixed"), run(data, pairs)
+    pooled = mixed.estimates["scope"] == "pooled"
+    pd.testing.assert_frame_equal(
+        mixed.estimates[~pooled].drop(columns="shrunken_estimate"),
+        least_squares.estimates[~pooled].drop(columns="shrunken_estimate"),
+    )
+    pd.testing.assert_frame_equal(mixed.tests, least_squares.tests)
+    assert (
+        mixed.estimates.loc[pooled, "se"].item() != least_squares.estimates.loc[pooled, "se"].item()
+    )
+
+
 def test_two_pl_schools_with_school_shocks_give_a_wide_labelled_interval():
     """No effect planted; each school has a shock of SD 0.3, so two PL schools' mean is off by
     ~0.2 by chance. The old t(G−1) interval (G counting 8 comparison schools) called that

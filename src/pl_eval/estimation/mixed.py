@@ -26,9 +26,10 @@ Satterthwaite df, 2·(c'Cc)² / (g'Ag), with g the gradient of c'C(θ, σ)c in (
 here, where lmerTest differentiates numerically. With arm-specific variances this is the
 mixed-model analogue of Welch's test: when the PL schools' variance dominates, the df fall to
 about the number of PL schools less one, however many comparison schools there are. (Kenward–
-Roger, pbkrtest's method, also inflates the covariance, but pbkrtest ignores lmer's prior
-weights, which the matched samples carry; a between-within df, SAS's and nlme's, counts every
-school and so ignores that the contrast rests on few PL schools.)
+Roger, pbkrtest's method, also inflates the covariance, but pbkrtest 0.5 takes the residual
+covariance as σ²I, ignoring lmer's prior weights, which the matched samples carry, and builds
+N × N matrices; a between-within df, SAS's and nlme's, counts every school and so ignores that
+the contrast rests on few PL schools.)
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ from pl_eval.estimation.errors import EstimationError
 from pl_eval.estimation.ols import CentredDesign, cluster_sums, weighted_gram
 
 #: Where each arm's θ (its intercept SD over the residual SD) is first looked for: 0 and
-#: 1e-3..1e3, in steps of ×10^0.5; L-BFGS-B then starts from the best grid point.
-THETA_GRID = np.concatenate([[0.0], np.logspace(-3, 3, 13)])
+#: 1e-3..1e3, in steps of ×10^0.75; L-BFGS-B then starts from the best grid point.
+THETA_GRID = np.concatenate([[0.0], np.logspace(-3, 3, 9)])
 #: Upper bound of θ in the search: an intercept SD a thousand residual SDs.
 THETA_MAX = 1e3
 #: lmerTest's tolerance: eigenvalues of the deviance's Hessian at or below it are left out of
@@ -180,10 +181,16 @@ def _state(sums: _Sums, theta: np.ndarray) -> _State:
     return _State(theta, h, -2 * t * h**2, factor, beta, float(r2), e, float(logdet))
 
 
+def _leverage(sums: _Sums, s: _State) -> np.ndarray:
+    """x̄_g'M⁻¹x̄_g of every cluster."""
+    m_inv = cho_solve(s.factor, np.eye(len(s.beta)))
+    return np.einsum("gk,gk->g", sums.xbar @ m_inv, sums.xbar)
+
+
 def _gradient(sums: _Sums, s: _State) -> np.ndarray:
     """∂(profiled criterion)/∂θ per arm: 2θh + h'·x̄'M⁻¹x̄ + (N−K)/r²·h'e², summed by arm."""
     t = s.theta[sums.arm]
-    leverage = np.einsum("gk,kg->g", sums.xbar, cho_solve(s.factor, sums.xbar.T))
+    leverage = _leverage(sums, s)
     per_cluster = 2 * t * s.h + s.dh * leverage + sums.n_free / s.r2 * s.dh * s.e**2
     return np.bincount(sums.arm, weights=per_cluster, minlength=2)
 
@@ -202,7 +209,7 @@ def _deviance_hessian(sums: _Sums, s: _State, sigma: float) -> tuple[np.ndarray,
     m_inv_dm = np.array([cho_solve(s.factor, d) for d in dm])
     v = np.array([sums.xbar[m].T @ (s.dh[m] * s.e[m]) for m in in_arm])
     m_inv_v = cho_solve(s.factor, v.T)
-    leverage = np.einsum("gk,kg->g", sums.xbar, cho_solve(s.factor, sums.xbar.T))
+    leverage = _leverage(sums, s)
     diagonal = (2 * s.h - 4 * t**2 * s.h**2) + d2h * leverage + d2h * s.e**2 / sigma**2
     hessian = np.zeros((3, 3))
     hessian[:2, :2] = (
@@ -304,7 +311,7 @@ def _optimum(sums: _Sums) -> np.ndarray:
 
     grid = [
         (_state(sums, np.array([a, b])).criterion(sums), a, b)
-        for a in THETA_GRID  # 14 × 14 evaluations of O(G·K²)
+        for a in THETA_GRID  # 10 × 10 evaluations of O(G·K²)
         for b in THETA_GRID
     ]
     start = np.array(min(grid)[1:])

@@ -47,7 +47,7 @@ SETTING_NAMES = {
 VALUE_NAMES = {
     ("match.method", "vcg"): "virtual comparison group (VCG)",
     ("match.method", "propensity"): "nearest neighbour on the propensity score",
-    ("estimate.model", "mixed"): "school random intercepts",
+    ("estimate.model", "mixed"): "school random intercepts by arm (pooled estimate only)",
     ("estimate.model", "ols_cluster"): "school-clustered standard errors",
     ("ingest.screens.max_rapid_guessing_pct", None): "off",
     ("ingest.screens.min_duration_minutes", None): "off",
