@@ -1,7 +1,8 @@
 """Effect models: agreement with R (lm + sandwich, clubSandwich, lme4) and MatchIt's fixtures,
 hand-computed small cases, statsmodels' MixedLM, a planted effect, and bad input.
 
-R's numbers come from tests/data/r/make_fixtures.R (its outputs sit beside it).
+R's numbers come from tests/data/r/make_fixtures.R (its outputs sit beside it); the mixed
+model's lme4 checks are in test_estimation_mixed.py.
 """
 
 import json
@@ -89,33 +90,13 @@ def test_cr2_with_a_leverage_one_cluster_equals_clubsandwich(rdata):
     assert_matches_r(fit, R["wls_cr2_leverage_one"], rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["lmer", "lmer_weighted"])
-def test_random_intercept_equals_lme4(rdata, name):
-    weights = "weight" if name == "lmer_weighted" else None
-    fit = estimate_effect(
-        rdata, "outcome", "treat", COVARIATES, weights=weights, cluster="school", model="mixed"
-    )
-    reference = R[name]
-    assert_matches_r(fit, reference, rtol=1e-4)
-    v = fit.variance
-    assert v.theta == pytest.approx(reference["theta"], rel=1e-4)
-    assert v.cluster == pytest.approx(reference["var_cluster"], rel=1e-4)
-    assert v.residual == pytest.approx(reference["var_residual"], rel=1e-4)
-    assert v.reml_criterion == pytest.approx(reference["reml_criterion"], abs=1e-4)
-    assert fit.se_type == "model (REML)" and np.isinf(fit.df)
-    # Wald z interval
-    assert fit.ci_high == pytest.approx(fit.estimate + stats.norm.ppf(0.975) * fit.se)
-
-
-@pytest.mark.parametrize("name", ["interaction_cr1", "interaction_lmer"])
-def test_interaction_equals_r(rdata, name):
-    model = "mixed" if name == "interaction_lmer" else "ols_cluster"
+def test_interaction_equals_r(rdata):
     fit = estimate_interaction(
         rdata, "outcome", "treat", "grade", ["baseline", "female"], weights="weight",
-        cluster="school", model=model,
+        cluster="school",
     )  # fmt: skip
-    reference = R[name]
-    rtol = 1e-4 if model == "mixed" else 1e-6
+    reference = R["interaction_cr1"]
+    rtol = 1e-6
     assert_matches_r(fit, reference, rtol=rtol)
     assert list(fit.groups["group"]) == reference["groups"]
     np.testing.assert_allclose(fit.groups["estimate"], reference["estimate"], rtol=rtol)
@@ -124,10 +105,7 @@ def test_interaction_equals_r(rdata, name):
     assert fit.statistic == pytest.approx(test["statistic"], rel=rtol)
     assert fit.p_value == pytest.approx(test["p_value"], rel=rtol)
     assert fit.df == test["df1"]
-    if model == "mixed":
-        assert fit.test.distribution == "chi2"
-    else:
-        assert fit.test.distribution == "F" and fit.test.df_denominator == test["df2"]
+    assert fit.test.distribution == "F" and fit.test.df_denominator == test["df2"]
     counts = rdata.groupby("grade")["treat"].agg(["sum", "size"])
     assert list(fit.groups["n_treated"]) == list(counts["sum"])
     assert list(fit.groups["n_comparison"]) == list(counts["size"] - counts["sum"])
@@ -195,42 +173,9 @@ def test_weights_act_as_replication_for_the_estimate():
     assert weighted.weighted and weighted.n_treated == 3 and weighted.n_comparison == 2
 
 
-def balanced(values: list[list[float]]) -> pd.DataFrame:
-    """Four clusters of three rows; the first two are treated."""
-    return pd.DataFrame(
-        {
-            "y": np.concatenate(values),
-            "t": np.repeat([1, 1, 0, 0], 3),
-            "school": np.repeat(["c1", "c2", "c3", "c4"], 3),
-        }
-    )
-
-
-def test_reml_equals_anova_in_a_balanced_design():
-    # cluster means 2, 5, 1, 2; arm means 3.5 and 1.5; SSW = 2 + 2 + 2 + 6 = 12 on 8 df,
-    # SSB = 3·(1.5² + 1.5² + 0.5² + 0.5²) = 15 on G − 2 = 2 df: MSW = 1.5, MSB = 7.5
-    data = balanced([[1, 2, 3], [4, 5, 6], [0, 1, 2], [1, 1, 4]])
-    fit = estimate_effect(data, "y", "t", cluster="school", model="mixed")
-    assert fit.estimate == pytest.approx(2.0)
-    assert fit.variance.residual == pytest.approx(1.5, rel=1e-6)  # MSW
-    assert fit.variance.cluster == pytest.approx((7.5 - 1.5) / 3, rel=1e-6)  # (MSB − MSW)/n
-    assert fit.se == pytest.approx(np.sqrt(7.5 / 3 * (1 / 2 + 1 / 2)), rel=1e-6)  # MSB/n·Σ1/G
-    assert fit.variance.icc == pytest.approx(2 / 3.5, rel=1e-6)
-
-
-def test_reml_at_the_boundary_is_least_squares():
-    # MSB < MSW: no between-cluster variance, θ = 0 and the SE is the classical OLS one
-    data = balanced([[0, 3, 6], [1, 4, 7], [0, 2, 4], [-1, 2, 5]])
-    fit = estimate_effect(data, "y", "t", cluster="school", model="mixed")
-    assert fit.variance.theta == 0.0 and fit.variance.cluster == 0.0
-    y, t = data["y"].to_numpy(), data["t"].to_numpy() == 1
-    residuals = np.concatenate([y[t] - y[t].mean(), y[~t] - y[~t].mean()])
-    s2 = (residuals**2).sum() / (12 - 2)
-    assert fit.estimate == pytest.approx(y[t].mean() - y[~t].mean())
-    assert fit.se == pytest.approx(np.sqrt(s2 * (1 / 6 + 1 / 6)))
-
-
-def test_random_intercept_equals_statsmodels_mixedlm():
+def test_arm_intercepts_equal_statsmodels_mixedlm():
+    """statsmodels' MixedLM with one variance component per arm (each school's random
+    coefficient on its arm's indicator) is the same model; PL schools vary three times as much."""
     rng = np.random.default_rng(7)
     n, g = 600, 30
     school = rng.integers(0, g, n)
@@ -242,15 +187,21 @@ def test_random_intercept_equals_statsmodels_mixedlm():
             "band": rng.choice(["lo", "mid", "hi"], n),
         }
     )
+    school_sd = np.where(np.arange(g) < 12, 0.6, 0.2)
     data["y"] = (
-        0.3 * data["t"] + 0.5 * data["x"] + rng.normal(0, 0.4, g)[school] + rng.normal(size=n)
+        0.3 * data["t"] + 0.5 * data["x"] + rng.normal(0, school_sd)[school] + rng.normal(size=n)
     )
     ours = estimate_effect(data, "y", "t", ["x", "band"], cluster="school", model="mixed")
-    reference = smf.mixedlm("y ~ t + x + C(band)", data, groups=data["school"]).fit(reml=True)
-    assert ours.estimate == pytest.approx(reference.params["t"], abs=1e-4)
-    assert ours.se == pytest.approx(reference.bse["t"], abs=1e-4)
-    assert ours.variance.residual == pytest.approx(reference.scale, rel=1e-4)
-    assert ours.variance.cluster == pytest.approx(reference.cov_re.iloc[0, 0], rel=1e-3)
+    reference = smf.mixedlm(
+        "y ~ t + x + C(band)", data.assign(c=1 - data["t"]), groups=data["school"],
+        re_formula="0", vc_formula={"treated": "0 + t", "comparison": "0 + c"},
+    ).fit(reml=True)  # fmt: skip
+    assert ours.estimate == pytest.approx(reference.params["t"], abs=1e-5)
+    assert ours.se == pytest.approx(reference.bse["t"], abs=1e-5)
+    assert ours.variance.residual == pytest.approx(reference.scale, rel=1e-5)
+    comparison, treated = reference.vcomp  # statsmodels sorts the components by name
+    assert ours.variance.treated == pytest.approx(treated, rel=1e-4)
+    assert ours.variance.comparison == pytest.approx(comparison, rel=1e-4)
 
 
 def test_planted_effect_is_recovered_with_calibrated_intervals():

@@ -53,7 +53,7 @@ def test_overrides_are_described_in_words():
         "caliper_0.1": "caliper (SD of the logit): 0.1",
         "one_to_one": "comparison students per PL student: 1",
         "no_covariates": "model covariates: none",
-        "random_intercepts": "model: school random intercepts",
+        "random_intercepts": "model: school random intercepts by arm (pooled estimate only)",
         "no_rapid_guessing_screen": "rapid-guessing screen (max %): off",
     }
     # settings without plain words keep their key; several overrides are joined

@@ -5,6 +5,13 @@ configured covariates), weighted by the match weights. A school's or a breakout 
 estimate compares its treated students with the comparison students matched to them (as
 RAND's virtual comparison groups did), with ATT weights rebuilt from the match pairs.
 
+``estimate.model`` chooses the pooled model only: least squares with school-clustered SEs, or
+school random intercepts with one variance per arm (``mixed``). School estimates (least squares
+within the school's sample, HC1) and breakouts (a least-squares interaction model on stacked
+group samples, school-clustered) are the same in every analysis: a comparison student matched
+to PL students of two groups appears in both groups' samples, which the school-clustered
+sandwich allows for and a random-intercept likelihood would count as independent rows.
+
 Small and odd cohorts never stop the analysis: a row that cannot be estimated is kept with
 empty (NaN) numbers and a ``note`` that starts with one of the reasons in :data:`NOTES`; an
 estimate that rests on fewer PL schools than ``estimate.few_schools`` keeps its numbers and
@@ -15,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -374,6 +381,11 @@ def _row(
     }
     if cluster is not None:
         row = _few_schools(row, config, model, fit.se_type)
+        if model == "mixed" and fit.variance.treated == 0 and row["note"]:
+            row["note"] += (
+                "; PL schools' intercept variance estimated as 0, so the interval allows for "
+                "no differences between them"
+            )
     return _checked(row)
 
 
@@ -419,8 +431,8 @@ def _few_schools(row: dict, config: EstimateConfig, model: str, se_type: str) ->
         return row | inference | {"note": note}
     if n >= config.few_schools:
         return row
-    if model == "mixed":  # model-based SEs with normal intervals: no small-sample df
-        how = "random intercepts, normal intervals"
+    if model == "mixed":
+        how = f"random intercepts, Satterthwaite df {row['df']:.1f}"
     elif se_type == "CR2":
         how = f"CR2 small-sample df {row['df']:.1f}"
     else:
@@ -617,7 +629,9 @@ def _breakout(
     """Per-group effects from an interaction model on the stacked group samples, and the test
     that the effect is the same in every group (clustered on school, so comparison students
     shared by several groups are accounted for). A group that cannot be estimated keeps its row
-    with the reason; if the interaction model cannot be fitted, each group gets its own."""
+    with the reason; if the interaction model cannot be fitted, each group gets its own.
+    Least squares whatever ``config.model`` (see the module docstring)."""
+    config = replace(config, model="ols_cluster")
     treated = data[data["treated"]]
     samples, notes = {}, {}
     for group in groups:
@@ -678,8 +692,6 @@ def _test_row(fit: InteractionEstimate, stacked: pd.DataFrame, config: EstimateC
         row["note"] = f"{FEW_SCHOOLS} ({n}): a group with one PL school gives no test"
     elif n < config.few_schools:
         how = f"{fit.test.method} denominator df {fit.test.df_denominator:.1f}"
-        if fit.test.method == "Wald chi2":
-            how = "random intercepts, chi-squared test"
         row["note"] = f"{FEW_SCHOOLS} ({n}): {how}"
     if not np.isfinite(row["p_value"]) and not row["note"]:
         row["note"] = f"{NOT_ESTIMABLE}: no p-value (denominator df {row['df_denominator']:.2g})"

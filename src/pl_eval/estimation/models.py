@@ -14,11 +14,13 @@ covariates`` and returns each group's effect and a Wald test that they are all e
   one per treated cluster beyond the first) even when comparison clusters are many, where G−1
   would count every cluster. Clustered CR1 uses t with G−1 (Stata's and the usual R
   convention), unclustered fits t with N−K.
-- ``model="mixed"``: random intercepts for the clusters by REML, as ``lme4::lmer(y ~ x +
-  (1|cluster), weights=)``; SEs are lmer's model-based ``vcov`` (``se`` is not used) and
-  intervals and p-values are Wald z (normal), since lmer itself reports none: no
-  small-sample df (Kenward–Roger or Satterthwaite for mixed models is not implemented), so with
-  few clusters its intervals are too narrow; the cohort estimates say so in their note.
+- ``model="mixed"``: random intercepts for the clusters by REML with one variance for the
+  treated arm's clusters and one for the comparison arm's, as ``lme4::lmer(y ~ x + (0 +
+  dummy(treated, "1") | cluster) + (0 + dummy(treated, "0") | cluster), weights=)`` (every
+  cluster must lie in one arm, and each arm needs two clusters); SEs are lmer's model-based
+  ``vcov`` (``se`` is not used), intervals and p-values use t with lmerTest's Satterthwaite df
+  of each coefficient or combination, and the test of equal group effects is lmerTest's
+  Satterthwaite F (``contest``). See :mod:`pl_eval.estimation.mixed` for why these df.
 
 Rows with a missing value in any column the model reads, and rows with weight 0, are left out
 and counted (``n_missing``, ``n_zero_weight``): R's na.omit, and MatchIt's match.data, which
@@ -40,7 +42,7 @@ from scipy import special, stats
 
 from pl_eval.estimation.design import Sample, prepare_sample
 from pl_eval.estimation.errors import EstimationError, EstimationWarning
-from pl_eval.estimation.mixed import VarianceComponents, fit_random_intercept
+from pl_eval.estimation.mixed import Satterthwaite, VarianceComponents, fit_arm_intercepts
 from pl_eval.estimation.ols import CentredDesign, SmallSample, fit_wls
 
 __all__ = [
@@ -67,11 +69,12 @@ class _Fit:
     terms: tuple[str, ...]
     coef: np.ndarray
     vcov: np.ndarray
-    fixed_df: float  # t df of every contrast (inf: normal, Wald z); nan when small_sample
+    fixed_df: float  # t df of every contrast; nan when small_sample gives them
     se_type: str
     dropped: tuple[str, ...]
     variance: VarianceComponents | None
-    small_sample: SmallSample | None = None  # CR2 clustered: Satterthwaite df per contrast
+    # Satterthwaite df per contrast: CR2 clustered (clubSandwich's), mixed (lmerTest's)
+    small_sample: SmallSample | Satterthwaite | None = None
 
     def contrasts(self, combinations: list[dict[str, float]]) -> np.ndarray:
         """Each Σ weight·coefficient (weights by term name) as a row over the terms."""
@@ -162,10 +165,11 @@ def _fit(
     design = design.select(keep)
     kept = tuple(t for t, k in zip(terms, keep, strict=True) if k)
     if model == "mixed":
-        fit = fit_random_intercept(
-            sample.y, design, sample.weights, sample.cluster, sample.n_clusters
+        fit = fit_arm_intercepts(
+            sample.y, design, sample.weights, sample.treated, sample.cluster, sample.n_clusters
         )
-        return _Fit(kept, fit.coef, fit.vcov, np.inf, "model (REML)", dropped, fit.variance)
+        return _Fit(kept, fit.coef, fit.vcov, np.nan, "model (REML)", dropped, fit.variance,
+                    fit.small_sample)  # fmt: skip
     fit = fit_wls(sample.y, design, sample.weights, sample.cluster, sample.n_clusters, se)
     return _Fit(kept, fit.coef, fit.vcov, fit.df, fit.se_type, dropped, None, fit.small_sample)
 
@@ -183,7 +187,7 @@ class EffectEstimate:
     ci_low: float  # 95%
     ci_high: float
     p_value: float  # two-sided
-    df: float  # t degrees of freedom of the CI and p-value; inf means normal (Wald z)
+    df: float  # t degrees of freedom of the CI and p-value; inf means normal
     n_obs: int  # rows used
     n_treated: int  # rows used (positive weight) in the treated arm
     n_comparison: int
@@ -216,7 +220,10 @@ class EffectEstimate:
             "n_missing": self.n_missing,
             "n_zero_weight": self.n_zero_weight,
             "dropped": ", ".join(self.dropped),
-            "var_cluster": np.nan if self.variance is None else self.variance.cluster,
+            "var_cluster_treated": np.nan if self.variance is None else self.variance.treated,
+            "var_cluster_comparison": (
+                np.nan if self.variance is None else self.variance.comparison
+            ),
             "var_residual": np.nan if self.variance is None else self.variance.residual,
         }
         return pd.DataFrame([row])
@@ -232,12 +239,13 @@ class EffectEstimate:
         if self.variance is not None:
             v = self.variance
             lines.append(
-                f"  variance between clusters {v.cluster:.4g}, residual {v.residual:.4g} "
-                f"(ICC {v.icc:.3f}); REML criterion {v.reml_criterion:.2f}"
+                f"  variance between treated clusters {v.treated:.4g}, between comparison "
+                f"clusters {v.comparison:.4g}, residual {v.residual:.4g}; REML criterion "
+                f"{v.reml_criterion:.2f}"
             )
         if self.dropped:
             lines.append(f"  dropped as constant or collinear: {', '.join(self.dropped)}")
-        lines.append(_table(self.coefficients, self.df))
+        lines.append(_table(self.coefficients))
         return "\n".join(lines)
 
 
@@ -297,18 +305,18 @@ class EqualityTest:
     = δ·W/df with ν its Satterthwaite df and δ = (ν−df+1)/ν (Pustejovsky & Tipton 2018), W the
     Wald statistic of the interaction terms with the CR2 covariance. "Wald F" for CR1 and
     unclustered fits: F(df, df_denominator) = W/df, df_denominator G−1 when clustered, N−K
-    otherwise, as Stata's ``test`` after ``regress, vce(cluster)``. "Wald chi2" for the mixed
-    model: chi²(df) = W.
+    otherwise, as Stata's ``test`` after ``regress, vce(cluster)``. "Satterthwaite F" for the
+    mixed model: W/df on lmerTest's Satterthwaite denominator df (``contest(joint = TRUE)``).
     """
 
     statistic: float
     df: int  # restrictions tested (groups compared − 1, less any the covariance cannot support)
     df_denominator: float  # inf for chi²
-    distribution: str  # "F" or "chi2"
+    distribution: str  # "F"
     p_value: float
     groups: tuple  # the groups compared
     note: str = ""  # why there is no test, when there is none
-    method: str = ""  # "HTZ", "Wald F" or "Wald chi2"
+    method: str = ""  # "HTZ", "Wald F" or "Satterthwaite F"
 
 
 @dataclass(frozen=True, eq=False)
@@ -365,12 +373,10 @@ class InteractionEstimate:
         t = self.test
         if t.note:
             verdict = f"no test of equal effects: {t.note}"
-        elif t.distribution == "F":
+        else:
             verdict = (
                 f"equal effects ({t.method}): F({t.df}, {t.df_denominator:.3g}) = {t.statistic:.3f}"
             )
-        else:
-            verdict = f"equal effects: chi2({t.df}) = {t.statistic:.3f}"
         if not t.note:
             verdict += f", p = {t.p_value:.4g}"
         groups = self.groups.set_index("group")
@@ -483,13 +489,17 @@ def _clusters_per_group(sample: Sample) -> np.ndarray | None:
 
 def _equality_test(fit: _Fit, terms: list[str], groups: tuple) -> EqualityTest:
     """Wald test that every interaction term in ``terms`` is 0 (all group effects equal)."""
-    distribution = "chi2" if np.isinf(fit.fixed_df) else "F"
-    method = {"chi2": "Wald chi2", "F": "HTZ" if fit.small_sample else "Wald F"}[distribution]
+    mixed = isinstance(fit.small_sample, Satterthwaite)
+    method = "Satterthwaite F" if mixed else "HTZ" if fit.small_sample else "Wald F"
     if not terms:
         return EqualityTest(
-            np.nan, 0, np.nan, distribution, np.nan, groups,
+            np.nan, 0, np.nan, "F", np.nan, groups,
             note="fewer than two groups with an estimable effect", method=method,
         )  # fmt: skip
+    if mixed:
+        f = fit.small_sample.f_test(fit.contrasts([{t: 1.0} for t in terms]), fit.coef)
+        return EqualityTest(f.statistic, f.df, f.df_denominator, "F", f.p_value, groups,
+                            method=method)  # fmt: skip
     where = [fit.terms.index(t) for t in terms]
     b, v = fit.coef[where], fit.vcov[np.ix_(where, where)]
     # a clustered covariance has rank at most G−1: test the restrictions it supports
@@ -503,9 +513,6 @@ def _equality_test(fit: _Fit, terms: list[str], groups: tuple) -> EqualityTest:
             htz.statistic, q, htz.df_denominator, "F", htz.p_value, groups, method=method
         )
     wald = float(((vectors[:, ok].T @ b) ** 2 / values[ok]).sum())
-    if distribution == "chi2":
-        p_value = float(stats.chi2.sf(wald, q))
-        return EqualityTest(wald, q, np.inf, "chi2", p_value, groups, method=method)
     statistic, df = wald / q, fit.fixed_df
     p_value = float(stats.f.sf(statistic, q, df))
     return EqualityTest(statistic, q, df, "F", p_value, groups, method=method)
@@ -513,7 +520,10 @@ def _equality_test(fit: _Fit, terms: list[str], groups: tuple) -> EqualityTest:
 
 def _describe(fit: EffectEstimate | InteractionEstimate) -> str:
     if fit.model == "mixed":
-        return "random cluster intercepts (REML), model-based SEs, Wald z intervals"
+        return (
+            "random cluster intercepts, one variance per arm (REML), model-based SEs, "
+            "Satterthwaite t intervals"
+        )
     how = "weighted least squares" if fit.weighted else "least squares"
     clustered = f" over {fit.n_clusters} clusters" if fit.n_clusters is not None else ""
     return f"{how}, {fit.se_type} standard errors{clustered}"
@@ -528,6 +538,6 @@ def _sample_line(fit: EffectEstimate) -> str:
     )
 
 
-def _table(coefficients: pd.DataFrame, df: float) -> str:
-    shown = coefficients.rename(columns={"statistic": "z" if np.isinf(df) else "t"})
+def _table(coefficients: pd.DataFrame) -> str:
+    shown = coefficients.rename(columns={"statistic": "t"})
     return shown.to_string(float_format=lambda v: f"{v:.4f}")

@@ -49,7 +49,7 @@ VALUE_NAMES = {
     ("match.method", "vcg"): "virtual comparison group (VCG)",
     ("match.method", "propensity"): "nearest neighbour on the propensity score",
     ("match.method", "ipw"): "inverse-probability (odds) weights, no matching (doubly robust)",
-    ("estimate.model", "mixed"): "school random intercepts",
+    ("estimate.model", "mixed"): "school random intercepts by arm (pooled estimate only)",
     ("estimate.model", "ols_cluster"): "school-clustered standard errors",
     ("ingest.screens.max_rapid_guessing_pct", None): "off",
     ("ingest.screens.min_duration_minutes", None): "off",
