@@ -308,7 +308,7 @@ def confounding(
         base = {c: getattr(row, c) for c in ("subject", "scope", "group", "n_treated",
                                               "n_comparison", "estimate", "se", "df")}  # fmt: skip
         frame = _one(row, samples, estimates, config, benchmarks, multipliers)
-        rows.append(frame.assign(**{k: v for k, v in base.items() if k not in frame}))
+        rows.append(frame.assign(**base))  # the reported numbers, which the refit matched
     if not rows:
         return pd.DataFrame(columns=CONFOUNDING_COLUMNS)
     table = pd.concat(rows, ignore_index=True)
