@@ -53,8 +53,9 @@ def test_darfur_bounds_for_female_are_the_published_ones(darfur):
     ]
     assert [b.multiplier for b in darfur.bounds] == [1, 2, 3]
     for bound, expected in zip(darfur.bounds, published, strict=True):
-        got = (bound.r2dz_x, bound.r2yz_dx, bound.adjusted_estimate, bound.adjusted_se,
-               bound.adjusted_estimate / bound.adjusted_se, bound.ci_low, bound.ci_high)  # fmt: skip
+        t = bound.adjusted_estimate / bound.adjusted_se
+        got = (bound.r2dz_x, bound.r2yz_dx, bound.adjusted_estimate, bound.adjusted_se, t,
+               bound.ci_low, bound.ci_high)  # fmt: skip
         assert np.round(got, 4).tolist() == pytest.approx(expected, abs=1e-12)
         assert bound.benchmark == "female" and bound.note == ""
 
