@@ -80,6 +80,8 @@ def robustness(
             lee, name="lee_bounds", counts=["n_treated", "n_comparison"], key=["subject"],
             group=["subject"], hide=["estimate", "lower", "upper"], min_n=min_n,
         )  # fmt: skip
+    if rates is not None and lee_part is not None:
+        lee_part = _without_rates(lee_part, set(rates.table.loc[rates.hidden, "subject"]))
     conf_text = _confounding_text(conf) if conf is not None else []
     attr_text = _attrition_text(rates, baseline_part, lee_part) if rates is not None else []
     return Robustness(
@@ -107,6 +109,28 @@ def _confounding(table: pd.DataFrame, min_n: int) -> Suppressed:
                                           else "Int64")  # fmt: skip
         out.loc[hidden, column] = pd.NA
     return Suppressed(out, shown.log, hidden)
+
+
+#: Lee columns that would give a suppressed attrition count away.
+RETENTION_COLUMNS = ["trim_share", "treated_retention", "comparison_retention"]
+
+
+def _without_rates(lee: Suppressed, subjects: set[str]) -> Suppressed:
+    """Lee rows of subjects whose attrition counts are suppressed lose their retention rates
+    and trimmed share (they would give the counts away), logged as the other hidden cells."""
+    rows = lee.table["subject"].isin(subjects)
+    if not rows.any():
+        return lee
+    table = lee.table.astype(dict.fromkeys(RETENTION_COLUMNS, "Float64"))
+    table.loc[rows, RETENTION_COLUMNS] = pd.NA
+    log = pd.DataFrame(
+        [
+            {"table": "lee_bounds", "row": subject, "column": column,
+             "reason": "complementary: would give away a suppressed attrition count"}
+            for subject in table.loc[rows, "subject"] for column in RETENTION_COLUMNS
+        ]
+    )  # fmt: skip
+    return Suppressed(table, pd.concat([lee.log, log], ignore_index=True), lee.hidden)
 
 
 def _pct(value: float, digits: int = 1) -> str:
@@ -174,29 +198,32 @@ def _attrition_text(rates: Suppressed, baseline: Suppressed | None, lee: Suppres
         if row["wwc_attrition"] == "not computable":
             lines.append(f"{name}: not computable ({row['note']}).")
             continue
-        if rates.hidden[i]:
-            lines.append(
-                f"{name}: counts suppressed (fewer than the minimum in a cell); "
-                f"{row['wwc_attrition']} attrition against the WWC cautious boundary."
-            )
-            continue
-        limit = row["max_differential"]
-        allowed = (
-            f"allows up to {100 * limit:.1f} points at this overall rate"
-            if np.isfinite(limit) else "counts any differential as high at this overall rate"
-        )  # fmt: skip
-        lines.append(
-            f"{name}: {_pct(row['treated_rate'])} of PL students tested in the fall had no "
-            f"spring test at the same school, against {_pct(row['comparison_rate'])} of "
-            f"students in comparison schools (overall {_pct(row['overall_rate'])}, differential "
-            f"{100 * row['differential']:.1f} points): {row['wwc_attrition']} attrition against "
-            f"the WWC cautious boundary, which {allowed}."
-        )
+        lines.append(_rate_sentence(name, row, hidden=bool(rates.hidden[i])))
         if baseline is not None:
             lines += _baseline_sentences(name, row["subject"], baseline)
         if lee is not None:
             lines += _lee_sentences(name, row["subject"], lee)
     return lines
+
+
+def _rate_sentence(name: str, row: pd.Series, *, hidden: bool) -> str:
+    if hidden:
+        return (
+            f"{name}: counts suppressed (fewer than the minimum in a cell); "
+            f"{row['wwc_attrition']} attrition against the WWC cautious boundary."
+        )
+    limit = row["max_differential"]
+    allowed = (
+        f"allows up to {100 * limit:.1f} points at this overall rate"
+        if np.isfinite(limit) else "counts any differential as high at this overall rate"
+    )  # fmt: skip
+    return (
+        f"{name}: {_pct(row['treated_rate'])} of PL students tested in the fall had no "
+        f"spring test at the same school, against {_pct(row['comparison_rate'])} of "
+        f"students in comparison schools (overall {_pct(row['overall_rate'])}, differential "
+        f"{100 * row['differential']:.1f} points): {row['wwc_attrition']} attrition against "
+        f"the WWC cautious boundary, which {allowed}."
+    )
 
 
 def _baseline_sentences(name: str, subject: str, baseline: Suppressed) -> list[str]:
@@ -220,8 +247,9 @@ def _lee_sentences(name: str, subject: str, lee: Suppressed) -> list[str]:
             out.append(f"{name}: both groups kept the same share; Lee bounds equal the estimate.")
         else:
             arm = "PL" if r.trimmed_arm == "treated" else "comparison"
+            share = "" if pd.isna(r.trim_share) else f" {_pct(r.trim_share)} of"
             out.append(
-                f"{name}: had the extra {_pct(r.trim_share)} of students the {arm} group kept "
+                f"{name}: had the extra{share} students the {arm} group kept "
                 "been its lowest or its highest scorers (after adjustment), the pooled effect "
                 f"would be {_sd(r.lower)} to {_sd(r.upper)} SD (Lee bounds; no interval)."
             )
