@@ -69,9 +69,9 @@ def test_sentences_say_what_the_numbers_allow():
         "the estimate to 0.08 SD (95% CI 0.00 to 0.16)."
     )
     assert r.confounding_text[2] == (
-        "Math: a confounder as strong as the fall score is after matching would move the "
-        "estimate to \u22120.40 SD (no interval: such a confounder would explain all of the "
-        "spring score left unexplained)."
+        "Math: a confounder as strong as the fall score is after matching could move the "
+        "estimate as far as \u22120.40 SD (the bound gives it all of the spring-score variance "
+        "left unexplained, so there is no interval)."
     )
     assert r.attrition_text[0].startswith(
         "Math: 10.0% of PL students tested in the fall had no spring test at the same school, "

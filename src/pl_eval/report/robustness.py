@@ -178,15 +178,18 @@ def _bound_sentence(name: str, row) -> str:
     what = BENCHMARK_NAMES.get(row.benchmark, row.benchmark)
     if pd.isna(row.adjusted_estimate):
         return f"{name}: no bound for a confounder as strong as {what} ({row.note})."
+    if row.r2yz_dx >= 1:  # the bound is capped: its link with the outcome set to the maximum
+        return (
+            f"{name}: a confounder as strong as {what} is after matching could move the "
+            f"estimate as far as {_sd(row.adjusted_estimate)} SD (the bound gives it all of "
+            "the spring-score variance left unexplained, so there is no interval)."
+        )
     text = (
         f"{name}: a confounder as strong as {what} is after matching would move the estimate "
         f"to {_sd(row.adjusted_estimate)} SD"
     )
     if pd.isna(row.ci_low):
-        return text + " (no interval: " + (
-            "such a confounder would explain all of the spring score left unexplained)."
-            if row.r2yz_dx >= 1 else "the estimate has none)."
-        )  # fmt: skip
+        return text + " (no interval: the estimate has none)."
     return text + f" (95% CI {_sd(row.ci_low)} to {_sd(row.ci_high)})."
 
 
