@@ -84,11 +84,19 @@ def test_sentences_say_what_the_numbers_allow():
     )
     assert r.attrition_text[-1] == (
         "Math: had the extra 2.2% of students the comparison group kept been its lowest or its "
-        "highest scorers (after adjustment), the pooled effect would be 0.05 to 0.20 SD (Lee "
-        "bounds; no interval)."
+        "highest scorers (after adjustment), the pooled effect would lie between 0.05 and 0.20 "
+        "SD (Lee bounds; no interval)."
     )
     assert r.limitations[0].startswith("Unobserved confounding: the robustness values (math 13.1%)")
     assert "they do not show that no such confounder exists" in r.limitations[0]
+
+
+def test_no_difference_at_baseline_is_said_as_such():
+    same = _baseline().assign(n_lost=40, smd=[-0.41, -0.004])
+    assert robustness(None, _attrition(), same, None).attrition_text[2] == (
+        "Math: lost comparison students started at the same fall score (to 0.01 SD) as those "
+        "kept (40 lost, 920 kept)."
+    )
 
 
 def test_small_cells_are_suppressed_as_in_the_other_tables():

@@ -234,8 +234,12 @@ def _baseline_sentences(name: str, subject: str, baseline: Suppressed) -> list[s
     rows = rows[rows["covariate"] == "fall_z"].dropna(subset=["smd"])
     return [
         f"{name}: lost {'PL' if r.arm == 'treated' else 'comparison'} students started "
-        f"{abs(r.smd):.2f} SD {'higher' if r.smd > 0 else 'lower'} in fall score than those "
-        f"kept ({r.n_lost:,} lost, {r.n_kept:,} kept)."
+        + (
+            f"{abs(r.smd):.2f} SD {'higher' if r.smd > 0 else 'lower'} in fall score than"
+            if round(abs(r.smd), 2) > 0
+            else "at the same fall score (to 0.01 SD) as"
+        )
+        + f" those kept ({r.n_lost:,} lost, {r.n_kept:,} kept)."
         for r in rows.itertuples()
     ]
 
@@ -254,7 +258,8 @@ def _lee_sentences(name: str, subject: str, lee: Suppressed) -> list[str]:
             out.append(
                 f"{name}: had the extra{share} students the {arm} group kept "
                 "been its lowest or its highest scorers (after adjustment), the pooled effect "
-                f"would be {_sd(r.lower)} to {_sd(r.upper)} SD (Lee bounds; no interval)."
+                f"would lie between {_sd(r.lower)} and {_sd(r.upper)} SD (Lee bounds; no "
+                "interval)."
             )
     return out
 
