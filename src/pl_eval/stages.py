@@ -414,8 +414,11 @@ def robustness(
     flow = pd.read_csv(exclusions)
     flow = flow[flow["subject"].isin(subjects)]
     rates = estimation.attrition.attrition_rates(flow)
-    kept = io.read_parquet(panel, columns=["subject", "treated", "fall_z", "frl_pct"])
+    kept = io.read_parquet(
+        panel, columns=["subject", "treated", "district", "school", "fall_z", "frl_pct"]
+    )
     lost = io.read_parquet(lost_students)
+    counts = estimation.attrition.school_counts(kept, lost)
     io.write_csv(estimation.sensitivity.confounding(samples, effects, config), confounding)
     io.write_csv(rates, attrition)
     io.write_csv(
@@ -424,7 +427,9 @@ def robustness(
         ),
         attrition_baseline,
     )
-    io.write_csv(estimation.attrition.lee_table(samples, effects, rates, config), lee_bounds)
+    io.write_csv(
+        estimation.attrition.lee_table(samples, effects, rates, config, counts), lee_bounds
+    )
     log.info("robustness: %s", "; ".join(
         f"{r.subject} attrition {r.overall_rate:.1%} overall, differential {r.differential:.1%}"
         f" ({r.wwc_attrition} under the WWC {r.boundary} boundary)"

@@ -178,6 +178,10 @@ def test_the_report_answers_confounding_and_attrition_without_claiming_more(run)
     assert attrition.loc["math", "wwc_attrition"] == "low"
     assert attrition.loc["reading", "note"] == "no PL students tested in the fall"
     assert pd.read_parquet(run / "lost_students.parquet").empty
+    lee = pd.read_csv(run / "lee_bounds.csv").set_index("subject")
+    assert lee.loc["math", "lower"] == lee.loc["math", "upper"]
+    assert lee.loc["math", "lower"] == pytest.approx(lee.loc["math", "estimate"], abs=1e-12)
+    assert lee.loc["math", "note"] == "no interval: 2 PL schools are too few for a school bootstrap"
     confounding = pd.read_csv(run / "confounding.csv")
     pooled = confounding[(confounding["subject"] == "math") & (confounding["scope"] == "pooled")]
     assert (pooled["rv_alpha"] == 0).all() and (pooled["rv"] > 0).all()

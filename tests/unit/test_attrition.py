@@ -7,11 +7,14 @@ import pytest
 
 from pl_eval import io
 from pl_eval.estimation.attrition import (
+    AdjustedOutcome,
     attrition_rates,
     lee_bounds,
+    lee_interval,
     lost_vs_kept,
     trimmed_mean,
 )
+from pl_eval.estimation.errors import EstimationError
 from pl_eval.norms import Norms
 from pl_eval.panel import LOST_COLUMNS, build_panel
 
@@ -160,8 +163,6 @@ def test_equal_retention_gives_the_estimate_and_bad_rates_are_refused():
     outcome, treated = np.array([1.0, 2.0, 0.0]), np.array([True, True, False])
     bounds = lee_bounds(outcome, treated, np.ones(3), (0.9, 0.9))
     assert bounds.lower == bounds.upper == bounds.estimate == 1.5
-    from pl_eval.estimation.errors import EstimationError
-
     with pytest.raises(EstimationError, match=r"retention rates must be in \(0, 1\]"):
         lee_bounds(outcome, treated, np.ones(3), (0.0, 0.9))
 
@@ -178,10 +179,66 @@ def test_lee_bounds_of_the_pooled_estimate_reproduce_it_untrimmed():
     pooled = estimates[estimates["scope"] == "pooled"].iloc[0]
     rates = attrition_rates(_flow(50, 500, 10, 500))  # PL lost 10%, comparison 2%
     row = lee_table(samples, estimates, rates, config).iloc[0]
-    assert row["note"] == "" and row["estimate"] == pooled["estimate"]
+    assert row["note"] == "no interval: no school counts"
+    assert row["estimate"] == pooled["estimate"]
     assert row["trimmed_arm"] == "comparison"
     assert row["trim_share"] == pytest.approx((0.98 - 0.90) / 0.98)
     assert row["lower"] < pooled["estimate"] < row["upper"]
     same = lee_table(samples, estimates, attrition_rates(_flow(10, 500, 10, 500)), config)
     assert same.loc[0, "lower"] == pytest.approx(pooled["estimate"], abs=1e-12)
     assert same.loc[0, "upper"] == pytest.approx(pooled["estimate"], abs=1e-12)
+
+
+def test_school_bootstrap_of_identical_schools_gives_the_bounds_themselves():
+    """Three PL schools each with students 1, 2, 3, 4 (and one lost: retention 0.8), three
+    comparison schools each with 0, 1, 2 (none lost): every draw has the same distributions
+    and retention, so every replicate's bounds are the bounds. Trimming 20% of the comparison
+    weight (1.8 of 9) from the top leaves mean (3 + 2 x 1.2)/7.2 = 0.75, from the bottom
+    (3 + 6)/7.2 = 1.25; the PL mean is 2.5: bounds 1.25 to 1.75."""
+    schools = [f"D\x1fP{i}" for i in range(3)] + [f"D\x1fC{i}" for i in range(3)]
+    outcome = AdjustedOutcome(
+        values=np.array([1.0, 2, 3, 4] * 3 + [0.0, 1, 2] * 3),
+        treated=np.array([True] * 12 + [False] * 9),
+        weights=np.ones(21),
+        schools=np.array(
+            [s for s in schools[:3] for _ in range(4)] + [s for s in schools[3:] for _ in range(3)]
+        ),  # fmt: skip
+    )
+    counts = pd.DataFrame(
+        {"subject": "math", "arm": ["treated"] * 3 + ["comparison"] * 3, "school_id": schools,
+         "kept": [4] * 3 + [3] * 3, "lost": [1] * 3 + [0] * 3}
+    )  # fmt: skip
+    low, high, reps = lee_interval(outcome, counts, reps=50, seed=1)
+    assert (low, high, reps) == (pytest.approx(1.25), pytest.approx(1.75), 50)
+    bounds = lee_bounds(outcome.values, outcome.treated, outcome.weights, (0.8, 1.0))
+    assert (bounds.lower, bounds.upper) == (pytest.approx(1.25), pytest.approx(1.75))
+
+
+def test_school_bootstrap_is_reproducible_and_wider_than_the_bounds():
+    rng = np.random.default_rng(3)
+    schools = np.repeat([f"D\x1fS{i}" for i in range(20)], 30)
+    treated = np.repeat(np.arange(20) < 10, 30)
+    outcome = AdjustedOutcome(
+        values=rng.normal(0, 1, 600) + 0.2 * treated + np.repeat(rng.normal(0, 0.3, 20), 30),
+        treated=treated, weights=np.ones(600), schools=schools,
+    )  # fmt: skip
+    counts = pd.DataFrame(
+        {"subject": "math", "arm": np.where(np.arange(20) < 10, "treated", "comparison"),
+         "school_id": [f"D\x1fS{i}" for i in range(20)], "kept": 30,
+         "lost": rng.integers(0, 8, 20)}
+    )  # fmt: skip
+    first = lee_interval(outcome, counts, reps=200, seed=7)
+    assert first == lee_interval(outcome, counts, reps=200, seed=7)
+    kept = counts.groupby("arm")[["kept", "lost"]].sum()
+    retention = tuple(kept.loc[a, "kept"] / kept.loc[a].sum() for a in ("treated", "comparison"))
+    bounds = lee_bounds(outcome.values, outcome.treated, outcome.weights, retention)
+    assert first[0] < bounds.lower <= bounds.upper < first[1] and first[2] == 200
+
+
+def test_a_student_whose_school_has_no_counts_stops_the_bootstrap():
+    outcome = AdjustedOutcome(np.zeros(2), np.array([True, False]), np.ones(2),
+                              np.array(["a", "b"]))  # fmt: skip
+    counts = pd.DataFrame({"subject": "math", "arm": ["treated"], "school_id": ["a"],
+                           "kept": [1], "lost": [0]})  # fmt: skip
+    with pytest.raises(EstimationError, match="an analysed student's school has no kept"):
+        lee_interval(outcome, counts)

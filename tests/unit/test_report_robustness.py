@@ -52,6 +52,7 @@ def _baseline():
 def _lee():
     return pd.DataFrame([{
         "subject": "math", "estimate": 0.12, "lower": 0.05, "upper": 0.2,
+        "ci_low": -0.01, "ci_high": 0.27, "reps": 500,
         "trimmed_arm": "comparison", "trim_share": 0.022, "treated_retention": 0.9,
         "comparison_retention": 0.92, "n_treated": 300, "n_comparison": 600, "note": "",
     }])  # fmt: skip
@@ -85,7 +86,7 @@ def test_sentences_say_what_the_numbers_allow():
     assert r.attrition_text[-1] == (
         "Math: had the extra 2.2% of students the comparison group kept been its lowest or its "
         "highest scorers (after adjustment), the pooled effect would lie between 0.05 and 0.20 "
-        "SD (Lee bounds; no interval)."
+        "SD (Lee bounds; 95% CI of the bounds \u22120.01 to 0.27, school bootstrap)."
     )
     assert r.limitations[0].startswith("Unobserved confounding: the robustness values (math 13.1%)")
     assert "they do not show that no such confounder exists" in r.limitations[0]

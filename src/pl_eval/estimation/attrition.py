@@ -21,10 +21,11 @@ Per subject:
   covariate-adjusted spring score of the pooled model (spring z less the covariates' fitted
   part, slopes from the full matched sample), so that untrimmed the bounds reproduce the pooled
   estimate exactly; means and trimming are weighted by the match weights (PL students weigh 1,
-  comparison students their ATT weight), the trimmed share a share of the arm's weight. No
-  interval is given for the bounds: Lee's analytic standard errors assume independent students,
-  while these students are clustered in schools and weighted by a match that a bootstrap would
-  have to redo.
+  comparison students their ATT weight), the trimmed share a share of the arm's weight. Their
+  95% interval comes from a school bootstrap with a fixed seed (:func:`lee_interval`), not
+  Lee's analytic standard errors, which assume independent students; like the estimate's own
+  interval it holds the match fixed, and it is given only with at least
+  ``estimate.few_schools`` PL schools.
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pl_eval.estimation.cohort import OUTCOME, TREATMENT, EstimateConfig, analysis_sample
+from pl_eval.estimation.cohort import (
+    CLUSTER,
+    OUTCOME,
+    TREATMENT,
+    EstimateConfig,
+    analysis_sample,
+)
 from pl_eval.estimation.design import prepare_sample
 from pl_eval.estimation.errors import EstimationError
 
@@ -62,9 +69,14 @@ BASELINE_COLUMNS = [
     "subject", "arm", "covariate", "n_lost", "n_kept", "mean_lost", "mean_kept", "smd", "note",
 ]  # fmt: skip
 LEE_COLUMNS = [
-    "subject", "estimate", "lower", "upper", "trimmed_arm", "trim_share", "treated_retention",
-    "comparison_retention", "n_treated", "n_comparison", "note",
+    "subject", "estimate", "lower", "upper", "ci_low", "ci_high", "reps", "trimmed_arm",
+    "trim_share", "treated_retention", "comparison_retention", "n_treated", "n_comparison",
+    "note",
 ]  # fmt: skip
+#: The school bootstrap of the Lee bounds' interval: replicates and seed (fixed: the same
+#: inputs give the same interval).
+BOOTSTRAP_REPS = 500
+BOOTSTRAP_SEED = 20141
 BASELINE_COVARIATES = ("fall_z", "frl_pct")
 
 
@@ -143,13 +155,16 @@ def trimmed_mean(values: np.ndarray, weights: np.ndarray, share: float, *, top: 
     (``top``) or the bottom of the distribution; the observation on the cut keeps the part of
     its weight that is not removed, so the trimmed share is exact."""
     order = np.argsort(values, kind="stable")
-    if top:
-        order = order[::-1]
-    v, w = values[order], weights[order]
+    return _trimmed(values[order], weights[order], share, top=top)
+
+
+def _trimmed(values: np.ndarray, weights: np.ndarray, share: float, *, top: bool) -> float:
+    """:func:`trimmed_mean` of ``values`` already in ascending order."""
+    v, w = (values[::-1], weights[::-1]) if top else (values, weights)
     removed = share * w.sum()
     before = np.cumsum(w) - w  # weight removed before each observation
     left = w - np.clip(removed - before, 0.0, w)
-    return float((v * left).sum() / left.sum())
+    return float((v @ left) / left.sum())
 
 
 @dataclass(frozen=True)
@@ -172,37 +187,135 @@ def lee_bounds(
 ) -> LeeBounds:
     """Lee bounds for the weighted difference in mean ``outcome`` (treated − comparison), given
     the share of each arm (treated, comparison) whose outcome was observed."""
-    if not 0 < min(retention) <= max(retention) <= 1:
-        raise EstimationError(f"retention rates must be in (0, 1]; got {retention}")
-    arms = {True: treated, False: ~treated}
-    means = {a: np.average(outcome[m], weights=weights[m]) for a, m in arms.items()}
-    estimate = float(means[True] - means[False])
-    r_t, r_c = retention
-    if r_t == r_c:
-        return LeeBounds(estimate, estimate, estimate, "", 0.0)
-    trim_treated = r_t > r_c
-    share = abs(r_t - r_c) / max(r_t, r_c)
-    m = arms[trim_treated]
-    top, bottom = (trimmed_mean(outcome[m], weights[m], share, top=side) for side in (True, False))
-    if trim_treated:
-        lower, upper = top - means[False], bottom - means[False]
-    else:
-        lower, upper = means[True] - bottom, means[True] - top
-    return LeeBounds(estimate, lower, upper, "treated" if trim_treated else "comparison", share)
+    return _SortedArms.of(outcome, treated).bounds(weights, retention)
 
 
-def adjusted_outcome(
-    data: pd.DataFrame, covariates: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True, eq=False)
+class _SortedArms:
+    """Each arm's rows in ascending order of the outcome: sorted once, then bounded under any
+    weights (the school bootstrap changes only the weights)."""
+
+    rows: tuple[np.ndarray, np.ndarray]  # (treated, comparison) row positions, sorted
+    values: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def of(cls, outcome: np.ndarray, treated: np.ndarray) -> _SortedArms:
+        rows = tuple(
+            np.flatnonzero(arm)[np.argsort(outcome[arm], kind="stable")]
+            for arm in (treated, ~treated)
+        )
+        return cls(rows, tuple(outcome[r] for r in rows))
+
+    def bounds(self, weights: np.ndarray, retention: tuple[float, float]) -> LeeBounds:
+        if not 0 < min(retention) <= max(retention) <= 1:
+            raise EstimationError(f"retention rates must be in (0, 1]; got {retention}")
+        w = tuple(weights[r] for r in self.rows)
+        means = [float(v @ a / a.sum()) for v, a in zip(self.values, w, strict=True)]
+        estimate = means[0] - means[1]
+        r_t, r_c = retention
+        if r_t == r_c:
+            return LeeBounds(estimate, estimate, estimate, "", 0.0)
+        arm = 0 if r_t > r_c else 1  # the arm that kept more is trimmed
+        share = abs(r_t - r_c) / max(r_t, r_c)
+        top, bottom = (_trimmed(self.values[arm], w[arm], share, top=t) for t in (True, False))
+        if arm == 0:
+            lower, upper = top - means[1], bottom - means[1]
+        else:
+            lower, upper = means[0] - bottom, means[0] - top
+        return LeeBounds(estimate, lower, upper, ARMS[arm], share)
+
+
+@dataclass(frozen=True, eq=False)
+class AdjustedOutcome:
+    """The pooled model's rows: covariate-adjusted spring z, arm, match weight and school."""
+
+    values: np.ndarray
+    treated: np.ndarray
+    weights: np.ndarray
+    schools: np.ndarray  # school ids (district and school), the bootstrap's clusters
+
+
+def adjusted_outcome(data: pd.DataFrame, covariates: Sequence[str]) -> AdjustedOutcome:
     """Spring z less the covariates' fitted part in the pooled weighted model y ~ PL +
-    covariates (rows the model uses), the PL indicator and the weights: the weighted difference
-    in means of the adjusted outcome is the pooled estimate."""
+    covariates, on the rows that model uses: the weighted difference in means of the adjusted
+    outcome is the pooled estimate."""
     sample = prepare_sample(data, OUTCOME, TREATMENT, covariates, weights="weight")
+    used = data[[OUTCOME, TREATMENT, *covariates, "weight"]].notna().all(axis=1)
+    used &= data["weight"] > 0  # prepare_sample's rows
     x = sample.design(sample.treated)
     root = np.sqrt(sample.weights)
     coef = np.linalg.lstsq(x * root[:, None], sample.y * root, rcond=None)[0]
     adjusted = sample.y - x[:, 2:] @ coef[2:]
-    return adjusted, sample.treated, sample.weights
+    schools = data.loc[used.to_numpy(), CLUSTER].to_numpy()
+    return AdjustedOutcome(adjusted, sample.treated, sample.weights, schools)
+
+
+def school_counts(kept: pd.DataFrame, lost: pd.DataFrame) -> pd.DataFrame:
+    """Students kept and lost per subject, arm and school (``school_id`` as the estimates
+    cluster), from the panel (``treated`` marks the arm) and the lost students (``arm``)."""
+    columns = ["subject", "arm", "district", "school", "kept", "lost"]
+    both = pd.concat(
+        [
+            kept.assign(arm=np.where(kept["treated"].astype(bool), "treated", "comparison"),
+                        kept=1, lost=0)[columns],
+            lost.assign(kept=0, lost=1)[columns],
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    both[CLUSTER] = both["district"].astype(str) + "\x1f" + both["school"].astype(str)
+    keys = ["subject", "arm", CLUSTER]
+    return both.groupby(keys, sort=True)[["kept", "lost"]].sum().reset_index()
+
+
+def lee_interval(
+    outcome: AdjustedOutcome,
+    counts: pd.DataFrame,
+    *,
+    reps: int = BOOTSTRAP_REPS,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = 0.95,
+) -> tuple[float, float, int]:
+    """A confidence interval for the Lee bounds' identified set, by a school bootstrap.
+
+    Each replicate draws the PL schools and the comparison schools of ``counts`` (one subject's
+    :func:`school_counts`) with replacement, each arm on its own; recomputes both arms'
+    retention from the drawn schools' kept and lost students; and recomputes the bounds with
+    every analysed student weighted by its match weight times the number of times its school
+    was drawn. The match and the covariate slopes are held fixed, as the estimate's own CR2
+    interval holds the weights fixed. The interval runs from the (1 − level)/2 quantile of the
+    lower bounds to the (1 + level)/2 quantile of the upper bounds, so it covers the whole
+    identified set (and so the effect) at about ``level``: conservative, as Horowitz-Manski
+    intervals are. Returns the interval and the replicates used (a draw that leaves an arm
+    without analysed students, or with no student kept, is skipped).
+    """
+    ids = pd.Index(counts[CLUSTER])
+    if ids.has_duplicates:
+        raise EstimationError("a school is counted in both arms; no school bootstrap")
+    row_school = ids.get_indexer(outcome.schools)
+    if (row_school < 0).any():
+        raise EstimationError("an analysed student's school has no kept or lost count")
+    arms = [np.flatnonzero(counts["arm"].to_numpy() == arm) for arm in ARMS]
+    kept, total = counts["kept"].to_numpy(float), (counts["kept"] + counts["lost"]).to_numpy(float)
+    rng = np.random.default_rng(seed)
+    arms_sorted = _SortedArms.of(outcome.values, outcome.treated)
+    lows, highs = [], []
+    for _ in range(reps):  # each replicate is vectorised over students
+        drawn = np.zeros(len(ids))
+        for members in arms:
+            np.add.at(drawn, rng.choice(members, size=len(members)), 1.0)
+        retention = tuple((drawn[m] @ kept[m]) / (drawn[m] @ total[m]) for m in arms)
+        weights = outcome.weights * drawn[row_school]
+        if min(retention) <= 0 or not all(
+            weights[side].sum() > 0 for side in (outcome.treated, ~outcome.treated)
+        ):
+            continue
+        bounds = arms_sorted.bounds(weights, retention)
+        lows.append(bounds.lower)
+        highs.append(bounds.upper)
+    if not lows:
+        return np.nan, np.nan, 0
+    tail = (1 - level) / 2
+    return float(np.quantile(lows, tail)), float(np.quantile(highs, 1 - tail)), len(lows)
 
 
 def lee_table(
@@ -210,9 +323,11 @@ def lee_table(
     estimates: pd.DataFrame,
     rates: pd.DataFrame,
     config: EstimateConfig,
+    counts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Lee bounds on each subject's pooled estimate (:data:`LEE_COLUMNS`), the retention rates
-    from :func:`attrition_rates`."""
+    from :func:`attrition_rates`; with ``counts`` (:func:`school_counts`) and at least
+    ``config.few_schools`` PL schools, their school-bootstrap interval (:func:`lee_interval`)."""
     rows = []
     pooled = estimates[estimates["scope"] == "pooled"].set_index("subject")
     for subject, rate in rates.set_index("subject").iterrows():
@@ -225,13 +340,15 @@ def lee_table(
             "comparison_retention": retention[1], "n_treated": row["n_treated"],
             "n_comparison": row["n_comparison"],
         }  # fmt: skip
-        rows.append(out | _lee(samples, subject, row, retention, config))
+        mine = None if counts is None else counts[counts["subject"] == subject]
+        rows.append(out | _lee(samples, subject, row, retention, config, mine))
     return pd.DataFrame(rows, columns=LEE_COLUMNS)
 
 
-def _lee(samples, subject: str, row: pd.Series, retention, config: EstimateConfig) -> dict:
-    """The bounds of one pooled estimate, or a note saying why there are none."""
+def _lee(samples, subject: str, row: pd.Series, retention, config: EstimateConfig, counts) -> dict:
+    """The bounds of one pooled estimate (and their interval), or a note saying why not."""
     empty = {"lower": np.nan, "upper": np.nan, "trimmed_arm": "", "trim_share": np.nan}
+    empty |= {"ci_low": np.nan, "ci_high": np.nan, "reps": 0}
     if not np.isfinite(row["estimate"]):
         return empty | {"note": "no estimate"}
     if config.model != "ols_cluster":
@@ -241,14 +358,26 @@ def _lee(samples, subject: str, row: pd.Series, retention, config: EstimateConfi
         return empty | {"note": "no attrition rate for an arm"}
     data, _ = analysis_sample(*samples[subject])
     try:
-        adjusted, treated, weights = adjusted_outcome(data, config.covariates)
-        bounds = lee_bounds(adjusted, treated, weights, retention)
+        outcome = adjusted_outcome(data, config.covariates)
+        bounds = lee_bounds(outcome.values, outcome.treated, outcome.weights, retention)
     except EstimationError as exc:
         return empty | {"note": f"not computed: {exc}"}
     if not np.isclose(bounds.estimate, row["estimate"], rtol=1e-6, atol=1e-8):
         return empty | {"note": f"not computed: the adjusted difference {bounds.estimate:.4f} is "
                         f"not the reported estimate {row['estimate']:.4f}"}  # fmt: skip
-    return {
+    found = {
         "lower": bounds.lower, "upper": bounds.upper, "trimmed_arm": bounds.trimmed_arm,
-        "trim_share": bounds.trim_share, "note": "",
+        "trim_share": bounds.trim_share, "ci_low": np.nan, "ci_high": np.nan, "reps": 0,
+        "note": "",
     }  # fmt: skip
+    if counts is None:
+        return found | {"note": "no interval: no school counts"}
+    n_schools = int(data.loc[data["treated"], CLUSTER].nunique())
+    if n_schools < config.few_schools:
+        return found | {"note": f"no interval: {n_schools} PL schools are too few for a school "
+                        "bootstrap"}  # fmt: skip
+    try:
+        low, high, reps = lee_interval(outcome, counts)
+    except EstimationError as exc:
+        return found | {"note": f"no interval: {exc}"}
+    return found | {"ci_low": low, "ci_high": high, "reps": reps}

@@ -6,7 +6,8 @@ sentence says only what its numbers allow: a robustness value is "how strong a c
 have to be", never "there is no confounding"; benchmarks are described as they are after
 matching (matching removed most of their link with PL status, so they understate what an
 unmatched confounder could be); attrition is judged against the WWC cautious boundary as a
-yardstick (WWC rates attrition only in randomised trials); Lee bounds carry no interval.
+yardstick (WWC rates attrition only in randomised trials); Lee bounds are a range, not an
+estimate, and their interval covers the range.
 Cells resting on fewer than ``min_n`` students are suppressed as the other tables are.
 """
 
@@ -78,7 +79,8 @@ def robustness(
     if lee is not None:
         lee_part = suppress(
             lee, name="lee_bounds", counts=["n_treated", "n_comparison"], key=["subject"],
-            group=["subject"], hide=["estimate", "lower", "upper"], min_n=min_n,
+            group=["subject"], hide=["estimate", "lower", "upper", "ci_low", "ci_high"],
+            min_n=min_n,
         )  # fmt: skip
     if rates is not None and lee_part is not None:
         lee_part = _without_rates(lee_part, set(rates.table.loc[rates.hidden, "subject"]))
@@ -255,11 +257,16 @@ def _lee_sentences(name: str, subject: str, lee: Suppressed) -> list[str]:
         else:
             arm = "PL" if r.trimmed_arm == "treated" else "comparison"
             share = "" if pd.isna(r.trim_share) else f" {_pct(r.trim_share)} of"
+            interval = (
+                f"95% CI of the bounds {_sd(r.ci_low)} to {_sd(r.ci_high)}, school bootstrap"
+                if pd.notna(r.ci_low)
+                else (r.note if isinstance(r.note, str) and r.note else "no interval")
+            )
             out.append(
                 f"{name}: had the extra{share} students the {arm} group kept "
                 "been its lowest or its highest scorers (after adjustment), the pooled effect "
-                f"would lie between {_sd(r.lower)} and {_sd(r.upper)} SD (Lee bounds; no "
-                "interval)."
+                f"would lie between {_sd(r.lower)} and {_sd(r.upper)} SD (Lee bounds; "
+                f"{interval})."
             )
     return out
 
