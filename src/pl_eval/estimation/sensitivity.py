@@ -162,16 +162,15 @@ def sensitivity(
     then NaN). ``benchmarks`` maps a covariate's name to the positions of its columns in
     ``controls`` (several for a categorical covariate: its partial R² is the group's).
     """
-    root = np.sqrt(w)
-    x = np.column_stack([d, controls]) * root[:, None]
-    yw, dw = y * root, d * root
-    rank = np.linalg.matrix_rank(x)
+    moments = _Moments.of(y, d, controls, w)
+    full = list(range(1, moments.size))  # d and every control
+    rank = moments.rank(full) + 1  # and the intercept
     dof = len(y) - rank
     if dof < 2:
         raise EstimationError(f"too few rows for a sensitivity analysis: residual df {dof}")
-    coef, rss_y = _fit(yw, x)
-    rss_y_no_d = _fit(yw, x[:, 1:])[1]
-    if rss_y_no_d <= rss_y or rank <= np.linalg.matrix_rank(x[:, 1:]):
+    coef, rss_y = moments.fit(0, full)
+    rss_y_no_d = moments.fit(0, full[1:])[1]
+    if rss_y_no_d <= rss_y or rank <= moments.rank(full[1:]) + 1:
         raise EstimationError("the treatment is collinear with the controls")
     estimate = float(coef[0])
     r2yd = (rss_y_no_d - rss_y) / rss_y_no_d
@@ -181,11 +180,11 @@ def sensitivity(
     inference = np.isfinite(se) and np.isfinite(df) and se > 0 and df > 0
     f_star = critical_f(se, df, model_se, dof, alpha) if inference else np.nan
     bounds = []
-    rss_d = _fit(dw, x[:, 1:])[1]
+    rss_d = moments.fit(1, full[1:])[1]
     for name, columns in (benchmarks or {}).items():
-        without = np.delete(x[:, 1:], columns, axis=1)
-        r2dxj = _share(_fit(dw, without)[1], rss_d)
-        r2yxj = _share(_fit(yw, np.column_stack([x[:, :1], without]))[1], rss_y)
+        without = [j for j in full[1:] if j - 1 not in set(columns)]  # controls[:, j - 1]
+        r2dxj = _share(moments.fit(1, without)[1], rss_d)
+        r2yxj = _share(moments.fit(0, [1, *without])[1], rss_y)
         for k in multipliers:
             bounds.append(
                 _bound(name, k, r2dxj, r2yxj, estimate, model_se, dof, se, df, alpha, inference)
@@ -233,11 +232,49 @@ def _bound(
     return Bound(name, k, r2dz, r2yz, adjusted, adjusted_se, adjusted - half, adjusted + half, note)
 
 
-def _fit(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float]:
-    """Least-squares coefficients and residual sum of squares (rows already weighted)."""
-    coef = np.linalg.lstsq(x, y, rcond=None)[0]
-    residual = y - x @ coef
-    return coef, float(residual @ residual)
+#: Relative eigenvalue below which a set of (scaled) columns is taken as collinear.
+RANK_TOL = 1e-10
+
+
+@dataclass(frozen=True, eq=False)
+class _Moments:
+    """Weighted cross-products of [y, d, controls] about their weighted means, the controls
+    scaled to unit variance: every regression here (with an intercept) is a few small solves
+    on them, after one pass over the rows, instead of a least-squares fit over every row each.
+    Column 0 is y, 1 is d, 1 + j is ``controls[:, j]`` (j ≥ 1; the intercept is the centring).
+    """
+
+    gram: np.ndarray
+
+    @classmethod
+    def of(cls, y: np.ndarray, d: np.ndarray, controls: np.ndarray, w: np.ndarray) -> _Moments:
+        m = np.column_stack([y, d, controls[:, 1:]])
+        m = m - (w @ m) / w.sum()
+        spread = np.sqrt((w @ m**2) / w.sum())
+        scale = np.ones(m.shape[1])
+        scale[2:] = np.where(spread[2:] > 0, spread[2:], 1.0)  # constant columns stay 0
+        m = m / scale
+        return cls((m * w[:, None]).T @ m)
+
+    @property
+    def size(self) -> int:
+        return len(self.gram)
+
+    def rank(self, columns: list[int]) -> int:
+        if not columns:
+            return 0
+        values = np.linalg.eigvalsh(self.gram[np.ix_(columns, columns)])
+        return int((values > RANK_TOL * max(values.max(), 1e-300)).sum())
+
+    def fit(self, target: int, columns: list[int]) -> tuple[np.ndarray, float]:
+        """Coefficients (in ``columns``' order; d's unscaled) and the residual sum of squares
+        of column ``target`` on ``columns`` and an intercept."""
+        if not columns:
+            return np.empty(0), float(self.gram[target, target])
+        inner = self.gram[np.ix_(columns, columns)]
+        cross = self.gram[columns, target]
+        coef = np.linalg.pinv(inner, rcond=RANK_TOL, hermitian=True) @ cross
+        return coef, float(max(self.gram[target, target] - cross @ coef, 0.0))
 
 
 def _share(rss_without: float, rss_with: float) -> float:
@@ -302,12 +339,14 @@ def confounding(
     least-squares models. The sector model is the breakout's interaction model with each
     sector's effect as its own coefficient, so its estimate is the reported one; a refit whose
     estimate differs from the reported one (a fallback fit) is not used, and says so."""
-    rows = []
+    rows, prepared = [], {}
     wanted = estimates[estimates["scope"].isin(SCOPES)]
     for row in wanted.itertuples(index=False):
         base = {c: getattr(row, c) for c in ("subject", "scope", "group", "n_treated",
                                               "n_comparison", "estimate", "se", "df")}  # fmt: skip
-        frame = _one(row, samples, estimates, config, benchmarks, multipliers)
+        if row.subject not in prepared and np.isfinite(row.estimate):  # once per subject
+            prepared[row.subject] = analysis_sample(*samples[row.subject])
+        frame = _one(row, prepared.get(row.subject), estimates, config, benchmarks, multipliers)
         rows.append(frame.assign(**base))  # the reported numbers, which the refit matched
     if not rows:
         return pd.DataFrame(columns=CONFOUNDING_COLUMNS)
@@ -317,7 +356,7 @@ def confounding(
 
 def _one(
     row,
-    samples: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
+    sample: tuple[pd.DataFrame, pd.DataFrame] | None,
     estimates: pd.DataFrame,
     config: EstimateConfig,
     benchmarks: Sequence[str],
@@ -328,8 +367,7 @@ def _one(
         return _note_only(f"no estimate: {row.note}" if row.note else "no estimate")
     if config.model != "ols_cluster":
         return _note_only(f"{NOT_LEAST_SQUARES}; this analysis uses {config.model}")
-    matched, pairs = samples[row.subject]
-    data, pairs = analysis_sample(matched, pairs)
+    data, pairs = sample  # the subject's analysis sample and pairs
     try:
         if row.scope == "pooled":
             y, d, controls, w, found, notes = model_arrays(
