@@ -40,6 +40,9 @@ def _config(text: str) -> Path | dict:
     return _settings(text) if text.lstrip().startswith("{") else Path(text)
 
 
+LOST_STUDENTS_HELP = "output path of the lost students' baseline (parquet, optional)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pl-eval",
@@ -96,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
     p.add_argument("--settings", type=_settings, default={}, help="config['panel'] as JSON")
     p.add_argument("--school-year", default=None, help="YYYY-YYYY; default: the only one")
+    p.add_argument("--lost-students", type=Path, default=None, help=LOST_STUDENTS_HELP)
     p = command(
         "build-span-panel",
         stages.build_span_panel,
@@ -107,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("panel", "exclusions"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
     p.add_argument("--settings", type=_settings, default={}, help="config['panel'] as JSON")
+    p.add_argument("--lost-students", type=Path, default=None, help=LOST_STUDENTS_HELP)
 
     p = command(
         "match-stratum",
@@ -154,6 +159,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=_settings, default={}, help="config['estimate'] as JSON")
 
     p = command(
+        "robustness",
+        stages.robustness,
+        "Sensitivity to an omitted confounder, and attrition with Lee bounds, of an analysis.",
+    )
+    p.add_argument("--subjects", nargs="+", required=True, help="subjects, in input order")
+    for name in ("matched", "pairs"):
+        p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help=f"{name} per subject")
+    for name in ("estimates", "panel", "lost-students", "exclusions"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} input path")
+    for name in ("confounding", "attrition", "attrition-baseline", "lee-bounds"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} CSV output path")
+    p.add_argument("--settings", type=_settings, default={}, help="config['estimate'] as JSON")
+
+    p = command(
         "combine-estimates",
         stages.combine_estimates,
         "Join per-subject estimate tables into the analysis's tables.",
@@ -184,6 +203,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--analysis-estimates", nargs="+", type=Path, default=[], help="estimates per analysis"
     )
+    for name in ("confounding", "attrition", "attrition-baseline", "lee-bounds"):
+        p.add_argument(f"--{name}", type=Path, default=None, help=f"robustness stage's {name} CSV")
 
     p = command(
         "combined-report",

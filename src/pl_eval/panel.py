@@ -51,6 +51,15 @@ PANEL_COLUMNS = [
     "fall_z", "spring_z", "fall_pct", "spring_pct",
 ]  # fmt: skip
 
+#: Students lost between fall and spring: tested in the fall at a PL or comparison school, not
+#: paired because they have no spring test or took it at another school (attrition).
+LOST_REASONS = ("no_spring", "changed_school")
+#: Their baseline, one row per lost student × subject (no student key: only counts and
+#: baseline means are reported).
+LOST_COLUMNS = [
+    "subject", "arm", "reason", "district", "school", "sector", "grade", "fall_z", "frl_pct",
+]  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Panel:
@@ -61,6 +70,7 @@ class Panel:
     norms_year: int
     data: pd.DataFrame  # one row per paired student × subject (PANEL_COLUMNS)
     exclusions: pd.DataFrame  # subject, arm, reason, n_students (every combination, zeros kept)
+    lost_students: pd.DataFrame  # LOST_COLUMNS: the baseline of students lost by spring
 
     def to_frame(self) -> pd.DataFrame:
         return self.data
@@ -167,8 +177,9 @@ def build_panel(
         in_frame=in_frame,
         not_yet=(pairs["pl_start_year"] > fall_year).fillna(False).to_numpy(bool),
     )
+    arm = _arm(pairs, in_frame, fall_year)
     flow = [
-        (_codes(pairs["subject"], pd.Index(SUBJECTS)), _arm(pairs, in_frame, fall_year), reason),
+        (_codes(pairs["subject"], pd.Index(SUBJECTS)), arm, reason),
         _rejected_only(rejects, pairs, term_year, schools, fall_year),
     ]
     exclusions = _count(*(np.concatenate(parts) for parts in zip(*flow, strict=True)))
@@ -177,8 +188,33 @@ def build_panel(
     data = _finish(paired, fall_year)
     return Panel(
         school_year=year, spring_year=spring, norms_year=norms.year, data=data,
-        exclusions=exclusions,
+        exclusions=exclusions, lost_students=_lost(pairs, arm, reason),
     )  # fmt: skip
+
+
+def _lost(pairs: pd.DataFrame, arm: np.ndarray, reason: np.ndarray) -> pd.DataFrame:
+    """The baseline of the PL and comparison students lost between fall and spring
+    (:data:`LOST_COLUMNS`), in the panel's order: by subject, district, school, grade."""
+    lost = np.isin(reason, [REASONS.index(r) for r in LOST_REASONS]) & np.isin(
+        arm, [ARMS.index("treated"), ARMS.index("comparison")]
+    )
+    rows = pairs[lost]
+    out = pd.DataFrame(
+        {
+            "subject": rows["subject"].astype("str"),
+            "arm": np.asarray(ARMS, dtype=object)[arm[lost]],
+            "reason": np.asarray(REASONS, dtype=object)[reason[lost]],
+            "district": rows["district"].astype("str"),
+            "school": rows["school"].astype("str"),
+            "sector": rows["sector"].astype("str"),
+            "grade": rows["grade"].astype("Int64"),
+            "fall_z": rows["fall_z"].astype(float),
+            "frl_pct": rows["frl_pct"].astype(float),
+        }
+    )
+    return out.sort_values(["subject", "district", "school", "grade"], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def _z_scores(

@@ -175,8 +175,10 @@ def build_panel(
     exclusions: Path,
     settings: dict,
     school_year: str | None = None,
+    lost_students: Path | None = None,
 ) -> None:
-    """Pair fall and spring tests per student × subject; write the panel and its sample flow.
+    """Pair fall and spring tests per student × subject; write the panel and its sample flow
+    (and, given ``lost_students``, the baseline of the students lost by the spring).
 
     A cohort without a kept fall or spring test is one InputError naming the missing term:
     nothing can be paired, and an empty panel would only fail later, less clearly.
@@ -207,6 +209,8 @@ def build_panel(
     log.info("build_panel: %s", result.summary())
     io.write_parquet(result.data, panel)
     io.write_csv(result.exclusions, exclusions)
+    if lost_students is not None:
+        io.write_parquet(result.lost_students, lost_students)
 
 
 def build_span_panel(
@@ -219,6 +223,7 @@ def build_span_panel(
     panel: Path,
     exclusions: Path,
     settings: dict,
+    lost_students: Path | None = None,
 ) -> None:
     """A multi-year span: fall tests of one cohort paired with spring tests of a later one.
 
@@ -251,6 +256,8 @@ def build_span_panel(
     log.info("build_span_panel: %s", result.summary())
     io.write_parquet(result.data, panel)
     io.write_csv(result.exclusions, exclusions)
+    if lost_students is not None:
+        io.write_parquet(result.lost_students, lost_students)
 
 
 def match(
@@ -385,6 +392,57 @@ def combine_estimates(
     io.write_text(result.summary() + "\n", summary)
 
 
+def robustness(
+    *,
+    subjects: list[str],
+    matched: list[Path],
+    pairs: list[Path],
+    estimates: Path,
+    panel: Path,
+    lost_students: Path,
+    exclusions: Path,
+    confounding: Path,
+    attrition: Path,
+    attrition_baseline: Path,
+    lee_bounds: Path,
+    settings: dict,
+) -> None:
+    """What a skeptical reader asks of an analysis's estimates: how strong an omitted
+    confounder would have to be to move them (``confounding``), and how many students were
+    lost by the spring, who they were and what that could do to the pooled effect
+    (``attrition``, ``attrition_baseline``, ``lee_bounds``)."""
+    samples = {
+        subject: (io.read_parquet(m), io.read_parquet(p))
+        for subject, m, p in zip(subjects, matched, pairs, strict=True)
+    }
+    config = estimation.EstimateConfig.from_config(settings)
+    effects = io.read_parquet(estimates)
+    flow = pd.read_csv(exclusions)
+    flow = flow[flow["subject"].isin(subjects)]
+    rates = estimation.attrition.attrition_rates(flow)
+    kept = io.read_parquet(
+        panel, columns=["subject", "treated", "district", "school", "fall_z", "frl_pct"]
+    )
+    lost = io.read_parquet(lost_students)
+    counts = estimation.attrition.school_counts(kept, lost)
+    io.write_csv(estimation.sensitivity.confounding(samples, effects, config), confounding)
+    io.write_csv(rates, attrition)
+    io.write_csv(
+        estimation.attrition.lost_vs_kept(
+            kept[kept["subject"].isin(subjects)], lost[lost["subject"].isin(subjects)]
+        ),
+        attrition_baseline,
+    )
+    io.write_csv(
+        estimation.attrition.lee_table(samples, effects, rates, config, counts), lee_bounds
+    )
+    log.info("robustness: %s", "; ".join(
+        f"{r.subject} attrition {r.overall_rate:.1%} overall, differential {r.differential:.1%}"
+        f" ({r.wwc_attrition} under the WWC {r.boundary} boundary)"
+        for r in rates.itertuples()
+    ))  # fmt: skip
+
+
 def validate(
     out_dir: Path,
     *,
@@ -514,6 +572,10 @@ def report(
     run_time: str | None = None,
     analyses: Sequence[str] = (),
     analysis_estimates: Sequence[Path] = (),
+    confounding: Path | None = None,
+    attrition: Path | None = None,
+    attrition_baseline: Path | None = None,
+    lee_bounds: Path | None = None,
 ) -> None:
     """The funder report: HTML page, its PDF, figures (PNG, SVG), tables (CSV), suppression log.
 
@@ -521,11 +583,18 @@ def report(
     ``run_time`` is shown in the provenance section when given; left out, the report is
     byte-identical across reruns of the same inputs. ``analyses`` (with each one's
     ``analysis_estimates``, in the same order; "main" among them) adds the sensitivity section;
-    ``estimates`` stays the main specification's.
+    ``estimates`` stays the main specification's. The robustness stage's tables of the main
+    analysis (``confounding``; ``attrition`` with ``attrition_baseline`` and ``lee_bounds``)
+    add the sections on unobserved confounding and attrition.
     """
     _check_named_files("--analyses", analyses, "--analysis-estimates", analysis_estimates)
     inputs = [estimates, breakout_tests, trajectory, exclusions, schools, *balance, *match_summary]
     inputs += [*propensity, *analysis_estimates]
+    checks = {
+        "confounding": confounding, "attrition": attrition,
+        "attrition_baseline": attrition_baseline, "lee_bounds": lee_bounds,
+    }  # fmt: skip
+    inputs += [p for p in checks.values() if p is not None]
     settings_used, config_input = _run_config(config)
     loaded = reporting.ReportInputs(
         estimates=io.read_parquet(estimates),
@@ -539,6 +608,7 @@ def report(
         config=settings_used,
         provenance=_provenance(inputs, run_time, config_input),
         analyses={a: io.read_parquet(p) for a, p in zip(analyses, analysis_estimates, strict=True)},
+        **{name: None if p is None else pd.read_csv(p) for name, p in checks.items()},
     )
     result = reporting.build_report(loaded, min_n=int(settings.get("min_n", 10)), title=title)
     _write_report(result, html, pdf, figures, tables, suppression_log)

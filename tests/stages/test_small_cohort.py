@@ -23,6 +23,7 @@ CONFIG = Path(__file__).parents[2] / "config" / "config.yaml"
 SUBJECTS = ["math", "reading"]
 MARKUP = 'A$x^2$ <b>&"Academy"'
 FORMULA = '=HYPERLINK("x")'
+ROBUSTNESS = ("confounding", "attrition", "attrition_baseline", "lee_bounds")
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,7 @@ def _run_stages(out: Path, config: dict) -> None:
         **{k: at(f"{k}.parquet") for k in ("scores", "rejects", "schools", "panel")},
         exclusions=at("exclusions.csv"),
         settings=config["panel"],
+        lost_students=at("lost_students.parquet"),
     )
     for subject in SUBJECTS:
         stages.match(
@@ -83,6 +85,17 @@ def _run_stages(out: Path, config: dict) -> None:
         trajectory=at("trajectory.csv"),
         summary=at("estimates_summary.txt"),
     )
+    stages.robustness(
+        subjects=SUBJECTS,
+        matched=[at(f"matched_{s}.parquet") for s in SUBJECTS],
+        pairs=[at(f"pairs_{s}.parquet") for s in SUBJECTS],
+        estimates=at("estimates.parquet"),
+        panel=at("panel.parquet"),
+        lost_students=at("lost_students.parquet"),
+        exclusions=at("exclusions.csv"),
+        **{k: at(f"{k}.csv") for k in ROBUSTNESS},
+        settings=config["estimate"],
+    )
     stages.report(
         estimates=at("estimates.parquet"),
         breakout_tests=at("breakout_tests.csv"),
@@ -99,6 +112,7 @@ def _run_stages(out: Path, config: dict) -> None:
         tables=at("report/tables"),
         suppression_log=at("report/suppression_log.csv"),
         settings=config["report"],
+        **{k: at(f"{k}.csv") for k in ROBUSTNESS},
     )
 
 
@@ -155,3 +169,38 @@ def test_the_run_ends_in_a_report_that_says_what_could_not_be_estimated(run):
     assert set(schools["school"]) == {MARKUP, "'" + FORMULA}
     for name in ("forest_math", "breakouts_reading", "forest_reading", "love_reading"):
         assert (run / f"report/figures/{name}.svg").stat().st_size > 0
+
+
+def test_the_report_answers_confounding_and_attrition_without_claiming_more(run):
+    """Every student was tested in both terms at one school: no attrition, Lee bounds equal to
+    the estimate; the pooled math estimate (2 PL schools, CR2 df about 1) is not significant,
+    so RV at 5% is 0; FRL is not in the outcome model (estimate.covariates) and has no bound."""
+    attrition = pd.read_csv(run / "attrition.csv").set_index("subject")
+    assert attrition.loc["math", ["treated_rate", "comparison_rate"]].tolist() == [0.0, 0.0]
+    assert attrition.loc["math", "wwc_attrition"] == "low"
+    assert attrition.loc["reading", "note"] == "no PL students tested in the fall"
+    assert pd.read_parquet(run / "lost_students.parquet").empty
+    lee = pd.read_csv(run / "lee_bounds.csv").set_index("subject")
+    assert lee.loc["math", "lower"] == lee.loc["math", "upper"]
+    assert lee.loc["math", "lower"] == pytest.approx(lee.loc["math", "estimate"], abs=1e-12)
+    assert lee.loc["math", "note"] == "no interval: 2 PL schools are too few for a school bootstrap"
+    confounding = pd.read_csv(run / "confounding.csv")
+    pooled = confounding[(confounding["subject"] == "math") & (confounding["scope"] == "pooled")]
+    assert (pooled["rv_alpha"] == 0).all() and (pooled["rv"] > 0).all()
+    assert set(pooled["benchmark"]) == {"fall_z"}
+    assert pooled["note"].str.contains("frl_pct is not in the outcome model").all()
+
+    text = _text(run / "report/report.html")
+    for heading in ("Sensitivity to unobserved confounding", "Attrition"):
+        assert f". {heading} " in text
+    assert "the estimate is not statistically significant at the 5% level as it stands" in text
+    assert "A robustness value does not show that there is no such confounder." in text
+    assert (
+        "Math: 0.0% of PL students tested in the fall had no spring test at the same school, "
+        "against 0.0% of students in comparison schools" in text
+    )
+    assert "Math: both groups kept the same share; Lee bounds equal the estimate." in text
+    assert "Unobserved confounding: the robustness values (math " in text
+    assert "Attrition: students without a spring test at the same school are not in the " in text
+    for name in ROBUSTNESS:
+        assert (run / f"report/tables/{name}.csv").is_file()

@@ -35,6 +35,11 @@ OUTPUTS = [
     "main/estimates.csv",
     "main/breakout_tests.csv",
     "main/trajectory.csv",
+    "lost_students.parquet",
+    "main/confounding.csv",
+    "main/attrition.csv",
+    "main/attrition_baseline.csv",
+    "main/lee_bounds.csv",
 ]
 
 
@@ -213,12 +218,15 @@ def merged(base: dict, change: dict) -> dict:
 
 CHANGE_STAGES = [
     ({"report": {"min_n": 5}}, {"report"}),
-    ({"estimate": {"se": "CR1"}}, {"estimate", "combine_estimates", "report"}),
-    ({"match": {"caliper": 0.3}}, {"match", "estimate", "combine_estimates", "report"}),
+    ({"estimate": {"se": "CR1"}}, {"estimate", "combine_estimates", "robustness", "report"}),
+    (
+        {"match": {"caliper": 0.3}},
+        {"match", "estimate", "combine_estimates", "robustness", "report"},
+    ),
     (
         {"ingest": {"screens": {"min_duration_minutes": 5}}},
-        {"ingest", "build_panel", "match", "estimate", "combine_estimates", "report"},
-    ),
+        {"ingest", "build_panel", "match", "estimate", "combine_estimates", "robustness", "report"},
+    ),  # fmt: skip
 ]
 
 
@@ -390,7 +398,14 @@ def test_demo_report_shows_the_estimates_and_no_student_key(demo_run):
     html = (demo_run / "reports/demo/report.html").read_text()
     page = _ReportPage(html)
     sections = ["summary", "headline", "breakouts", "schools", "trajectory", "quality"]
-    assert page.sections == [*sections, "sensitivity", "methods", "provenance"]
+    assert page.sections == [
+        *sections,
+        "sensitivity",
+        "confounding",
+        "attrition",
+        "methods",
+        "provenance",
+    ]
     estimates = pd.read_parquet(demo_run / "data/processed/demo/main/estimates.parquet")
     pooled = estimates[estimates["scope"] == "pooled"].set_index("subject")
     headline = {
@@ -488,7 +503,7 @@ def test_demo_report_pdf_has_every_section_and_the_headline(demo_run):
     text = re.sub(r"\s+", " ", " ".join(page.extract_text() for page in pdf.pages))
     html = (demo_run / "reports/demo/report.html").read_text()
     headings = [unescape(h) for h in re.findall(r"<h2>(.*?)</h2>", html)]
-    assert [h.split(".")[0] for h in headings] == [str(i) for i in range(1, 10)]
+    assert [h.split(".")[0] for h in headings] == [str(i) for i in range(1, 12)]
     for heading in headings:
         assert heading in text
     math = pd.read_parquet(demo_run / "data/processed/demo/main/estimates.parquet")

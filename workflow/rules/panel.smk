@@ -7,6 +7,7 @@ rule build_panel:
     output:
         panel=processed("{cohort}", "panel.parquet"),
         exclusions=processed("{cohort}", "exclusions.csv"),
+        lost_students=processed("{cohort}", "lost_students.parquet"),
     params:
         settings=settings("panel"),
         school_year=lambda w: (
@@ -23,5 +24,6 @@ rule build_panel:
     shell:
         "pl-eval build-panel --scores {input.scores:q} --rejects {input.rejects:q}"
         " --schools {input.schools:q} --panel {output.panel:q}"
-        " --exclusions {output.exclusions:q} --settings {params.settings:q}"
+        " --exclusions {output.exclusions:q} --lost-students {output.lost_students:q}"
+        " --settings {params.settings:q}"
         " {params.school_year} --log {log:q}"

@@ -16,6 +16,10 @@ rule report:
         analysis_estimates=expand(
             processed("{{cohort}}/{analysis}", "estimates.parquet"), analysis=ANALYSES
         ),
+        confounding=processed("{cohort}/main", "confounding.csv"),
+        attrition=processed("{cohort}/main", "attrition.csv"),
+        attrition_baseline=processed("{cohort}/main", "attrition_baseline.csv"),
+        lee_bounds=processed("{cohort}/main", "lee_bounds.csv"),
     output:
         html=report(
             "reports/{cohort}/report.html",
@@ -54,6 +58,8 @@ rule report:
         " --balance {input.balance:q} --match-summary {input.match_summary:q}"
         " --propensity {input.propensity:q} --analyses {params.analyses}"
         " --analysis-estimates {input.analysis_estimates:q}"
+        " --confounding {input.confounding:q} --attrition {input.attrition:q}"
+        " --attrition-baseline {input.attrition_baseline:q} --lee-bounds {input.lee_bounds:q}"
         " --config {params.config:q} --html {output.html:q} --pdf {output.pdf:q}"
         " --figures {output.figures:q}"
         " --tables {output.tables:q} --suppression-log {output.suppression_log:q}"

@@ -13,6 +13,7 @@ rule build_span_panel:
     output:
         panel=processed("{span}", "panel.parquet"),
         exclusions=processed("{span}", "exclusions.csv"),
+        lost_students=processed("{span}", "lost_students.parquet"),
     params:
         settings=lambda w: as_json(analysis_section(config, cohort_analysis(w.span), "panel")),
     wildcard_constraints:
@@ -28,4 +29,5 @@ rule build_span_panel:
         " --spring-scores {input.spring_scores:q} --fall-rejects {input.fall_rejects:q}"
         " --spring-rejects {input.spring_rejects:q} --schools {input.schools:q}"
         " --panel {output.panel:q} --exclusions {output.exclusions:q}"
+        " --lost-students {output.lost_students:q}"
         " --settings {params.settings:q} --log {log:q}"

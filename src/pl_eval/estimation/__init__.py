@@ -6,6 +6,7 @@ one weighted effect model with cluster-robust or random-intercept uncertainty;
 ``combine_estimates`` joins the tables of per-subject runs.
 """
 
+from pl_eval.estimation import attrition, sensitivity
 from pl_eval.estimation.cohort import (
     CohortEstimates,
     EstimateConfig,
@@ -38,11 +39,13 @@ __all__ = [
     "Shrinkage",
     "Validation",
     "VarianceComponents",
+    "attrition",
     "combine_estimates",
     "compare_to_truth",
     "estimate_cohort",
     "estimate_effect",
     "estimate_interaction",
+    "sensitivity",
     "shrink",
     "summarise_validation",
 ]

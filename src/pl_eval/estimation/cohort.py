@@ -756,3 +756,11 @@ def _trajectory(subject: str, data: pd.DataFrame, config: EstimateConfig) -> pd.
                     row["note"] = f"{FEW_SCHOOLS} ({n_schools}): CR1, normal intervals"
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def analysis_sample(
+    matched: pd.DataFrame, pairs: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A subject's matched sample and pairs as :func:`estimate_cohort` estimates on them, for
+    analyses that refit its models (the sensitivity to an omitted confounder)."""
+    return _integer_keys(_prepare(matched), pairs)

@@ -28,6 +28,7 @@ from pl_eval.matching.result import describe_reasons
 from pl_eval.report import compare, figures
 from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, few_schools, findings
 from pl_eval.report.methods import method_text
+from pl_eval.report.robustness import robustness
 from pl_eval.report.suppression import LOG_COLUMNS, Suppressed, suppress
 
 BREAKOUT_SCOPES = ("sector", "years", "grade_band", "baseline_quintile")
@@ -72,6 +73,12 @@ class ReportInputs:
     # analysis name -> its estimates, in display order ("main" among them); empty: no
     # sensitivity section. Each one's overrides are read from config["analyses"].
     analyses: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # The robustness stage's tables of the main analysis (None: that section is left out):
+    # confounding.csv, attrition.csv, attrition_baseline.csv, lee_bounds.csv.
+    confounding: pd.DataFrame | None = None
+    attrition: pd.DataFrame | None = None
+    attrition_baseline: pd.DataFrame | None = None
+    lee_bounds: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,13 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
             sensitivity.shown(), "analysis", "specification", highlight=compare.MAIN
         )
 
+    checks = robustness(
+        inputs.confounding,
+        inputs.attrition,
+        inputs.attrition_baseline,
+        inputs.lee_bounds,
+        min_n=min_n,
+    )
     balance = _balance_table(inputs.balance)
     tables = {
         "headline": headline.table,
@@ -189,6 +203,8 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
     if sensitivity is not None:
         tables["sensitivity"] = sensitivity.to_frame()
         logs.append(sensitivity.log)
+    tables |= checks.tables()
+    logs += checks.log()
     log = pd.concat(logs, ignore_index=True)
     context = {
         "title": title,
@@ -209,6 +225,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         "match_rates": _match_rates(inputs.match_summaries),
         "balance": balance,
         "sensitivity": _for_page(sensitivity),
+        "robustness": checks,
         "figures": {name: (_png_data_uri(fig), fig.get_label()) for name, fig in figs.items()},
         "config": _flatten(inputs.config),
         "method": method_text(inputs.config),
