@@ -16,15 +16,17 @@ CONFIG = io.read_yaml(Path(__file__).parents[2] / "config" / "config.yaml")
 def test_the_shipped_main_specification_in_words():
     text = method_text(CONFIG)
     assert text.matching == (
-        "Each PL student is matched to the 5 nearest students of non-PL schools in the same "
+        "Each PL student is matched to the 2 nearest students of non-PL schools in the same "
         "grade and gender on a propensity score (the modelled chance of attending a PL school "
-        "given fall score, school FRL share, locale group and gender), each with a propensity "
-        "score within 0.2 SD, a fall score within 0.1 SD and a school FRL share within 0.3 SD "
+        "given fall score, school FRL share, locale group, gender and number of days between "
+        "the tests), each with a propensity score within 0.2 SD, a fall score within 0.1 SD, a "
+        "school FRL share within 0.2 SD and a number of days between the tests within 1.5 SD "
         "of the PL student's; a comparison student may serve several PL students. PL students "
         "with no such comparison student are left out."
     )
     assert text.adjustment == (
-        "adjusted for fall score, school FRL share, locale group, gender and grade"
+        "adjusted for fall score, school FRL share, locale group, gender, number of days "
+        "between the tests and grade"
     )
 
 

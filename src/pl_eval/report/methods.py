@@ -17,7 +17,7 @@ COLUMN_WORDS = {
     "gender": "gender",
     "grade": "grade",
     "ethnicity": "ethnicity",
-    "days_between": "days between the tests",
+    "days_between": "number of days between the tests",
 }
 
 
