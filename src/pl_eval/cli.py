@@ -77,9 +77,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--raw-root", type=Path, default=Path("data/raw"), help="folder of cohorts")
 
     p = command(
-        "ingest", stages.ingest, "Validate, normalise, screen and de-duplicate a cohort's exports."
+        "read-exports",
+        stages.read_exports,
+        "Read, validate and type a cohort's exports once, for ingest to screen.",
+        ["read_exports"],
     )
     p.add_argument("raw_dir", type=Path, help="cohort folder, e.g. data/raw/2014-2015")
+    p.add_argument("--out", type=Path, required=True, help="folder to write the typed tables to")
+    p.add_argument("--settings", type=_settings, default={}, help="config['ingest'] as JSON")
+
+    p = command(
+        "ingest", stages.ingest, "Validate, normalise, screen and de-duplicate a cohort's exports."
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "raw_dir", type=Path, nargs="?", help="cohort folder, e.g. data/raw/2014-2015"
+    )
+    source.add_argument(
+        "--read-exports", type=Path, help="or the folder read-exports wrote for the cohort"
+    )
     for name in ("scores", "duplicates", "rejects", "schools", "summary"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
     p.add_argument("--settings", type=_settings, default={}, help="config['ingest'] as JSON")
