@@ -19,17 +19,21 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
-from snakemake.utils import validate as snakemake_validate
 
-from pl_eval import __version__, estimation, io, matching
-from pl_eval import check as checks
+from pl_eval import __version__, io, lazy
 from pl_eval import ingest as ingestion
-from pl_eval import panel as panels
-from pl_eval import report as reporting
-from pl_eval import simulate as simulation
 from pl_eval.config import SIMULATED_COHORTS, check_columns, check_config, missing_cohort
 from pl_eval.errors import ConfigError, InputError, NotReady
 from pl_eval.norms import Norms
+
+# Imported when a stage first uses them: a job pays only for its own stage's libraries.
+estimation = lazy.module("pl_eval.estimation")
+matching = lazy.module("pl_eval.matching")
+checks = lazy.module("pl_eval.check")
+panels = lazy.module("pl_eval.panel")
+reporting = lazy.module("pl_eval.report")
+simulation = lazy.module("pl_eval.simulate")
+snakemake_utils = lazy.module("snakemake.utils")
 
 log = logging.getLogger(__name__)
 
@@ -470,7 +474,7 @@ def _load_config(path: Path) -> dict:
     settings = io.read_yaml(path)
     schema = path.parent / "schema.yaml"
     check_config(settings, io.read_yaml(schema), source=str(path))
-    snakemake_validate(settings, str(schema))  # fills defaults, as the Snakefile does
+    snakemake_utils.validate(settings, str(schema))  # fills defaults, as the Snakefile does
     return settings
 
 
