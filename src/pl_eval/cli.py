@@ -44,7 +44,8 @@ class _Version(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         import pl_eval
 
-        parser.exit(message=f"pl-eval {pl_eval.__version__}\n")
+        print(f"pl-eval {pl_eval.__version__}")  # on stdout, as argparse's version action
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -33,7 +33,6 @@ checks = lazy.module("pl_eval.check")
 panels = lazy.module("pl_eval.panel")
 reporting = lazy.module("pl_eval.report")
 simulation = lazy.module("pl_eval.simulate")
-snakemake_utils = lazy.module("snakemake.utils")
 
 log = logging.getLogger(__name__)
 
@@ -474,7 +473,9 @@ def _load_config(path: Path) -> dict:
     settings = io.read_yaml(path)
     schema = path.parent / "schema.yaml"
     check_config(settings, io.read_yaml(schema), source=str(path))
-    snakemake_utils.validate(settings, str(schema))  # fills defaults, as the Snakefile does
+    from snakemake.utils import validate  # Snakemake takes 0.7 s to import: here only
+
+    validate(settings, str(schema))  # fills defaults, as the Snakefile does
     return settings
 
 
