@@ -71,9 +71,7 @@ def test_variants_screen_one_read_differently(tmp_path):
     answer from the fixture) without a second read."""
     stages.read_exports(DATA / "cohort", out=tmp_path / "read", settings=SETTINGS)
     for name, settings in (("main", SETTINGS), ("variant", NO_RAPID_GUESSING)):
-        stages.ingest(
-            read_exports=tmp_path / "read", **outputs(tmp_path / name), settings=settings
-        )
+        stages.ingest(read_exports=tmp_path / "read", **outputs(tmp_path / name), settings=settings)
     main, variant = (
         json.loads((tmp_path / name / "ingest_summary.json").read_text())
         for name in ("main", "variant")
