@@ -160,6 +160,7 @@ def ingest_table(raw: Path, repeat: int, quick: bool, one_shot: bool) -> bool:
         for _ in range(repeat):  # in turns, so load changes hit every case alike
             for case, code in cases.items():
                 runs[case].append(measure(case, code, setup=setups[case]))
+                print(f"  {case}: {runs[case][-1].seconds:.1f} s", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     medians = {

@@ -741,14 +741,19 @@ def write_parquet_text(df: pd.DataFrame, path: str | Path) -> None:
     """
     text = {c: "str" for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)}
     schema = pa.Schema.from_pandas(df.iloc[:0].astype(text), preserve_index=False)
+    # each column's categories become Arrow text once (a national cohort has a million student
+    # keys), and each row group takes its values from them by code
+    categories = {c: pa.array(df[c].cat.categories.astype("str")) for c in text}
+    others = [c for c in df.columns if c not in text]
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for start in range(0, max(len(df), 1), ROW_GROUP_ROWS):
-            part = pa.Table.from_pandas(
-                df.iloc[start : start + ROW_GROUP_ROWS], preserve_index=False
-            )
+            rows = df.iloc[start : start + ROW_GROUP_ROWS]
+            part = pa.Table.from_pandas(rows[others], preserve_index=False)
+            columns = {}
+            for name in text:
+                codes = rows[name].cat.codes.to_numpy()
+                columns[name] = categories[name].take(pa.array(codes, mask=codes < 0))
+            columns |= dict(zip(others, part.columns, strict=True))
             writer.write_table(
-                pa.table(
-                    [c.cast(f.type) for c, f in zip(part.columns, schema, strict=True)],
-                    schema=schema,
-                )
+                pa.table([columns[f.name].cast(f.type) for f in schema], schema=schema)
             )
