@@ -144,8 +144,9 @@ def read_cohort(cohort):
         return [ingest.get(k) for k in INGEST_READ_KEYS]
 
     base, analysis = base_cohort(cohort), cohort_analysis(cohort)
-    first = next(name for name in ANALYSES if key(name) == key(analysis))
-    return base if first == "main" else f"{base}~{first}"
+    if key(analysis) == key("main"):  # whatever the order of the analyses in the config
+        return base
+    return f"{base}~{next(name for name in ANALYSES if key(name) == key(analysis))}"
 
 
 def read_settings(wildcards):
