@@ -12,9 +12,9 @@ medians, since the machine is shared. Target: read_exports + ingest (main) ≤ 2
 Engine. The exports are read with pyarrow, chosen by measurement: the "engines" table reads
 the columns ingest needs from every test export, as text, and stacks them, with pyarrow (the
 reader ingest uses, io.read_raw_exports), and with polars and DuckDB when they are installed
-(they are not dependencies; a line says when one is skipped). pyarrow it is: measured on
-the demo cohort (2 shared cores) pyarrow took 2.4 s, polars 2.3 s and DuckDB 33 s (its
-union_by_name over many files), so polars only ties, while ingest's reader also needs what
+(they are not dependencies; a line says when one is skipped). pyarrow it is: on the
+national cohort (2 heavily shared cores, medians of 2) pyarrow took 92 s, polars 176 s and
+DuckDB 331 s (on the demo cohort 2.4, 2.3 and 33 s), and ingest's reader also needs what
 pyarrow gives here: the line of every malformed row (invalid_row_handler), per-file encodings,
 and text columns that become pandas categoricals without a copy; the typing, joins and
 outputs after the read are pandas code whose outputs stay byte-identical. The ingest cost
