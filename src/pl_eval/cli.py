@@ -14,12 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from threadpoolctl import threadpool_limits
-
-from pl_eval import __version__, io, stages
 from pl_eval.errors import ConfigError, InputError, NotReady, os_error_line
-from pl_eval.estimation import EstimationError, GateMissed
-from pl_eval.matching import MatchingError
 
 log = logging.getLogger("pl_eval")
 
@@ -43,18 +38,32 @@ def _config(text: str) -> Path | dict:
 LOST_STUDENTS_HELP = "output path of the lost students' baseline (parquet, optional)"
 
 
+class _Version(argparse.Action):
+    """``--version``: the installed version, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        import pl_eval
+
+        print(f"pl-eval {pl_eval.__version__}")  # on stdout, as argparse's version action
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pl-eval",
         description="Matched-comparison achievement effects from NWEA MAP exports.",
     )
-    parser.add_argument("--version", action="version", version=f"pl-eval {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
-        name: str, stage: Callable[..., None], help: str, aliases: Sequence[str] = ()
+        name: str, stage: str, help: str, aliases: Sequence[str] = ()
     ) -> argparse.ArgumentParser:
-        """A subcommand whose arguments are ``stage``'s parameters, by name."""
+        """A subcommand whose arguments are the parameters, by name, of the function ``stage``
+        of :mod:`pl_eval.stages` (imported once a command runs: ``--help`` stays instant)."""
         p = sub.add_parser(name, help=help, description=help, aliases=list(aliases))
         p.add_argument("--log", type=Path, help="also write the log to this file")
         p.set_defaults(stage=stage)
@@ -62,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command(
         "simulate",
-        stages.simulate,
+        "simulate",
         "Write a simulated cohort (NWEA exports, schools.csv, truth.json).",
     )
     p.add_argument("raw_dir", type=Path, help="cohort folder to write, e.g. data/raw/demo")
@@ -71,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command(
         "check-inputs",
-        stages.check_inputs,
+        "check_inputs",
         "Check a cohort folder against the input contract (writes nothing); exit 0 when ready.",
         ["check_inputs"],
     )
@@ -80,16 +89,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--raw-root", type=Path, default=Path("data/raw"), help="folder of cohorts")
 
     p = command(
-        "ingest", stages.ingest, "Validate, normalise, screen and de-duplicate a cohort's exports."
+        "read-exports",
+        "read_exports",
+        "Read, validate and type a cohort's exports once, for ingest to screen.",
+        ["read_exports"],
     )
     p.add_argument("raw_dir", type=Path, help="cohort folder, e.g. data/raw/2014-2015")
+    p.add_argument("--out", type=Path, required=True, help="folder to write the typed tables to")
+    p.add_argument("--settings", type=_settings, default={}, help="config['ingest'] as JSON")
+
+    p = command(
+        "ingest", "ingest", "Validate, normalise, screen and de-duplicate a cohort's exports."
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "raw_dir", type=Path, nargs="?", help="cohort folder, e.g. data/raw/2014-2015"
+    )
+    source.add_argument(
+        "--read-exports", type=Path, help="or the folder read-exports wrote for the cohort"
+    )
     for name in ("scores", "duplicates", "rejects", "schools", "summary"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
     p.add_argument("--settings", type=_settings, default={}, help="config['ingest'] as JSON")
 
     p = command(
         "build-panel",
-        stages.build_panel,
+        "build_panel",
         "Pair fall and spring tests per student and subject.",
         ["build_panel"],
     )
@@ -102,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lost-students", type=Path, default=None, help=LOST_STUDENTS_HELP)
     p = command(
         "build-span-panel",
-        stages.build_span_panel,
+        "build_span_panel",
         "Pair fall tests of one cohort with spring tests of a later one (a multi-year span).",
         ["build_span_panel"],
     )
@@ -115,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command(
         "match-stratum",
-        stages.match_stratum,
+        "match_stratum",
         "Match one stratum of match.strata (a grade band) into a part folder for match --parts.",
         ["match_stratum"],
     )
@@ -125,9 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--part", type=Path, required=True, help="part folder to write")
     p.add_argument("--settings", type=_settings, default={}, help="config['match'] as JSON")
 
-    p = command(
-        "match", stages.match, "Build one subject's matched comparison group from the panel."
-    )
+    p = command("match", "match", "Build one subject's matched comparison group from the panel.")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--panel", type=Path, help="build_panel's panel parquet")
     source.add_argument(
@@ -150,7 +173,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
     p.add_argument("--settings", type=_settings, default={}, help="config['match'] as JSON")
 
-    p = command("estimate", stages.estimate, "Effect estimates from the matched samples.")
+    p = command("estimate", "estimate", "Effect estimates from the matched samples.")
     p.add_argument("--subjects", nargs="+", required=True, help="subjects, in input order")
     for name in ("matched", "pairs"):
         p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help=f"{name} per subject")
@@ -160,7 +183,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command(
         "robustness",
-        stages.robustness,
+        "robustness",
         "Sensitivity to an omitted confounder, and attrition with Lee bounds, of an analysis.",
     )
     p.add_argument("--subjects", nargs="+", required=True, help="subjects, in input order")
@@ -174,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command(
         "combine-estimates",
-        stages.combine_estimates,
+        "combine_estimates",
         "Join per-subject estimate tables into the analysis's tables.",
     )
     for name in ("subject-estimates", "subject-breakout-tests", "subject-trajectories"):
@@ -182,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("estimates", "estimates-csv", "breakout-tests", "trajectory", "summary"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
 
-    p = command("report", stages.report, "Write the funder report (HTML, PDF, figures, tables).")
+    p = command("report", "report", "Write the funder report (HTML, PDF, figures, tables).")
     for name in ("estimates", "breakout-tests", "trajectory", "exclusions", "schools"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} input path")
     p.add_argument("--config", type=_config, required=True, help="config as JSON, or its file")
@@ -208,7 +231,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command(
         "combined-report",
-        stages.combined_report,
+        "combined_report",
         "Write the combined report: every cohort's estimates side by side.",
         ["combined_report"],
     )
@@ -239,7 +262,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command(
         "validate",
-        stages.validate,
+        "validate",
         "Simulate and estimate many times; bias, RMSE and CI coverage against the truth.",
     )
     p.add_argument("out_dir", type=Path, nargs="?", default=Path("reports/validation"))
@@ -263,6 +286,8 @@ def _configure_logging(log_file: Path | None) -> None:
     # WeasyPrint reports each layout step at INFO; the report's log needs only its problems.
     logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     if log_file is not None:  # after the terminal: a log file that cannot be made is reported
+        from pl_eval import io
+
         io.make_folder(log_file.parent)
         to_file = _LogFile(log_file, mode="w", encoding="utf-8")
         to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -286,16 +311,36 @@ class _LogFile(logging.FileHandler):
         print(f"pl-eval: warning: log file {line}; logging to it stopped", file=sys.stderr)
 
 
+def _reported_errors() -> tuple[type[Exception], ...]:
+    """The errors a stage reports as lines: input, configuration and readiness errors, and the
+    matching and estimation errors once their modules are loaded (only then can they occur)."""
+    loaded = [
+        getattr(sys.modules[module], name)
+        for module, name in (
+            ("pl_eval.matching.errors", "MatchingError"),
+            ("pl_eval.estimation.errors", "EstimationError"),
+            ("pl_eval.estimation.validate", "GateMissed"),
+        )
+        if module in sys.modules
+    ]
+    return (InputError, ConfigError, NotReady, *loaded)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         _configure_logging(args.log)
-        wanted = inspect.signature(args.stage).parameters
+        from threadpoolctl import threadpool_limits
+
+        from pl_eval import stages
+
+        stage: Callable[..., None] = getattr(stages, args.stage)
+        wanted = inspect.signature(stage).parameters
         # One BLAS thread, as Snakemake gives its jobs: the blocking of a threaded matrix
         # product changes its last bits, and outputs must not depend on the machine's cores.
         with threadpool_limits(limits=1):
-            args.stage(**{k: v for k, v in vars(args).items() if k in wanted})
-    except (InputError, ConfigError, NotReady, MatchingError, EstimationError, GateMissed) as exc:
+            stage(**{k: v for k, v in vars(args).items() if k in wanted})
+    except _reported_errors() as exc:
         for line in str(exc).splitlines():
             log.error("pl-eval %s: error: %s", args.command, line)
         return 1

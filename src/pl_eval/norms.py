@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import special
-from scipy.stats import norm
 
 SUBJECTS = {"Mathematics": "math", "Reading": "reading"}
 SEASONS = ("fall", "winter", "spring")
@@ -74,7 +73,7 @@ class Norms:
 
 def national_percentile(z: np.ndarray) -> np.ndarray:
     """Continuous national percentile 100·Φ(z) (unrounded, for averaging)."""
-    return 100.0 * norm.cdf(z)
+    return 100.0 * special.ndtr(z)
 
 
 def reported_percentile(z: np.ndarray) -> np.ndarray:

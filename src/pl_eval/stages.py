@@ -19,14 +19,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
-from snakemake.utils import validate as snakemake_validate
 
-from pl_eval import __version__, estimation, io, matching
-from pl_eval import check as checks
+from pl_eval import __version__, io, lazy
 from pl_eval import ingest as ingestion
-from pl_eval import panel as panels
-from pl_eval import report as reporting
-from pl_eval import simulate as simulation
 from pl_eval.config import (
     SIMULATED_COHORTS,
     analysis_section,
@@ -36,6 +31,14 @@ from pl_eval.config import (
 )
 from pl_eval.errors import ConfigError, InputError, NotReady
 from pl_eval.norms import Norms
+
+# Imported when a stage first uses them: a job pays only for its own stage's libraries.
+estimation = lazy.module("pl_eval.estimation")
+matching = lazy.module("pl_eval.matching")
+checks = lazy.module("pl_eval.check")
+panels = lazy.module("pl_eval.panel")
+reporting = lazy.module("pl_eval.report")
+simulation = lazy.module("pl_eval.simulate")
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +61,60 @@ def _write_cohort(settings: simulation.SimulationSettings, raw_dir: Path) -> Non
     io.write_json(cohort.truth, raw_dir / "truth.json")
 
 
+#: The files of a read_exports folder (the ``read_exports`` rule's outputs), by part.
+READ_EXPORTS_FILES = {
+    "tests": "tests.arrow",
+    "roster_rejects": "roster_rejects.arrow",
+    "schools": "schools.arrow",
+    "files": "files.json",
+}
+
+
+def read_exports(raw_dir: Path, *, out: Path, settings: dict) -> None:
+    """Read, validate and type a cohort folder's NWEA exports and schools.csv once, into the
+    folder ``out`` (:data:`READ_EXPORTS_FILES`): typed, pseudonymous test rows that ingest
+    screens and de-duplicates under each analysis's settings without reading the CSVs again.
+
+    Every problem with the input is collected first and raised as one InputError (file, line,
+    column, what was expected); nothing is written unless the whole folder reads cleanly.
+    """
+    exports = _read_exports(Path(raw_dir), ingestion.IngestSettings.from_dict(settings))
+    paths = {part: Path(out) / name for part, name in READ_EXPORTS_FILES.items()}
+    for part in ("tests", "roster_rejects", "schools"):
+        io.write_arrow(getattr(exports, part), paths[part])
+    io.write_json(
+        {"files": exports.files, "ignored": exports.ignored, "unread": exports.unread},
+        paths["files"],
+    )
+
+
+def _read_exports(raw_dir: Path, options: ingestion.IngestSettings) -> ingestion.ReadExports:
+    """A cohort folder read and typed (InputError naming every problem)."""
+    folder = _read_folder(raw_dir, options, progress=True)
+    if folder.problems:  # file names relative to the cohort folder -> paths the evaluator can open
+        raise InputError(folder.located_problems(raw_dir))
+    for unread in folder.inventory.unread():  # check-inputs reports these as problems
+        log.warning("ingest: %s not read: %s", raw_dir / unread.name, unread.reason)
+    key = io.read_pseudonym_key()
+    return ingestion.read_exports(folder.raw_inputs(), folder.inventory, options, key)
+
+
+def _load_read_exports(folder: Path) -> ingestion.ReadExports:
+    """The typed tables :func:`read_exports` wrote into ``folder``."""
+    paths = {part: Path(folder) / name for part, name in READ_EXPORTS_FILES.items()}
+    files = io.read_json(paths["files"])
+    return ingestion.ReadExports(
+        **{part: io.read_arrow(paths[part]) for part in ("tests", "roster_rejects", "schools")},
+        files=files["files"],
+        ignored=files["ignored"],
+        unread=files["unread"],
+    )
+
+
 def ingest(
-    raw_dir: Path,
+    raw_dir: Path | None = None,
     *,
+    read_exports: Path | None = None,
     scores: Path,
     duplicates: Path,
     rejects: Path,
@@ -68,21 +122,19 @@ def ingest(
     summary: Path,
     settings: dict,
 ) -> None:
-    """Read a cohort folder's NWEA exports and schools.csv; write clean, typed, pseudonymous data.
+    """Screen and de-duplicate a cohort's typed exports; write clean, typed, pseudonymous data.
 
-    Every problem with the input is collected first and raised as one InputError (file, line,
-    column, what was expected); nothing is written unless the whole folder reads cleanly.
+    The exports come from ``read_exports`` (the folder :func:`read_exports` wrote: the
+    workflow reads each cohort once for all its analyses) or else are read from ``raw_dir``
+    here. Bad input is one InputError naming every problem; nothing is written then.
     """
     options = ingestion.IngestSettings.from_dict(settings)
-    folder = _read_folder(Path(raw_dir), options, progress=True)
-    if folder.problems:  # file names relative to the cohort folder -> paths the evaluator can open
-        raise InputError(folder.located_problems(raw_dir))
-
-    for unread in folder.inventory.unread():  # check-inputs reports these as problems
-        log.warning("ingest: %s not read: %s", Path(raw_dir) / unread.name, unread.reason)
-    key = io.read_pseudonym_key()
-    result = ingestion.build(folder.raw_inputs(), folder.inventory, options, key)
-    del folder  # free the raw text before the writers make their own copies
+    if read_exports is not None:
+        exports = _load_read_exports(Path(read_exports))
+    else:
+        exports = _read_exports(Path(raw_dir), options)
+    result = ingestion.screen(exports, options)
+    del exports  # free the typed rows before the writers make their own copies
     log.info("ingest: %s", result.summary()["totals"])
     io.write_parquet_text(result.scores, scores)
     io.write_parquet_text(result.duplicates, duplicates)
@@ -489,7 +541,9 @@ def _load_config(path: Path) -> dict:
     settings = io.read_yaml(path)
     schema = path.parent / "schema.yaml"
     check_config(settings, io.read_yaml(schema), source=str(path))
-    snakemake_validate(settings, str(schema))  # fills defaults, as the Snakefile does
+    from snakemake.utils import validate  # Snakemake takes 0.7 s to import: here only
+
+    validate(settings, str(schema))  # fills defaults, as the Snakefile does
     return settings
 
 

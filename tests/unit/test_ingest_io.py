@@ -83,6 +83,8 @@ def test_encoding_is_decided_over_the_whole_file(tmp_path, monkeypatch):
         (codecs.BOM_UTF8 + "A\nPe\u00f1a\n".encode("latin-1"), 2, "byte 0xF1 at byte offset 7"),
         (b"A\nx\n\x81y\n", 3, "byte 0x81 at byte offset 4"),  # neither UTF-8 nor Windows-1252
         ("A\nPe\u00f1a\n".encode() + b"\xe2\x80", 3, "byte 0xE2 at byte offset 8"),  # cut short
+        # ASCII blocks are skipped undecoded, but not while a character is cut across blocks
+        (b"A\nx\xc3\xb1\nabcdefgh\nP\xf1\n", 4, "byte 0xF1 at byte offset 16"),
     ],
 )
 def test_text_of_no_single_encoding_is_one_line_at_the_byte(

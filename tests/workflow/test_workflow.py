@@ -223,11 +223,32 @@ CHANGE_STAGES = [
         {"match": {"caliper": 0.3}},
         {"match", "estimate", "combine_estimates", "robustness", "report"},
     ),
-    (
+    (  # a screen applies to the typed table: the exports are not read again
         {"ingest": {"screens": {"min_duration_minutes": 5}}},
         {"ingest", "build_panel", "match", "estimate", "combine_estimates", "robustness", "report"},
     ),  # fmt: skip
+    (  # other column names: the exports are read again, once for every analysis
+        {"ingest": {"column_aliases": {"StudentID": ["Local_ID"]}}},
+        {
+            "read_exports",
+            "ingest",
+            "build_panel",
+            "match",
+            "estimate",
+            "combine_estimates",
+            "robustness",
+            "report",
+        },
+    ),
 ]
+
+
+def test_a_cohort_is_read_once_for_every_analysis(tmp_path):
+    """The shipped no_rapid_guessing_screen variant screens main's typed table: one
+    read_exports job for the cohort, one ingest job per way of screening it."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    jobs = planned_jobs(snakemake(tmp_path, "-n"))
+    assert (jobs["read_exports"], jobs["ingest"]) == (1, 2)
 
 
 @pytest.mark.parametrize(("change", "stages"), CHANGE_STAGES, ids=lambda v: str(v)[:40])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pl_eval.config import SIMULATED_COHORTS, analysis_section
 from pl_eval.ingest.layouts import SPREADSHEET_SUFFIXES
+from pl_eval.ingest.pipeline import READ_KEYS as INGEST_READ_KEYS
 from pl_eval.matching import stratum_labels
 
 # Subjects analysed; ingest sets other subjects aside with a reason.
@@ -131,6 +132,34 @@ def raw_inputs(wildcards):
         if p.is_file() and p.suffix.lower() in readable and p.name != "schools.csv"
     )
     return {"exports": exports, "schools": str(raw / "schools.csv")}
+
+
+def read_cohort(cohort):
+    """The cohort wildcard whose read_exports an ingest job screens: the cohort's own, unless
+    the analysis changes how exports are read (ingest column_aliases or district_name), when
+    it is the first analysis reading them alike, so a cohort is read once per way of reading."""
+
+    def key(name):
+        ingest = analysis_section(config, name, "ingest")
+        return [ingest.get(k) for k in INGEST_READ_KEYS]
+
+    base, analysis = base_cohort(cohort), cohort_analysis(cohort)
+    if key(analysis) == key("main"):  # whatever the order of the analyses in the config
+        return base
+    return f"{base}~{next(name for name in ANALYSES if key(name) == key(analysis))}"
+
+
+def read_settings(wildcards):
+    """Params function: the ingest settings that change how exports are read (the others
+    apply when screening, so changing them does not re-read the exports)."""
+    ingest = analysis_section(config, cohort_analysis(wildcards.cohort), "ingest")
+    return as_json({k: ingest[k] for k in INGEST_READ_KEYS if k in ingest})
+
+
+def read_exports_input(part):
+    """Input function: one file of the read_exports folder an ingest job screens."""
+    name = {"files": "files.json"}.get(part, f"{part}.arrow")
+    return lambda w: processed(read_cohort(w.cohort), f"read_exports/{name}")
 
 
 def span_input(side, kind):

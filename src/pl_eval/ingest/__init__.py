@@ -1,8 +1,9 @@
 """Ingest: NWEA MAP exports + schools.csv -> clean scores, duplicates, rejects, school frame.
 
 ``survey`` recognises the files of a cohort folder (layouts), ``pipeline.validate`` reports
-every unreadable cell at file/line/column (pandera, lazily), and ``pipeline.build`` types,
-joins the roster, screens, de-duplicates and pseudonymises (reference/nwea_formats.md §4).
+every unreadable cell at file/line/column (pandera, lazily), ``pipeline.read_exports`` types
+the rows, joins the roster and pseudonymises, once per cohort, and ``pipeline.screen`` screens
+and de-duplicates the typed rows (reference/nwea_formats.md §4); ``pipeline.build`` does both.
 """
 
 from pl_eval.ingest.layouts import ExportFile, IgnoredFile, ignored_by_extension, recognise
@@ -12,9 +13,12 @@ from pl_eval.ingest.pipeline import (
     IngestSettings,
     Inventory,
     RawInputs,
+    ReadExports,
     build,
     district_problems,
     districts,
+    read_exports,
+    screen,
     typed_roster,
     typed_tests,
     validate,
@@ -28,11 +32,14 @@ __all__ = [
     "IngestSettings",
     "Inventory",
     "RawInputs",
+    "ReadExports",
     "build",
     "district_problems",
     "districts",
     "ignored_by_extension",
+    "read_exports",
     "recognise",
+    "screen",
     "typed_roster",
     "typed_tests",
     "validate",

@@ -66,7 +66,7 @@ def per_distinct(parse: Callable[..., pd.Series | pd.DataFrame], *columns: pd.Se
     ``parse`` receives one str Series per column (NaN where missing) indexed 0..g-1. Text
     results come back categorical, other results in their own dtype, indexed like the rows.
     """
-    ids, parts = group_ids(*columns)
+    ids, parts = _distinct(*columns)
     distinct = [
         pd.Series(np.asarray(categorical(c).cat.categories, dtype=object), dtype="str")
         .reindex(p)
@@ -79,6 +79,17 @@ def per_distinct(parse: Callable[..., pd.Series | pd.DataFrame], *columns: pd.Se
             {name: _broadcast(parsed[name], ids) for name in parsed}, index=columns[0].index
         )
     return pd.Series(_broadcast(parsed, ids), index=columns[0].index)
+
+
+def _distinct(*columns: pd.Series) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Like :func:`group_ids`; one column's codes already number its distinct values, so they
+    serve as ids (every category, then missing), saving a hash pass over millions of rows."""
+    if len(columns) > 1:
+        return group_ids(*columns)
+    values = categorical(columns[0])
+    size = len(values.cat.categories)
+    codes = values.cat.codes.to_numpy()
+    return np.where(codes < 0, size, codes).astype(np.int64), [np.append(np.arange(size), -1)]
 
 
 def _broadcast(values: pd.Series, ids: np.ndarray):

@@ -280,14 +280,57 @@ class IngestResult:
         }
 
 
+#: Config ``ingest`` keys that change how the exports are read and typed; the others (screens,
+#: end_of_course) apply to the typed rows, so analyses differing only in them share one read.
+READ_KEYS = ("column_aliases", "district_name")
+#: The typed test columns that screening, de-duplication and the outputs use (no student IDs:
+#: only their pseudonymous keys).
+TYPED_COLUMNS = [
+    *SCORE_COLUMNS,
+    "subject_text",
+    "subject_column",
+    "end_of_course",
+    "test_time",
+    "has_roster",
+    "grade_unknown",
+    "grade_note",
+]
+
+
+@dataclass(frozen=True)
+class ReadExports:
+    """A cohort folder read and typed once: test rows with the roster joined and pseudonymous
+    keys (:data:`TYPED_COLUMNS`, in file and line order), rejected roster rows, the school
+    frame, and per file what it is and how many rows it gave (test rows' fates come later).
+
+    Screens and de-duplication (:func:`screen`) work from it, so analyses that change only
+    screening settings never read the exports again.
+    """
+
+    tests: pd.DataFrame
+    roster_rejects: pd.DataFrame
+    schools: pd.DataFrame
+    files: dict[str, dict[str, Any]]
+    ignored: dict[str, str]
+    unread: dict[str, str]  # files that may hold test rows ingest could not read, and why
+
+
 def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings, key: str) -> IngestResult:
-    """The ingest outputs from validated raw text (``validate`` returned no problems).
+    """The ingest outputs from validated raw text (``validate`` returned no problems)."""
+    return screen(read_exports(raw, inventory, settings, key), settings)
+
+
+def read_exports(
+    raw: RawInputs, inventory: Inventory, settings: IngestSettings, key: str
+) -> ReadExports:
+    """Type validated raw text once: test and roster rows, the roster joined to the tests,
+    students pseudonymised (uses ``settings.district_name``; screens come later).
 
     Raw rows come in (source_file, source_line) order, so outputs taken in row order are
     sorted without a sort.
     """
     roster = typed_roster(raw.roster.frame, settings.district_name)
-    tests = typed_tests(raw.tests.frame, settings.end_of_course == "reject")
+    tests = typed_tests(raw.tests.frame)  # end_of_course flags every such test: see screen
     tests["district"] = districts(tests, roster, settings.district_name)
     test_ids, roster_ids = parse.shared_ids(
         [tests[c] for c in ("term_name", "district", "student_id")],
@@ -296,13 +339,7 @@ def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings, key: s
     roster_status, match = _resolve_roster(roster, roster_ids, test_ids, tests["combined"])
     tests = _with_roster(tests, roster, match)
     tests["student_key"] = _student_keys(tests["district"], tests["student_id"], key)
-    verdicts = screens.verdicts(tests, settings.screens)
 
-    kept_rows, duplicate_rows, kept_for = _one_per_term(tests, verdicts.usable)
-    duplicates = _select(tests, SCORE_COLUMNS, duplicate_rows).assign(
-        kept_source_file=_select(tests, ["source_file"], kept_for)["source_file"],
-        kept_source_line=tests["source_line"].to_numpy()[kept_for],
-    )
     roster_rejected = np.flatnonzero(roster_status.eq("rejected").to_numpy())
     rejected_roster = _select(roster, REJECT_COLUMNS, roster_rejected)
     code = _select(roster, ["grade_code"], roster_rejected)["grade_code"].astype("str")
@@ -315,30 +352,50 @@ def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings, key: s
         _select(roster, ["student_id"], roster_rejected)["student_id"],
         key,
     )
+    return ReadExports(
+        tests=tests[TYPED_COLUMNS],
+        roster_rejects=rejected_roster.assign(record="roster", column="Grade"),
+        schools=schools.school_frame(raw.schools.frame),
+        files=_file_entries(inventory, raw, roster, roster_status),
+        ignored={f.name: f.reason for f in inventory.ignored if not f.unread},
+        unread={f.name: f.reason for f in inventory.unread()},
+    )
+
+
+def screen(exports: ReadExports, settings: IngestSettings) -> IngestResult:
+    """Screen and de-duplicate typed test rows (``settings.screens`` and ``end_of_course``):
+    every test row ends in scores, duplicates or rejects; the counts are checked to add up."""
+    tests = exports.tests
+    if settings.end_of_course != "reject":  # kept: analysed as math (typed_tests)
+        tests = tests.assign(end_of_course=False)
+    verdicts = screens.verdicts(tests, settings.screens)
+
+    kept_rows, duplicate_rows, kept_for = _one_per_term(tests, verdicts.usable)
+    duplicates = _select(tests, SCORE_COLUMNS, duplicate_rows).assign(
+        kept_source_file=_select(tests, ["source_file"], kept_for)["source_file"],
+        kept_source_line=tests["source_line"].to_numpy()[kept_for],
+    )
     rejected_tests = _select(tests, REJECT_COLUMNS, verdicts.rejected).assign(
         reason=_select(verdicts.reason.to_frame(), ["reason"], verdicts.rejected)["reason"],
         column=pd.Categorical(verdicts.column),
         detail=pd.Categorical(verdicts.detail),
     )
-    rejects = _stack(
-        [
-            rejected_tests.assign(record="test"),
-            rejected_roster.assign(record="roster", column="Grade"),
-        ]
-    )[REJECT_COLUMNS].sort_values(["source_file", "source_line"], kind="stable", ignore_index=True)
+    rejects = _stack([rejected_tests.assign(record="test"), exports.roster_rejects])[
+        REJECT_COLUMNS
+    ].sort_values(["source_file", "source_line"], kind="stable", ignore_index=True)
     scores = schemas.SCORES.validate(_select(tests, SCORE_COLUMNS, kept_rows), inplace=True)
 
-    files = _file_counts(inventory, raw, scores, duplicates, rejects, roster, roster_status)
+    files = _file_counts(exports.files, scores, duplicates, rejects)
     terms = _term_counts(tests, scores, duplicates, rejects)
     return IngestResult(
         scores=scores,
         duplicates=duplicates,
         rejects=rejects,
-        schools=schools.school_frame(raw.schools.frame),
+        schools=exports.schools,
         files=files,
         terms=terms,
-        ignored={f.name: f.reason for f in inventory.ignored if not f.unread},
-        unread={f.name: f.reason for f in inventory.unread()},
+        ignored=exports.ignored,
+        unread=exports.unread,
     )
 
 
@@ -686,24 +743,14 @@ def _counts(values: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted(counts.items()) if v}
 
 
-def _file_counts(
-    inventory: Inventory,
-    raw: RawInputs,
-    scores: pd.DataFrame,
-    duplicates: pd.DataFrame,
-    rejects: pd.DataFrame,
-    roster: pd.DataFrame,
-    roster_status: pd.Series,
+def _file_entries(
+    inventory: Inventory, raw: RawInputs, roster: pd.DataFrame, roster_status: pd.Series
 ) -> dict[str, dict[str, Any]]:
-    """Per input file: what it is, rows read and where they went; checks nothing was lost."""
+    """Per input file: what it is and rows read; where roster rows went (checked to add up).
+    Test files' rows are counted by :func:`_file_counts` once screened."""
     read = {}
     for source in (raw.tests, raw.roster, raw.schools):
         read |= _counts(source.frame["source_file"])
-    landed = {
-        "kept": _counts(scores["source_file"]),
-        "duplicates": _counts(duplicates["source_file"]),
-        "rejected": _counts(rejects.loc[rejects["record"].eq("test"), "source_file"]),
-    }
     roster_by_file = {
         status: _counts(roster["source_file"][roster_status.eq(status)])
         for status in ROSTER_STATUSES
@@ -712,21 +759,38 @@ def _file_counts(
     for export in inventory.exports:
         entry = export.describe() | {"rows_read": read.get(export.name, 0)}
         if export.kind in layouts.TEST_KINDS:
-            entry |= {k: landed[k].get(export.name, 0) for k in TEST_STATUSES}
             entry["blank_lines"] = raw.tests.blank_lines.get(export.name, 0)
             entry["encoding"] = raw.tests.encodings.get(export.name, entry["encoding"])
-            parts = TEST_STATUSES
         elif export.kind == layouts.ROSTER:
             entry |= {k: roster_by_file[k].get(export.name, 0) for k in ROSTER_STATUSES}
             entry["blank_lines"] = raw.roster.blank_lines.get(export.name, 0)
             entry["encoding"] = raw.roster.encodings.get(export.name, entry["encoding"])
-            parts = ROSTER_STATUSES
+            _check_adds_up(export.name, entry, ROSTER_STATUSES)
         else:
             entry["schools"] = entry["rows_read"]
             entry["encoding"] = raw.schools.encodings.get(export.name, entry["encoding"])
-            parts = ("schools",)
-        _check_adds_up(export.name, entry, parts)
         files[export.name] = entry
+    return files
+
+
+def _file_counts(
+    entries: dict[str, dict[str, Any]],
+    scores: pd.DataFrame,
+    duplicates: pd.DataFrame,
+    rejects: pd.DataFrame,
+) -> dict[str, dict[str, Any]]:
+    """``entries`` with, per test file, where its rows went; checks nothing was lost."""
+    landed = {
+        "kept": _counts(scores["source_file"]),
+        "duplicates": _counts(duplicates["source_file"]),
+        "rejected": _counts(rejects.loc[rejects["record"].eq("test"), "source_file"]),
+    }
+    files = {}
+    for name, entry in entries.items():
+        if entry["kind"] in layouts.TEST_KINDS:
+            entry = entry | {k: landed[k].get(name, 0) for k in TEST_STATUSES}
+            _check_adds_up(name, entry, TEST_STATUSES)
+        files[name] = entry
     return files
 
 

@@ -102,20 +102,28 @@ def verdicts(tests: pd.DataFrame, settings: ScreenSettings) -> Verdicts:
     (rit_low, rit_high), (se_low, se_high) = settings.rit_range, settings.se_range
     shortest, most_guessing = settings.min_duration_minutes, settings.max_rapid_guessing_pct
     # (reason, condition, column, detail); column/detail: text, or a function of the row mask
-    subject_text = tests["subject_text"].fillna("").to_numpy(dtype=object)
+
+    def text_at(name: str, rows: np.ndarray) -> np.ndarray:
+        """Column ``name`` at the ``rows`` mask as objects: text is built for those rows only
+        (a national cohort's millions of rows as Python strings would cost seconds)."""
+        return tests[name][rows].to_numpy(dtype=object)
+
+    def subject_text(rows: np.ndarray) -> np.ndarray:
+        return tests["subject_text"][rows].fillna("").to_numpy(dtype=object)
+
     rules = [
         (
             "end_of_course",  # on another scale than grade-level math (ingest.end_of_course)
             tests["end_of_course"],
-            lambda m: tests["subject_column"].to_numpy(dtype=object)[m],
-            lambda m: subject_text[m],
+            lambda m: text_at("subject_column", m),
+            subject_text,
         ),
         (
             "subject_not_analysed",
             tests["subject"].isna(),
-            lambda m: tests["subject_column"].to_numpy(dtype=object)[m],
+            lambda m: text_at("subject_column", m),
             lambda m: np.where(
-                subject_text[m] == "", "MeasurementScale and Subject empty", subject_text[m]
+                subject_text(m) == "", "MeasurementScale and Subject empty", subject_text(m)
             ),
         ),
         (
@@ -163,13 +171,13 @@ def verdicts(tests: pd.DataFrame, settings: ScreenSettings) -> Verdicts:
             "grade_unknown",
             tests["grade"].isna() & tests["grade_unknown"],
             "Grade",
-            lambda m: tests["grade_note"].to_numpy(dtype=object)[m],
+            lambda m: text_at("grade_note", m),
         ),
         (
             "missing_grade",
             tests["grade"].isna(),
             "Grade",
-            lambda m: tests["grade_note"].to_numpy(dtype=object)[m],
+            lambda m: text_at("grade_note", m),
         ),
     ]
     conditions = [np.asarray(pd.Series(c).fillna(False), dtype=bool) for _, c, _, _ in rules]

@@ -1,0 +1,278 @@
+"""Read once (issue 15, items 1 and 2): ingest of the national cohort against a plain
+``pyarrow.csv.read_csv`` of the same files, side by side in one run, and a stage's start-up.
+
+Ingest is two stages: ``read_exports`` parses, validates and types a cohort's exports once;
+``ingest`` screens and de-duplicates that typed table under one analysis's settings (the
+workflow runs it once per analysis that changes ingest settings, e.g. the shipped
+no_rapid_guessing_screen, without reading the CSVs again). The floor is pyarrow reading every
+export file whole (all columns, types inferred), as the issue measured it. Cases run in turns
+(floor, stages, floor, ...) ``--repeat`` times, each in a fresh process; the table shows
+medians, since the machine is shared. Target: read_exports + ingest (main) ≤ 2x the floor.
+
+Engine. The exports are read with pyarrow, chosen by measurement: the "engines" table reads
+the columns ingest needs from every test export, as text, and stacks them, with pyarrow (the
+reader ingest uses, io.read_raw_exports), and with polars and DuckDB when they are installed
+(they are not dependencies; a line says when one is skipped). pyarrow it is: on the
+national cohort (2 heavily shared cores, medians of 2) pyarrow took 92 s, polars 176 s and
+DuckDB 331 s (on the demo cohort 2.4, 2.3 and 33 s), and ingest's reader also needs what
+pyarrow gives here: the line of every malformed row (invalid_row_handler), per-file encodings,
+and text columns that become pandas categoricals without a copy; the typing, joins and
+outputs after the read are pandas code whose outputs stay byte-identical. The ingest cost
+above the floor is in that pandas code (typing, student keys, pandera checks, Parquet
+writing), not in the read; moving it to an engine is the next step if it matters.
+
+Start-up: ``pl-eval --help``, and a stage process that does nothing (the CLI and the stages
+module imported: what every job pays before its stage's own libraries), each against a bare
+``python -c pass`` and ``import pandas, pyarrow`` (the floor of any stage that touches a
+table). Target: under 0.5 s each on a quiet machine.
+
+``--quick`` uses the demo cohort (a smoke test of the harness; no targets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from measure import Measurement, measure, print_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())  # the shipped defaults
+PYTHON = sys.executable
+PL_EVAL = str(Path(PYTHON).with_name("pl-eval"))
+TARGET_RATIO = 2.0
+TARGET_START_SECONDS = 0.5
+SETUP = """
+import os
+from pathlib import Path
+os.environ.setdefault("PL_EVAL_KEY", "bench-key-16char")
+from pl_eval import stages
+"""
+FLOOR = """
+import glob
+import pyarrow.csv
+files = sorted(glob.glob({exports!r} + "/**/*.csv", recursive=True))
+"""
+#: The columns ingest needs from every test export, read as text and stacked, per engine.
+ENGINES = {
+    "pyarrow": (
+        "from pl_eval import io",
+        "io.read_raw_exports(requests)",
+    ),
+    "polars": (
+        "import polars as pl",
+        """pl.concat([pl.read_csv(r.file.path, columns=list(r.columns.values()),
+            infer_schema=False, separator=r.file.delimiter) for r in requests],
+            how="diagonal_relaxed").with_columns(pl.all().cast(pl.Categorical))""",
+    ),
+    "duckdb": (
+        "import duckdb",
+        """duckdb.sql("SELECT * FROM read_csv(" + repr([str(r.file.path) for r in requests])
+            + ", all_varchar=true, union_by_name=true)").arrow()""",
+    ),
+}
+REQUESTS = """
+from pl_eval.ingest import layouts
+from pl_eval import io
+aliases = layouts.alias_table({{}})
+requests = [
+    found.request()
+    for path, name in io.list_raw_files({raw!r})
+    if layouts.ignored_by_extension(name) is None
+    and isinstance(found := layouts.recognise(io.sniff_raw_file(path, name), aliases),
+                   layouts.ExportFile)
+    and found.kind in layouts.TEST_KINDS
+]
+"""
+
+
+def analysis_ingest(name: str) -> dict:
+    """Config ``ingest`` as analysis ``name`` runs it (its overrides merged in)."""
+    from pl_eval.config import analysis_section
+
+    return analysis_section(CONFIG, name, "ingest")
+
+
+def stage_cases(raw: Path, out: Path) -> dict[str, str]:
+    """Code per case: the floor, read_exports, and ingest under main and the variant."""
+    outputs = "scores duplicates rejects schools".split()
+
+    def ingest(name: str) -> str:
+        paths = ", ".join(f"{o}=out / {name + '_' + o + '.parquet'!r}" for o in outputs)
+        return (
+            f"out = Path({str(out)!r})\n"
+            f"stages.ingest(read_exports=out / 'read', {paths},"
+            f" summary=out / {name + '_summary.json'!r}, settings={analysis_ingest(name)!r})"
+        )
+
+    return {
+        "floor: pyarrow.csv.read_csv, every file whole": "for f in files: pyarrow.csv.read_csv(f)",
+        "read_exports (parse, validate, type once)": (
+            f"stages.read_exports(Path({str(raw)!r}), out=Path({str(out)!r}) / 'read',"
+            f" settings={analysis_ingest('main')!r})"
+        ),
+        "ingest, main (screens the typed table)": ingest("main"),
+        "ingest, no_rapid_guessing_screen": ingest("no_rapid_guessing_screen"),
+    }
+
+
+def one_shot_cases(raw: Path, out: Path) -> dict[str, str]:
+    """The floor and ingest as main's workflow ran it before read_exports: from the CSVs in one
+    process, once per analysis that changes ingest settings (``--one-shot``; runs on that
+    code too, e.g. with PYTHONPATH set to an older checkout's src)."""
+    outputs = "scores duplicates rejects schools summary".split()
+
+    def ingest(name: str) -> str:
+        paths = ", ".join(f"{o}=Path({str(out / (name + '_' + o))!r})" for o in outputs)
+        return f"stages.ingest(Path({str(raw)!r}), {paths}, settings={analysis_ingest(name)!r})"
+
+    return {
+        "floor: pyarrow.csv.read_csv, every file whole": "for f in files: pyarrow.csv.read_csv(f)",
+        "ingest from the CSVs, main": ingest("main"),
+        "ingest from the CSVs, no_rapid_guessing_screen": ingest("no_rapid_guessing_screen"),
+    }
+
+
+def median_runs(case: str, code: str, setup: str, repeat: int) -> Measurement:
+    runs = [measure(case, code, setup=setup) for _ in range(repeat)]
+    return Measurement(
+        case,
+        statistics.median(m.seconds for m in runs),
+        statistics.median(m.peak_mb for m in runs),
+    )
+
+
+def ingest_table(raw: Path, repeat: int, quick: bool, one_shot: bool) -> bool:
+    """The side-by-side table; True when ingest is within the target ratio (or ``quick``)."""
+    out = Path(tempfile.mkdtemp(prefix="pl_eval_bench_read_once_"))
+    try:
+        cases = (one_shot_cases if one_shot else stage_cases)(raw, out)
+        setups = {case: SETUP for case in cases}
+        floor_case = next(iter(cases))
+        setups[floor_case] = FLOOR.format(exports=str(raw))
+        runs: dict[str, list[Measurement]] = {case: [] for case in cases}
+        for _ in range(repeat):  # in turns, so load changes hit every case alike
+            for case, code in cases.items():
+                runs[case].append(measure(case, code, setup=setups[case]))
+                print(f"  {case}: {runs[case][-1].seconds:.1f} s", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    medians = {
+        case: Measurement(
+            case,
+            statistics.median(m.seconds for m in found),
+            statistics.median(m.peak_mb for m in found),
+        )
+        for case, found in runs.items()
+    }
+    floor = medians[floor_case].seconds
+    if one_shot:
+        total = medians[list(cases)[1]]
+    else:
+        read, main = (medians[c] for c in list(cases)[1:3])
+        total = Measurement(
+            "ingest = read_exports + ingest main",
+            read.seconds + main.seconds,
+            max(read.peak_mb, main.peak_mb),
+        )
+    ratio = total.seconds / floor
+    rows = [*medians.values()] + ([] if one_shot else [total])
+    print_rows(
+        ("case", "seconds", "x floor", "peak MB"),
+        [
+            (m.case, f"{m.seconds:.2f}", f"{m.seconds / floor:.2f}", f"{m.peak_mb:,.0f}")
+            for m in rows
+        ],
+    )
+    passed = quick or ratio <= TARGET_RATIO
+    print(
+        f"ingest / floor = {ratio:.2f} (target ≤ {TARGET_RATIO:g}): {'pass' if passed else 'MISS'};"
+        f" medians of {repeat}"
+    )
+    return passed
+
+
+def engine_table(raw: Path, repeat: int) -> None:
+    """Reading the columns ingest needs, as text, stacked: per engine installed."""
+    rows = []
+    for engine, (imports, code) in ENGINES.items():
+        try:
+            __import__(engine)
+        except ImportError:
+            print(f"{engine}: not installed, skipped (pip install {engine} to compare it)")
+            continue
+        setup = REQUESTS.format(raw=str(raw)) + imports
+        found = median_runs(engine, code, setup, repeat)
+        rows.append((engine, f"{found.seconds:.2f}", f"{found.peak_mb:,.0f}"))
+    print_rows(("engine: needed columns as text, stacked", "seconds", "peak MB"), rows)
+
+
+def wall(command: list[str], repeat: int) -> float:
+    """Median wall seconds of running ``command`` (output discarded)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def startup_table(repeat: int) -> bool:
+    """Start-up of pl-eval; True when both targets are met."""
+    cases = [
+        ("python -c pass", [PYTHON, "-c", "pass"], None),
+        ("import pandas, pyarrow.parquet", [PYTHON, "-c", "import pandas, pyarrow.parquet"], None),
+        ("pl-eval --help", [PL_EVAL, "--help"], TARGET_START_SECONDS),
+        (
+            "a stage that does nothing (cli + stages)",
+            [PYTHON, "-c", "from pl_eval import cli, stages"],
+            TARGET_START_SECONDS,
+        ),
+    ]
+    rows, passed = [], True
+    for case, command, target in cases:
+        seconds = wall(command, repeat)
+        ok = target is None or seconds < target
+        passed &= ok
+        verdict = "-" if target is None else ("pass" if ok else "MISS")
+        limit = "-" if target is None else f"< {target:g} s"
+        rows.append((case, f"{seconds:.2f}", limit, verdict))
+    print_rows(("start-up", "seconds", "target", "result"), rows)
+    return passed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="demo-sized smoke run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case (medians shown)")
+    parser.add_argument(
+        "--one-shot", action="store_true", help="ingest from the CSVs per analysis, as before"
+    )
+    args = parser.parse_args()
+    cohort = "demo" if args.quick else "national"
+    raw = ROOT / "data" / "raw" / cohort
+    if not (raw / "schools.csv").exists():
+        print(f"simulating {cohort} cohort into {raw} (once, untimed) ...", flush=True)
+        subprocess.run([PL_EVAL, "simulate", str(raw), "--size", cohort], check=True)
+    os.chdir(ROOT)
+    print(f"cohort {cohort}: ingest against the floor, side by side")
+    ingest_ok = ingest_table(raw, args.repeat, args.quick, args.one_shot)
+    if args.one_shot:
+        return 0 if ingest_ok else 1
+    print()
+    engine_table(raw, args.repeat)
+    print()
+    start_ok = startup_table(max(args.repeat, 5))
+    return 0 if (ingest_ok and (start_ok or args.quick)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
