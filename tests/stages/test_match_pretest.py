@@ -56,6 +56,8 @@ def cohort_panel(seed: int, n_pl: int = 16, n_comparison: int = 160, size: int =
             "grade_band": "K-5",
             "frl_pct": frl[school],
             "locale_group": locale[school],
+            # school test windows (days from the fall to the spring test), the same in both arms
+            "days_between": rng.normal(240, 12, n)[school] + rng.integers(-3, 4, n * size),
             "fall_z": fall,
             "spring_z": spring,
             "fall_pct": 50.0,
@@ -87,12 +89,12 @@ def test_shipped_match_meets_the_wwc_targets_the_old_one_missed(seed):
 
 def test_the_outcome_model_adjusts_for_every_match_covariate_and_stratum():
     main = analysis_section(CONFIG, "main", "estimate")["covariates"]
-    assert main == ["fall_z", "frl_pct", "locale_group", "gender", "grade"]
+    assert main == ["fall_z", "frl_pct", "locale_group", "gender", "grade", "days_between"]
     assert analysis_section(CONFIG, "no_covariates", "estimate")["covariates"] == []
     assert analysis_section(CONFIG, "doubly_robust", "estimate")["covariates"] == main
     extra = copy.deepcopy(CONFIG)
-    extra["estimate"]["covariates"] = ["match", "days_between", "fall_z"]
-    assert analysis_section(extra, "main", "estimate")["covariates"] == [*main, "days_between"]
+    extra["estimate"]["covariates"] = ["match", "attendance", "fall_z"]
+    assert analysis_section(extra, "main", "estimate")["covariates"] == [*main[:-1], "attendance"]
     with pytest.raises(ConfigError, match="'match' stands for the match covariates"):
         EstimateConfig.from_config(CONFIG["estimate"])
 

@@ -16,17 +16,16 @@ CONFIG = io.read_yaml(Path(__file__).parents[2] / "config" / "config.yaml")
 def test_the_shipped_main_specification_in_words():
     text = method_text(CONFIG)
     assert text.matching == (
-        "Each PL student is matched to the 2 nearest students of non-PL schools in the same "
-        "grade and gender on a propensity score (the modelled chance of attending a PL school "
-        "given fall score, school FRL share, locale group, gender and number of days between "
-        "the tests), each with a propensity score within 0.2 SD, a fall score within 0.1 SD, a "
-        "school FRL share within 0.2 SD and a number of days between the tests within 1.5 SD "
-        "of the PL student's; a comparison student may serve several PL students. PL students "
-        "with no such comparison student are left out."
+        "Each PL student is matched to the 5 nearest students of non-PL schools in the same "
+        "grade, gender and locale group on a propensity score (the modelled chance of attending "
+        "a PL school given fall score, school FRL share, locale group and gender), each with a "
+        "propensity score within 0.2 SD, a fall score within 0.1 SD and a school FRL share "
+        "within 0.2 SD of the PL student's; a comparison student may serve several PL students. "
+        "PL students with no such comparison student are left out."
     )
     assert text.adjustment == (
-        "adjusted for fall score, school FRL share, locale group, gender, number of days "
-        "between the tests and grade"
+        "adjusted for fall score, school FRL share, locale group, gender, grade and number of "
+        "days between the tests"
     )
 
 
@@ -45,8 +44,8 @@ def test_the_words_follow_the_settings():
         "Each PL student is compared with a virtual comparison group: up to 51 students"
     )
     assert method_text(CONFIG, "doubly_robust").matching.startswith(
-        "PL students are not matched: every student of a non-PL school in the same grade and "
-        "gender is weighted by the odds of attending a PL school"
+        "PL students are not matched: every student of a non-PL school in the same grade, "
+        "gender and locale group is weighted by the odds of attending a PL school"
     )
 
 
