@@ -188,3 +188,25 @@ def test_same_school_name_in_two_districts_is_two_clusters():
     # Clustering by name alone would pool D's and E's "PL 0" into one cluster (11 df -> 5).
     same = estimate_cohort({"math": matched_sample()}, EstimateConfig()).estimates
     assert pooled["se"] == pytest.approx(same[same["scope"] == "pooled"].iloc[0]["se"])
+
+
+def test_school_estimates_leave_out_school_level_covariates():
+    """A school's sample holds its own school and two comparison schools: with two school-level
+    covariates the PL school's indicator is a combination of them, so a school estimate adjusting
+    for them is not estimable (issue 12: ±7 SD estimates when nearly so). School rows adjust for
+    what varies among their PL students; pooled rows still adjust for everything."""
+    data, pairs = matched_sample()
+    number = data["school"].str.split().str[-1].astype(int)
+    data = data.assign(frl_pct=60.0 + 2 * number + 5 * data["treated"], size=300.0 + 7 * number**2)
+    both = estimate_cohort(
+        {"math": (data, pairs)}, EstimateConfig(covariates=("fall_z", "frl_pct", "size"))
+    ).estimates
+    fall = estimate_cohort({"math": (data, pairs)}, EstimateConfig()).estimates
+    schools = both[both["scope"] == "school"].set_index("group")
+    expected = fall[fall["scope"] == "school"].set_index("group")
+    assert schools["estimate"].notna().sum() == 11
+    pd.testing.assert_series_equal(schools["estimate"], expected["estimate"])
+    pooled = both[both["scope"] == "pooled"].iloc[0]
+    assert pooled["estimate"] != pytest.approx(
+        fall.loc[fall["scope"] == "pooled", "estimate"].iloc[0]
+    )

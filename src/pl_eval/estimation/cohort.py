@@ -542,7 +542,8 @@ def _schools(
     *,
     pooled_estimate: float,
 ) -> pd.DataFrame:
-    """Every treated school's own estimate (HC1 within school), BH p-values and EB shrinkage."""
+    """Every treated school's own estimate (HC1 within school, adjusting for the covariates that
+    vary among its PL students), BH p-values and EB shrinkage."""
     treated = data[data["treated"]]
     if treated.empty:
         return pd.DataFrame(columns=ESTIMATE_COLUMNS)
@@ -555,7 +556,8 @@ def _schools(
         sample = subsample(data, pairs, pd.Index(students["student_key"]))
         too_few = len(students) < config.min_school_students
         note = f"{TOO_FEW} ({len(students)} < {config.min_school_students})" if too_few else ""
-        row = _row(subject, "school", school, sample, config, cluster=None, note=note)
+        own = replace(config, covariates=varying_covariates(students, config.covariates))
+        row = _row(subject, "school", school, sample, own, cluster=None, note=note)
         rows.append(_with_shared_comparison_noise(row, sample, shared) | {"district": district})
     frame = pd.DataFrame(rows)
     ok = frame["p_value"].notna()
@@ -568,6 +570,15 @@ def _schools(
             mean=pooled_estimate if np.isfinite(pooled_estimate) else None,
         ).shrunken
     return frame
+
+
+def varying_covariates(students: pd.DataFrame, covariates: tuple[str, ...]) -> tuple[str, ...]:
+    """The covariates that vary among a school's PL students: a school-level one (its FRL share,
+    locale) is a single value there, so only the few comparison schools its matches come from
+    could identify it, and with as few comparison schools as such covariates the school's
+    treatment indicator is a combination of them (estimates of ±7 SD in validation). The match
+    already holds those within their calipers and strata."""
+    return tuple(c for c in covariates if students[c].nunique(dropna=True) > 1)
 
 
 def comparison_school_variance(data: pd.DataFrame, covariates: tuple[str, ...]) -> float:
