@@ -142,8 +142,9 @@ def test_bad_input_stops_with_one_line_and_no_outputs(tmp_path):
     assert not (tmp_path / "data/processed/broken/scores.parquet").exists()
 
 
-def test_a_workbook_in_the_cohort_folder_is_an_input_of_ingest(tmp_path):
-    # Ingest lists it as unread, saying how to export CSV: adding one must re-run ingest.
+def test_a_workbook_in_the_cohort_folder_is_an_input_of_read_exports(tmp_path):
+    # Ingest lists it as unread, saying how to export CSV: adding one must re-read the exports
+    # (and so re-run ingest, which screens what read_exports read).
     shutil.copytree(ROOT / "config", tmp_path / "config")
     raw = tmp_path / "data/raw/books"
     raw.mkdir(parents=True)
@@ -151,8 +152,8 @@ def test_a_workbook_in_the_cohort_folder_is_an_input_of_ingest(tmp_path):
         (raw / name).write_text("x\n")
     dry = snakemake(tmp_path, "-n", "--config", "cohorts=[books]")
     assert dry.returncode == 0, dry.stderr[-3000:]
-    ingest = (dry.stdout + dry.stderr).split("rule ingest:", 1)[1].split("rule ", 1)[0]
-    assert "data/raw/books/StudentsBySchool.xlsx" in ingest
+    read = (dry.stdout + dry.stderr).split("rule read_exports:", 1)[1].split("rule ", 1)[0]
+    assert "data/raw/books/StudentsBySchool.xlsx" in read
 
 
 def test_misspelt_config_key_is_named(tmp_path):
