@@ -18,9 +18,10 @@ import re
 import secrets
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -111,15 +112,8 @@ def read_parquet(
     path = Path(path)
     if path.is_dir():  # pyarrow would read a folder as a (possibly empty) dataset
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-    try:
-        table = pq.read_table(path, columns=columns, read_dictionary=categories)
-    except pa.ArrowInvalid:
-        # pyarrow's own words ("Parquet magic bytes not found in footer ...") help nobody.
-        found = "other data (cut short?)"
-        raise InputError.at(path, "a Parquet file written by pl-eval", found=found) from None
-    except OSError as exc:
-        raise _about(exc, path) from exc
-    return table.to_pandas()
+    read = partial(pq.read_table, path, columns=columns, read_dictionary=categories)
+    return _table(path, read, "a Parquet file")
 
 
 def write_arrow(df: pd.DataFrame, path: str | Path) -> None:
@@ -135,11 +129,18 @@ def write_arrow(df: pd.DataFrame, path: str | Path) -> None:
 def read_arrow(path: str | Path) -> pd.DataFrame:
     """Read a table written by :func:`write_arrow`."""
     path = Path(path)
+    return _table(path, partial(feather.read_table, path, memory_map=True), "an Arrow file")
+
+
+def _table(path: Path, read: Callable[[], pa.Table], kind: str) -> pd.DataFrame:
+    """``read()`` as a DataFrame; a file that is not ``kind`` written by pl-eval, or that the
+    system refuses, is an error naming the path."""
     try:
-        table = feather.read_table(path, memory_map=True)
+        table = read()
     except pa.ArrowInvalid:
+        # pyarrow's own words ("Parquet magic bytes not found in footer ...") help nobody.
         found = "other data (cut short?)"
-        raise InputError.at(path, "an Arrow file written by pl-eval", found=found) from None
+        raise InputError.at(path, f"{kind} written by pl-eval", found=found) from None
     except OSError as exc:
         raise _about(exc, path) from exc
     return table.to_pandas()

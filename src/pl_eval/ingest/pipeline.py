@@ -780,11 +780,7 @@ def _file_counts(
     rejects: pd.DataFrame,
 ) -> dict[str, dict[str, Any]]:
     """``entries`` with, per test file, where its rows went; checks nothing was lost."""
-    landed = {
-        "kept": _counts(scores["source_file"]),
-        "duplicates": _counts(duplicates["source_file"]),
-        "rejected": _counts(rejects.loc[rejects["record"].eq("test"), "source_file"]),
-    }
+    landed = _landed(scores, duplicates, rejects, "source_file")
     files = {}
     for name, entry in entries.items():
         if entry["kind"] in layouts.TEST_KINDS:
@@ -794,16 +790,23 @@ def _file_counts(
     return files
 
 
+def _landed(
+    scores: pd.DataFrame, duplicates: pd.DataFrame, rejects: pd.DataFrame, column: str
+) -> dict[str, dict[str, int]]:
+    """Test rows kept, set aside as duplicates and rejected, counted by ``column``."""
+    return {
+        "kept": _counts(scores[column]),
+        "duplicates": _counts(duplicates[column]),
+        "rejected": _counts(rejects.loc[rejects["record"].eq("test"), column]),
+    }
+
+
 def _term_counts(
     tests: pd.DataFrame, scores: pd.DataFrame, duplicates: pd.DataFrame, rejects: pd.DataFrame
 ) -> dict[str, dict[str, int]]:
     """Per term: test rows read and where they went (checked to add up)."""
     read = _counts(tests["term_name"])
-    landed = {
-        "kept": _counts(scores["term_name"]),
-        "duplicates": _counts(duplicates["term_name"]),
-        "rejected": _counts(rejects.loc[rejects["record"].eq("test"), "term_name"]),
-    }
+    landed = _landed(scores, duplicates, rejects, "term_name")
     terms = {}
     for term, rows in read.items():
         entry = {"rows_read": rows} | {k: landed[k].get(term, 0) for k in TEST_STATUSES}
