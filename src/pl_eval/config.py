@@ -15,11 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
-from pl_eval import io
+from pl_eval import io, lazy
 from pl_eval.errors import ConfigError, excerpt, os_error_line, quoted
-from pl_eval.panel import PANEL_COLUMNS
+
+# Only configuration checks use them: a stage that reads its settings from --settings pays
+# neither (panel imports pandas and scipy).
+jsonschema = lazy.module("jsonschema")
+panels = lazy.module("pl_eval.panel")
 
 #: Cohorts written by the simulate rule; every other cohort is a folder an evaluator fills.
 SIMULATED_COHORTS = ("demo", "national")
@@ -52,11 +54,13 @@ def config_problems(config: dict, schema: dict) -> list[str]:
         for name, override in analyses.items():
             lines += _override_problems(override, schema, ["analyses", name])
     for section in COLUMN_KEYS:
-        lines += column_problems(section, config.get(section), PANEL_COLUMNS)
+        lines += column_problems(section, config.get(section), panels.PANEL_COLUMNS)
         for name, override in (analyses if isinstance(analyses, Mapping) else {}).items():
             if isinstance(override, Mapping):
                 settings = override.get(section)
-                lines += column_problems(section, settings, PANEL_COLUMNS, f"analyses.{name}.")
+                lines += column_problems(
+                    section, settings, panels.PANEL_COLUMNS, f"analyses.{name}."
+                )
     return list(dict.fromkeys(lines))  # a value breaking two rules is described once
 
 

@@ -26,18 +26,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.feather as feather
-import pyarrow.parquet as pq
 import yaml
 
-from pl_eval import errors
+from pl_eval import errors, lazy
 from pl_eval.errors import ConfigError, InputError, Problem
 from pl_eval.progress import track
+
+# Imported on first use: a job that reads no table (or only a JSON file) pays none of them.
+np = lazy.module("numpy")
+pd = lazy.module("pandas")
+pa = lazy.module("pyarrow")
+pc = lazy.module("pyarrow.compute")
+pacsv = lazy.module("pyarrow.csv")
+feather = lazy.module("pyarrow.feather")
+pq = lazy.module("pyarrow.parquet")
 
 log = logging.getLogger(__name__)
 

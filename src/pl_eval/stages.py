@@ -18,10 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
-import pandas as pd
-
 from pl_eval import __version__, io, lazy
-from pl_eval import ingest as ingestion
 from pl_eval.config import (
     SIMULATED_COHORTS,
     analysis_section,
@@ -30,9 +27,12 @@ from pl_eval.config import (
     missing_cohort,
 )
 from pl_eval.errors import ConfigError, InputError, NotReady
-from pl_eval.norms import Norms
 
-# Imported when a stage first uses them: a job pays only for its own stage's libraries.
+# Imported when a stage first uses them: a job pays only for its own stage's libraries (none
+# before its stage starts, not even pandas).
+pd = lazy.module("pandas")
+ingestion = lazy.module("pl_eval.ingest")
+nwea_norms = lazy.module("pl_eval.norms")
 estimation = lazy.module("pl_eval.estimation")
 matching = lazy.module("pl_eval.matching")
 checks = lazy.module("pl_eval.check")
@@ -41,6 +41,11 @@ reporting = lazy.module("pl_eval.report")
 simulation = lazy.module("pl_eval.simulate")
 
 log = logging.getLogger(__name__)
+
+
+def _norms(year: int) -> nwea_norms.Norms:
+    """NWEA's norms table of ``year`` (imported here: scipy is slow to import)."""
+    return nwea_norms.Norms.from_frame(io.read_norms_table(), year)
 
 
 def simulate(raw_dir: Path, *, size: str, seed: int) -> None:
@@ -53,7 +58,7 @@ def simulate(raw_dir: Path, *, size: str, seed: int) -> None:
 
 
 def _write_cohort(settings: simulation.SimulationSettings, raw_dir: Path) -> None:
-    cohort = simulation.simulate_cohort(settings, Norms.from_frame(io.read_norms_table(), 2020))
+    cohort = simulation.simulate_cohort(settings, _norms(2020))
     for name, table in sorted(cohort.exports.items()):
         io.write_delimited(table, raw_dir / "exports" / name)
     log.info("simulate: %s; %d export files in %s", cohort.summary(), len(cohort.exports), raw_dir)
@@ -235,7 +240,7 @@ def build_panel(
     A cohort without a kept fall or spring test is one InputError naming the missing term:
     nothing can be paired, and an empty panel would only fail later, less clearly.
     """
-    norms = Norms.from_frame(io.read_norms_table(), settings.get("norms_year", 2020))
+    norms = _norms(settings.get("norms_year", 2020))
     tests = io.read_parquet(
         scores, columns=panels.SCORE_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
     )
@@ -294,7 +299,7 @@ def build_span_panel(
     result = panels.build_panel(
         pd.concat([fall, spring], ignore_index=True),
         io.read_parquet(schools),
-        Norms.from_frame(io.read_norms_table(), settings.get("norms_year", 2020)),
+        _norms(settings.get("norms_year", 2020)),
         rejects=pd.concat(
             [
                 io.read_parquet(fall_rejects, **reject_columns),
