@@ -11,6 +11,8 @@ COHORT ?= demo
 comma := ,
 COHORTS := [$(subst $(eval) ,$(comma),$(strip $(COHORT)))]
 CORES ?= 2
+# make test runs test files in parallel, one pytest-xdist worker per core (TEST_WORKERS=0: serially).
+TEST_WORKERS ?= auto
 # Workflow rules call the pl-eval command: the one installed in .venv.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -36,8 +38,10 @@ run: $(STAMP) ## Run the whole workflow on the demo cohort (or COHORT=<name>)
 check-inputs: $(STAMP) ## Check data/raw/<COHORT>/ against the input contract, running nothing
 	@status=0; for cohort in $(COHORT); do $(BIN)/pl-eval check-inputs $$cohort || status=1; done; exit $$status
 
+# --dist loadfile: each file's tests run in one worker, so a module's fixture (a workflow run, a
+# processed demo cohort) is built once, and the Slurm tests' one cluster is used by one worker.
 test: $(STAMP) ## Run the test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP) ## Run the speed and memory benchmarks and print their tables
 	$(BIN)/python benchmarks/run.py
