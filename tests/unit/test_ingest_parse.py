@@ -139,6 +139,28 @@ def test_per_distinct_parses_each_value_once_and_keeps_missing():
     assert out.tolist()[:3] == [1.0, 2.0, 1.0] and np.isnan(out.iloc[3])
 
 
+def test_a_column_checked_then_typed_is_parsed_once():
+    """Reading a cohort checks each raw column (schemas), then types it (pipeline) with the
+    same parser: the second pass reuses the first's parsed values, for those columns only."""
+    calls = []
+
+    def spy(text):
+        calls.append(len(text))
+        return parse.numbers(text)
+
+    column = pd.Series(["1", "x", "1", None], dtype="category")
+    first = parse.per_distinct(spy, column)
+    again = parse.per_distinct(spy, column.iloc[::-1])  # its rows: the same categories object
+    assert calls == [3]  # "1", "x" and missing, once
+    np.testing.assert_array_equal(first.to_numpy(), [1.0, np.nan, 1.0, np.nan])
+    np.testing.assert_array_equal(again.to_numpy()[::-1], first.to_numpy())
+    equal = pd.Series(["1", "x", "1", None], dtype="category")  # equal values, another column
+    parse.per_distinct(spy, equal)
+    assert calls == [3, 3]
+    assert parse.per_distinct(spy, pd.Series(["3"], dtype="category")).tolist() == [3.0]
+    assert calls == [3, 3, 2]
+
+
 def test_group_ids_combine_columns_and_decode_codes():
     a = pd.Series(["x", "y", "x", "x"], dtype="category")
     b = pd.Series(["1", "1", "1", None], dtype="category")

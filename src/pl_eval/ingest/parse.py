@@ -65,20 +65,51 @@ def per_distinct(parse: Callable[..., pd.Series | pd.DataFrame], *columns: pd.Se
 
     ``parse`` receives one str Series per column (NaN where missing) indexed 0..g-1. Text
     results come back categorical, other results in their own dtype, indexed like the rows.
+    The same parser on the same columns parses once (:class:`_Parsed`).
     """
     ids, parts = _distinct(*columns)
-    distinct = [
-        pd.Series(np.asarray(categorical(c).cat.categories, dtype=object), dtype="str")
-        .reindex(p)
-        .reset_index(drop=True)
-        for c, p in zip(columns, parts, strict=True)
-    ]
-    parsed = parse(*distinct)
+    categories = [categorical(c).cat.categories for c in columns]
+    parsed = _PARSED.get(parse, categories)
+    if parsed is None:
+        distinct = [
+            pd.Series(np.asarray(c, dtype=object), dtype="str").reindex(p).reset_index(drop=True)
+            for c, p in zip(categories, parts, strict=True)
+        ]
+        parsed = _PARSED.put(parse, categories, parse(*distinct))
     if isinstance(parsed, pd.DataFrame):
         return pd.DataFrame(
             {name: _broadcast(parsed[name], ids) for name in parsed}, index=columns[0].index
         )
     return pd.Series(_broadcast(parsed, ids), index=columns[0].index)
+
+
+class _Parsed:
+    """The distinct values most recently parsed, by parser and by the columns' categories (the
+    same Index objects, held here so they stay the same). Reading a cohort checks every raw
+    column (schemas) and then types it (pipeline) with the same parsers: the regular
+    expressions over the distinct values, the largest part of typing, then run once. A
+    column's distinct values are its categories and their codes; the categories are immutable,
+    so parsing them again would give the same result."""
+
+    KEPT = 32  # entries; a cohort has about 20 parsed raw columns
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple, tuple[list[pd.Index], pd.Series | pd.DataFrame]] = {}
+
+    def get(self, parse: Callable, categories: list[pd.Index]) -> pd.Series | pd.DataFrame | None:
+        found = self._entries.get((parse, *map(id, categories)))
+        if found is None or any(a is not b for a, b in zip(found[0], categories, strict=True)):
+            return None
+        return found[1]
+
+    def put(self, parse: Callable, categories: list[pd.Index], parsed):
+        self._entries[(parse, *map(id, categories))] = (categories, parsed)
+        while len(self._entries) > self.KEPT:  # the oldest first
+            del self._entries[next(iter(self._entries))]
+        return parsed
+
+
+_PARSED = _Parsed()
 
 
 def _distinct(*columns: pd.Series) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -54,16 +54,17 @@ def _pandera():
 
 
 def _parses(parser: Callable[[pd.Series], pd.Series | pd.DataFrame], *, optional: bool):
-    """A vectorised check: the value parses (or is blank, when ``optional``)."""
+    """A vectorised check: the value parses (or is blank, when ``optional``). It parses as
+    typing will (``parse.per_distinct(parser, column)``), so typing reuses the parsed values."""
 
-    def good(text: pd.Series) -> pd.Series:
-        parsed = parser(text)
+    def good(values: pd.Series) -> pd.Series:
+        parsed = parse.per_distinct(parser, values)
         ok = (parsed.iloc[:, -1] if isinstance(parsed, pd.DataFrame) else parsed).notna()
         if optional:
-            ok |= text.str.strip().eq("")
+            ok |= parse.blank(values)
         return ok.fillna(False).astype(bool)
 
-    return lambda values: parse.per_distinct(good, values)
+    return good
 
 
 def _present(values: pd.Series) -> pd.Series:
