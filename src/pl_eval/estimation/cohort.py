@@ -7,9 +7,10 @@ RAND's virtual comparison groups did), with ATT weights rebuilt from the match p
 
 ``estimate.model`` chooses the pooled model only: least squares with school-clustered SEs, or
 school random intercepts with one variance per arm (``mixed``). School estimates (least squares
-within the school's sample, HC1) and breakouts (a least-squares interaction model on stacked
-group samples, school-clustered) are the same in every analysis: a comparison student matched
-to PL students of two groups appears in both groups' samples, which the school-clustered
+within the school's sample, HC1 plus the variance its few comparison schools' shared shocks
+add: :func:`_with_shared_comparison_noise`) and breakouts (a least-squares interaction model on
+stacked group samples, school-clustered) are the same in every analysis: a comparison student
+matched to PL students of two groups appears in both groups' samples, which the school-clustered
 sandwich allows for and a random-intercept likelihood would count as independent rows.
 
 Small and odd cohorts never stop the analysis: a row that cannot be estimated is kept with
