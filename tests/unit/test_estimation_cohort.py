@@ -210,3 +210,64 @@ def test_school_estimates_leave_out_school_level_covariates():
     assert pooled["estimate"] != pytest.approx(
         fall.loc[fall["scope"] == "pooled", "estimate"].iloc[0]
     )
+
+
+def _one_pl_school_two_comparison_schools() -> pd.DataFrame:
+    """PL school P (x 1 and 2), comparison school A (x 0, 0) and B (x 2, 2): x differs between
+    the comparison schools, as days between tests does (each school has its own test windows)."""
+    return pd.DataFrame(
+        {
+            "treated": [True, True, False, False, False, False],
+            "x": [1.0, 2.0, 0.0, 0.0, 2.0, 2.0],
+            "spring_z": [0.0, 1.0, 0.3, -0.1, 0.5, 0.9],
+            "weight": 1.0,
+            "school_id": ["P", "P", "A", "A", "B", "B"],
+        }
+    )
+
+
+def test_comparison_school_influence_by_hand():
+    from pl_eval.estimation.cohort import comparison_school_influence
+
+    # τ̂ = ȳ_P − ȳ_C − β̂(x̄_P − x̄_C), x̄_P − x̄_C = 0.5, β̂ = (S_xy,P + S_xy,C)/(0.5 + 4). Shifting
+    # A's two outcomes by 1 moves ȳ_C by 1/2 and S_xy,C by −2, so β̂ by −4/9:
+    # c_A = −1/2 + 0.5·4/9 = −5/18, and c_B = −1 − c_A = −13/18 (the shares are 1/2 each).
+    influence = comparison_school_influence(_one_pl_school_two_comparison_schools(), ("x",))
+    assert influence.to_dict() == pytest.approx({"A": -5 / 18, "B": -13 / 18})
+    # without the covariate the estimate is a difference in means: minus each school's share
+    plain = comparison_school_influence(_one_pl_school_two_comparison_schools(), ())
+    assert plain.to_dict() == pytest.approx({"A": -0.5, "B": -0.5})
+
+
+def test_school_interval_adds_comparison_school_variance_by_influence():
+    from pl_eval.estimation.cohort import _with_shared_comparison_noise
+
+    sample = _one_pl_school_two_comparison_schools()
+    row = {"estimate": 0.2, "se": 0.1, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
+    out = _with_shared_comparison_noise(row, sample, ("x",), 0.01)
+    # SE² = 0.1² + σ_v²·Σc_k² = 0.01 + 0.01·(25 + 169)/324; weight shares would give 0.01·1/2
+    se = np.sqrt(0.01 + 0.01 * 194 / 324)
+    assert out["se"] == pytest.approx(se)
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx(
+        (0.2 - 1.959964 * se, 0.2 + 1.959964 * se)
+    )
+    assert out["p_value"] == pytest.approx(2 * norm.sf(0.2 / se))
+
+
+def test_comparison_school_variance_is_lme4s_reml_comparison_variance():
+    import json
+    from pathlib import Path
+
+    from pl_eval.estimation.cohort import comparison_school_variance
+
+    # tests/data/r/make_mixed_fixtures.R: lmer(outcome ~ treat + baseline + band + baseline_x2 +
+    # (0 + dummy(treat, "1") | school) + (0 + dummy(treat, "0") | school)), unweighted, REML.
+    # The method-of-moments ANOVA on least-squares residuals gave 0.011996 here.
+    folder = Path(__file__).resolve().parents[1] / "data" / "r"
+    reference = json.loads((folder / "mixed_arms.json").read_text())["results"]
+    frame = pd.read_csv(folder / "mixed_arms.csv").rename(
+        columns={"outcome": "spring_z", "school": "school_id"}
+    )
+    frame = frame.assign(treated=frame["treat"].astype(bool))
+    variance = comparison_school_variance(frame, ("baseline", "band", "baseline_x2"))
+    assert variance == pytest.approx(reference["planted_unweighted"]["var_comparison"], abs=1e-7)
