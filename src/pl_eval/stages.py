@@ -30,7 +30,7 @@ from pl_eval.config import (
     missing_cohort,
 )
 from pl_eval.errors import ConfigError, InputError, NotReady
-from pl_eval.norms import Norms
+from pl_eval.norms import Norms, SchoolCalendar
 
 # Imported when a stage first uses them: a job pays only for its own stage's libraries.
 estimation = lazy.module("pl_eval.estimation")
@@ -52,8 +52,21 @@ def simulate(raw_dir: Path, *, size: str, seed: int) -> None:
     _write_cohort(simulation.SimulationSettings.preset(size, seed), Path(raw_dir))
 
 
+def _norms(year: int) -> Norms:
+    """The shipped norms study ``year``, with its mean curves by instructional week."""
+    return Norms.from_frame(io.read_norms_table(), year, io.read_norms_week_means())
+
+
+def _calendar(settings: dict) -> SchoolCalendar | None:
+    """The school calendar for norming each test at its instructional week (``panel.norms_week:
+    test_date``, the default), or None for NWEA's default weeks of the season (``default``)."""
+    if settings.get("norms_week", "test_date") == "default":
+        return None
+    return SchoolCalendar.from_settings(settings.get("calendar", {}))
+
+
 def _write_cohort(settings: simulation.SimulationSettings, raw_dir: Path) -> None:
-    cohort = simulation.simulate_cohort(settings, Norms.from_frame(io.read_norms_table(), 2020))
+    cohort = simulation.simulate_cohort(settings, _norms(2020))
     for name, table in sorted(cohort.exports.items()):
         io.write_delimited(table, raw_dir / "exports" / name)
     log.info("simulate: %s; %d export files in %s", cohort.summary(), len(cohort.exports), raw_dir)
@@ -235,7 +248,7 @@ def build_panel(
     A cohort without a kept fall or spring test is one InputError naming the missing term:
     nothing can be paired, and an empty panel would only fail later, less clearly.
     """
-    norms = Norms.from_frame(io.read_norms_table(), settings.get("norms_year", 2020))
+    norms = _norms(settings.get("norms_year", 2020))
     tests = io.read_parquet(
         scores, columns=panels.SCORE_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
     )
@@ -257,6 +270,7 @@ def build_panel(
             rejects, columns=panels.REJECT_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
         ),
         school_year=year,
+        calendar=_calendar(settings),
     )
     log.info("build_panel: %s", result.summary())
     io.write_parquet(result.data, panel)
@@ -294,7 +308,7 @@ def build_span_panel(
     result = panels.build_panel(
         pd.concat([fall, spring], ignore_index=True),
         io.read_parquet(schools),
-        Norms.from_frame(io.read_norms_table(), settings.get("norms_year", 2020)),
+        _norms(settings.get("norms_year", 2020)),
         rejects=pd.concat(
             [
                 io.read_parquet(fall_rejects, **reject_columns),
@@ -304,6 +318,7 @@ def build_span_panel(
         ),  # fmt: skip
         school_year=fall_year,
         spring_year=spring_year,
+        calendar=_calendar(settings),
     )
     log.info("build_span_panel: %s", result.summary())
     io.write_parquet(result.data, panel)
