@@ -6,11 +6,11 @@ and term a Comprehensive Data File pair (``AssessmentResults`` in the 2020+ layo
 RAND's 2017 study (reference/rand_method.md, "Demo cohort calibration"; formats from
 reference/nwea_formats.md §1 and §4).
 
-Model, in national-SD units (z against the status norms of grade × subject × season):
+Model, in national-SD units (z against the status norms of grade × subject at the test's week):
 
 * fall: true ``z_fall = school mean + N(0, within_school_sd)``; the school mean falls with FRL
   and is a little lower in PL schools (selection on baseline and FRL). The reported RIT is
-  ``round(μ + z·σ + e)`` with measurement error ``e ~ N(0, SE²)``, SE the test's own reported
+  ``round(μ_w + z·σ_w + e)`` with measurement error ``e ~ N(0, SE²)``, SE the test's own reported
   TestStandardError, so an estimator adjusting for the observed fall z faces errors in variables.
 * spring (true): ``z_spring = ρ*·z_fall + √(1−ρ*²)·ε + shock + v_school + τ_i``,
   ρ* the norms' ρ_g over the root of the two tests' reliabilities (so observed scores keep ρ_g);
