@@ -326,6 +326,13 @@ def read_norms_table() -> pd.DataFrame:
         )
 
 
+def read_norms_week_means() -> pd.DataFrame:
+    """NWEA's 2020 mean growth curves by instructional week, shipped as package data
+    (``data/nwea_norms_2020_weeks.csv``: coefficients x1..x6 per subject × grade)."""
+    with resources.files("pl_eval").joinpath("data/nwea_norms_2020_weeks.csv").open("rb") as fh:
+        return pd.read_csv(fh, dtype={"norms_year": "int64", "subject": "string", "grade": "int64"})
+
+
 # --- Raw NWEA exports and the pseudonym key (read by the ingest stage) ---------------------
 
 #: Bytes inspected to find an export's header, delimiter and encoding.

@@ -14,7 +14,13 @@ import pandas as pd
 
 from pl_eval.errors import ConfigError
 from pl_eval.ingest.parse import categorical, group_ids
-from pl_eval.norms import Norms, national_percentile
+from pl_eval.norms import (
+    DEFAULT_WEEKS,
+    Norms,
+    SchoolCalendar,
+    instructional_weeks,
+    national_percentile,
+)
 
 SUBJECTS = ("math", "reading")
 ARMS = ("treated", "comparison", "not_yet_pl", "unknown")
@@ -48,7 +54,7 @@ PANEL_COLUMNS = [
     "student_key", "subject", "district", "school", "grade", "grade_band", "gender", "ethnicity",
     "sector", "treated", "pl_start_year", "years_pl", "frl_pct", "locale", "locale_group",
     "fall_date", "spring_date", "days_between", "fall_rit", "fall_se", "spring_rit", "spring_se",
-    "fall_z", "spring_z", "fall_pct", "spring_pct",
+    "fall_z", "spring_z", "fall_pct", "spring_pct", "fall_week", "spring_week",
 ]  # fmt: skip
 
 #: Students lost between fall and spring: tested in the fall at a PL or comparison school, not
@@ -131,8 +137,13 @@ def build_panel(
     rejects: pd.DataFrame | None = None,
     school_year: str | None = None,
     spring_year: str | None = None,
+    calendar: SchoolCalendar | None = None,
 ) -> Panel:
     """Pair each student's fall and spring test per subject and attach norms and school facts.
+
+    z-scores and percentiles are taken at each test's instructional week, counted from its
+    date on ``calendar`` (a test without a date at its season's default week); without a
+    calendar, at NWEA's default weeks of the season (the published tables).
 
     ``scores`` is ingest's one-test-per-student×subject×term table, ``schools`` its validated
     school frame, ``rejects`` its reject table (students whose every test was rejected are
@@ -167,10 +178,15 @@ def build_panel(
 
     # Each test is normed at its own grade: a span's spring is a grade later than its fall.
     pairs["grade"] = pairs["fall_grade"].astype("Int64")
-    pairs["fall_z"] = _z_scores(norms, pairs["fall_rit"], pairs["subject"], pairs["grade"], "fall")
-    pairs["spring_z"] = _z_scores(
-        norms, pairs["spring_rit"], pairs["subject"], pairs["spring_grade"], "spring"
-    )
+    for season, grade in (("fall", pairs["grade"]), ("spring", pairs["spring_grade"])):
+        rit = pairs[f"{season}_rit"]
+        if calendar is None:
+            pairs[f"{season}_week"] = DEFAULT_WEEKS[season]
+            pairs[f"{season}_z"] = _z_scores(norms, rit, pairs["subject"], grade, season)
+        else:
+            week = instructional_weeks(pairs[f"{season}_test_date"], season, calendar)
+            pairs[f"{season}_week"] = week
+            pairs[f"{season}_z"] = norms.z_at_week(rit, pairs["subject"], grade, week)
 
     reason = _first_reason(
         pairs,
@@ -382,6 +398,8 @@ def _finish(paired: pd.DataFrame, fall_year: int) -> pd.DataFrame:
             "spring_z": paired["spring_z"],
             "fall_pct": national_percentile(paired["fall_z"].to_numpy()),
             "spring_pct": national_percentile(paired["spring_z"].to_numpy()),
+            "fall_week": paired["fall_week"].astype(float),
+            "spring_week": paired["spring_week"].astype(float),
         }
     )
     # sorted by subject and student key as given (a categorical by its codes), by district and

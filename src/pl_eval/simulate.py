@@ -6,19 +6,21 @@ and term a Comprehensive Data File pair (``AssessmentResults`` in the 2020+ layo
 RAND's 2017 study (reference/rand_method.md, "Demo cohort calibration"; formats from
 reference/nwea_formats.md §1 and §4).
 
-Model, in national-SD units (z against the status norms of grade × subject × season):
+Model, in national-SD units (z against the status norms of grade × subject at the test's week):
 
 * fall: true ``z_fall = school mean + N(0, within_school_sd)``; the school mean falls with FRL
   and is a little lower in PL schools (selection on baseline and FRL). The reported RIT is
-  ``round(μ + z·σ + e)`` with measurement error ``e ~ N(0, SE²)``, SE the test's own reported
+  ``round(μ_w + z·σ_w + e)`` with measurement error ``e ~ N(0, SE²)``, SE the test's own reported
   TestStandardError, so an estimator adjusting for the observed fall z faces errors in variables.
-* spring (true): ``z_spring = ρ*·z_fall + √(1−ρ*²)·ε + shock + v_school + growth(days) + τ_i``,
+* spring (true): ``z_spring = ρ*·z_fall + √(1−ρ*²)·ε + shock + v_school + τ_i``,
   ρ* the norms' ρ_g over the root of the two tests' reliabilities (so observed scores keep ρ_g);
   reported like fall, with its own measurement error.
-* ``growth(days)``: growth is proportional to instructional days between the two tests (≈ 5/7
-  of the calendar days, less ``break_days``), the norms' fall-to-spring growth spanning
-  ``norm_instructional_days``; test windows vary by school and PL schools test
-  ``treated_days_shift`` days further apart, so days between tests differ by arm.
+* test dates: growth follows the norms' curves by instructional week (norms.py), so a test's
+  RIT is ``μ_w + z·σ_w`` at its own week w (counted from its date on the default
+  ``SchoolCalendar``, as the panel counts it): a later test scores higher by the norms' growth
+  over the extra weeks, and its z at its own week is unchanged. Test windows vary by school and
+  PL schools test ``treated_days_shift`` days further apart, so the RIT growth between tests
+  differs by arm while z-scores at each test's week do not.
 * ``shock``: a school growth shock in both arms, shared by math and reading, plus its district's
   (LEA's); ``v_school`` an extra subject-specific shift of comparison schools.
 * attrition: students who stay miss spring with a logistic probability falling with their true
@@ -73,7 +75,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from pl_eval.errors import ConfigError
-from pl_eval.norms import Norms, reported_percentile
+from pl_eval.norms import Norms, instructional_weeks, reported_percentile
 
 SIZES = ("demo", "national")
 SUBJECTS = ("math", "reading")
@@ -121,6 +123,7 @@ _TEST_NAMES = (  # by grade band K-1, 2-5, 6+
     "Growth: Language 2-12 CCSS 2010 V2",
 )  # fmt: skip
 _SEASONS = ("Fall", "Spring")
+SEASONS_OF_TERM = ("fall", "spring")
 _QUINTILES = ("Low", "LoAvg", "Avg", "HiAvg", "High")
 _MET = ("No", "No*", "Yes", "Yes*")
 _GRADES = ("K", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12")
@@ -286,10 +289,8 @@ class SimulationSettings:
 
     # What an estimator must survive (issue 12): measurement error, test dates, attrition, shocks
     measurement_error: bool = True  # observed RIT = true RIT + N(0, SE²), SE the test's own
-    break_days: float = 45.0  # calendar days between fall and spring tests without instruction
-    norm_instructional_days: float = 140.0  # the norms' fall-to-spring span (weeks 4 to 32)
     treated_days_shift: float = 10.0  # PL schools' extra days between tests (½ earlier fall,
-    # ½ later spring): unadjusted, ≈ +0.02 SD of spurious growth
+    # ½ later spring): ≈ +0.02 SD of spurious growth in z at the seasons' default weeks
     attrition_baseline_slope: float = -0.4  # log-odds of no spring test per SD of true fall z
     attrition_treated_log_odds: float = 0.3  # extra log-odds of no spring test in PL schools
     attrition_treated_baseline_slope: float = -0.3  # extra slope on true fall z in PL schools
@@ -744,6 +745,7 @@ class _NormGrids:
     mean: np.ndarray
     sd: np.ndarray
     rho: np.ndarray  # [subject, grade] fall-spring correlation
+    norms: Norms  # for the mean and SD at a test's instructional week
 
     @classmethod
     def from_norms(cls, norms: Norms, s: SimulationSettings) -> _NormGrids:
@@ -756,11 +758,22 @@ class _NormGrids:
                 f"simulate: the {norms.year} norms lack math or reading grades K-12; use 2020"
             )
         rho = np.array([s.rho_math, s.rho_reading])
-        return cls(mean.reshape(2, 13, 2), sd.reshape(2, 13, 2), rho)
+        return cls(mean.reshape(2, 13, 2), sd.reshape(2, 13, 2), rho, norms)
 
     def at(self, table: np.ndarray, subject: np.ndarray, grade: np.ndarray, term) -> np.ndarray:
         """Values of ``table`` per test; Language Usage (subject 2) takes the reading norms."""
         return table[np.minimum(subject, 1), grade, term]
+
+    def at_days(
+        self, subject: np.ndarray, grade: np.ndarray, day: np.ndarray, term: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Norm mean and SD at the instructional week of tests on ``day`` (days since
+        1970-01-01; the arrays broadcast), as the panel counts weeks on the default calendar."""
+        day, subject, grade = np.broadcast_arrays(day, subject, grade)
+        week = instructional_weeks(day.ravel().astype("datetime64[D]"), SEASONS_OF_TERM[term])
+        names = np.asarray(SUBJECTS)[np.minimum(subject, 1).ravel()]
+        mean, sd = self.norms.at_week(names, grade.ravel(), week)
+        return mean.reshape(day.shape), sd.reshape(day.shape)
 
 
 @dataclass(frozen=True)
@@ -817,7 +830,7 @@ class _Scores:
         error = rngs["measurement"].standard_normal((n, 3, 2)) * se * s.measurement_error
         day = _test_days(schools, students, rngs["dates"])
 
-        mean, sd = grids.at(grids.mean, subject, grade, 0), grids.at(grids.sd, subject, grade, 0)
+        mean, sd = grids.at_days(subject, grade, day[:, :, 0], 0)
         rit_fall = np.clip(np.rint(mean + z_true * sd + error[:, :, 0]), 100, 320)
         z_seen = (rit_fall - mean) / sd
         planted, deviation = _school_effects(s, schools, school, analysable, rngs["effects"])
@@ -828,9 +841,8 @@ class _Scores:
         rho = _true_score_correlation(s, grids, grade, subject)
         z_spring = rho * z_true + np.sqrt(1 - rho**2) * rng.standard_normal((n, 3))
         z_spring += 0.5 * (shock[school] + shock[spring_school])[:, None]
-        z_spring += _instructional_growth(s, grids, grade, subject, day[:, :, 1] - day[:, :, 0])
         z_spring[:, :2] += 0.5 * (v[school] + v[spring_school]) + tau
-        mean, sd = grids.at(grids.mean, subject, grade, 1), grids.at(grids.sd, subject, grade, 1)
+        mean, sd = grids.at_days(subject, grade, day[:, :, 1], 1)
         rit_spring = np.clip(np.rint(mean + z_spring * sd + error[:, :, 1]), 100, 320)
         return cls(
             present=present,
@@ -908,24 +920,6 @@ def _true_score_correlation(
         1 / (1 + (s.se_mean / grids.at(grids.sd, subject, grade, t)) ** 2) for t in (0, 1)
     ]
     return np.minimum(rho / np.sqrt(reliability[0] * reliability[1]), 0.99)
-
-
-def _instructional_growth(
-    s: SimulationSettings,
-    grids: _NormGrids,
-    grade: np.ndarray,
-    subject: np.ndarray,
-    days_between: np.ndarray,
-) -> np.ndarray:
-    """Spring z gained or lost for testing after more or fewer instructional days than the
-    norms assume: growth is proportional to instructional days, ≈ (calendar days − breaks)·5/7,
-    and the norms' fall-to-spring growth (μ_spring − μ_fall, in spring SDs) spans
-    ``norm_instructional_days``."""
-    growth = (grids.at(grids.mean, subject, grade, 1) - grids.at(grids.mean, subject, grade, 0)) / (
-        grids.at(grids.sd, subject, grade, 1)
-    )
-    instructional = (days_between - s.break_days) * 5 / 7
-    return growth * (instructional - s.norm_instructional_days) / s.norm_instructional_days
 
 
 def _slot_kinds(s: SimulationSettings, rng: np.random.Generator, shape: tuple) -> np.ndarray:

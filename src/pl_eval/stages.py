@@ -43,11 +43,6 @@ simulation = lazy.module("pl_eval.simulate")
 log = logging.getLogger(__name__)
 
 
-def _norms(year: int) -> nwea_norms.Norms:
-    """NWEA's norms table of ``year`` (imported here: scipy is slow to import)."""
-    return nwea_norms.Norms.from_frame(io.read_norms_table(), year)
-
-
 def simulate(raw_dir: Path, *, size: str, seed: int) -> None:
     """Write a simulated cohort into ``raw_dir`` as an evaluator would hand it over.
 
@@ -55,6 +50,20 @@ def simulate(raw_dir: Path, *, size: str, seed: int) -> None:
     the planted truth to ``raw_dir/truth.json`` (read by validation only, never by estimation).
     """
     _write_cohort(simulation.SimulationSettings.preset(size, seed), Path(raw_dir))
+
+
+def _norms(year: int) -> nwea_norms.Norms:
+    """The shipped norms study ``year``, with its mean curves by instructional week (imported
+    here: scipy is slow to import)."""
+    return nwea_norms.Norms.from_frame(io.read_norms_table(), year, io.read_norms_week_means())
+
+
+def _calendar(settings: dict) -> nwea_norms.SchoolCalendar | None:
+    """The school calendar for norming each test at its instructional week (``panel.norms_week:
+    test_date``, the default), or None for NWEA's default weeks of the season (``default``)."""
+    if settings.get("norms_week", "test_date") == "default":
+        return None
+    return nwea_norms.SchoolCalendar.from_settings(settings.get("calendar", {}))
 
 
 def _write_cohort(settings: simulation.SimulationSettings, raw_dir: Path) -> None:
@@ -262,6 +271,7 @@ def build_panel(
             rejects, columns=panels.REJECT_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
         ),
         school_year=year,
+        calendar=_calendar(settings),
     )
     log.info("build_panel: %s", result.summary())
     io.write_parquet(result.data, panel)
@@ -309,6 +319,7 @@ def build_span_panel(
         ),  # fmt: skip
         school_year=fall_year,
         spring_year=spring_year,
+        calendar=_calendar(settings),
     )
     log.info("build_span_panel: %s", result.summary())
     io.write_parquet(result.data, panel)

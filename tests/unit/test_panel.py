@@ -7,10 +7,11 @@ from scipy.stats import norm
 
 from pl_eval import io, stages
 from pl_eval.errors import InputError
-from pl_eval.norms import Norms, percentile_points
+from pl_eval.norms import Norms, SchoolCalendar, percentile_points
 from pl_eval.panel import REASONS, build_panel, missing_seasons, school_year_of
 
 NORMS = Norms.from_frame(io.read_norms_table(), 2020)
+WEEK_NORMS = Norms.from_frame(io.read_norms_table(), 2020, io.read_norms_week_means())
 YEAR = "2022-2023"
 
 
@@ -135,6 +136,33 @@ def test_scores_and_school_facts(scores, schools):
     s2 = panel.data[panel.data["student_key"] == "s2"]
     assert not s2["treated"].any() and s2["years_pl"].isna().all()
     assert np.isclose(s2.loc[s2["subject"] == "reading", "fall_z"].item(), (180 - 186.62) / 16.67)
+
+
+def test_scores_at_each_tests_instructional_week(scores, schools):
+    """With a calendar, z-scores and percentiles are taken at each test's week (from its date);
+    without one, at the seasons' default weeks 4 and 32 as the tables are."""
+    scores = scores.copy()
+    # s2's fall test has no date: it is normed at the fall's default week
+    s2_fall = (scores["student_key"] == "s2") & (scores["season"] == "fall")
+    scores.loc[s2_fall & (scores["subject"] == "math"), "test_date"] = pd.NaT
+    calendar = SchoolCalendar()
+    panel = build_panel(scores, schools, WEEK_NORMS, calendar=calendar).data
+    s1 = panel.set_index(["student_key", "subject"]).loc[("s1", "math")]
+    # 15 Sep 2022 is 31 days after 15 Aug; 1 May 2023 is 259 days, less 28 days of breaks
+    assert s1["fall_week"] == pytest.approx(31 / 7) and s1["spring_week"] == pytest.approx(33)
+    mean, sd = WEEK_NORMS.at_week(["math", "math"], [3, 3], np.array([31 / 7, 33.0]))
+    assert mean[0] > 188.48 and mean[1] > 201.08  # later than the default weeks: higher norms
+    assert s1["fall_z"] == pytest.approx((188.48 - mean[0]) / sd[0], abs=1e-12)
+    assert s1["spring_z"] == pytest.approx((201.08 + 14.09 - mean[1]) / sd[1], abs=1e-12)
+    assert s1["fall_pct"] == pytest.approx(100 * norm.cdf(s1["fall_z"]))
+    assert s1["spring_pct"] == pytest.approx(100 * norm.cdf(s1["spring_z"]))
+    s2 = panel.set_index(["student_key", "subject"]).loc[("s2", "math")]
+    assert s2["fall_week"] == 4 and s2["fall_z"] == pytest.approx((175 - 188.48) / 13.46)
+    default = build_panel(scores, schools, WEEK_NORMS).data
+    assert (default["fall_week"] == 4).all() and (default["spring_week"] == 32).all()
+    s1 = default.set_index(["student_key", "subject"]).loc[("s1", "math")]
+    assert s1["fall_z"] == pytest.approx(0.0, abs=1e-12)
+    assert s1["spring_z"] == pytest.approx(1.0, abs=1e-12)
 
 
 def test_inputs_not_mutated(scores, schools, rejects):

@@ -27,6 +27,28 @@ def test_the_shipped_main_specification_in_words():
         "adjusted for fall score, school FRL share, locale group, gender, grade and number of "
         "days between the tests"
     )
+    assert text.norming == (
+        "Fall and spring scores are converted to national z-scores and percentiles with NWEA's "
+        "2020 national norms at each test's own week of instruction (weeks from the first day "
+        "of school, 15 August, to the test date, less school breaks), as NWEA norms a score, so "
+        "a school that tests earlier in the fall or later in the spring is not credited with "
+        "the growth the norms expect over the extra weeks."
+    )
+
+
+def test_the_norming_sentence_follows_the_panel_settings():
+    config = copy.deepcopy(CONFIG)
+    config["panel"] |= {"norms_week": "default", "norms_year": 2025}
+    assert method_text(config).norming == (
+        "Fall and spring scores are converted to national z-scores and percentiles with NWEA's "
+        "2025 national norms at NWEA's default weeks of instruction (week 4 in the fall, 32 in "
+        "the spring), whatever the test date."
+    )
+    config = copy.deepcopy(CONFIG)
+    config["panel"]["calendar"] = {"first_day": "09-02"}
+    config["analyses"]["season_weeks"] = {"panel": {"norms_week": "default"}}
+    assert "first day of school, 2 September," in method_text(config).norming
+    assert "at NWEA's default weeks" in method_text(config, "season_weeks").norming
 
 
 def test_the_words_follow_the_settings():
@@ -53,6 +75,8 @@ def test_the_methods_paragraph_prints_them_escaped():
     macros = environment().get_template("macros.html.j2").module
     html = str(macros.matching_method(method_text(CONFIG)))
     assert "a fall score within 0.1 SD" in html
+    assert html.startswith('<p id="matching-method">Fall and spring scores are converted to')
+    assert "at each test&#39;s own week of instruction" in html  # escaped like any text
     assert "comparison students, adjusted for fall score, school FRL share" in html
     config = copy.deepcopy(CONFIG)
     config["estimate"]["covariates"] = ["match", "<b>x</b>"]

@@ -11,7 +11,7 @@ import pytest
 
 from pl_eval import io
 from pl_eval.errors import ConfigError
-from pl_eval.norms import Norms, reported_percentile
+from pl_eval.norms import Norms, instructional_weeks, reported_percentile
 from pl_eval.simulate import (
     ASSESSMENT_COLUMNS,
     LOCALES,
@@ -63,7 +63,7 @@ TINY = dict(
 
 @pytest.fixture(scope="module")
 def norms() -> Norms:
-    return Norms.from_frame(io.read_norms_table(), 2020)
+    return Norms.from_frame(io.read_norms_table(), 2020, io.read_norms_week_means())
 
 
 @pytest.fixture(scope="module")
@@ -547,7 +547,7 @@ def test_spring_attrition_is_higher_in_pl_schools_and_among_low_scorers(cohort, 
         assert lost.mean() < kept.mean() - 0.15  # low scorers leave more often
 
 
-def test_growth_follows_instructional_days_and_pl_schools_test_further_apart(norms):
+def test_growth_follows_the_norms_week_curve_and_pl_schools_test_further_apart(norms):
     base = _fall_and_spring(
         simulate_cohort(SimulationSettings(**TINY, treated_days_shift=0), norms)
     )
@@ -562,15 +562,33 @@ def test_growth_follows_instructional_days_and_pl_schools_test_further_apart(nor
         comparison["rit_s"] == comparison["rit_s_w"]
     ).all()
     assert extra[both["treated_f"]].between(26, 34).all() and extra[both["treated_f"]].mean() > 28
-    assert (pl["rit_f"] == pl["rit_f_w"]).all()  # the fall score does not depend on the date
-    # growth proportional to instructional days (≈ 5/7 of calendar days): the norms'
-    # fall-to-spring growth spans 140 of them
     subject, grade = pl.index.get_level_values("subject"), pl["grade_f"]
-    spring, _ = norms.lookup(subject, grade, ["spring"] * len(pl))
-    fall, _ = norms.lookup(subject, grade, ["fall"] * len(pl))
-    expected = (spring - fall) * extra[both["treated_f"]] * 5 / 7 / 140
-    gained = pl["rit_s_w"] - pl["rit_s"]
-    assert gained.sum() / expected.sum() == pytest.approx(1, abs=0.05)
+    for term, season, moved in (("f", "fall", -1), ("s", "spring", 1)):
+        week = instructional_weeks(pl[f"date_{term}"], season)
+        week_w = instructional_weeks(pl[f"date_{term}_w"], season)
+        assert (np.sign(week_w - week) == moved).mean() > 0.95  # 15 days earlier / later
+        # RIT = μ_w + z·σ_w at the test's own week: the RIT moves with the norms' curve ...
+        z = norms.z_at_week(pl[f"rit_{term}"], subject, grade, week)
+        mean, sd = norms.at_week(subject, grade, week)
+        mean_w, sd_w = norms.at_week(subject, grade, week_w)
+        expected = (mean_w + z * sd_w) - (mean + z * sd)
+        gained = pl[f"rit_{term}_w"] - pl[f"rit_{term}"]
+        assert np.abs(expected).mean() > 0.2  # the curve moves the RIT by a fraction of a point
+        assert np.abs(gained - expected).max() < 1 + 1e-9  # up to the two roundings
+        assert np.mean(gained - expected) == pytest.approx(0, abs=0.05)
+        # ... and the z-score at the test's own week does not (two roundings of half a point)
+        z_w = norms.z_at_week(pl[f"rit_{term}_w"], subject, grade, week_w)
+        assert np.mean(z_w - z) == pytest.approx(0, abs=0.005)
+        assert np.abs(z_w - z).max() < 1 / sd.min() + 1e-9
+
+    # at the seasons' default weeks the PL students' fall-to-spring growth in z rises with the
+    # extra 30 days (about 4 weeks of instruction)
+    def growth(suffix: str) -> np.ndarray:
+        return norms.z_score(pl[f"rit_s{suffix}"], subject, grade, ["spring"] * len(pl)) - (
+            norms.z_score(pl[f"rit_f{suffix}"], subject, grade, ["fall"] * len(pl))
+        )
+
+    assert np.mean(growth("_w") - growth("")) > 0.03
 
 
 @pytest.mark.parametrize("level", ["school", "district"])

@@ -4,9 +4,11 @@ configuration in effect (never a fixed sentence, so the report says what was act
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import date
 
 from pl_eval.config import analysis_section, resolved_estimate
 from pl_eval.matching.cohort import MatchConfig
+from pl_eval.norms import SchoolCalendar
 
 #: Panel columns in the report's words; any other column is named as it is.
 COLUMN_WORDS = {
@@ -27,6 +29,7 @@ class MethodText:
 
     matching: str  # how each PL student's comparison students were found (or weighted)
     adjustment: str  # what the effect model adjusts for: "adjusted for the fall score, ..."
+    norming: str = ""  # how scores became national z-scores and percentiles (at which week)
 
 
 def words(names: list[str] | tuple[str, ...]) -> str:
@@ -45,7 +48,36 @@ def method_text(config: dict, analysis: str = "main") -> MethodText:
     covariates = resolved_estimate(estimate, asdict(settings)).get(
         "covariates", list(MatchConfig.covariates) + list(MatchConfig.exact)
     )
-    return MethodText(matching=_matching(settings), adjustment=_adjustment(list(covariates)))
+    panel = (
+        analysis_section(config, analysis, "panel")
+        if analysis in (config.get("analyses") or {})
+        else dict(config.get("panel", {}))
+    )
+    return MethodText(
+        matching=_matching(settings),
+        adjustment=_adjustment(list(covariates)),
+        norming=_norming(panel),
+    )
+
+
+def _norming(panel: dict) -> str:
+    """The sentence on norming: at each test's instructional week, or the seasons' defaults."""
+    study = f"NWEA's {panel.get('norms_year', 2020)} national norms"
+    if panel.get("norms_week", "test_date") == "default":
+        return (
+            f"Fall and spring scores are converted to national z-scores and percentiles with "
+            f"{study} at NWEA's default weeks of instruction (week 4 in the fall, 32 in the "
+            f"spring), whatever the test date."
+        )
+    calendar = SchoolCalendar.from_settings(panel.get("calendar", {}))
+    first_day = date(2001, *map(int, calendar.first_day.split("-")))
+    return (
+        f"Fall and spring scores are converted to national z-scores and percentiles with "
+        f"{study} at each test's own week of instruction (weeks from the first day of school, "
+        f"{first_day.day} {first_day:%B}, to the test date, less school breaks), as NWEA norms a "
+        f"score, so a school that tests earlier in the fall or later in the spring is not "
+        f"credited with the growth the norms expect over the extra weeks."
+    )
 
 
 def _matching(s: MatchConfig) -> str:
