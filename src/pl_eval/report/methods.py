@@ -73,7 +73,7 @@ def _matching(s: MatchConfig) -> str:
         return (
             f"PL students are not matched: every student of a non-PL school{exact} is weighted "
             f"so that the weighted comparison students have the PL students' averages of "
-            f"{words(s.covariates)}, and their spread for the numbers among them (entropy "
+            f"{words(s.covariates)}, and the same spread of those that are numbers (entropy "
             f"balancing); PL students whose averages no weighting can reach are left out."
             f"{strata}"
         )
