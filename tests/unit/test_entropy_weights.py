@@ -95,6 +95,7 @@ def test_weights_through_match_balance_every_covariate_and_report_the_ess():
     assert sizes.loc["matched_ess", "comparison"] < sizes.loc["all", "comparison"]
     assert result.pairs.empty
     assert result.settings.describe().startswith("Entropy-balancing weights, exact on grade")
+    assert "Balanced: means within strata, variances across them" in result.summary()
 
 
 def test_unreachable_variances_fall_back_to_means():

@@ -247,6 +247,7 @@ def match(
         propensity=fit,
         n_short=n_short,
         missing_counts=prepared.missing_counts,
+        moments=found.moments if method == "entropy" else "",
     )
 
 

@@ -126,7 +126,8 @@ class CohortMatch:
             "note": ""
             if result.n_matched_treated
             else nobody_matched(self.subject, n_treated, counts),
-            "method": result.settings.describe(),
+            "method": result.settings.describe()
+            + (f"; balanced: {result.moments}" if result.moments else ""),
             "sample_sizes": {
                 arm: {k: v if k == "matched_ess" else int(v) for k, v in sizes[arm].items()}
                 for arm in sizes.columns

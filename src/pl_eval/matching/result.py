@@ -112,6 +112,7 @@ class MatchResult:
     propensity: PropensityFit | None
     n_short: int  # treated rows matched to fewer than ``ratio`` controls
     missing_counts: dict[str, int]  # rows with a missing value, per column read
+    moments: str = ""  # entropy balancing: the moments the weights balance
 
     @property
     def n_matched_treated(self) -> int:
@@ -180,6 +181,8 @@ class MatchResult:
         when it was computed already, else :meth:`balance`)."""
         s = self.settings
         lines = [s.describe()]
+        if self.moments:
+            lines.append(f"Balanced: {self.moments}")
         if self.propensity is not None:
             lines.append(self.propensity.summary())
         sizes = self.sample_sizes()
