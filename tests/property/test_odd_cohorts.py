@@ -40,6 +40,8 @@ CLEAN_ERRORS = (InputError, NotReady, ConfigError)
 MAX_LINE = 300
 #: Estimate columns that are numbers together: all finite, or the row says why not.
 EFFECT = ["estimate", "se", "ci_low", "ci_high", "p_value"]
+#: The doubly-robust variant's weighting covariates (config/config.yaml).
+DOUBLY_ROBUST_COVARIATES = ["fall_z", "frl_pct", "locale_group", "gender", "days_between"]
 #: Breakout groups the estimate table has a row for, per subject, whatever the sample.
 BREAKOUT_GROUPS = {
     "pooled": {"all"},
@@ -73,7 +75,7 @@ def run_settings(draw) -> dict:
     return {
         "panel": {"norms_year": draw(st.sampled_from([2020, 2015]))},
         "match": {
-            "method": draw(st.sampled_from(["propensity", "vcg"])),
+            "method": draw(st.sampled_from(["propensity", "vcg", "entropy"])),
             "ratio": draw(st.sampled_from([5, 1])),
             "replace": draw(st.booleans()),
             "strata": draw(st.sampled_from([[], ["grade_band"]])),
@@ -82,6 +84,15 @@ def run_settings(draw) -> dict:
         "estimate": {"model": draw(st.sampled_from(["ols_cluster", "ols_cluster", "mixed"]))},
         "report": {"min_n": draw(st.sampled_from([10, 1, 3]))},
     }
+
+
+def _as_run(run: dict) -> dict:
+    """A drawn run as the analyses ship it: entropy weights, as the doubly-robust variant,
+    balance the test window too and weight the cohort whole (no match strata)."""
+    if run["match"]["method"] != "entropy":
+        return run
+    weighted = run["match"] | {"strata": [], "covariates": DOUBLY_ROBUST_COVARIATES}
+    return run | {"match": weighted}
 
 
 def _merged(base: dict, override: dict) -> dict:
@@ -147,6 +158,28 @@ REGRESSIONS = {
     ),
     "fall tests only": (_cohort(_school("PL", 1, 20), *COMPARISON, terms=("fall",)), RUN),
 }
+#: Tiny cohorts for the robustness checks, the MDE, the school-weighted effect and the
+#: doubly-robust weights (issue 12): each must end in numbers or notes, never a crash.
+ENTROPY = RUN | {"match": {"method": "entropy", "strata": []}}
+REGRESSIONS |= {
+    "doubly robust, one PL school": (_cohort(_school("PL", 1, 20), *COMPARISON), ENTROPY),
+    "doubly robust, two PL schools": (
+        _cohort(_school("PL A", 1, 20), _school("PL B", 2, 20), *COMPARISON),
+        ENTROPY,
+    ),
+    "one comparison school": (
+        _cohort(_school("PL A", 1, 20), _school("PL B", 2, 20), COMPARISON[0]),
+        RUN,
+    ),
+    "doubly robust, one comparison school": (
+        _cohort(_school("PL A", 1, 20), _school("PL B", 2, 20), COMPARISON[0]),
+        ENTROPY,
+    ),
+    "students lost in both arms": (
+        _cohort(_school("PL A", 1, 20), _school("PL B", 2, 20), *COMPARISON, missing_term_rate=0.4),
+        RUN,
+    ),
+}
 
 
 def _with_regressions(test):
@@ -158,7 +191,7 @@ def _with_regressions(test):
 @_with_regressions
 @given(spec=cohort_specs(), run=run_settings())
 def test_odd_cohort_ends_in_accounted_outputs_or_one_clear_error(base_config, spec, run):
-    config = _merged(base_config, run)
+    config = _merged(base_config, _as_run(run))
     note(spec.describe())  # a failing example's cohort in one line
     with tempfile.TemporaryDirectory(prefix="pl_eval_property_") as scratch:
         raw, out = Path(scratch) / "raw", Path(scratch) / "out"
@@ -188,6 +221,7 @@ def check_cohort(spec: CohortSpec, expected: Expected, config: dict, raw: Path, 
         (runner.build_panel, lambda: check_panel(spec, expected, config, out)),
         (runner.match, lambda: check_match(out)),
         (runner.estimate, lambda: check_estimates(out)),
+        (runner.robustness, lambda: check_robustness(out)),
         (runner.report, lambda: check_report(out)),
     ):
         try:
@@ -222,6 +256,7 @@ class Stages:
             **{k: self.at(f"{k}.parquet") for k in ("scores", "rejects", "schools", "panel")},
             exclusions=self.at("exclusions.csv"),
             settings=self.config["panel"],
+            lost_students=self.at("lost_students.parquet"),
         )
 
     def match(self) -> None:
@@ -259,6 +294,20 @@ class Stages:
             summary=self.at("estimate_summary.txt"),
         )
 
+    def robustness(self) -> None:
+        """The main analysis's robustness tables, as workflow/rules/robustness.smk runs them."""
+        stages.robustness(
+            subjects=list(SUBJECTS),
+            matched=[self.at(f"matched_{s}.parquet") for s in SUBJECTS],
+            pairs=[self.at(f"pairs_{s}.parquet") for s in SUBJECTS],
+            estimates=self.at("estimates.parquet"),
+            panel=self.at("panel.parquet"),
+            lost_students=self.at("lost_students.parquet"),
+            exclusions=self.at("exclusions.csv"),
+            **{name: self.at(f"{name}.csv") for name in ROBUSTNESS_TABLES},
+            settings=analysis_section(self.config, "main", "estimate"),
+        )
+
     def report(self) -> None:
         """The HTML report, its figures and tables; the PDF (WeasyPrint, seconds) is left out."""
         stages.report(
@@ -277,6 +326,7 @@ class Stages:
             tables=self.at("report/tables"),
             suppression_log=self.at("report/suppression_log.csv"),
             settings=self.config["report"],
+            **{name: self.at(f"{name}.csv") for name in ROBUSTNESS_TABLES},
         )
 
 
@@ -363,6 +413,43 @@ def check_estimates(out: Path) -> None:
     for name in ("breakout_tests.csv", "trajectory.csv"):
         table = pd.read_csv(out / name).select_dtypes("number")
         assert not np.isinf(table.to_numpy(float)).any(), name
+
+
+#: The robustness stage's tables (workflow/rules/robustness.smk), by stage argument name.
+ROBUSTNESS_TABLES = ("confounding", "attrition", "attrition_baseline", "lee_bounds")
+#: Per table, columns that are numbers together: all finite, or the row's note says why not.
+ROBUSTNESS_NUMBERS = {
+    "confounding": ["estimate", "rv"],
+    "attrition": ["treated_rate", "comparison_rate", "differential"],
+    "attrition_baseline": ["smd"],
+    "lee_bounds": ["lower", "upper"],
+}
+
+
+def check_robustness(out: Path) -> None:
+    """Every subject has its rows, each with its numbers or a note saying why not; Lee bounds
+    hold the estimate; no infinite cell; the MDE sits beside every estimate that has an SE."""
+    estimates = io.read_parquet(out / "estimates.parquet")
+    tables = {name: pd.read_csv(out / f"{name}.csv") for name in ROBUSTNESS_TABLES}
+    wanted = estimates[estimates["scope"].isin(["pooled", "sector"])]
+    assert len(tables["confounding"].drop_duplicates(["subject", "scope", "group"])) == len(wanted)
+    for name, table in tables.items():
+        numbers = table.select_dtypes("number")
+        assert not np.isinf(numbers.to_numpy(float)).any(), name
+        unexplained = table[ROBUSTNESS_NUMBERS[name]].isna().any(axis=1) & table["note"].fillna(
+            ""
+        ).eq("")
+        assert not unexplained.any(), (name, table[unexplained].to_dict("records"))
+    lee = tables["lee_bounds"].dropna(subset=["lower", "upper"])
+    assert (lee["lower"] <= lee["estimate"] + 1e-9).all()
+    assert (lee["estimate"] <= lee["upper"] + 1e-9).all()
+    # equal retention in both arms: nothing to trim, the bounds are the estimate
+    equal = lee["treated_retention"] == lee["comparison_retention"]
+    np.testing.assert_allclose(lee.loc[equal, "lower"], lee.loc[equal, "estimate"], atol=1e-8)
+    np.testing.assert_allclose(lee.loc[equal, "upper"], lee.loc[equal, "estimate"], atol=1e-8)
+    conf = tables["confounding"]
+    with_se = conf["se"].notna() & conf["df"].notna()
+    assert conf.loc[with_se, "mde"].notna().all() and conf.loc[~with_se, "mde"].isna().all()
 
 
 def check_report(out: Path) -> None:

@@ -376,7 +376,7 @@ def test_sensitivity_table_shows_each_analysis_and_marks_main(sensitivity_report
     assert html.count('<th scope="row" rowspan="3" class="analysis">') == 3  # once per analysis
     assert main["cells"] == {
         "analysis": "main", "changes": "main specification", "group": "all PL schools",
-        "estimate": "0.10", "ci": "0.04 to 0.16", "points": "4.0", "p": "0.001",
+        "estimate": "0.10", "ci": "0.04 to 0.16", "points": "4.0", "p": "0.001", "mde": "0.14",
         "n-treated": "300", "n-comparison": "600", "n-schools": "4",
     }  # fmt: skip
     assert vcg["cells"]["changes"] == "matching: virtual comparison group (VCG)"
@@ -391,6 +391,12 @@ def test_sensitivity_table_shows_each_analysis_and_marks_main(sensitivity_report
     csv = pd.read_csv(sensitivity_report / "tables/sensitivity.csv")
     hidden = csv[csv["analysis"] == EVIL_ANALYSIS].set_index("group")
     assert hidden.loc[["charter", "district"], ["estimate", "n_treated"]].isna().all().all()
+    assert hidden.loc[["charter", "district"], ["mde", "comparison_percentile"]].isna().all().all()
+    assert csv.loc[csv["analysis"] == "main", "mde"].notna().all()
+    # the points are labelled with where they are taken, the MDE beside them
+    headers = " ".join(" ".join(page.text).split())
+    assert "Percentile points, for a student at the comparison group's average p" in headers
+    assert "p Minimum detectable effect (SD) PL students" in headers
     assert csv.loc[csv["main"], "analysis"].unique().tolist() == ["main"]
     log = pd.read_csv(sensitivity_report / "suppression_log.csv")
     assert f"{EVIL_ANALYSIS} / math / sector / district" in set(log["row"])
@@ -504,9 +510,12 @@ def test_combined_report_sets_cohorts_side_by_side(combined):
     first = rows[("2014-2015", "pooled")]
     assert first == {
         "cohort": "2014-2015", "school-year": "2014-2015", "group": "all PL schools",
-        "estimate": "0.10", "ci": "0.04 to 0.16", "points": "4.0", "p": "0.001",
+        "estimate": "0.10", "ci": "0.04 to 0.16", "points": "4.0", "p": "0.001", "mde": "0.14",
         "n-treated": "300", "n-comparison": "600", "n-schools": "4",
     }  # fmt: skip
+    text = " ".join(" ".join(page.text).split())
+    assert "for a student at the comparison group's average" in text
+    assert "comparison median" not in text
     assert rows[("2014-2015", "district")]["estimate"] == "0.05"
     second = rows[(EVIL_COHORT, "pooled")]
     assert (second["school-year"], second["estimate"], second["ci"]) == (
@@ -528,7 +537,8 @@ def test_combined_report_sets_cohorts_side_by_side(combined):
         "The math estimate ranges from +0.10 to +0.15 SD across 2 cohorts; the 95% intervals "
         "of both lie above zero."
     ) in text
-    assert "(16 cells in all;" in text  # 2 rows: counts, estimates, CI, p
+    # 2 rows: counts, estimates, CI, p, and the MDE and comparison percentile with them
+    assert "(22 cells in all;" in text
     for ext in ("png", "svg"):
         assert (combined / f"figures/cohorts.{ext}").stat().st_size > 0
 

@@ -41,8 +41,9 @@ def _estimates(shift: float = 0.0, district_n: int = 110, width: float = 0.06) -
         columns=COLUMNS,
     )  # fmt: skip
     return frame.assign(
-        percentile_points=10 * frame["estimate"], p_value=0.04, n_schools=5, note=""
-    )
+        percentile_points=10 * frame["estimate"], p_value=0.04, n_schools=5, note="",
+        comparison_percentile=30.0, mde=2.8 * width, mde_percentile_points=3.0,
+    )  # fmt: skip
 
 
 def test_overrides_are_described_in_words():
@@ -91,6 +92,13 @@ def test_sensitivity_table_marks_main_and_suppresses_a_small_sector():
         ("one_to_one", s, g) for s in ("math", "reading") for g in ("charter", "district")
     ]
     assert table.loc[out.hidden, ["estimate", "ci_low", "n_treated", "p_value"]].isna().all().all()
+    # each row's minimum detectable effect and the percentile its points are taken at: kept
+    # beside the estimate, hidden with it
+    scales = ["mde", "mde_percentile_points", "comparison_percentile"]
+    assert table.loc[out.hidden, scales].isna().all().all()
+    main_math = table[(table["analysis"] == "main") & (table["subject"] == "math")]
+    assert main_math["mde"].tolist() == pytest.approx([0.168] * 3)
+    assert main_math["comparison_percentile"].tolist() == [30.0] * 3
     shown = out.shown()
     assert len(shown) == 14 and shown["estimate"].notna().all()
     assert set(out.log["row"]) == {

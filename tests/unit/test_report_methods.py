@@ -67,6 +67,14 @@ def test_the_words_follow_the_settings():
     )
     assert method_text(CONFIG, "doubly_robust").matching.startswith(
         "PL students are not matched: every student of a non-PL school in the same grade, "
+        "gender and locale group is weighted so that the weighted comparison students have the "
+        "PL students' averages of fall score, school FRL share, locale group, gender and number "
+        "of days between the tests, and the same spread of those that are numbers (entropy "
+        "balancing)"
+    )
+    ipw = CONFIG | {"match": CONFIG["match"] | {"method": "ipw"}}
+    assert method_text(ipw).matching.startswith(
+        "PL students are not matched: every student of a non-PL school in the same grade, "
         "gender and locale group is weighted by the odds of attending a PL school"
     )
 

@@ -19,6 +19,7 @@ def _confounding():
                 rows.append({
                     "subject": "math", "scope": scope, "group": group, "n_treated": n_t,
                     "n_comparison": 600, "estimate": estimate, "se": 0.04, "df": 12.5,
+                    "mde": 0.112,
                     "model_se": 0.03, "dof": 890, "partial_r2": 0.02, "rv": 0.131,
                     "rv_alpha": 0.052, "alpha": 0.05, "benchmark": benchmark, "multiplier": k,
                     "r2dz_x": 0.01, "r2yz_dx": 1.0 if benchmark == "fall_z" else 0.1,
@@ -108,6 +109,8 @@ def test_small_cells_are_suppressed_as_in_the_other_tables():
     sector = table["scope"] == "sector"
     assert r.confounding.hidden[sector].all() and not r.confounding.hidden[~sector].any()
     assert table.loc[sector, ["estimate", "rv", "adjusted_estimate"]].isna().all().all()
+    # an estimate's minimum detectable effect is hidden with it, shown with it
+    assert table.loc[sector, "mde"].isna().all() and (table.loc[~sector, "mde"] == 0.112).all()
     assert set(r.confounding.log["row"]) == {"math / sector / charter", "math / sector / district"}
     # 3 PL students lost: the counts and every rate that would give them away are hidden
     rates = r.attrition.table.iloc[0]

@@ -136,6 +136,8 @@ def test_pooled_and_sector_rows_refit_the_reported_estimates(cohort):
     for row in table.itertuples():
         assert row.estimate == reported.loc[(row.scope, row.group), "estimate"]
         assert row.se == reported.loc[(row.scope, row.group), "se"]
+        # each estimate's minimum detectable effect beside it (80% power, 5% two-sided)
+        assert row.mde == reported.loc[(row.scope, row.group), "mde"] and row.mde > 0
         assert 0 < row.rv < 1 and 0 <= row.rv_alpha <= row.rv
     # the sector model is the breakouts' interaction model: its charter coefficient is the
     # reported charter estimate, and its own partial R2 is statsmodels' t^2/(t^2 + df)

@@ -298,7 +298,7 @@ def subsample(
     stage's weights).
     """
     if STRATUM_COLUMN in data:
-        return weighted_subsample(data, treated_keys)
+        return weighted_subsample(data, treated_keys, treated_weight)
     mine = pairs[pairs["treated_key"].isin(treated_keys)]
     per_treated = mine.groupby("treated_key")["control_key"].transform("size")
     served = 1.0 if treated_weight is None else mine["treated_key"].map(treated_weight)
@@ -316,20 +316,26 @@ def subsample(
     return rows.assign(weight=weight)
 
 
-def weighted_subsample(data: pd.DataFrame, treated_keys: pd.Index) -> pd.DataFrame:
-    """``treated_keys``' students and every comparison student of their exact strata, from an
-    inverse-probability-weighted sample (match.method ipw, which has no pairs): each stratum's
-    comparison weights, which sum to its PL students, rescaled to sum to those of
-    ``treated_keys`` there (the same odds weights, aimed at the group's mix of strata)."""
+def weighted_subsample(
+    data: pd.DataFrame, treated_keys: pd.Index, treated_weight: pd.Series | None = None
+) -> pd.DataFrame:
+    """``treated_keys``' students and every comparison student of their exact strata, from a
+    weighted sample (match.method ipw or entropy, which have no pairs): each stratum's
+    comparison weights, which sum to its PL students, rescaled to sum to the weight of
+    ``treated_keys`` there (1 each, or ``treated_weight`` by key): the same weights, aimed at
+    the group's mix of strata."""
     treated = data["treated"].to_numpy(dtype=bool)
     stratum = data[STRATUM_COLUMN].to_numpy()
     mine = treated & data["student_key"].isin(treated_keys).to_numpy()
+    own = np.ones(len(data))
+    if treated_weight is not None:
+        own[mine] = data.loc[mine, "student_key"].map(treated_weight).to_numpy(dtype=float)
     size = int(stratum.max(initial=0)) + 1
-    n_mine = np.bincount(stratum[mine], minlength=size)
+    n_mine = np.bincount(stratum[mine], weights=own[mine], minlength=size)
     n_all = np.bincount(stratum[treated], minlength=size)
     share = np.divide(n_mine, n_all, out=np.zeros(size), where=n_all > 0)
     keep = mine | (~treated & (share[stratum] > 0))
-    weight = data["weight"].to_numpy(dtype=float) * np.where(treated, 1.0, share[stratum])
+    weight = np.where(treated, own, data["weight"].to_numpy(dtype=float) * share[stratum])
     return data.assign(weight=weight)[keep]
 
 
@@ -498,7 +504,10 @@ def _with_scales(estimates: pd.DataFrame) -> pd.DataFrame:
 def school_weights(data: pd.DataFrame, pairs: pd.DataFrame) -> pd.Series:
     """Weights, by treated key, giving every PL school the same total: N/(J·n_j) for a student
     of school j (n_j its matched PL students, N of J schools in all), so they still sum to N."""
-    treated = data[data["treated"] & data["student_key"].isin(pairs["treated_key"])]
+    matched = data["treated"] & (data["weight"] > 0)
+    if STRATUM_COLUMN not in data:  # matched, not weighted: the PL students with matches
+        matched &= data["student_key"].isin(pairs["treated_key"])
+    treated = data[matched]
     share = 1.0 / treated.groupby(CLUSTER)["student_key"].transform("size")
     weight = share * (len(treated) / share.sum()) if len(treated) else share
     return pd.Series(weight.to_numpy(dtype=float), index=treated["student_key"].to_numpy())

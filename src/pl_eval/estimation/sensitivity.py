@@ -318,7 +318,8 @@ def model_arrays(
 
 #: confounding.csv: one row per subject × scope × group × benchmark × multiplier.
 CONFOUNDING_COLUMNS = [
-    "subject", "scope", "group", "n_treated", "n_comparison", "estimate", "se", "df", "model_se",
+    "subject", "scope", "group", "n_treated", "n_comparison", "estimate", "se", "df", "mde",
+    "model_se",
     "dof", "partial_r2", "rv", "rv_alpha", "alpha", *BOUND_FIELDS, "note",
 ]  # fmt: skip
 #: The estimates a sensitivity analysis is given for.
@@ -344,6 +345,8 @@ def confounding(
     for row in wanted.itertuples(index=False):
         base = {c: getattr(row, c) for c in ("subject", "scope", "group", "n_treated",
                                               "n_comparison", "estimate", "se", "df")}  # fmt: skip
+        # the estimate's minimum detectable effect beside it, read as the estimates table has it
+        base["mde"] = getattr(row, "mde", np.nan)
         if row.subject not in prepared and np.isfinite(row.estimate):  # once per subject
             prepared[row.subject] = analysis_sample(*samples[row.subject])
         frame = _one(row, prepared.get(row.subject), estimates, config, benchmarks, multipliers)

@@ -21,10 +21,12 @@ from pl_eval.matching.prepare import Prepared, prepare, treatment_indicator
 from pl_eval.matching.propensity import propensity_logit
 from pl_eval.matching.result import MatchResult, MatchSettings
 from pl_eval.matching.vcg import VCGSettings, vcg_groups
-from pl_eval.matching.weighting import odds_weights
+from pl_eval.matching.weighting import entropy_weights, odds_weights
 from pl_eval.matching.weights import att_weights
 
-METHODS = ("nearest", "vcg", "ipw")
+METHODS = ("nearest", "vcg", "ipw", "entropy")
+#: Methods that weight every comparison student of a stratum instead of matching pairs.
+WEIGHTING = ("ipw", "entropy")
 
 
 def _as_names(value: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -87,6 +89,9 @@ def match(
 
     ``method="ipw"``: no pairs; ATT odds weights from the same propensity model, normalised
     within ``exact`` strata, with a common-support rule (:mod:`pl_eval.matching.weighting`).
+    ``method="entropy"``: no pairs and no propensity model; entropy-balancing weights within
+    ``exact`` strata that equate the comparison students' means of ``covariates`` (and
+    variances of the numeric ones) to the treated students' (:func:`entropy_weights`).
     ``method="nearest"``: greedy nearest neighbour on the logit of a propensity score fitted on
     ``covariates`` (R's ``glm`` logistic fit, or ``ps_model``), within ``exact`` strata, ``ratio``
     controls each, with or without replacement, within ``caliper`` SDs of the logit, treated
@@ -139,6 +144,14 @@ def match(
         found = odds_weights(fit.logit, prepared.treat, prepared.strata)
         codes, names = prepared.strata, np.asarray(prepared.stratum_names, dtype=object)
         n_short = 0
+    elif method == "entropy":
+        binary = set(prepared.binary)
+        squared = np.array([name not in binary for name in prepared.model.columns], dtype=bool)
+        found = entropy_weights(
+            prepared.model.to_numpy(dtype="float64"), prepared.treat, prepared.strata, squared
+        )
+        codes, names = prepared.strata, np.asarray(prepared.stratum_names, dtype=object)
+        n_short = 0
     else:
         cells = _vcg_cells(df, prepared, vcg)
         found = vcg_groups(
@@ -147,7 +160,7 @@ def match(
         codes, names = cells.codes, cells.names
         n_short = 0
 
-    if method == "ipw":  # weights, not pairs
+    if method in WEIGHTING:  # weights, not pairs
         local = found.weights
         found_pairs = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         slots = np.empty(0, dtype=np.int64)
@@ -234,6 +247,7 @@ def match(
         propensity=fit,
         n_short=n_short,
         missing_counts=prepared.missing_counts,
+        moments=found.moments if method == "entropy" else "",
     )
 
 

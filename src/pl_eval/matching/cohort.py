@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pl_eval.matching.api import match
+from pl_eval.matching.api import WEIGHTING, match
 from pl_eval.matching.balance import Balance, not_computable_balance
 from pl_eval.matching.errors import MatchingError, SeparationError
 from pl_eval.matching.plots import baseline_overlap_plot, empty_plot, overlap_plot
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 #: Config names of the methods and the library's names for them.
-METHODS = {"propensity": "nearest", "vcg": "vcg", "ipw": "ipw"}
+METHODS = {"propensity": "nearest", "vcg": "vcg", "ipw": "ipw", "entropy": "entropy"}
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,10 @@ class MatchConfig:
         for name in ("covariates", "exact", "strata"):
             if name in values:
                 values[name] = tuple(values[name])
-        if values.get("method") == "ipw" and values.get("strata"):
+        if values.get("method") in ("ipw", "entropy") and values.get("strata"):
             raise MatchingError(
-                "match.strata cannot be combined with match.method ipw: weight the cohort "
-                "whole (its exact strata already normalise the weights)"
+                f"match.strata cannot be combined with match.method {values['method']}: "
+                "weight the cohort whole (its exact strata already normalise the weights)"
             )
         return cls(**values, vcg=VCGSettings(**section.get("vcg", {})))
 
@@ -126,7 +126,8 @@ class CohortMatch:
             "note": ""
             if result.n_matched_treated
             else nobody_matched(self.subject, n_treated, counts),
-            "method": result.settings.describe(),
+            "method": result.settings.describe()
+            + (f"; balanced: {result.moments}" if result.moments else ""),
             "sample_sizes": {
                 arm: {k: v if k == "matched_ess" else int(v) for k, v in sizes[arm].items()}
                 for arm in sizes.columns
@@ -233,7 +234,7 @@ def _matched_rows(rows: pd.DataFrame, result: MatchResult) -> pd.DataFrame:
     matched = result.matched_data(rows).assign(
         distance=result.distance[result.weights > 0].to_numpy()
     )
-    if result.settings.method == "ipw":
+    if result.settings.method in WEIGHTING:
         exact = list(result.settings.exact)
         stratum = matched.groupby(exact, sort=True).ngroup() if exact else 0
         matched = matched.assign(**{STRATUM_COLUMN: np.asarray(stratum, dtype="int64")})

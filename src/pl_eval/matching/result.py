@@ -21,6 +21,7 @@ REASONS = (
     "no_comparison_students",  # a cohort's subject (or stratum) has no comparison students
     "complete_separation",  # the propensity model separates the arms: nobody is comparable
     "outside_support",  # ipw: its score is outside the comparison students' range (stratum)
+    "not_balanceable",  # entropy: its stratum's comparison students cannot reach its means
 )
 #: Each reason in words, for match summaries and the report.
 REASON_TEXT = {
@@ -32,6 +33,7 @@ REASON_TEXT = {
     "no_comparison_students": "no comparison students",
     "complete_separation": "the propensity model separates PL from comparison students",
     "outside_support": "propensity score outside the comparison students' range",
+    "not_balanceable": "no weighting of their stratum's comparison students matches their means",
 }
 
 
@@ -66,6 +68,12 @@ class MatchSettings:
         exact = f", exact on {', '.join(self.exact)}" if self.exact else ""
         if self.method == "vcg":
             return f"Virtual comparison groups{exact}: {self.vcg.describe()}; seed {self.seed}"
+        if self.method == "entropy":
+            return (
+                f"Entropy-balancing weights{exact}: comparison students weighted to the PL "
+                "students' means and variances of each numeric covariate (means alone where "
+                "a stratum cannot reach the variances) and means of each indicator"
+            )
         if self.method == "ipw":
             return (
                 f"Inverse-probability (ATT odds) weights from the propensity score{exact}, "
@@ -104,6 +112,7 @@ class MatchResult:
     propensity: PropensityFit | None
     n_short: int  # treated rows matched to fewer than ``ratio`` controls
     missing_counts: dict[str, int]  # rows with a missing value, per column read
+    moments: str = ""  # entropy balancing: the moments the weights balance
 
     @property
     def n_matched_treated(self) -> int:
@@ -116,7 +125,8 @@ class MatchResult:
     def balance(self, threshold: float = 0.1) -> Balance:
         """Balance before and after matching on the rows that took part."""
         rows = self.covariates.index
-        distance = None if self.settings.method == "vcg" else self.distance.loc[rows].to_numpy()
+        scoreless = self.settings.method in ("vcg", "entropy")
+        distance = None if scoreless else self.distance.loc[rows].to_numpy()
         return compute_balance(
             self.covariates,
             self.treated.loc[rows].to_numpy(),
@@ -171,6 +181,8 @@ class MatchResult:
         when it was computed already, else :meth:`balance`)."""
         s = self.settings
         lines = [s.describe()]
+        if self.moments:
+            lines.append(f"Balanced: {self.moments}")
         if self.propensity is not None:
             lines.append(self.propensity.summary())
         sizes = self.sample_sizes()

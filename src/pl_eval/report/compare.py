@@ -2,11 +2,12 @@
 
 The report's sensitivity section sets the main specification beside its variants (another
 matching method, caliper or model); the combined report sets cohorts (school years) beside
-each other. Both show each one's pooled and sector estimates, hide small cells as the main
-report's breakouts do, and say per subject how far the estimates range and on which side of
-zero their 95% intervals lie: never more than the intervals allow. A row without an estimate
-keeps its place with its note; a pooled estimate resting on few PL schools is never part of a
-confident sentence.
+each other. Both show each one's pooled and sector estimates (in percentile points for a
+student at each row's comparison group's average, with each row's minimum detectable effect),
+hide small cells as the main report's breakouts do, and say per subject how far the estimates
+range and on which side of zero their 95% intervals lie: never more than the intervals allow.
+A row without an estimate keeps its place with its note; a pooled estimate resting on few PL
+schools is never part of a confident sentence.
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ MAIN = "main"
 SCOPES = {"pooled": 0, "sector": 1}
 COLUMNS = [
     "subject", "scope", "group", "estimate", "ci_low", "ci_high", "percentile_points", "p_value",
-    "n_treated", "n_comparison", "n_schools", "note",
+    "n_treated", "n_comparison", "n_schools", "note", "comparison_percentile", "mde",
+    "mde_percentile_points",
 ]  # fmt: skip
-HIDDEN_WITH_COUNTS = ["estimate", "ci_low", "ci_high", "percentile_points", "p_value", "n_schools"]
+HIDDEN_WITH_COUNTS = [
+    "estimate", "ci_low", "ci_high", "percentile_points", "p_value", "n_schools",
+    "comparison_percentile", "mde", "mde_percentile_points",
+]  # fmt: skip
 
 #: Plain words for the settings a variant usually changes; any other setting shows its key.
 SETTING_NAMES = {
@@ -49,6 +54,7 @@ VALUE_NAMES = {
     ("match.method", "vcg"): "virtual comparison group (VCG)",
     ("match.method", "propensity"): "nearest neighbour on the propensity score",
     ("match.method", "ipw"): "inverse-probability (odds) weights, no matching (doubly robust)",
+    ("match.method", "entropy"): "entropy-balancing weights, no matching (doubly robust)",
     ("estimate.model", "mixed"): "school random intercepts by arm (pooled estimate only)",
     ("estimate.model", "ols_cluster"): "school-clustered standard errors",
     ("ingest.screens.max_rapid_guessing_pct", None): "off",

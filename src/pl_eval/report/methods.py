@@ -101,6 +101,14 @@ def _matching(s: MatchConfig) -> str:
         f"a propensity score (the modelled chance of attending a PL school given "
         f"{words(s.covariates)})"
     )
+    if s.method == "entropy":
+        return (
+            f"PL students are not matched: every student of a non-PL school{exact} is weighted "
+            f"so that the weighted comparison students have the PL students' averages of "
+            f"{words(s.covariates)}, and the same spread of those that are numbers (entropy "
+            f"balancing); PL students whose averages no weighting can reach are left out."
+            f"{strata}"
+        )
     if s.method == "ipw":
         return (
             f"PL students are not matched: every student of a non-PL school{exact} is weighted "

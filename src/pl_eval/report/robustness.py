@@ -23,7 +23,7 @@ from pl_eval.report.suppression import Suppressed, suppress
 BENCHMARK_NAMES = {"frl_pct": "the school's FRL share", "fall_z": "the fall score"}
 CONFOUNDING_HIDDEN = [
     "estimate", "se", "df", "model_se", "dof", "partial_r2", "rv", "rv_alpha", "r2dz_x",
-    "r2yz_dx", "adjusted_estimate", "adjusted_se", "ci_low", "ci_high",
+    "r2yz_dx", "adjusted_estimate", "adjusted_se", "ci_low", "ci_high", "mde",
 ]  # fmt: skip
 
 
