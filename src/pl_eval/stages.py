@@ -664,7 +664,12 @@ def report(
         analyses={a: io.read_parquet(p) for a, p in zip(analyses, analysis_estimates, strict=True)},
         **{name: None if p is None else pd.read_csv(p) for name, p in checks.items()},
     )
-    result = reporting.build_report(loaded, min_n=int(settings.get("min_n", 10)), title=title)
+    result = reporting.build_report(
+        loaded,
+        min_n=int(settings.get("min_n", 10)),
+        title=title,
+        round_to=int(settings.get("round_counts_to", 5)),
+    )
     _write_report(result, html, pdf, figures, tables, suppression_log)
 
 
