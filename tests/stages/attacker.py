@@ -59,7 +59,7 @@ def _value(raw):
     if raw is None or (isinstance(raw, float) and pd.isna(raw)):
         return None
     text = str(raw).strip().replace(",", "")
-    if text in ("", "suppressed", "<NA>", "nan"):
+    if text in ("", "<NA>", "nan") or text.startswith("suppressed"):
         return None
     if text.startswith("\u2248"):
         return ("\u2248", int(text[1:]))

@@ -42,9 +42,9 @@ def _row(scope, group, n_t, n_c, district="", estimate=0.1):
     }  # fmt: skip
 
 
-def estimates(scale: int = 1) -> pd.DataFrame:
-    """Pooled, breakouts and schools of :data:`SCHOOLS`, counts times ``scale``."""
-    frame = pd.DataFrame([(s[0], s[1], s[2], s[3] * scale, s[4] * scale) for s in SCHOOLS],
+def estimates(schools=SCHOOLS) -> pd.DataFrame:
+    """Pooled, breakouts and schools of ``schools`` (as :data:`SCHOOLS`)."""
+    frame = pd.DataFrame([s[:5] for s in schools],
                          columns=["school", "sector", "start", "n_t", "n_c"])  # fmt: skip
     rows = [_row("pooled", "all", frame.n_t.sum(), frame.n_c.sum())]
     rows.append(_row("pooled_schools", "all", frame.n_t.sum(), frame.n_c.sum()))
@@ -67,8 +67,8 @@ def estimates(scale: int = 1) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def write_inputs(d: Path, *, variants: bool = True) -> dict:
-    est = estimates()
+def write_inputs(d: Path, *, variants: bool = True, schools=SCHOOLS) -> dict:
+    est = estimates(schools)
     n_t, n_c = int(est.n_treated[0]), int(est.n_comparison[0])
     io.write_parquet(est, d / "estimates.parquet")
     io.write_csv(pd.DataFrame({"subject": ["math"], "scope": ["sector"],
@@ -93,8 +93,8 @@ def write_inputs(d: Path, *, variants: bool = True) -> dict:
     )  # fmt: skip
     io.write_parquet(
         pd.DataFrame({
-            "district_name": "D1", "school_name": [s[0] for s in SCHOOLS],
-            "sector": [s[1] for s in SCHOOLS], "pl_start_year": [s[2] for s in SCHOOLS],
+            "district_name": "D1", "school_name": [s[0] for s in schools],
+            "sector": [s[1] for s in schools], "pl_start_year": [s[2] for s in schools],
         }),
         d / "schools.parquet",
     )  # fmt: skip
@@ -191,12 +191,30 @@ def test_no_suppressed_count_can_be_recovered(inputs, tmp_path):
         assert int(text.strip("\u2248").replace(",", "")) in values | {MIN_N}, text
 
 
-def test_counts_are_rounded_when_only_an_aggregate_could_protect_a_cell(tmp_path):
-    # one PL school per sector: hiding the tiny charter school leaves the charter breakout
-    # pinning it, and no other school can be hidden in its place: the breakout's counts are
-    # rounded to 5 (its estimate stays) rather than hiding the row
+def test_counts_are_rounded_when_only_totals_could_protect_a_cell(tmp_path):
+    # the only charter school is tiny: the charter breakout is as small and hidden, and the
+    # pooled count less the district breakout (or less the district schools) would give it:
+    # no school's hiding helps, so the pooled count (and the one grade band's, equal to it) is
+    # shown rounded to 5, estimates kept
+    schools = [SCHOOLS[0], SCHOOLS[3], SCHOOLS[4]]
     folder = tmp_path / "inputs"
     folder.mkdir()
-    inputs = write_inputs(folder, variants=False)
+    inputs = write_inputs(folder, variants=False, schools=schools)
     found, shown = attack(inputs, tmp_path)
     assert found == {}
+    assert shown.cells["main|math|sector|charter|n_treated"] is None
+    assert shown.cells["main|math|pooled|all|n_treated"] == ("\u2248", 75)
+    assert shown.cells["main|math|grade_band|3-5|n_treated"] == ("\u2248", 75)
+    assert shown.cells["main|math|sector|district|n_treated"] == 72  # pooled rounded is enough
+    assert shown.cells["main|math|school|Pine District|D1|n_treated"] == 60  # schools stay
+    headline = pd.read_csv(tmp_path / "shown/tables/headline.csv")
+    assert headline.loc[0, "n_treated"] == "\u224875"
+    assert headline.loc[0, "estimate"] == pytest.approx(0.1)
+    page = (tmp_path / "shown/report.html").read_text()
+    assert "\u224875" in page
+    log = pd.read_csv(tmp_path / "shown/suppression_log.csv")
+    assert "rounded to a multiple of 5" in " ".join(log["reason"])
+    # with rounding off (round_counts_to: 1) the pooled counts are hidden instead
+    found, shown = attack(inputs, tmp_path / "hide", round_to=1)
+    assert found == {}
+    assert shown.cells["main|math|pooled|all|n_treated"] is None

@@ -217,6 +217,12 @@ def solve(
         )  # fmt: skip
         if not candidates:  # cannot happen: hiding every linked row leaves nothing pinned
             raise RuntimeError(f"no row left to protect cell {target}")
+        # no single row enough: round a total next to the cell before hiding rows that alone
+        # do not help (hiding schools one by one under a shown total protects nothing)
+        fallback = next(
+            (f for f in candidates if action[f] == ROUND and set(cells_of[f]) & near),
+            candidates[0],
+        )
         chosen = next(
             (
                 fam
@@ -224,7 +230,7 @@ def solve(
                 if target
                 not in _determined(cells.relations, unknown() | set(cells_of[fam]), [target])
             ),
-            candidates[0],
+            fallback,
         )
         (rounded if action[chosen] == ROUND else hidden).add(chosen)
     return Decision(
@@ -379,30 +385,38 @@ def add_estimates(
         how="left",
     )  # fmt: skip
     for subject, part in est.groupby("subject", sort=True):
+        mine = facts[facts["subject"] == subject]
         for c in COUNTS:
+            _relate_estimates(cells, part, mine, f"{analysis}|{subject}", c)
 
-            def name(scope: str, group: str, district: str | None = None) -> str:
-                parts = [analysis, subject, scope, group, *([district] if district else []), c]
-                return "|".join(map(str, parts))
 
-            mine = facts[facts["subject"] == subject]
-            school_cells = [name("school", g, d) for g, d in zip(mine["group"], mine["district"])]
-            total = name("pooled", "all")
-            cells.relate(total, school_cells)
-            for scope in BREAKOUT_SCOPES:
-                groups = part.loc[part["scope"] == scope, "group"]
-                cells.relate(total, [name(scope, g) for g in groups])
-            for sector, rows in mine.groupby("sector"):
-                cells.relate(name("sector", sector), [name("school", g, d)
-                             for g, d in zip(rows["group"], rows["district"])])  # fmt: skip
-            starts = pd.to_numeric(mine["pl_start_year"], errors="coerce")
-            if starts.notna().any():  # the fall year is not in the estimates: try each one
-                for fall in range(int(starts.max()), int(starts.max()) + 4):
-                    years = (fall - starts + 1).clip(upper=3)
-                    for n, label_ in ((1, "1"), (2, "2"), (3, "3+")):
-                        rows = mine[years == n]
-                        cells.relate(name("years", label_), [name("school", g, d)
-                                     for g, d in zip(rows["group"], rows["district"])])  # fmt: skip
+def _relate_estimates(
+    cells: PublishedCells, part: pd.DataFrame, schools: pd.DataFrame, prefix: str, count: str
+) -> None:
+    """One subject's and count's relations: pooled = schools = each breakout's groups, a
+    sector = its schools, a years group = the schools that started PL that many years ago
+    (the fall year is not in the estimates, so each candidate year is tried; only relations
+    that hold are kept)."""
+
+    def school_cells(rows: pd.DataFrame) -> list[str]:
+        return [
+            f"{prefix}|school|{g}|{d}|{count}"
+            for g, d in zip(rows["group"], rows["district"], strict=True)
+        ]
+
+    total = f"{prefix}|pooled|all|{count}"
+    cells.relate(total, school_cells(schools))
+    for scope in BREAKOUT_SCOPES:
+        groups = part.loc[part["scope"] == scope, "group"]
+        cells.relate(total, [f"{prefix}|{scope}|{g}|{count}" for g in groups])
+    for sector, rows in schools.groupby("sector"):
+        cells.relate(f"{prefix}|sector|{sector}|{count}", school_cells(rows))
+    starts = pd.to_numeric(schools["pl_start_year"], errors="coerce")
+    if starts.notna().any():
+        for fall in range(int(starts.max()), int(starts.max()) + 4):
+            years = (fall - starts + 1).clip(upper=3)
+            for n, label in ((1, "1"), (2, "2"), (3, "3+")):
+                cells.relate(f"{prefix}|years|{label}|{count}", school_cells(schools[years == n]))
 
 
 def add_flow(cells: PublishedCells, flow: pd.DataFrame, exclusions: pd.DataFrame) -> None:

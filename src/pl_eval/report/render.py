@@ -90,6 +90,9 @@ class CombinedInputs:
     links: dict[str, str]  # cohort -> relative href of its own report
     config: dict
     provenance: dict = field(default_factory=dict)
+    # cohort -> its school frame (sector and PL start of each school): the cohort report's
+    # suppression of its pooled and sector rows is decided again from it, so both agree
+    schools: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -336,10 +339,20 @@ def _schools_phrase(n: object) -> str:
     return f"{int(n)} PL school{'s' if int(n) != 1 else ''}"
 
 
-def build_combined_report(inputs: CombinedInputs, *, min_n: int = 10, title: str = "") -> Report:
-    """Cohorts side by side: pooled and sector estimates, a dot plot and range findings."""
+def build_combined_report(
+    inputs: CombinedInputs, *, min_n: int = 10, title: str = "", round_to: int = 1
+) -> Report:
+    """Cohorts side by side: pooled and sector estimates, a dot plot and range findings.
+
+    Each cohort's rows are hidden or rounded as its own report hides or rounds them (the same
+    decision, :func:`disclose`'s first step, made again from its estimates and school frame)."""
     estimates = {name: with_notes(table) for name, table in inputs.estimates.items()}
-    cohorts = compare.across_cohorts(estimates, inputs.school_years, min_n=min_n)
+    cohorts = compare.across_cohorts(
+        estimates,
+        inputs.school_years,
+        min_n=min_n,
+        decision=_cohort_decisions(estimates, inputs.schools, min_n, round_to),
+    )
     figs = {"cohorts": figures.comparison_plot(cohorts.shown(), "cohort", "cohort")}
     context = {
         "title": title,
@@ -362,6 +375,37 @@ def build_combined_report(inputs: CombinedInputs, *, min_n: int = 10, title: str
     html = environment().get_template("combined.html.j2").render(**context)
     tables = {"cohorts": cohorts.to_frame()}
     return Report(html, figs, tables, cohorts.log[LOG_COLUMNS], cohorts.findings)
+
+
+def _cohort_decisions(
+    estimates: dict[str, pd.DataFrame],
+    schools: dict[str, pd.DataFrame],
+    min_n: int,
+    round_to: int,
+) -> disclosure.Decision:
+    """The combined table's rows hidden or rounded: each cohort's report's decision on its
+    headline and sector rows (solved from its estimates' cells, as that report solves them)."""
+    hidden, rounded, rows = set(), set(), set()
+    empty = pd.DataFrame(columns=["district_name", "school_name", "sector", "pl_start_year"])
+    for cohort, table in estimates.items():
+        cells = disclosure.PublishedCells()
+        disclosure.add_estimates(cells, table, schools.get(cohort, empty))
+        decision = disclosure.solve(cells, min_n=min_n, round_to=round_to)
+        for scope, group, subject in table[["scope", "group", "subject"]].itertuples(index=False):
+            if scope not in compare.SCOPES:
+                continue
+            own = ("headline", subject) if scope == "pooled" else (
+                "breakouts", f"{subject} / {scope} / {group}")  # fmt: skip
+            row = ("cohorts", f"{cohort} / {subject} / {scope} / {group}")
+            rows.add(row)
+            if own in decision.hidden:
+                hidden.add(row)
+            elif own in decision.rounded:
+                rounded.add(row)
+    return disclosure.Decision(
+        primary=frozenset(), hidden=frozenset(hidden), rounded=frozenset(rounded),
+        round_to=round_to, min_n=min_n, rows=frozenset(rows),
+    )  # fmt: skip
 
 
 def environment() -> jinja2.Environment:
