@@ -259,3 +259,40 @@ def _rank(rows: list[list[Fraction]]) -> int:
         rank += 1
         col += 1
     return rank
+
+
+def render_cohort(root: Path, cohort: str, out: Path, settings: dict) -> Path:
+    """A workflow run's report of ``cohort`` (under ``root``) rendered again with
+    ``settings`` (min_n, round_counts_to) into ``out``: every table, analysis and section."""
+    from pl_eval import io, stages
+
+    processed = root / "data/processed" / cohort
+    main = processed / "main"
+    config = io.read_yaml(root / "config/config.yaml")
+    analyses = list(config.get("analyses") or {"main": {}})
+    subjects = sorted(p.stem.removeprefix("balance_") for p in main.glob("balance_*.csv"))
+    stages.report(
+        estimates=main / "estimates.parquet", breakout_tests=main / "breakout_tests.csv",
+        trajectory=main / "trajectory.csv", exclusions=processed / "exclusions.csv",
+        schools=processed / "schools.parquet", subjects=subjects,
+        balance=[main / f"balance_{s}.csv" for s in subjects],
+        match_summary=[main / f"match_summary_{s}.json" for s in subjects],
+        propensity=[main / f"propensity_{s}.parquet" for s in subjects],
+        config=root / "config/config.yaml", html=out / "report.html", figures=out / "figures",
+        tables=out / "tables", suppression_log=out / "suppression_log.csv", settings=settings,
+        analyses=analyses,
+        analysis_estimates=[processed / a / "estimates.parquet" for a in analyses],
+        **{name: main / f"{name}.csv"
+           for name in ("confounding", "attrition", "attrition_baseline", "lee_bounds")},
+    )  # fmt: skip
+    return out
+
+
+def start_years(schools: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """(district, school) -> PL start year, from a school frame (public knowledge)."""
+    rows = schools.dropna(subset=["pl_start_year"])
+    return {
+        (d, s): int(y)
+        for d, s, y in zip(rows["district_name"], rows["school_name"], rows["pl_start_year"],
+                           strict=True)
+    }  # fmt: skip

@@ -218,3 +218,58 @@ def test_counts_are_rounded_when_only_totals_could_protect_a_cell(tmp_path):
     found, shown = attack(inputs, tmp_path / "hide", round_to=1)
     assert found == {}
     assert shown.cells["main|math|pooled|all|n_treated"] is None
+
+
+def _prefixed(published: attacker.Published, rels: list[dict], prefix: str):
+    cells = {f"{prefix}{k}": v for k, v in published.cells.items()}
+    return cells, [{f"{prefix}{k}": v for k, v in r.items()} for r in rels]
+
+
+def _combined(inputs: dict, reports: Path, min_n: int, round_to: int):
+    """The cohort's report and a combined report of it, as read by the attacker."""
+    cohort = reports / "2014-2015"
+    render_report(inputs, cohort, min_n=min_n, round_to=round_to)
+    stages.combined_report(
+        cohorts=["2014-2015"], estimates=[inputs["estimates"]], schools=[inputs["schools"]],
+        school_years=["2014-2015"], config=inputs["config"], html=reports / "combined/report.html",
+        tables=reports / "combined/tables", figures=reports / "combined/figures",
+        suppression_log=reports / "combined/log.csv",
+        settings={"min_n": min_n, "round_counts_to": round_to},
+    )  # fmt: skip
+    return attacker.read_report(cohort), attacker.read_report(reports / "combined")
+
+
+@pytest.mark.parametrize("solved", [True, False])
+def test_the_combined_report_and_the_cohort_report_together_give_nothing_away(
+    tmp_path, monkeypatch, solved
+):
+    # the tiny charter school alone in its sector: the cohort report rounds its pooled count;
+    # a combined report showing that count exactly (as one deciding on its own table did)
+    # gives the school away with the cohort report's district schools: 75 - 60 - 12 = 3
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    inputs = write_inputs(folder, variants=False, schools=[SCHOOLS[0], SCHOOLS[3], SCHOOLS[4]])
+    if not solved:
+        monkeypatch.setattr(render, "_cohort_decisions", lambda *a, **k: None)
+    truth_cohort, truth_combined = _combined(inputs, tmp_path / "truth", 1, 1)
+    cohort, combined = _combined(inputs, tmp_path / "shown", MIN_N, 5)
+    truth = attacker.Published()
+    shown = attacker.Published()
+    rels = []
+    for part, true, prefix in ((cohort, truth_cohort, "2014-2015/"), (combined, truth_combined,
+                                                                      "")):  # fmt: skip
+        true_cells, relations = _prefixed(true, attacker.relations(true, START), prefix)
+        shown_cells, _ = _prefixed(part, [], prefix)
+        for name, value in true_cells.items():
+            truth.put(name, value if isinstance(value, int) else None)
+        for name, value in shown_cells.items():
+            shown.put(name, value if not isinstance(value, tuple) else f"\u2248{value[1]}")
+        rels += relations
+    found = attacker.recovered(shown, truth, rels, MIN_N)
+    pooled = "2014-2015/main|math|pooled|all|n_treated"
+    if solved:
+        assert found == {}
+        assert combined.cells[pooled] == ("\u2248", 75)
+    else:
+        assert found["2014-2015/main|math|school|Tiny Charter|D1|n_treated"] == 3
+        assert combined.cells[pooled] == 75

@@ -167,112 +167,69 @@ def solve(
     round_to: int = 1,
     frozen: Decision | None = None,
 ) -> Decision:
-    """Hide every row holding a primary cell, then hide (or round) further rows until no
-    primary cell is determined by the published ones. Deterministic: ties break on names.
+    """Hide every row showing a primary cell, then hide (or round) the places of further
+    cells until no primary cell is determined by the published ones. A cell is known exactly
+    while any row showing it is neither hidden nor rounded. Deterministic: ties break on names.
 
     ``frozen`` is an earlier decision over a subset of these rows (the combined report's
-    share); its rows keep it and are chosen last.
+    share); its rows keep it, and cells shown in them are chosen last.
     """
-    families = _families(cells)
-    of_cell = {c: families[_row_key(p)] for c, ps in cells.places.items() for p in ps[:1]}
+    rows_of: dict[str, set[tuple[str, str]]] = {
+        c: {(p.table, p.row) for p in ps} for c, ps in cells.places.items()
+    }
     targets = cells.primary(min_n)
-    primary_fams = {of_cell[c] for c in targets}
-    hidden = set(primary_fams)
-    rounded: set[frozenset] = set()
-    fixed: set[frozenset] = set()
+    primary = {r for c in targets for r in rows_of[c]}
+    hidden, rounded = set(primary), set()
     if frozen is not None:
-        for fam in set(families.values()):
-            if fam & frozen.hidden:
-                hidden.add(fam)
-                fixed.add(fam)
-            elif fam & frozen.rounded:
-                rounded.add(fam)
-                fixed.add(fam)
-            elif fam & frozen.rows:
-                fixed.add(fam)
-    cells_of: dict[frozenset, list[str]] = {}
-    for cell, fam in of_cell.items():
-        cells_of.setdefault(fam, []).append(cell)
-    action = {fam: _action(cells, fam, round_to) for fam in cells_of}
-    size = {fam: min(cells.values[c] for c in cells_of[fam]) for fam in cells_of}
+        hidden |= frozen.hidden & set(cells.rows)
+        rounded |= (frozen.rounded & set(cells.rows)) - hidden
+    fixed = frozen.rows if frozen is not None else frozenset()
 
-    def unknown() -> set[str]:
-        return {c for fam in hidden | rounded for c in cells_of.get(fam, [])}
+    def unknown(extra: set[str] = frozenset()) -> set[str]:
+        inexact = hidden | rounded
+        return {c for c, rows in rows_of.items() if c in extra or rows <= inexact}
+
+    def action(cell: str) -> str:
+        rows = rows_of[cell] - hidden - rounded
+        if round_to > 1 and all(cells.rows[r] == ROUND for r in rows):
+            return ROUND
+        return HIDE
 
     while True:
-        determined = _determined(cells.relations, unknown(), targets)
-        if not determined:
+        found = _determined(cells.relations, unknown(), targets)
+        if not found:
             break
-        target = determined[0]
+        target = found[0]
         near = {c for r in cells.relations if target in r for c in r}
-        linked = _component(cells.relations, target)
+        known = set(rows_of) - unknown()
         candidates = sorted(
-            (
-                fam
-                for fam in cells_of
-                if fam not in hidden and fam not in rounded and set(cells_of[fam]) & linked
-            ),
-            key=lambda f: (f in fixed, action[f] == ROUND, not (set(cells_of[f]) & near),
-                           size[f], sorted(f)),
+            known & _component(cells.relations, target),
+            key=lambda c: (bool(rows_of[c] & fixed), action(c) == ROUND, c not in near,
+                           cells.values[c], c),
         )  # fmt: skip
-        if not candidates:  # cannot happen: hiding every linked row leaves nothing pinned
-            raise RuntimeError(f"no row left to protect cell {target}")
-        # no single row enough: round a total next to the cell before hiding rows that alone
-        # do not help (hiding schools one by one under a shown total protects nothing)
-        fallback = next(
-            (f for f in candidates if action[f] == ROUND and set(cells_of[f]) & near),
-            candidates[0],
-        )
+        if not candidates:  # cannot happen: with every linked cell unknown nothing is pinned
+            raise RuntimeError(f"no cell left to protect cell {target}")
+        # no single cell enough: round a total next to the target before hiding cells that
+        # alone do not help (hiding schools one by one under a shown total protects nothing)
+        fallback = next((c for c in candidates if action(c) == ROUND and c in near), candidates[0])
         chosen = next(
             (
-                fam
-                for fam in candidates
-                if target
-                not in _determined(cells.relations, unknown() | set(cells_of[fam]), [target])
+                c
+                for c in candidates
+                if target not in _determined(cells.relations, unknown({c}), [target])
             ),
             fallback,
         )
-        (rounded if action[chosen] == ROUND else hidden).add(chosen)
+        rows = rows_of[chosen] - hidden - rounded
+        (rounded if action(chosen) == ROUND else hidden).update(rows)
     return Decision(
-        primary=frozenset(r for fam in primary_fams for r in fam),
-        hidden=frozenset(r for fam in hidden for r in fam),
-        rounded=frozenset(r for fam in rounded for r in fam),
+        primary=frozenset(primary),
+        hidden=frozenset(hidden),
+        rounded=frozenset(rounded - hidden),
         round_to=round_to,
         min_n=min_n,
         rows=frozenset(cells.rows),
     )
-
-
-def _row_key(place: Place) -> tuple[str, str]:
-    return (place.table, place.row)
-
-
-def _families(cells: PublishedCells) -> dict[tuple[str, str], frozenset]:
-    """Rows that show a common cell are hidden together (hiding a count in one place but
-    showing it in another would publish it): union-find over rows sharing cells."""
-    parent = {r: r for r in cells.rows}
-
-    def find(r):
-        while parent[r] != r:
-            parent[r] = parent[parent[r]]
-            r = parent[r]
-        return r
-
-    for places in cells.places.values():
-        first = find(_row_key(places[0]))
-        for p in places[1:]:
-            parent[find(_row_key(p))] = first
-    groups: dict = {}
-    for r in cells.rows:
-        groups.setdefault(find(r), set()).add(r)
-    return {r: frozenset(groups[find(r)]) for r in cells.rows}
-
-
-def _action(cells: PublishedCells, fam: frozenset, round_to: int) -> str:
-    """Round a family's counts only if every row of it may be rounded and rounding is on."""
-    if round_to > 1 and all(cells.rows[r] == ROUND for r in fam):
-        return ROUND
-    return HIDE
 
 
 def _component(relations: list[dict[str, int]], cell: str) -> set[str]:
@@ -381,8 +338,8 @@ def add_estimates(
         )
     frame = schools.rename(columns={"district_name": "district", "school_name": "group"})
     facts = school_rows.merge(
-        frame[["district", "group", "sector", "pl_start_year"]], on=["district", "group"],
-        how="left",
+        frame.reindex(columns=["district", "group", "sector", "pl_start_year"]),
+        on=["district", "group"], how="left",
     )  # fmt: skip
     for subject, part in est.groupby("subject", sort=True):
         mine = facts[facts["subject"] == subject]
