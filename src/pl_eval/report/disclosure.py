@@ -13,10 +13,16 @@ Primary cells are those with 1..min_n-1 students. A primary cell is *determined*
 unit vector lies in the row space of the relations restricted to the cells a reader does not
 know exactly (hidden or rounded): the published cells then give its value by adding and
 subtracting. :func:`solve` adds secondary suppression until no primary cell is determined:
-it picks the first determined cell and, among the rows that could still be hidden, the
-smallest one whose hiding leaves it undetermined (school and flow rows are hidden whole;
-aggregate rows, whose estimates are the report's answer, have their counts rounded to a
-multiple of ``round_to`` instead of being hidden, when rounding is configured).
+it picks the first determined cell and, among the cells still known, the smallest one whose
+hiding leaves it undetermined, preferring cells that can be hidden to totals that would be
+rounded. School, exclusion and attrition rows are hidden whole; totals (pooled, breakout,
+sensitivity, trajectory, sample-flow, confounding and Lee rows), whose estimates are the
+report's answer, have their counts rounded to a multiple of ``round_to`` instead (when it is
+above 1), estimates kept.
+
+The relations are linear: a hidden cell's range (non-negative counts bound it) and ratios
+shown beside counts (percentages of students in files, attrition rates) are not modelled;
+percentages are hidden with any hidden or rounded count of their group instead.
 
 Hand-written: the maintained tools for complementary suppression (tau-argus, sdcTable) are R
 or Java programs working on hierarchical tables, and the PyPI ports found (pytauargus 0.6,
@@ -438,7 +444,8 @@ def add_robustness(
     lee: pd.DataFrame | None,
 ) -> None:
     """The robustness tables' counts: confounding and Lee rows count the estimates' students;
-    attrition counts fall-tested and lost students (tested = lost + kept, per arm)."""
+    attrition counts fall-tested and lost students (tested = lost + kept, per arm). Attrition
+    rows are hidden rather than rounded: their rates would give the counts away."""
     main = {c: "main|{subject}|{scope}|{group}|" + c for c in COUNTS}
     if confounding is not None:
         cells.add("confounding", confounding, key=["subject", "scope", "group"], cells=main,
@@ -449,13 +456,14 @@ def add_robustness(
     if attrition is not None:
         names = {c: "attrition|{subject}|" + c for c in
                  ("n_treated", "n_treated_lost", "n_comparison", "n_comparison_lost")}  # fmt: skip
-        cells.add("attrition", attrition, key=["subject"], cells=names, action=ROUND)
+        # hidden, not rounded: their rates (lost / tested) would give rounded counts away
+        cells.add("attrition", attrition, key=["subject"], cells=names, action=HIDE)
     if baseline is not None:
         frame = baseline.assign(arm_count=baseline["arm"].map(ARM_COUNT))
         cells.add(
             "attrition_baseline", frame, key=["subject", "arm", "covariate"],
             cells={"n_lost": "attrition|{subject}|{arm_count}_lost",
-                   "n_kept": "attrition|{subject}|{arm}|kept|{covariate}"}, action=ROUND,
+                   "n_kept": "attrition|{subject}|{arm}|kept|{covariate}"}, action=HIDE,
         )  # fmt: skip
         for r in frame.itertuples():
             cells.relate(f"attrition|{r.subject}|{r.arm_count}",
