@@ -248,6 +248,10 @@ def _parser() -> argparse.ArgumentParser:
         "--cohort-reports", nargs="+", type=Path, default=[],
         help="each cohort's report.html (default: ../<cohort>/report.html from --html)",
     )  # fmt: skip
+    p.add_argument(
+        "--schools", nargs="+", type=Path, default=[],
+        help="schools.parquet per cohort: suppress as each cohort's report does",
+    )  # fmt: skip
     p.add_argument("--config", type=_config, required=True, help="config as JSON, or its file")
     p.add_argument("--html", type=Path, required=True, help="report.html output path")
     p.add_argument("--pdf", type=Path, default=None, help="report.pdf output path (optional)")

@@ -680,7 +680,12 @@ def report(
         analyses={a: io.read_parquet(p) for a, p in zip(analyses, analysis_estimates, strict=True)},
         **{name: None if p is None else pd.read_csv(p) for name, p in checks.items()},
     )
-    result = reporting.build_report(loaded, min_n=int(settings.get("min_n", 10)), title=title)
+    result = reporting.build_report(
+        loaded,
+        min_n=int(settings.get("min_n", 10)),
+        title=title,
+        round_to=int(settings.get("round_counts_to", 5)),
+    )
     _write_report(result, html, pdf, figures, tables, suppression_log)
 
 
@@ -697,6 +702,7 @@ def combined_report(
     school_years: Sequence[str] = (),
     ingest_summaries: Sequence[Path] = (),
     cohort_reports: Sequence[Path] = (),
+    schools: Sequence[Path] = (),
     pdf: Path | None = None,
     title: str = "Achievement effects of personalized-learning schools, by cohort",
     run_time: str | None = None,
@@ -715,6 +721,7 @@ def combined_report(
         ("--school-years", school_years),
         ("--ingest-summaries", ingest_summaries),
         ("--cohort-reports", cohort_reports),
+        ("--schools", schools),
     )
     for flag, values in optional:
         if values:
@@ -739,10 +746,16 @@ def combined_report(
             for c, p in zip(cohorts, pages, strict=True)
         },
         config=settings_file,
-        provenance=_provenance(estimates, run_time, config_input),
+        provenance=_provenance([*estimates, *schools], run_time, config_input),
+        schools={c: io.read_parquet(p) for c, p in zip(cohorts, schools, strict=True)}
+        if schools
+        else {},
     )
     result = reporting.build_combined_report(
-        loaded, min_n=int(settings.get("min_n", 10)), title=title
+        loaded,
+        min_n=int(settings.get("min_n", 10)),
+        title=title,
+        round_to=int(settings.get("round_counts_to", 5)),
     )
     _write_report(result, html, pdf, figures, tables, suppression_log)
 

@@ -246,24 +246,35 @@ def test_school_names_are_escaped_never_tags(report):
 
 
 def test_small_school_and_its_complement_are_suppressed_and_logged(report):
+    # Issue 14 changed the complements: they are solved over every published count. Tiny
+    # School (4 PL students, district) was hidden with Small School (the subject's next
+    # smallest, charter), but the district breakout less =SUM(A1) gave Tiny School's 4; now
+    # =SUM(A1) is hidden with it and Small School is shown.
     html = (report / "report.html").read_text()
-    for hidden in ("0.78", "0.33", "1.37", "0.53"):  # Tiny School and Small School estimates
+    for hidden in ("0.78", "1.37", "\u22120.06", "\u22120.16"):  # Tiny and =SUM(A1) estimates
         assert hidden not in html
-    assert "0.20" in html and "\u22120.06" in html  # the schools shown
+    assert "0.20" in html and "0.33" in html  # the schools shown
     log = pd.read_csv(report / "suppression_log.csv")
     rows = log.drop_duplicates("row").set_index("row")["reason"]
     assert rows["math / Tiny School / D2"] == "fewer than 10 students"
-    assert rows["math / Small School / D2"].startswith("complementary")
-    # sample flow: 5 PL students without a valid test, and the 20 without a fall test
+    assert rows["math / =SUM(A1) / D1"].startswith("complementary")
+    assert "math / Small School / D2" not in rows
+    # sample flow: 5 PL students without a valid test, which in files less valid would give:
+    # the flow's counts of that group are rounded to 5 (its percentages hidden)
     assert rows["math / treated / no_valid_test"] == "fewer than 10 students"
-    assert rows["math / treated / no_fall"].startswith("complementary")
-    # years of PL: 5 students in year 3+, and year 2 (13) would follow from the pooled total
+    assert rows["math / treated / in_files"].startswith("rounded to a multiple of 5")
+    flow = pd.read_csv(report / "tables/sample_flow.csv", dtype=str, keep_default_na=False)
+    assert flow.loc[0, "n_students"] == "\u2248325" and flow.loc[0, "percent_of_files"] == ""
+    # years of PL: 5 students in year 3+, and year 2 (13) would follow from the pooled total:
+    # its counts are rounded, its estimate kept
     assert rows["math / years / 3+"] == "fewer than 10 students"
-    assert rows["math / years / 2"].startswith("complementary")
-    for hidden in ("0.44", "0.56", "0.32", "0.57", "0.41", "0.70"):
+    assert rows["math / years / 2"].startswith("rounded to a multiple of 5")
+    breakouts = pd.read_csv(report / "tables/breakouts.csv", dtype=str).set_index("group")
+    assert breakouts.loc["2", "n_treated"] == "\u224815"
+    for hidden in ("0.56", "0.41", "0.70"):  # year 3+
         assert hidden not in html
     exclusions = pd.read_csv(report / "tables/exclusions.csv")
-    assert exclusions["n_students"].isna().sum() == 2
+    assert exclusions["n_students"].isna().sum() == 1
 
 
 def test_every_figure_has_alt_text_and_files(report):
@@ -381,17 +392,19 @@ def test_sensitivity_table_shows_each_analysis_and_marks_main(sensitivity_report
     }  # fmt: skip
     assert vcg["cells"]["changes"] == "matching: virtual comparison group (VCG)"
     assert (vcg["cells"]["estimate"], vcg["cells"]["ci"]) == ("0.15", "0.09 to 0.21")
-    # the hostile analysis: 6 district PL students, so district and (complementary) charter
-    # are suppressed; its pooled row (-0.01, -0.07 to 0.05) is shown
+    # the hostile analysis: 6 district PL students, so district is suppressed; its pooled row
+    # (-0.01, -0.07 to 0.05) is shown, and so is charter: its counts (190 + 6 of 300) do not
+    # add up to the pooled one, so they give nothing away (issue 14: complements are solved
+    # over the relations that hold; before, charter was hidden as the table's complement)
     evil = {g: rows[(EVIL_ANALYSIS, g)]["cells"] for g in ("pooled", "charter", "district")}
     assert evil["pooled"]["changes"] == "model covariates: none"
     assert evil["pooled"]["ci"] == "\u22120.07 to 0.05"
-    for group in ("charter", "district"):
-        assert set(evil[group]) == {"group", "suppressed"}  # its name spans its rows
+    assert set(evil["district"]) == {"group", "suppressed"}  # its name spans its rows
+    assert evil["charter"]["n-treated"] == "190"
     csv = pd.read_csv(sensitivity_report / "tables/sensitivity.csv")
     hidden = csv[csv["analysis"] == EVIL_ANALYSIS].set_index("group")
-    assert hidden.loc[["charter", "district"], ["estimate", "n_treated"]].isna().all().all()
-    assert hidden.loc[["charter", "district"], ["mde", "comparison_percentile"]].isna().all().all()
+    assert hidden.loc[["district"], ["estimate", "n_treated"]].isna().all().all()
+    assert hidden.loc[["district"], ["mde", "comparison_percentile"]].isna().all().all()
     assert csv.loc[csv["analysis"] == "main", "mde"].notna().all()
     # the points are labelled with where they are taken, the MDE beside them
     headers = " ".join(" ".join(page.text).split())
@@ -523,22 +536,22 @@ def test_combined_report_sets_cohorts_side_by_side(combined):
         "0.15",
         "0.09 to 0.21",
     )
-    # 4 district PL students in the second cohort: district and charter suppressed, logged
-    for group in ("charter", "district"):
-        assert "suppressed" in rows[(EVIL_COHORT, group)]
+    # 4 district PL students in the second cohort: district suppressed, logged; charter (190
+    # of 300 pooled: the sectors do not add up in this fixture) gives nothing away and is
+    # shown (issue 14; before, the table's own complement hid it too)
+    assert "suppressed" in rows[(EVIL_COHORT, "district")]
+    assert rows[(EVIL_COHORT, "charter")]["n-treated"] == "190"
     log = pd.read_csv(combined / "suppression_log.csv")
-    assert {f"{EVIL_COHORT} / math / sector / {g}" for g in ("charter", "district")} == set(
-        log["row"]
-    )
+    assert {f"{EVIL_COHORT} / math / sector / district"} == set(log["row"])
     table = pd.read_csv(combined / "tables/cohorts.csv")
-    assert table.loc[table["n_treated"].isna(), "cohort"].tolist() == [EVIL_COHORT] * 2
+    assert table.loc[table["n_treated"].isna(), "cohort"].tolist() == [EVIL_COHORT]
     text = " ".join(" ".join(page.text).split())
     assert (
         "The math estimate ranges from +0.10 to +0.15 SD across 2 cohorts; the 95% intervals "
         "of both lie above zero."
     ) in text
-    # 2 rows: counts, estimates, CI, p, and the MDE and comparison percentile with them
-    assert "(22 cells in all;" in text
+    # 1 row: counts, estimates, CI, p, and the MDE and comparison percentile with them
+    assert "(11 cells in all;" in text
     for ext in ("png", "svg"):
         assert (combined / f"figures/cohorts.{ext}").stat().st_size > 0
 
@@ -761,7 +774,9 @@ def test_school_names_with_markup_and_formulas_stay_data(odd):
     schools = pd.read_csv(out / "tables/schools.csv")
     assert set(schools["school"]) == {MARKUP, "'" + FORMULA}
     log = pd.read_csv(out / "suppression_log.csv")
-    assert set(log["table"]) == {"exclusions"}  # no school is under 10 students
+    # no school is under 10 students; a small exclusion count is hidden and the flow counts
+    # that would give it away are rounded (issue 14)
+    assert set(log["table"]) == {"exclusions", "sample_flow"}
     for ext in ("png", "svg"):
         assert (out / f"figures/forest_math.{ext}").stat().st_size > 0
 

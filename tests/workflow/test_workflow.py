@@ -501,6 +501,39 @@ def test_demo_report_suppresses_a_small_school(demo_run, tmp_path):
     assert f"math / {smallest['group']} / {smallest['district']}" in set(log["row"])
 
 
+def _attacker():
+    """tests/stages/attacker.py (the attacker test's reader and solver)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("attacker", ROOT / "tests/stages/attacker.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("min_n", [10, 150])
+def test_no_suppressed_demo_count_can_be_recovered(demo_run, tmp_path, min_n):
+    # the demo as run (min_n 10: nothing under it) and with min_n 150, which puts three math
+    # and three reading schools and four exclusion counts under it: the suppression before
+    # issue 14 let the attacker recover all ten (schools from the pooled total, exclusion
+    # counts from in files less valid); now none
+    attacker = _attacker()
+    processed = demo_run / "data/processed/demo"
+    truth = attacker.read_report(
+        attacker.render_cohort(demo_run, "demo", tmp_path / "truth", {"min_n": 1})
+    )
+    settings = {"min_n": min_n, "round_counts_to": 5}
+    shown = attacker.read_report(
+        attacker.render_cohort(demo_run, "demo", tmp_path / "shown", settings)
+    )
+    starts = attacker.start_years(pd.read_parquet(processed / "schools.parquet"))
+    relations = attacker.relations(truth, starts)
+    assert len(relations) > 50 and len(truth.cells) > 300
+    assert attacker.recovered(shown, truth, relations, min_n) == {}
+    hidden = [c for c, v in shown.cells.items() if v is None]
+    assert len(hidden) >= (10 if min_n == 150 else 0)
+
+
 def test_demo_report_sets_every_analysis_side_by_side(demo_run):
     import yaml
 

@@ -75,6 +75,7 @@ rule combined_report:
     input:
         estimates=expand(processed("{cohort}/main", "estimates.parquet"), cohort=COHORTS),
         ingest_summaries=expand(processed("{cohort}", "ingest_summary.json"), cohort=COHORTS),
+        schools=expand(processed("{cohort}", "schools.parquet"), cohort=COHORTS),
     output:
         html=report(
             "reports/combined/report.html",
@@ -101,7 +102,7 @@ rule combined_report:
         "benchmarks/results/combined/combined_report.tsv"
     shell:
         "pl-eval combined-report --cohorts {params.cohorts} --estimates {input.estimates:q}"
-        " --ingest-summaries {input.ingest_summaries:q}"
+        " --ingest-summaries {input.ingest_summaries:q} --schools {input.schools:q}"
         " --config {params.config:q} --html {output.html:q} --pdf {output.pdf:q}"
         " --figures {output.figures:q} --tables {output.tables:q}"
         " --suppression-log {output.suppression_log:q} --settings {params.settings:q}"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pl_eval.errors import ConfigError
+from pl_eval.report.disclosure import Decision
 from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, SUBJECT_NAMES, Finding, few_schools
 from pl_eval.report.suppression import Suppressed, suppress
 
@@ -103,6 +104,7 @@ def sensitivity(
     overrides: Mapping[str, dict | None],
     *,
     min_n: int = 10,
+    decision: Decision | None = None,
 ) -> Comparison:
     """The main specification and its variants side by side, each described by its overrides.
 
@@ -121,17 +123,21 @@ def sensitivity(
     changes = {name: describe_overrides(overrides[name] or {}, name == MAIN) for name in analyses}
     stacked.insert(1, "main", stacked["analysis"] == MAIN)
     stacked.insert(2, "changes", stacked["analysis"].map(changes))
-    out = _suppress(stacked, "analysis", "sensitivity", min_n)
+    out = _suppress(stacked, "analysis", "sensitivity", min_n, decision)
     return _compared(out, "analysis", "specification", reference=MAIN)
 
 
 def across_cohorts(
-    cohorts: Mapping[str, pd.DataFrame], school_years: Mapping[str, str], *, min_n: int = 10
+    cohorts: Mapping[str, pd.DataFrame],
+    school_years: Mapping[str, str],
+    *,
+    min_n: int = 10,
+    decision: Decision | None = None,
 ) -> Comparison:
     """Each cohort's pooled and sector estimates side by side, with its school year."""
     stacked = _stack(cohorts, "cohort")
     stacked.insert(1, "school_year", stacked["cohort"].map(school_years))
-    out = _suppress(stacked, "cohort", "cohorts", min_n)
+    out = _suppress(stacked, "cohort", "cohorts", min_n, decision)
     return _compared(out, "cohort", "cohort")
 
 
@@ -198,6 +204,11 @@ def _range_finding(
     return Finding(text, significant=False)
 
 
+def stacked(estimates: Mapping[str, pd.DataFrame], label: str) -> pd.DataFrame:
+    """Pooled and sector rows of each estimates table under its name (``label``), in order."""
+    return _stack(estimates, label)
+
+
 def _stack(estimates: Mapping[str, pd.DataFrame], label: str) -> pd.DataFrame:
     """Pooled and sector rows of each estimates table under its name, in the given order."""
     order = {name: i for i, name in enumerate(estimates)}
@@ -222,7 +233,9 @@ def _stack(estimates: Mapping[str, pd.DataFrame], label: str) -> pd.DataFrame:
     return stacked.loc[rows, [label, *COLUMNS]].reset_index(drop=True)
 
 
-def _suppress(table: pd.DataFrame, label: str, name: str, min_n: int) -> Suppressed:
+def _suppress(
+    table: pd.DataFrame, label: str, name: str, min_n: int, decision: Decision | None = None
+) -> Suppressed:
     """Small cells hidden as in the breakouts: a lone small sector drags the other with it."""
     return suppress(
         table,
@@ -232,6 +245,7 @@ def _suppress(table: pd.DataFrame, label: str, name: str, min_n: int) -> Suppres
         group=[label, "subject", "scope"],
         hide=HIDDEN_WITH_COUNTS,
         min_n=min_n,
+        decision=decision,
     )
 
 

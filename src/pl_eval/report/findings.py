@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from pl_eval.report.disclosure import count_text
+
 SUBJECT_NAMES = {"math": "math", "reading": "reading"}
 #: The start of an estimate's note when it rests on fewer PL schools than estimate.few_schools.
 FEW_SCHOOLS = "few PL schools"
@@ -94,7 +96,7 @@ def pooled_finding(row: pd.Series, min_n: int = 10) -> Finding:
 
 def _interval(row: pd.Series) -> str:
     """A pooled row's intervals in percentile points and SD, and its PL students and schools."""
-    students = f"{int(row['n_treated']):,} PL students in {int(row['n_schools'])} schools"
+    students = f"{count_text(row['n_treated'])} PL students in {int(row['n_schools'])} schools"
     low, high = row["percentile_ci_low"], row["percentile_ci_high"]
     return (
         f"95% CI {_signed(low, 1)} to {_signed(high, 1)} percentile points; "

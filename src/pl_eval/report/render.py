@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from pl_eval.estimation.cohort import POOLED_SCHOOLS, significant_schools
 from pl_eval.matching.result import describe_reasons
-from pl_eval.report import compare, figures
+from pl_eval.report import compare, disclosure, figures
 from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, few_schools, findings
 from pl_eval.report.methods import method_text
 from pl_eval.report.robustness import robustness
@@ -90,6 +90,9 @@ class CombinedInputs:
     links: dict[str, str]  # cohort -> relative href of its own report
     config: dict
     provenance: dict = field(default_factory=dict)
+    # cohort -> its school frame (sector and PL start of each school): the cohort report's
+    # suppression of its pooled and sector rows is decided again from it, so both agree
+    schools: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,20 +112,28 @@ class Report:
         )
 
 
-def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> Report:
-    """The report of one cohort, with cells under ``min_n`` students per arm suppressed."""
+def build_report(
+    inputs: ReportInputs, *, min_n: int = 10, title: str = "", round_to: int = 1
+) -> Report:
+    """The report of one cohort, with cells under ``min_n`` students per arm suppressed and
+    complementary suppression (or counts rounded to ``round_to``) solved over every count the
+    report and its tables publish (:func:`published_cells`)."""
     est = _unmatched_notes(with_notes(inputs.estimates), inputs.match_summaries)
     tests = with_notes(inputs.tests)
     subjects = sorted(set(est["subject"]))
-    headline = _headline(est[est["scope"] == "pooled"].reset_index(drop=True), min_n)
+    decision = disclose(inputs, min_n=min_n, round_to=round_to)
+    headline = _headline(
+        est[est["scope"] == "pooled"].reset_index(drop=True), min_n, decision=decision
+    )
     pooled_row = {s: headline.table[headline.table["subject"] == s].iloc[0] for s in subjects}
     school_weighted = _headline(
         est[est["scope"] == POOLED_SCHOOLS].reset_index(drop=True),
         min_n,
         name="headline_school_weighted",
+        decision=decision,
     )
-    schools = _school_table(est, inputs.schools, min_n)
-    flow = _flow_tables(inputs.exclusions, inputs.match_summaries, min_n)
+    schools = _school_table(est, inputs.schools, min_n, decision)
+    flow = _flow_tables(inputs.exclusions, inputs.match_summaries, min_n, decision)
     shown = schools.table[~schools.hidden]
     counts = {
         s: {
@@ -139,7 +150,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         group=["subject", "scope"],
         hide=["estimate", "se", "ci_low", "ci_high", "p_value", "percentile_points", "hedges_g",
               "improvement_index", "n_schools", *SCALES],
-        min_n=min_n,
+        min_n=min_n, decision=decision,
     )  # fmt: skip
     shown_breakouts = breakouts.table[~breakouts.hidden]
     trajectory = suppress(
@@ -150,6 +161,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         group=["subject", "arm"],
         hide=["mean_percentile", "ci_low", "ci_high"],
         min_n=min_n,
+        decision=decision,
     )
     found = findings(headline.table.assign(scope="pooled"), tests, counts, min_n)
 
@@ -175,6 +187,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
             {name: with_notes(table) for name, table in inputs.analyses.items()},
             inputs.config.get("analyses") or {},
             min_n=min_n,
+            decision=decision,
         )
         figs["sensitivity"] = figures.comparison_plot(
             sensitivity.shown(), "analysis", "specification", highlight=compare.MAIN
@@ -186,6 +199,7 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
         inputs.attrition_baseline,
         inputs.lee_bounds,
         min_n=min_n,
+        decision=decision,
     )
     balance = _balance_table(inputs.balance)
     tables = {
@@ -235,6 +249,41 @@ def build_report(inputs: ReportInputs, *, min_n: int = 10, title: str = "") -> R
     }
     html = environment().get_template("report.html.j2").render(**context)
     return Report(html, figs, tables, log[LOG_COLUMNS], found)
+
+
+def published_cells(inputs: ReportInputs, *, estimates_only: bool = False):
+    """Every student count the report publishes, as one set of cells with the relations
+    between them (:class:`pl_eval.report.disclosure.PublishedCells`): headline, breakouts,
+    schools and, unless ``estimates_only``, the sample flow, exclusions, trajectory,
+    sensitivity and robustness tables."""
+    cells = disclosure.PublishedCells()
+    disclosure.add_estimates(cells, with_notes(inputs.estimates), inputs.schools)
+    if estimates_only:
+        return cells
+    flow, ex = _flow_frames(inputs.exclusions, inputs.match_summaries)
+    disclosure.add_flow(cells, flow, ex)
+    disclosure.add_trajectory(cells, inputs.trajectory)
+    if inputs.analyses:
+        disclosure.add_sensitivity(
+            cells, compare.stacked(inputs.analyses, "analysis"), "sensitivity", "analysis"
+        )
+    confounding = inputs.confounding
+    if confounding is not None:
+        confounding = confounding.drop_duplicates(["subject", "scope", "group"])
+    disclosure.add_robustness(
+        cells, confounding, inputs.attrition, inputs.attrition_baseline, inputs.lee_bounds
+    )
+    return cells
+
+
+def disclose(inputs: ReportInputs, *, min_n: int, round_to: int = 1) -> disclosure.Decision:
+    """Which rows the report hides or rounds. Solved first over the estimates' cells alone
+    (what the combined report shows of this cohort decides the same way from the estimates),
+    then over every cell with that decision kept."""
+    first = disclosure.solve(
+        published_cells(inputs, estimates_only=True), min_n=min_n, round_to=round_to
+    )
+    return disclosure.solve(published_cells(inputs), min_n=min_n, round_to=round_to, frozen=first)
 
 
 def with_notes(table: pd.DataFrame) -> pd.DataFrame:
@@ -290,10 +339,20 @@ def _schools_phrase(n: object) -> str:
     return f"{int(n)} PL school{'s' if int(n) != 1 else ''}"
 
 
-def build_combined_report(inputs: CombinedInputs, *, min_n: int = 10, title: str = "") -> Report:
-    """Cohorts side by side: pooled and sector estimates, a dot plot and range findings."""
+def build_combined_report(
+    inputs: CombinedInputs, *, min_n: int = 10, title: str = "", round_to: int = 1
+) -> Report:
+    """Cohorts side by side: pooled and sector estimates, a dot plot and range findings.
+
+    Each cohort's rows are hidden or rounded as its own report hides or rounds them (the same
+    decision, :func:`disclose`'s first step, made again from its estimates and school frame)."""
     estimates = {name: with_notes(table) for name, table in inputs.estimates.items()}
-    cohorts = compare.across_cohorts(estimates, inputs.school_years, min_n=min_n)
+    cohorts = compare.across_cohorts(
+        estimates,
+        inputs.school_years,
+        min_n=min_n,
+        decision=_cohort_decisions(estimates, inputs.schools, min_n, round_to),
+    )
     figs = {"cohorts": figures.comparison_plot(cohorts.shown(), "cohort", "cohort")}
     context = {
         "title": title,
@@ -316,6 +375,37 @@ def build_combined_report(inputs: CombinedInputs, *, min_n: int = 10, title: str
     html = environment().get_template("combined.html.j2").render(**context)
     tables = {"cohorts": cohorts.to_frame()}
     return Report(html, figs, tables, cohorts.log[LOG_COLUMNS], cohorts.findings)
+
+
+def _cohort_decisions(
+    estimates: dict[str, pd.DataFrame],
+    schools: dict[str, pd.DataFrame],
+    min_n: int,
+    round_to: int,
+) -> disclosure.Decision:
+    """The combined table's rows hidden or rounded: each cohort's report's decision on its
+    headline and sector rows (solved from its estimates' cells, as that report solves them)."""
+    hidden, rounded, rows = set(), set(), set()
+    empty = pd.DataFrame(columns=["district_name", "school_name", "sector", "pl_start_year"])
+    for cohort, table in estimates.items():
+        cells = disclosure.PublishedCells()
+        disclosure.add_estimates(cells, table, schools.get(cohort, empty))
+        decision = disclosure.solve(cells, min_n=min_n, round_to=round_to)
+        for scope, group, subject in table[["scope", "group", "subject"]].itertuples(index=False):
+            if scope not in compare.SCOPES:
+                continue
+            own = ("headline", subject) if scope == "pooled" else (
+                "breakouts", f"{subject} / {scope} / {group}")  # fmt: skip
+            row = ("cohorts", f"{cohort} / {subject} / {scope} / {group}")
+            rows.add(row)
+            if own in decision.hidden:
+                hidden.add(row)
+            elif own in decision.rounded:
+                rounded.add(row)
+    return disclosure.Decision(
+        primary=frozenset(), hidden=frozenset(hidden), rounded=frozenset(rounded),
+        round_to=round_to, min_n=min_n, rows=frozenset(rows),
+    )  # fmt: skip
 
 
 def environment() -> jinja2.Environment:
@@ -350,7 +440,7 @@ def count(value) -> str:
     """A whole number with thousands separators; missing (suppressed) as "suppressed"."""
     if is_missing(value):
         return "suppressed"
-    return f"{int(value):,}"
+    return disclosure.count_text(value)
 
 
 def _for_page(comparison: compare.Comparison | None) -> dict | None:
@@ -373,7 +463,12 @@ def _for_page(comparison: compare.Comparison | None) -> dict | None:
     }
 
 
-def _headline(pooled: pd.DataFrame, min_n: int, name: str = "headline") -> Suppressed:
+def _headline(
+    pooled: pd.DataFrame,
+    min_n: int,
+    name: str = "headline",
+    decision: disclosure.Decision | None = None,
+) -> Suppressed:
     """Per subject: effect in SD and percentile points with 95% CIs, n students and schools,
     its minimum detectable effect and note; a subject with fewer than ``min_n`` students in an
     arm is suppressed. Percentile points are for a student at the comparison group's average,
@@ -409,12 +504,18 @@ def _headline(pooled: pd.DataFrame, min_n: int, name: str = "headline") -> Suppr
         group=["subject"],
         hide=HEADLINE_HIDDEN,
         min_n=min_n,
+        decision=decision,
     )
     note = out.table["note"].mask(out.hidden, f"suppressed: fewer than {min_n} students")
     return Suppressed(out.table.assign(note=note), out.log, out.hidden)
 
 
-def _school_table(estimates: pd.DataFrame, frame: pd.DataFrame, min_n: int) -> Suppressed:
+def _school_table(
+    estimates: pd.DataFrame,
+    frame: pd.DataFrame,
+    min_n: int,
+    decision: disclosure.Decision | None = None,
+) -> Suppressed:
     """School estimates with sector; schools under ``min_n`` students per arm suppressed."""
     sector = frame.rename(columns={"district_name": "district", "school_name": "group"})[
         ["district", "group", "sector"]
@@ -451,15 +552,51 @@ def _school_table(estimates: pd.DataFrame, frame: pd.DataFrame, min_n: int) -> S
         group=["subject"],
         hide=["estimate", "ci_low", "ci_high", "p_value", "p_value_bh", "shrunken_estimate", "mde"],
         min_n=min_n,
+        decision=decision,
     )
     # forest plot and counts use the shown rows under their plotting name
     return Suppressed(out.table.rename(columns={"school": "group"}), out.log, out.hidden)
 
 
 def _flow_tables(
-    exclusions: pd.DataFrame, summaries: dict[str, dict], min_n: int
+    exclusions: pd.DataFrame,
+    summaries: dict[str, dict],
+    min_n: int,
+    decision: disclosure.Decision | None = None,
 ) -> dict[str, Suppressed]:
-    """Sample flow per subject and arm (files → valid → paired → matched) and exclusions."""
+    """Sample flow per subject and arm (files → valid → paired → matched) and exclusions;
+    a group's percentages are hidden with any of its counts (they would give them away)."""
+    flow, ex = _flow_frames(exclusions, summaries)
+    common = {"counts": ["n_students"], "group": ["subject", "arm"], "min_n": min_n}
+    out = suppress(
+        flow,
+        name="sample_flow",
+        key=["subject", "arm", "stage"],
+        hide=["percent_of_files"],
+        decision=decision,
+        **common,
+    )
+    names = flow["subject"] + " / " + flow["arm"] + " / " + flow["stage"]
+    inexact = out.hidden
+    if decision is not None:
+        inexact = inexact | decision.mask("sample_flow", names, "rounded")
+    any_hidden = inexact.groupby([flow["subject"], flow["arm"]]).transform("any")
+    if decision is not None and any_hidden.any():
+        table = out.table.assign(percent_of_files=out.table["percent_of_files"].astype("Float64"))
+        table.loc[any_hidden, "percent_of_files"] = pd.NA
+        out = Suppressed(table, out.log, out.hidden)
+    return {
+        "flow": out,
+        "exclusions": suppress(
+            ex, name="exclusions", key=["subject", "arm", "reason"], decision=decision, **common
+        ),
+    }
+
+
+def _flow_frames(
+    exclusions: pd.DataFrame, summaries: dict[str, dict]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sample flow (one row per subject, arm and stage) and the exclusions, unsuppressed."""
     ex = (
         exclusions[exclusions["arm"].isin(ARMS)]
         .sort_values(["subject", "arm"], key=_arm_order, kind="stable")
@@ -495,18 +632,7 @@ def _flow_tables(
         .reset_index(drop=True)
     )
     in_files = flow.groupby(["subject", "arm"])["n_students"].transform("first")
-    flow = flow.assign(percent_of_files=100 * flow["n_students"] / in_files)
-    common = {"counts": ["n_students"], "group": ["subject", "arm"], "min_n": min_n}
-    return {
-        "flow": suppress(
-            flow,
-            name="sample_flow",
-            key=["subject", "arm", "stage"],
-            hide=["percent_of_files"],
-            **common,
-        ),
-        "exclusions": suppress(ex, name="exclusions", key=["subject", "arm", "reason"], **common),
-    }
+    return flow.assign(percent_of_files=100 * flow["n_students"] / in_files), ex
 
 
 def _arm_order(column: pd.Series) -> pd.Series:

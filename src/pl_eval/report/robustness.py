@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pl_eval.report.disclosure import Decision, Rounded, row_name
 from pl_eval.report.suppression import Suppressed, suppress
 
 BENCHMARK_NAMES = {"frl_pct": "the school's FRL share", "fall_z": "the fall score"}
@@ -59,9 +60,10 @@ def robustness(
     lee: pd.DataFrame | None,
     *,
     min_n: int = 10,
+    decision: Decision | None = None,
 ) -> Robustness:
     """The sections' tables and sentences (any input may be None: its part is left out)."""
-    conf = _confounding(confounding, min_n) if confounding is not None else None
+    conf = _confounding(confounding, min_n, decision) if confounding is not None else None
     rates = baseline_part = lee_part = None
     if attrition is not None:
         rates = suppress(
@@ -69,18 +71,19 @@ def robustness(
             counts=["n_treated", "n_treated_lost", "n_comparison", "n_comparison_lost"],
             key=["subject"], group=["subject"],
             hide=["treated_rate", "comparison_rate", "overall_rate", "differential"], min_n=min_n,
+            decision=decision,
         )  # fmt: skip
     if baseline is not None:
         baseline_part = suppress(
             baseline, name="attrition_baseline", counts=["n_lost", "n_kept"],
             key=["subject", "arm", "covariate"], group=["subject", "arm", "covariate"],
-            hide=["mean_lost", "mean_kept", "smd"], min_n=min_n,
+            hide=["mean_lost", "mean_kept", "smd"], min_n=min_n, decision=decision,
         )  # fmt: skip
     if lee is not None:
         lee_part = suppress(
             lee, name="lee_bounds", counts=["n_treated", "n_comparison"], key=["subject"],
             group=["subject"], hide=["estimate", "lower", "upper", "ci_low", "ci_high"],
-            min_n=min_n,
+            min_n=min_n, decision=decision,
         )  # fmt: skip
     if rates is not None and lee_part is not None:
         lee_part = _without_rates(lee_part, set(rates.table.loc[rates.hidden, "subject"]))
@@ -92,14 +95,14 @@ def robustness(
     )  # fmt: skip
 
 
-def _confounding(table: pd.DataFrame, min_n: int) -> Suppressed:
+def _confounding(table: pd.DataFrame, min_n: int, decision: Decision | None = None) -> Suppressed:
     """Rows suppressed as their estimate's row is in the headline and breakouts (same counts,
     same groups), every benchmark row of a hidden estimate with it."""
     keys = ["subject", "scope", "group"]
     estimates = table.drop_duplicates(keys).reset_index(drop=True)
     shown = suppress(
         estimates, name="confounding", counts=["n_treated", "n_comparison"], key=keys,
-        group=["subject", "scope"], hide=CONFOUNDING_HIDDEN, min_n=min_n,
+        group=["subject", "scope"], hide=CONFOUNDING_HIDDEN, min_n=min_n, decision=decision,
     )  # fmt: skip
     hidden_keys = estimates.loc[shown.hidden.to_numpy(), keys]
     hidden = (
@@ -110,6 +113,13 @@ def _confounding(table: pd.DataFrame, min_n: int) -> Suppressed:
         out[column] = out[column].astype("Float64" if column not in ("n_treated", "n_comparison")
                                           else "Int64")  # fmt: skip
         out.loc[hidden, column] = pd.NA
+    if decision is not None:  # benchmark rows show their estimate's rounded counts too
+        names = pd.Series([row_name(r, keys) for _, r in table.iterrows()], table.index, object)
+        rounded = decision.mask("confounding", names, "rounded") & ~hidden
+        for column in ["n_treated", "n_comparison"]:
+            out[column] = out[column].astype(object)
+            out.loc[rounded, column] = [v if pd.isna(v) else Rounded(v, decision.round_to)
+                                        for v in table.loc[rounded, column]]  # fmt: skip
     return Suppressed(out, shown.log, hidden)
 
 

@@ -13,6 +13,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from pl_eval.report.disclosure import (
+    PRIMARY_REASON,
+    ROUND_REASON,
+    SECONDARY_REASON,
+    Decision,
+    Rounded,
+    row_name,
+)
+
 LOG_COLUMNS = ["table", "row", "column", "reason"]
 
 
@@ -37,17 +46,27 @@ def suppress(
     group: Sequence[str] = (),
     hide: Sequence[str] = (),
     min_n: int = 10,
+    decision: Decision | None = None,
 ) -> Suppressed:
     """Hide rows whose ``counts`` include a cell in 1..min_n-1, plus complementary rows.
 
     ``group`` names the columns within which rows add up to a shown or derivable total (e.g.
     subject and arm); ``hide`` lists further columns blanked with the counts (estimates of a
     suppressed school). ``key`` columns name each row in the log.
+
+    With ``decision`` (solved over every published cell of the report,
+    :mod:`pl_eval.report.disclosure`) the rows it hides are hidden instead of this table's
+    own complements, and the counts of rows it rounds are shown rounded.
     """
     values = table[list(counts)]
     primary = ((values > 0) & (values < min_n)).any(axis=1)
-    complementary = _complementary(table, primary, counts[0], list(group))
-    hidden = primary | complementary
+    names = pd.Series([row_name(r, key) for _, r in table.iterrows()], table.index, object)
+    if decision is not None:
+        hidden = primary | decision.mask(name, names)
+        rounded = decision.mask(name, names, "rounded") & ~hidden
+    else:
+        hidden = primary | _complementary(table, primary, counts[0], list(group))
+        rounded = pd.Series(False, index=table.index)
     columns = [*counts, *hide]
     out = table.copy()
     for column in columns:
@@ -56,20 +75,29 @@ def suppress(
             {"i": "Int64", "u": "Int64", "f": "Float64"}.get(kind, object)
         )
         out.loc[hidden, column] = pd.NA
-    reason = pd.Series(f"fewer than {min_n} students", index=table.index).where(
-        primary, "complementary: would be derivable from the total"
+    secondary = SECONDARY_REASON if decision else "complementary: would be derivable from the total"
+    reason = pd.Series(PRIMARY_REASON.format(min_n=min_n), index=table.index).where(
+        primary, secondary
     )
-    selected = table.loc[hidden, list(key)].astype(str)
-    rows = selected[key[0]]
-    for column in key[1:]:
-        rows = rows + " / " + selected[column]
     log = (
-        pd.DataFrame({"row": rows, "reason": reason[hidden]})
+        pd.DataFrame({"row": names[hidden], "reason": reason[hidden]})
         .merge(pd.Series(columns, name="column"), how="cross")
         .assign(table=name)[LOG_COLUMNS]
-        .reset_index(drop=True)
     )
-    return Suppressed(table=out, log=log, hidden=hidden)
+    if rounded.any():
+        to = decision.round_to
+        for column in counts:
+            out[column] = out[column].astype(object)
+            out.loc[rounded, column] = [
+                v if pd.isna(v) else Rounded(v, to) for v in table.loc[rounded, column]
+            ]
+        notes = (
+            pd.DataFrame({"row": names[rounded], "reason": ROUND_REASON.format(to=to)})
+            .merge(pd.Series(list(counts), name="column"), how="cross")
+            .assign(table=name)[LOG_COLUMNS]
+        )
+        log = pd.concat([log, notes])
+    return Suppressed(table=out, log=log.reset_index(drop=True), hidden=hidden)
 
 
 def _complementary(
