@@ -228,6 +228,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     for name in ("confounding", "attrition", "attrition-baseline", "lee-bounds"):
         p.add_argument(f"--{name}", type=Path, default=None, help=f"robustness stage's {name} CSV")
+    p.add_argument("--cohort", default=None, help="cohort name: its school_years entry")
+    p.add_argument(
+        "--ingest-summary", type=Path, default=None,
+        help="the cohort's ingest_summary.json: the school year its exports hold",
+    )  # fmt: skip
 
     p = command(
         "combined-report",

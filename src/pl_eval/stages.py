@@ -646,6 +646,8 @@ def report(
     attrition: Path | None = None,
     attrition_baseline: Path | None = None,
     lee_bounds: Path | None = None,
+    cohort: str | None = None,
+    ingest_summary: Path | None = None,
 ) -> None:
     """The funder report: HTML page, its PDF, figures (PNG, SVG), tables (CSV), suppression log.
 
@@ -655,7 +657,9 @@ def report(
     ``analysis_estimates``, in the same order; "main" among them) adds the sensitivity section;
     ``estimates`` stays the main specification's. The robustness stage's tables of the main
     analysis (``confounding``; ``attrition`` with ``attrition_baseline`` and ``lee_bounds``)
-    add the sections on unobserved confounding and attrition.
+    add the sections on unobserved confounding and attrition. The brief names the school year:
+    ``cohort``'s entry in the configuration's ``school_years``, else the one its
+    ``ingest_summary`` found (neither: "one school year").
     """
     _check_named_files("--analyses", analyses, "--analysis-estimates", analysis_estimates)
     inputs = [estimates, breakout_tests, trajectory, exclusions, schools, *balance, *match_summary]
@@ -679,6 +683,10 @@ def report(
         provenance=_provenance(inputs, run_time, config_input),
         analyses={a: io.read_parquet(p) for a, p in zip(analyses, analysis_estimates, strict=True)},
         **{name: None if p is None else pd.read_csv(p) for name, p in checks.items()},
+        school_year=(settings_used.get("school_years") or {}).get(cohort)
+        or (
+            None if ingest_summary is None else _analysed_school_year(io.read_json(ingest_summary))
+        ),
     )
     result = reporting.build_report(
         loaded,

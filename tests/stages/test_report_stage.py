@@ -280,14 +280,21 @@ def test_small_school_and_its_complement_are_suppressed_and_logged(report):
 def test_every_figure_has_alt_text_and_files(report):
     page = _Page()
     page.feed((report / "report.html").read_text())
-    assert len(page.alts) == 5  # breakouts, forest, trajectory, Love and overlap plots
+    assert len(page.alts) == 6  # brief, breakouts, forest, trajectory, Love and overlap plots
     assert all(alt and len(alt) > 40 for alt in page.alts)
     overlap = [alt for alt in page.alts if alt.startswith("Histograms of the logit propensity")]
     assert len(overlap) == 1 and "1 treated rows lie outside" in overlap[0]
     names = sorted(p.name for p in (report / "figures").iterdir())
     assert names == sorted(
         f"{n}.{ext}"
-        for n in ("breakouts_math", "forest_math", "trajectory", "love_math", "overlap_math")
+        for n in (
+            "brief",
+            "breakouts_math",
+            "forest_math",
+            "trajectory",
+            "love_math",
+            "overlap_math",
+        )
         for ext in ("png", "svg")
     )
 
@@ -313,10 +320,11 @@ def test_rerun_is_byte_identical_and_run_time_is_shown_only_when_given(report, t
 def test_without_analyses_there_is_no_sensitivity_section(report):
     page = _Page.of(report / "report.html")
     assert page.sections == [
-        "summary", "headline", "breakouts", "schools", "trajectory", "quality", "methods",
-        "provenance",
+        "brief", "headline", "breakouts", "trajectory", "quality", "methods", "provenance",
+        "schools",
     ]  # fmt: skip
-    assert [h.split(".")[0] for h in page.headings] == [str(i) for i in range(1, 9)]
+    numbered = [h for h in page.headings if h[0].isdigit()]
+    assert [h.split(".")[0] for h in numbered] == [str(i) for i in range(1, 7)]
     assert not (report / "tables/sensitivity.csv").exists()
 
 
@@ -365,13 +373,13 @@ def sensitivity_report(tmp_path_factory) -> Path:
 def test_sensitivity_section_comes_before_methods_and_renumbers(sensitivity_report):
     page = _Page.of(sensitivity_report / "report.html")
     assert page.sections == [
-        "summary", "headline", "breakouts", "schools", "trajectory", "quality", "sensitivity",
-        "methods", "provenance",
+        "brief", "headline", "breakouts", "trajectory", "quality", "sensitivity", "methods",
+        "provenance", "schools",
     ]  # fmt: skip
-    assert page.headings[6:] == [
-        "7. Sensitivity to analysis choices",
-        "8. Methods, configuration and limitations",
-        "9. Provenance and privacy",
+    assert [h for h in page.headings if h[0].isdigit()][4:] == [
+        "5. Sensitivity to analysis choices",
+        "6. Methods, configuration and limitations",
+        "7. Provenance and privacy",
     ]
 
 

@@ -20,6 +20,7 @@ rule report:
         attrition=processed("{cohort}/main", "attrition.csv"),
         attrition_baseline=processed("{cohort}/main", "attrition_baseline.csv"),
         lee_bounds=processed("{cohort}/main", "lee_bounds.csv"),
+        ingest_summary=processed("{cohort}", "ingest_summary.json"),
     output:
         html=report(
             "reports/{cohort}/report.html",
@@ -64,6 +65,7 @@ rule report:
         " --figures {output.figures:q}"
         " --tables {output.tables:q} --suppression-log {output.suppression_log:q}"
         " --settings {params.settings:q} --log {log:q}"
+        " --cohort {wildcards.cohort:q} --ingest-summary {input.ingest_summary:q}"
 
 
 # reports/combined/ matches the report rule's pattern too; "combined" is no cohort name.

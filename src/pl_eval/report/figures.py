@@ -26,11 +26,13 @@ from pl_eval.report.findings import FEW_SCHOOLS, few_schools
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-#: Okabe-Ito colours and a marker per group, so groups differ by shape as well as colour.
+#: Okabe-Ito hues and a marker per group, so groups differ by shape as well as colour. Orange
+#: and vermillion are darkened (#E69F00 to #A35F00, #D55E00 to #B04A00) to reach WCAG AA's 4.5:1
+#: against white: they also colour text (direct labels), not only marks.
 STYLE = {
-    "charter": ("#E69F00", "o"),
+    "charter": ("#A35F00", "o"),
     "district": ("#0072B2", "s"),
-    "treated": ("#D55E00", "o"),
+    "treated": ("#B04A00", "o"),
     "comparison": ("#0072B2", "s"),
 }
 GREY = "#555555"

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from pl_eval.estimation.cohort import POOLED_SCHOOLS, significant_schools
 from pl_eval.matching.result import describe_reasons
-from pl_eval.report import compare, disclosure, figures
+from pl_eval.report import brief, compare, disclosure, figures
 from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, few_schools, findings
 from pl_eval.report.methods import method_text
 from pl_eval.report.robustness import robustness
@@ -79,6 +79,8 @@ class ReportInputs:
     attrition: pd.DataFrame | None = None
     attrition_baseline: pd.DataFrame | None = None
     lee_bounds: pd.DataFrame | None = None
+    # "2014-2015": the school year the brief names (None: "one school year")
+    school_year: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,17 @@ def build_report(
         decision=decision,
     )
     balance = _balance_table(inputs.balance)
+    front = brief.build_brief(
+        headline.table,
+        breakouts.table,
+        tests,
+        counts,
+        inputs.config,
+        school_year=inputs.school_year,
+        checks=checks,
+        min_n=min_n,
+    )
+    figs["brief"] = brief.answer_plot(front.answer)
     tables = {
         "headline": headline.table,
         "headline_school_weighted": school_weighted.table,
@@ -211,6 +224,7 @@ def build_report(
         "sample_flow": flow["flow"].table,
         "exclusions": flow["exclusions"].table,
         "balance": balance,
+        "brief": front.answer,
     }
     logs = [headline.log, schools.log, breakouts.log, trajectory.log, school_weighted.log]
     logs += [flow["flow"].log, flow["exclusions"].log]
@@ -223,6 +237,8 @@ def build_report(
     context = {
         "title": title,
         "subjects": subjects,
+        "brief": front,
+        "school_year": inputs.school_year,
         "findings": found,
         "headline": headline.table.assign(hidden=headline.hidden),
         "school_weighted": school_weighted.table.assign(hidden=school_weighted.hidden),
