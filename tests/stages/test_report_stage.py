@@ -191,10 +191,13 @@ class _Page(HTMLParser):
         super().__init__()
         self.tags, self.text, self.alts, self.sections, self.headings = [], [], [], [], []
         self.links, self.rows, self._cell, self._h2 = [], [], None, False
+        self._in_row = False  # inside a ``tr`` with ``data-label``
+        self._in_style = False  # the stylesheet is not text a reader sees
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         self.tags.append(tag)
+        self._in_style = tag == "style"
         if tag == "img":
             self.alts.append(attrs.get("alt"))
         elif tag == "section":
@@ -204,18 +207,24 @@ class _Page(HTMLParser):
             self.headings.append("")
         elif tag == "a":
             self.links.append(attrs.get("href"))
-        elif tag == "tr" and "data-label" in attrs:
-            self.rows.append({**attrs, "cells": {}})
-        elif tag in ("td", "th") and self.rows and attrs.get("class"):
+        elif tag == "tr":
+            self._in_row = "data-label" in attrs
+            if self._in_row:
+                self.rows.append({**attrs, "cells": {}})
+        elif tag in ("td", "th") and self._in_row and attrs.get("class"):
             self._cell = attrs["class"]
             self.rows[-1]["cells"][self._cell] = ""
 
     def handle_endtag(self, tag):
         if tag in ("td", "th", "tr"):
             self._cell = None
+        self._in_row = self._in_row and tag != "tr"
+        self._in_style = self._in_style and tag != "style"
         self._h2 = self._h2 and tag != "h2"
 
     def handle_data(self, data):
+        if self._in_style:
+            return
         self.text.append(data)
         if self._h2:
             self.headings[-1] += data

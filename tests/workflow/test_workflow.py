@@ -426,14 +426,19 @@ def test_demo_report_shows_the_estimates_and_no_student_key(demo_run):
 
     html = (demo_run / "reports/demo/report.html").read_text()
     page = _ReportPage(html)
-    sections = ["summary", "headline", "breakouts", "schools", "trajectory", "quality"]
+    # the two-page brief first, the technical sections, and the school results in an appendix
     assert page.sections == [
-        *sections,
+        "brief",
+        "headline",
+        "breakouts",
+        "trajectory",
+        "quality",
         "sensitivity",
         "confounding",
         "attrition",
         "methods",
         "provenance",
+        "schools",
     ]
     estimates = pd.read_parquet(demo_run / "data/processed/demo/main/estimates.parquet")
     pooled = estimates[estimates["scope"] == "pooled"].set_index("subject")

@@ -506,6 +506,11 @@ def _equality_test(fit: _Fit, terms: list[str], groups: tuple) -> EqualityTest:
     values, vectors = np.linalg.eigh(v)
     ok = values > 1e-10 * values.max()
     q = int(ok.sum())
+    if q == 0:  # e.g. effects fitted exactly: no sampling variation to test a difference against
+        return EqualityTest(
+            np.nan, 0, np.nan, "F", np.nan, groups,
+            note="no test: the group effects' covariance is zero", method=method,
+        )  # fmt: skip
     if fit.small_sample is not None:
         contrasts = vectors[:, ok].T @ np.eye(len(fit.terms))[where]
         htz = fit.small_sample.htz(contrasts, fit.coef, fit.vcov)
