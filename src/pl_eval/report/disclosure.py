@@ -469,3 +469,35 @@ def add_robustness(
             cells.relate(f"attrition|{r.subject}|{r.arm_count}",
                          [f"attrition|{r.subject}|{r.arm_count}_lost",
                           f"attrition|{r.subject}|{r.arm}|kept|{r.covariate}"])  # fmt: skip
+
+
+def add_school_pages(
+    cells: PublishedCells, school_trajectory: pd.DataFrame, trajectory: pd.DataFrame
+) -> None:
+    """The school pages' counts: each PL school's students per arm and season of its
+    trajectory, the school table's cells where the counts agree (a page's students per arm are
+    those cells already). A subject's PL students in a season are the sum of its schools'
+    (each PL student is in one school); comparison students may serve several schools, so
+    theirs add up to nothing shown. Rows are hidden, never rounded, as the school table's."""
+    if school_trajectory.empty:
+        return
+    frame = school_trajectory.assign(n_column=school_trajectory["arm"].map(ARM_COUNT))
+    names = []
+    for r in frame.itertuples():
+        base = f"main|{r.subject}|school|{r.school}|{r.district}|{r.n_column}"
+        agrees = cells.values.get(base, r.n_students) == r.n_students
+        names.append(base if agrees else f"{base}|school_pages|{r.season}")
+    frame = frame.assign(_cell=names)
+    cells.add(
+        "school_pages", frame, key=["subject", "school", "district", "arm", "season"],
+        cells={"n_students": "{_cell}"}, action=HIDE,
+    )  # fmt: skip
+    pooled = trajectory[trajectory["arm"] == "treated"]
+    for r in pooled.itertuples():
+        base = f"main|{r.subject}|pooled|all|n_treated"
+        total = base if cells.values.get(base) == r.n_students else f"{base}|trajectory"
+        mine = frame[
+            (frame["subject"] == r.subject) & (frame["arm"] == "treated")
+            & (frame["season"] == r.season)
+        ]  # fmt: skip
+        cells.relate(total, mine["_cell"])
