@@ -5,12 +5,12 @@ table, and every "N students" in its text) and the school pages in ``schools/`` 
 students per arm, and per arm and season of its trajectory, and their "N students"). Each count
 is a cell named by what it counts, so the same quantity shown in several tables is one cell
 (when the counts agree); a cell shown as missing is hidden, one shown as "≈N" is rounded, and
-both are unknown to the attacker. The
-attacker knows how the tables are built (a total is the sum of its parts: pooled = schools =
-each breakout's groups, a sector = its schools, a years group = the schools that started PL
-then, in files = the reasons students left or stayed, a variant's counts = the main ones when
-it reuses the same students) and which of those relations hold, from the unsuppressed
-rendering of the same inputs. A hidden cell is determined when its unit vector lies in the row
+both are unknown to the attacker. The attacker knows how the tables are built (a total is the
+sum of its parts: pooled = schools = each breakout's groups, a sector = its schools, a years
+group = the schools that started PL then, in files = the reasons students left or stayed, a
+variant's counts = the main ones when it reuses the same students, a season's PL students =
+its schools') and which of those relations hold, from the unsuppressed rendering of the same
+inputs. A hidden cell is determined when its unit vector lies in the row
 space of the relations restricted to the unknown cells; exact rational arithmetic, written
 independently of the suppression code.
 """

@@ -1,13 +1,13 @@
 """Disclosure control over every student count a report publishes, as one set of cells.
 
 Each count shown anywhere (headline, breakouts, school table, sample flow, trajectory,
-sensitivity, robustness tables, the combined report) is a *cell*: one quantity (math PL
-students in charter schools, say) that may be shown in several *places* (a row of a table and
-one of its columns). The linear relations between cells are recorded: a total is the sum of
-its parts (a sector is the sum of its schools, the pooled count the sum of its sectors, of its
-years groups, of its grade bands; the students in the files are the sum of the reasons they
-left or stayed). A relation is kept only where it holds on the true counts, so it is exactly
-what a reader who knows how the tables are built could use.
+sensitivity, robustness tables, the school pages, the combined report) is a *cell*: one
+quantity (math PL students in charter schools, say) that may be shown in several *places* (a
+row of a table and one of its columns). The linear relations between cells are recorded: a
+total is the sum of its parts (a sector is the sum of its schools, the pooled count the sum of
+its sectors, of its years groups, of its grade bands; the students in the files are the sum of
+the reasons they left or stayed). A relation is kept only where it holds on the true counts, so
+it is exactly what a reader who knows how the tables are built could use.
 
 Primary cells are those with 1..min_n-1 students. A primary cell is *determined* when its
 unit vector lies in the row space of the relations restricted to the cells a reader does not
