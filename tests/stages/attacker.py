@@ -175,10 +175,13 @@ def read_school_page(html: str, out: Published, prefix: str = "") -> None:
             for subject, value in zip(subjects, row[1:], strict=True):
                 out.put(cell(subject, PAGE_COUNTS[row[0]]), value)
     for row in page.tables.get("school-trajectory", [])[1:]:
-        subject, group, season = row[:3]
-        name = out.put(cell(subject, PAGE_ARM[group]), row[-1])
-        if group == "this school":
-            out.seasons.setdefault((subject, season), []).append(name)
+        subject, group, rest = row[0], row[1], row[2:]
+        for season in ("fall", "spring"):  # a season: mean and students, or "suppressed"
+            shown, rest = (rest[1], rest[2:]) if not rest[0].startswith("suppressed") else (
+                None, rest[1:])  # fmt: skip
+            name = out.put(cell(subject, PAGE_ARM[group]), shown)
+            if group == "this school":
+                out.seasons.setdefault((subject, season), []).append(name)
     text = re.sub(r"<[^>]+>", " ", html)
     out.text_counts += re.findall(COUNT_TEXT, text)
 

@@ -536,6 +536,7 @@ def _attacker():
 
     spec = importlib.util.spec_from_file_location("attacker", ROOT / "tests/stages/attacker.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("attacker", module)  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 

@@ -133,6 +133,8 @@ def build_school_pages(
                 "subject": subject, "status": status, "row": row, "why": why,
                 "trajectory": seasons if status == "shown" else seasons.iloc[:0],
             })  # fmt: skip
+        for block in blocks:
+            block["rank"] = _rank(shown[shown["subject"] == block["subject"]], school, district)
         shown_blocks = [b for b in blocks if b["status"] == "shown"]
         figs = {}
         if shown_blocks:
@@ -163,6 +165,17 @@ def build_school_pages(
         }
         pages.append(SchoolPage(stem, school, district, render(context), not shown_blocks))
     return pages
+
+
+def _rank(shown: pd.DataFrame, school: str, district: str) -> tuple[int, int] | None:
+    """How many of the other shown schools' estimates this school's is above, of how many
+    (None without an estimate of its own)."""
+    known = shown[shown["estimate"].notna()]
+    mine = (known["group"] == school) & (known["district"] == district)
+    if not mine.any():
+        return None
+    others = known.loc[~mine, "estimate"].astype("float64")
+    return int((others < float(known.loc[mine, "estimate"].iloc[0])).sum()), len(others)
 
 
 def _why_hidden(subject: str, reason: str, min_n: int) -> str:
