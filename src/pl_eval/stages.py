@@ -447,19 +447,19 @@ def combine_estimates(
     """One analysis's tables from its per-subject estimate jobs: the same bytes as one job
     estimating every subject would give. ``school_trajectory`` joins the subjects'
     ``subject_school_trajectories`` (one per subject, when given)."""
-    if school_trajectory is not None:
-        _check_named_files(
-            "--subject-estimates", [str(p) for p in subject_estimates],
-            "--subject-school-trajectories", subject_school_trajectories,
-        )  # fmt: skip
-    schools = [io.read_parquet(p) for p in subject_school_trajectories]
+    if school_trajectory is not None and len(subject_school_trajectories) != len(subject_estimates):
+        raise ConfigError(
+            f"--subject-school-trajectories gives {len(subject_school_trajectories)} files for "
+            f"the {len(subject_estimates)} of --subject-estimates; expected one per subject"
+        )
+    schools = [{"school_trajectory": io.read_parquet(p)} for p in subject_school_trajectories]
     result = estimation.combine_estimates(
         [
             estimation.CohortEstimates(
                 estimates=io.read_parquet(e),
                 tests=io.read_parquet(t),
                 trajectory=io.read_parquet(j),
-                **({"school_trajectory": schools[i]} if schools else {}),
+                **(schools[i] if schools else {}),
             )
             for i, (e, t, j) in enumerate(
                 zip(subject_estimates, subject_breakout_tests, subject_trajectories, strict=True)
