@@ -8,6 +8,7 @@ The report and its pages are rendered once (no PDF: the workflow test makes thos
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import test_report_disclosure as cohort
 
 from pl_eval import io, stages
 from pl_eval.norms import percentile_points
-from pl_eval.report import figures, render, school_pages
+from pl_eval.report import disclosure, figures, render, school_pages
 
 HOSTILE = "<script>alert(1)</script> =cmd|' /C calc'!A0"
 SCHOOLS = [*cohort.SCHOOLS, (HOSTILE, "district", 2014, 30, 60)]
@@ -245,3 +246,45 @@ def test_no_page_shows_a_count_the_report_hides(shown, inputs, tmp_path, monkeyp
         for school in ("Oak Charter", "Tiny Charter")
         for count in ("n_comparison", "n_treated")
     ]
+
+
+def test_a_season_count_only_a_page_shows_is_protected_across_tables(tmp_path):
+    # Ash District's fall has 8 PL students (4 without a fall percentile): a cell under 10
+    # that only its page shows. The report's pooled fall count less the other schools' would
+    # give it (each PL student is in one school), so the one solve must protect it too.
+    inputs = _inputs(tmp_path)
+    paths = io.read_parquet(inputs["school_trajectory"])
+    ash = (paths["school"] == "Ash District") & (paths["arm"] == "treated")
+    paths.loc[ash & (paths["season"] == "fall"), "n_students"] = 8
+    pooled = pd.read_csv(inputs["trajectory"])
+    pooled.loc[(pooled["arm"] == "treated") & (pooled["season"] == "fall"), "n_students"] -= 4
+    loaded = render.ReportInputs(
+        estimates=io.read_parquet(inputs["estimates"]), tests=pd.read_csv(inputs["breakout_tests"]),
+        trajectory=pooled, exclusions=pd.read_csv(inputs["exclusions"]),
+        balance={"math": pd.read_csv(inputs["balance"][0])},
+        match_summaries={"math": io.read_json(inputs["match_summary"][0])},
+        schools=io.read_parquet(inputs["schools"]), config={}, school_trajectory=paths,
+    )  # fmt: skip
+    cells = render.published_cells(loaded)
+    cell = "main|math|school|Ash District|D1|n_treated|school_pages|fall"
+    total = "main|math|pooled|all|n_treated|trajectory"
+    assert cells.values[cell] == 8 and cells.values[total] == 195 - 4
+    assert any(cell in r and total in r for r in cells.relations)
+    decision = render.disclose(loaded, min_n=MIN_N, round_to=5)
+    assert ("school_pages", "math / Ash District / D1 / treated / fall") in decision.primary
+    inexact = decision.hidden | decision.rounded
+    unknown = {
+        c for c, places in cells.places.items() if all((p.table, p.row) in inexact for p in places)
+    }
+    assert disclosure.determined(cells.relations, unknown, [cell]) == []
+    # without the pages' cells in the solve, the report's tables would give it away
+    unprotected = render.disclose(replace(loaded, school_trajectory=None), min_n=MIN_N, round_to=5)
+    inexact = (
+        unprotected.hidden
+        | unprotected.rounded
+        | {("school_pages", "math / Ash District / D1 / treated / fall")}
+    )
+    unknown = {
+        c for c, places in cells.places.items() if all((p.table, p.row) in inexact for p in places)
+    }
+    assert disclosure.determined(cells.relations, unknown, [cell]) == [cell]
