@@ -179,6 +179,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help=f"{name} per subject")
     for name in ("estimates", "breakout-tests", "trajectory"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} parquet output path")
+    p.add_argument(
+        "--school-trajectory", type=Path, default=None,
+        help="each PL school's trajectory, parquet output path (optional)",
+    )  # fmt: skip
     p.add_argument("--settings", type=_settings, default={}, help="config['estimate'] as JSON")
 
     p = command(
@@ -204,10 +208,24 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help="one per subject")
     for name in ("estimates", "estimates-csv", "breakout-tests", "trajectory", "summary"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    p.add_argument(
+        "--subject-school-trajectories", nargs="+", type=Path, default=[], help="one per subject"
+    )
+    p.add_argument(
+        "--school-trajectory", type=Path, default=None, help="school_trajectory parquet output"
+    )
 
     p = command("report", "report", "Write the funder report (HTML, PDF, figures, tables).")
     for name in ("estimates", "breakout-tests", "trajectory", "exclusions", "schools"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} input path")
+    p.add_argument(
+        "--school-trajectory", type=Path, default=None,
+        help="each PL school's trajectory (parquet): with --school-pages",
+    )  # fmt: skip
+    p.add_argument(
+        "--school-pages", type=Path, default=None,
+        help="folder for one page per PL school (<school>.html, and .pdf with --pdf)",
+    )  # fmt: skip
     p.add_argument("--config", type=_config, required=True, help="config as JSON, or its file")
     p.add_argument("--subjects", nargs="+", required=True, help="subjects, in input order")
     for name in ("balance", "match-summary", "propensity"):

@@ -409,8 +409,10 @@ def estimate(
     breakout_tests: Path,
     trajectory: Path,
     settings: dict,
+    school_trajectory: Path | None = None,
 ) -> None:
-    """Pooled, school, breakout and trajectory estimates from each subject's matched sample.
+    """Pooled, school, breakout and trajectory estimates from each subject's matched sample,
+    and each PL school's trajectory (for its school page) when ``school_trajectory`` is given.
 
     The workflow runs one job per subject; :func:`combine_estimates` joins their tables.
     """
@@ -425,6 +427,8 @@ def estimate(
     io.write_parquet(result.estimates, estimates)
     io.write_parquet(result.tests, breakout_tests)
     io.write_parquet(result.trajectory, trajectory)
+    if school_trajectory is not None:
+        io.write_parquet(result.school_trajectory, school_trajectory)
 
 
 def combine_estimates(
@@ -437,18 +441,28 @@ def combine_estimates(
     breakout_tests: Path,
     trajectory: Path,
     summary: Path,
+    subject_school_trajectories: Sequence[Path] = (),
+    school_trajectory: Path | None = None,
 ) -> None:
     """One analysis's tables from its per-subject estimate jobs: the same bytes as one job
-    estimating every subject would give."""
+    estimating every subject would give. ``school_trajectory`` joins the subjects'
+    ``subject_school_trajectories`` (one per subject, when given)."""
+    if school_trajectory is not None and len(subject_school_trajectories) != len(subject_estimates):
+        raise ConfigError(
+            f"--subject-school-trajectories gives {len(subject_school_trajectories)} files for "
+            f"the {len(subject_estimates)} of --subject-estimates; expected one per subject"
+        )
+    schools = [{"school_trajectory": io.read_parquet(p)} for p in subject_school_trajectories]
     result = estimation.combine_estimates(
         [
             estimation.CohortEstimates(
                 estimates=io.read_parquet(e),
                 tests=io.read_parquet(t),
                 trajectory=io.read_parquet(j),
+                **(schools[i] if schools else {}),
             )
-            for e, t, j in zip(
-                subject_estimates, subject_breakout_tests, subject_trajectories, strict=True
+            for i, (e, t, j) in enumerate(
+                zip(subject_estimates, subject_breakout_tests, subject_trajectories, strict=True)
             )
         ]
     )
@@ -457,6 +471,8 @@ def combine_estimates(
     io.write_csv(result.estimates, estimates_csv)
     io.write_csv(result.tests, breakout_tests)
     io.write_csv(result.trajectory, trajectory)
+    if school_trajectory is not None:
+        io.write_parquet(result.school_trajectory, school_trajectory)
     io.write_text(result.summary() + "\n", summary)
 
 
@@ -648,8 +664,13 @@ def report(
     lee_bounds: Path | None = None,
     cohort: str | None = None,
     ingest_summary: Path | None = None,
+    school_trajectory: Path | None = None,
+    school_pages: Path | None = None,
 ) -> None:
-    """The funder report: HTML page, its PDF, figures (PNG, SVG), tables (CSV), suppression log.
+    """The funder report: HTML page, its PDF, figures (PNG, SVG), tables (CSV), suppression log,
+    and with ``school_pages`` (a folder) one page per PL school, ``<slug>.html`` (and ``.pdf``
+    with ``pdf``), whose counts (``school_trajectory``'s among them) are suppressed with the
+    report's (``settings['school_pages']['name_others']``: name the other schools on them).
 
     The PDF (written when ``pdf`` is given) is rendered from the same HTML.
     ``run_time`` is shown in the provenance section when given; left out, the report is
@@ -669,6 +690,7 @@ def report(
         "attrition_baseline": attrition_baseline, "lee_bounds": lee_bounds,
     }  # fmt: skip
     inputs += [p for p in checks.values() if p is not None]
+    inputs += [school_trajectory] if school_trajectory is not None else []
     settings_used, config_input = _run_config(config)
     loaded = reporting.ReportInputs(
         estimates=io.read_parquet(estimates),
@@ -687,14 +709,23 @@ def report(
         or (
             None if ingest_summary is None else _analysed_school_year(io.read_json(ingest_summary))
         ),
+        school_trajectory=None if school_trajectory is None else io.read_parquet(school_trajectory),
     )
     result = reporting.build_report(
         loaded,
         min_n=int(settings.get("min_n", 10)),
         title=title,
         round_to=int(settings.get("round_counts_to", 5)),
+        pages=school_pages is not None,
+        name_others=bool((settings.get("school_pages") or {}).get("name_others", False)),
     )
     _write_report(result, html, pdf, figures, tables, suppression_log)
+    if school_pages is not None:
+        Path(school_pages).mkdir(parents=True, exist_ok=True)  # a cohort without PL schools
+        for page in result.school_pages:
+            io.write_text(page.html, Path(school_pages) / f"{page.slug}.html")
+            if pdf is not None:
+                io.write_pdf(page.html, Path(school_pages) / f"{page.slug}.pdf")
 
 
 def combined_report(

@@ -1,14 +1,16 @@
 """The attacker: recovers suppressed counts from a rendered report, or shows that none can be.
 
-Reads only what a report publishes: the CSV tables beside it and the HTML page (its trajectory
-table, and every "N students" in its text). Each count is a cell named by what it counts, so
-the same quantity shown in several tables is one cell (when the counts agree); a cell shown as
-missing is hidden, one shown as "≈N" is rounded, and both are unknown to the attacker. The
-attacker knows how the tables are built (a total is the sum of its parts: pooled = schools =
-each breakout's groups, a sector = its schools, a years group = the schools that started PL
-then, in files = the reasons students left or stayed, a variant's counts = the main ones when
-it reuses the same students) and which of those relations hold, from the unsuppressed
-rendering of the same inputs. A hidden cell is determined when its unit vector lies in the row
+Reads only what a report publishes: the CSV tables beside it, the HTML page (its trajectory
+table, and every "N students" in its text) and the school pages in ``schools/`` (each school's
+students per arm, and per arm and season of its trajectory, and their "N students"). Each count
+is a cell named by what it counts, so the same quantity shown in several tables is one cell
+(when the counts agree); a cell shown as missing is hidden, one shown as "≈N" is rounded, and
+both are unknown to the attacker. The attacker knows how the tables are built (a total is the
+sum of its parts: pooled = schools = each breakout's groups, a sector = its schools, a years
+group = the schools that started PL then, in files = the reasons students left or stayed, a
+variant's counts = the main ones when it reuses the same students, a season's PL students =
+its schools') and which of those relations hold, from the unsuppressed rendering of the same
+inputs. A hidden cell is determined when its unit vector lies in the row
 space of the relations restricted to the unknown cells; exact rational arithmetic, written
 independently of the suppression code.
 """
@@ -42,17 +44,21 @@ class Published:
     variants: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
     kept: list[tuple[str, str, str]] = field(default_factory=list)
     text_counts: list[str] = field(default_factory=list)
+    # (subject, season) -> the pooled PL trajectory cell and the schools' cells of that season
+    seasons: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    pooled_seasons: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def put(self, name: str, raw) -> None:
+    def put(self, name: str, raw) -> str:
         """A count shown anywhere is published: a shown count beats a hidden or rounded one
-        of the same name; two different exact counts are two cells."""
+        of the same name; two different exact counts are two cells. Returns the cell's name."""
         value = _value(raw)
         old = self.cells.get(name, None)
         if isinstance(old, int) and isinstance(value, int) and old != value:
             name = f"{name}#{sum(k.startswith(name) for k in self.cells)}"
         elif isinstance(old, int) or (old is not None and value is None):
-            return
+            return name
         self.cells[name] = value
+        return name
 
 
 def _value(raw):
@@ -66,8 +72,9 @@ def _value(raw):
     return int(float(text))
 
 
-def read_report(folder: Path, prefix: str = "") -> Published:
-    """Every count of a rendered report (``report.html`` and ``tables/*.csv``)."""
+def read_report(folder: Path, prefix: str = "", pages: bool = True) -> Published:
+    """Every count of a rendered report (``report.html``, ``tables/*.csv`` and, with
+    ``pages``, the school pages in ``schools/``)."""
     out = Published()
     tables = folder / "tables"
 
@@ -135,25 +142,65 @@ def read_report(folder: Path, prefix: str = "") -> Published:
     page = _Tables()
     page.feed(html)
     for row in page.tables.get("trajectory-table", [])[1:]:
-        subject, group, _season = row[:3]
-        out.put(est(subject, "pooled", "all", ARM[group]), row[-1])
+        subject, group, season = row[:3]
+        name = out.put(est(subject, "pooled", "all", ARM[group]), row[-1])
+        if group == "PL":
+            out.pooled_seasons[(subject, season)] = name
     text = re.sub(r"<[^>]+>", " ", html)
-    out.text_counts = re.findall(r"(\u2248?\d[\d,]*) (?:PL |comparison )?students", text)
+    out.text_counts = re.findall(COUNT_TEXT, text)
+    for path in sorted((folder / "schools").glob("*.html")) if pages else ():
+        read_school_page(path.read_text(), out, prefix)
     return out
 
 
+COUNT_TEXT = r"(\u2248?\d[\d,]*) (?:PL |comparison )?students"
+PAGE_ARM = {"this school": "n_treated", "comparison group": "n_comparison"}
+PAGE_COUNTS = {"PL students (this school)": "n_treated", "Comparison students": "n_comparison"}
+
+
+def read_school_page(html: str, out: Published, prefix: str = "") -> None:
+    """A school page's counts: its students per arm (effects table) and per arm and season
+    (trajectory table), as the school table's cells (one cell where the counts agree)."""
+    page = _Tables()
+    page.feed(html)
+    school, district = page.article["data-school"], page.article["data-district"]
+
+    def cell(subject, column):
+        return f"{prefix}main|{subject}|school|{school}|{district}|{column}"
+
+    effects = page.tables.get("school-effects", [])
+    subjects = [h.lower() for h in effects[0][1:]] if effects else []
+    for row in effects[1:]:
+        if row[0] in PAGE_COUNTS:
+            for subject, value in zip(subjects, row[1:], strict=True):
+                out.put(cell(subject, PAGE_COUNTS[row[0]]), value)
+    for row in page.tables.get("school-trajectory", [])[1:]:
+        subject, group, rest = row[0], row[1], row[2:]
+        for season in ("fall", "spring"):  # a season: mean and students, or "suppressed"
+            shown, rest = (rest[1], rest[2:]) if not rest[0].startswith("suppressed") else (
+                None, rest[1:])  # fmt: skip
+            name = out.put(cell(subject, PAGE_ARM[group]), shown)
+            if group == "this school":
+                out.seasons.setdefault((subject, season), []).append(name)
+    text = re.sub(r"<[^>]+>", " ", html)
+    out.text_counts += re.findall(COUNT_TEXT, text)
+
+
 class _Tables(HTMLParser):
-    """Rows of cell texts of every table with an id."""
+    """Rows of cell texts of every table with an id (and a school page's names)."""
 
     def __init__(self):
         super().__init__()
         self.tables: dict[str, list[list[str]]] = {}
+        self.article: dict[str, str] = {}
         self._id = None
         self._cell: list[str] | None = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "table" and attrs.get("id"):
+        if tag == "article" and "data-school" in attrs:
+            self.article = attrs
+        elif tag == "table" and attrs.get("id"):
             self._id = attrs["id"]
             self.tables[self._id] = []
         elif tag == "tr" and self._id:
@@ -218,6 +265,9 @@ def relations(truth: Published, start_years: dict[tuple[str, str], int]) -> list
         total = f"flow|{s}|{arm}|in_files"
         relate(total, [f"exclusion|{s}|{arm}|{r}" for r in truth.reasons.get((s, arm), [])])
         relate(total, [f"flow|{s}|{arm}|valid", f"exclusion|{s}|{arm}|no_valid_test"])
+    for (s, season), schools in sorted(truth.seasons.items()):
+        if (s, season) in truth.pooled_seasons:  # each PL student is in one school
+            relate(truth.pooled_seasons[(s, season)], schools)
     for s, arm, cov in truth.kept:
         relate(f"attrition|{s}|{ARM[arm]}", [f"attrition|{s}|{ARM[arm]}_lost",
                                               f"kept|{s}|{arm}|{cov}"])  # fmt: skip
@@ -263,7 +313,8 @@ def _rank(rows: list[list[Fraction]]) -> int:
 
 def render_cohort(root: Path, cohort: str, out: Path, settings: dict) -> Path:
     """A workflow run's report of ``cohort`` (under ``root``) rendered again with
-    ``settings`` (min_n, round_counts_to) into ``out``: every table, analysis and section."""
+    ``settings`` (min_n, round_counts_to) into ``out``: every table, analysis and section, and
+    the school pages."""
     from pl_eval import io, stages
 
     processed = root / "data/processed" / cohort
@@ -284,6 +335,7 @@ def render_cohort(root: Path, cohort: str, out: Path, settings: dict) -> Path:
         analysis_estimates=[processed / a / "estimates.parquet" for a in analyses],
         **{name: main / f"{name}.csv"
            for name in ("confounding", "attrition", "attrition_baseline", "lee_bounds")},
+        school_trajectory=main / "school_trajectory.parquet", school_pages=out / "schools",
     )  # fmt: skip
     return out
 

@@ -271,3 +271,25 @@ def test_comparison_school_variance_is_lme4s_reml_comparison_variance():
     frame = frame.assign(treated=frame["treat"].astype(bool))
     variance = comparison_school_variance(frame, ("baseline", "band", "baseline_x2"))
     assert variance == pytest.approx(reference["planted_unweighted"]["var_comparison"], abs=1e-7)
+
+
+def test_school_trajectory_is_each_schools_students_against_their_matches(result):
+    data, _ = matched_sample()
+    table = result.school_trajectory.set_index(["school", "arm", "season"])
+    assert set(table.index.get_level_values("school")) == {f"PL {s}" for s in range(12)}
+    school = rows(result, "school").loc["PL 3"]
+    # its own students: their mean, an interval over them (HC1 of a mean: s / sqrt(n), normal)
+    own = data[data["school"] == "PL 3"]["spring_pct"]
+    spring = table.loc[("PL 3", "treated", "spring")]
+    half = norm.ppf(0.975) * own.std() / np.sqrt(len(own))
+    assert spring["mean_percentile"] == pytest.approx(own.mean())
+    assert (spring["ci_low"], spring["ci_high"]) == pytest.approx((own.mean() - half,
+                                                                   own.mean() + half))  # fmt: skip
+    assert spring["n_students"] == school["n_treated"] == 120 and spring["note"] == ""
+    # its comparison group: the students matched to it (each serves one PL student, so equal
+    # weights), from two comparison schools (a clustered interval)
+    matched = data[data["student_key"].str.startswith("c3-")]["fall_pct"]
+    fall = table.loc[("PL 3", "comparison", "fall")]
+    assert fall["mean_percentile"] == pytest.approx(matched.mean())
+    assert fall["n_students"] == school["n_comparison"] == 240
+    assert fall["ci_low"] < fall["mean_percentile"] < fall["ci_high"]

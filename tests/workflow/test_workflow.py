@@ -36,6 +36,7 @@ OUTPUTS = [
     "main/estimates.csv",
     "main/breakout_tests.csv",
     "main/trajectory.csv",
+    "main/school_trajectory.parquet",
     "lost_students.parquet",
     "main/confounding.csv",
     "main/attrition.csv",
@@ -507,12 +508,40 @@ def test_demo_report_suppresses_a_small_school(demo_run, tmp_path):
     assert f"math / {smallest['group']} / {smallest['district']}" in set(log["row"])
 
 
+def test_demo_has_one_page_per_pl_school_with_the_school_tables_values(demo_run):
+    from pypdf import PdfReader
+
+    report = demo_run / "reports/demo"
+    frame = pd.read_parquet(demo_run / "data/processed/demo/schools.parquet")
+    pl = frame[frame["pl_start_year"].notna()]
+    pages = sorted((report / "schools").glob("*.html"))
+    assert len(pages) == len(pl) > 0  # every PL school, no comparison school
+    table = pd.read_csv(report / "tables/schools.csv")
+    for path in pages:
+        assert re.fullmatch(r"[a-z0-9-]+", path.stem)
+        assert len(PdfReader(path.with_suffix(".pdf")).pages) == 1, path.name
+        page = _ReportPage(path.read_text())
+        school = unescape(re.search(r'data-school="([^"]*)"', path.read_text()).group(1))
+        cells = {r["attrs"]["class"]: r["texts"][1:] for r in page.rows
+                 if r["attrs"].get("class")}  # fmt: skip
+        mine = table[table["school"] == school].sort_values("subject")
+        assert cells["n-treated"] == [f"{n:,}" for n in mine["n_treated"]]
+        assert cells["estimate"] == [
+            f"{_shown(e, 2)} ({_shown(lo, 2)} to {_shown(hi, 2)})"
+            for e, lo, hi in zip(mine["estimate"], mine["ci_low"], mine["ci_high"], strict=True)
+        ]
+        assert cells["shrunken"] == [_shown(e, 2) for e in mine["shrunken_estimate"]]
+        others = set(table["school"]) - {school}
+        assert not any(other in " ".join(page.text) for other in others)
+
+
 def _attacker():
     """tests/stages/attacker.py (the attacker test's reader and solver)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("attacker", ROOT / "tests/stages/attacker.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("attacker", module)  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 

@@ -7,6 +7,9 @@ rule estimate:
         estimates=processed("{cohort}/{analysis}", "estimates_{subject}.parquet"),
         breakout_tests=processed("{cohort}/{analysis}", "breakout_tests_{subject}.parquet"),
         trajectory=processed("{cohort}/{analysis}", "trajectory_{subject}.parquet"),
+        school_trajectory=processed(
+            "{cohort}/{analysis}", "school_trajectory_{subject}.parquet"
+        ),
     params:
         settings=analysis_settings("estimate"),
     conda:
@@ -19,6 +22,7 @@ rule estimate:
         "pl-eval estimate --subjects {wildcards.subject} --matched {input.matched:q}"
         " --pairs {input.pairs:q} --estimates {output.estimates:q}"
         " --breakout-tests {output.breakout_tests:q} --trajectory {output.trajectory:q}"
+        " --school-trajectory {output.school_trajectory:q}"
         " --settings {params.settings:q} --log {log:q}"
 
 
@@ -35,11 +39,16 @@ rule combine_estimates:
         subject_trajectories=expand(
             processed("{{cohort}}/{{analysis}}", "trajectory_{subject}.parquet"), subject=SUBJECTS
         ),
+        subject_school_trajectories=expand(
+            processed("{{cohort}}/{{analysis}}", "school_trajectory_{subject}.parquet"),
+            subject=SUBJECTS,
+        ),
     output:
         estimates=processed("{cohort}/{analysis}", "estimates.parquet"),
         estimates_csv=processed("{cohort}/{analysis}", "estimates.csv"),
         breakout_tests=processed("{cohort}/{analysis}", "breakout_tests.csv"),
         trajectory=processed("{cohort}/{analysis}", "trajectory.csv"),
+        school_trajectory=processed("{cohort}/{analysis}", "school_trajectory.parquet"),
         summary=processed("{cohort}/{analysis}", "estimate_summary.txt"),
     conda:
         "../envs/pl_eval.yaml"
@@ -51,6 +60,8 @@ rule combine_estimates:
         "pl-eval combine-estimates --subject-estimates {input.subject_estimates:q}"
         " --subject-breakout-tests {input.subject_breakout_tests:q}"
         " --subject-trajectories {input.subject_trajectories:q}"
+        " --subject-school-trajectories {input.subject_school_trajectories:q}"
         " --estimates {output.estimates:q} --estimates-csv {output.estimates_csv:q}"
         " --breakout-tests {output.breakout_tests:q} --trajectory {output.trajectory:q}"
+        " --school-trajectory {output.school_trajectory:q}"
         " --summary {output.summary:q} --log {log:q}"

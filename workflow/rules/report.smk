@@ -1,9 +1,11 @@
 rule report:
-    """The funder report: HTML page and its PDF, with figures, tables and the suppression log."""
+    """The funder report: HTML page and its PDF, with figures, tables and the suppression log,
+    and one page (HTML and PDF) per PL school, whose counts are suppressed with the report's."""
     input:
         estimates=processed("{cohort}/main", "estimates.parquet"),
         breakout_tests=processed("{cohort}/main", "breakout_tests.csv"),
         trajectory=processed("{cohort}/main", "trajectory.csv"),
+        school_trajectory=processed("{cohort}/main", "school_trajectory.parquet"),
         exclusions=processed("{cohort}", "exclusions.csv"),
         schools=processed("{cohort}", "schools.parquet"),
         balance=expand(processed("{{cohort}}/main", "balance_{subject}.csv"), subject=SUBJECTS),
@@ -41,6 +43,9 @@ rule report:
         ),
         tables=directory("reports/{cohort}/tables"),
         suppression_log="reports/{cohort}/suppression_log.csv",
+        # one page per PL school, <slug>.html and .pdf: a folder, since the schools are known
+        # only once the estimates are (per-school outputs would need a checkpoint)
+        school_pages=directory("reports/{cohort}/schools"),
     params:
         subjects=" ".join(SUBJECTS),
         analyses=" ".join(ANALYSES),
@@ -55,6 +60,7 @@ rule report:
     shell:
         "pl-eval report --estimates {input.estimates:q} --breakout-tests {input.breakout_tests:q}"
         " --trajectory {input.trajectory:q} --exclusions {input.exclusions:q}"
+        " --school-trajectory {input.school_trajectory:q} --school-pages {output.school_pages:q}"
         " --schools {input.schools:q} --subjects {params.subjects}"
         " --balance {input.balance:q} --match-summary {input.match_summary:q}"
         " --propensity {input.propensity:q} --analyses {params.analyses}"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -78,6 +78,8 @@ TEST_COLUMNS = [
 TRAJECTORY_COLUMNS = [
     "subject", "arm", "season", "mean_percentile", "ci_low", "ci_high", "n_students", "note",
 ]  # fmt: skip
+#: Each PL school's trajectory against the comparison students matched to it (school pages).
+SCHOOL_TRAJECTORY_COLUMNS = ["subject", "school", "district", *TRAJECTORY_COLUMNS[1:]]
 #: Columns that hold numbers (NaN where a row has none): typed float whatever the rows held, so
 #: a subject whose rows are all empty (None) stays numeric when subjects are joined.
 NUMBER_COLUMNS = {
@@ -131,6 +133,9 @@ class CohortEstimates:
     estimates: pd.DataFrame  # ESTIMATE_COLUMNS, one row per subject × scope × group
     tests: pd.DataFrame  # TEST_COLUMNS: equality of effects across a breakout's groups
     trajectory: pd.DataFrame  # TRAJECTORY_COLUMNS
+    school_trajectory: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=SCHOOL_TRAJECTORY_COLUMNS)
+    )  # SCHOOL_TRAJECTORY_COLUMNS
 
     def to_frame(self) -> pd.DataFrame:
         return self.estimates
@@ -202,7 +207,7 @@ def estimate_cohort(
     samples: dict[str, tuple[pd.DataFrame, pd.DataFrame]], config: EstimateConfig
 ) -> CohortEstimates:
     """Estimates for each subject from its (matched sample, match pairs)."""
-    estimates, tests, trajectory = [], [], []
+    estimates, tests, trajectory, school_trajectory = [], [], [], []
     for subject, (matched, text_pairs) in sorted(samples.items()):
         data, pairs = _integer_keys(_prepare(matched), text_pairs)
         pooled = _row(subject, "pooled", "all", data, config, cluster=CLUSTER)
@@ -215,6 +220,7 @@ def estimate_cohort(
             estimates.append(rows)
             tests.append(test)
         trajectory.append(_trajectory(subject, data, config))
+        school_trajectory.append(_school_trajectories(subject, data, pairs, config))
     return CohortEstimates(
         estimates=_numbers_as_float(
             pd.concat(
@@ -224,6 +230,9 @@ def estimate_cohort(
         ),
         tests=_numbers_as_float(pd.DataFrame(tests, columns=TEST_COLUMNS)),
         trajectory=_numbers_as_float(pd.concat(trajectory, ignore_index=True)[TRAJECTORY_COLUMNS]),
+        school_trajectory=_numbers_as_float(
+            pd.concat(school_trajectory, ignore_index=True)[SCHOOL_TRAJECTORY_COLUMNS]
+        ),
     )
 
 
@@ -245,6 +254,7 @@ def combine_estimates(parts: list[CohortEstimates]) -> CohortEstimates:
         estimates=joined([p.estimates for p in parts]),
         tests=joined([p.tests for p in parts]),
         trajectory=joined([p.trajectory for p in parts]),
+        school_trajectory=joined([p.school_trajectory for p in parts]),
     )
 
 
@@ -781,10 +791,13 @@ def _group_row(
     return _checked(_few_schools(row, config, config.model, config.se))
 
 
-def _trajectory(subject: str, data: pd.DataFrame, config: EstimateConfig) -> pd.DataFrame:
+def _trajectory(
+    subject: str, data: pd.DataFrame, config: EstimateConfig, *, one_school: bool = False
+) -> pd.DataFrame:
     """Weighted mean national percentile in fall and spring per arm, school-clustered 95% CI
     (statsmodels' CR1, normal). An arm without students has no mean; one in a single school
-    has no interval; a PL arm in fewer than ``few_schools`` schools says so."""
+    has no interval, unless ``one_school`` (a school page's own students), where the interval
+    is over its students (HC1, normal); a PL arm in fewer than ``few_schools`` schools says so."""
     rows = []
     for arm, members in (
         ("treated", data[data["treated"] & (data["weight"] > 0)]),
@@ -793,24 +806,46 @@ def _trajectory(subject: str, data: pd.DataFrame, config: EstimateConfig) -> pd.
         for season in ("fall", "spring"):
             present = members.dropna(subset=[f"{season}_pct"])
             values = present[f"{season}_pct"].to_numpy(float)
+            weights = present["weight"].to_numpy(float)
             n_schools = present[CLUSTER].nunique()
             row = {"subject": subject, "arm": arm, "season": season, "n_students": len(present)}
             row |= {"mean_percentile": np.nan, "ci_low": np.nan, "ci_high": np.nan, "note": ""}
             if present.empty:
                 row["note"] = NO_PL if arm == "treated" else NO_COMPARISON
-            elif n_schools < 2:
-                row["mean_percentile"] = np.average(values, weights=present["weight"])
+            elif n_schools < 2 and not (one_school and len(present) > 1):
+                row["mean_percentile"] = np.average(values, weights=weights)
                 row["note"] = ONE_CLUSTER
             else:
-                fit = WLS(values, np.ones_like(values), weights=present["weight"].to_numpy()).fit(
-                    cov_type="cluster", cov_kwds={"groups": pd.factorize(present[CLUSTER])[0]}
-                )
+                model = WLS(values, np.ones_like(values), weights=weights)
+                if n_schools < 2:  # one school's students
+                    fit = model.fit(cov_type="HC1")
+                    if arm == "comparison":
+                        row["note"] = "one comparison school: interval over its students"
+                else:
+                    groups = pd.factorize(present[CLUSTER])[0]
+                    fit = model.fit(cov_type="cluster", cov_kwds={"groups": groups})
                 low, high = fit.conf_int()[0]
                 row |= {"mean_percentile": float(fit.params[0]), "ci_low": low, "ci_high": high}
-                if arm == "treated" and n_schools < config.few_schools:
+                if arm == "treated" and 1 < n_schools < config.few_schools:
                     row["note"] = f"{FEW_SCHOOLS} ({n_schools}): CR1, normal intervals"
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _school_trajectories(
+    subject: str, data: pd.DataFrame, pairs: pd.DataFrame, config: EstimateConfig
+) -> pd.DataFrame:
+    """Every PL school's trajectory (:func:`_trajectory`) against the comparison students
+    matched to it, with the weights its own estimate uses (:func:`subsample`)."""
+    frames = []
+    schools = data[data["treated"]].groupby(["district", "school"], sort=True)
+    for (district, school), students in schools:
+        sample = subsample(data, pairs, pd.Index(students["student_key"]))
+        table = _trajectory(subject, sample, config, one_school=True)
+        frames.append(table.assign(school=school, district=district))
+    if not frames:
+        return pd.DataFrame(columns=SCHOOL_TRAJECTORY_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[SCHOOL_TRAJECTORY_COLUMNS]
 
 
 def analysis_sample(

@@ -1,13 +1,13 @@
 """Disclosure control over every student count a report publishes, as one set of cells.
 
 Each count shown anywhere (headline, breakouts, school table, sample flow, trajectory,
-sensitivity, robustness tables, the combined report) is a *cell*: one quantity (math PL
-students in charter schools, say) that may be shown in several *places* (a row of a table and
-one of its columns). The linear relations between cells are recorded: a total is the sum of
-its parts (a sector is the sum of its schools, the pooled count the sum of its sectors, of its
-years groups, of its grade bands; the students in the files are the sum of the reasons they
-left or stayed). A relation is kept only where it holds on the true counts, so it is exactly
-what a reader who knows how the tables are built could use.
+sensitivity, robustness tables, the school pages, the combined report) is a *cell*: one
+quantity (math PL students in charter schools, say) that may be shown in several *places* (a
+row of a table and one of its columns). The linear relations between cells are recorded: a
+total is the sum of its parts (a sector is the sum of its schools, the pooled count the sum of
+its sectors, of its years groups, of its grade bands; the students in the files are the sum of
+the reasons they left or stayed). A relation is kept only where it holds on the true counts, so
+it is exactly what a reader who knows how the tables are built could use.
 
 Primary cells are those with 1..min_n-1 students. A primary cell is *determined* when its
 unit vector lies in the row space of the relations restricted to the cells a reader does not
@@ -469,3 +469,35 @@ def add_robustness(
             cells.relate(f"attrition|{r.subject}|{r.arm_count}",
                          [f"attrition|{r.subject}|{r.arm_count}_lost",
                           f"attrition|{r.subject}|{r.arm}|kept|{r.covariate}"])  # fmt: skip
+
+
+def add_school_pages(
+    cells: PublishedCells, school_trajectory: pd.DataFrame, trajectory: pd.DataFrame
+) -> None:
+    """The school pages' counts: each PL school's students per arm and season of its
+    trajectory, the school table's cells where the counts agree (a page's students per arm are
+    those cells already). A subject's PL students in a season are the sum of its schools'
+    (each PL student is in one school); comparison students may serve several schools, so
+    theirs add up to nothing shown. Rows are hidden, never rounded, as the school table's."""
+    if school_trajectory.empty:
+        return
+    frame = school_trajectory.assign(n_column=school_trajectory["arm"].map(ARM_COUNT))
+    names = []
+    for r in frame.itertuples():
+        base = f"main|{r.subject}|school|{r.school}|{r.district}|{r.n_column}"
+        agrees = cells.values.get(base, r.n_students) == r.n_students
+        names.append(base if agrees else f"{base}|school_pages|{r.season}")
+    frame = frame.assign(_cell=names)
+    cells.add(
+        "school_pages", frame, key=["subject", "school", "district", "arm", "season"],
+        cells={"n_students": "{_cell}"}, action=HIDE,
+    )  # fmt: skip
+    pooled = trajectory[trajectory["arm"] == "treated"]
+    for r in pooled.itertuples():
+        base = f"main|{r.subject}|pooled|all|n_treated"
+        total = base if cells.values.get(base) == r.n_students else f"{base}|trajectory"
+        mine = frame[
+            (frame["subject"] == r.subject) & (frame["arm"] == "treated")
+            & (frame["season"] == r.season)
+        ]  # fmt: skip
+        cells.relate(total, mine["_cell"])

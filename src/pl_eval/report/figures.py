@@ -269,10 +269,13 @@ def breakout_plot(breakouts: pd.DataFrame, pooled: pd.Series) -> Figure:
 
 
 @literal_text
-def trajectory_plot(trajectory: pd.DataFrame) -> Figure:
+def trajectory_plot(
+    trajectory: pd.DataFrame, labels: tuple[str, str] = ("PL schools", "Matched comparison")
+) -> Figure:
     """Mean national percentile in fall and spring, PL vs comparison, per subject, with CIs.
 
     An arm without a mean (no students, or suppressed) is left out and named in the panel.
+    ``labels`` name the PL and the comparison arm (a school page: the school and its group).
     """
     from matplotlib.figure import Figure
 
@@ -290,7 +293,7 @@ def trajectory_plot(trajectory: pd.DataFrame) -> Figure:
             rows = trajectory[(trajectory["subject"] == subject) & (trajectory["arm"] == arm)]
             rows = rows.sort_values("season", key=lambda s: s.map(seasons))
             rows = rows[_known(rows, "mean_percentile")]
-            label = "PL schools" if arm == "treated" else "Matched comparison"
+            label = labels[0] if arm == "treated" else labels[1]
             if rows.empty:
                 missing.append(label)
                 parts.append(f"{subject} {label.lower()}: no mean (no students or suppressed)")
@@ -463,3 +466,85 @@ def _comparison_alt(
         f"intervals for {n} {noun}s, one row each, {' and '.join(subjects)} side by side, with "
         f"a vertical line at zero{marked}. " + "; ".join(ranges) + "."
     )
+
+
+@literal_text
+def position_plot(
+    schools: pd.DataFrame, school: str, district: str, pooled: pd.Series, name_others: bool
+) -> Figure:
+    """Where one PL school's estimate sits among the PL schools' estimates the report shows:
+    per subject, every school's estimate (sorted) with its 95% CI, this school's drawn larger
+    with its shrunken estimate (a diamond), the pooled effect as a dashed line. The other
+    schools are named only with ``name_others``; the alt text never names them otherwise."""
+    from matplotlib.figure import Figure
+
+    schools = _floats(schools)
+    subjects = sorted(set(schools["subject"]))
+    if not subjects:
+        return empty_plot("Among the PL schools", "No school estimates shown.")
+    most = max(int((schools["subject"] == s).sum()) for s in subjects)
+    height = 2.2 + (0.16 * most if name_others else 0.04 * most)
+    fig = Figure(figsize=(7.5, min(height, 6.0)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(subjects)))
+    parts = []
+    for ax, subject in zip(axes, subjects, strict=True):
+        rows = schools[(schools["subject"] == subject) & _known(schools)]
+        rows = rows.sort_values(["estimate", "group", "district"]).reset_index(drop=True)
+        mine = (rows["group"] == school) & (rows["district"] == district)
+        y = np.arange(len(rows))
+        others = rows[~mine]
+        ax.errorbar(
+            others["estimate"], y[~mine], xerr=[others["estimate"] - others["ci_low"],
+            others["ci_high"] - others["estimate"]], fmt="o", color=GREY, markersize=3,
+            elinewidth=0.6, alpha=0.8, label="other PL schools",
+        )  # fmt: skip
+        colour, marker = STYLE["treated"]
+        if mine.any():
+            me = rows[mine].iloc[0]
+            at = y[mine][0]
+            ax.errorbar(
+                [me["estimate"]], [at], xerr=[[me["estimate"] - me["ci_low"]],
+                [me["ci_high"] - me["estimate"]]], fmt=marker, color=colour, markersize=8,
+                elinewidth=2, capsize=3, label="this school (95% CI)", zorder=3,
+            )  # fmt: skip
+            if np.isfinite(me["shrunken_estimate"]):
+                ax.plot(
+                    [me["shrunken_estimate"]], [at], "D", color="black", markersize=5,
+                    markerfacecolor="white", label="this school, shrunken", zorder=4,
+                )  # fmt: skip
+            lower = int((others["estimate"] < me["estimate"]).sum())
+            shrunk = me["shrunken_estimate"]
+            shrunk = f", shrunken {shrunk:.2f}" if np.isfinite(shrunk) else ""
+            parts.append(
+                f"{subject}: this school's estimate {me['estimate']:.2f} SD (95% CI "
+                f"{me['ci_low']:.2f} to {me['ci_high']:.2f}{shrunk}) is above {lower} of the "
+                f"{len(others)} other PL schools shown"
+            )
+        else:
+            parts.append(f"{subject}: no estimate of this school shown")
+        if pd.notna(average := pooled.get(subject)):
+            ax.axvline(float(average), color=colour, linestyle="--", linewidth=1,
+                       label="all PL students")  # fmt: skip
+        ax.axvline(0, color="black", linewidth=0.8)
+        if name_others:
+            ax.set_yticks(y, rows["group"].astype(str), fontsize=6)
+            parts[-1] += (
+                " ("
+                + ", ".join(
+                    f"{g} {e:.2f}" for g, e in zip(others["group"], others["estimate"], strict=True)
+                )
+                + ")"
+            )
+        else:
+            ax.set_yticks([])
+        ax.set_title(subject.capitalize())
+        ax.set_xlabel("Effect (SD of national scores)")
+    axes[0].legend(loc="lower right", fontsize=6, frameon=False)
+    fig.set_label(
+        "Each PL school's estimate with its 95% interval, sorted, "
+        + ("schools named" if name_others else "other schools not named")
+        + "; "
+        + "; ".join(parts)
+        + "."
+    )
+    return fig

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from pl_eval.estimation.cohort import POOLED_SCHOOLS, significant_schools
 from pl_eval.matching.result import describe_reasons
-from pl_eval.report import brief, compare, disclosure, figures
+from pl_eval.report import brief, compare, disclosure, figures, school_pages
 from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, few_schools, findings
 from pl_eval.report.methods import method_text
 from pl_eval.report.robustness import robustness
@@ -81,6 +81,9 @@ class ReportInputs:
     lee_bounds: pd.DataFrame | None = None
     # "2014-2015": the school year the brief names (None: "one school year")
     school_year: str | None = None
+    # each PL school's trajectory against its comparison group (the school pages'; None: the
+    # pages show none and publish no counts of it)
+    school_trajectory: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -106,20 +109,30 @@ class Report:
     tables: dict[str, pd.DataFrame]
     suppression_log: pd.DataFrame
     findings: list[Finding]
+    school_pages: list[school_pages.SchoolPage] = field(default_factory=list)
 
     def summary(self) -> str:
+        pages = f", {len(self.school_pages)} school pages" if self.school_pages else ""
         return (
             f"Report: {len(self.findings)} findings, {len(self.figures)} figures, "
-            f"{len(self.tables)} tables, {len(self.suppression_log)} cells suppressed"
+            f"{len(self.tables)} tables, {len(self.suppression_log)} cells suppressed{pages}"
         )
 
 
 def build_report(
-    inputs: ReportInputs, *, min_n: int = 10, title: str = "", round_to: int = 1
+    inputs: ReportInputs,
+    *,
+    min_n: int = 10,
+    title: str = "",
+    round_to: int = 1,
+    pages: bool = False,
+    name_others: bool = False,
 ) -> Report:
     """The report of one cohort, with cells under ``min_n`` students per arm suppressed and
     complementary suppression (or counts rounded to ``round_to``) solved over every count the
-    report and its tables publish (:func:`published_cells`)."""
+    report, its tables and its school pages publish (:func:`published_cells`). With ``pages``,
+    one page per PL school (:mod:`pl_eval.report.school_pages`; other schools named on them
+    only with ``name_others``)."""
     est = _unmatched_notes(with_notes(inputs.estimates), inputs.match_summaries)
     tests = with_notes(inputs.tests)
     subjects = sorted(set(est["subject"]))
@@ -264,14 +277,44 @@ def build_report(
         "n_suppressed": len(log),
     }
     html = environment().get_template("report.html.j2").render(**context)
-    return Report(html, figs, tables, log[LOG_COLUMNS], found)
+    built = []
+    if pages:
+        path = _school_trajectory(inputs.school_trajectory, min_n, decision)
+        log = pd.concat([log, path.log], ignore_index=True)
+        page = environment().get_template("school.html.j2")
+        built = school_pages.build_school_pages(
+            est, inputs.schools, schools, path,
+            headline.table.set_index("subject")["estimate"],
+            subjects=subjects, min_n=min_n, name_others=name_others,
+            render=lambda context: page.render(**context), png=_png_data_uri,
+        )  # fmt: skip
+    return Report(html, figs, tables, log[LOG_COLUMNS], found, built)
+
+
+def _school_trajectory(
+    table: pd.DataFrame | None, min_n: int, decision: disclosure.Decision | None
+) -> Suppressed:
+    """The school pages' trajectories with the report's decision applied (empty without)."""
+    columns = ["subject", "school", "district", "arm", "season", "mean_percentile", "ci_low",
+               "ci_high", "n_students", "note"]  # fmt: skip
+    table = pd.DataFrame(columns=columns) if table is None else with_notes(table)
+    return suppress(
+        table[columns].reset_index(drop=True),
+        name="school_pages",
+        counts=["n_students"],
+        key=["subject", "school", "district", "arm", "season"],
+        group=["subject", "school", "district", "arm"],
+        hide=["mean_percentile", "ci_low", "ci_high"],
+        min_n=min_n,
+        decision=decision,
+    )
 
 
 def published_cells(inputs: ReportInputs, *, estimates_only: bool = False):
     """Every student count the report publishes, as one set of cells with the relations
     between them (:class:`pl_eval.report.disclosure.PublishedCells`): headline, breakouts,
-    schools and, unless ``estimates_only``, the sample flow, exclusions, trajectory,
-    sensitivity and robustness tables."""
+    schools and, unless ``estimates_only``, the sample flow, exclusions, trajectory, school
+    pages, sensitivity and robustness tables."""
     cells = disclosure.PublishedCells()
     disclosure.add_estimates(cells, with_notes(inputs.estimates), inputs.schools)
     if estimates_only:
@@ -279,6 +322,8 @@ def published_cells(inputs: ReportInputs, *, estimates_only: bool = False):
     flow, ex = _flow_frames(inputs.exclusions, inputs.match_summaries)
     disclosure.add_flow(cells, flow, ex)
     disclosure.add_trajectory(cells, inputs.trajectory)
+    if inputs.school_trajectory is not None:
+        disclosure.add_school_pages(cells, inputs.school_trajectory, inputs.trajectory)
     if inputs.analyses:
         disclosure.add_sensitivity(
             cells, compare.stacked(inputs.analyses, "analysis"), "sensitivity", "analysis"
@@ -555,6 +600,10 @@ def _school_table(
                 "shrunken_estimate",
                 "note",
                 "mde",
+                "percentile_points",
+                "percentile_ci_low",
+                "percentile_ci_high",
+                "comparison_percentile",
             ]
         ]
         .sort_values(["subject", "school", "district"])
@@ -566,7 +615,19 @@ def _school_table(
         counts=["n_treated", "n_comparison"],
         key=["subject", "school", "district"],
         group=["subject"],
-        hide=["estimate", "ci_low", "ci_high", "p_value", "p_value_bh", "shrunken_estimate", "mde"],
+        hide=[
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "p_value_bh",
+            "shrunken_estimate",
+            "mde",
+            "percentile_points",
+            "percentile_ci_low",
+            "percentile_ci_high",
+            "comparison_percentile",
+        ],  # fmt: skip
         min_n=min_n,
         decision=decision,
     )

@@ -1,0 +1,199 @@
+"""One page per PL school, for the school's own leaders (``reports/<cohort>/schools/``).
+
+Each page shows, per subject, the school's effect against the comparison students matched to
+it (95% interval and empirical-Bayes shrunken estimate, in SD and in percentile points), its
+students' fall-to-spring mean national percentile against theirs, where its estimate sits among
+the PL schools' estimates the report shows (the others named only with
+``report.school_pages.name_others``), and what one school's estimate can and cannot tell.
+
+Pages are built from the report's own suppressed tables, so they hide what the report hides;
+every count they show is a cell of the report's one disclosure solve
+(:func:`pl_eval.report.disclosure.add_school_pages`). A school whose results are hidden gets a
+page saying why, with none of its numbers.
+
+File names are slugs of the school's name (ASCII letters, digits and hyphens), made unique with
+the district's name and then a number. Hand-written: python-slugify would add a transliteration
+dependency (text-unidecode) for what Unicode decomposition does well enough for file names, and
+uniqueness and reserved device names are ours to handle anyway.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from pl_eval.norms import percentile_points
+from pl_eval.report import figures
+from pl_eval.report.disclosure import PRIMARY_REASON
+from pl_eval.report.suppression import Suppressed
+
+#: Names Windows reserves for devices, whatever the extension: never a file's stem.
+RESERVED = {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(10)}
+SEASONS = {"fall": 0, "spring": 1}
+
+
+@dataclass(frozen=True)
+class SchoolPage:
+    """One school's page: its file stem, names and HTML (figures embedded)."""
+
+    slug: str
+    school: str
+    district: str
+    html: str
+    hidden: bool  # no results shown in any subject
+
+
+def slug(text: str) -> str:
+    """A file stem for ``text``: accents dropped, lower case, runs of anything but letters and
+    digits as one hyphen, at most 60 characters; "school" when nothing is left."""
+    ascii_text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    out = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-") or "school"
+    return f"{out}-school" if out in RESERVED else out
+
+
+def slugs(schools: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Unique file stems for (school, district) pairs: the school's slug; where two schools
+    share one, school and district; then a number, in sorted order."""
+    first = {key: slug(key[0]) for key in sorted(schools)}
+    taken = pd.Series(first).value_counts()
+    second = {k: s if taken[s] == 1 else slug(f"{k[0]} {k[1]}") for k, s in first.items()}
+    out, seen = {}, set()
+    for key, stem in second.items():
+        name, n = stem, 1
+        while name in seen:
+            n += 1
+            name = f"{stem}-{n}"
+        seen.add(name)
+        out[key] = name
+    return out
+
+
+def pl_schools(estimates: pd.DataFrame, frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """Every PL school as (school, district): those with an estimate row, and those the school
+    frame gives a PL start year (a PL school none of whose students were analysed)."""
+    rows = estimates[estimates["scope"] == "school"]
+    found = set(zip(rows["group"], rows["district"], strict=True))
+    if "pl_start_year" in frame:
+        pl = frame[frame["pl_start_year"].notna()]
+        found |= set(zip(pl["school_name"], pl["district_name"], strict=True))
+    return sorted(found)
+
+
+def build_school_pages(
+    estimates: pd.DataFrame,
+    frame: pd.DataFrame,
+    schools: Suppressed,
+    trajectory: Suppressed,
+    pooled: pd.Series,
+    *,
+    subjects: Sequence[str],
+    min_n: int,
+    name_others: bool,
+    render: Callable[[dict], str],
+    png: Callable[[Figure], str],
+) -> list[SchoolPage]:
+    """Every PL school's page, from the report's suppressed school table (``schools``, with
+    its hidden rows and log) and school trajectories (``trajectory``); ``pooled`` is the shown
+    pooled estimate per subject. ``render`` turns a page's context into HTML and ``png`` a
+    figure into a data URI (the report's template environment and embedding)."""
+    table = schools.table.assign(hidden=schools.hidden)
+    table = table.assign(
+        shrunken_percentile_points=percentile_points(
+            table["shrunken_estimate"], at=table["comparison_percentile"]
+        )
+    )
+    reasons = schools.log.drop_duplicates("row").set_index("row")["reason"]
+    shown = table[~table["hidden"]]
+    paths = trajectory.table.assign(hidden=trajectory.hidden)
+    names = slugs(pl_schools(estimates, frame))
+    pages = []
+    for (school, district), stem in names.items():
+        blocks = []
+        for subject in subjects:
+            mine = table[
+                (table["subject"] == subject) & (table["group"] == school)
+                & (table["district"] == district)
+            ]  # fmt: skip
+            row = mine.iloc[0] if len(mine) else None
+            status = "absent" if row is None else "hidden" if row["hidden"] else "shown"
+            why = ""
+            if status == "hidden":
+                reason = reasons.get(f"{subject} / {school} / {district}", "")
+                why = _why_hidden(subject, reason, min_n)
+            seasons = paths[
+                (paths["subject"] == subject) & (paths["school"] == school)
+                & (paths["district"] == district)
+            ].sort_values(["arm", "season"], key=_order)  # fmt: skip
+            blocks.append({
+                "subject": subject, "status": status, "row": row, "why": why,
+                "trajectory": seasons if status == "shown" else seasons.iloc[:0],
+            })  # fmt: skip
+        for block in blocks:
+            block["rank"] = _rank(shown[shown["subject"] == block["subject"]], school, district)
+        shown_blocks = [b for b in blocks if b["status"] == "shown"]
+        figs = {}
+        if shown_blocks:
+            path_rows = pd.concat([b["trajectory"] for b in shown_blocks])
+            path_rows = path_rows.assign(
+                mean_percentile=path_rows["mean_percentile"].where(~path_rows["hidden"])
+            )
+            figs["trajectory"] = figures.trajectory_plot(
+                path_rows, labels=("This school", "Its comparison group")
+            )
+            figs["position"] = figures.position_plot(
+                shown[shown["subject"].isin([b["subject"] for b in shown_blocks])],
+                school, district, pooled, name_others,
+            )  # fmt: skip
+        context = {
+            "title": f"{school}: effects of personalized learning",
+            "main_class": "school",
+            "school": school,
+            "district": district,
+            "blocks": blocks,
+            "figures": {name: (png(fig), fig.get_label()) for name, fig in figs.items()},
+            "min_n": min_n,
+            "name_others": name_others,
+            "n_shown": {
+                s: int(((shown["subject"] == s) & shown["estimate"].notna()).sum())
+                for s in subjects
+            },  # fmt: skip
+        }
+        pages.append(SchoolPage(stem, school, district, render(context), not shown_blocks))
+    return pages
+
+
+def _rank(shown: pd.DataFrame, school: str, district: str) -> tuple[int, int] | None:
+    """How many of the other shown schools' estimates this school's is above, of how many
+    (None without an estimate of its own)."""
+    known = shown[shown["estimate"].notna()]
+    mine = (known["group"] == school) & (known["district"] == district)
+    if not mine.any():
+        return None
+    others = known.loc[~mine, "estimate"].astype("float64")
+    return int((others < float(known.loc[mine, "estimate"].iloc[0])).sum()), len(others)
+
+
+def _why_hidden(subject: str, reason: str, min_n: int) -> str:
+    """Why a school's results in a subject are not shown, as the suppression log says it."""
+    if reason == PRIMARY_REASON.format(min_n=min_n):
+        return (
+            f"Its {subject} results are not shown: fewer than {min_n} of its students, or of "
+            "the comparison students matched to them, were in the analysis, and results of so "
+            "few students could identify them."
+        )
+    return (
+        f"Its {subject} results are not shown: they are hidden so that the results of a "
+        "school with very few students cannot be worked out from the report's totals."
+    )
+
+
+def _order(column: pd.Series) -> pd.Series:
+    """Sort key: the school's own students before its comparison group, fall before spring."""
+    if column.name == "arm":
+        return column.map({"treated": 0, "comparison": 1})
+    return column.map(SEASONS)

@@ -1,0 +1,290 @@
+"""School pages (issue 14 section 4) on the attacker test's hand-made cohort.
+
+Five PL schools (one with 3 PL students, hidden with the charter school that protects it), a
+comparison school in the frame, and a PL school whose name is markup and a spreadsheet formula.
+The report and its pages are rendered once (no PDF: the workflow test makes those).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import attacker
+import pandas as pd
+import pytest
+import test_report_disclosure as cohort
+
+from pl_eval import io, stages
+from pl_eval.norms import percentile_points
+from pl_eval.report import disclosure, figures, render, school_pages
+
+HOSTILE = "<script>alert(1)</script> =cmd|' /C calc'!A0"
+SCHOOLS = [*cohort.SCHOOLS, (HOSTILE, "district", 2014, 30, 60)]
+START = {("D1", s[0]): s[2] for s in SCHOOLS}
+MIN_N = cohort.MIN_N
+
+
+def _school_trajectory(estimates: pd.DataFrame) -> pd.DataFrame:
+    """Each school's students in fall and spring (its estimate's counts) and their means."""
+    rows = []
+    for r in estimates[estimates["scope"] == "school"].itertuples():
+        for arm, n, gain in (("treated", r.n_treated, 6.0), ("comparison", r.n_comparison, 3.0)):
+            for season, mean in (("fall", 40.0), ("spring", 40.0 + gain)):
+                rows.append({
+                    "subject": "math", "school": r.group, "district": r.district, "arm": arm,
+                    "season": season, "mean_percentile": mean, "ci_low": mean - 3,
+                    "ci_high": mean + 3, "n_students": n, "note": "",
+                })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _inputs(folder: Path) -> dict:
+    inputs = cohort.write_inputs(folder, variants=False, schools=SCHOOLS)
+    est = io.read_parquet(inputs["estimates"])
+    est.loc[est["scope"] == "school", "shrunken_estimate"] = 0.15
+    io.write_parquet(est, inputs["estimates"])
+    frame = io.read_parquet(inputs["schools"])
+    comparison = {"district_name": "D1", "school_name": "Comparison Elementary",
+                  "sector": "district", "pl_start_year": None}  # fmt: skip
+    io.write_parquet(pd.concat([frame, pd.DataFrame([comparison])]), inputs["schools"])
+    io.write_parquet(_school_trajectory(est), folder / "school_trajectory.parquet")
+    return inputs | {"school_trajectory": folder / "school_trajectory.parquet"}
+
+
+def _render(inputs: dict, out: Path, min_n: int = MIN_N, round_to: int = 5, **pages) -> Path:
+    stages.report(
+        **inputs, html=out / "report.html", figures=out / "figures", tables=out / "tables",
+        suppression_log=out / "suppression_log.csv", school_pages=out / "schools",
+        settings={"min_n": min_n, "round_counts_to": round_to, "school_pages": pages},
+    )  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict:
+    return _inputs(tmp_path_factory.mktemp("inputs"))
+
+
+@pytest.fixture(scope="module")
+def shown(inputs, tmp_path_factory) -> Path:
+    return _render(inputs, tmp_path_factory.mktemp("shown"))
+
+
+@pytest.fixture(scope="module")
+def truth(inputs, tmp_path_factory) -> Path:
+    return _render(inputs, tmp_path_factory.mktemp("truth"), min_n=1, round_to=1)
+
+
+class _Page(HTMLParser):
+    """A school page's tags, text, alt texts and effects-table cells by row class."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.text, self.alts, self.effects = [], [], [], {}
+        self._row = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if tag == "img":
+            self.alts.append(attrs["alt"])
+        elif tag == "tr" and attrs.get("class"):
+            self._row = attrs["class"]
+            self.effects[self._row] = []
+        elif tag == "td" and self._row:
+            self.effects[self._row].append("")
+
+    def handle_endtag(self, tag):
+        if tag == "tr":
+            self._row = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._row and self.effects[self._row]:
+            self.effects[self._row][-1] += data
+
+    @classmethod
+    def of(cls, path: Path) -> _Page:
+        page = cls()
+        page.feed(path.read_text())
+        return page
+
+
+def _page(report: Path, school: str) -> Path:
+    return report / "schools" / f"{school_pages.slug(school)}.html"
+
+
+def test_every_pl_school_and_only_pl_schools_has_a_page_with_a_safe_name(shown):
+    names = sorted(p.name for p in (shown / "schools").iterdir())
+    expected = [f"{school_pages.slug(s[0])}.html" for s in SCHOOLS]
+    assert names == sorted(expected)
+    assert "comparison-elementary.html" not in names
+    assert "script-alert-1-script-cmd-c-calc-a0.html" in names  # letters, digits, hyphens
+    assert all(re.fullmatch(r"[a-z0-9-]+\.html", n) for n in names)
+
+
+def test_file_names_are_unique_slugs():
+    stems = school_pages.slugs([
+        ("Café Été", "D1"), ("cafe ete", "D2"), ("CON", "D1"), ("Oak", "D1"), ("Oak", "D2"),
+        ("Oak D1", "D9"), ("", "D1"),
+    ])  # fmt: skip
+    assert stems == {
+        ("", "D1"): "school", ("CON", "D1"): "con-school", ("Café Été", "D1"): "cafe-ete-d1",
+        ("Oak", "D1"): "oak-d1", ("Oak", "D2"): "oak-d2", ("Oak D1", "D9"): "oak-d1-2",
+        ("cafe ete", "D2"): "cafe-ete-d2",
+    }  # fmt: skip
+
+
+def test_a_hostile_school_name_is_escaped_on_its_page(shown):
+    html = _page(shown, HOSTILE).read_text()
+    assert "<script>" not in html and HOSTILE not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; =cmd|&#39; /C calc&#39;!A0" in html
+    page = _Page.of(_page(shown, HOSTILE))
+    assert "script" not in page.tags
+    assert HOSTILE in "".join(page.text)
+
+
+def test_a_page_shows_the_school_tables_values(shown):
+    table = pd.read_csv(shown / "tables/schools.csv").set_index("school")
+    for school in ("Elm Charter", "Pine District", "Ash District"):
+        row = table.loc[school]
+        cells = {k: v[0] for k, v in _Page.of(_page(shown, school)).effects.items()}
+
+        def sd(x):
+            return f"{x:.2f}".replace("-", "\u2212")
+
+        assert cells["n-treated"] == f"{int(row['n_treated']):,}"
+        assert cells["n-comparison"] == f"{int(row['n_comparison']):,}"
+        assert (
+            cells["estimate"]
+            == f"{sd(row['estimate'])} ({sd(row['ci_low'])} to {sd(row['ci_high'])})"
+        )
+        assert cells["shrunken"] == sd(row["shrunken_estimate"]) == "0.15"
+        at = row["comparison_percentile"]
+        assert cells["points"] == (
+            f"{row['percentile_points']:.1f} ({row['percentile_ci_low']:.1f} to "
+            f"{row['percentile_ci_high']:.1f})"
+        )
+        # the shrunken estimate in percentile points at the same comparison percentile (50)
+        assert cells["shrunken-points"] == f"{percentile_points(0.15, at=at):.1f}" == "6.0"
+        assert cells["mde"] == sd(row["mde"])
+
+
+def test_a_hidden_school_gets_a_page_saying_why_and_no_numbers(shown):
+    for school, why in (("Tiny Charter", "fewer than 10 of its students"),
+                        ("Oak Charter", "hidden so that the results of a school")):  # fmt: skip
+        page = _Page.of(_page(shown, school))
+        text = " ".join("".join(page.text).split())
+        assert why in text
+        assert page.effects == {} and page.alts == []  # no table, no figure
+        body = text.split("1. Effect against its comparison group")[1]
+        numbers = re.findall(r"\d[\d.,]*", body.replace("2. What", ""))
+        assert set(numbers) == {str(MIN_N)}, numbers  # the threshold only
+
+
+def test_other_schools_are_not_named_unless_configured(shown):
+    others = [s[0] for s in SCHOOLS]
+    for path in (shown / "schools").iterdir():
+        html = path.read_text()
+        page = _Page.of(path)
+        mine = re.search(r'data-school="([^"]*)"', html).group(1)
+        text = "".join(page.text) + " ".join(page.alts)
+        for other in others:
+            if school_pages.slug(other) != path.stem:
+                assert other not in text, (path.name, other)
+        assert mine  # the page's own school is named
+    # report.school_pages.name_others: true names them (the figure's labels and alt text)
+    table = pd.read_csv(shown / "tables/schools.csv").rename(columns={"school": "group"})
+    table = table[table["estimate"].notna()]
+    pooled = pd.Series({"math": 0.1})
+    for name_others in (True, False):
+        fig = figures.position_plot(table, "Elm Charter", "D1", pooled, name_others)
+        labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        alt = fig.get_label()
+        assert ("Pine District 0.20" in alt) == name_others
+        assert ("Pine District" in labels) == name_others
+        assert "Tiny Charter" not in alt + " ".join(labels)  # hidden: not among them
+        assert "above 0 of the 3 other PL schools shown" in alt  # all at 0.20
+
+
+def test_the_attacker_reading_report_and_pages_recovers_nothing(shown, truth):
+    truth_cells = attacker.read_report(truth)
+    read = attacker.read_report(shown)
+    rels = attacker.relations(truth_cells, START)
+    assert truth_cells.seasons  # the pages' seasons were read, with their relations
+    assert attacker.recovered(read, truth_cells, rels, MIN_N) == {}
+    values = {v if isinstance(v, int) else v[1] for v in read.cells.values() if v is not None}
+    for text in read.text_counts:
+        assert int(text.strip("\u2248").replace(",", "")) in values | {MIN_N}, text
+
+
+def _hidden_by_report_but_shown(report: Path) -> list[str]:
+    """Counts the report's own tables hide that a school page shows."""
+    everything = attacker.read_report(report)
+    tables = attacker.read_report(report, pages=False)
+    return sorted(
+        c for c, v in tables.cells.items() if v is None and everything.cells.get(c) is not None
+    )
+
+
+def test_no_page_shows_a_count_the_report_hides(shown, inputs, tmp_path, monkeypatch):
+    assert _hidden_by_report_but_shown(shown) == []
+    # pages built from the unsuppressed school table (as if they ignored the report's
+    # decision) show the tiny school's and its protector's counts: the check catches them
+    build = school_pages.build_school_pages
+
+    def ignoring_suppression(estimates, frame, schools, *args, **kwargs):
+        return build(estimates, frame, render._school_table(estimates, frame, 1), *args, **kwargs)
+
+    monkeypatch.setattr(school_pages, "build_school_pages", ignoring_suppression)
+    leaked = _hidden_by_report_but_shown(_render(inputs, tmp_path / "leaky"))
+    assert leaked == [
+        f"main|math|school|{school}|D1|{count}"
+        for school in ("Oak Charter", "Tiny Charter")
+        for count in ("n_comparison", "n_treated")
+    ]
+
+
+def test_a_season_count_only_a_page_shows_is_protected_across_tables(tmp_path):
+    # Ash District's fall has 8 PL students (4 without a fall percentile): a cell under 10
+    # that only its page shows. The report's pooled fall count less the other schools' would
+    # give it (each PL student is in one school), so the one solve must protect it too.
+    inputs = _inputs(tmp_path)
+    paths = io.read_parquet(inputs["school_trajectory"])
+    ash = (paths["school"] == "Ash District") & (paths["arm"] == "treated")
+    paths.loc[ash & (paths["season"] == "fall"), "n_students"] = 8
+    pooled = pd.read_csv(inputs["trajectory"])
+    pooled.loc[(pooled["arm"] == "treated") & (pooled["season"] == "fall"), "n_students"] -= 4
+    loaded = render.ReportInputs(
+        estimates=io.read_parquet(inputs["estimates"]), tests=pd.read_csv(inputs["breakout_tests"]),
+        trajectory=pooled, exclusions=pd.read_csv(inputs["exclusions"]),
+        balance={"math": pd.read_csv(inputs["balance"][0])},
+        match_summaries={"math": io.read_json(inputs["match_summary"][0])},
+        schools=io.read_parquet(inputs["schools"]), config={}, school_trajectory=paths,
+    )  # fmt: skip
+    cells = render.published_cells(loaded)
+    cell = "main|math|school|Ash District|D1|n_treated|school_pages|fall"
+    total = "main|math|pooled|all|n_treated|trajectory"
+    assert cells.values[cell] == 8 and cells.values[total] == 195 - 4
+    assert any(cell in r and total in r for r in cells.relations)
+    decision = render.disclose(loaded, min_n=MIN_N, round_to=5)
+    assert ("school_pages", "math / Ash District / D1 / treated / fall") in decision.primary
+    inexact = decision.hidden | decision.rounded
+    unknown = {
+        c for c, places in cells.places.items() if all((p.table, p.row) in inexact for p in places)
+    }
+    assert disclosure.determined(cells.relations, unknown, [cell]) == []
+    # without the pages' cells in the solve, the report's tables would give it away
+    unprotected = render.disclose(replace(loaded, school_trajectory=None), min_n=MIN_N, round_to=5)
+    inexact = (
+        unprotected.hidden
+        | unprotected.rounded
+        | {("school_pages", "math / Ash District / D1 / treated / fall")}
+    )
+    unknown = {
+        c for c, places in cells.places.items() if all((p.table, p.row) in inexact for p in places)
+    }
+    assert disclosure.determined(cells.relations, unknown, [cell]) == [cell]
