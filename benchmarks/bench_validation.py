@@ -4,10 +4,10 @@ The simulation has pretest and posttest measurement error, growth by instruction
 schools testing further apart, attrition by baseline and arm, and school and district growth
 shocks (pl_eval.simulate). Targets (issue 12), for every subject × scope (pooled, sector, years
 of PL, school): 95% CI coverage between 93% and 97%, |bias| < 0.01 SD against the ATT over the
-matched PL students. Prints coverage, its Monte Carlo SE, bias, RMSE and mean SE per row, with
-the gate. ``--quick`` runs 10 replications (no targets); ``--reps N`` any number; ``--out DIR``
-keeps validation.csv and every replication's estimates beside their truth (comparisons.parquet)
-for a closer look at a row.
+matched PL students. Prints bias and coverage with their Monte Carlo SEs (replications as
+clusters), RMSE and mean SE per row, with the gate. ``--quick`` runs 10 replications (no
+targets); ``--reps N`` any number; ``--out DIR`` keeps validation.csv and every replication's
+estimates beside their truth (comparisons.parquet) for a closer look at a row.
 """
 
 from __future__ import annotations
