@@ -157,6 +157,9 @@ def test_summary_gates_coverage_and_bias_for_every_scope():
     pooled = _hand_made().query("scope == 'pooled'")
     errors = pooled["estimate"] - pooled["truth"]  # one per replication: SD / √R
     assert table.loc["pooled", "bias_mc_se"] == pytest.approx(errors.std(ddof=0) / 10)
+    # SEs 0.04/1.96 against errors whose SD is 0.0149: over-stated 1.37 times
+    assert table.loc["pooled", "se_ratio"] == pytest.approx(0.04 / 1.96 / errors.std(ddof=1))
+    assert table.loc["pooled", "se_ratio"] == pytest.approx(1.37, abs=0.005)
     assert table.loc["sector", "coverage"] == pytest.approx(0.90)
     assert table.loc["school", "coverage"] == pytest.approx(0.95)
     assert table.loc["school", "bias"] == pytest.approx(0.0221)

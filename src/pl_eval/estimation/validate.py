@@ -19,8 +19,10 @@ tested in the fall (``all_treated``, attriters included) are carried beside it. 
 replications the summary reports, per subject and scope, the bias, RMSE, the share of 95%
 intervals that contain the truth and the mean SE, and the gates: coverage 93-97% and
 |bias| < 0.01 SD for every scope. The Monte Carlo SEs of the bias and the coverage say whether a
-miss is more than replication noise; they treat replications, not estimates, as independent
-(a replication's school, sector and years estimates share its comparison schools and shocks).
+miss is more than replication noise, and ``se_ratio`` (root mean square SE over the SD of the
+errors; 1 when the SEs are calibrated) whether a coverage miss comes from the SEs. The MC SEs
+treat replications, not estimates, as independent (a replication's school, sector and years
+estimates share its comparison schools and shocks).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ COVERAGE_GATE = (0.93, 0.97)
 BIAS_GATE = 0.01
 TABLE_COLUMNS = [
     "subject", "scope", "n_estimates", "bias", "bias_mc_se", "rmse", "coverage", "coverage_mc_se",
-    "mean_se", "bias_all_treated", "gate",
+    "mean_se", "se_ratio", "bias_all_treated", "gate",
 ]  # fmt: skip
 
 
@@ -171,8 +173,9 @@ def compare_to_truth(
 
 
 def summarise(comparisons: pd.DataFrame) -> Validation:
-    """Bias, RMSE, 95% CI coverage (both with their Monte Carlo SEs) and mean SE per subject ×
-    scope across replications, and whether each passes the coverage and bias gates."""
+    """Bias, RMSE, 95% CI coverage (both with their Monte Carlo SEs), mean SE and the SEs' ratio
+    to the errors' SD per subject × scope across replications, and whether each passes the
+    coverage and bias gates."""
     error = comparisons["estimate"] - comparisons["truth"]
     covered = (comparisons["ci_low"] <= comparisons["truth"]) & (
         comparisons["truth"] <= comparisons["ci_high"]
@@ -192,10 +195,13 @@ def summarise(comparisons: pd.DataFrame) -> Validation:
             rmse=("squared", lambda s: float(np.sqrt(s.mean()))),
             coverage=("covered", "mean"),
             mean_se=("se", "mean"),
+            rms_se=("se", lambda s: float(np.sqrt((s**2).mean()))),
+            sd_error=("error", "std"),
             bias_all_treated=("error_all", "mean"),
         )
         .reset_index()
     )
+    table["se_ratio"] = table["rms_se"] / table["sd_error"]
     mc_se = pd.DataFrame(
         {
             "bias_mc_se": _replication_mc_se(error, comparisons["rep"], keys),
