@@ -125,6 +125,23 @@ def _hand_made() -> pd.DataFrame:
     )  # fmt: skip
 
 
+def test_monte_carlo_ses_treat_replications_not_estimates_as_independent():
+    # Two replications of two school estimates each; errors move together within a replication
+    # (shared comparison schools): rep 0 errors +0.02, +0.04, both covered; rep 1 -0.02, 0.00,
+    # neither covered. bias 0.01; per-replication sums 0.06 and -0.02, less 0.01·2 each: ±0.04,
+    # so MC SE √(2·0.04²)/4 = 0.01414. Coverage 0.5; covered counts 2 and 0, less 0.5·2: ±1,
+    # MC SE √2/4 = 0.354, not the √(0.25/4) = 0.25 of four independent estimates.
+    comparisons = _comparisons("school", np.array([0.02, 0.04, -0.02, 0.0]), 0.05).assign(
+        rep=[0, 0, 1, 1], group=["A", "B", "A", "B"],
+        ci_low=[0.07, 0.09, 0.2, 0.2], ci_high=[0.17, 0.19, 0.3, 0.3],  # truth 0.1
+    )  # fmt: skip
+    row = summarise_validation(comparisons).table.iloc[0]
+    assert row["bias"] == pytest.approx(0.01)
+    assert row["bias_mc_se"] == pytest.approx(np.sqrt(2 * 0.04**2) / 4)
+    assert row["coverage"] == pytest.approx(0.5)
+    assert row["coverage_mc_se"] == pytest.approx(np.sqrt(2) / 4)
+
+
 def _replicate(job: tuple) -> pd.DataFrame:
     """Stands in for a validation replication: the hand-made comparisons, without simulating."""
     return _hand_made().assign(rep=job[1])
@@ -137,6 +154,12 @@ def test_summary_gates_coverage_and_bias_for_every_scope():
     assert table.loc["pooled", "bias"] == pytest.approx(0, abs=1e-12)
     assert table.loc["pooled", "bias_all_treated"] == pytest.approx(-0.01)
     assert table.loc["pooled", "coverage_mc_se"] == pytest.approx(np.sqrt(0.95 * 0.05 / 100))
+    pooled = _hand_made().query("scope == 'pooled'")
+    errors = pooled["estimate"] - pooled["truth"]  # one per replication: SD / √R
+    assert table.loc["pooled", "bias_mc_se"] == pytest.approx(errors.std(ddof=0) / 10)
+    # SEs 0.04/1.96 against errors whose SD is 0.0149: over-stated 1.37 times
+    assert table.loc["pooled", "se_ratio"] == pytest.approx(0.04 / 1.96 / errors.std(ddof=1))
+    assert table.loc["pooled", "se_ratio"] == pytest.approx(1.37, abs=0.005)
     assert table.loc["sector", "coverage"] == pytest.approx(0.90)
     assert table.loc["school", "coverage"] == pytest.approx(0.95)
     assert table.loc["school", "bias"] == pytest.approx(0.0221)

@@ -18,7 +18,11 @@ The truths over every analysable PL student (``tau`` in truth.json) and over eve
 tested in the fall (``all_treated``, attriters included) are carried beside it. Across
 replications the summary reports, per subject and scope, the bias, RMSE, the share of 95%
 intervals that contain the truth and the mean SE, and the gates: coverage 93-97% and
-|bias| < 0.01 SD for every scope.
+|bias| < 0.01 SD for every scope. The Monte Carlo SEs of the bias and the coverage say whether a
+miss is more than replication noise, and ``se_ratio`` (root mean square SE over the SD of the
+errors; 1 when the SEs are calibrated) whether a coverage miss comes from the SEs. The MC SEs
+treat replications, not estimates, as independent (a replication's school, sector and years
+estimates share its comparison schools and shocks).
 """
 
 from __future__ import annotations
@@ -42,8 +46,8 @@ TRUTH_SCOPES = {
 COVERAGE_GATE = (0.93, 0.97)
 BIAS_GATE = 0.01
 TABLE_COLUMNS = [
-    "subject", "scope", "n_estimates", "bias", "rmse", "coverage", "coverage_mc_se", "mean_se",
-    "bias_all_treated", "gate",
+    "subject", "scope", "n_estimates", "bias", "bias_mc_se", "rmse", "coverage", "coverage_mc_se",
+    "mean_se", "se_ratio", "bias_all_treated", "gate",
 ]  # fmt: skip
 
 
@@ -169,12 +173,14 @@ def compare_to_truth(
 
 
 def summarise(comparisons: pd.DataFrame) -> Validation:
-    """Bias, RMSE, 95% CI coverage (with its Monte Carlo SE) and mean SE per subject × scope
-    across replications, and whether each passes the coverage and bias gates."""
+    """Bias, RMSE, 95% CI coverage (both with their Monte Carlo SEs), mean SE and the SEs' ratio
+    to the errors' SD per subject × scope across replications, and whether each passes the
+    coverage and bias gates."""
     error = comparisons["estimate"] - comparisons["truth"]
     covered = (comparisons["ci_low"] <= comparisons["truth"]) & (
         comparisons["truth"] <= comparisons["ci_high"]
     )
+    keys = [comparisons["subject"], comparisons["scope"]]
     table = (
         comparisons.assign(
             error=error,
@@ -189,14 +195,36 @@ def summarise(comparisons: pd.DataFrame) -> Validation:
             rmse=("squared", lambda s: float(np.sqrt(s.mean()))),
             coverage=("covered", "mean"),
             mean_se=("se", "mean"),
+            rms_se=("se", lambda s: float(np.sqrt((s**2).mean()))),
+            sd_error=("error", "std"),
             bias_all_treated=("error_all", "mean"),
         )
         .reset_index()
     )
-    table["coverage_mc_se"] = np.sqrt(
-        table["coverage"] * (1 - table["coverage"]) / table["n_estimates"]
+    table["se_ratio"] = table["rms_se"] / table["sd_error"]
+    mc_se = pd.DataFrame(
+        {
+            "bias_mc_se": _replication_mc_se(error, comparisons["rep"], keys),
+            "coverage_mc_se": _replication_mc_se(covered.astype(float), comparisons["rep"], keys),
+        }
     )
+    table = table.merge(mc_se, left_on=["subject", "scope"], right_index=True, how="left")
     low, high = COVERAGE_GATE
     passed = table["coverage"].between(low, high) & (table["bias"].abs() < BIAS_GATE)
     table["gate"] = np.where(passed, "pass", "MISS")
     return Validation(comparisons=comparisons.reset_index(drop=True), table=table[TABLE_COLUMNS])
+
+
+def _replication_mc_se(values: pd.Series, rep: pd.Series, keys: list[pd.Series]) -> pd.Series:
+    """Monte Carlo SE of the mean of ``values`` per group of ``keys``, replications as clusters.
+
+    The mean is Σ_r s_r / Σ_r n_r over replications r (s_r the sum of r's values, n_r their
+    number); its linearised variance is Σ_r (s_r − mean·n_r)² / (Σ_r n_r)². With one value per
+    replication this is the usual SD/√R (for a coverage indicator √(p(1−p)/R)).
+    """
+    per_rep = values.groupby([*keys, rep]).agg(["sum", "size"])
+    groups = list(range(len(keys)))
+    totals = per_rep.groupby(level=groups).sum()
+    mean = (totals["sum"] / totals["size"]).reindex(per_rep.index.droplevel(-1)).to_numpy()
+    squared = ((per_rep["sum"] - mean * per_rep["size"]) ** 2).groupby(level=groups).sum()
+    return np.sqrt(squared) / totals["size"]
