@@ -19,6 +19,7 @@ from pl_eval.estimation.models import (
     EstimationError,
     EstimationWarning,
     estimate_effect,
+    estimate_effects,
     estimate_interaction,
 )
 
@@ -275,6 +276,35 @@ def test_constant_and_collinear_covariates_are_dropped_with_a_warning():
     assert fit.estimate == pytest.approx(reference.estimate, abs=1e-12)
     assert fit.se == pytest.approx(reference.se, abs=1e-12)
     assert "year" not in fit.coefficients.index
+
+
+def test_effects_on_many_outcomes_equal_one_fit_each_to_the_last_bit():
+    # rows left out (a missing covariate, zero weights) and a constant covariate dropped
+    data = frame().assign(year=2015)
+    data.loc[[0, 5], "x"] = np.nan
+    data.loc[[10, 11], "w"] = 0.0
+    schools = sorted(data.loc[data["t"] == 0, "school"].unique())
+    outcomes = {f"in {s}": (data["school"] == s).astype(float) for s in schools}
+    data = data.assign(**outcomes, y2=lambda d: d["y"] ** 2)
+    names = [*outcomes, "y", "y2"]
+    covariates = ["x", "level", "flag", "year"]
+    with pytest.warns(EstimationWarning, match="'year'"):
+        effects = estimate_effects(data, names, "t", covariates, weights="w")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EstimationWarning)
+        one_by_one = [
+            estimate_effect(data, y, "t", covariates, weights="w").estimate for y in names
+        ]
+    np.testing.assert_array_equal(effects, one_by_one)
+    # the comparison schools' indicators add up to 1 − t, whose effect is exactly −1
+    assert effects[: len(schools)].sum() == pytest.approx(-1.0, abs=1e-12)
+    assert estimate_effects(data, [], "t", covariates).shape == (0,)
+
+
+def test_effects_on_many_outcomes_need_complete_outcomes():
+    data = frame().assign(y2=lambda d: d["y"].where(d.index != 3))
+    with pytest.raises(EstimationError, match="outcome columns 'y2' have missing values"):
+        estimate_effects(data, ["y", "y2"], "t", ["x"])
 
 
 def test_treatment_collinear_with_a_covariate_is_an_error():

@@ -40,10 +40,10 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from pl_eval.estimation.design import Sample, prepare_sample
+from pl_eval.estimation.design import Sample, floats, prepare_sample
 from pl_eval.estimation.errors import EstimationError, EstimationWarning
 from pl_eval.estimation.mixed import Satterthwaite, VarianceComponents, fit_arm_intercepts
-from pl_eval.estimation.ols import CentredDesign, SmallSample, fit_wls
+from pl_eval.estimation.ols import CentredDesign, SmallSample, fit_wls, wls_coefficients
 
 __all__ = [
     "EffectEstimate",
@@ -52,6 +52,7 @@ __all__ = [
     "EstimationWarning",
     "InteractionEstimate",
     "estimate_effect",
+    "estimate_effects",
     "estimate_interaction",
 ]
 
@@ -140,6 +141,23 @@ def _fit(
             f"cluster column {cluster_name!r} has {sample.n_clusters} distinct value among the "
             "rows used; clustered standard errors and random intercepts need at least 2"
         )
+    design, kept, dropped = _independent_design(sample, x, terms, protected, last)
+    if dropped:
+        warnings.warn(_dropped_warning(dropped), stacklevel=3)
+    if model == "mixed":
+        fit = fit_arm_intercepts(
+            sample.y, design, sample.weights, sample.treated, sample.cluster, sample.n_clusters
+        )
+        return _Fit(kept, fit.coef, fit.vcov, np.nan, "model (REML)", dropped, fit.variance,
+                    fit.small_sample)  # fmt: skip
+    fit = fit_wls(sample.y, design, sample.weights, sample.cluster, sample.n_clusters, se)
+    return _Fit(kept, fit.coef, fit.vcov, fit.df, fit.se_type, dropped, None, fit.small_sample)
+
+
+def _independent_design(
+    sample: Sample, x: np.ndarray, terms: list[str], protected: str, last: Sequence[str] = ()
+) -> tuple[CentredDesign, tuple[str, ...], tuple[str, ...]]:
+    """The centred design without its collinear terms, the terms kept and those dropped."""
     design = CentredDesign.build(x, sample.weights)
     # the treatment is visited after the other main terms, so that a treatment the covariates
     # determine (e.g. indicators of treated schools) is an error rather than a dropped covariate
@@ -154,24 +172,15 @@ def _fit(
             "indicators that pick out the treated schools); its effect cannot be separated from "
             "theirs"
         )
-    if dropped:
-        warnings.warn(
-            EstimationWarning(
-                f"dropped {', '.join(map(repr, dropped))}: constant or collinear with earlier "
-                "terms in the rows used"
-            ),
-            stacklevel=3,
-        )
-    design = design.select(keep)
     kept = tuple(t for t, k in zip(terms, keep, strict=True) if k)
-    if model == "mixed":
-        fit = fit_arm_intercepts(
-            sample.y, design, sample.weights, sample.treated, sample.cluster, sample.n_clusters
-        )
-        return _Fit(kept, fit.coef, fit.vcov, np.nan, "model (REML)", dropped, fit.variance,
-                    fit.small_sample)  # fmt: skip
-    fit = fit_wls(sample.y, design, sample.weights, sample.cluster, sample.n_clusters, se)
-    return _Fit(kept, fit.coef, fit.vcov, fit.df, fit.se_type, dropped, None, fit.small_sample)
+    return design.select(keep), kept, dropped
+
+
+def _dropped_warning(dropped: tuple[str, ...]) -> EstimationWarning:
+    return EstimationWarning(
+        f"dropped {', '.join(map(repr, dropped))}: constant or collinear with earlier terms in "
+        "the rows used"
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -295,6 +304,36 @@ def estimate_effect(
         vcov=pd.DataFrame(fit.vcov, index=fit.terms, columns=fit.terms),
         variance=fit.variance,
     )
+
+
+def estimate_effects(
+    df: pd.DataFrame,
+    outcomes: Sequence[str],
+    treatment: str,
+    covariates: Sequence[str] = (),
+    *,
+    weights: str | None = None,
+) -> np.ndarray:
+    """The effect of ``treatment`` on each of several ``outcomes`` (columns without missing
+    values) from the same rows, weights and terms: ``estimate_effect(df, outcome, treatment,
+    covariates, weights=weights).estimate`` for each outcome, to the last bit, for the cost of
+    one fit (the design is built, checked and factored once; X'Wy and its solve repeat).
+    Unclustered least squares only: the estimate does not depend on the standard errors."""
+    if not outcomes:
+        return np.empty(0)
+    gaps = [c for c in outcomes if c in df.columns and df[c].isna().any()]
+    if gaps:
+        raise EstimationError(f"outcome columns {', '.join(map(repr, gaps))} have missing values")
+    sample = prepare_sample(df, outcomes[0], treatment, covariates, weights=weights)
+    terms = [INTERCEPT, treatment, *sample.covariate_terms]
+    design, kept, dropped = _independent_design(
+        sample, sample.design(sample.treated), terms, treatment
+    )
+    if dropped:
+        warnings.warn(_dropped_warning(dropped), stacklevel=2)
+    ys = np.column_stack([floats(df[c][sample.rows], c, "outcome") for c in outcomes])
+    # centred coefficients: only the intercept differs from the uncentred ones
+    return wls_coefficients(ys, design, sample.weights)[kept.index(treatment)]
 
 
 @dataclass(frozen=True)
