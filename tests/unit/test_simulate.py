@@ -452,7 +452,6 @@ def test_presets_and_invalid_settings():
 
 
 def test_population_truth_equals_realised_only_when_recentred():
-
     from pl_eval import io
     from pl_eval.norms import Norms
     from pl_eval.simulate import SimulationSettings, simulate_cohort
