@@ -210,12 +210,22 @@ def print_rules(benchmarks: dict[Path, list[dict[str, float]]]) -> None:
 
 
 def run_cohort(
-    raw: Path, cohort: str, cores: int, *, keep: bool = False, analyses: dict | None = None
+    raw: Path,
+    cohort: str,
+    cores: int,
+    *,
+    keep: bool = False,
+    digest: bool = False,
+    analyses: dict | None = None,
+    workdir: Path | None = None,
 ) -> tuple[float, float, dict[Path, list[dict[str, float]]], str, str | None]:
     """The workflow on ``raw`` (linked as ``cohort``) in a scratch directory: wall seconds,
     sampled peak MB, the benchmark files, the load average at its end, and the digest of
-    data/processed/ when asked for (keep=True keeps the directory, printing where)."""
-    workdir = Path(tempfile.mkdtemp(prefix="pl_eval_bench_workflow_"))
+    data/processed/ when asked for (keep=True keeps the directory, printing where; a
+    ``workdir`` given is the caller's to remove)."""
+    keep = keep or workdir is not None
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="pl_eval_bench_workflow_"))
     try:
         shutil.copytree(ROOT / "config", workdir / "config")
         if analyses is not None:  # e.g. the main analysis alone
@@ -227,15 +237,17 @@ def run_cohort(
         seconds, peak_mb, _ = run_workflow(workdir, cohort, cores)
         when = load()
         benchmarks = read_benchmarks(workdir / "benchmarks" / "results")
-        digest = None
-        if keep:
-            digest = "{} over {} files".format(*processed_digest(workdir / "data" / "processed"))
+        fingerprint = None
+        if digest:
+            fingerprint = "{} over {} files".format(
+                *processed_digest(workdir / "data" / "processed")
+            )
     finally:
         if keep:
             print(f"scratch directory kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    return seconds, peak_mb, benchmarks, when, digest
+    return seconds, peak_mb, benchmarks, when, fingerprint
 
 
 def main() -> int:
@@ -243,9 +255,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="demo-sized smoke run")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
-    parser.add_argument(
-        "--hash", action="store_true", help="print a SHA-256 of data/processed (keeps it)"
-    )
+    parser.add_argument("--hash", action="store_true", help="print a SHA-256 of data/processed")
     args, _ = parser.parse_known_args()  # make bench passes every script the same flags
     cohort = "demo" if args.quick else "national"
     raw = ensure_cohort(cohort)
@@ -253,7 +263,7 @@ def main() -> int:
     read = floor(raw)
     read_load = load()
     seconds, peak_mb, benchmarks, run_load, digest = run_cohort(
-        raw, cohort, args.cores, keep=args.keep or args.hash
+        raw, cohort, args.cores, keep=args.keep, digest=args.hash
     )
 
     targets = (None, None) if args.quick else (TARGET_SECONDS, TARGET_MB)
