@@ -39,7 +39,7 @@ from pl_eval.estimation.models import (
     EstimationWarning,
     InteractionEstimate,
     estimate_effect,
-    estimate_effects,
+    estimate_indicator_effects,
     estimate_interaction,
 )
 from pl_eval.estimation.power import minimum_detectable_effect
@@ -630,13 +630,10 @@ def comparison_school_influence(sample: pd.DataFrame, covariates: tuple[str, ...
     """
     rows = sample[sample[[OUTCOME, *covariates]].notna().all(axis=1) & (sample["weight"] > 0)]
     schools = rows.loc[~rows["treated"], CLUSTER].unique()  # the few of one PL school
-    # one indicator outcome per comparison school, all fitted on the same rows and terms
-    indicators = {f"{OUTCOME} {i}": rows[CLUSTER] == school for i, school in enumerate(schools)}
-    frame = rows.drop(columns=OUTCOME).assign(**{k: v.astype(float) for k, v in indicators.items()})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EstimationWarning)  # the school's own fit warned
-        influence = estimate_effects(
-            frame, list(indicators), TREATMENT, list(covariates), weights="weight"
+        influence = estimate_indicator_effects(
+            rows, CLUSTER, schools, TREATMENT, list(covariates), weights="weight"
         )
     return pd.Series(influence, index=schools, dtype=float)
 

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from pl_eval.estimation.design import Sample, floats, prepare_sample
+from pl_eval.estimation.design import Sample, prepare_sample
 from pl_eval.estimation.errors import EstimationError, EstimationWarning
 from pl_eval.estimation.mixed import Satterthwaite, VarianceComponents, fit_arm_intercepts
 from pl_eval.estimation.ols import CentredDesign, SmallSample, fit_wls, wls_coefficients
@@ -52,7 +52,7 @@ __all__ = [
     "EstimationWarning",
     "InteractionEstimate",
     "estimate_effect",
-    "estimate_effects",
+    "estimate_indicator_effects",
     "estimate_interaction",
 ]
 
@@ -60,6 +60,7 @@ MODELS = ("ols_cluster", "mixed")
 SE_TYPES = ("CR1", "CR2")
 LEVEL = 0.95
 INTERCEPT = "Intercept"
+INDICATOR = "indicator"  # outcome column of estimate_indicator_effects
 COEFFICIENT_COLUMNS = ["estimate", "se", "df", "statistic", "p_value", "ci_low", "ci_high"]
 
 
@@ -306,34 +307,41 @@ def estimate_effect(
     )
 
 
-def estimate_effects(
+def estimate_indicator_effects(
     df: pd.DataFrame,
-    outcomes: Sequence[str],
+    column: str,
+    levels: Sequence,
     treatment: str,
     covariates: Sequence[str] = (),
     *,
     weights: str | None = None,
 ) -> np.ndarray:
-    """The effect of ``treatment`` on each of several ``outcomes`` (columns without missing
-    values) from the same rows, weights and terms: ``estimate_effect(df, outcome, treatment,
-    covariates, weights=weights).estimate`` for each outcome, to the last bit, for the cost of
-    one fit (the design is built, checked and factored once; X'Wy and its solve repeat).
-    Unclustered least squares only: the estimate does not depend on the standard errors."""
-    if not outcomes:
+    """The effect of ``treatment`` on the indicator of each of ``levels`` of ``column`` (1 where
+    the column holds the level, else 0), from the same rows, weights and terms: what
+    ``estimate_effect`` gives for each indicator as the outcome, to the last bit, for the cost
+    of one fit (the design is built, checked and factored once; only X'Wy and its solve repeat,
+    and one indicator is held at a time). Unclustered least squares: the estimate does not
+    depend on the standard errors."""
+    if not len(levels):
         return np.empty(0)
-    gaps = [c for c in outcomes if c in df.columns and df[c].isna().any()]
-    if gaps:
-        raise EstimationError(f"outcome columns {', '.join(map(repr, gaps))} have missing values")
-    sample = prepare_sample(df, outcomes[0], treatment, covariates, weights=weights)
+    if column not in df.columns:
+        raise EstimationError(f"indicator column {column!r} is not in the frame")
+    # the indicators are never missing: rows are chosen as for any of them (copy-on-write)
+    sample = prepare_sample(
+        df.assign(**{INDICATOR: 0.0}), INDICATOR, treatment, covariates, weights=weights
+    )
     terms = [INTERCEPT, treatment, *sample.covariate_terms]
     design, kept, dropped = _independent_design(
         sample, sample.design(sample.treated), terms, treatment
     )
     if dropped:
         warnings.warn(_dropped_warning(dropped), stacklevel=2)
-    ys = np.column_stack([floats(df[c][sample.rows], c, "outcome") for c in outcomes])
+    codes, found = pd.factorize(df[column][sample.rows])  # missing values: -1
+    code = dict(zip(found, range(len(found)), strict=True))
+    absent = len(found)  # the code of a level not in the rows used: no row's
+    indicators = ((codes == code.get(level, absent)).astype(float) for level in levels)
     # centred coefficients: only the intercept differs from the uncentred ones
-    return wls_coefficients(ys, design, sample.weights)[kept.index(treatment)]
+    return wls_coefficients(indicators, design, sample.weights)[kept.index(treatment)]
 
 
 @dataclass(frozen=True)

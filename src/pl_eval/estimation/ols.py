@@ -28,6 +28,7 @@ order, tolerance 1e-7) and dropped.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -264,12 +265,13 @@ def fit_wls(
     return LeastSquaresFit(coef, vcov, df, se_type, small_sample)
 
 
-def wls_coefficients(ys: np.ndarray, design: CentredDesign, w: np.ndarray) -> np.ndarray:
-    """Centred coefficients (terms × outcomes) of each column of ``ys`` on the design, as
+def wls_coefficients(ys: Iterable[np.ndarray], design: CentredDesign, w: np.ndarray) -> np.ndarray:
+    """Centred coefficients (terms × outcomes) of each outcome in ``ys`` on the design, as
     :func:`fit_wls` computes them to the last bit, from one factorisation: estimates of many
     outcomes on the same rows and terms without the cost of as many fits."""
     factor = _factor(design)
-    return np.column_stack([_solve(factor, design.x, w, y) for y in ys.T])
+    solved = [_solve(factor, design.x, w, y) for y in ys]
+    return np.column_stack(solved) if solved else np.empty((design.x.shape[1], 0))
 
 
 def _factor(design: CentredDesign) -> tuple[np.ndarray, bool]:
