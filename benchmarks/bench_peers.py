@@ -19,8 +19,10 @@ ours the same rows from Parquet:
   ``lme4::lmer(spring_z ~ treated + covariates + (0 + t1 | school) + (0 + t0 | school),
   weights = weight, REML = TRUE)`` on the matched sample.
 
-Debian's r-cran-matchit 4.5.1 matches nearest neighbours wrongly in some calls (fixed
-upstream in 4.5.2); its timing is still the work MatchIt does, so it is shown, with a note.
+Debian's r-cran-matchit 4.5.1 has a bug in its nearest-neighbour matching; its timing is
+still the work MatchIt does, so it is shown, with a note beside the version. This comparison
+has not run on the development machine (no R there): the R code is written against MatchIt's
+and lme4's documented calls.
 Timings on a shared machine: the load average is printed beside them.
 """
 
