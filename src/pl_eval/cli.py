@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("raw_dir", type=Path, help="cohort folder to write, e.g. data/raw/demo")
     p.add_argument("--size", choices=["demo", "national"], default="demo")
     p.add_argument("--seed", type=int, default=20141)
+    p.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the preset's comparison schools"
+    )
 
     p = command(
         "check-inputs",

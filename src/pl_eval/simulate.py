@@ -349,12 +349,21 @@ class SimulationSettings:
             raise ConfigError("simulate settings: " + "; ".join(problems))
 
     @classmethod
-    def preset(cls, size: str, seed: int = 20141) -> SimulationSettings:
-        """The ``demo`` cohort (≈50k students, quick) or the ``national`` one (≈1M students)."""
+    def preset(cls, size: str, seed: int = 20141, scale: float = 1.0) -> SimulationSettings:
+        """The ``demo`` cohort (≈50k students, quick) or the ``national`` one (≈1M students);
+        ``scale`` multiplies the comparison schools (the PL schools stay the study's 40), e.g.
+        ½× and 2× national for the benchmark of growth with size."""
+        if not scale > 0:
+            raise ConfigError(f"simulate scale: expected a number above 0, found {scale!r}")
         if size == "demo":
-            return cls(size=size, seed=seed)
+            return cls(size=size, seed=seed, n_comparison_schools=round(300 * scale))
         if size == "national":
-            return cls(size=size, seed=seed, n_comparison_schools=4000, district_mean_schools=20.0)
+            return cls(
+                size=size,
+                seed=seed,
+                n_comparison_schools=round(4000 * scale),
+                district_mean_schools=20.0,
+            )
         raise ConfigError(f"simulate.size: expected one of {', '.join(SIZES)}, found {size!r}")
 
     @property

@@ -43,13 +43,14 @@ simulation = lazy.module("pl_eval.simulate")
 log = logging.getLogger(__name__)
 
 
-def simulate(raw_dir: Path, *, size: str, seed: int) -> None:
-    """Write a simulated cohort into ``raw_dir`` as an evaluator would hand it over.
+def simulate(raw_dir: Path, *, size: str, seed: int, scale: float = 1.0) -> None:
+    """Write a simulated cohort into ``raw_dir`` as an evaluator would hand it over (``scale``
+    multiplies the preset's comparison schools).
 
     NWEA exports go to ``raw_dir/exports/``, the school frame to ``raw_dir/schools.csv`` and
     the planted truth to ``raw_dir/truth.json`` (read by validation only, never by estimation).
     """
-    _write_cohort(simulation.SimulationSettings.preset(size, seed), Path(raw_dir))
+    _write_cohort(simulation.SimulationSettings.preset(size, seed, scale), Path(raw_dir))
 
 
 def _norms(year: int) -> nwea_norms.Norms:

@@ -19,6 +19,7 @@ from pl_eval.estimation.models import (
     EstimationError,
     EstimationWarning,
     estimate_effect,
+    estimate_indicator_effects,
     estimate_interaction,
 )
 
@@ -275,6 +276,34 @@ def test_constant_and_collinear_covariates_are_dropped_with_a_warning():
     assert fit.estimate == pytest.approx(reference.estimate, abs=1e-12)
     assert fit.se == pytest.approx(reference.se, abs=1e-12)
     assert "year" not in fit.coefficients.index
+
+
+def test_effects_on_level_indicators_equal_one_fit_each_to_the_last_bit():
+    # rows left out (a missing covariate, zero weights) and a constant covariate dropped
+    data = frame().assign(year=2015, school=lambda d: "s" + d["school"].astype(str))
+    data.loc[[0, 5], "x"] = np.nan
+    data.loc[[10, 11], "w"] = 0.0
+    schools = sorted(data.loc[data["t"] == 0, "school"].unique())
+    levels = [*schools, "s99"]  # a level no row holds: its indicator is 0 everywhere
+    covariates = ["x", "level", "flag", "year"]
+    with pytest.warns(EstimationWarning, match="'year'"):
+        effects = estimate_indicator_effects(data, "school", levels, "t", covariates, weights="w")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EstimationWarning)
+        one_by_one = [
+            estimate_effect(
+                data.assign(y=(data["school"] == level).astype(float)),
+                "y", "t", covariates, weights="w",
+            ).estimate
+            for level in levels
+        ]  # fmt: skip
+    np.testing.assert_array_equal(effects, one_by_one)
+    # the comparison schools' indicators add up to 1 − t, whose effect is exactly −1
+    assert effects[: len(schools)].sum() == pytest.approx(-1.0, abs=1e-12)
+    assert effects[-1] == 0.0
+    assert estimate_indicator_effects(data, "school", [], "t", covariates).shape == (0,)
+    with pytest.raises(EstimationError, match="indicator column 'campus' is not in the frame"):
+        estimate_indicator_effects(data, "campus", schools, "t", covariates)
 
 
 def test_treatment_collinear_with_a_covariate_is_an_error():

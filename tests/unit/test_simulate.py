@@ -4,6 +4,7 @@ the written tables by an independent mini-ingest (screen, de-duplicate, pair, z-
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -435,6 +436,13 @@ def test_presets_and_invalid_settings():
     national = SimulationSettings.preset("national", seed=3)
     assert national.n_comparison_schools == 4000 and national.seed == 3
     assert SimulationSettings.preset("demo") == SimulationSettings()
+    # ½× and 2× national (the growth benchmark): comparison schools scale, PL schools do not
+    half, double = (SimulationSettings.preset("national", 3, scale) for scale in (0.5, 2))
+    assert (half.n_comparison_schools, double.n_comparison_schools) == (2000, 8000)
+    assert half.n_treated_schools == double.n_treated_schools == 40
+    assert replace(double, n_comparison_schools=4000) == national
+    with pytest.raises(ConfigError, match="simulate scale"):
+        SimulationSettings.preset("national", scale=0)
     with pytest.raises(ConfigError, match="simulate.size"):
         SimulationSettings.preset("huge")
     with pytest.raises(ConfigError, match="treated_years"):
@@ -444,8 +452,6 @@ def test_presets_and_invalid_settings():
 
 
 def test_population_truth_equals_realised_only_when_recentred():
-    from dataclasses import replace
-
     from pl_eval import io
     from pl_eval.norms import Norms
     from pl_eval.simulate import SimulationSettings, simulate_cohort

@@ -39,6 +39,7 @@ from pl_eval.estimation.models import (
     EstimationWarning,
     InteractionEstimate,
     estimate_effect,
+    estimate_indicator_effects,
     estimate_interaction,
 )
 from pl_eval.estimation.power import minimum_detectable_effect
@@ -638,21 +639,13 @@ def comparison_school_influence(sample: pd.DataFrame, covariates: tuple[str, ...
     weight between them, and in validation Σc_k² was about twice Σ(share)².
     """
     rows = sample[sample[[OUTCOME, *covariates]].notna().all(axis=1) & (sample["weight"] > 0)]
-    comparison = rows.loc[~rows["treated"], CLUSTER]
-    influence = {}
+    schools = rows.loc[~rows["treated"], CLUSTER].unique()  # the few of one PL school
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EstimationWarning)  # the school's own fit warned
-        for school in comparison.unique():  # the few comparison schools of one PL school
-            indicator = (rows[CLUSTER] == school).astype(float)
-            fit = estimate_effect(
-                rows.assign(**{OUTCOME: indicator}),
-                OUTCOME,
-                TREATMENT,
-                list(covariates),
-                weights="weight",
-            )
-            influence[school] = fit.estimate
-    return pd.Series(influence, dtype=float)
+        influence = estimate_indicator_effects(
+            rows, CLUSTER, schools, TREATMENT, list(covariates), weights="weight"
+        )
+    return pd.Series(influence, index=schools, dtype=float)
 
 
 def _with_shared_comparison_noise(

@@ -31,6 +31,7 @@ class Sample:
     group_levels: tuple
     n_missing: int  # input rows dropped for a missing value in a column the model reads
     n_zero_weight: int  # input rows dropped for a weight of 0
+    rows: np.ndarray  # bool per input row: True for the rows used
 
     @property
     def n_obs(self) -> int:
@@ -55,6 +56,8 @@ class Sample:
         cluster = None
         if self.cluster is not None:
             cluster = np.unique(self.cluster[keep], return_inverse=True)[1]
+        rows = self.rows.copy()
+        rows[rows] = keep
         return replace(
             self,
             y=self.y[keep],
@@ -63,6 +66,7 @@ class Sample:
             covariates=tuple(c[keep] for c in self.covariates),
             cluster=cluster,
             group=None if self.group is None else self.group[keep],
+            rows=rows,
         )
 
 
@@ -100,7 +104,7 @@ def prepare_sample(
         missing |= df[column].isna().to_numpy()
     keep = ~missing
     if weights is not None:
-        w = _numbers(df[weights][keep], weights, "weights")
+        w = floats(df[weights][keep], weights, "weights")
         if (w < 0).any():
             raise EstimationError(f"weights column {weights!r} must not be negative")
         keep[keep] = w > 0
@@ -125,9 +129,9 @@ def prepare_sample(
         group_codes, group_levels = _levels(rows[group])
     n = int(keep.sum())
     return Sample(
-        y=_numbers(rows[outcome], outcome, "outcome"),
+        y=floats(rows[outcome], outcome, "outcome"),
         treated=treated,
-        weights=np.ones(n) if weights is None else _numbers(rows[weights], weights, "weights"),
+        weights=np.ones(n) if weights is None else floats(rows[weights], weights, "weights"),
         covariates=tuple(blocks),
         covariate_terms=tuple(terms),
         cluster=None if cluster is None else pd.factorize(rows[cluster])[0],
@@ -135,10 +139,11 @@ def prepare_sample(
         group_levels=group_levels,
         n_missing=int(missing.sum()),
         n_zero_weight=n_zero_weight,
+        rows=keep,
     )
 
 
-def _numbers(col: pd.Series, name: str, role: str) -> np.ndarray:
+def floats(col: pd.Series, name: str, role: str) -> np.ndarray:
     """A numeric (not boolean) column as finite floats."""
     if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
         raise EstimationError(f"{role} column {name!r} must be numeric, found dtype {col.dtype}")
@@ -185,7 +190,7 @@ def _encode(col: pd.Series, name: str) -> tuple[list[np.ndarray], list[str]]:
     if pd.api.types.is_bool_dtype(col):
         return [col.to_numpy(dtype=bool)], [f"{name}[T.True]"]
     if pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype):
-        return [_numbers(col, name, "covariate")], [name]
+        return [floats(col, name, "covariate")], [name]
     codes, levels = _levels(col)
     indicators = [codes == k for k in range(1, len(levels))]  # a loop over levels, not rows
     return indicators, [f"{name}[T.{level}]" for level in levels[1:]]

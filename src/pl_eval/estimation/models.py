@@ -43,7 +43,7 @@ from scipy import special, stats
 from pl_eval.estimation.design import Sample, prepare_sample
 from pl_eval.estimation.errors import EstimationError, EstimationWarning
 from pl_eval.estimation.mixed import Satterthwaite, VarianceComponents, fit_arm_intercepts
-from pl_eval.estimation.ols import CentredDesign, SmallSample, fit_wls
+from pl_eval.estimation.ols import CentredDesign, SmallSample, fit_wls, wls_coefficients
 
 __all__ = [
     "EffectEstimate",
@@ -52,6 +52,7 @@ __all__ = [
     "EstimationWarning",
     "InteractionEstimate",
     "estimate_effect",
+    "estimate_indicator_effects",
     "estimate_interaction",
 ]
 
@@ -59,6 +60,7 @@ MODELS = ("ols_cluster", "mixed")
 SE_TYPES = ("CR1", "CR2")
 LEVEL = 0.95
 INTERCEPT = "Intercept"
+INDICATOR = "indicator"  # outcome column of estimate_indicator_effects
 COEFFICIENT_COLUMNS = ["estimate", "se", "df", "statistic", "p_value", "ci_low", "ci_high"]
 
 
@@ -140,6 +142,23 @@ def _fit(
             f"cluster column {cluster_name!r} has {sample.n_clusters} distinct value among the "
             "rows used; clustered standard errors and random intercepts need at least 2"
         )
+    design, kept, dropped = _independent_design(sample, x, terms, protected, last)
+    if dropped:
+        warnings.warn(_dropped_warning(dropped), stacklevel=3)
+    if model == "mixed":
+        fit = fit_arm_intercepts(
+            sample.y, design, sample.weights, sample.treated, sample.cluster, sample.n_clusters
+        )
+        return _Fit(kept, fit.coef, fit.vcov, np.nan, "model (REML)", dropped, fit.variance,
+                    fit.small_sample)  # fmt: skip
+    fit = fit_wls(sample.y, design, sample.weights, sample.cluster, sample.n_clusters, se)
+    return _Fit(kept, fit.coef, fit.vcov, fit.df, fit.se_type, dropped, None, fit.small_sample)
+
+
+def _independent_design(
+    sample: Sample, x: np.ndarray, terms: list[str], protected: str, last: Sequence[str] = ()
+) -> tuple[CentredDesign, tuple[str, ...], tuple[str, ...]]:
+    """The centred design without its collinear terms, the terms kept and those dropped."""
     design = CentredDesign.build(x, sample.weights)
     # the treatment is visited after the other main terms, so that a treatment the covariates
     # determine (e.g. indicators of treated schools) is an error rather than a dropped covariate
@@ -154,24 +173,15 @@ def _fit(
             "indicators that pick out the treated schools); its effect cannot be separated from "
             "theirs"
         )
-    if dropped:
-        warnings.warn(
-            EstimationWarning(
-                f"dropped {', '.join(map(repr, dropped))}: constant or collinear with earlier "
-                "terms in the rows used"
-            ),
-            stacklevel=3,
-        )
-    design = design.select(keep)
     kept = tuple(t for t, k in zip(terms, keep, strict=True) if k)
-    if model == "mixed":
-        fit = fit_arm_intercepts(
-            sample.y, design, sample.weights, sample.treated, sample.cluster, sample.n_clusters
-        )
-        return _Fit(kept, fit.coef, fit.vcov, np.nan, "model (REML)", dropped, fit.variance,
-                    fit.small_sample)  # fmt: skip
-    fit = fit_wls(sample.y, design, sample.weights, sample.cluster, sample.n_clusters, se)
-    return _Fit(kept, fit.coef, fit.vcov, fit.df, fit.se_type, dropped, None, fit.small_sample)
+    return design.select(keep), kept, dropped
+
+
+def _dropped_warning(dropped: tuple[str, ...]) -> EstimationWarning:
+    return EstimationWarning(
+        f"dropped {', '.join(map(repr, dropped))}: constant or collinear with earlier terms in "
+        "the rows used"
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -295,6 +305,43 @@ def estimate_effect(
         vcov=pd.DataFrame(fit.vcov, index=fit.terms, columns=fit.terms),
         variance=fit.variance,
     )
+
+
+def estimate_indicator_effects(
+    df: pd.DataFrame,
+    column: str,
+    levels: Sequence,
+    treatment: str,
+    covariates: Sequence[str] = (),
+    *,
+    weights: str | None = None,
+) -> np.ndarray:
+    """The effect of ``treatment`` on the indicator of each of ``levels`` of ``column`` (1 where
+    the column holds the level, else 0), from the same rows, weights and terms: what
+    ``estimate_effect`` gives for each indicator as the outcome, to the last bit, for the cost
+    of one fit (the design is built, checked and factored once; only X'Wy and its solve repeat,
+    and one indicator is held at a time). Unclustered least squares: the estimate does not
+    depend on the standard errors."""
+    if not len(levels):
+        return np.empty(0)
+    if column not in df.columns:
+        raise EstimationError(f"indicator column {column!r} is not in the frame")
+    # the indicators are never missing: rows are chosen as for any of them (copy-on-write)
+    sample = prepare_sample(
+        df.assign(**{INDICATOR: 0.0}), INDICATOR, treatment, covariates, weights=weights
+    )
+    terms = [INTERCEPT, treatment, *sample.covariate_terms]
+    design, kept, dropped = _independent_design(
+        sample, sample.design(sample.treated), terms, treatment
+    )
+    if dropped:
+        warnings.warn(_dropped_warning(dropped), stacklevel=2)
+    codes, found = pd.factorize(df[column][sample.rows])  # missing values: -1
+    code = dict(zip(found, range(len(found)), strict=True))
+    absent = len(found)  # the code of a level not in the rows used: no row's
+    indicators = ((codes == code.get(level, absent)).astype(float) for level in levels)
+    # centred coefficients: only the intercept differs from the uncentred ones
+    return wls_coefficients(indicators, design, sample.weights)[kept.index(treatment)]
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ order, tolerance 1e-7) and dropped.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -240,11 +241,9 @@ def fit_wls(
     """Fit y on the (full-rank) centred design with weights ``w``; ``se`` is "CR1" or "CR2"."""
     x = design.x
     n, k = x.shape
-    if n <= k:
-        raise EstimationError(f"too few rows to estimate: {n} rows for {k} coefficients")
-    factor = cho_factor(design.gram)
+    factor = _factor(design)
     bread = cho_solve(factor, np.eye(k))
-    coef_c = cho_solve(factor, x.T @ (w * y))
+    coef_c = _solve(factor, x, w, y)
     resid = y - x @ coef_c
     small_sample = None
     if cluster is None:
@@ -264,6 +263,29 @@ def fit_wls(
         meat, small_sample = _cr2(x, w, resid, bread, cluster, n_clusters, to_centred)
     coef, vcov = design.uncentre(coef_c, bread @ meat @ bread)
     return LeastSquaresFit(coef, vcov, df, se_type, small_sample)
+
+
+def wls_coefficients(ys: Iterable[np.ndarray], design: CentredDesign, w: np.ndarray) -> np.ndarray:
+    """Centred coefficients (terms × outcomes) of each outcome in ``ys`` on the design, as
+    :func:`fit_wls` computes them to the last bit, from one factorisation: estimates of many
+    outcomes on the same rows and terms without the cost of as many fits."""
+    factor = _factor(design)
+    solved = [_solve(factor, design.x, w, y) for y in ys]
+    return np.column_stack(solved) if solved else np.empty((design.x.shape[1], 0))
+
+
+def _factor(design: CentredDesign) -> tuple[np.ndarray, bool]:
+    n, k = design.x.shape
+    if n <= k:
+        raise EstimationError(f"too few rows to estimate: {n} rows for {k} coefficients")
+    return cho_factor(design.gram)
+
+
+def _solve(
+    factor: tuple[np.ndarray, bool], x: np.ndarray, w: np.ndarray, y: np.ndarray
+) -> np.ndarray:
+    """Centred coefficients of ``y``: one matrix-vector product per outcome, as in fit_wls."""
+    return cho_solve(factor, x.T @ (w * y))
 
 
 def _inverse_root(g: np.ndarray) -> np.ndarray:

@@ -1,0 +1,217 @@
+"""Ours against the R packages evaluators would otherwise use (issue 15, item 5): MatchIt's
+nearest-neighbour match and lme4's random-intercept model, on the same data, as ratios.
+
+Runs only where ``Rscript`` and the R packages MatchIt and lme4 are installed; otherwise it
+prints one line saying what is missing and passes (R is no dependency of pl_eval). Where they
+are, the national cohort (``--quick``: demo) runs through the workflow's main analysis once
+(untimed) for its panel and main matched samples; each subject's rows are then written to CSV
+(untimed) and timed, each in a fresh process, R reading the CSV before its clock starts and
+ours the same rows from Parquet:
+
+- match: ``pl_eval.matching.match_cohort`` under config ``match`` (logistic propensity on the
+  match covariates, exact strata, 5:1 nearest neighbour on the logit with replacement, caliper
+  0.2 SD of the logit and the covariate calipers, largest first) against ``MatchIt::matchit(
+  method = "nearest", distance = "glm", link = "linear.logit", exact =, caliper = c(0.2,
+  fall_z = 0.1, frl_pct = 0.2), ratio = 5, replace = TRUE, m.order = "largest")`` on the
+  subject's complete rows;
+- random intercepts: ``estimate_effect(model="mixed")`` as the random_intercepts analysis fits
+  its pooled effect (one school-intercept variance per arm, REML, match weights) against
+  ``lme4::lmer(spring_z ~ treated + covariates + (0 + t1 | school) + (0 + t0 | school),
+  weights = weight, REML = TRUE)`` on the matched sample.
+
+Debian's r-cran-matchit 4.5.1 has a bug in its nearest-neighbour matching; its timing is
+still the work MatchIt does, so it is shown, with a note beside the version. This comparison
+has not run on the development machine (no R there): the R code is written against MatchIt's
+and lme4's documented calls.
+Timings on a shared machine: the load average is printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+from bench_workflow import ROOT, ensure_cohort, load, run_cohort
+from measure import measure, print_rows
+
+CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+PACKAGES = ("MatchIt", "lme4")
+SUBJECTS = ("math", "reading")
+#: R code timing one call on data read before its clock starts; prints "@@R@@ seconds".
+R_MATCH = """
+suppressPackageStartupMessages(library(MatchIt))
+d <- read.csv({csv!r}, stringsAsFactors = TRUE)
+d <- d[complete.cases(d[, c("treated", {covariates}, {exact})]), ]
+start <- proc.time()[["elapsed"]]
+m <- matchit(treated ~ {formula}, data = d, method = "nearest", distance = "glm",
+             link = "linear.logit", exact = ~ {exact_formula}, caliper = c({calipers}),
+             std.caliper = TRUE, ratio = {ratio}, replace = {replace}, m.order = "{order}")
+cat("@@R@@", proc.time()[["elapsed"]] - start, sum(m$weights[d$treated == 1] > 0), "\\n")
+"""
+R_MIXED = """
+suppressPackageStartupMessages(library(lme4))
+d <- read.csv({csv!r}, stringsAsFactors = TRUE)
+d <- d[d$weight > 0, ]
+d$grade <- factor(d$grade)
+d$t1 <- as.numeric(d$treated)
+d$t0 <- 1 - d$t1
+start <- proc.time()[["elapsed"]]
+fit <- lmer(spring_z ~ treated + {formula} + (0 + t1 | school_id) + (0 + t0 | school_id),
+            data = d, weights = weight, REML = TRUE)
+cat("@@R@@", proc.time()[["elapsed"]] - start, fixef(fit)[["treated"]], "\\n")
+"""
+OURS_MATCH = """
+from pl_eval import io, matching
+data = io.read_parquet({panel!r})
+config = matching.MatchConfig.from_config({settings!r})
+"""
+OURS_MIXED = """
+import warnings
+from pl_eval import io
+from pl_eval.estimation import estimate_effect
+m = io.read_parquet({matched!r})
+m = m[m["weight"] > 0].assign(
+    treated=m["treated"].astype(bool), grade=m["grade"].astype("string"),
+    school_id=m["district"].astype("string") + "\\x1f" + m["school"].astype("string"))
+warnings.simplefilter("ignore")
+"""
+
+
+def missing_r() -> str | None:
+    """What keeps the R comparison from running (None when Rscript and the packages are there),
+    and the MatchIt version note."""
+    if shutil.which("Rscript") is None:
+        return "Rscript not found"
+    listed = subprocess.run(
+        ["Rscript", "-e", "cat(rownames(installed.packages()), sep = '\\n')"],
+        capture_output=True, text=True, check=False,
+    ).stdout.split()  # fmt: skip
+    absent = [p for p in PACKAGES if p not in listed]
+    return f"R packages not installed: {', '.join(absent)}" if absent else None
+
+
+def r_version(package: str) -> str:
+    done = subprocess.run(
+        ["Rscript", "-e", f"cat(as.character(packageVersion('{package}')))"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def run_r(code: str) -> tuple[float, str]:
+    """Seconds R reports for the timed call, and what it printed after them."""
+    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as script:
+        script.write(code)
+    try:
+        done = subprocess.run(["Rscript", script.name], capture_output=True, text=True)
+    finally:
+        os.unlink(script.name)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("@@R@@")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"Rscript failed:\n{done.stderr[-2000:]}")
+    _, seconds, rest = line.split(maxsplit=2)
+    return float(seconds), rest
+
+
+def r_terms(columns: list[str]) -> str:
+    return " + ".join(f"factor({c})" if c == "grade" else c for c in columns)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="demo cohort")
+    parser.add_argument("--cores", type=int, default=2)
+    args, _ = parser.parse_known_args()  # make bench passes every script the same flags
+    why = missing_r()
+    if why:
+        print(f"skipped: R MatchIt and lme4 comparison ({why})")
+        return 0
+    from pl_eval.config import analysis_section
+
+    match = analysis_section(CONFIG, "main", "match")
+    mixed = analysis_section(CONFIG, "random_intercepts", "estimate")
+    cohort = "demo" if args.quick else "national"
+    raw = ensure_cohort(cohort)
+    scratch = Path(tempfile.mkdtemp(prefix="pl_eval_bench_peers_"))
+    try:
+        workdir = scratch / "workflow"
+        run_cohort(raw, cohort, args.cores, analyses={"main": {}}, workdir=workdir)
+        processed = workdir / "data" / "processed" / cohort
+        body = rows(processed, scratch, match, mixed)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"ours against R on the {cohort} cohort ({load()} at the end):")
+    print_rows(("case", "ours s", "R s", "R / ours", "rows", "check"), body)
+    version = r_version("MatchIt")
+    note = ""
+    if version == "4.5.1":
+        note = " (Debian's 4.5.1 has a nearest-neighbour bug: timing only)"
+    print(f"MatchIt {version}{note}, lme4 {r_version('lme4')}")
+    return 0
+
+
+def rows(processed: Path, scratch: Path, match: dict, mixed: dict) -> list[tuple[str, ...]]:
+    """One table row per subject and package: our seconds, R's and the ratio."""
+    import pandas as pd
+
+    covariates, exact = list(match["covariates"]), list(match["exact"])
+    calipers = ", ".join(
+        ["0.2" if match["caliper"] is None else str(match["caliper"])]
+        + [f"{k} = {v}" for k, v in match["covariate_calipers"].items()]
+    )
+    terms = [c for c in mixed["covariates"] if c != "treated"]
+    body = []
+    for subject in SUBJECTS:
+        panel = pd.read_parquet(processed / "panel.parquet")
+        panel = panel[panel["subject"] == subject]
+        csv = scratch / f"panel_{subject}.csv"
+        panel.assign(treated=panel["treated"].astype(int)).to_csv(csv, index=False)
+        ours = measure(
+            f"match {subject}",
+            f"matching.match_cohort(data, {subject!r}, config)",
+            setup=OURS_MATCH.format(panel=str(processed / "panel.parquet"), settings=match),
+        )
+        theirs, matched_treated = run_r(
+            R_MATCH.format(
+                csv=str(csv), covariates=", ".join(map(repr, covariates)),
+                exact=", ".join(map(repr, exact)), formula=" + ".join(covariates),
+                exact_formula=" + ".join(exact), calipers=calipers, ratio=match["ratio"],
+                replace="TRUE" if match["replace"] else "FALSE", order=match["order"],
+            )
+        )  # fmt: skip
+        body.append(
+            (f"match {subject} (MatchIt nearest)", f"{ours.seconds:.2f}", f"{theirs:.2f}",
+             f"{theirs / ours.seconds:.2f}", f"{len(panel):,}",
+             f"R matched {matched_treated.strip()} treated")
+        )  # fmt: skip
+        matched_path = processed / "main" / f"matched_{subject}.parquet"
+        matched = pd.read_parquet(matched_path)
+        matched = matched.assign(
+            treated=matched["treated"].astype(int),
+            school_id=matched["district"].astype(str) + "|" + matched["school"].astype(str),
+        )
+        csv = scratch / f"matched_{subject}.csv"
+        matched.to_csv(csv, index=False)
+        ours_fit = measure(
+            f"mixed {subject}",
+            "fit = estimate_effect(m, 'spring_z', 'treated', "
+            f"{terms!r}, weights='weight', cluster='school_id', model='mixed')",
+            setup=OURS_MIXED.format(matched=str(matched_path)),
+        )
+        theirs, effect = run_r(R_MIXED.format(csv=str(csv), formula=r_terms(terms)))
+        body.append(
+            (f"random intercepts {subject} (lme4)", f"{ours_fit.seconds:.2f}",
+             f"{theirs:.2f}", f"{theirs / ours_fit.seconds:.2f}", f"{len(matched):,}",
+             f"lme4 effect {float(effect):+.4f}")
+        )  # fmt: skip
+    return body
+
+
+if __name__ == "__main__":
+    sys.exit(main())
