@@ -539,10 +539,7 @@ def _equality_test(fit: _Fit, terms: list[str], groups: tuple) -> EqualityTest:
     mixed = isinstance(fit.small_sample, Satterthwaite)
     method = "Satterthwaite F" if mixed else "HTZ" if fit.small_sample else "Wald F"
     if not terms:
-        return EqualityTest(
-            np.nan, 0, np.nan, "F", np.nan, groups,
-            note="fewer than two groups with an estimable effect", method=method,
-        )  # fmt: skip
+        return _no_test(groups, method, "fewer than two groups with an estimable effect")
     if mixed:
         f = fit.small_sample.f_test(fit.contrasts([{t: 1.0} for t in terms]), fit.coef)
         return EqualityTest(f.statistic, f.df, f.df_denominator, "F", f.p_value, groups,
@@ -554,10 +551,7 @@ def _equality_test(fit: _Fit, terms: list[str], groups: tuple) -> EqualityTest:
     ok = values > 1e-10 * values.max()
     q = int(ok.sum())
     if q == 0:  # e.g. effects fitted exactly: no sampling variation to test a difference against
-        return EqualityTest(
-            np.nan, 0, np.nan, "F", np.nan, groups,
-            note="no test: the group effects' covariance is zero", method=method,
-        )  # fmt: skip
+        return _no_test(groups, method, "no test: the group effects' covariance is zero")
     if fit.small_sample is not None:
         contrasts = vectors[:, ok].T @ np.eye(len(fit.terms))[where]
         htz = fit.small_sample.htz(contrasts, fit.coef, fit.vcov)
@@ -568,6 +562,11 @@ def _equality_test(fit: _Fit, terms: list[str], groups: tuple) -> EqualityTest:
     statistic, df = wald / q, fit.fixed_df
     p_value = float(stats.f.sf(statistic, q, df))
     return EqualityTest(statistic, q, df, "F", p_value, groups, method=method)
+
+
+def _no_test(groups: tuple, method: str, note: str) -> EqualityTest:
+    """No equality test of ``groups``, with ``note`` saying why."""
+    return EqualityTest(np.nan, 0, np.nan, "F", np.nan, groups, note=note, method=method)
 
 
 def _describe(fit: EffectEstimate | InteractionEstimate) -> str:

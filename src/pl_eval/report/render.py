@@ -571,6 +571,16 @@ def _headline(
     return Suppressed(out.table.assign(note=note), out.log, out.hidden)
 
 
+#: The school table's columns: the labels (names, counts, note) that a suppressed row keeps,
+#: and the numbers it hides.
+SCHOOL_LABELS = ("subject", "school", "district", "sector", "n_treated", "n_comparison", "note")
+SCHOOL_COLUMNS = [
+    "subject", "school", "district", "sector", "n_treated", "n_comparison", "estimate", "ci_low",
+    "ci_high", "p_value", "p_value_bh", "shrunken_estimate", "note", "mde", "percentile_points",
+    "percentile_ci_low", "percentile_ci_high", "comparison_percentile",
+]  # fmt: skip
+
+
 def _school_table(
     estimates: pd.DataFrame,
     frame: pd.DataFrame,
@@ -584,28 +594,7 @@ def _school_table(
     rows = (
         estimates[estimates["scope"] == "school"]
         .merge(sector, on=["district", "group"], how="left", validate="many_to_one")
-        .rename(columns={"group": "school"})[
-            [
-                "subject",
-                "school",
-                "district",
-                "sector",
-                "n_treated",
-                "n_comparison",
-                "estimate",
-                "ci_low",
-                "ci_high",
-                "p_value",
-                "p_value_bh",
-                "shrunken_estimate",
-                "note",
-                "mde",
-                "percentile_points",
-                "percentile_ci_low",
-                "percentile_ci_high",
-                "comparison_percentile",
-            ]
-        ]
+        .rename(columns={"group": "school"})[SCHOOL_COLUMNS]
         .sort_values(["subject", "school", "district"])
         .reset_index(drop=True)
     )
@@ -615,19 +604,7 @@ def _school_table(
         counts=["n_treated", "n_comparison"],
         key=["subject", "school", "district"],
         group=["subject"],
-        hide=[
-            "estimate",
-            "ci_low",
-            "ci_high",
-            "p_value",
-            "p_value_bh",
-            "shrunken_estimate",
-            "mde",
-            "percentile_points",
-            "percentile_ci_low",
-            "percentile_ci_high",
-            "comparison_percentile",
-        ],  # fmt: skip
+        hide=[c for c in SCHOOL_COLUMNS if c not in SCHOOL_LABELS],
         min_n=min_n,
         decision=decision,
     )
