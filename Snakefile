@@ -5,7 +5,7 @@ from snakemake.utils import min_version, validate
 from pl_eval import io
 from pl_eval.config import check_config_file, check_workflow_config
 
-min_version("9.0")
+min_version("9.17")
 
 # A YAML syntax error stops here with its line and column; `configfile:` would not say where.
 check_config_file("config/config.yaml")

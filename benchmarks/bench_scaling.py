@@ -25,7 +25,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench_workflow import ROOT, run_cohort, scheduler_note
+from bench_workflow import ROOT, run_cohort
 from measure import print_rows
 
 SCALES = (0.5, 1.0, 2.0)
@@ -84,8 +84,6 @@ def main() -> int:
         f"{mb_double / mb_half:.2f}x (1.00x: linear growth; below: fixed costs spread wider)"
     )
     print("three-year national: waits for the multi-year issue (not simulated yet)")
-    if note := scheduler_note():
-        print(note)
     return 0
 
 

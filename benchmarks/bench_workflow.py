@@ -57,25 +57,6 @@ files = sorted(glob.glob({exports!r} + "/**/*.csv", recursive=True))
 """
 
 
-def scheduler_note() -> str | None:
-    """A warning when the installed Snakemake runs more jobs than ``--cores`` allows.
-
-    From 9.10 to 9.16 a job chosen when it is the only one ready takes no core and gives one
-    back when it ends (its ``len(jobs) == 1`` shortcut skips the accounting; fixed in 9.17):
-    the national run then had 5 jobs at once on 2 cores, which inflates the summed peak
-    memory and says nothing of 2 cores."""
-    from importlib.metadata import version
-
-    found = version("snakemake")
-    parts = tuple(int(p) for p in found.split(".")[:2])
-    if (9, 10) <= parts < (9, 17):
-        return (
-            f"note: Snakemake {found} runs more jobs at once than --cores (fixed in 9.17): the "
-            "peak memory and wall time are not those of the cores asked for"
-        )
-    return None
-
-
 def load() -> str:
     """The 1-minute load average, to print beside a timing on a shared machine."""
     return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
@@ -307,8 +288,6 @@ def main() -> int:
     )
     if digest:
         print(f"data/processed/ sha256 {digest}")
-    if note := scheduler_note():
-        print(note)
     return 0 if total.passed else 1
 
 
