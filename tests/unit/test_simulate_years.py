@@ -142,6 +142,27 @@ def test_winter_tests_come_from_the_winter_districts_between_fall_and_spring(coh
     assert 0 < n["winter_districts"] < n["districts"]
 
 
+def test_every_year_keeps_the_realism_of_one_year(cohort, rosters):
+    """Retests, invalid tests, movers, missing terms and growth fields, in each year's files."""
+    tests = _stack(cohort, "AssessmentResults_")
+    for year in YEARS:
+        t = tests[tests["year"] == year]
+        duration = t["TestDurationMinutes"].astype(int)
+        assert 0.008 < (duration < 6).mean() < 0.025
+        assert 0.03 < t["GrowthMeasureYN"].eq("FALSE").mean() < 0.08  # retests
+        spring = t[(t["season"] == "Spring") & t["Course"].isin(list(COURSES))]
+        assert 0.85 < spring["FallToSpringObservedGrowth"].notna().mean() < 0.99
+        r = rosters[(rosters["year"] == year) & (rosters["season"] != "Winter")]
+        school = r.pivot_table(
+            index=["DistrictName", "StudentID"], columns="season", values="SchoolName",
+            aggfunc="first",
+        )  # fmt: skip
+        assert 0.03 < school["Fall"].isna().mean() < 0.08  # no fall test
+        assert 0.05 < school["Spring"].isna().mean() < 0.12  # no spring test
+        moved = school.dropna()
+        assert 0.01 < (moved["Fall"] != moved["Spring"]).mean() < 0.035
+
+
 # --------------------------------------------------------------------------------- truths ---
 
 
@@ -156,6 +177,37 @@ def test_each_years_sector_truth_is_the_planted_sector_effect(cohort, settings):
                     settings.district_effect[k], abs=1e-6
                 )
     assert cohort.truth["effects"] == cohort.truth["years"]["2022-2023"]["effects"]
+
+
+def test_last_years_crude_adjusted_difference_is_near_its_planted_effect(
+    cohort, valid, norms, settings
+):
+    """Earlier years' effects sit in the PL students' fall z of the last year; adjusting for
+    the fall z as a one-year analysis does leaves about that year's planted effect."""
+    last = valid[valid["year"] == YEARS[-1]]
+    keys = ["DistrictName", "StudentID", "subject"]
+    fall, spring = (last[last["season"] == s] for s in ("Fall", "Spring"))
+    both = fall.merge(spring, on=keys, suffixes=("_f", "_s"))
+    both = both[both["SchoolName_f"] == both["SchoolName_s"]]
+    z = {
+        term: norms.z_score(
+            both[f"TestRITScore_{term}"].astype(int), both["subject"], both["grade_f"],
+            [season] * len(both),
+        )
+        for term, season in (("f", "fall"), ("s", "spring"))
+    }  # fmt: skip
+    rho = np.where(
+        both["subject"] == "math",
+        np.asarray(settings.rho_math)[both["grade_f"]],
+        np.asarray(settings.rho_reading)[both["grade_f"]],
+    )
+    both = both.assign(residual=z["s"] - rho * z["f"], pl=both["start_f"] <= 2022)
+    for subject in ("math", "reading"):
+        rows = both[both["subject"] == subject]
+        crude = rows.groupby("pl")["residual"].mean()
+        assert crude[True] - crude[False] == pytest.approx(
+            cohort.truth["effects"][subject]["pooled"]["tau"], abs=0.03
+        )
 
 
 def test_exposure_groups_are_the_years_with_a_test_at_a_pl_school(cohort, valid):
