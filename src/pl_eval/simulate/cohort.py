@@ -101,7 +101,7 @@ def simulate_cohort(
             else:
                 sink(name, table)
         n_rows = len(assessments.term)
-        del exports, assessments, rosters
+        del exports, assessments, rosters  # one year's text tables in memory at a time
         per_year[school_year] = truths.year_truth(
             s, year, schools, districts, students, scores, n_rows
         )
