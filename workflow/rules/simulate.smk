@@ -7,6 +7,7 @@ rule simulate:
     params:
         raw_dir="data/raw/{cohort}",
         seed=config["simulate"]["seed"],
+        years=simulated_years,
     wildcard_constraints:
         cohort="|".join(SIMULATED_COHORTS),
     conda:
@@ -17,4 +18,4 @@ rule simulate:
         "benchmarks/results/{cohort}/simulate.tsv"
     shell:
         "pl-eval simulate {params.raw_dir:q} --size {wildcards.cohort}"
-        " --seed {params.seed} --log {log:q}"
+        " --seed {params.seed} {params.years} --log {log:q}"
