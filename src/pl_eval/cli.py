@@ -128,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=_settings, default={}, help="config['panel'] as JSON")
     p.add_argument("--school-year", default=None, help="YYYY-YYYY; default: the only one")
     p.add_argument("--lost-students", type=Path, default=None, help=LOST_STUDENTS_HELP)
+    p.add_argument("--cohort", default=None, help="cohort name for messages (default: folder)")
     p = command(
         "build-span-panel",
         "build_span_panel",

@@ -37,6 +37,7 @@ estimation = lazy.module("pl_eval.estimation")
 matching = lazy.module("pl_eval.matching")
 checks = lazy.module("pl_eval.check")
 panels = lazy.module("pl_eval.panel")
+windows = lazy.module("pl_eval.windows")
 reporting = lazy.module("pl_eval.report")
 simulation = lazy.module("pl_eval.simulate")
 
@@ -243,21 +244,30 @@ def build_panel(
     settings: dict,
     school_year: str | None = None,
     lost_students: Path | None = None,
+    cohort: str | None = None,
 ) -> None:
     """Pair fall and spring tests per student × subject; write the panel and its sample flow
     (and, given ``lost_students``, the baseline of the students lost by the spring).
 
     A cohort without a kept fall or spring test is one InputError naming the missing term:
-    nothing can be paired, and an empty panel would only fail later, less clearly.
+    nothing can be paired, and an empty panel would only fail later, less clearly. With
+    another ``panel.window`` the window's two terms are checked, and the message names
+    ``cohort`` (default: the scores' folder) and the window.
     """
     norms = _norms(settings.get("norms_year", 2020))
     tests = io.read_parquet(
-        scores, columns=panels.SCORE_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
+        scores, columns=_score_columns(scores), categories=panels.CATEGORICAL_COLUMNS
     )
+    window = windows.Window.named(settings.get("window"))
     year = school_year
-    if len(panels.missing_seasons(tests, year)) < 2:  # some fall or spring test: its year
+    if window.name != windows.DEFAULT:
         year = panels.school_year_of(tests, school_year)
-    if missing := panels.missing_seasons(tests, year):
+        if missing := windows.missing_terms(tests, window, year):
+            name = cohort or Path(scores).parent.name
+            raise ConfigError(windows.missing_terms_message(name, window, missing, tests))
+    elif len(panels.missing_seasons(tests, year)) < 2:  # some fall or spring test: its year
+        year = panels.school_year_of(tests, school_year)
+    if window.name == windows.DEFAULT and (missing := panels.missing_seasons(tests, year)):
         raise InputError.at(
             scores,
             f"fall and spring tests{'' if year is None else ' of ' + year} to pair (add the "
@@ -273,12 +283,21 @@ def build_panel(
         ),
         school_year=year,
         calendar=_calendar(settings),
+        window=window.name,
     )
     log.info("build_panel: %s", result.summary())
     io.write_parquet(result.data, panel)
     io.write_csv(result.exclusions, exclusions)
     if lost_students is not None:
         io.write_parquet(result.lost_students, lost_students)
+
+
+def _score_columns(scores: Path) -> list[str]:
+    """The scores' columns the panel reads: NWEA's growth fields only where ingest kept them
+    (scores written before it did have none; the panel's growth columns are then empty)."""
+    growth = set(ingestion.growth.COLUMNS)
+    present = set(io.parquet_columns(scores))
+    return [c for c in panels.SCORE_COLUMNS if c not in growth or c in present]
 
 
 def build_span_panel(
