@@ -38,6 +38,7 @@ matching = lazy.module("pl_eval.matching")
 checks = lazy.module("pl_eval.check")
 panels = lazy.module("pl_eval.panel")
 windows = lazy.module("pl_eval.windows")
+growth_tables = lazy.module("pl_eval.estimation.growth_norms")
 reporting = lazy.module("pl_eval.report")
 simulation = lazy.module("pl_eval.simulate")
 
@@ -451,6 +452,28 @@ def estimate(
         io.write_parquet(result.school_trajectory, school_trajectory)
 
 
+def growth_norms(
+    *, panel: Path, subjects: list[str], matched: list[Path], growth_norms: Path, settings: dict
+) -> None:
+    """Growth against NWEA's norms by arm (:mod:`pl_eval.estimation.growth_norms`): share who
+    met their projected growth and mean CGP of PL and comparison students, matched (weighted)
+    and unmatched, per subject; ``settings`` is config ``panel`` (its window)."""
+    wanted = ["subject", "treated", "weight", *growth_tables.FIELDS]
+
+    def read(path: Path) -> pd.DataFrame:
+        present = set(io.parquet_columns(path))
+        return io.read_parquet(path, columns=[c for c in wanted if c in present])
+
+    _check_named_files("--subjects", subjects, "--matched", matched)
+    table = growth_tables.growth_norms(
+        read(panel),
+        {s: read(m) for s, m in zip(subjects, matched, strict=True)},
+        windows.Window.named(settings.get("window")).name,
+    )
+    log.info("growth_norms: %s", growth_tables.summary(table))
+    io.write_csv(table, growth_norms)
+
+
 def combine_estimates(
     *,
     subject_estimates: list[Path],
@@ -686,6 +709,7 @@ def report(
     ingest_summary: Path | None = None,
     school_trajectory: Path | None = None,
     school_pages: Path | None = None,
+    growth_norms: Path | None = None,
 ) -> None:
     """The funder report: HTML page, its PDF, figures (PNG, SVG), tables (CSV), suppression log,
     and with ``school_pages`` (a folder) one page per PL school, ``<slug>.html`` (and ``.pdf``
@@ -700,7 +724,8 @@ def report(
     analysis (``confounding``; ``attrition`` with ``attrition_baseline`` and ``lee_bounds``)
     add the sections on unobserved confounding and attrition. The brief names the school year:
     ``cohort``'s entry in the configuration's ``school_years``, else the one its
-    ``ingest_summary`` found (neither: "one school year").
+    ``ingest_summary`` found (neither: "one school year"). ``growth_norms`` (the growth_norms
+    stage's CSV) adds the section on growth against NWEA's norms.
     """
     _check_named_files("--analyses", analyses, "--analysis-estimates", analysis_estimates)
     inputs = [estimates, breakout_tests, trajectory, exclusions, schools, *balance, *match_summary]
@@ -711,6 +736,7 @@ def report(
     }  # fmt: skip
     inputs += [p for p in checks.values() if p is not None]
     inputs += [school_trajectory] if school_trajectory is not None else []
+    inputs += [growth_norms] if growth_norms is not None else []
     settings_used, config_input = _run_config(config)
     loaded = reporting.ReportInputs(
         estimates=io.read_parquet(estimates),
@@ -730,6 +756,7 @@ def report(
             None if ingest_summary is None else _analysed_school_year(io.read_json(ingest_summary))
         ),
         school_trajectory=None if school_trajectory is None else io.read_parquet(school_trajectory),
+        growth_norms=None if growth_norms is None else pd.read_csv(growth_norms),
     )
     result = reporting.build_report(
         loaded,

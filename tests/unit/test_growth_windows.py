@@ -7,6 +7,7 @@ from test_growth_ingest import COHORT, KEY, read
 
 from pl_eval import io, stages
 from pl_eval.errors import ConfigError
+from pl_eval.estimation.growth_norms import growth_norms
 from pl_eval.ingest import pipeline
 from pl_eval.norms import Norms
 from pl_eval.panel import build_panel
@@ -130,3 +131,24 @@ def test_panel_without_growth_columns_in_old_scores(ingested):
     old = ingested.scores.drop(columns=[c for c in ingested.scores if c.startswith("growth_f")])
     panel = build_panel(old, ingested.schools, NORMS, school_year=YEAR)
     assert panel.data["growth_cgp"].isna().all() and len(panel.data) == 5
+
+
+@pytest.mark.parametrize(
+    ("window", "treated", "comparison"),
+    [
+        # S1 Yes 60, S2 No* 45, S3 Yes* 55 | S4 No 30 (S5 blank: left out)
+        ("fall_to_spring", (3, 2 / 3, 160 / 3), (1, 0.0, 30.0)),
+        # S1 yes 52, S2 no* 45 | S4 No 35, S6 Yes* 51 (the Combined winter file)
+        ("fall_to_winter", (2, 1 / 2, 97 / 2), (2, 1 / 2, 43.0)),
+        # S1 Yes 70, S2 No 20 | S4 Yes* 52, S5 No 35
+        ("spring_to_spring", (2, 1 / 2, 45.0), (2, 1 / 2, 43.5)),
+    ],
+)
+def test_growth_against_norms_from_the_fixture_exports(ingested, window, treated, comparison):
+    data = panel_of(ingested, window).data
+    table = growth_norms(data, {"math": data.assign(weight=1.0)}, window)
+    rows = table[table["sample"] == "all"].set_index("arm")
+    for arm, (n, share, cgp) in (("treated", treated), ("comparison", comparison)):
+        assert rows.loc[arm, "n_students"] == n
+        assert rows.loc[arm, "share_met"] == pytest.approx(share)
+        assert rows.loc[arm, "mean_cgp"] == pytest.approx(cgp)
