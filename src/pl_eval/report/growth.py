@@ -115,7 +115,8 @@ def section(
             f"is no growth against NWEA's norms to report."
         )
         return GrowthNorms(None, False, text, fields)
-    rows = table.assign(note=table["note"].fillna("").astype(str)).reset_index(drop=True)
+    note = table["note"].astype(object)
+    rows = table.assign(note=note.where(note.notna(), "").astype(str)).reset_index(drop=True)
     shown = suppress(
         rows, name=TABLE, counts=["n_students"], key=KEY, group=["subject", "sample"],
         hide=["share_met", "mean_cgp"], min_n=min_n, decision=decision,
