@@ -1,5 +1,8 @@
 """Fall→spring panel: one row per student × subject, with norm-referenced scores and school facts.
 
+The growth window (config ``panel.window``, :mod:`pl_eval.windows`) may pair other tests (fall
+to winter, prior spring to spring); they keep the names fall (baseline) and spring (outcome).
+
 Every student × subject seen in the cohort's files (valid tests or rejects) ends in exactly one
 place: the panel (reason ``paired``) or an exclusion reason. The counts by reason and arm are
 the sample-flow table the report shows.
