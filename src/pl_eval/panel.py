@@ -84,6 +84,8 @@ class Panel:
     exclusions: pd.DataFrame  # subject, arm, reason, n_students (every combination, zeros kept)
     lost_students: pd.DataFrame  # LOST_COLUMNS: the baseline of students lost by spring
     window: str = windows.DEFAULT  # config panel.window: which tests are "fall" and "spring"
+    # students × subjects of districts giving no test of a window term (not in the flow)
+    untested: int = 0
 
     def to_frame(self) -> pd.DataFrame:
         return self.data
@@ -93,10 +95,16 @@ class Panel:
             index="reason", columns=["subject", "arm"], values="n_students", aggfunc="sum"
         ).reindex(list(REASONS))
         span = windows.Window.named(self.window).describe(self.school_year, self.spring_year)
+        outside = (
+            f"; {self.untested} student × subject rows of districts giving no test of a "
+            "window term left out"
+            if self.untested
+            else ""
+        )
         return (
             f"Panel {span} ({self.window}, "
             f"{self.norms_year} norms): {len(self.data)} student × "
-            f"subject rows\n{flow.to_string()}"
+            f"subject rows{outside}\n{flow.to_string()}"
         )
 
 
@@ -191,6 +199,11 @@ def build_panel(
     has_fall = pairs["fall_school"].notna()
     pairs["district"] = pairs["fall_district"].where(has_fall, pairs["spring_district"])
     pairs["school"] = pairs["fall_school"].where(has_fall, pairs["spring_school"])
+    tested, untested = None, 0  # districts × subjects of the window's study (other windows)
+    if span.name != windows.DEFAULT:
+        tested = windows.tested_districts(pairs)
+        inside = windows.in_districts(pairs, tested)
+        untested, pairs = int((~inside).sum()), pairs[inside]
     located, in_frame = _school_facts(pairs, facts)
     pairs = pd.concat([pairs, located], axis=1)
 
@@ -218,7 +231,7 @@ def build_panel(
     arm = _arm(pairs, in_frame, fall_year)
     flow = [
         (_codes(pairs["subject"], pd.Index(SUBJECTS)), arm, reason),
-        _rejected_only(rejects, pairs, term_year, schools, fall_year),
+        _rejected_only(rejects, pairs, term_year, schools, fall_year, tested),
     ]
     exclusions = _count(*(np.concatenate(parts) for parts in zip(*flow, strict=True)))
     exclusions["window"] = span.name
@@ -228,6 +241,7 @@ def build_panel(
     return Panel(
         school_year=year, spring_year=spring, norms_year=norms.year, data=data,
         exclusions=exclusions, lost_students=_lost(pairs, arm, reason), window=span.name,
+        untested=untested,
     )  # fmt: skip
 
 
@@ -325,10 +339,11 @@ def _rejected_only(
     term_year: dict[str, tuple[str, str]],
     schools: pd.DataFrame,
     fall_year: int,
+    tested: pd.MultiIndex | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Student × subject pairs seen only in rejects of the panel's terms: their subject, arm
-    and reason (``no_valid_test``), as positions in :data:`SUBJECTS`, :data:`ARMS` and
-    :data:`REASONS`."""
+    """Student × subject pairs seen only in rejects of the panel's terms (of the ``tested``
+    districts × subjects, when given): their subject, arm and reason (``no_valid_test``), as
+    positions in :data:`SUBJECTS`, :data:`ARMS` and :data:`REASONS`."""
     if rejects is None or rejects.empty:
         return (np.empty(0, dtype=np.int64),) * 3
     in_terms = np.zeros(len(rejects), dtype=bool)
@@ -337,6 +352,8 @@ def _rejected_only(
             bool
         )
     rows = rejects[in_terms & rejects["subject"].isin(SUBJECTS) & rejects["student_key"].notna()]
+    if tested is not None:
+        rows = rows[windows.in_districts(rows, tested)]
     rows = rows.sort_values(["student_key", "subject", "season"]).drop_duplicates(
         ["student_key", "subject"]
     )

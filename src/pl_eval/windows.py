@@ -9,7 +9,12 @@ outcome test's (``fall_z``, ``spring_z``, ``fall_week``, ...) whatever the windo
 estimation and the report read one set of columns; the window is recorded in the panel summary,
 the exclusions (their ``window`` column, and ``no_fall`` / ``no_spring`` meaning no baseline /
 no outcome test) and the report's text. Each test is normed at its own season, grade and
-instructional week (winter tests at the winter norms). Treatment is as of the fall of the
+instructional week (winter tests at the winter norms). A district that gives no test of one
+of a window's terms in a subject (winter testing is a district's choice; a district may join
+after the prior spring) is outside that window's study: its students of the subject are left
+out of the panel and its sample flow, and counted in the panel summary, rather than counted as
+lost (``no_spring``). Fall to spring keeps every district (a district without a spring term
+is a gap in the exports, whose students are lost). Treatment is as of the fall of the
 school year analysed (for spring to spring: the year between the two springs), and a student
 must be at the same school at both tests, as for fall to spring.
 
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from pl_eval.errors import ConfigError
@@ -96,6 +102,23 @@ def outcome_growth(rows: pd.DataFrame, window: Window) -> pd.DataFrame:
             empty = (pd.NA, "boolean") if name == "met" else (float("nan"), "float32")
             out[f"growth_{name}"] = pd.Series(empty[0], index=rows.index, dtype=empty[1])
     return pd.DataFrame(out, index=rows.index)
+
+
+def tested_districts(pairs: pd.DataFrame) -> pd.MultiIndex:
+    """(district, subject) whose exports give a test of both the window's terms, from the
+    panel's pairs (``fall_rit``/``fall_district``: the baseline, ``spring_*``: the outcome)."""
+    given = []
+    for role in ("fall", "spring"):
+        rows = pairs.loc[pairs[f"{role}_rit"].notna(), [f"{role}_district", "subject"]]
+        rows = rows.astype(str).drop_duplicates().set_axis(["district", "subject"], axis=1)
+        given.append(pd.MultiIndex.from_frame(rows))
+    return given[0].intersection(given[1])
+
+
+def in_districts(frame: pd.DataFrame, tested: pd.MultiIndex) -> np.ndarray:
+    """Rows of ``frame`` (``district``, ``subject``) in the ``tested`` districts × subjects."""
+    key = pd.MultiIndex.from_arrays([frame["district"].astype(str), frame["subject"].astype(str)])
+    return np.asarray(key.isin(tested), dtype=bool)
 
 
 def missing_terms(

@@ -152,3 +152,25 @@ def test_growth_against_norms_from_the_fixture_exports(ingested, window, treated
         assert rows.loc[arm, "n_students"] == n
         assert rows.loc[arm, "share_met"] == pytest.approx(share)
         assert rows.loc[arm, "mean_cgp"] == pytest.approx(cgp)
+
+
+def test_a_district_without_winter_tests_is_outside_the_fall_to_winter_study(ingested):
+    # Birch USD: a copy of Pine Elementary's fall and spring tests (and the fixture's rejects
+    # none), with no winter export
+    scores = ingested.scores.astype({c: object for c in ("district", "school", "student_key")})
+    birch = scores[(scores["school"] == "Pine Elementary") & (scores["season"] != "winter")]
+    birch = birch.assign(district="Birch USD", school="Birch Elementary",
+                         student_key=birch["student_key"] + "b")  # fmt: skip
+    both = pd.concat([scores, birch], ignore_index=True)
+    schools = pd.concat(
+        [ingested.schools,
+         ingested.schools.iloc[[1]].assign(district_name="Birch USD", school_name="Birch Elementary")],
+        ignore_index=True,
+    )  # fmt: skip
+    winter = build_panel(both, schools, NORMS, school_year=YEAR, window="fall_to_winter")
+    assert flow(winter) == {("treated", "paired"): 2, ("treated", "no_spring"): 1,
+                            ("comparison", "paired"): 2, ("comparison", "no_spring"): 1}  # fmt: skip
+    assert winter.untested == 3 and "3 student × subject rows of districts" in winter.summary()
+    assert winter.lost_students["district"].eq("Maple USD").all()
+    spring = build_panel(both, schools, NORMS, school_year=YEAR)  # fall to spring: every district
+    assert flow(spring)[("comparison", "paired")] == 4 and spring.untested == 0
