@@ -162,14 +162,14 @@ def test_a_district_without_winter_tests_is_outside_the_fall_to_winter_study(ing
     birch = birch.assign(district="Birch USD", school="Birch Elementary",
                          student_key=birch["student_key"] + "b")  # fmt: skip
     both = pd.concat([scores, birch], ignore_index=True)
-    schools = pd.concat(
-        [ingested.schools,
-         ingested.schools.iloc[[1]].assign(district_name="Birch USD", school_name="Birch Elementary")],
-        ignore_index=True,
-    )  # fmt: skip
+    pine = ingested.schools.iloc[[1]]
+    birch_school = pine.assign(district_name="Birch USD", school_name="Birch Elementary")
+    schools = pd.concat([ingested.schools, birch_school], ignore_index=True)
     winter = build_panel(both, schools, NORMS, school_year=YEAR, window="fall_to_winter")
-    assert flow(winter) == {("treated", "paired"): 2, ("treated", "no_spring"): 1,
-                            ("comparison", "paired"): 2, ("comparison", "no_spring"): 1}  # fmt: skip
+    assert flow(winter) == {
+        ("treated", "paired"): 2, ("treated", "no_spring"): 1,
+        ("comparison", "paired"): 2, ("comparison", "no_spring"): 1,
+    }  # fmt: skip
     assert winter.untested == 3 and "3 student × subject rows of districts" in winter.summary()
     assert winter.lost_students["district"].eq("Maple USD").all()
     spring = build_panel(both, schools, NORMS, school_year=YEAR)  # fall to spring: every district
