@@ -229,8 +229,16 @@ CHANGE_STAGES = [
     ),
     (  # a screen applies to the typed table: the exports are not read again
         {"ingest": {"screens": {"min_duration_minutes": 5}}},
-        {"ingest", "build_panel", "match", "estimate", "combine_estimates", "robustness",
-         "growth_norms", "report"},
+        {
+            "ingest",
+            "build_panel",
+            "match",
+            "estimate",
+            "combine_estimates",
+            "robustness",
+            "growth_norms",
+            "report",
+        },
     ),  # fmt: skip
     (  # other column names: the exports are read again, once for every analysis
         {"ingest": {"column_aliases": {"StudentID": ["Local_ID"]}}},
