@@ -28,6 +28,7 @@ include: "workflow/rules/panel.smk"
 include: "workflow/rules/span.smk"
 include: "workflow/rules/match.smk"
 include: "workflow/rules/estimate.smk"
+include: "workflow/rules/growth_norms.smk"
 include: "workflow/rules/robustness.smk"
 include: "workflow/rules/report.smk"
 

@@ -134,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=_settings, default={}, help="config['panel'] as JSON")
     p.add_argument("--school-year", default=None, help="YYYY-YYYY; default: the only one")
     p.add_argument("--lost-students", type=Path, default=None, help=LOST_STUDENTS_HELP)
+    p.add_argument("--cohort", default=None, help="cohort name for messages (default: folder)")
     p = command(
         "build-span-panel",
         "build_span_panel",
@@ -193,6 +194,17 @@ def _parser() -> argparse.ArgumentParser:
         help="each PL school's trajectory, parquet output path (optional)",
     )  # fmt: skip
     p.add_argument("--settings", type=_settings, default={}, help="config['estimate'] as JSON")
+
+    p = command(
+        "growth-norms",
+        "growth_norms",
+        "Growth against NWEA norms by arm: share met projected growth, mean CGP.",
+    )
+    p.add_argument("--panel", type=Path, required=True, help="build_panel's panel parquet")
+    p.add_argument("--subjects", nargs="+", required=True, help="subjects, in input order")
+    p.add_argument("--matched", nargs="+", type=Path, required=True, help="matched per subject")
+    p.add_argument("--growth-norms", type=Path, required=True, help="growth_norms CSV output")
+    p.add_argument("--settings", type=_settings, default={}, help="config['panel'] as JSON")
 
     p = command(
         "robustness",
@@ -259,6 +271,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ingest-summary", type=Path, default=None,
         help="the cohort's ingest_summary.json: the school year its exports hold",
+    )  # fmt: skip
+    p.add_argument(
+        "--growth-norms", type=Path, default=None,
+        help="growth-norms CSV: the growth-against-NWEA-norms section (optional)",
     )  # fmt: skip
 
     p = command(

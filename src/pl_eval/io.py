@@ -118,6 +118,17 @@ def read_parquet(
     return _table(path, read, "a Parquet file")
 
 
+def parquet_columns(path: str | Path) -> list[str]:
+    """The column names of a Parquet file, read from its footer (no data)."""
+    return _table_schema(Path(path)).names
+
+
+def _table_schema(path: Path) -> pa.Schema:
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    return pq.read_schema(path)
+
+
 def write_arrow(df: pd.DataFrame, path: str | Path) -> None:
     """Write ``df`` (index dropped) as an Arrow IPC (Feather) file: a table passed between
     stages, which reads back with the dtypes it was written with (categories and their order

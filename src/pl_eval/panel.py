@@ -1,5 +1,8 @@
 """Fall→spring panel: one row per student × subject, with norm-referenced scores and school facts.
 
+The growth window (config ``panel.window``, :mod:`pl_eval.windows`) may pair other tests (fall
+to winter, prior spring to spring); they keep the names fall (baseline) and spring (outcome).
+
 Every student × subject seen in the cohort's files (valid tests or rejects) ends in exactly one
 place: the panel (reason ``paired``) or an exclusion reason. The counts by reason and arm are
 the sample-flow table the report shows.
@@ -12,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pl_eval import windows
 from pl_eval.errors import ConfigError
+from pl_eval.ingest import growth
 from pl_eval.ingest.parse import categorical, group_ids
 from pl_eval.norms import (
     DEFAULT_WEEKS,
@@ -40,7 +45,7 @@ REASONS = (
 #: What the panel reads of ingest's outputs, and which of it is repetitive text.
 SCORE_COLUMNS = [
     "student_key", "district", "school", "season", "school_year", "subject", "grade", "gender",
-    "ethnicity", "test_date", "rit", "se",
+    "ethnicity", "test_date", "rit", "se", *growth.COLUMNS,
 ]  # fmt: skip
 REJECT_COLUMNS = ["student_key", "district", "school", "season", "school_year", "subject"]
 CATEGORICAL_COLUMNS = [
@@ -55,6 +60,7 @@ PANEL_COLUMNS = [
     "sector", "treated", "pl_start_year", "years_pl", "frl_pct", "locale", "locale_group",
     "fall_date", "spring_date", "days_between", "fall_rit", "fall_se", "spring_rit", "spring_se",
     "fall_z", "spring_z", "fall_pct", "spring_pct", "fall_week", "spring_week",
+    *windows.GROWTH_COLUMNS,
 ]  # fmt: skip
 
 #: Students lost between fall and spring: tested in the fall at a PL or comparison school, not
@@ -77,6 +83,9 @@ class Panel:
     data: pd.DataFrame  # one row per paired student × subject (PANEL_COLUMNS)
     exclusions: pd.DataFrame  # subject, arm, reason, n_students (every combination, zeros kept)
     lost_students: pd.DataFrame  # LOST_COLUMNS: the baseline of students lost by spring
+    window: str = windows.DEFAULT  # config panel.window: which tests are "fall" and "spring"
+    # students × subjects of districts giving no test of a window term (not in the flow)
+    untested: int = 0
 
     def to_frame(self) -> pd.DataFrame:
         return self.data
@@ -85,10 +94,17 @@ class Panel:
         flow = self.exclusions.pivot_table(
             index="reason", columns=["subject", "arm"], values="n_students", aggfunc="sum"
         ).reindex(list(REASONS))
+        span = windows.Window.named(self.window).describe(self.school_year, self.spring_year)
+        outside = (
+            f"; {self.untested} student × subject rows of districts giving no test of a "
+            "window term left out"
+            if self.untested
+            else ""
+        )
         return (
-            f"Panel fall {self.school_year} to spring {self.spring_year} "
-            f"({self.norms_year} norms): {len(self.data)} student × "
-            f"subject rows\n{flow.to_string()}"
+            f"Panel {span} ({self.window}, "
+            f"{self.norms_year} norms): {len(self.data)} student × "
+            f"subject rows{outside}\n{flow.to_string()}"
         )
 
 
@@ -138,6 +154,7 @@ def build_panel(
     school_year: str | None = None,
     spring_year: str | None = None,
     calendar: SchoolCalendar | None = None,
+    window: str | None = None,
 ) -> Panel:
     """Pair each student's fall and spring test per subject and attach norms and school facts.
 
@@ -149,21 +166,30 @@ def build_panel(
     school frame, ``rejects`` its reject table (students whose every test was rejected are
     counted as ``no_valid_test``). Fall tests come from ``school_year``, spring tests from
     ``spring_year`` (default the same year; a later one for a multi-year span, with ``scores``
-    holding both cohorts). Treatment and years of PL are as of the fall.
+    holding both cohorts). Treatment and years of PL are as of the fall. ``window`` (config
+    ``panel.window``, :mod:`pl_eval.windows`) chooses the baseline and outcome tests, which
+    keep the names fall and spring; NWEA's growth fields of the window come with the outcome.
     """
     year = school_year_of(scores, school_year)
     spring = year if spring_year is None else spring_year
     fall_year = int(year[:4])
     keys = ["student_key", "subject"]
     of_subject = scores["subject"].isin(SUBJECTS)
-    term_year = {"fall": year, "spring": spring}
+    span = windows.Window.named(window)
+    term_year = span.terms(year, spring)  # "fall": baseline, "spring": outcome (season, year)
 
-    def term(season: str) -> pd.DataFrame:
+    def term(role: str) -> pd.DataFrame:
+        season, of_year = term_year[role]
         rows = scores[
-            of_subject & (scores["season"] == season) & (scores["school_year"] == term_year[season])
+            of_subject & (scores["season"] == season) & (scores["school_year"] == of_year)
         ]
         cols = ["district", "school", "grade", "gender", "ethnicity", "test_date", "rit", "se"]
-        return rows[keys + cols].rename(columns={c: f"{season}_{c}" for c in cols})
+        out = rows[keys + cols].rename(columns={c: f"{role}_{c}" for c in cols})
+        return (
+            pd.concat([out, windows.outcome_growth(rows, span)], axis=1)
+            if role == "spring"
+            else out
+        )
 
     pairs = term("fall").merge(term("spring"), on=keys, how="outer", sort=False)
     facts = schools.assign(
@@ -173,20 +199,29 @@ def build_panel(
     has_fall = pairs["fall_school"].notna()
     pairs["district"] = pairs["fall_district"].where(has_fall, pairs["spring_district"])
     pairs["school"] = pairs["fall_school"].where(has_fall, pairs["spring_school"])
+    tested, untested = None, 0  # districts × subjects of the window's study (other windows)
+    if span.name != windows.DEFAULT:
+        tested = windows.tested_districts(pairs)
+        inside = windows.in_districts(pairs, tested)
+        untested, pairs = int((~inside).sum()), pairs[inside]
     located, in_frame = _school_facts(pairs, facts)
     pairs = pd.concat([pairs, located], axis=1)
 
     # Each test is normed at its own grade: a span's spring is a grade later than its fall.
+    # The student's grade in the school year analysed: the fall's, or for a spring-to-spring
+    # window this year's (the outcome test's, else one above the prior spring's).
     pairs["grade"] = pairs["fall_grade"].astype("Int64")
-    for season, grade in (("fall", pairs["grade"]), ("spring", pairs["spring_grade"])):
-        rit = pairs[f"{season}_rit"]
+    if span.years_back:
+        pairs["grade"] = pairs["spring_grade"].astype("Int64").fillna(pairs["grade"] + 1)
+    for role, grade in (("fall", pairs["fall_grade"]), ("spring", pairs["spring_grade"])):
+        rit, season = pairs[f"{role}_rit"], term_year[role][0]
         if calendar is None:
-            pairs[f"{season}_week"] = DEFAULT_WEEKS[season]
-            pairs[f"{season}_z"] = _z_scores(norms, rit, pairs["subject"], grade, season)
+            pairs[f"{role}_week"] = DEFAULT_WEEKS[season]
+            pairs[f"{role}_z"] = _z_scores(norms, rit, pairs["subject"], grade, season)
         else:
-            week = instructional_weeks(pairs[f"{season}_test_date"], season, calendar)
-            pairs[f"{season}_week"] = week
-            pairs[f"{season}_z"] = norms.z_at_week(rit, pairs["subject"], grade, week)
+            week = instructional_weeks(pairs[f"{role}_test_date"], season, calendar)
+            pairs[f"{role}_week"] = week
+            pairs[f"{role}_z"] = norms.z_at_week(rit, pairs["subject"], grade, week)
 
     reason = _first_reason(
         pairs,
@@ -196,15 +231,17 @@ def build_panel(
     arm = _arm(pairs, in_frame, fall_year)
     flow = [
         (_codes(pairs["subject"], pd.Index(SUBJECTS)), arm, reason),
-        _rejected_only(rejects, pairs, term_year, schools, fall_year),
+        _rejected_only(rejects, pairs, term_year, schools, fall_year, tested),
     ]
     exclusions = _count(*(np.concatenate(parts) for parts in zip(*flow, strict=True)))
+    exclusions["window"] = span.name
 
     paired = pairs[reason == REASONS.index("paired")]
     data = _finish(paired, fall_year)
     return Panel(
         school_year=year, spring_year=spring, norms_year=norms.year, data=data,
-        exclusions=exclusions, lost_students=_lost(pairs, arm, reason),
+        exclusions=exclusions, lost_students=_lost(pairs, arm, reason), window=span.name,
+        untested=untested,
     )  # fmt: skip
 
 
@@ -299,19 +336,24 @@ def _arm(pairs: pd.DataFrame, in_frame: np.ndarray, fall_year: int) -> np.ndarra
 def _rejected_only(
     rejects: pd.DataFrame | None,
     pairs: pd.DataFrame,
-    term_year: dict[str, str],
+    term_year: dict[str, tuple[str, str]],
     schools: pd.DataFrame,
     fall_year: int,
+    tested: pd.MultiIndex | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Student × subject pairs seen only in rejects of the panel's terms: their subject, arm
-    and reason (``no_valid_test``), as positions in :data:`SUBJECTS`, :data:`ARMS` and
-    :data:`REASONS`."""
+    """Student × subject pairs seen only in rejects of the panel's terms (of the ``tested``
+    districts × subjects, when given): their subject, arm and reason (``no_valid_test``), as
+    positions in :data:`SUBJECTS`, :data:`ARMS` and :data:`REASONS`."""
     if rejects is None or rejects.empty:
         return (np.empty(0, dtype=np.int64),) * 3
-    in_terms = ((rejects["season"] == "fall") & (rejects["school_year"] == term_year["fall"])) | (
-        (rejects["season"] == "spring") & (rejects["school_year"] == term_year["spring"])
-    )
+    in_terms = np.zeros(len(rejects), dtype=bool)
+    for season, year in term_year.values():
+        in_terms |= ((rejects["season"] == season) & (rejects["school_year"] == year)).to_numpy(
+            bool
+        )
     rows = rejects[in_terms & rejects["subject"].isin(SUBJECTS) & rejects["student_key"].notna()]
+    if tested is not None:
+        rows = rows[windows.in_districts(rows, tested)]
     rows = rows.sort_values(["student_key", "subject", "season"]).drop_duplicates(
         ["student_key", "subject"]
     )
@@ -400,6 +442,7 @@ def _finish(paired: pd.DataFrame, fall_year: int) -> pd.DataFrame:
             "spring_pct": national_percentile(paired["spring_z"].to_numpy()),
             "fall_week": paired["fall_week"].astype(float),
             "spring_week": paired["spring_week"].astype(float),
+            **{c: paired[c] for c in windows.GROWTH_COLUMNS},
         }
     )
     # sorted by subject and student key as given (a categorical by its codes), by district and

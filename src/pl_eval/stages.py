@@ -37,6 +37,8 @@ estimation = lazy.module("pl_eval.estimation")
 matching = lazy.module("pl_eval.matching")
 checks = lazy.module("pl_eval.check")
 panels = lazy.module("pl_eval.panel")
+windows = lazy.module("pl_eval.windows")
+growth_tables = lazy.module("pl_eval.estimation.growth_norms")
 reporting = lazy.module("pl_eval.report")
 simulation = lazy.module("pl_eval.simulate")
 
@@ -258,21 +260,30 @@ def build_panel(
     settings: dict,
     school_year: str | None = None,
     lost_students: Path | None = None,
+    cohort: str | None = None,
 ) -> None:
     """Pair fall and spring tests per student × subject; write the panel and its sample flow
     (and, given ``lost_students``, the baseline of the students lost by the spring).
 
     A cohort without a kept fall or spring test is one InputError naming the missing term:
-    nothing can be paired, and an empty panel would only fail later, less clearly.
+    nothing can be paired, and an empty panel would only fail later, less clearly. With
+    another ``panel.window`` the window's two terms are checked, and the message names
+    ``cohort`` (default: the scores' folder) and the window.
     """
     norms = _norms(settings.get("norms_year", 2020))
     tests = io.read_parquet(
-        scores, columns=panels.SCORE_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
+        scores, columns=_score_columns(scores), categories=panels.CATEGORICAL_COLUMNS
     )
+    window = windows.Window.named(settings.get("window"))
     year = school_year
-    if len(panels.missing_seasons(tests, year)) < 2:  # some fall or spring test: its year
+    if window.name != windows.DEFAULT:
         year = panels.school_year_of(tests, school_year)
-    if missing := panels.missing_seasons(tests, year):
+        if missing := windows.missing_terms(tests, window, year):
+            name = cohort or Path(scores).parent.name
+            raise ConfigError(windows.missing_terms_message(name, window, missing, tests))
+    elif len(panels.missing_seasons(tests, year)) < 2:  # some fall or spring test: its year
+        year = panels.school_year_of(tests, school_year)
+    if window.name == windows.DEFAULT and (missing := panels.missing_seasons(tests, year)):
         raise InputError.at(
             scores,
             f"fall and spring tests{'' if year is None else ' of ' + year} to pair (add the "
@@ -288,12 +299,21 @@ def build_panel(
         ),
         school_year=year,
         calendar=_calendar(settings),
+        window=window.name,
     )
     log.info("build_panel: %s", result.summary())
     io.write_parquet(result.data, panel)
     io.write_csv(result.exclusions, exclusions)
     if lost_students is not None:
         io.write_parquet(result.lost_students, lost_students)
+
+
+def _score_columns(scores: Path) -> list[str]:
+    """The scores' columns the panel reads: NWEA's growth fields only where ingest kept them
+    (scores written before it did have none; the panel's growth columns are then empty)."""
+    growth = set(ingestion.growth.COLUMNS)
+    present = set(io.parquet_columns(scores))
+    return [c for c in panels.SCORE_COLUMNS if c not in growth or c in present]
 
 
 def build_span_panel(
@@ -445,6 +465,28 @@ def estimate(
     io.write_parquet(result.trajectory, trajectory)
     if school_trajectory is not None:
         io.write_parquet(result.school_trajectory, school_trajectory)
+
+
+def growth_norms(
+    *, panel: Path, subjects: list[str], matched: list[Path], growth_norms: Path, settings: dict
+) -> None:
+    """Growth against NWEA's norms by arm (:mod:`pl_eval.estimation.growth_norms`): share who
+    met their projected growth and mean CGP of PL and comparison students, matched (weighted)
+    and unmatched, per subject; ``settings`` is config ``panel`` (its window)."""
+    wanted = ["subject", "treated", "weight", *growth_tables.FIELDS]
+
+    def read(path: Path) -> pd.DataFrame:
+        present = set(io.parquet_columns(path))
+        return io.read_parquet(path, columns=[c for c in wanted if c in present])
+
+    _check_named_files("--subjects", subjects, "--matched", matched)
+    table = growth_tables.growth_norms(
+        read(panel),
+        {s: read(m) for s, m in zip(subjects, matched, strict=True)},
+        windows.Window.named(settings.get("window")).name,
+    )
+    log.info("growth_norms: %s", growth_tables.summary(table))
+    io.write_csv(table, growth_norms)
 
 
 def combine_estimates(
@@ -683,6 +725,7 @@ def report(
     ingest_summary: Path | None = None,
     school_trajectory: Path | None = None,
     school_pages: Path | None = None,
+    growth_norms: Path | None = None,
 ) -> None:
     """The funder report: HTML page, its PDF, figures (PNG, SVG), tables (CSV), suppression log,
     and with ``school_pages`` (a folder) one page per PL school, ``<slug>.html`` (and ``.pdf``
@@ -697,7 +740,8 @@ def report(
     analysis (``confounding``; ``attrition`` with ``attrition_baseline`` and ``lee_bounds``)
     add the sections on unobserved confounding and attrition. The brief names the school year:
     ``cohort``'s entry in the configuration's ``school_years``, else the one its
-    ``ingest_summary`` found (neither: "one school year").
+    ``ingest_summary`` found (neither: "one school year"). ``growth_norms`` (the growth_norms
+    stage's CSV) adds the section on growth against NWEA's norms.
     """
     _check_named_files("--analyses", analyses, "--analysis-estimates", analysis_estimates)
     inputs = [estimates, breakout_tests, trajectory, exclusions, schools, *balance, *match_summary]
@@ -708,6 +752,7 @@ def report(
     }  # fmt: skip
     inputs += [p for p in checks.values() if p is not None]
     inputs += [school_trajectory] if school_trajectory is not None else []
+    inputs += [growth_norms] if growth_norms is not None else []
     settings_used, config_input = _run_config(config)
     loaded = reporting.ReportInputs(
         estimates=io.read_parquet(estimates),
@@ -727,6 +772,7 @@ def report(
             None if ingest_summary is None else _analysed_school_year(io.read_json(ingest_summary))
         ),
         school_trajectory=None if school_trajectory is None else io.read_parquet(school_trajectory),
+        growth_norms=None if growth_norms is None else pd.read_csv(growth_norms),
     )
     result = reporting.build_report(
         loaded,

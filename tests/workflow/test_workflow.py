@@ -42,6 +42,7 @@ OUTPUTS = [
     "main/attrition.csv",
     "main/attrition_baseline.csv",
     "main/lee_bounds.csv",
+    "main/growth_norms.csv",
 ]
 
 
@@ -224,11 +225,20 @@ CHANGE_STAGES = [
     ({"estimate": {"se": "CR1"}}, {"estimate", "combine_estimates", "robustness", "report"}),
     (
         {"match": {"caliper": 0.3}},
-        {"match", "estimate", "combine_estimates", "robustness", "report"},
+        {"match", "estimate", "combine_estimates", "robustness", "growth_norms", "report"},
     ),
     (  # a screen applies to the typed table: the exports are not read again
         {"ingest": {"screens": {"min_duration_minutes": 5}}},
-        {"ingest", "build_panel", "match", "estimate", "combine_estimates", "robustness", "report"},
+        {
+            "ingest",
+            "build_panel",
+            "match",
+            "estimate",
+            "combine_estimates",
+            "robustness",
+            "growth_norms",
+            "report",
+        },
     ),  # fmt: skip
     (  # other column names: the exports are read again, once for every analysis
         {"ingest": {"column_aliases": {"StudentID": ["Local_ID"]}}},
@@ -240,6 +250,7 @@ CHANGE_STAGES = [
             "estimate",
             "combine_estimates",
             "robustness",
+            "growth_norms",
             "report",
         },
     ),

@@ -26,4 +26,4 @@ rule build_panel:
         " --schools {input.schools:q} --panel {output.panel:q}"
         " --exclusions {output.exclusions:q} --lost-students {output.lost_students:q}"
         " --settings {params.settings:q}"
-        " {params.school_year} --log {log:q}"
+        " {params.school_year} --cohort {wildcards.cohort:q} --log {log:q}"

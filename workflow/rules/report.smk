@@ -23,6 +23,7 @@ rule report:
         attrition_baseline=processed("{cohort}/main", "attrition_baseline.csv"),
         lee_bounds=processed("{cohort}/main", "lee_bounds.csv"),
         ingest_summary=processed("{cohort}", "ingest_summary.json"),
+        growth_norms=processed("{cohort}/main", "growth_norms.csv"),
     output:
         html=report(
             "reports/{cohort}/report.html",
@@ -72,6 +73,7 @@ rule report:
         " --tables {output.tables:q} --suppression-log {output.suppression_log:q}"
         " --settings {params.settings:q} --log {log:q}"
         " --cohort {wildcards.cohort:q} --ingest-summary {input.ingest_summary:q}"
+        " --growth-norms {input.growth_norms:q}"
 
 
 # reports/combined/ matches the report rule's pattern too; "combined" is no cohort name.

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pl_eval.errors import ConfigError, InputError, Problem
+from pl_eval.ingest.growth import RAW_COLUMNS as GROWTH_COLUMNS
 from pl_eval.io import RawFile, RawRequest
 
 ASSESSMENT = "assessment_results"
@@ -54,6 +55,7 @@ TEST_COLUMNS = (
     "Grade",
     "StudentGender",
     "StudentEthnicGroup",
+    *GROWTH_COLUMNS,  # NWEA's growth fields of the windows the panel can use, when present
 )
 #: Required in every test file; DistrictName too, except in AssessmentResults, whose pre-2015
 #: layout A has none (the district then comes from the roster or ``ingest.district_name``).

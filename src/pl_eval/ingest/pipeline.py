@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pl_eval.errors import ConfigError, Problem, quoted
-from pl_eval.ingest import dedupe, layouts, parse, pseudonym, schemas, schools, screens
+from pl_eval.ingest import dedupe, growth, layouts, parse, pseudonym, schemas, schools, screens
 from pl_eval.ingest.layouts import ExportFile, IgnoredFile
 from pl_eval.io import RawExports
 
@@ -475,6 +475,7 @@ def typed_tests(raw: pd.DataFrame, reject_end_of_course: bool = True) -> pd.Data
             "grade_code": parse.text(col("Grade")),
             "gender": parse.text(col("StudentGender")),
             "ethnicity": parse.text(col("StudentEthnicGroup")),
+            **growth.typed(col, term["season"]),
         },
         index=raw.index,
     )

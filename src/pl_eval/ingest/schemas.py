@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from pl_eval.errors import Problem
-from pl_eval.ingest import parse
+from pl_eval.ingest import growth, parse
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -42,7 +42,7 @@ SCORE_COLUMNS = [
     "student_key", "district", "school", "term_name", "season", "school_year", "subject",
     "test_date", "rit", "se", "nwea_percentile", "duration_minutes", "rapid_guessing_pct",
     "growth_measure", "norms_reference", "grade", "gender", "ethnicity", "source_file",
-    "source_line",
+    "source_line", *growth.COLUMNS,
 ]  # fmt: skip
 
 
@@ -104,9 +104,18 @@ def _raw_tests() -> pa.DataFrameSchema:
                 )
             },
             "GrowthMeasureYN": _column(_parses(parse.flags, optional=True), EXPECT_FLAG),
+            **{name: _growth_column(name) for name in growth.RAW_COLUMNS},
         },
         name="raw NWEA test rows",
     )
+
+
+def _growth_column(name: str) -> pa.Column:
+    """One of NWEA's growth fields (``FallToSpringMetProjectedGrowth``, ...): blank or parses."""
+    field = growth.RAW_FIELDS[name]
+    expected = {"MetProjectedGrowth": growth.EXPECT_MET}
+    expected["ConditionalGrowthPercentile"] = growth.EXPECT_CGP
+    return _column(_parses(growth.parser(field), optional=True), expected.get(field, EXPECT_NUMBER))
 
 
 def _raw_roster() -> pa.DataFrameSchema:
@@ -203,6 +212,16 @@ def _scores() -> pa.DataFrameSchema:
         "ethnicity": optional_text,
         "source_file": text,
         "source_line": pa.Column("int64", pa.Check.ge(2)),
+        **{
+            name: pa.Column("boolean", nullable=True)
+            if name.endswith("_met")
+            else pa.Column(
+                "float32",
+                pa.Check.between(0, 100) if name.endswith("_cgp") else [],
+                nullable=True,
+            )
+            for name in growth.COLUMNS
+        },
     }
     return pa.DataFrameSchema(
         {name: columns[name] for name in SCORE_COLUMNS},

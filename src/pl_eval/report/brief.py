@@ -27,6 +27,7 @@ from pl_eval.matching.plots import literal_text
 from pl_eval.norms import percentile_points
 from pl_eval.report.findings import FEW_SCHOOLS, Finding, note_of
 from pl_eval.report.methods import method_text
+from pl_eval.windows import Window
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -261,8 +262,13 @@ def studied_text(subjects: list[str], config: dict, school_year: str | None) -> 
     """The paragraph saying what was compared, over what time, on which test."""
     year = f"the {school_year} school year" if school_year else "one school year"
     method = method_text(config)
+    window = Window.named((config.get("panel") or {}).get("window"))
+    span = f"from fall to spring of {year}"
+    if window.name != "fall_to_spring":
+        span = "from " + (window.describe(school_year) if school_year else window.name)
+        span = span.replace("_", " ")
     return (
-        f"NWEA MAP Growth {' and '.join(subjects)} scores from fall to spring of {year}, of "
+        f"NWEA MAP Growth {' and '.join(subjects)} scores {span}, of "
         "students in personalized-learning (PL) schools and of similar students in schools "
         f"that did not use PL. {method.matching}"
     )

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from pl_eval.estimation.cohort import POOLED_SCHOOLS, significant_schools
 from pl_eval.matching.result import describe_reasons
-from pl_eval.report import brief, compare, disclosure, figures, school_pages
+from pl_eval.report import brief, compare, disclosure, figures, growth, school_pages
 from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, few_schools, findings
 from pl_eval.report.methods import method_text
 from pl_eval.report.robustness import robustness
@@ -84,6 +84,8 @@ class ReportInputs:
     # each PL school's trajectory against its comparison group (the school pages'; None: the
     # pages show none and publish no counts of it)
     school_trajectory: pd.DataFrame | None = None
+    # growth against NWEA's norms by arm (the growth_norms stage's table; None: no section)
+    growth_norms: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,8 @@ def build_report(
             sensitivity.shown(), "analysis", "specification", highlight=compare.MAIN
         )
 
+    window = growth.window_text(inputs.config, inputs.school_year)
+    norms_growth = growth.section(inputs.growth_norms, window, min_n=min_n, decision=decision)
     checks = robustness(
         inputs.confounding,
         inputs.attrition,
@@ -246,6 +250,9 @@ def build_report(
         logs.append(sensitivity.log)
     tables |= checks.tables()
     logs += checks.log()
+    if norms_growth is not None:
+        tables |= norms_growth.tables()
+        logs += norms_growth.log()
     log = pd.concat(logs, ignore_index=True)
     context = {
         "title": title,
@@ -269,6 +276,8 @@ def build_report(
         "balance": balance,
         "sensitivity": _for_page(sensitivity),
         "robustness": checks,
+        "window": window,
+        "growth": norms_growth,
         "figures": {name: (_png_data_uri(fig), fig.get_label()) for name, fig in figs.items()},
         "config": _flatten(inputs.config),
         "method": method_text(inputs.config),
@@ -314,7 +323,7 @@ def published_cells(inputs: ReportInputs, *, estimates_only: bool = False):
     """Every student count the report publishes, as one set of cells with the relations
     between them (:class:`pl_eval.report.disclosure.PublishedCells`): headline, breakouts,
     schools and, unless ``estimates_only``, the sample flow, exclusions, trajectory, school
-    pages, sensitivity and robustness tables."""
+    pages, sensitivity, robustness and growth-against-norms tables."""
     cells = disclosure.PublishedCells()
     disclosure.add_estimates(cells, with_notes(inputs.estimates), inputs.schools)
     if estimates_only:
@@ -334,6 +343,8 @@ def published_cells(inputs: ReportInputs, *, estimates_only: bool = False):
     disclosure.add_robustness(
         cells, confounding, inputs.attrition, inputs.attrition_baseline, inputs.lee_bounds
     )
+    if inputs.growth_norms is not None:
+        growth.add_cells(cells, inputs.growth_norms)
     return cells
 
 
