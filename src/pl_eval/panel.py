@@ -21,6 +21,7 @@ from pl_eval.norms import (
     instructional_weeks,
     national_percentile,
 )
+from pl_eval.years import exposure, exposure_labels
 
 SUBJECTS = ("math", "reading")
 ARMS = ("treated", "comparison", "not_yet_pl", "unknown")
@@ -54,7 +55,7 @@ PANEL_COLUMNS = [
     "student_key", "subject", "district", "school", "grade", "grade_band", "gender", "ethnicity",
     "sector", "treated", "pl_start_year", "years_pl", "frl_pct", "locale", "locale_group",
     "fall_date", "spring_date", "days_between", "fall_rit", "fall_se", "spring_rit", "spring_se",
-    "fall_z", "spring_z", "fall_pct", "spring_pct", "fall_week", "spring_week",
+    "fall_z", "spring_z", "fall_pct", "spring_pct", "fall_week", "spring_week", "exposure",
 ]  # fmt: skip
 
 #: Students lost between fall and spring: tested in the fall at a PL or comparison school, not
@@ -149,7 +150,10 @@ def build_panel(
     school frame, ``rejects`` its reject table (students whose every test was rejected are
     counted as ``no_valid_test``). Fall tests come from ``school_year``, spring tests from
     ``spring_year`` (default the same year; a later one for a multi-year span, with ``scores``
-    holding both cohorts). Treatment and years of PL are as of the fall.
+    holding both cohorts). Treatment and years of PL are as of the fall; a span keeps students
+    who changed school, under their fall school (the span's comparison is rebuilt from the
+    students tested at both ends). ``exposure`` counts each PL student's own years in a PL
+    school up to the spring (:func:`pl_eval.years.exposure`, from every year ``scores`` holds).
     """
     year = school_year_of(scores, school_year)
     spring = year if spring_year is None else spring_year
@@ -190,6 +194,7 @@ def build_panel(
 
     reason = _first_reason(
         pairs,
+        span=spring != year,
         in_frame=in_frame,
         not_yet=(pairs["pl_start_year"] > fall_year).fillna(False).to_numpy(bool),
     )
@@ -202,6 +207,7 @@ def build_panel(
 
     paired = pairs[reason == REASONS.index("paired")]
     data = _finish(paired, fall_year)
+    data = data.assign(exposure=exposure_labels(data, exposure(scores, schools, spring)))
     return Panel(
         school_year=year, spring_year=spring, norms_year=norms.year, data=data,
         exclusions=exclusions, lost_students=_lost(pairs, arm, reason),
@@ -273,14 +279,17 @@ def _distinct(*columns: pd.Series) -> tuple[np.ndarray, list[pd.Series]]:
     return codes, values
 
 
-def _first_reason(pairs: pd.DataFrame, *, in_frame: np.ndarray, not_yet: np.ndarray) -> np.ndarray:
-    """Each pair's first exclusion reason, or "paired", as its position in :data:`REASONS`."""
+def _first_reason(
+    pairs: pd.DataFrame, *, span: bool, in_frame: np.ndarray, not_yet: np.ndarray
+) -> np.ndarray:
+    """Each pair's first exclusion reason, or "paired", as its position in :data:`REASONS`
+    (a ``span`` over several school years has no ``changed_school``)."""
     no_fall = pairs["fall_rit"].isna().to_numpy()
     no_spring = pairs["spring_rit"].isna().to_numpy()
     moved = (
         pairs["fall_district"].ne(pairs["spring_district"])
         | pairs["fall_school"].ne(pairs["spring_school"])
-    ).to_numpy(bool)
+    ).to_numpy(bool) & (not span)
     no_norms = (pairs["fall_z"].isna() | pairs["spring_z"].isna()).to_numpy()
     conditions = [no_fall, no_spring, moved, ~in_frame, not_yet, no_norms]
     return np.select(conditions, list(range(1, len(REASONS) - 1)), default=len(REASONS) - 1)

@@ -23,6 +23,7 @@ rule report:
         attrition_baseline=processed("{cohort}/main", "attrition_baseline.csv"),
         lee_bounds=processed("{cohort}/main", "lee_bounds.csv"),
         ingest_summary=processed("{cohort}", "ingest_summary.json"),
+        year_estimates=year_estimates,
     output:
         html=report(
             "reports/{cohort}/report.html",
@@ -49,6 +50,12 @@ rule report:
     params:
         subjects=" ".join(SUBJECTS),
         analyses=" ".join(ANALYSES),
+        year_analyses=lambda w, input: (
+            f"--year-analyses {' '.join(a.name for a in YEAR_ANALYSES.get(w.cohort, []))}"
+            f" --year-estimates {' '.join(shlex.quote(p) for p in input.year_estimates)}"
+            if input.year_estimates
+            else ""
+        ),
         config=as_json(config),
         settings=as_json(config["report"]),
     conda:
@@ -72,6 +79,7 @@ rule report:
         " --tables {output.tables:q} --suppression-log {output.suppression_log:q}"
         " --settings {params.settings:q} --log {log:q}"
         " --cohort {wildcards.cohort:q} --ingest-summary {input.ingest_summary:q}"
+        " {params.year_analyses}"
 
 
 # reports/combined/ matches the report rule's pattern too; "combined" is no cohort name.

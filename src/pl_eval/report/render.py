@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from pl_eval.estimation.cohort import POOLED_SCHOOLS, significant_schools
 from pl_eval.matching.result import describe_reasons
 from pl_eval.report import brief, compare, disclosure, figures, school_pages
+from pl_eval.report import years as several_years
 from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, few_schools, findings
 from pl_eval.report.methods import method_text
 from pl_eval.report.robustness import robustness
@@ -84,6 +85,9 @@ class ReportInputs:
     # each PL school's trajectory against its comparison group (the school pages'; None: the
     # pages show none and publish no counts of it)
     school_trajectory: pd.DataFrame | None = None
+    # a multi-year cohort's other analyses ("<cohort>@<F>-<S>", "<cohort>@placebo-<F>-<F+1>")
+    # -> their main estimates: the section on several school years (empty: none)
+    years: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,20 @@ def build_report(
         min_n=min_n,
         decision=decision,
     )
+    years = None
+    if inputs.years:
+        years = several_years.years_section(
+            _year_rows(inputs),
+            several_years.exposure_rows(est),
+            tests,
+            min_n=min_n,
+            decision=decision,
+        )
+        figs["years"] = figures.comparison_plot(
+            years.effects.table[~years.effects.hidden].assign(scope="pooled", group="all"),
+            "school_years",
+            "school years",
+        )
     balance = _balance_table(inputs.balance)
     front = brief.build_brief(
         headline.table,
@@ -226,6 +244,7 @@ def build_report(
         school_year=inputs.school_year,
         checks=checks,
         min_n=min_n,
+        years_studied=1 + sum(1 for n in inputs.years if several_years.is_one_year(n)),
     )
     figs["brief"] = brief.answer_plot(front.answer)
     tables = {
@@ -246,6 +265,9 @@ def build_report(
         logs.append(sensitivity.log)
     tables |= checks.tables()
     logs += checks.log()
+    if years is not None:
+        tables |= years.tables()
+        logs += years.log()
     log = pd.concat(logs, ignore_index=True)
     context = {
         "title": title,
@@ -269,6 +291,7 @@ def build_report(
         "balance": balance,
         "sensitivity": _for_page(sensitivity),
         "robustness": checks,
+        "years": years,
         "figures": {name: (_png_data_uri(fig), fig.get_label()) for name, fig in figs.items()},
         "config": _flatten(inputs.config),
         "method": method_text(inputs.config),
@@ -334,7 +357,20 @@ def published_cells(inputs: ReportInputs, *, estimates_only: bool = False):
     disclosure.add_robustness(
         cells, confounding, inputs.attrition, inputs.attrition_baseline, inputs.lee_bounds
     )
+    if inputs.years:
+        several_years.add_cells(
+            cells, _year_rows(inputs), several_years.exposure_rows(inputs.estimates)
+        )
     return cells
+
+
+def _year_rows(inputs: ReportInputs) -> pd.DataFrame:
+    """The pooled rows of a multi-year cohort's analyses, the main one's among them."""
+    return several_years.year_rows(
+        with_notes(inputs.estimates),
+        {name: with_notes(table) for name, table in inputs.years.items()},
+        inputs.school_year,
+    )
 
 
 def disclose(inputs: ReportInputs, *, min_n: int, round_to: int = 1) -> disclosure.Decision:
