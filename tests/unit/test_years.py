@@ -317,3 +317,31 @@ def test_one_exposure_group_gets_no_test():
     assert np.isnan(test["p_value"]) and test["note"] == NO_TEST
     rows = result.estimates[result.estimates["scope"] == "exposure"].set_index("group")
     assert rows.loc["2", "note"] == "no PL students" and np.isfinite(rows.loc["1", "estimate"])
+
+
+def test_placebo_without_next_year_adopters_runs_to_estimates_that_say_so(tmp_path, schools):
+    # No school starts PL in 2023: the placebo on 2022-2023 has no PL students, and every
+    # stage still writes its files, the estimates saying why there is no number.
+    scores = placebo_cohort().assign(school_year="2022-2023")
+    scores["test_date"] = scores["test_date"] + pd.DateOffset(years=2)
+    paths = {name: tmp_path / f"{name}.parquet" for name in ("scores", "rejects", "schools")}
+    io.write_parquet(scores, paths["scores"])
+    io.write_parquet(scores.head(0)[["student_key", "district", "school", "season",
+                                     "school_year", "subject"]], paths["rejects"])  # fmt: skip
+    io.write_parquet(schools, paths["schools"])
+    panel = tmp_path / "panel.parquet"
+    stages.build_panel(**paths, panel=panel, exclusions=tmp_path / "exclusions.csv",
+                       settings={}, school_year="2022-2023", placebo=True)  # fmt: skip
+    assert not io.read_parquet(panel)["treated"].any()
+    settings = {"covariates": ["fall_z"], "exact": [], "ratio": 1}
+    names = {"matched": "m.parquet", "pairs": "p.parquet", "propensity": "s.parquet",
+             "balance": "b.csv", "summary": "s.json", "love_plot": "l.png",
+             "overlap_plot": "o.png"}  # fmt: skip
+    out = {k: tmp_path / name for k, name in names.items()}
+    stages.match(panel=panel, subject="math", settings=settings, **out)
+    estimates = tmp_path / "estimates.parquet"
+    stages.estimate(subjects=["math"], matched=[out["matched"]], pairs=[out["pairs"]],
+                    estimates=estimates, breakout_tests=tmp_path / "tests.parquet",
+                    trajectory=tmp_path / "trajectory.parquet", settings={})  # fmt: skip
+    pooled = io.read_parquet(estimates).query("scope == 'pooled'").iloc[0]
+    assert np.isnan(pooled["estimate"]) and pooled["note"].startswith("no PL students")
