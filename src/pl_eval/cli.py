@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scale", type=float, default=1.0, help="multiply the preset's comparison schools"
     )
+    p.add_argument(
+        "--school-years",
+        nargs="+",
+        metavar="YYYY-YYYY",
+        help="consecutive school years to simulate (default: the preset's three)",
+    )
 
     p = command(
         "check-inputs",

@@ -44,14 +44,25 @@ multiyear = lazy.module("pl_eval.years")
 log = logging.getLogger(__name__)
 
 
-def simulate(raw_dir: Path, *, size: str, seed: int, scale: float = 1.0) -> None:
+def simulate(
+    raw_dir: Path,
+    *,
+    size: str,
+    seed: int,
+    scale: float = 1.0,
+    school_years: Sequence[str] | None = None,
+) -> None:
     """Write a simulated cohort into ``raw_dir`` as an evaluator would hand it over (``scale``
-    multiplies the preset's comparison schools).
+    multiplies the preset's comparison schools; ``school_years`` replaces its three years).
 
-    NWEA exports go to ``raw_dir/exports/``, the school frame to ``raw_dir/schools.csv`` and
-    the planted truth to ``raw_dir/truth.json`` (read by validation only, never by estimation).
+    NWEA exports go to ``raw_dir/exports/<YYYY-YYYY>/``, the school frame to
+    ``raw_dir/schools.csv`` and the planted truth to ``raw_dir/truth.json`` (read by validation
+    only, never by estimation).
     """
-    _write_cohort(simulation.SimulationSettings.preset(size, seed, scale), Path(raw_dir))
+    settings = simulation.SimulationSettings.preset(
+        size, seed, scale, None if not school_years else tuple(school_years)
+    )
+    _write_cohort(settings, Path(raw_dir))
 
 
 def _norms(year: int) -> nwea_norms.Norms:
@@ -69,10 +80,14 @@ def _calendar(settings: dict) -> nwea_norms.SchoolCalendar | None:
 
 
 def _write_cohort(settings: simulation.SimulationSettings, raw_dir: Path) -> None:
-    cohort = simulation.simulate_cohort(settings, _norms(2020))
-    for name, table in sorted(cohort.exports.items()):
+    written = []
+
+    def write(name: str, table: pd.DataFrame) -> None:
         io.write_delimited(table, raw_dir / "exports" / name)
-    log.info("simulate: %s; %d export files in %s", cohort.summary(), len(cohort.exports), raw_dir)
+        written.append(name)
+
+    cohort = simulation.simulate_cohort(settings, _norms(2020), sink=write)
+    log.info("simulate: %s; %d export files in %s", cohort.summary(), len(written), raw_dir)
     io.write_delimited(cohort.schools, raw_dir / "schools.csv")
     io.write_json(cohort.truth, raw_dir / "truth.json")
 
@@ -562,6 +577,7 @@ def _replicate(job: tuple[int, int, dict, int]) -> pd.DataFrame:
             simulation.SimulationSettings.preset("demo", seed),
             n_comparison_schools=comparison_schools,
             recentre_school_effects=False,  # schools vary between replications, as sampled
+            school_years=("2022-2023",),  # one year: every planted effect is its school's
         )
         _write_cohort(settings, raw)
 

@@ -23,6 +23,7 @@ MATCH = MatchConfig.from_config(
 )
 #: A small cohort: 6 PL and 12 comparison schools of about 60 students.
 SMALL = dict(
+    school_years=("2022-2023",),  # one year: the test is about test dates within a year
     n_treated_schools=6,
     n_treated_charter=4,
     treated_years=(2, 2, 2),

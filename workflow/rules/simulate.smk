@@ -7,6 +7,12 @@ rule simulate:
     params:
         raw_dir="data/raw/{cohort}",
         seed=config["simulate"]["seed"],
+        # the years listed for the cohort (a list in school_years), else the preset's three
+        years=lambda w: (
+            " --school-years " + " ".join(config["school_years"][w.cohort])
+            if isinstance(config["school_years"].get(w.cohort), list)
+            else ""
+        ),
     wildcard_constraints:
         cohort="|".join(SIMULATED_COHORTS),
     conda:
@@ -17,4 +23,4 @@ rule simulate:
         "benchmarks/results/{cohort}/simulate.tsv"
     shell:
         "pl-eval simulate {params.raw_dir:q} --size {wildcards.cohort}"
-        " --seed {params.seed} --log {log:q}"
+        " --seed {params.seed}{params.years} --log {log:q}"
