@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attacker
 import pandas as pd
 import pytest
 from test_report_stage import EVIL, FIELDS, _estimates, _Page, _run, _scales, _write_inputs
 
-from pl_eval import io
+from pl_eval import io, stages
 
 #: name -> (estimate, ci_low, ci_high, n_treated, n_comparison, n_schools, note)
 YEARS = {
@@ -140,3 +141,28 @@ def test_one_year_cohort_has_no_years_section(tmp_path):
     page = _Page.of(out / "report.html")
     assert "years" not in page.sections
     assert not (out / "tables" / "years.csv").exists()
+
+
+def test_no_suppressed_years_count_can_be_worked_out(tmp_path):
+    # 3+ years of exposure: 5 PL students, 300 - 150 - 145 if the other groups and the pooled
+    # count were all exact; the attacker knows the groups add up to the pooled count
+    inputs = _multi_year_inputs(tmp_path)
+    io.write_text("school_years: {demo: [2020-2021, 2021-2022, 2022-2023]}\n", inputs["config"])
+
+    def render(out: Path, settings: dict) -> Path:
+        stages.report(**inputs, html=out / "report.html", figures=out / "figures",
+                      tables=out / "tables", suppression_log=out / "log.csv", settings=settings,
+                      cohort="demo")  # fmt: skip
+        return out
+
+    truth = attacker.read_report(render(tmp_path / "truth", {"min_n": 1}))
+    shown = attacker.read_report(render(tmp_path / "shown", {"min_n": 10, "round_counts_to": 5}))
+    assert truth.cells["main|math|exposure|3+|n_treated"] == 5
+    assert shown.cells["main|math|exposure|3+|n_treated"] is None
+    assert truth.cells["demo@2020-2021|math|pooled|all|n_treated"] == 4
+    assert shown.cells["demo@2020-2021|math|pooled|all|n_treated"] is None
+    relations = attacker.relations(truth, {})
+    assert {"main|math|pooled|all|n_treated": 1, "main|math|exposure|1|n_treated": -1,
+            "main|math|exposure|2|n_treated": -1, "main|math|exposure|3+|n_treated": -1,
+            } in relations  # fmt: skip
+    assert attacker.recovered(shown, truth, relations, 10) == {}
