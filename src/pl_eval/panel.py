@@ -108,7 +108,8 @@ def school_year_of(scores: pd.DataFrame, school_year: str | None = None) -> str:
         raise ConfigError(
             f"the exports hold fall/spring tests of {len(years)} school years "
             f"({', '.join(years) or 'none'}); choose one in config/config.yaml with "
-            "school_years: {<cohort>: YYYY-YYYY}"
+            "school_years: {<cohort>: YYYY-YYYY}, or list consecutive ones to analyse "
+            "them all (the last is the main analysis): {<cohort>: [YYYY-YYYY, ...]}"
         )
     return years[0]
 
