@@ -70,6 +70,10 @@ def test_years_section_sits_after_the_breakouts(years_report):
     page = _Page.of(years_report / "report.html")
     assert page.sections.index("years") == page.sections.index("breakouts") + 1
     assert "3. Several school years" in page.headings
+    alt = next(a for a in page.alts if a.startswith("Dot plot of pooled effects"))
+    # the 2020-2021 row is suppressed: five periods are drawn, without sectors
+    assert alt.startswith("Dot plot of pooled effects in SD units with 95% intervals for 5 periods")
+    assert alt.endswith("from 0.09 (2021-2022) to 0.27 (2020-2021 to 2022-2023).")
 
 
 def test_one_year_effects_and_spans_side_by_side(years_report):

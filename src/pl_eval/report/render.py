@@ -232,7 +232,7 @@ def build_report(
         figs["years"] = figures.comparison_plot(
             years.effects.table[~years.effects.hidden].assign(scope="pooled", group="all"),
             "school_years",
-            "school years",
+            "period",  # a school year or a span of several
         )
     balance = _balance_table(inputs.balance)
     front = brief.build_brief(
