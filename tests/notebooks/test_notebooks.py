@@ -110,6 +110,7 @@ def processed(tmp_path_factory) -> Path:
             **{k: cohort / f"{k}.parquet" for k in ("scores", "rejects", "schools", "panel")},
             exclusions=cohort / "exclusions.csv",
             settings=section("panel"),
+            school_year="2022-2023",  # the main analysis: the last of the demo's three years
         )
         for subject in SUBJECTS:
             stages.match(

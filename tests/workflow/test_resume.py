@@ -58,6 +58,7 @@ def small_cohort(workdir: Path) -> None:
         simulate.SimulationSettings.preset("demo"),
         n_treated_schools=12, n_treated_charter=9, treated_years=(5, 4, 3),
         n_comparison_schools=60, n_treated_rural=1, n_treated_charter_in_districts=1,
+        school_years=("2022-2023",),  # one school year: the panel needs no school_years entry
     )  # fmt: skip
     stages._write_cohort(settings, workdir / "data/raw/small")
     shutil.copytree(ROOT / "config", workdir / "config")

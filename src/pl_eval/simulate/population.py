@@ -6,7 +6,8 @@ within a year, and who stays, moves up a level, leaves or arrives over each summ
   during the year (their StudentID there is another key; they count as a leaver and an
   arrival), or at random (``leaver_rate``). The others move up a grade at their spring school;
   past the top grade of its level they move to a school of their district that teaches their
-  new grade (chosen at random), or leave when the district has none.
+  new grade (chosen at random), up to its first-year count of that grade; the others leave
+  (to schools outside the cohort), as do those whose district has no such school.
 * Arrivals then refill every school × grade to its first-year count: the entry grades (K, 6, 9)
   mostly, and a few transfers into other grades. Each gets a new StudentID in its district
   (``id_base + 100,000 × year index + a rank``, so that no ID of a student who left is reused)
@@ -66,6 +67,13 @@ def next_enrolment(
     school = school.copy()
     school[promoted] = _school_teaching(schools, district[school[promoted]], grade[promoted], rng)
     stay &= school >= 0
+    # The next level's schools take promoted students up to their grade's first-year count.
+    cell = school * 13 + np.minimum(grade, 12)
+    room = np.maximum(
+        targets.ravel() - np.bincount(cell[stay & ~promoted], minlength=targets.size), 0
+    )
+    incoming = np.flatnonzero(stay & promoted)
+    stay[incoming] = rank_within(cell[incoming], rng) < room[cell[incoming]]
     rows = np.flatnonzero(stay)
     stayers = previous.iloc[rows].assign(
         school=school[rows],

@@ -30,8 +30,9 @@ Model, in national-SD units (z against the status norms of grade × subject at t
   changes school during the year gets half of each school's effect.
 
 A student's own years of exposure count the simulated years, up to this one, in which the
-student had any test at a school that was PL that year (as the panel can count them from the
-exports: a student who changes district is a new student there).
+student had a valid math or reading test (any season) at a school that was PL that year, as
+the panel counts them from the ingested scores (a student who changes district is a new
+student there, under another key).
 
 A student × subject is *analysable* in a year when the student has a valid fall and a valid
 spring test (after the default screens; de-duplication keeps a valid test), at the same school
@@ -187,7 +188,10 @@ class Scores:
         rit_fall = np.clip(np.rint(mean + z_true * sd + error[:, :, 0]), 100, 320)
         z_seen = (rit_fall - mean) / sd
         pl = year.pl
-        tested_at_pl = (has_fall & pl[school]) | (has_spring & pl[spring_school])
+        valid = ok[:, :2].any(axis=1)  # [student, term] a valid math or reading test
+        tested_at_pl = ((valid[:, 0] | valid[:, 2]) & pl[school]) | (
+            valid[:, 1] & pl[spring_school]
+        )
         exposure = exposure_before + tested_at_pl
         effects = _Effects.plant(s, year, schools, school, exposure, analysable, u)
         centre = _analysable_centres(school, z_seen[:, :2], analysable, len(schools))

@@ -24,7 +24,8 @@ Definitions (the model is in :mod:`pl_eval.simulate.scores`):
   year y' (the summer passes z on unchanged, with noise). Effects before F are in F's fall z,
   the span's baseline, and are not counted. Sector: of the fall school.
 * **Exposure truth** of year Y (``exposure[Y]``): the one-year truth's ``tau`` by the student's
-  own years of exposure ("1", "2", "3+": simulated years up to Y with a test at a PL school).
+  own years of exposure ("1", "2", "3+": simulated years up to Y with a valid math or reading
+  test at a school PL that year).
 * **Placebo truth** on year Y (``placebo[Y]``, for Y whose next year has new adopters): 0, as
   nothing is planted before adoption; ``n`` counts the analysable students of next year's
   adopters in Y, and ``selection`` records ``pre_adoption_selection``, the extra spring z these
