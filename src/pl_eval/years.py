@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pl_eval.errors import ConfigError
+from pl_eval.ingest.parse import categorical, group_ids
 
 #: Exposure groups of PL students: own school years in a PL school, up to the panel's spring.
 EXPOSURE_LABELS = ("1", "2", "3+")
@@ -149,41 +150,44 @@ def year_analyses(cohort: str, entry: str | Sequence[str] | None) -> list[YearAn
     return one_year + spans + placebos
 
 
-def _pl_in_year(
-    tests: pd.DataFrame, schools: pd.DataFrame
-) -> tuple[tuple[np.ndarray, pd.Index], np.ndarray, np.ndarray]:
-    """For each test row: its student's code (with the distinct keys), its school year's fall
-    year and whether its school (district and name) was PL that year (``pl_start_year`` <= that
-    fall; a school outside the frame never)."""
-    frame = schools.rename(columns={"district_name": "district", "school_name": "school"})
-    start = pd.MultiIndex.from_frame(frame[["district", "school"]].astype("str"))
-    starts = pd.Series(frame["pl_start_year"].astype("Float64").to_numpy(), index=start)
-    where = pd.MultiIndex.from_arrays(
-        [tests["district"].astype("str"), tests["school"].astype("str")]
-    )
-    pl_start = starts.reindex(where).to_numpy(dtype=float, na_value=np.nan)
-    falls = pd.Series(tests["school_year"].astype("str")).str[:4].astype(float).to_numpy()
-    students = pd.factorize(tests["student_key"].astype("str"))
-    return students, falls, pl_start <= falls
-
-
 def exposure(scores: pd.DataFrame, schools: pd.DataFrame, spring_year: str) -> pd.Series:
     """Each student's own school years in a PL school, up to and including ``spring_year``: the
     school years in which the student has any kept test (any season, any subject) at a school
-    that was PL that year. Counted from ``scores`` (every year it holds, ingest's kept tests
-    only), indexed by ``student_key``; students without such a year are left out (0).
+    that was PL that year (``pl_start_year`` <= its fall; a school outside the frame never).
+    Counted from ``scores`` (every year it holds, ingest's kept tests only), indexed by
+    ``student_key``; students without such a year are left out (0).
 
     A student is known by ``student_key``, a keyed hash of district and ID: one who changes
-    district starts again from nothing, as the exports cannot tell them apart."""
-    tests = scores[scores["school_year"].notna() & scores["student_key"].notna()]
-    tests = tests[tests["school_year"].astype("str") <= spring_year]
-    (codes, keys), falls, in_pl = _pl_in_year(tests, schools)
-    years = pd.DataFrame({"student": codes[in_pl], "fall": falls[in_pl]}).drop_duplicates()
-    counts = years.groupby("student").size()
+    district starts again from nothing, as the exports cannot tell them apart.
+
+    Works on the distinct schools × school years (a few thousand), not on every test row's
+    text: a national cohort's three years are millions of rows."""
+    ids, (district, school, year) = group_ids(scores["district"], scores["school"],
+                                              scores["school_year"])  # fmt: skip
+    names = [categorical(scores[c]).cat.categories.astype("str")
+             for c in ("district", "school", "school_year")]  # fmt: skip
+    combos = pd.DataFrame({
+        "district": names[0].take(district), "school": names[1].take(school),
+        "fall": pd.to_numeric(names[2].take(year).str[:4], errors="coerce"),
+        "in_span": names[2].take(year) <= spring_year,
+    })  # fmt: skip
+    combos.loc[(district < 0) | (school < 0) | (year < 0), ["fall", "in_span"]] = [np.nan, False]
+    frame = schools.rename(columns={"district_name": "district", "school_name": "school"})
+    start = frame.set_index(["district", "school"])["pl_start_year"].astype("Float64")
+    where = pd.MultiIndex.from_frame(combos[["district", "school"]])
+    started = start.reindex(where).to_numpy(dtype=float, na_value=np.nan)
+    pl = (started <= combos["fall"].to_numpy(dtype=float)) & combos["in_span"].to_numpy(bool)
+    students = categorical(scores["student_key"])
+    student = students.cat.codes.to_numpy().astype(np.int64)
+    keep = pl[ids] & (student >= 0)
+    # one (student, school year) per PL year: school-year codes are few, so one integer each
+    n_years = len(names[2]) + 1
+    distinct = np.unique(student[keep] * n_years + year[ids[keep]])
+    counts = np.bincount(distinct // n_years, minlength=len(students.cat.categories))
+    held = np.flatnonzero(counts)
+    keys = students.cat.categories.astype("str").take(held)
     return pd.Series(
-        counts.to_numpy(dtype="int64"),
-        index=pd.Index(np.asarray(keys)[counts.index.to_numpy()], name="student_key"),
-        name="exposure",
+        counts[held].astype("int64"), index=pd.Index(keys, name="student_key"), name="exposure"
     ).sort_index()
 
 
