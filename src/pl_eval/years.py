@@ -17,12 +17,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from pl_eval.errors import ConfigError
 from pl_eval.ingest.parse import categorical, group_ids
+
+if TYPE_CHECKING:  # the panel imports this module
+    from pl_eval.panel import Panel
 
 #: Exposure groups of PL students: own school years in a PL school, up to the panel's spring.
 EXPOSURE_LABELS = ("1", "2", "3+")
@@ -212,7 +216,7 @@ def placebo_schools(schools: pd.DataFrame, fall: int) -> pd.DataFrame:
     return schools.assign(pl_start_year=recoded.astype("Int64"))
 
 
-def placebo_panel(panel, schools: pd.DataFrame, fall: int):
+def placebo_panel(panel: Panel, schools: pd.DataFrame, fall: int) -> Panel:
     """A panel built on :func:`placebo_schools` as the placebo's: its placebo-treated rows
     keep their school's real ``pl_start_year`` and have no years of PL and no exposure (their
     school is not PL yet), and the students of schools outside the placebo are counted under
