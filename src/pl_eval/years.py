@@ -140,7 +140,11 @@ def year_analyses(cohort: str, entry: str | Sequence[str] | None) -> list[YearAn
     """The ``@`` analyses of a cohort with ``school_years`` entry ``entry``, in report order:
     one-year analyses of every year but the last (the last one is the cohort's main analysis),
     the spans from shortest to longest and earliest first, then the placebos. None for a
-    cohort with one school year."""
+    cohort with one school year.
+
+    Every year but the last gets a placebo, whether or not schools adopt PL the next year:
+    the jobs are named before any data are read. A placebo without next-year adopters has no
+    PL students, and its estimates and the report say so."""
     years = listed_years(entry) if entry is not None else ()
     if len(years) < 2:
         return []

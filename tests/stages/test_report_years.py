@@ -22,6 +22,8 @@ YEARS = {
     "demo@2020-2023": (0.27, 0.12, 0.42, 150, 300, 2, ""),
     "demo@placebo-2020-2021": (0.01, -0.06, 0.08, 120, 240, 2, ""),
     "demo@placebo-2021-2022": (0.15, 0.05, 0.25, 90, 180, 1, ""),
+    # no school adopts in 2023-2024 (a fourth year, for the wording only)
+    "demo@placebo-2022-2023": (None, None, None, 0, 300, 0, "no PL students"),
 }
 #: The main year's exposure groups: they add up to its pooled 300 / 600 students.
 EXPOSURE = [("1", 0.06, 150, 400, 4), ("2", 0.12, 145, 195, 3), ("3+", 0.3, 5, 5, 1)]
@@ -131,8 +133,11 @@ def test_placebo_reads_as_a_falsification_check(years_report):
         "above zero. In 2021-2022, before adopting PL, the schools that adopted in 2022-2023 "
         "already grew more than comparable never-PL schools" in html
     )
+    assert "Placebo on 2022-2023, math: no school adopted PL in 2023-2024: nothing to check." in (
+        html
+    )
     placebo = pd.read_csv(years_report / "tables" / "years_placebo.csv", dtype=str)
-    assert placebo["school_years"].tolist() == ["2020-2021", "2021-2022"]
+    assert placebo["school_years"].tolist() == ["2020-2021", "2021-2022", "2022-2023"]
 
 
 def test_brief_counts_the_school_years(years_report):

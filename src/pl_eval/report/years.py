@@ -186,6 +186,8 @@ def _placebo_sentence(row, hidden: bool) -> str:
     start = f"Placebo on {year}, {subject}:"
     if hidden:
         return f"{start} suppressed (too few students to show)."
+    if row.n_treated == 0:
+        return f"{start} no school adopted PL in {following}: nothing to check."
     if pd.isna(row.estimate) or pd.isna(row.ci_low):
         why = row.note if isinstance(row.note, str) and row.note else "not computable"
         return f"{start} no estimate ({why}); schools adopting PL in {following} not checked."
