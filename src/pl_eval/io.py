@@ -240,14 +240,22 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def write_delimited(
-    df: pd.DataFrame, path: str | Path, *, delimiter: str = ",", encoding: str = "utf-8"
+    df: pd.DataFrame | pa.Table,
+    path: str | Path,
+    *,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
 ) -> None:
     """Write a raw-style export (all columns as text, quoted only where needed) quickly.
 
     Used for simulated NWEA exports; unlike :func:`write_csv` it does not alter cell text,
-    because it reproduces what a district hands over.
+    because it reproduces what a district hands over. A pyarrow table of text columns (the
+    simulator's) is written as it is, without a round trip through pandas.
     """
-    table = pa.Table.from_pandas(df.astype("string"), preserve_index=False)
+    if isinstance(df, pa.Table):
+        table = df
+    else:
+        table = pa.Table.from_pandas(df.astype("string"), preserve_index=False)
     options = pacsv.WriteOptions(delimiter=delimiter, quoting_style="needed")
     with atomic_path(path) as tmp:
         if encoding.replace("-", "").lower() in ("utf8",):

@@ -82,7 +82,7 @@ def _calendar(settings: dict) -> nwea_norms.SchoolCalendar | None:
 def _write_cohort(settings: simulation.SimulationSettings, raw_dir: Path) -> None:
     written = []
 
-    def write(name: str, table: pd.DataFrame) -> None:
+    def write(name: str, table) -> None:  # a pyarrow table of text
         io.write_delimited(table, raw_dir / "exports" / name)
         written.append(name)
 

@@ -349,3 +349,21 @@ def test_same_seed_writes_byte_identical_files(tmp_path):
     other = tmp_path / "c"
     stages._write_cohort(replace(s, seed=7), other)
     assert (other / "truth.json").read_bytes() != (tmp_path / "a" / "truth.json").read_bytes()
+
+
+def test_cli_simulates_the_listed_school_years_or_says_why_not(tmp_path, capsys):
+    from pl_eval import cli
+
+    argv = ["simulate", str(tmp_path / "one"), "--size", "demo", "--school-years", "2021-2022"]
+    assert cli.main(argv) == 0
+    assert [p.name for p in (tmp_path / "one/exports").iterdir()] == ["2021-2022"]
+    truth = io.read_json(tmp_path / "one/truth.json")
+    assert truth["school_years"] == ["2021-2022"] and truth["school_year"] == "2021-2022"
+    capsys.readouterr()
+    bad = ["simulate", str(tmp_path / "bad"), "--size", "demo", "--school-years"]
+    assert cli.main([*bad, "2020-2021", "2022-2023"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "pl-eval simulate: error: simulate settings: school_years: expected consecutive years, "
+        "found ['2020-2021', '2022-2023']"
+    ]
+    assert not (tmp_path / "bad").exists()

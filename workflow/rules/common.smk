@@ -145,6 +145,15 @@ def match_source(wildcards, input):
     return f"--panel {shlex.quote(input.panel)}"
 
 
+def simulated_years(wildcards) -> str:
+    """``--school-years`` with the year or years school_years lists for the simulated cohort;
+    empty for a cohort not listed (the preset's three years)."""
+    years = config["school_years"].get(wildcards.cohort)
+    if years is None:
+        return ""
+    return "--school-years " + " ".join([years] if isinstance(years, str) else years)
+
+
 def raw_inputs(wildcards):
     """The cohort's exports and school frame; simulated cohorts come from the simulate rule."""
     cohort = base_cohort(wildcards.cohort)

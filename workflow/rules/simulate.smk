@@ -7,12 +7,7 @@ rule simulate:
     params:
         raw_dir="data/raw/{cohort}",
         seed=config["simulate"]["seed"],
-        # the years listed for the cohort (a list in school_years), else the preset's three
-        years=lambda w: (
-            " --school-years " + " ".join(config["school_years"][w.cohort])
-            if isinstance(config["school_years"].get(w.cohort), list)
-            else ""
-        ),
+        years=simulated_years,
     wildcard_constraints:
         cohort="|".join(SIMULATED_COHORTS),
     conda:
@@ -23,4 +18,4 @@ rule simulate:
         "benchmarks/results/{cohort}/simulate.tsv"
     shell:
         "pl-eval simulate {params.raw_dir:q} --size {wildcards.cohort}"
-        " --seed {params.seed}{params.years} --log {log:q}"
+        " --seed {params.seed} {params.years} --log {log:q}"

@@ -13,7 +13,8 @@ start years staggered), and ``truth.json``. The modules, in the order the simula
 * :mod:`~pl_eval.simulate.population`: students, grades, moves, leavers and arrivals by year;
 * :mod:`~pl_eval.simulate.scores`: true and observed z, attrition, dates, planted effects;
 * :mod:`~pl_eval.simulate.events`: test events (retests, invalid tests, growth fields);
-* :mod:`~pl_eval.simulate.writers`: the export files as NWEA writes them;
+* :mod:`~pl_eval.simulate.writers`: the export files as NWEA writes them (with the column
+  lists, codes and name words of :mod:`~pl_eval.simulate.labels`);
 * :mod:`~pl_eval.simulate.truth`: the planted truth per year, span, exposure group, placebo;
 * :mod:`~pl_eval.simulate.cohort`: the year-by-year loop tying them together.
 """

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pl_eval.norms import Norms
 from pl_eval.simulate import population, writers
@@ -16,8 +17,8 @@ from pl_eval.simulate import truth as truths
 from pl_eval.simulate.scores import NormGrids, Scores, Year, school_deviations
 from pl_eval.simulate.settings import SUBJECTS, SimulationSettings, day, rng
 
-#: Where each export table goes as soon as its year is simulated: (relative path, table).
-Sink = Callable[[str, pd.DataFrame], None]
+#: Where each export table goes as soon as its year is simulated: (relative path, table of text).
+Sink = Callable[[str, pa.Table], None]
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,11 @@ def simulate_cohort(
         }
         for name, table in sorted(exports.items()):
             if sink is None:
-                kept[name] = table
+                kept[name] = table.to_pandas()
             else:
                 sink(name, table)
         n_rows = len(assessments.term)
-        del exports, assessments, rosters
+        del exports, assessments, rosters  # one year's text tables in memory at a time
         per_year[school_year] = truths.year_truth(
             s, year, schools, districts, students, scores, n_rows
         )

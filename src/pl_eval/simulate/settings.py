@@ -219,7 +219,7 @@ class SimulationSettings:
         scale: float = 1.0,
         school_years: tuple[str, ...] | None = None,
     ) -> SimulationSettings:
-        """The ``demo`` cohort (≈50k students a year, quick) or the ``national`` one (≈1M
+        """The ``demo`` cohort (≈85k students a year, quick) or the ``national`` one (≈1M
         students a year); ``scale`` multiplies the comparison schools (the PL schools stay the
         study's 40), e.g. ½× and 2× national for the benchmark of growth with size;
         ``school_years`` replaces the default three years."""

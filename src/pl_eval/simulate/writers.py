@@ -164,7 +164,7 @@ def students_by_school(
 
 def split(
     rows: _Rows, districts: pd.DataFrame, prefix: str, school_year: str
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, pa.Table]:
     """One export file per district and term, in the school year's folder:
     ``<year>/<prefix>_<district-slug>_<Season>_<year>.csv``."""
     key = rows.district * len(TERMS) + rows.term
@@ -177,7 +177,7 @@ def split(
     for start, end in zip(starts, ends, strict=True):
         district, term = divmod(int(key[start]), len(TERMS))
         name = f"{school_year}/{prefix}_{slugs[district]}_{TERMS[term]}_{school_year}.csv"
-        out[name] = rows.table.slice(start, end - start).to_pandas()
+        out[name] = rows.table.slice(start, end - start)
     return out
 
 
