@@ -25,7 +25,6 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/panel.smk"
-include: "workflow/rules/span.smk"
 include: "workflow/rules/match.smk"
 include: "workflow/rules/estimate.smk"
 include: "workflow/rules/growth_norms.smk"
@@ -37,5 +36,5 @@ rule all:
     input:
         expand(rules.report.output.html, cohort=COHORTS),
         expand(rules.report.output.pdf, cohort=COHORTS),
-        expand(rules.combine_estimates.output, cohort=[*COHORTS, *SPANS], analysis="main"),
+        expand(rules.combine_estimates.output, cohort=[*COHORTS, *YEAR_NAMES], analysis="main"),
         rules.combined_report.output.html if len(COHORTS) > 1 else [],

@@ -2,7 +2,9 @@
 
 Targets (issue 2): ingest and build_panel together ≤ 60 s wall and ≤ 4 GB peak on 2 cores,
 set for one school year; the national preset now simulates three, which ingest reads
-together, and the panel pairs the last (2022-2023).
+together, and the panel pairs the last (2022-2023). The three-year span's and a placebo's
+panels (issue 13: one build_panel job each, from the same scores) are timed beside it, without
+a target of their own.
 The cohort is simulated once into data/raw/national/ (untimed) and reused.
 ``--quick`` runs the demo cohort instead, as a smoke test of the harness.
 """
@@ -62,6 +64,20 @@ def main() -> int:
                 school_year='2022-2023')""",
             setup=setup,
         )
+        years = [
+            measure(
+                f"build_panel {case}",
+                f"""stages.build_panel(scores=out / 'scores.parquet',
+                    rejects=out / 'rejects.parquet', schools=out / 'schools.parquet',
+                    panel=out / 'panel_years.parquet', exclusions=out / 'exclusions_years.csv',
+                    settings={CONFIG["panel"]!r}, {arguments})""",
+                setup=setup,
+            )
+            for case, arguments in (
+                ("span 2020-2023", "school_year='2020-2021', spring_year='2022-2023'"),
+                ("placebo 2021-2022", "school_year='2021-2022', placebo=True"),
+            )
+        ]
         summary = json.loads((out / "summary.json").read_text())
     finally:
         shutil.rmtree(out, ignore_errors=True)
@@ -76,7 +92,7 @@ def main() -> int:
     )
     rows_read = summary.get("totals", {}).get("rows_read")
     print(f"cohort {cohort}: {rows_read:,} input rows" if rows_read else f"cohort {cohort}")
-    print_table([ingest, panel, total])
+    print_table([ingest, panel, total, *years])
     return 0 if total.passed else 1
 
 

@@ -133,20 +133,15 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
     p.add_argument("--settings", type=_settings, default={}, help="config['panel'] as JSON")
     p.add_argument("--school-year", default=None, help="YYYY-YYYY; default: the only one")
+    p.add_argument(
+        "--spring-year", default=None, help="YYYY-YYYY of the spring tests (a span); default: same"
+    )
+    p.add_argument(
+        "--placebo", action="store_true",
+        help="the pre-adoption placebo on --school-year: next year's adopters vs never-PL schools",
+    )  # fmt: skip
     p.add_argument("--lost-students", type=Path, default=None, help=LOST_STUDENTS_HELP)
     p.add_argument("--cohort", default=None, help="cohort name for messages (default: folder)")
-    p = command(
-        "build-span-panel",
-        "build_span_panel",
-        "Pair fall tests of one cohort with spring tests of a later one (a multi-year span).",
-        ["build_span_panel"],
-    )
-    for name in ("fall-scores", "spring-scores", "fall-rejects", "spring-rejects", "schools"):
-        p.add_argument(f"--{name}", type=Path, required=True, help=f"ingest's {name} parquet")
-    for name in ("panel", "exclusions"):
-        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
-    p.add_argument("--settings", type=_settings, default={}, help="config['panel'] as JSON")
-    p.add_argument("--lost-students", type=Path, default=None, help=LOST_STUDENTS_HELP)
 
     p = command(
         "match-stratum",
@@ -264,6 +259,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--analysis-estimates", nargs="+", type=Path, default=[], help="estimates per analysis"
+    )
+    p.add_argument(
+        "--year-analyses", nargs="+", default=[],
+        help="a multi-year cohort's one-year, span and placebo analyses (<cohort>@...)",
+    )  # fmt: skip
+    p.add_argument(
+        "--year-estimates",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="main estimates per year analysis",
     )
     for name in ("confounding", "attrition", "attrition-baseline", "lee-bounds"):
         p.add_argument(f"--{name}", type=Path, default=None, help=f"robustness stage's {name} CSV")

@@ -5,7 +5,8 @@ module runs the same JSON schema first and turns each error into one line naming
 the value and what is allowed: "<key>: <value> is not allowed; expected <what>", or "<key>:
 unknown key; did you mean ...?". Beyond the schema it checks what the schema leaves to it:
 ``analyses`` overrides against the sections they override, keys naming panel columns against
-the columns build_panel writes, and that every cohort has a folder.
+the columns build_panel writes, that a cohort's listed school years are consecutive, and that
+every cohort has a folder.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pl_eval.errors import ConfigError, excerpt, os_error_line, quoted
 # neither (panel imports pandas and scipy).
 jsonschema = lazy.module("jsonschema")
 panels = lazy.module("pl_eval.panel")
+multiyear = lazy.module("pl_eval.years")
 
 #: Cohorts written by the simulate rule; every other cohort is a folder an evaluator fills.
 SIMULATED_COHORTS = ("demo", "national")
@@ -49,6 +51,7 @@ _LISTED = 20  # folders named when a cohort has none
 def config_problems(config: dict, schema: dict) -> list[str]:
     """One readable line per way ``config`` breaks ``schema`` (empty when it is valid)."""
     lines = _schema_problems(config, schema, schema, [])
+    lines += multiyear.year_problems(config.get("school_years"))
     analyses = config.get("analyses")
     if isinstance(analyses, Mapping):
         for name, override in analyses.items():
@@ -253,7 +256,7 @@ def _optional(spec: Any) -> Any:
 
 
 def _path(parts: Sequence[Any]) -> str:
-    """Key path as written in messages: ``match.vcg.frl_band``, ``spans[0].name``."""
+    """Key path as written in messages: ``match.vcg.frl_band``, ``analyses.vcg.match``."""
     text = ""
     for part in parts:
         if isinstance(part, int):

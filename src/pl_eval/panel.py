@@ -26,6 +26,7 @@ from pl_eval.norms import (
     instructional_weeks,
     national_percentile,
 )
+from pl_eval.years import exposure, exposure_labels
 
 SUBJECTS = ("math", "reading")
 ARMS = ("treated", "comparison", "not_yet_pl", "unknown")
@@ -59,7 +60,7 @@ PANEL_COLUMNS = [
     "student_key", "subject", "district", "school", "grade", "grade_band", "gender", "ethnicity",
     "sector", "treated", "pl_start_year", "years_pl", "frl_pct", "locale", "locale_group",
     "fall_date", "spring_date", "days_between", "fall_rit", "fall_se", "spring_rit", "spring_se",
-    "fall_z", "spring_z", "fall_pct", "spring_pct", "fall_week", "spring_week",
+    "fall_z", "spring_z", "fall_pct", "spring_pct", "fall_week", "spring_week", "exposure",
     *windows.GROWTH_COLUMNS,
 ]  # fmt: skip
 
@@ -123,7 +124,8 @@ def school_year_of(scores: pd.DataFrame, school_year: str | None = None) -> str:
         raise ConfigError(
             f"the exports hold fall/spring tests of {len(years)} school years "
             f"({', '.join(years) or 'none'}); choose one in config/config.yaml with "
-            "school_years: {<cohort>: YYYY-YYYY}"
+            "school_years: {<cohort>: YYYY-YYYY}, or list consecutive ones to analyse "
+            "them all (the last is the main analysis): {<cohort>: [YYYY-YYYY, ...]}"
         )
     return years[0]
 
@@ -169,14 +171,19 @@ def build_panel(
     holding both cohorts). Treatment and years of PL are as of the fall. ``window`` (config
     ``panel.window``, :mod:`pl_eval.windows`) chooses the baseline and outcome tests, which
     keep the names fall and spring; NWEA's growth fields of the window come with the outcome.
+    A span keeps students
+    who changed school, under their fall school (the span's comparison is rebuilt from the
+    students tested at both ends). ``exposure`` counts each PL student's own years in a PL
+    school up to the spring (:func:`pl_eval.years.exposure`, from every year ``scores`` holds).
     """
     year = school_year_of(scores, school_year)
     spring = year if spring_year is None else spring_year
     fall_year = int(year[:4])
     keys = ["student_key", "subject"]
     of_subject = scores["subject"].isin(SUBJECTS)
-    span = windows.Window.named(window)
-    term_year = span.terms(year, spring)  # "fall": baseline, "spring": outcome (season, year)
+    growth_window = windows.Window.named(window)
+    # "fall": the baseline, "spring": the outcome, each as (season, school year)
+    term_year = growth_window.terms(year, spring)
 
     def term(role: str) -> pd.DataFrame:
         season, of_year = term_year[role]
@@ -186,7 +193,7 @@ def build_panel(
         cols = ["district", "school", "grade", "gender", "ethnicity", "test_date", "rit", "se"]
         out = rows[keys + cols].rename(columns={c: f"{role}_{c}" for c in cols})
         return (
-            pd.concat([out, windows.outcome_growth(rows, span)], axis=1)
+            pd.concat([out, windows.outcome_growth(rows, growth_window)], axis=1)
             if role == "spring"
             else out
         )
@@ -200,7 +207,7 @@ def build_panel(
     pairs["district"] = pairs["fall_district"].where(has_fall, pairs["spring_district"])
     pairs["school"] = pairs["fall_school"].where(has_fall, pairs["spring_school"])
     tested, untested = None, 0  # districts × subjects of the window's study (other windows)
-    if span.name != windows.DEFAULT:
+    if growth_window.name != windows.DEFAULT:
         tested = windows.tested_districts(pairs)
         inside = windows.in_districts(pairs, tested)
         untested, pairs = int((~inside).sum()), pairs[inside]
@@ -211,7 +218,7 @@ def build_panel(
     # The student's grade in the school year analysed: the fall's, or for a spring-to-spring
     # window this year's (the outcome test's, else one above the prior spring's).
     pairs["grade"] = pairs["fall_grade"].astype("Int64")
-    if span.years_back:
+    if growth_window.years_back:
         pairs["grade"] = pairs["spring_grade"].astype("Int64").fillna(pairs["grade"] + 1)
     for role, grade in (("fall", pairs["fall_grade"]), ("spring", pairs["spring_grade"])):
         rit, season = pairs[f"{role}_rit"], term_year[role][0]
@@ -225,6 +232,7 @@ def build_panel(
 
     reason = _first_reason(
         pairs,
+        span=spring != year,
         in_frame=in_frame,
         not_yet=(pairs["pl_start_year"] > fall_year).fillna(False).to_numpy(bool),
     )
@@ -234,13 +242,14 @@ def build_panel(
         _rejected_only(rejects, pairs, term_year, schools, fall_year, tested),
     ]
     exclusions = _count(*(np.concatenate(parts) for parts in zip(*flow, strict=True)))
-    exclusions["window"] = span.name
+    exclusions["window"] = growth_window.name
 
     paired = pairs[reason == REASONS.index("paired")]
     data = _finish(paired, fall_year)
+    data = data.assign(exposure=exposure_labels(data, exposure(scores, schools, spring)))
     return Panel(
         school_year=year, spring_year=spring, norms_year=norms.year, data=data,
-        exclusions=exclusions, lost_students=_lost(pairs, arm, reason), window=span.name,
+        exclusions=exclusions, lost_students=_lost(pairs, arm, reason), window=growth_window.name,
         untested=untested,
     )  # fmt: skip
 
@@ -310,14 +319,17 @@ def _distinct(*columns: pd.Series) -> tuple[np.ndarray, list[pd.Series]]:
     return codes, values
 
 
-def _first_reason(pairs: pd.DataFrame, *, in_frame: np.ndarray, not_yet: np.ndarray) -> np.ndarray:
-    """Each pair's first exclusion reason, or "paired", as its position in :data:`REASONS`."""
+def _first_reason(
+    pairs: pd.DataFrame, *, span: bool, in_frame: np.ndarray, not_yet: np.ndarray
+) -> np.ndarray:
+    """Each pair's first exclusion reason, or "paired", as its position in :data:`REASONS`
+    (a ``span`` over several school years has no ``changed_school``)."""
     no_fall = pairs["fall_rit"].isna().to_numpy()
     no_spring = pairs["spring_rit"].isna().to_numpy()
     moved = (
         pairs["fall_district"].ne(pairs["spring_district"])
         | pairs["fall_school"].ne(pairs["spring_school"])
-    ).to_numpy(bool)
+    ).to_numpy(bool) & (not span)
     no_norms = (pairs["fall_z"].isna() | pairs["spring_z"].isna()).to_numpy()
     conditions = [no_fall, no_spring, moved, ~in_frame, not_yet, no_norms]
     return np.select(conditions, list(range(1, len(REASONS) - 1)), default=len(REASONS) - 1)

@@ -41,6 +41,7 @@ windows = lazy.module("pl_eval.windows")
 growth_tables = lazy.module("pl_eval.estimation.growth_norms")
 reporting = lazy.module("pl_eval.report")
 simulation = lazy.module("pl_eval.simulate")
+multiyear = lazy.module("pl_eval.years")
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,7 @@ def check_inputs(
     folder = _cohort_folder(cohort, Path(raw_root))
     settings = _load_config(Path(config))
     options = ingestion.IngestSettings.from_dict(settings["ingest"])
-    year = settings.get("school_years", {}).get(folder.name)
+    year = multiyear.main_year(settings.get("school_years", {}).get(folder.name))
     result = checks.check_folder(
         str(folder), _read_folder(folder, options), options, school_year=year
     )
@@ -259,22 +260,36 @@ def build_panel(
     exclusions: Path,
     settings: dict,
     school_year: str | None = None,
+    spring_year: str | None = None,
+    placebo: bool = False,
     lost_students: Path | None = None,
     cohort: str | None = None,
 ) -> None:
     """Pair fall and spring tests per student × subject; write the panel and its sample flow
     (and, given ``lost_students``, the baseline of the students lost by the spring).
 
+    Fall tests of ``school_year``, spring tests of ``spring_year`` (default the same: a span
+    when later). With ``placebo``, the pre-adoption placebo on ``school_year``: schools
+    adopting PL the next year against never-PL schools, every other school's students
+    excluded and counted (:func:`pl_eval.years.placebo_schools`).
+
     A cohort without a kept fall or spring test is one InputError naming the missing term:
     nothing can be paired, and an empty panel would only fail later, less clearly. With
     another ``panel.window`` the window's two terms are checked, and the message names
-    ``cohort`` (default: the scores' folder) and the window.
+    ``cohort`` (default: the scores' folder) and the window; a span is always fall to spring.
     """
+    if placebo and (school_year is None or spring_year not in (None, school_year)):
+        raise ConfigError("build_panel: a placebo takes one --school-year and no later spring")
     norms = _norms(settings.get("norms_year", 2020))
     tests = io.read_parquet(
         scores, columns=_score_columns(scores), categories=panels.CATEGORICAL_COLUMNS
     )
     window = windows.Window.named(settings.get("window"))
+    if window.name != windows.DEFAULT and spring_year not in (None, school_year):
+        raise ConfigError(
+            f"panel.window {window.name}: a span (fall {school_year} to spring {spring_year}) "
+            "is always fall to spring; set the window in an analysis variant instead"
+        )
     year = school_year
     if window.name != windows.DEFAULT:
         year = panels.school_year_of(tests, school_year)
@@ -283,25 +298,38 @@ def build_panel(
             raise ConfigError(windows.missing_terms_message(name, window, missing, tests))
     elif len(panels.missing_seasons(tests, year)) < 2:  # some fall or spring test: its year
         year = panels.school_year_of(tests, school_year)
-    if window.name == windows.DEFAULT and (missing := panels.missing_seasons(tests, year)):
+    if window.name == windows.DEFAULT and (
+        missing := panels.missing_seasons(tests, year, spring_year)
+    ):
+        terms = (
+            ""
+            if year is None
+            else f" of {year}"
+            + (f" (fall) and {spring_year} (spring)" if spring_year not in (None, year) else "")
+        )
         raise InputError.at(
             scores,
-            f"fall and spring tests{'' if year is None else ' of ' + year} to pair (add the "
-            "missing term's exports to the cohort folder; rejected tests: rejects.parquet)",
+            f"fall and spring tests{terms} to pair (add the missing term's exports to the "
+            "cohort folder; rejected tests: rejects.parquet)",
             found=f"no kept {' or '.join(missing)} test of math or reading",
         )
+    frame = io.read_parquet(schools)
+    fall = None if year is None else multiyear.fall_year(year)
     result = panels.build_panel(
         tests,
-        io.read_parquet(schools),
+        multiyear.placebo_schools(frame, fall) if placebo else frame,
         norms,
         rejects=io.read_parquet(
             rejects, columns=panels.REJECT_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
         ),
         school_year=year,
+        spring_year=spring_year,
         calendar=_calendar(settings),
         window=window.name,
     )
-    log.info("build_panel: %s", result.summary())
+    if placebo:
+        result = multiyear.placebo_panel(result, frame, fall)
+    log.info("build_panel: %s%s", "placebo: " if placebo else "", result.summary())
     io.write_parquet(result.data, panel)
     io.write_csv(result.exclusions, exclusions)
     if lost_students is not None:
@@ -314,54 +342,6 @@ def _score_columns(scores: Path) -> list[str]:
     growth = set(ingestion.growth.COLUMNS)
     present = set(io.parquet_columns(scores))
     return [c for c in panels.SCORE_COLUMNS if c not in growth or c in present]
-
-
-def build_span_panel(
-    *,
-    fall_scores: Path,
-    spring_scores: Path,
-    fall_rejects: Path,
-    spring_rejects: Path,
-    schools: Path,
-    panel: Path,
-    exclusions: Path,
-    settings: dict,
-    lost_students: Path | None = None,
-) -> None:
-    """A multi-year span: fall tests of one cohort paired with spring tests of a later one.
-
-    The school frame and treatment are the fall cohort's; students must be at the same school
-    at both tests. Matching and estimation then run on the span's panel as on a cohort's.
-    """
-    read = {"columns": panels.SCORE_COLUMNS, "categories": panels.CATEGORICAL_COLUMNS}
-    fall, spring = io.read_parquet(fall_scores, **read), io.read_parquet(spring_scores, **read)
-    fall_year, spring_year = panels.school_year_of(fall), panels.school_year_of(spring)
-    if spring_year <= fall_year:
-        raise ConfigError(
-            f"a span's spring cohort must be a later school year than its fall cohort; "
-            f"got fall {fall_year}, spring {spring_year}"
-        )
-    reject_columns = {"columns": panels.REJECT_COLUMNS}
-    result = panels.build_panel(
-        pd.concat([fall, spring], ignore_index=True),
-        io.read_parquet(schools),
-        _norms(settings.get("norms_year", 2020)),
-        rejects=pd.concat(
-            [
-                io.read_parquet(fall_rejects, **reject_columns),
-                io.read_parquet(spring_rejects, **reject_columns),
-            ],
-            ignore_index=True,
-        ),  # fmt: skip
-        school_year=fall_year,
-        spring_year=spring_year,
-        calendar=_calendar(settings),
-    )
-    log.info("build_span_panel: %s", result.summary())
-    io.write_parquet(result.data, panel)
-    io.write_csv(result.exclusions, exclusions)
-    if lost_students is not None:
-        io.write_parquet(result.lost_students, lost_students)
 
 
 def match(
@@ -726,6 +706,8 @@ def report(
     school_trajectory: Path | None = None,
     school_pages: Path | None = None,
     growth_norms: Path | None = None,
+    year_analyses: Sequence[str] = (),
+    year_estimates: Sequence[Path] = (),
 ) -> None:
     """The funder report: HTML page, its PDF, figures (PNG, SVG), tables (CSV), suppression log,
     and with ``school_pages`` (a folder) one page per PL school, ``<slug>.html`` (and ``.pdf``
@@ -741,11 +723,14 @@ def report(
     add the sections on unobserved confounding and attrition. The brief names the school year:
     ``cohort``'s entry in the configuration's ``school_years``, else the one its
     ``ingest_summary`` found (neither: "one school year"). ``growth_norms`` (the growth_norms
-    stage's CSV) adds the section on growth against NWEA's norms.
+    stage's CSV) adds the section on growth against NWEA's norms. A multi-year cohort's other
+    analyses (``year_analyses``, with each one's ``year_estimates``) add the section on several
+    school years.
     """
     _check_named_files("--analyses", analyses, "--analysis-estimates", analysis_estimates)
+    _check_named_files("--year-analyses", year_analyses, "--year-estimates", year_estimates)
     inputs = [estimates, breakout_tests, trajectory, exclusions, schools, *balance, *match_summary]
-    inputs += [*propensity, *analysis_estimates]
+    inputs += [*propensity, *analysis_estimates, *year_estimates]
     checks = {
         "confounding": confounding, "attrition": attrition,
         "attrition_baseline": attrition_baseline, "lee_bounds": lee_bounds,
@@ -767,12 +752,13 @@ def report(
         provenance=_provenance(inputs, run_time, config_input),
         analyses={a: io.read_parquet(p) for a, p in zip(analyses, analysis_estimates, strict=True)},
         **{name: None if p is None else pd.read_csv(p) for name, p in checks.items()},
-        school_year=(settings_used.get("school_years") or {}).get(cohort)
+        school_year=multiyear.main_year((settings_used.get("school_years") or {}).get(cohort))
         or (
             None if ingest_summary is None else _analysed_school_year(io.read_json(ingest_summary))
         ),
         school_trajectory=None if school_trajectory is None else io.read_parquet(school_trajectory),
         growth_norms=None if growth_norms is None else pd.read_csv(growth_norms),
+        years={a: io.read_parquet(p) for a, p in zip(year_analyses, year_estimates, strict=True)},
     )
     result = reporting.build_report(
         loaded,
@@ -836,7 +822,8 @@ def combined_report(
     }
     configured = settings_file.get("school_years") or {}
     years = dict(zip(cohorts, school_years, strict=True)) if school_years else {
-        c: configured.get(c, found.get(c)) for c in cohorts if c in configured or c in found
+        c: multiyear.main_year(configured[c]) if c in configured else found[c]
+        for c in cohorts if c in configured or c in found
     }  # fmt: skip
     pages = cohort_reports or [Path(html).parent.parent / c / "report.html" for c in cohorts]
     here = Path(html).parent

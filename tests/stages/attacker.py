@@ -102,6 +102,17 @@ def read_report(folder: Path, prefix: str = "", pages: bool = True) -> Published
             for c in ("n_treated", "n_comparison"):
                 out.put(est(r["subject"], "school", f"{r['school']}|{r['district']}", c), r[c])
             out.schools.append(r)
+    if (t := csv("years_exposure")) is not None:  # the main year's students by exposure
+        for r in t.to_dict("records"):
+            for c in ("n_treated", "n_comparison"):
+                out.put(est(r["subject"], "exposure", r["group"], c), r[c])
+            out.groups.setdefault((r["subject"], "exposure"), []).append(r["group"])
+    for name in ("years", "years_placebo"):  # a multi-year cohort's other analyses
+        if (t := csv(name)) is not None:
+            for r in t.to_dict("records"):
+                analysis = r["analysis"] if "@" in r["analysis"] else "main"
+                for c in ("n_treated", "n_comparison"):
+                    out.put(est(r["subject"], "pooled", "all", c, analysis), r[c])
     for name, label in (("sensitivity", "analysis"), ("cohorts", "cohort")):
         if (t := csv(name)) is not None:
             for r in t.to_dict("records"):
@@ -316,12 +327,14 @@ def render_cohort(root: Path, cohort: str, out: Path, settings: dict) -> Path:
     ``settings`` (min_n, round_counts_to) into ``out``: every table, analysis and section, and
     the school pages."""
     from pl_eval import io, stages
+    from pl_eval.years import year_analyses
 
     processed = root / "data/processed" / cohort
     main = processed / "main"
     config = io.read_yaml(root / "config/config.yaml")
     analyses = list(config.get("analyses") or {"main": {}})
     subjects = sorted(p.stem.removeprefix("balance_") for p in main.glob("balance_*.csv"))
+    years = [a.name for a in year_analyses(cohort, config.get("school_years", {}).get(cohort))]
     stages.report(
         estimates=main / "estimates.parquet", breakout_tests=main / "breakout_tests.csv",
         trajectory=main / "trajectory.csv", exclusions=processed / "exclusions.csv",
@@ -336,6 +349,9 @@ def render_cohort(root: Path, cohort: str, out: Path, settings: dict) -> Path:
         **{name: main / f"{name}.csv"
            for name in ("confounding", "attrition", "attrition_baseline", "lee_bounds")},
         school_trajectory=main / "school_trajectory.parquet", school_pages=out / "schools",
+        year_analyses=years,
+        year_estimates=[root / "data/processed" / y / "main/estimates.parquet" for y in years],
+        cohort=cohort,
     )  # fmt: skip
     return out
 

@@ -122,8 +122,12 @@ def test_two_school_years_need_the_config_to_choose(tmp_path, capsys):
         1,
         f"pl-eval check-inputs: error: {raw}: the exports hold fall/spring tests of 2 school "
         "years (2014-2015, 2015-2016); choose one in config/config.yaml with "
-        "school_years: {<cohort>: YYYY-YYYY}",
+        "school_years: {<cohort>: YYYY-YYYY}, or list consecutive ones to analyse them all "
+        "(the last is the main analysis): {<cohort>: [YYYY-YYYY, ...]}",
     )
+    listed = write_config(tmp_path, school_years={"mine": ["2014-2015", "2015-2016"]})
+    status, lines = check(capsys, str(raw), "--config", str(listed))
+    assert status == 0 and lines[-1] == "  school year: 2015-2016"  # the last: the main one
     config = write_config(tmp_path, school_years={"mine": "2015-2016"})
     status, lines = check(capsys, str(raw), "--config", str(config))
     assert status == 0 and lines[-1] == "  school year: 2015-2016"

@@ -215,8 +215,8 @@ def test_columns_a_panel_lacks_are_named_with_a_guess():
                              "years_pl, frl_pct, locale, locale_group, fall_date, spring_date, "
                              "days_between, fall_rit, fall_se, spring_rit, spring_se, fall_z, "
                              "spring_z, fall_pct, spring_pct, fall_week, spring_week, "
-                             "growth_projected, growth_observed, growth_met, growth_cgi, "
-                             "growth_cgp")  # fmt: skip
+                             "exposure, growth_projected, growth_observed, growth_met, "
+                             "growth_cgi, growth_cgp")  # fmt: skip
     with pytest.raises(ConfigError, match=r"^match.exact: 'grade' is not a panel column; panel "):
         check_columns("match", {"exact": ["grade"]}, ["fall_z", "treated"])
     check_columns("match", {"exact": ["grade"]}, ["grade"])

@@ -194,7 +194,7 @@ def test_two_year_span_pairs_fall_with_next_years_spring(schools):
         # a: grade 4 spring normed at grade 4 (2020 math spring mean 210.51, SD 15.56)
         exam("a", "spring", "PL One", 210.51 + 15.56, grade=4),
         exam("b", "spring", "Plain", 205, grade=4),
-        exam("c", "spring", "PL One", 205, grade=4),  # moved school between the years
+        exam("c", "spring", "PL One", 205, grade=4),  # moved school: kept, under its fall school
     ]
     scores = pd.DataFrame(rows).astype({"grade": "Int64"})
     spring = (
@@ -206,11 +206,17 @@ def test_two_year_span_pairs_fall_with_next_years_spring(schools):
     panel = build_panel(both, schools, NORMS, school_year=YEAR, spring_year=later)
     assert (panel.school_year, panel.spring_year) == (YEAR, later)
     data = panel.data.set_index("student_key")
-    assert list(data.index) == ["a", "b"]
+    assert list(data.index) == ["a", "b", "c"]
     assert data.loc["a", "spring_z"] == pytest.approx(1.0)
     assert data.loc["a", "fall_z"] == pytest.approx(0.0)
     assert data.loc["a", "grade"] == 3 and data.loc["a", "years_pl"] == "1"
-    assert flow(panel, "math", "comparison") == {"paired": 1, "changed_school": 1}
+    # a span keeps a student who changed school, as a student of the fall school
+    assert (data.loc["c", "school"], bool(data.loc["c", "treated"])) == ("Plain", False)
+    assert flow(panel, "math", "comparison") == {"paired": 2}
+    # a: PL One (PL from 2022) in 2022-2023 and 2023-2024: two years of exposure; comparison
+    # students have none
+    assert data.loc["a", "exposure"] == "2"
+    assert data.loc[["b", "c"], "exposure"].isna().all()
 
 
 def test_missing_seasons_of_analysed_subjects(scores):

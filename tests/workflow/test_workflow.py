@@ -110,7 +110,8 @@ def test_rerun_is_byte_identical_and_unchanged_config_reruns_nothing(demo_run):
 
 def test_no_student_identifiers_leave_ingest(demo_run):
     raw = demo_run / "data/raw/demo/exports"
-    roster = pd.concat(pd.read_csv(p, dtype=str) for p in sorted(raw.glob("StudentsBySchool*"))[:3])
+    rosters = sorted(raw.rglob("StudentsBySchool*"))[:3]  # exports/<YYYY-YYYY>/
+    roster = pd.concat(pd.read_csv(p, dtype=str) for p in rosters)
     secrets = set(roster["StudentLastName"]) | set(roster["StudentDateOfBirth"])
     ids = set(roster["StudentID"]) | set(roster["Student_StateID"].dropna())
     for name in OUTPUTS:
@@ -280,8 +281,12 @@ def test_dry_run_reruns_only_the_stages_a_changed_key_feeds(demo_run, tmp_path, 
     assert dry.returncode == 0, dry.stderr[-3000:]
     jobs = planned_jobs(dry)
     assert set(jobs) - {"all"} == stages
-    if "match" in change:  # the caliper_0.1 variant sets its own caliper: its matches stay
-        assert jobs["match"] == 2 * (len(config["analyses"]) - 3)
+    if "match" in change:  # the caliper_0.1 variant sets its own caliper: its matches stay;
+        # each year, span and placebo of the demo runs the main analysis, so matches again
+        from pl_eval.years import year_analyses
+
+        years = year_analyses("demo", config["school_years"]["demo"])
+        assert jobs["match"] == 2 * (len(config["analyses"]) - 3) + 2 * len(years)
     assert planned_jobs(snakemake(demo_run, "-n")) == {}
 
 
@@ -349,34 +354,48 @@ def test_grade_band_match_jobs_merge_to_the_single_job_match(demo_run, tmp_path)
         assert fanned == (one_job / name).read_bytes(), name
 
 
-def test_two_year_span_runs_match_and_estimate_afresh(demo_run):
-    # A later cohort of the same students (same seed: same districts, IDs and keys), 2023-2024.
-    from dataclasses import replace
+def test_demo_runs_each_school_year_span_and_placebo_afresh(demo_run):
+    # The shipped config lists the demo's three years: its main analysis is 2022-2023, and
+    # each other year, span and placebo has its own panel, match and estimates (main only).
+    from pl_eval.years import year_analyses
 
-    from pl_eval import simulate, stages
-
-    settings = replace(simulate.SimulationSettings.preset("demo"), school_year="2023-2024")
-    stages._write_cohort(settings, demo_run / "data/raw/next")
-    span = '[{"name": "demo-2yr", "fall_cohort": "demo", "spring_cohort": "next"}]'
-    done = snakemake(demo_run, "--config", f"spans={span}")
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = demo_run / "data/processed/demo-2yr"
-    panel = pd.read_parquet(out / "panel.parquet")
-    demo_panel = pd.read_parquet(demo_run / "data/processed/demo/panel.parquet")
-    # The same students at the same schools pair across the two years.
-    assert len(panel) == pytest.approx(len(demo_panel), rel=0.02)
-    assert (panel["spring_date"].dt.year == 2024).all() and (
-        panel["fall_date"].dt.year == 2022
-    ).all()
-    estimates = pd.read_parquet(out / "main/estimates.parquet")
-    assert set(estimates["scope"]) >= {"pooled", "school", "sector", "years"}
-    assert (out / "main/matched_math.parquet").exists()
+    config = yaml.safe_load((demo_run / "config/config.yaml").read_text())
+    analyses = year_analyses("demo", config["school_years"]["demo"])
+    assert len(analyses) == 7
+    processed = demo_run / "data/processed"
+    main = pd.read_parquet(processed / "demo/panel.parquet")
+    assert (main["spring_date"].dt.year == 2023).all() and (main["fall_date"].dt.year == 2022).all()
+    for analysis in analyses:
+        out = processed / analysis.name
+        panel = pd.read_parquet(out / "panel.parquet")
+        assert (panel["fall_date"].dt.year == int(analysis.fall[:4])).all(), analysis.name
+        assert (panel["spring_date"].dt.year == int(analysis.spring[5:])).all(), analysis.name
+        estimates = pd.read_parquet(out / "main/estimates.parquet")
+        assert set(estimates["scope"]) >= {"pooled", "sector", "exposure"}, analysis.name
+        assert not (out / "vcg").exists()
+    # a span's students are those tested at both ends; the placebo's PL schools adopt next year
+    span = pd.read_parquet(processed / "demo@2020-2023/panel.parquet")
+    assert span.loc[span["treated"], "exposure"].isin(["1", "2", "3+"]).all()
+    placebo = pd.read_parquet(processed / "demo@placebo-2021-2022/panel.parquet")
+    assert (placebo.loc[placebo["treated"], "pl_start_year"] == 2022).all()
+    assert placebo.loc[~placebo["treated"], "pl_start_year"].isna().all()
+    flow = pd.read_csv(processed / "demo@placebo-2021-2022/exclusions.csv")
+    excluded = flow[
+        (flow["arm"] == "placebo_excluded") & (flow["reason"] == "school_pl_other_year")
+    ]
+    assert excluded["n_students"].min() > 0
+    html = (demo_run / "reports/demo/report.html").read_text()
+    assert '<section id="years">' in html and "Falsification check" in html
 
 
 def test_several_cohorts_run_in_one_invocation_with_a_combined_report(demo_run, tmp_path):
-    # The span test above wrote a second cohort, "next" (2023-2024); run both, main analysis only.
+    # A second cohort, "next", of one school year (2023-2024); run both, main analysis only.
+    from pl_eval import simulate, stages
+
     workdir = tmp_path / "two_cohorts"
     shutil.copytree(demo_run, workdir, symlinks=True)
+    settings = simulate.SimulationSettings.preset("demo", 7, 0.3, school_years=("2023-2024",))
+    stages._write_cohort(settings, workdir / "data/raw/next")
     config = yaml.safe_load((workdir / "config/config.yaml").read_text())
     config.update(analyses={"main": {}})  # --config merges mappings: it cannot drop variants
     (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
@@ -443,6 +462,7 @@ def test_demo_report_shows_the_estimates_and_no_student_key(demo_run):
         "brief",
         "headline",
         "breakouts",
+        "years",
         "trajectory",
         "quality",
         "sensitivity",
@@ -610,7 +630,7 @@ def test_demo_report_pdf_has_every_section_and_the_headline(demo_run):
     text = re.sub(r"\s+", " ", " ".join(page.extract_text() for page in pdf.pages))
     html = (demo_run / "reports/demo/report.html").read_text()
     headings = [unescape(h) for h in re.findall(r"<h2>(.*?)</h2>", html)]
-    assert [h.split(".")[0] for h in headings] == [str(i) for i in range(1, 10)]
+    assert [h.split(".")[0] for h in headings] == [str(i) for i in range(1, 11)]
     for heading in headings:
         assert heading in text
     math = pd.read_parquet(demo_run / "data/processed/demo/main/estimates.parquet")
@@ -638,9 +658,12 @@ def test_demo_brief_is_two_pages_and_no_page_is_left_mostly_empty(demo_run):
     assert "RAND's published estimates, for reference" in second.text
     assert third.first_line == "Contents"  # the brief is exactly two pages
     # pages may end early only before a forced page break (the brief's second page, the
-    # contents, the breakouts section and the appendix) or at the end
-    breakouts = unescape(re.search(r'<section id="breakouts">\s*<h2>(.*?)</h2>', html).group(1))
-    starts = ("Findings", "Contents", breakouts, "Appendix A. School results")
+    # contents, the breakouts and several-school-years sections and the appendix) or at the end
+    forced = [
+        unescape(re.search(rf'<section id="{name}">\s*<h2>(.*?)</h2>', html).group(1))
+        for name in ("breakouts", "years")
+    ]
+    starts = ("Findings", "Contents", *forced, "Appendix A. School results")
     assert sparse_pages(pages, starts) == []
     captions = [
         unescape(re.sub(r"<[^>]+>", "", c))

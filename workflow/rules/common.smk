@@ -10,6 +10,7 @@ from pl_eval.config import SIMULATED_COHORTS, analysis_section
 from pl_eval.ingest.layouts import SPREADSHEET_SUFFIXES
 from pl_eval.ingest.pipeline import READ_KEYS as INGEST_READ_KEYS
 from pl_eval.matching import stratum_labels
+from pl_eval.years import main_year, parse_analysis, year_analyses
 
 # Subjects analysed; ingest sets other subjects aside with a reason.
 SUBJECTS = ("math", "reading")
@@ -19,8 +20,10 @@ COHORTS = list(config["cohorts"])
 # "main" and the sensitivity variants, in config order (config `analyses`).
 ANALYSES = list(config["analyses"])
 
-# Multi-year spans by name (config `spans`); they are analysed like cohorts.
-SPANS = {span["name"]: span for span in config["spans"]}
+# The one-year, span and placebo analyses of each multi-year cohort (a list in config
+# `school_years`), "<cohort>@<F>-<S>" and "<cohort>@placebo-<F>-<F+1>": main analysis only.
+YEAR_ANALYSES = {c: year_analyses(c, config["school_years"].get(c)) for c in COHORTS}
+YEAR_NAMES = [a.name for analyses in YEAR_ANALYSES.values() for a in analyses]
 
 # Sections whose overrides change the panel itself: such a variant re-ingests its cohort.
 PANEL_SECTIONS = ("ingest", "panel")
@@ -33,10 +36,10 @@ def one_of(names):
     return "(?:" + ("|".join(re.escape(name) for name in names) or "(?!)") + ")"
 
 
-# A cohort wildcard is a cohort or span name, or "<name>~<analysis>": that cohort re-ingested
-# under the analysis's ingest and panel overrides.
+# A cohort wildcard is a cohort name, "<name>~<analysis>" (that cohort re-ingested under the
+# analysis's ingest and panel overrides) or one of a multi-year cohort's YEAR_NAMES.
 wildcard_constraints:
-    cohort=rf"{NAME}(~{one_of(ANALYSES)})?",
+    cohort=rf"(?:{NAME}(~{one_of(ANALYSES)})?|{one_of(YEAR_NAMES)})",
     analysis=one_of(ANALYSES),
     subject=one_of(SUBJECTS),
 
@@ -51,8 +54,33 @@ def as_json(settings):
 
 
 def base_cohort(cohort):
-    """The cohort (or span) a cohort wildcard names, without its ``~<analysis>``."""
-    return cohort.partition("~")[0]
+    """The cohort a cohort wildcard names, without its ``~<analysis>`` or ``@<years>``."""
+    return cohort.partition("~")[0].partition("@")[0]
+
+
+def ingested(kind):
+    """Input function: ingest's ``kind`` parquet a panel is built from: the cohort wildcard's
+    own, or for a ``@`` analysis its cohort's (one ingest for every year)."""
+    return lambda w: processed(
+        base_cohort(w.cohort) if "@" in w.cohort else w.cohort, f"{kind}.parquet"
+    )
+
+
+def panel_years(wildcards):
+    """Params function: build-panel's school-year arguments: a ``@`` analysis's fall and
+    spring years (and --placebo), else the cohort's configured (main, last listed) year."""
+    chosen = parse_analysis(wildcards.cohort)
+    if chosen is not None:
+        placebo = " --placebo" if chosen.placebo else ""
+        return f"--school-year {chosen.fall} --spring-year {chosen.spring}{placebo}"
+    year = main_year(config["school_years"].get(base_cohort(wildcards.cohort)))
+    return f"--school-year {year}" if year else ""
+
+
+def year_estimates(wildcards):
+    """Input function: the main estimates of a multi-year cohort's ``@`` analyses (else none)."""
+    analyses = YEAR_ANALYSES.get(wildcards.cohort, [])
+    return [processed(f"{a.name}/main", "estimates.parquet") for a in analyses]
 
 
 def cohort_analysis(cohort):
@@ -169,18 +197,6 @@ def read_exports_input(part):
     """Input function: one file of the read_exports folder an ingest job screens."""
     name = {"files": "files.json"}.get(part, f"{part}.arrow")
     return lambda w: processed(read_cohort(w.cohort), f"read_exports/{name}")
-
-
-def span_input(side, kind):
-    """Input function: ingest's ``kind`` parquet of the span's fall or spring cohort (under
-    the same analysis's ingest settings as the span wildcard)."""
-
-    def path(wildcards):
-        span, _, analysis = wildcards.span.partition("~")
-        cohort = SPANS[span][f"{side}_cohort"]
-        return processed(f"{cohort}~{analysis}" if analysis else cohort, f"{kind}.parquet")
-
-    return path
 
 
 def matched_input(kind):

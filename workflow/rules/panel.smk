@@ -1,20 +1,17 @@
 rule build_panel:
-    """Pair fall and spring tests per student and subject; norms z-scores; sample flow."""
+    """Pair fall and spring tests per student and subject; norms z-scores; sample flow. A
+    multi-year cohort's one-year, span and placebo panels come from its one ingest."""
     input:
-        scores=processed("{cohort}", "scores.parquet"),
-        rejects=processed("{cohort}", "rejects.parquet"),
-        schools=processed("{cohort}", "schools.parquet"),
+        scores=ingested("scores"),
+        rejects=ingested("rejects"),
+        schools=ingested("schools"),
     output:
         panel=processed("{cohort}", "panel.parquet"),
         exclusions=processed("{cohort}", "exclusions.csv"),
         lost_students=processed("{cohort}", "lost_students.parquet"),
     params:
         settings=settings("panel"),
-        school_year=lambda w: (
-            f"--school-year {config['school_years'][base_cohort(w.cohort)]}"
-            if base_cohort(w.cohort) in config["school_years"]
-            else ""
-        ),
+        years=panel_years,
     conda:
         "../envs/pl_eval.yaml"
     log:
@@ -26,4 +23,4 @@ rule build_panel:
         " --schools {input.schools:q} --panel {output.panel:q}"
         " --exclusions {output.exclusions:q} --lost-students {output.lost_students:q}"
         " --settings {params.settings:q}"
-        " {params.school_year} --cohort {wildcards.cohort:q} --log {log:q}"
+        " {params.years} --cohort {wildcards.cohort:q} --log {log:q}"

@@ -24,6 +24,7 @@ rule report:
         lee_bounds=processed("{cohort}/main", "lee_bounds.csv"),
         ingest_summary=processed("{cohort}", "ingest_summary.json"),
         growth_norms=processed("{cohort}/main", "growth_norms.csv"),
+        year_estimates=year_estimates,
     output:
         html=report(
             "reports/{cohort}/report.html",
@@ -50,6 +51,12 @@ rule report:
     params:
         subjects=" ".join(SUBJECTS),
         analyses=" ".join(ANALYSES),
+        year_analyses=lambda w, input: (
+            f"--year-analyses {' '.join(a.name for a in YEAR_ANALYSES.get(w.cohort, []))}"
+            f" --year-estimates {' '.join(shlex.quote(p) for p in input.year_estimates)}"
+            if input.year_estimates
+            else ""
+        ),
         config=as_json(config),
         settings=as_json(config["report"]),
     conda:
@@ -74,6 +81,7 @@ rule report:
         " --settings {params.settings:q} --log {log:q}"
         " --cohort {wildcards.cohort:q} --ingest-summary {input.ingest_summary:q}"
         " --growth-norms {input.growth_norms:q}"
+        " {params.year_analyses}"
 
 
 # reports/combined/ matches the report rule's pattern too; "combined" is no cohort name.

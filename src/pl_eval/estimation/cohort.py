@@ -61,6 +61,8 @@ BREAKOUTS = {
     "years": ("years_pl", ("1", "2", "3+")),
     "grade_band": ("grade_band", ("K-5", "6-8", "9-12")),
     "baseline_quintile": ("baseline_quintile", ("Q1", "Q2", "Q3", "Q4", "Q5")),
+    # the student's own school years in a PL school (pl_eval.years.exposure)
+    "exposure": ("exposure", ("1", "2", "3+")),
 }
 
 ESTIMATE_COLUMNS = [
@@ -269,6 +271,8 @@ def _prepare(matched: pd.DataFrame) -> pd.DataFrame:
     district = matched["district"].astype("string")
     if "grade" in matched:  # a stratum, not a dose: adjusted for with indicators
         matched = matched.assign(grade=matched["grade"].astype("string"))
+    if "exposure" not in matched:  # a panel built before exposure was counted: no groups
+        matched = matched.assign(exposure=pd.Series(pd.NA, index=matched.index, dtype="string"))
     return matched.assign(
         treated=matched["treated"].astype(bool),
         baseline_quintile=quintile.astype("string"),

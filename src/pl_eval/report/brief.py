@@ -216,9 +216,11 @@ def build_brief(
     school_year: str | None = None,
     checks: Robustness | None = None,
     min_n: int = 10,
+    years_studied: int = 1,
 ) -> Brief:
     """The brief from the report's suppressed ``headline`` (pooled rows) and ``breakouts``
-    tables, the breakout ``tests`` and the shown schools' ``school_counts``."""
+    tables, the breakout ``tests`` and the shown schools' ``school_counts``; ``years_studied``
+    counts the school years of a multi-year cohort (its headline is the last)."""
     subjects = sorted(set(headline["subject"]))
     pooled = headline.assign(group="all")
     sectors = breakouts[breakouts["scope"] == "sector"]
@@ -254,7 +256,7 @@ def build_brief(
         years=years.reset_index(drop=True),
         answer=answer,
         findings=found[:5],
-        cannot_tell=cannot_tell(config, sample, subjects, checks),
+        cannot_tell=cannot_tell(config, sample, subjects, checks, years_studied),
     )
 
 
@@ -275,7 +277,11 @@ def studied_text(subjects: list[str], config: dict, school_year: str | None) -> 
 
 
 def cannot_tell(
-    config: dict, sample: pd.DataFrame, subjects: list[str], checks: Robustness | None = None
+    config: dict,
+    sample: pd.DataFrame,
+    subjects: list[str],
+    checks: Robustness | None = None,
+    years_studied: int = 1,
 ) -> list[tuple[str, str]]:
     """What a careful reader must not take from the study, from the configuration in effect
     and the shown counts: selection, funding and support, one outcome measure over one year,
@@ -309,10 +315,9 @@ def cannot_tell(
         )
     )
     norms = (config.get("panel") or {}).get("norms_year", 2020)
-    spans = config.get("spans") or []
     time = (
-        "one school year (and the multi-year spans in their own outputs)"
-        if spans
+        f"{years_studied} school years (one-year estimates and spans in their own section)"
+        if years_studied > 1
         else "one school year"
     )
     lines.append(

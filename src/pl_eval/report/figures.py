@@ -425,9 +425,10 @@ def comparison_plot(
     axes[0].set_ylim(len(names) - 0.5, -0.5)  # first name on top
     for tick in axes[0].get_yticklabels():
         tick.set_fontweight("bold" if tick.get_text() == highlight else "normal")
-    handles = [
+    handles = [  # the series drawn: a pooled-only comparison (school years) has no sectors
         Line2D([], [], color=c, marker=m, linestyle="", label=name)
-        for c, m, name, _ in COMPARED.values()
+        for key, (c, m, name, _) in COMPARED.items()
+        if (series == key).any()
     ]
     if highlight:
         handles += [
@@ -461,8 +462,10 @@ def _comparison_alt(
         if highlight
         else ""
     )
+    sectors = (rows["scope"] != "pooled").any()
+    drawn = "pooled and sector (charter, district)" if sectors else "pooled"
     return (
-        f"Dot plot of pooled and sector (charter, district) effects in SD units with 95% "
+        f"Dot plot of {drawn} effects in SD units with 95% "
         f"intervals for {n} {noun}s, one row each, {' and '.join(subjects)} side by side, with "
         f"a vertical line at zero{marked}. " + "; ".join(ranges) + "."
     )

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from pl_eval.estimation.cohort import POOLED_SCHOOLS, significant_schools
 from pl_eval.matching.result import describe_reasons
 from pl_eval.report import brief, compare, disclosure, figures, growth, school_pages
+from pl_eval.report import years as several_years
 from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, few_schools, findings
 from pl_eval.report.methods import method_text
 from pl_eval.report.robustness import robustness
@@ -86,6 +87,9 @@ class ReportInputs:
     school_trajectory: pd.DataFrame | None = None
     # growth against NWEA's norms by arm (the growth_norms stage's table; None: no section)
     growth_norms: pd.DataFrame | None = None
+    # a multi-year cohort's other analyses ("<cohort>@<F>-<S>", "<cohort>@placebo-<F>-<F+1>")
+    # -> their main estimates: the section on several school years (empty: none)
+    years: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,20 @@ def build_report(
         min_n=min_n,
         decision=decision,
     )
+    years = None
+    if inputs.years:
+        years = several_years.years_section(
+            _year_rows(inputs),
+            several_years.exposure_rows(est),
+            tests,
+            min_n=min_n,
+            decision=decision,
+        )
+        figs["years"] = figures.comparison_plot(
+            years.effects.table[~years.effects.hidden].assign(scope="pooled", group="all"),
+            "school_years",
+            "period",  # a school year or a span of several
+        )
     balance = _balance_table(inputs.balance)
     front = brief.build_brief(
         headline.table,
@@ -230,6 +248,7 @@ def build_report(
         school_year=inputs.school_year,
         checks=checks,
         min_n=min_n,
+        years_studied=1 + sum(1 for n in inputs.years if several_years.is_one_year(n)),
     )
     figs["brief"] = brief.answer_plot(front.answer)
     tables = {
@@ -253,6 +272,9 @@ def build_report(
     if norms_growth is not None:
         tables |= norms_growth.tables()
         logs += norms_growth.log()
+    if years is not None:
+        tables |= years.tables()
+        logs += years.log()
     log = pd.concat(logs, ignore_index=True)
     context = {
         "title": title,
@@ -278,6 +300,7 @@ def build_report(
         "robustness": checks,
         "window": window,
         "growth": norms_growth,
+        "years": years,
         "figures": {name: (_png_data_uri(fig), fig.get_label()) for name, fig in figs.items()},
         "config": _flatten(inputs.config),
         "method": method_text(inputs.config),
@@ -345,7 +368,20 @@ def published_cells(inputs: ReportInputs, *, estimates_only: bool = False):
     )
     if inputs.growth_norms is not None:
         growth.add_cells(cells, inputs.growth_norms)
+    if inputs.years:
+        several_years.add_cells(
+            cells, _year_rows(inputs), several_years.exposure_rows(inputs.estimates)
+        )
     return cells
+
+
+def _year_rows(inputs: ReportInputs) -> pd.DataFrame:
+    """The pooled rows of a multi-year cohort's analyses, the main one's among them."""
+    return several_years.year_rows(
+        with_notes(inputs.estimates),
+        {name: with_notes(table) for name, table in inputs.years.items()},
+        inputs.school_year,
+    )
 
 
 def disclose(inputs: ReportInputs, *, min_n: int, round_to: int = 1) -> disclosure.Decision:
