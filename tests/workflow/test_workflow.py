@@ -465,6 +465,7 @@ def test_demo_report_shows_the_estimates_and_no_student_key(demo_run):
         "breakouts",
         "years",
         "trajectory",
+        "growth-norms",
         "quality",
         "sensitivity",
         "confounding",
@@ -631,7 +632,7 @@ def test_demo_report_pdf_has_every_section_and_the_headline(demo_run):
     text = re.sub(r"\s+", " ", " ".join(page.extract_text() for page in pdf.pages))
     html = (demo_run / "reports/demo/report.html").read_text()
     headings = [unescape(h) for h in re.findall(r"<h2>(.*?)</h2>", html)]
-    assert [h.split(".")[0] for h in headings] == [str(i) for i in range(1, 11)]
+    assert [h.split(".")[0] for h in headings] == [str(i) for i in range(1, 12)]
     for heading in headings:
         assert heading in text
     math = pd.read_parquet(demo_run / "data/processed/demo/main/estimates.parquet")
