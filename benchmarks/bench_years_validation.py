@@ -11,7 +11,9 @@ se_ratio (:func:`pl_eval.estimation.validate.summarise_years`). No gates: a chec
 ``--reps N`` (default 4, what ``make bench`` runs; ``--quick`` 2); ``--out DIR`` keeps
 years_validation.csv and comparisons.csv, rewritten after every replication, so a run cut off
 still leaves a table of the replications done. Deterministic by seed; replications run in
-``--workers`` processes (default 2).
+``--workers`` processes (default 2). ``--analyses`` runs some of them only and ``--set
+NAME=VALUE`` changes a simulation setting (e.g. ``district_shock_sd=0``, or
+``pre_adoption_selection=0.1`` for the placebo's power), to trace a bias or an SE to its cause.
 """
 
 from __future__ import annotations
@@ -49,18 +51,19 @@ ANALYSES = {
 }
 
 
-def replicate(job: tuple[int, int, dict, int]) -> pd.DataFrame:
+def replicate(job: tuple[int, int, dict, dict, list[str]]) -> pd.DataFrame:
     """One replication in a scratch folder: its multi-year estimates beside their truths.
 
     Panels through the build_panel stage (placebo recoding, exposure); matching and
     estimation through the pure functions the stages call, without their plots."""
-    seed, rep, config, comparison_schools = job
+    seed, rep, config, changes, analyses = job
     logging.getLogger("pl_eval").setLevel(logging.WARNING)
     warnings.simplefilter("ignore", matching.MatchingWarning)
     settings = replace(
         SimulationSettings.preset("demo", seed),
-        n_comparison_schools=comparison_schools,
+        n_comparison_schools=100,
         recentre_school_effects=False,  # schools vary between replications, as sampled
+        **changes,
     )
     match_config = matching.MatchConfig.from_config(analysis_section(config, "main", "match"))
     estimate_config = estimation.EstimateConfig.from_config(
@@ -76,7 +79,8 @@ def replicate(job: tuple[int, int, dict, int]) -> pd.DataFrame:
             settings=config["ingest"],
         )
         estimates = {}
-        for name, (fall, spring, placebo) in ANALYSES.items():
+        for name in analyses:
+            fall, spring, placebo = ANALYSES[name]
             stages.build_panel(
                 **{k: out / f"{k}.parquet" for k in ("scores", "rejects", "schools")},
                 panel=out / name / "panel.parquet", exclusions=out / name / "exclusions.csv",
@@ -99,10 +103,26 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="keep the outputs here (default: discard)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the first replication")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    parser.add_argument(
+        "--analyses", default=",".join(ANALYSES), help="comma-separated (default: all)"
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="change a simulation setting, e.g. district_shock_sd=0 (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
     reps = 2 if args.quick else args.reps
     config = stages._load_config(args.config)
-    jobs = [(args.seed + rep, rep, config, 100) for rep in range(reps)]
+    analyses = args.analyses.split(",")
+    if unknown := set(analyses) - set(ANALYSES):
+        parser.error(f"--analyses: unknown {sorted(unknown)}; expected some of {list(ANALYSES)}")
+    changes = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        if name not in SimulationSettings.__dataclass_fields__:
+            parser.error(f"--set {item}: no simulation setting {name!r}")
+        changes[name] = type(getattr(SimulationSettings(), name))(value)
+    jobs = [(args.seed + rep, rep, config, changes, analyses) for rep in range(reps)]
     with tempfile.TemporaryDirectory(prefix="pl_eval_years_validation_") as scratch:
         out = args.out or Path(scratch)
         out.mkdir(parents=True, exist_ok=True)
