@@ -228,3 +228,102 @@ def _replication_mc_se(values: pd.Series, rep: pd.Series, keys: list[pd.Series])
     mean = (totals["sum"] / totals["size"]).reindex(per_rep.index.droplevel(-1)).to_numpy()
     squared = ((per_rep["sum"] - mean * per_rep["size"]) ** 2).groupby(level=groups).sum()
     return np.sqrt(squared) / totals["size"]
+
+
+#: The multi-year table's columns (:func:`summarise_years`): per subject × analysis × group.
+YEARS_TABLE_COLUMNS = [
+    "subject", "analysis", "group", "n_reps", "mean_truth", "bias", "bias_mc_se", "bias_z",
+    "coverage", "coverage_mc_se", "mean_se", "sd_error", "se_ratio",
+]  # fmt: skip
+
+
+def years_truths(truth: dict) -> pd.DataFrame:
+    """The planted truth of every multi-year analysis of a simulated cohort's ``truth.json``:
+    one row per subject × analysis × group (analysis, subject, group, truth).
+
+    Analyses are named as the ``<cohort>@`` selectors: a one-year analysis ``"2020-2021"``,
+    a span ``"2020-2022"`` (fall of 2020 to spring of 2022), a placebo ``"placebo-2021-2022"``,
+    and the last year's exposure groups ``"exposure-2022-2023"`` (groups "1", "2", "3+"; the
+    others' group is "all"). The truths are the simulator's population quantities over the
+    analysable PL students (``tau``; without school deviations), not rebuilt over the matched
+    sample as :func:`common_support_truth` does for one year: truth.json keeps no per-student
+    span or exposure effects. A placebo's truth is its ``tau`` (0: nothing planted)."""
+    rows = []
+    for year, block in truth["years"].items():
+        for subject, effects in block["effects"].items():
+            rows.append((year, subject, "all", effects["pooled"]["tau"]))
+    for span, block in truth["spans"].items():
+        for subject, effects in block.items():
+            rows.append((span, subject, "all", effects["pooled"]["tau"]))
+    last = truth["school_years"][-1]
+    for subject, groups in truth["exposure"][last].items():
+        for group, cell in groups.items():
+            rows.append((f"exposure-{last}", subject, group, cell["tau"]))
+    for year, block in truth["placebo"].items():
+        for subject in truth["effects"]:
+            rows.append((f"placebo-{year}", subject, "all", block[subject]["pooled"]["tau"]))
+    return pd.DataFrame(rows, columns=["analysis", "subject", "group", "truth"]).dropna()
+
+
+def years_compare_to_truth(
+    estimates: dict[str, pd.DataFrame], truth: dict, rep: int
+) -> pd.DataFrame:
+    """One replication's multi-year estimates beside their truths (:func:`years_truths`).
+
+    ``estimates`` maps an analysis name (``"2020-2021"``, ``"2020-2022"``,
+    ``"placebo-2021-2022"``) to that analysis's estimates table; the pooled row of each is
+    compared, and the last one-year analysis's ``exposure`` rows with ``exposure-<year>``.
+    Rows without an estimate (a group with no students) are left out."""
+    last = truth["school_years"][-1]
+    frames = []
+    for analysis, table in estimates.items():
+        pooled = table[table["scope"] == "pooled"].assign(analysis=analysis, group="all")
+        frames.append(pooled)
+        if analysis == last:
+            exposed = table[table["scope"] == "exposure"].assign(analysis=f"exposure-{last}")
+            frames.append(exposed)
+    columns = ["analysis", "subject", "group", "estimate", "se", "ci_low", "ci_high"]
+    found = pd.concat(frames, ignore_index=True)[columns]
+    joined = found.merge(
+        years_truths(truth), on=["analysis", "subject", "group"], how="inner", validate="1:1"
+    )
+    return joined.assign(rep=rep).dropna(subset=["estimate", "truth"])
+
+
+def summarise_years(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Per subject × analysis × group across replications (one estimate each, as
+    :func:`years_compare_to_truth` gives): mean truth,
+    bias with its Monte Carlo SE and their ratio ``bias_z`` (|bias_z| > 3: beyond replication
+    noise), 95% CI coverage with its MC SE, mean SE, the SD of the errors and ``se_ratio``
+    (root mean square SE over that SD; 1 when the SEs are calibrated). Rows in the order the
+    analyses first appear."""
+    data = comparisons.assign(
+        error=comparisons["estimate"] - comparisons["truth"],
+        covered=(comparisons["ci_low"] <= comparisons["truth"])
+        & (comparisons["truth"] <= comparisons["ci_high"]),
+        se2=comparisons["se"] ** 2,
+    )
+    table = (
+        data.groupby(["subject", "analysis", "group"], sort=False)
+        .agg(
+            n_reps=("rep", "nunique"),
+            mean_truth=("truth", "mean"),
+            bias=("error", "mean"),
+            sd_error=("error", "std"),
+            coverage=("covered", "mean"),
+            mean_se=("se", "mean"),
+            ms_se=("se2", "mean"),
+        )
+        .reset_index()
+    )
+    keys = [data["subject"], data["analysis"], data["group"]]
+    mc_se = pd.DataFrame(
+        {
+            "bias_mc_se": _replication_mc_se(data["error"], data["rep"], keys),
+            "coverage_mc_se": _replication_mc_se(data["covered"].astype(float), data["rep"], keys),
+        }
+    )
+    table = table.merge(mc_se, left_on=["subject", "analysis", "group"], right_index=True)
+    table["bias_z"] = table["bias"] / table["bias_mc_se"]
+    table["se_ratio"] = np.sqrt(table["ms_se"]) / table["sd_error"]
+    return table.sort_values("subject", kind="stable")[YEARS_TABLE_COLUMNS].reset_index(drop=True)
