@@ -22,17 +22,6 @@ from pl_eval.windows import Window
 
 TABLE = "growth_norms"
 KEY = ["subject", "sample", "arm"]
-#: The words of each window in titles: "Fall-to-winter".
-TITLES = {
-    "fall_to_spring": "Fall-to-spring",
-    "fall_to_winter": "Fall-to-winter",
-    "spring_to_spring": "Spring-to-spring",
-}
-NWEA_WINDOWS = {
-    "fall_to_spring": "FallToSpring",
-    "fall_to_winter": "FallToWinter",
-    "spring_to_spring": "SpringToSpring",
-}
 
 
 @dataclass(frozen=True)
@@ -59,7 +48,8 @@ def window_text(config: dict, school_year: str | None) -> WindowText:
             f"the outcome test ({window.outcome})."
         )
     reasons = window.reason_labels() if note else {}  # fall to spring: as the reasons read
-    return WindowText(window.name, span, TITLES[window.name], note, reasons)
+    title = f"{window.baseline.capitalize()}-to-{window.outcome}"  # "Fall-to-winter"
+    return WindowText(window.name, span, title, note, reasons)
 
 
 def window_terms_text(window: Window) -> str:
@@ -107,7 +97,9 @@ def section(
     or the sentence that the exports carry no growth fields."""
     if table is None:
         return None
-    nwea = NWEA_WINDOWS[window.name]
+    # NWEA names a window's fields by its seasons: FallToWinter, SpringToSpring
+    seasons = Window.named(window.name)
+    nwea = seasons.baseline.capitalize() + "To" + seasons.outcome.capitalize()
     fields = f"{nwea}MetProjectedGrowth and {nwea}ConditionalGrowthPercentile"
     if not carries_fields(table):
         text = (
