@@ -765,7 +765,7 @@ def report(
         min_n=int(settings.get("min_n", 10)),
         title=title,
         round_to=int(settings.get("round_counts_to", 5)),
-        pages=school_pages is not None,
+        pages=None if school_pages is None else _school_links(Path(html), Path(school_pages)),
         name_others=bool((settings.get("school_pages") or {}).get("name_others", False)),
     )
     _write_report(result, html, pdf, figures, tables, suppression_log)
@@ -775,6 +775,15 @@ def report(
             io.write_text(page.html, Path(school_pages) / f"{page.slug}.html")
             if pdf is not None:
                 io.write_pdf(page.html, Path(school_pages) / f"{page.slug}.pdf")
+
+
+def _school_links(html: Path, folder: Path) -> reporting.SchoolLinks:
+    """The school pages' folder from the report, and the report from the pages, as URLs."""
+
+    def href(target: Path, start: Path) -> str:
+        return quote(Path(os.path.relpath(target, start)).as_posix())
+
+    return reporting.SchoolLinks(folder=href(folder, html.parent), report=href(html, folder))
 
 
 def combined_report(

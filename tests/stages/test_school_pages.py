@@ -8,6 +8,7 @@ The report and its pages are rendered once (no PDF: the workflow test makes thos
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,6 +17,7 @@ import attacker
 import pandas as pd
 import pytest
 import test_report_disclosure as cohort
+from pdf_layout import overflowing
 
 from pl_eval import io, stages
 from pl_eval.norms import percentile_points
@@ -288,3 +290,75 @@ def test_a_season_count_only_a_page_shows_is_protected_across_tables(tmp_path):
         c for c, places in cells.places.items() if all((p.table, p.row) in inexact for p in places)
     }
     assert disclosure.determined(cells.relations, unknown, [cell]) == [cell]
+
+
+class _Links(HTMLParser):
+    """The href and text of every link inside the element with id ``within`` (None: all)."""
+
+    def __init__(self, within: str | None):
+        super().__init__()
+        self.within, self.depth, self.links, self._href = within, 0, [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if self.depth or attrs.get("id") == self.within:
+            self.depth += 1
+        if (self.depth or self.within is None) and tag == "a":
+            self._href = attrs["href"]
+            self.links.append([self._href, ""])
+
+    def handle_endtag(self, tag):
+        if tag == "a":
+            self._href = None
+        if self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if self._href is not None:
+            self.links[-1][1] += data
+
+    @classmethod
+    def of(cls, path: Path, within: str | None) -> list[tuple[str, str]]:
+        parser = cls(within)
+        parser.feed(path.read_text())
+        return [tuple(link) for link in parser.links]
+
+
+def _target(page: Path, href: str) -> Path:
+    return (page.parent / urllib.parse.unquote(href)).resolve()
+
+
+@pytest.mark.parametrize("folder", ["schools", "pages for/each school"])
+def test_the_report_links_every_school_to_its_page_and_every_page_back(inputs, tmp_path, folder):
+    report = tmp_path / "report.html"
+    stages.report(
+        **inputs, html=report, figures=tmp_path / "figures", tables=tmp_path / "tables",
+        suppression_log=tmp_path / "log.csv", school_pages=tmp_path / folder,
+        settings={"min_n": MIN_N, "round_counts_to": 5},
+    )  # fmt: skip
+    links = _Links.of(report, "school-table")
+    # one link per school row, hidden schools too (their page says why), named as in the row
+    est = io.read_parquet(inputs["estimates"])
+    assert sorted(text for _, text in links) == sorted(est.loc[est["scope"] == "school", "group"])
+    for href, text in links:
+        assert _target(report, href) == (tmp_path / folder / f"{school_pages.slug(text)}.html")
+        back = [h for h, _ in _Links.of(_target(report, href), None)]
+        assert any(_target(_target(report, href), h) == report.resolve() for h in back)
+    assert HOSTILE in [text for _, text in links]  # the markup name is text, not markup
+
+
+def test_a_school_name_longer_than_a_line_stays_on_the_page(tmp_path):
+    # hyphenated names of a network's campuses, one "word" wider than an A4 line
+    long = "Academy-of-Personalized-Learning-for-Science-Technology-Engineering-and-Mathematics"
+    schools = [*cohort.SCHOOLS, (long * 2, "charter", 2014, 30, 60)]
+    inputs = cohort.write_inputs(tmp_path / "inputs", variants=False, schools=schools)
+    out = tmp_path / "out"
+    stages.report(
+        **inputs, html=out / "report.html", figures=out / "figures", tables=out / "tables",
+        suppression_log=out / "log.csv", school_pages=out / "schools",
+        settings={"min_n": MIN_N, "round_counts_to": 5},
+    )  # fmt: skip
+    page = (out / "schools" / f"{school_pages.slug(long * 2)}.html").read_text()
+    assert long in page
+    assert overflowing(page) == []
+    assert overflowing((out / "report.html").read_text()) == []

@@ -1,13 +1,13 @@
 """The print checks of pdf_layout on planted pages: a half-empty page, a figure parted from
-its caption and a table row split across pages are found, a full page and a section's last
-page are not."""
+its caption, a table row split across pages and a word running off the page are found, a full
+page, a section's last page and a long word the page breaks are not."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from pdf_layout import captions_apart, read_pages, sparse_pages, split_rows
+from pdf_layout import captions_apart, overflowing, read_pages, sparse_pages, split_rows
 
 from pl_eval import io
 
@@ -67,3 +67,12 @@ def test_a_row_split_over_two_pages_is_found_and_repeated_headers_are_not():
     assert len(split) == 1 and split[0].startswith("'cell line 0 cell line 1")
     kept = html.replace("RULES", "<style>tr { break-inside: avoid; }</style>")
     assert split_rows(kept) == []
+
+
+def test_a_word_too_long_for_the_line_is_found_unless_it_is_broken():
+    word = "Extraordinarily" * 8  # about 2.5 lines of A4 at 12pt, and no place to break
+    page = f"<!DOCTYPE html><html><head>{STYLE}</head><body><p>A {word} B</p></body></html>"
+    assert overflowing(page) == [f"page 1: {word[:40]!r}"]
+    broken = page.replace("<p>", '<p style="overflow-wrap: break-word">')
+    assert overflowing(broken) == []
+    assert overflowing(page.replace(word, "short words " * 40)) == []

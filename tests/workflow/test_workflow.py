@@ -15,7 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from pdf_layout import captions_apart, normalise, read_pages, sparse_pages, split_rows
+from pdf_layout import (
+    captions_apart,
+    normalise,
+    overflowing,
+    read_pages,
+    sparse_pages,
+    split_rows,
+)
 from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
@@ -674,6 +681,7 @@ def test_demo_brief_is_two_pages_and_no_page_is_left_mostly_empty(demo_run):
     assert len(captions) == sum(len(p.images) for p in pages)
     assert captions_apart(pages, captions) == []
     assert split_rows(html) == []
+    assert overflowing(html) == []  # no table wider than the page, no word off its edge
 
 
 def test_demo_brief_counts_are_the_suppressed_tables_counts(demo_run):

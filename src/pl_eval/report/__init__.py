@@ -9,6 +9,7 @@ from pl_eval.report.render import (
     build_combined_report,
     build_report,
 )
+from pl_eval.report.school_pages import SchoolLinks
 from pl_eval.report.suppression import Suppressed, suppress
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Finding",
     "Report",
     "ReportInputs",
+    "SchoolLinks",
     "Suppressed",
     "across_cohorts",
     "build_combined_report",

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field
 
 import jinja2
+import markupsafe
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -131,14 +132,14 @@ def build_report(
     min_n: int = 10,
     title: str = "",
     round_to: int = 1,
-    pages: bool = False,
+    pages: school_pages.SchoolLinks | None = None,
     name_others: bool = False,
 ) -> Report:
     """The report of one cohort, with cells under ``min_n`` students per arm suppressed and
     complementary suppression (or counts rounded to ``round_to``) solved over every count the
     report, its tables and its school pages publish (:func:`published_cells`). With ``pages``,
     one page per PL school (:mod:`pl_eval.report.school_pages`; other schools named on them
-    only with ``name_others``)."""
+    only with ``name_others``), which the report's school table links to and which link back."""
     est = _unmatched_notes(with_notes(inputs.estimates), inputs.match_summaries)
     tests = with_notes(inputs.tests)
     subjects = sorted(set(est["subject"]))
@@ -290,6 +291,7 @@ def build_report(
         "tests": tests,
         "schools": schools.table,
         "school_hidden": schools.hidden,
+        "school_links": {} if pages is None else _school_hrefs(est, inputs.schools, pages),
         "school_counts": counts,
         "trajectory": trajectory.table.assign(hidden=trajectory.hidden),
         "flow": flow["flow"].table,
@@ -310,17 +312,25 @@ def build_report(
     }
     html = environment().get_template("report.html.j2").render(**context)
     built = []
-    if pages:
+    if pages is not None:
         path = _school_trajectory(inputs.school_trajectory, min_n, decision)
         log = pd.concat([log, path.log], ignore_index=True)
         page = environment().get_template("school.html.j2")
         built = school_pages.build_school_pages(
             est, inputs.schools, schools, path,
             headline.table.set_index("subject")["estimate"],
-            subjects=subjects, min_n=min_n, name_others=name_others,
+            subjects=subjects, min_n=min_n, name_others=name_others, links=pages,
             render=lambda context: page.render(**context), png=_png_data_uri,
         )  # fmt: skip
     return Report(html, figs, tables, log[LOG_COLUMNS], found, built)
+
+
+def _school_hrefs(
+    est: pd.DataFrame, frame: pd.DataFrame, links: school_pages.SchoolLinks
+) -> dict[tuple[str, str], str]:
+    """Each PL school's page, from the report, by (school, district)."""
+    stems = school_pages.slugs(school_pages.pl_schools(est, frame))
+    return {key: links.page(stem) for key, stem in stems.items()}
 
 
 def _school_trajectory(
@@ -527,8 +537,15 @@ def environment() -> jinja2.Environment:
     )
     env.filters["num"] = number
     env.filters["count"] = count
+    env.filters["identifier"] = identifier
     env.tests["missing"] = is_missing
     return env
+
+
+def identifier(value) -> markupsafe.Markup:
+    """A config name such as an analysis's (``no_rapid_guessing_screen``), escaped, that a
+    narrow table column may break after its underscores (``<wbr>``) rather than overflow."""
+    return markupsafe.escape(str(value)).replace("_", markupsafe.Markup("_<wbr>"))
 
 
 def is_missing(value) -> bool:

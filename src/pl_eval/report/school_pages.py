@@ -38,6 +38,18 @@ SEASONS = {"fall": 0, "spring": 1}
 
 
 @dataclass(frozen=True)
+class SchoolLinks:
+    """Where the school pages and the report are from each other, as relative URLs: the
+    report's school table links to every page, and every page back to the report."""
+
+    folder: str  # the pages' folder from the report's folder, e.g. "schools"
+    report: str  # the report from the pages' folder, e.g. "../report.html"
+
+    def page(self, stem: str) -> str:
+        return f"{self.folder}/{stem}.html"
+
+
+@dataclass(frozen=True)
 class SchoolPage:
     """One school's page: its file stem, names and HTML (figures embedded)."""
 
@@ -94,13 +106,15 @@ def build_school_pages(
     subjects: Sequence[str],
     min_n: int,
     name_others: bool,
+    links: SchoolLinks,
     render: Callable[[dict], str],
     png: Callable[[Figure], str],
 ) -> list[SchoolPage]:
     """Every PL school's page, from the report's suppressed school table (``schools``, with
     its hidden rows and log) and school trajectories (``trajectory``); ``pooled`` is the shown
-    pooled estimate per subject. ``render`` turns a page's context into HTML and ``png`` a
-    figure into a data URI (the report's template environment and embedding)."""
+    pooled estimate per subject; ``links`` say where the report is from the pages. ``render``
+    turns a page's context into HTML and ``png`` a figure into a data URI (the report's
+    template environment and embedding)."""
     table = schools.table.assign(hidden=schools.hidden)
     table = table.assign(
         shrunken_percentile_points=percentile_points(
@@ -154,6 +168,7 @@ def build_school_pages(
             "main_class": "school",
             "school": school,
             "district": district,
+            "report_href": links.report,
             "blocks": blocks,
             "figures": {name: (png(fig), fig.get_label()) for name, fig in figs.items()},
             "min_n": min_n,

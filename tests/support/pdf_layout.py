@@ -5,6 +5,7 @@ planted pages in test_pdf_layout.py."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,9 +100,7 @@ def captions_apart(pages: list[Page], captions: list[str]) -> list[str]:
 def split_rows(html: str) -> list[str]:
     """Body rows of tables that WeasyPrint lays out over more than one page (header rows
     repeat on every page by design). Reads WeasyPrint's layout boxes (Page._page_box)."""
-    import weasyprint
-
-    document = weasyprint.HTML(string=html).render()
+    document = _layout(html)
     pages_of: dict[int, set[int]] = {}
     text_of: dict[int, str] = {}
 
@@ -117,3 +116,30 @@ def split_rows(html: str) -> list[str]:
     for number, page in enumerate(document.pages, start=1):
         walk(page._page_box, number)
     return [f"{text_of[k]!r} on pages {sorted(v)}" for k, v in pages_of.items() if len(v) > 1]
+
+
+def overflowing(html: str) -> list[str]:
+    """Text that WeasyPrint lays out past the right edge of its page's content area (a word
+    too long for the line that was not broken), as page number and the text's start."""
+    from weasyprint.formatting_structure import boxes
+
+    document = _layout(html)
+    out = []
+
+    def walk(box, number, right):
+        if isinstance(box, boxes.TextBox) and box.position_x + box.width > right + 0.5:
+            out.append(f"page {number}: {box.text[:40]!r}")
+        for child in getattr(box, "children", []):
+            walk(child, number, right)
+
+    for number, page in enumerate(document.pages, start=1):
+        walk(page._page_box, number, page._page_box.content_box_x() + page._page_box.width)
+    return out
+
+
+@functools.lru_cache(maxsize=2)
+def _layout(html: str):
+    """WeasyPrint's layout of ``html``, made once for the checks that read it."""
+    import weasyprint
+
+    return weasyprint.HTML(string=html).render()
