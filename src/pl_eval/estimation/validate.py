@@ -327,9 +327,12 @@ def summarise_years(comparisons: pd.DataFrame) -> pd.DataFrame:
     table = table.merge(mc_se, left_on=["subject", "analysis", "group"], right_index=True)
     table["bias_z"] = table["bias"] / table["bias_mc_se"]
     table["se_ratio"] = np.sqrt(table["ms_se"]) / table["sd_error"]
-    table["se_ratio_mc_se"] = _se_ratio_mc_se(data, ["subject", "analysis", "group"]).reindex(
-        pd.MultiIndex.from_frame(table[["subject", "analysis", "group"]])
-    ).to_numpy() * table["se_ratio"].to_numpy()
+    table["se_ratio_mc_se"] = (
+        _se_ratio_mc_se(data, ["subject", "analysis", "group"])
+        .reindex(pd.MultiIndex.from_frame(table[["subject", "analysis", "group"]]))
+        .to_numpy()
+        * table["se_ratio"].to_numpy()
+    )
     return table.sort_values("subject", kind="stable")[YEARS_TABLE_COLUMNS].reset_index(drop=True)
 
 
