@@ -6,14 +6,17 @@ once and runs the shipped config's main analysis, as the workflow's ``<cohort>@`
 every one-year analysis, every span, every placebo, and the last year's exposure groups. It
 prints per subject × analysis × group the replications, mean truth, bias with its Monte Carlo
 SE and their ratio (bias_z), 95% CI coverage with its MC SE, mean SE, the SD of the errors and
-se_ratio (:func:`pl_eval.estimation.validate.summarise_years`). No gates: a check, not a target.
+se_ratio with its MC SE (:func:`pl_eval.estimation.validate.summarise_years`). No gates: a
+check, not a target; a placebo's comparison students can sit in a handful of schools, so its
+errors are heavy-tailed and a few dozen replications leave se_ratio uncertain by ±0.1.
 
 ``--reps N`` (default 4, what ``make bench`` runs; ``--quick`` 2); ``--out DIR`` keeps
 years_validation.csv and comparisons.csv, rewritten after every replication, so a run cut off
 still leaves a table of the replications done. Deterministic by seed; replications run in
 ``--workers`` processes (default 2). ``--analyses`` runs some of them only and ``--set
 NAME=VALUE`` changes a simulation setting (e.g. ``district_shock_sd=0``, or
-``pre_adoption_selection=0.1`` for the placebo's power), to trace a bias or an SE to its cause.
+``pre_adoption_selection=0.1`` for the placebo's power; booleans as true/false), to trace a
+bias or an SE to its cause.
 """
 
 from __future__ import annotations
@@ -95,6 +98,19 @@ def replicate(job: tuple[int, int, dict, dict, list[str]]) -> pd.DataFrame:
         return years_compare_to_truth(estimates, io.read_json(raw / "truth.json"), rep)
 
 
+def setting_value(default: object, text: str) -> object:
+    """``text`` as a value of the setting whose default is ``default``: bool("false") is True,
+    so booleans are read as words; tuples are not settable from the command line."""
+    if isinstance(default, bool):
+        words = {"true": True, "1": True, "false": False, "0": False}
+        if text.lower() not in words:
+            raise ValueError("expected true or false")
+        return words[text.lower()]
+    if isinstance(default, tuple):
+        raise ValueError("a tuple setting; change it in the code")
+    return type(default)(text)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="2 replications")
@@ -121,7 +137,10 @@ def main() -> int:
         name, _, value = item.partition("=")
         if name not in SimulationSettings.__dataclass_fields__:
             parser.error(f"--set {item}: no simulation setting {name!r}")
-        changes[name] = type(getattr(SimulationSettings(), name))(value)
+        try:
+            changes[name] = setting_value(getattr(SimulationSettings(), name), value)
+        except ValueError as exc:
+            parser.error(f"--set {item}: {exc}")
     jobs = [(args.seed + rep, rep, config, changes, analyses) for rep in range(reps)]
     with tempfile.TemporaryDirectory(prefix="pl_eval_years_validation_") as scratch:
         out = args.out or Path(scratch)

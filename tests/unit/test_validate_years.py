@@ -118,5 +118,9 @@ def test_summary_gives_bias_coverage_and_se_ratio_per_analysis():
     assert row["coverage_mc_se"] == pytest.approx(np.sqrt(2 / 27))
     assert row["sd_error"] == pytest.approx(np.sqrt(0.04 / 3))
     assert row["se_ratio"] == pytest.approx(np.sqrt(0.011875 / 3) / np.sqrt(0.04 / 3))
+    # Its MC SE by the delta method: s²/m = 27/19, 3/19, 27/19 and d²/v = 1/2, 2, 1/2 (errors'
+    # deviations 1/15, -2/15, 1/15, v = 2/225), so the terms are 35/38, -35/19, 35/38, the sum
+    # of their squares 6·(35/38)², and the SE of log se_ratio ½·√6·(35/38)/3 = 35√6/228.
+    assert row["se_ratio_mc_se"] == pytest.approx(row["se_ratio"] * 35 * np.sqrt(6) / 228)
     # reading: every estimate on its truth -> no bias, full coverage
     assert table.iloc[1]["bias"] == pytest.approx(0) and table.iloc[1]["coverage"] == 1

@@ -233,7 +233,7 @@ def _replication_mc_se(values: pd.Series, rep: pd.Series, keys: list[pd.Series])
 #: The multi-year table's columns (:func:`summarise_years`): per subject × analysis × group.
 YEARS_TABLE_COLUMNS = [
     "subject", "analysis", "group", "n_reps", "mean_truth", "bias", "bias_mc_se", "bias_z",
-    "coverage", "coverage_mc_se", "mean_se", "sd_error", "se_ratio",
+    "coverage", "coverage_mc_se", "mean_se", "sd_error", "se_ratio", "se_ratio_mc_se",
 ]  # fmt: skip
 
 
@@ -295,8 +295,9 @@ def summarise_years(comparisons: pd.DataFrame) -> pd.DataFrame:
     :func:`years_compare_to_truth` gives): mean truth,
     bias with its Monte Carlo SE and their ratio ``bias_z`` (|bias_z| > 3: beyond replication
     noise), 95% CI coverage with its MC SE, mean SE, the SD of the errors and ``se_ratio``
-    (root mean square SE over that SD; 1 when the SEs are calibrated). Rows in the order the
-    analyses first appear."""
+    (root mean square SE over that SD; 1 when the SEs are calibrated) with its MC SE
+    ``se_ratio_mc_se`` (:func:`_se_ratio_mc_se`). Rows in the order the analyses first
+    appear."""
     data = comparisons.assign(
         error=comparisons["estimate"] - comparisons["truth"],
         covered=(comparisons["ci_low"] <= comparisons["truth"])
@@ -326,4 +327,27 @@ def summarise_years(comparisons: pd.DataFrame) -> pd.DataFrame:
     table = table.merge(mc_se, left_on=["subject", "analysis", "group"], right_index=True)
     table["bias_z"] = table["bias"] / table["bias_mc_se"]
     table["se_ratio"] = np.sqrt(table["ms_se"]) / table["sd_error"]
+    table["se_ratio_mc_se"] = (
+        _se_ratio_mc_se(data, ["subject", "analysis", "group"])
+        .reindex(pd.MultiIndex.from_frame(table[["subject", "analysis", "group"]]))
+        .to_numpy()
+        * table["se_ratio"].to_numpy()
+    )
     return table.sort_values("subject", kind="stable")[YEARS_TABLE_COLUMNS].reset_index(drop=True)
+
+
+def _se_ratio_mc_se(data: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Monte Carlo SE of log(se_ratio) per group of ``keys`` (one estimate per replication):
+    se_ratio² = m/v, m the mean squared SE and v the mean squared deviation of the errors from
+    their mean, so by the delta method log se_ratio has variance ¼·Σ_r (s_r²/m − d_r²/v)²/R²
+    over the R replications (s_r the SE, d_r the error's deviation; with v's divisor R the
+    terms sum to 0). Times se_ratio this is the ratio's own MC SE: with a few dozen
+    replications it is ±0.1 or more, as heavy-tailed errors (a replication whose comparison
+    students sit in a handful of schools) make the errors' SD itself uncertain."""
+    deviation = data["error"] - data.groupby(keys)["error"].transform("mean")
+    squared = deviation**2
+    m = data.groupby(keys)["se2"].transform("mean")
+    v = squared.groupby([data[k] for k in keys]).transform("mean")
+    terms = (data["se2"] / m - squared / v) ** 2
+    grouped = terms.groupby([data[k] for k in keys])
+    return 0.5 * np.sqrt(grouped.sum()) / grouped.size()
