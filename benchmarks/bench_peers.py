@@ -31,7 +31,8 @@ Parquet:
 
 With Debian's MatchIt 4.5.1 (its nearest-neighbour bug, above) the timing is the work
 MatchIt does, not a check of our pairs (ours reproduce MatchIt 4.7.2's, tested on its
-output): the version is printed with a note. Timings on a shared machine: the load average is printed beside them.
+output): the version is printed with a note. Timings on a shared machine: the load average
+is printed beside them.
 """
 
 from __future__ import annotations
