@@ -2,42 +2,54 @@
 nearest-neighbour match and lme4's random-intercept model, on the same data, as ratios.
 
 Runs only where ``Rscript`` and the R packages MatchIt and lme4 are installed; otherwise it
-prints one line saying what is missing and passes (R is no dependency of pl_eval). Where they
-are, the national cohort (``--quick``: demo) runs through the workflow's main analysis once
-(untimed) for its panel and main matched samples; each subject's rows are then written to CSV
-(untimed) and timed, each in a fresh process, R reading the CSV before its clock starts and
-ours the same rows from Parquet:
+prints one line saying what is missing and passes (R is no dependency of pl_eval; on Debian,
+``apt-get install r-base-core r-cran-lme4 r-cran-matchit``). Where they are, the national
+cohort (``--quick``: demo) runs through the workflow's main analysis once (untimed) for its
+panel and main matched samples, of its last school year alone (the main analysis of the
+three-year study: the same panel, without the earlier years' analyses); ``--processed DIR``
+uses a processed cohort folder instead (``data/processed/national`` after ``make run
+COHORT=national``). Each subject's rows are then written to CSV (untimed) and timed, each in
+a fresh process, R reading the CSV before its clock starts and ours the same rows from
+Parquet:
 
 - match: ``pl_eval.matching.match_cohort`` under config ``match`` (logistic propensity on the
   match covariates, exact strata, 5:1 nearest neighbour on the logit with replacement, caliper
-  0.2 SD of the logit and the covariate calipers, largest first) against ``MatchIt::matchit(
-  method = "nearest", distance = "glm", link = "linear.logit", exact =, caliper = c(0.2,
-  fall_z = 0.1, frl_pct = 0.2), ratio = 5, replace = TRUE, m.order = "largest")`` on the
-  subject's complete rows;
+  0.2 SD of the logit and the covariate calipers, largest first) against MatchIt on the
+  subject's complete rows: the logistic model (``glm``) and ``matchit(method = "nearest",
+  distance = <its logit>, exact =, caliper = c(0.2, fall_z = 0.1, frl_pct = 0.2) in SDs over
+  the complete rows, ratio = 5, replace = TRUE, m.order = "largest")``, both timed. That is
+  ``matchit(distance = "glm", link = "linear.logit", std.caliper = TRUE)`` in two steps,
+  because Debian's r-cran-matchit 4.5.1 stops on an exact stratum without a treated student
+  ("number of columns of matrices must match", in matchit2nearest), which the national panel
+  has: the match is given the strata that hold a treated student (the others' students could
+  match no one). The check column sets the treated students R matched beside ours;
 - random intercepts: ``estimate_effect(model="mixed")`` as the random_intercepts analysis fits
   its pooled effect (one school-intercept variance per arm, REML, match weights) against
   ``lme4::lmer(spring_z ~ treated + covariates + (0 + t1 | school) + (0 + t0 | school),
-  weights = weight, REML = TRUE)`` on the matched sample.
+  weights = weight, REML = TRUE)`` on the matched sample; the check column sets the two
+  effects side by side.
 
-Debian's r-cran-matchit 4.5.1 has a bug in its nearest-neighbour matching; its timing is
-still the work MatchIt does, so it is shown, with a note beside the version. This comparison
-has not run on the development machine (no R there): the R code is written against MatchIt's
-and lme4's documented calls.
-Timings on a shared machine: the load average is printed beside them.
+With Debian's MatchIt 4.5.1 (its nearest-neighbour bug, above) the timing is the work
+MatchIt does, not a check of our pairs (ours reproduce MatchIt 4.7.2's, tested on its
+output): the version is printed with a note. Timings on a shared machine: the load average
+is printed beside them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import yaml
-from bench_workflow import ROOT, ensure_cohort, load, run_cohort
+from bench_scaling import YEARS, Size, prepare, run
+from bench_workflow import ROOT, ensure_cohort, load
 from measure import measure, print_rows
 
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -49,10 +61,21 @@ suppressPackageStartupMessages(library(MatchIt))
 d <- read.csv({csv!r}, stringsAsFactors = TRUE)
 d <- d[complete.cases(d[, c("treated", {covariates}, {exact})]), ]
 start <- proc.time()[["elapsed"]]
-m <- matchit(treated ~ {formula}, data = d, method = "nearest", distance = "glm",
-             link = "linear.logit", exact = ~ {exact_formula}, caliper = c({calipers}),
-             std.caliper = TRUE, ratio = {ratio}, replace = {replace}, m.order = "{order}")
-cat("@@R@@", proc.time()[["elapsed"]] - start, sum(m$weights[d$treated == 1] > 0), "\\n")
+# MatchIt's own steps, the propensity model over every complete row and calipers in SDs over
+# them, then its nearest-neighbour match given that distance, on the exact strata holding a
+# treated student: Debian's MatchIt 4.5.1 stops at a stratum without one ("number of columns
+# of matrices must match", in matchit2nearest's rbind), whose students could match no one.
+fit <- glm(treated ~ {formula}, data = d, family = binomial())
+d$.logit <- predict(fit, type = "link")
+widths <- c({calipers})
+named <- names(widths)[names(widths) != ""]
+widths <- widths * c(sd(d$.logit), vapply(named, function(v) sd(d[[v]]), numeric(1)))
+key <- interaction(d[, c({exact})], drop = TRUE)
+s <- d[ave(d$treated, key, FUN = max) == 1, ]
+m <- matchit(treated ~ {formula}, data = s, method = "nearest", distance = s$.logit,
+             exact = ~ {exact_formula}, caliper = widths, std.caliper = FALSE,
+             ratio = {ratio}, replace = {replace}, m.order = "{order}")
+cat("@@R@@", proc.time()[["elapsed"]] - start, sum(m$weights[s$treated == 1] > 0), "\\n")
 """
 R_MIXED = """
 suppressPackageStartupMessages(library(lme4))
@@ -127,6 +150,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="demo cohort")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument(
+        "--processed", type=Path, help="a processed cohort folder to use (after make run)"
+    )
     args, _ = parser.parse_known_args()  # make bench passes every script the same flags
     why = missing_r()
     if why:
@@ -137,12 +163,16 @@ def main() -> int:
     match = analysis_section(CONFIG, "main", "match")
     mixed = analysis_section(CONFIG, "random_intercepts", "estimate")
     cohort = "demo" if args.quick else "national"
-    raw = ensure_cohort(cohort)
     scratch = Path(tempfile.mkdtemp(prefix="pl_eval_bench_peers_"))
     try:
-        workdir = scratch / "workflow"
-        run_cohort(raw, cohort, args.cores, analyses={"main": {}}, workdir=workdir)
-        processed = workdir / "data" / "processed" / cohort
+        processed = args.processed
+        if processed is None:
+            raw = ensure_cohort(cohort)
+            workdir = scratch / "workflow"
+            prepare(workdir, Size(cohort, raw.name, 1.0, YEARS[-1:]), cohort, {"main": {}})
+            run(workdir, cohort, args.cores)
+            processed = workdir / "data" / "processed" / cohort
+        cohort = processed.name
         body = rows(processed, scratch, match, mixed)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -157,8 +187,11 @@ def main() -> int:
 
 
 def rows(processed: Path, scratch: Path, match: dict, mixed: dict) -> list[tuple[str, ...]]:
-    """One table row per subject and package: our seconds, R's and the ratio."""
+    """One table row per subject and package: our seconds, R's, the ratio, and a check that
+    both did the same work (treated students matched; the effect)."""
     import pandas as pd
+
+    from pl_eval.estimation import estimate_effect
 
     covariates, exact = list(match["covariates"]), list(match["exact"])
     calipers = ", ".join(
@@ -185,10 +218,12 @@ def rows(processed: Path, scratch: Path, match: dict, mixed: dict) -> list[tuple
                 replace="TRUE" if match["replace"] else "FALSE", order=match["order"],
             )
         )  # fmt: skip
+        summary = json.loads((processed / "main" / f"match_summary_{subject}.json").read_text())
         body.append(
             (f"match {subject} (MatchIt nearest)", f"{ours.seconds:.2f}", f"{theirs:.2f}",
              f"{theirs / ours.seconds:.2f}", f"{len(panel):,}",
-             f"R matched {matched_treated.strip()} treated")
+             f"treated matched: R {int(matched_treated)}, "
+             f"ours {summary['sample_sizes']['treated']['matched']}")
         )  # fmt: skip
         matched_path = processed / "main" / f"matched_{subject}.parquet"
         matched = pd.read_parquet(matched_path)
@@ -205,10 +240,17 @@ def rows(processed: Path, scratch: Path, match: dict, mixed: dict) -> list[tuple
             setup=OURS_MIXED.format(matched=str(matched_path)),
         )
         theirs, effect = run_r(R_MIXED.format(csv=str(csv), formula=r_terms(terms)))
+        kept = matched[matched["weight"] > 0].assign(
+            treated=matched["treated"].astype(bool), grade=matched["grade"].astype("string")
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = estimate_effect(kept, "spring_z", "treated", terms, weights="weight",
+                                  cluster="school_id", model="mixed")  # fmt: skip
         body.append(
             (f"random intercepts {subject} (lme4)", f"{ours_fit.seconds:.2f}",
              f"{theirs:.2f}", f"{theirs / ours_fit.seconds:.2f}", f"{len(matched):,}",
-             f"lme4 effect {float(effect):+.4f}")
+             f"effect: lme4 {float(effect):+.4f}, ours {fit.estimate:+.4f}")
         )  # fmt: skip
     return body
 

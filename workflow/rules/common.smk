@@ -10,12 +10,21 @@ from pl_eval.config import SIMULATED_COHORTS, analysis_section
 from pl_eval.ingest.layouts import SPREADSHEET_SUFFIXES
 from pl_eval.ingest.pipeline import READ_KEYS as INGEST_READ_KEYS
 from pl_eval.matching import stratum_labels
+from pl_eval.simulate.settings import SimulationSettings
 from pl_eval.years import main_year, parse_analysis, year_analyses
 
 # Subjects analysed; ingest sets other subjects aside with a reason.
 SUBJECTS = ("math", "reading")
 
 COHORTS = list(config["cohorts"])
+
+# A simulated cohort that `school_years` does not list is analysed in the years the simulate
+# rule writes for it, the preset's three: the effective config lists them, so every rule and
+# the report's provenance see them. Any other cohort not listed has one school year, or
+# build_panel stops with one line asking for its years to be listed.
+for _cohort in COHORTS:
+    if _cohort in SIMULATED_COHORTS:
+        config["school_years"].setdefault(_cohort, list(SimulationSettings.school_years))
 
 # "main" and the sensitivity variants, in config order (config `analyses`).
 ANALYSES = list(config["analyses"])

@@ -1,0 +1,71 @@
+"""The simulated national cohort runs as the three-year study it is simulated as, like the demo:
+a Snakemake dry run in a scratch directory (nothing is simulated or read) plans its main
+analysis of 2022-2023 beside the one-year analyses of the two earlier years, the three spans
+and the two placebos, and simulates the three years; also when ``school_years`` does not list
+it (a simulated cohort is analysed in the years the simulate rule writes for it)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.workflow
+
+YEARS = ["2020-2021", "2021-2022", "2022-2023"]
+#: build_panel's cohort wildcards: main (2022-2023), its re-ingested no_rapid_guessing_screen
+#: variant, the other years, the spans and the placebos.
+PANELS = {
+    "national",
+    "national~no_rapid_guessing_screen",
+    "national@2020-2021",
+    "national@2021-2022",
+    "national@2020-2022",
+    "national@2021-2023",
+    "national@2020-2023",
+    "national@placebo-2020-2021",
+    "national@placebo-2021-2022",
+}
+
+
+def dry_run(workdir: Path) -> str:
+    """A dry run of the national cohort with its shell commands (stdout and stderr)."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+         "--cores", "2", "-n", "-p", "--config", "cohorts=[national]"],
+        capture_output=True, text=True, check=False, env={**os.environ, "PATH": path},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+def rule_wildcards(output: str, rule: str) -> set[str]:
+    """The cohort wildcard of every job of ``rule`` a dry run plans."""
+    jobs = output.split(f"rule {rule}:")[1:]
+    return {re.search(r"wildcards: cohort=(\S+)", job)[1] for job in jobs}
+
+
+@pytest.mark.parametrize("listed", [True, False], ids=["shipped config", "not listed"])
+def test_national_runs_its_three_simulated_years(tmp_path, listed):
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    config_file = tmp_path / "config" / "config.yaml"
+    config = yaml.safe_load(config_file.read_text())
+    assert config["school_years"]["national"] == YEARS  # shipped as a three-year study
+    if not listed:
+        del config["school_years"]["national"]
+        config_file.write_text(yaml.safe_dump(config))
+    output = dry_run(tmp_path)
+    assert rule_wildcards(output, "build_panel") == PANELS
+    main = next(job for job in output.split("rule build_panel:")[1:] if "cohort=national\n" in job)
+    assert "--school-year 2022-2023" in main
+    assert f"--school-years {' '.join(YEARS)}" in output.split("rule simulate:")[1]
+    report = output.split("rule report:")[1].split("rule ")[0]
+    assert "--year-analyses national@2020-2021 national@2021-2022 national@2020-2022" in report
