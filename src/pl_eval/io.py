@@ -19,6 +19,7 @@ import secrets
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -439,7 +440,8 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
     bom = head.startswith(codecs.BOM_UTF8)
     if bom:
         head = head[len(codecs.BOM_UTF8) :]
-    line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    end = head.find(b"\n")  # the first line, without copying the rest (split would)
+    line = (head if end < 0 else head[:end]).rstrip(b"\r")
     if not line.strip():
         raise InputError.at(
             name,
@@ -447,7 +449,7 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
             line=1,
             found="an empty file" if not head.strip() else "a blank line",
         )
-    encoding = file_encoding(path, name, bom=bom)
+    encoding = file_encoding(path, name, bom=bom, head=head)
     first = line.decode(_CODECS[encoding], errors="replace")  # a header cut at SNIFF_BYTES
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     header = next(csv.reader([first], delimiter=delimiter))
@@ -470,7 +472,7 @@ _NOT_TEXT = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
 _WINDOWS_ONLY = re.compile(rb"[\x80-\x9f]")
 
 
-def file_encoding(path: str | Path, name: str, *, bom: bool = False) -> str:
+def file_encoding(path: str | Path, name: str, *, bom: bool = False, head: bytes = b"") -> str:
     """The encoding of a whole export: "utf-8" ("utf-8-sig" with a byte-order mark) when every
     byte is UTF-8, else "latin-1" or "cp1252" (Windows-1252, when it has curly quotes and the
     like) when that is plausible; InputError at the first offending byte otherwise.
@@ -478,9 +480,14 @@ def file_encoding(path: str | Path, name: str, *, bom: bool = False) -> str:
     Decided over the whole file, never over its first block: a file that is UTF-8 with one
     Latin-1 byte (mixed) or with bytes no Western text encoding has cannot be read without
     silently changing names (``Peña`` read as ``PeÃ±a``), so it is refused. Python's codecs
-    run over 1 MiB blocks; files are read once more only when they are not UTF-8.
+    run over 1 MiB blocks; files are read once more only when they are not UTF-8. ``head``, the
+    file's first bytes after any byte-order mark when already read, is not read again when it
+    is ASCII (most exports are: a whole one under 1 MiB is then read once).
     """
-    bad = _first_non_utf8(path, len(codecs.BOM_UTF8) if bom else 0)
+    start = len(codecs.BOM_UTF8) if bom else 0
+    if head.isascii():  # ASCII is UTF-8 and cuts no character: go on after it
+        start += len(head)
+    bad = _first_non_utf8(path, start)
     if bad is None:
         return "utf-8-sig" if bom else "utf-8"
     save = "re-save it as CSV UTF-8 (in Excel: Save As, CSV UTF-8)"
@@ -691,12 +698,16 @@ def _stack(
     )
     if tables:
         stacked = pa.concat_tables(tables.values())
-        columns = {n: stacked[n].dictionary_encode().combine_chunks() for n in names}
-        keep = pc.invert(_blank_rows(columns, stacked.num_rows))
-        frame = pa.table(
-            {n: c.filter(keep) for n, c in columns.items()}
-            | {"source_line": stacked["source_line"].filter(keep)}
-        ).to_pandas()
+        # a column at a time per core: pyarrow's hashing releases the GIL, and columns are
+        # encoded independently, so the result does not depend on the threads
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            encoded = pool.map(lambda n: stacked[n].dictionary_encode().combine_chunks(), names)
+            columns = dict(zip(names, encoded, strict=True))
+        columns["source_line"] = stacked["source_line"]
+        keep = pc.invert(_blank_rows([columns[n] for n in names], stacked.num_rows))
+        if not pc.all(keep).as_py():  # rarely: filtering copies every column
+            columns = {n: c.filter(keep) for n, c in columns.items()}
+        frame = pa.table(columns).to_pandas()
         keep = keep.to_numpy(zero_copy_only=False)
     else:  # nothing was requested
         frame = pd.DataFrame({"source_line": np.array([], dtype=np.int64)})
@@ -706,13 +717,13 @@ def _stack(
     return frame, {f: int(blank[files.index(f)]) for f in tables}
 
 
-def _blank_rows(columns: dict[str, pa.DictionaryArray], rows: int) -> pa.Array:
+def _blank_rows(columns: list[pa.DictionaryArray], rows: int) -> pa.Array:
     """Rows whose every read field is empty or whitespace (or absent): blank lines in a file.
 
     Tested on each column's dictionary (its distinct values) and mapped through the indices.
     """
     blank = pa.array(np.ones(rows, dtype=bool))
-    for column in columns.values():
+    for column in columns:
         empty = pc.take(pc.equal(pc.utf8_trim_whitespace(column.dictionary), ""), column.indices)
         blank = pc.and_(blank, pc.fill_null(empty, True))
     return blank
