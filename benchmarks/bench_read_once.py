@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 
 import yaml
+from bench_workflow import NATIONAL_1Y, ensure_cohort
 from measure import Measurement, measure, print_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -280,11 +281,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.startup:
         return 0 if startup_table(max(args.repeat, 5)) else 1
-    cohort = "demo" if args.quick else "national"
-    raw = ROOT / "data" / "raw" / cohort
-    if not (raw / "schools.csv").exists():
-        print(f"simulating {cohort} cohort into {raw} (once, untimed) ...", flush=True)
-        subprocess.run([PL_EVAL, "simulate", str(raw), "--size", cohort], check=True)
+    cohort = "demo" if args.quick else NATIONAL_1Y
+    raw = ensure_cohort(cohort)
     os.chdir(ROOT)
     print(f"cohort {cohort}: ingest against the floor, side by side")
     ingest_ok = ingest_table(raw, args.repeat, args.quick, args.one_shot)
