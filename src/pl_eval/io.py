@@ -460,6 +460,20 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
     return RawFile(Path(path), name, tuple(h.strip() for h in header), delimiter, encoding)
 
 
+def sniff_raw_files(files: Sequence[tuple[Path, str]]) -> list[RawFile | InputError]:
+    """:func:`sniff_raw_file` of each (path, name), in order, read side by side (one file per
+    core: reading them is most of it); a file that cannot be read gives its InputError."""
+
+    def sniff(file: tuple[Path, str]) -> RawFile | InputError:
+        try:
+            return sniff_raw_file(*file)
+        except InputError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return list(pool.map(sniff, files))
+
+
 #: First bytes of .xlsx (a zip) and .xls (OLE2) workbooks, whatever the file is called.
 _WORKBOOK_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
 #: Encodings an export may have (as the ingest summary names them) -> the codec that reads it.
