@@ -35,6 +35,12 @@ every row, and fall back to rows only to name the failing ones; typing takes cat
 codes as they are; the typed table is read back a column per block and selections are not
 copied twice (ingest's peak: 3.2 -> 2.6 GB); Parquet row groups are built while the one
 before is written. Every row is still checked, every output byte-identical.
+Measured 2026-12-03 on the shared machine (load average 9-12 on 2 cores, so the floor itself
+varied 17-33 s between turns; medians of 2): ingest / floor 5.29 before these changes and
+3.52 after (``bench_read_once.py --repeat 2``, before with PYTHONPATH at main's src). The
+stages' own wall time moved less (94 -> 88 s) than the ratio suggests; CPU seconds of
+read_exports 23.0 -> 20.8, of ingest about 10 either way (parallel reading is the wall-time
+gain); peak memory 2.7 -> 2.3 GB (read_exports) and 3.2 -> 2.6 GB (ingest).
 
 Start-up: ``pl-eval --help``, and a stage process that does nothing (the CLI and the stages
 module imported: what every job pays before its stage's own libraries; no pandas, pyarrow or
