@@ -37,10 +37,13 @@ copied twice (ingest's peak: 3.2 -> 2.6 GB); Parquet row groups are built while 
 before is written. Every row is still checked, every output byte-identical.
 Measured 2026-12-03 on the shared machine (load average 9-12 on 2 cores, so the floor itself
 varied 17-33 s between turns; medians of 2): ingest / floor 5.29 before these changes and
-3.52 after (``bench_read_once.py --repeat 2``, before with PYTHONPATH at main's src). The
-stages' own wall time moved less (94 -> 88 s) than the ratio suggests; CPU seconds of
-read_exports 23.0 -> 20.8, of ingest about 10 either way (parallel reading is the wall-time
-gain); peak memory 2.7 -> 2.3 GB (read_exports) and 3.2 -> 2.6 GB (ingest).
+3.52 after (``bench_read_once.py --repeat 2``, before with PYTHONPATH at main's src), but
+the stages' own wall time moved little (94 -> 88 s): the ratio moved mostly with the floor.
+Before and after in turns at a lower load (2.6-3.4; medians of 2): 3.97 before, 4.75 after
+(floor 9.1 / 7.4 s, read_exports 26.1 / 23.1 s, ingest 9.9 / 12.1 s). So no wall-time gain
+is shown: user CPU fell (read_exports 13.9 -> 12.5 s, ingest 7.2 -> 6.8 s) but system time
+(page faults) varies 2-9 s from run to run and swamps it. Peak memory did fall: 2.7 -> 2.3 GB
+(read_exports) and 3.2 -> 2.6 GB (ingest).
 
 Start-up: ``pl-eval --help``, and a stage process that does nothing (the CLI and the stages
 module imported: what every job pays before its stage's own libraries; no pandas, pyarrow or
