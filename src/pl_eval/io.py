@@ -19,6 +19,7 @@ import secrets
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -140,14 +141,18 @@ def write_arrow(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def read_arrow(path: str | Path) -> pd.DataFrame:
-    """Read a table written by :func:`write_arrow`."""
+    """Read a table written by :func:`write_arrow`: a column per block, numbers without
+    missing values mapped from the file rather than copied (pandas' one block per dtype
+    copies every column once more: a national cohort's typed tests held 3 GB at the peak)."""
     path = Path(path)
-    return _table(path, partial(feather.read_table, path, memory_map=True), "an Arrow file")
+    read = partial(feather.read_table, path, memory_map=True)
+    return _table(path, read, "an Arrow file", split_blocks=True)
 
 
-def _table(path: Path, read: Callable[[], pa.Table], kind: str) -> pd.DataFrame:
-    """``read()`` as a DataFrame; a file that is not ``kind`` written by pl-eval, or that the
-    system refuses, is an error naming the path."""
+def _table(path: Path, read: Callable[[], pa.Table], kind: str, **to_pandas) -> pd.DataFrame:
+    """``read()`` as a DataFrame (``to_pandas``: options of pyarrow's conversion); a file that
+    is not ``kind`` written by pl-eval, or that the system refuses, is an error naming the
+    path."""
     try:
         table = read()
     except pa.ArrowInvalid:
@@ -156,7 +161,7 @@ def _table(path: Path, read: Callable[[], pa.Table], kind: str) -> pd.DataFrame:
         raise InputError.at(path, f"{kind} written by pl-eval", found=found) from None
     except OSError as exc:
         raise _about(exc, path) from exc
-    return table.to_pandas()
+    return table.to_pandas(**to_pandas)
 
 
 def write_json(obj: Any, path: str | Path) -> None:
@@ -439,7 +444,8 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
     bom = head.startswith(codecs.BOM_UTF8)
     if bom:
         head = head[len(codecs.BOM_UTF8) :]
-    line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    end = head.find(b"\n")  # the first line, without copying the rest (split would)
+    line = (head if end < 0 else head[:end]).rstrip(b"\r")
     if not line.strip():
         raise InputError.at(
             name,
@@ -447,11 +453,25 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
             line=1,
             found="an empty file" if not head.strip() else "a blank line",
         )
-    encoding = file_encoding(path, name, bom=bom)
+    encoding = file_encoding(path, name, bom=bom, head=head)
     first = line.decode(_CODECS[encoding], errors="replace")  # a header cut at SNIFF_BYTES
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     header = next(csv.reader([first], delimiter=delimiter))
     return RawFile(Path(path), name, tuple(h.strip() for h in header), delimiter, encoding)
+
+
+def sniff_raw_files(files: Sequence[tuple[Path, str]]) -> list[RawFile | InputError]:
+    """:func:`sniff_raw_file` of each (path, name), in order, read side by side (one file per
+    core: reading them is most of it); a file that cannot be read gives its InputError."""
+
+    def sniff(file: tuple[Path, str]) -> RawFile | InputError:
+        try:
+            return sniff_raw_file(*file)
+        except InputError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return list(pool.map(sniff, files))
 
 
 #: First bytes of .xlsx (a zip) and .xls (OLE2) workbooks, whatever the file is called.
@@ -470,7 +490,7 @@ _NOT_TEXT = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
 _WINDOWS_ONLY = re.compile(rb"[\x80-\x9f]")
 
 
-def file_encoding(path: str | Path, name: str, *, bom: bool = False) -> str:
+def file_encoding(path: str | Path, name: str, *, bom: bool = False, head: bytes = b"") -> str:
     """The encoding of a whole export: "utf-8" ("utf-8-sig" with a byte-order mark) when every
     byte is UTF-8, else "latin-1" or "cp1252" (Windows-1252, when it has curly quotes and the
     like) when that is plausible; InputError at the first offending byte otherwise.
@@ -478,9 +498,14 @@ def file_encoding(path: str | Path, name: str, *, bom: bool = False) -> str:
     Decided over the whole file, never over its first block: a file that is UTF-8 with one
     Latin-1 byte (mixed) or with bytes no Western text encoding has cannot be read without
     silently changing names (``Peña`` read as ``PeÃ±a``), so it is refused. Python's codecs
-    run over 1 MiB blocks; files are read once more only when they are not UTF-8.
+    run over 1 MiB blocks; files are read once more only when they are not UTF-8. ``head``, the
+    file's first bytes after any byte-order mark when already read, is not read again when it
+    is ASCII (most exports are: a whole one under 1 MiB is then read once).
     """
-    bad = _first_non_utf8(path, len(codecs.BOM_UTF8) if bom else 0)
+    start = len(codecs.BOM_UTF8) if bom else 0
+    if head.isascii():  # ASCII is UTF-8 and cuts no character: go on after it
+        start += len(head)
+    bad = _first_non_utf8(path, start)
     if bad is None:
         return "utf-8-sig" if bom else "utf-8"
     save = "re-save it as CSV UTF-8 (in Excel: Save As, CSV UTF-8)"
@@ -584,15 +609,27 @@ def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) 
     tables: dict[str, pa.Table] = {}
     encodings: dict[str, str] = {}
     in_order = sorted(requests, key=lambda r: r.file.name)  # rows in file, line order
-    if progress:
-        in_order = track(in_order, "read file", logger=log, label=lambda r: r.file.name)
-    for request in in_order:
+
+    def read(request: RawRequest) -> tuple[pa.Table, str] | InputError:
         try:
-            table, encodings[request.file.name] = _read_one(request)
+            return _read_one(request)
         except InputError as exc:
-            problems.extend(exc.problems)
-            continue
-        tables[request.file.name] = _with_columns(table, names)
+            return exc
+
+    # files side by side, one per core: pyarrow parses an export of about a megabyte as one
+    # block, on one thread; the results come back in file order
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        done = zip(in_order, pool.map(read, in_order), strict=True)
+        if progress:
+            done = track(
+                done, "read file", logger=log, total=len(in_order), label=lambda d: d[0].file.name
+            )
+        for request, found in done:
+            if isinstance(found, InputError):
+                problems.extend(found.problems)
+                continue
+            table, encodings[request.file.name] = found
+            tables[request.file.name] = _with_columns(table, names)
     files = sorted(r.file.name for r in requests)
     frame, blanks = _stack(tables, names, files)
     del tables
@@ -691,12 +728,16 @@ def _stack(
     )
     if tables:
         stacked = pa.concat_tables(tables.values())
-        columns = {n: stacked[n].dictionary_encode().combine_chunks() for n in names}
-        keep = pc.invert(_blank_rows(columns, stacked.num_rows))
-        frame = pa.table(
-            {n: c.filter(keep) for n, c in columns.items()}
-            | {"source_line": stacked["source_line"].filter(keep)}
-        ).to_pandas()
+        # a column at a time per core: pyarrow's hashing releases the GIL, and columns are
+        # encoded independently, so the result does not depend on the threads
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            encoded = pool.map(lambda n: stacked[n].dictionary_encode().combine_chunks(), names)
+            columns = dict(zip(names, encoded, strict=True))
+        columns["source_line"] = stacked["source_line"]
+        keep = pc.invert(_blank_rows([columns[n] for n in names], stacked.num_rows))
+        if not pc.all(keep).as_py():  # rarely: filtering copies every column
+            columns = {n: c.filter(keep) for n, c in columns.items()}
+        frame = pa.table(columns).to_pandas()
         keep = keep.to_numpy(zero_copy_only=False)
     else:  # nothing was requested
         frame = pd.DataFrame({"source_line": np.array([], dtype=np.int64)})
@@ -706,15 +747,20 @@ def _stack(
     return frame, {f: int(blank[files.index(f)]) for f in tables}
 
 
-def _blank_rows(columns: dict[str, pa.DictionaryArray], rows: int) -> pa.Array:
+def _blank_rows(columns: list[pa.DictionaryArray], rows: int) -> pa.Array:
     """Rows whose every read field is empty or whitespace (or absent): blank lines in a file.
 
-    Tested on each column's dictionary (its distinct values) and mapped through the indices.
+    Tested on each column's dictionary (its distinct values) and mapped through the indices;
+    a column filled on every row (no missing value, no empty value in its dictionary) shows
+    at once that no row is blank, which is the usual case.
     """
+    empties = [pc.equal(pc.utf8_trim_whitespace(c.dictionary), "") for c in columns]
+    pairs = list(zip(columns, empties, strict=True))
+    if any(c.null_count == 0 and not pc.any(e).as_py() for c, e in pairs):
+        return pa.array(np.zeros(rows, dtype=bool))
     blank = pa.array(np.ones(rows, dtype=bool))
-    for column in columns.values():
-        empty = pc.take(pc.equal(pc.utf8_trim_whitespace(column.dictionary), ""), column.indices)
-        blank = pc.and_(blank, pc.fill_null(empty, True))
+    for column, empty in pairs:
+        blank = pc.and_(blank, pc.fill_null(pc.take(empty, column.indices), True))
     return blank
 
 
@@ -774,15 +820,28 @@ def write_parquet_text(df: pd.DataFrame, path: str | Path) -> None:
     # keys), and each row group takes its values from them by code
     categories = {c: pa.array(df[c].cat.categories.astype("str")) for c in text}
     others = [c for c in df.columns if c not in text]
-    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+
+    def row_group(start: int) -> pa.Table:
+        rows = df.iloc[start : start + ROW_GROUP_ROWS]
+        part = pa.Table.from_pandas(rows[others], preserve_index=False)
+        columns = {}
+        for name in text:
+            codes = rows[name].cat.codes.to_numpy()
+            columns[name] = categories[name].take(pa.array(codes, mask=codes < 0))
+        columns |= dict(zip(others, part.columns, strict=True))
+        return pa.table([columns[f.name].cast(f.type) for f in schema], schema=schema)
+
+    # one row group is built while the one before is encoded and compressed on another thread
+    # (both release the GIL); row groups are written in order, so the bytes do not change
+    with (
+        atomic_path(path) as tmp,
+        pq.ParquetWriter(tmp, schema, compression="zstd") as writer,
+        ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        written = None
         for start in range(0, max(len(df), 1), ROW_GROUP_ROWS):
-            rows = df.iloc[start : start + ROW_GROUP_ROWS]
-            part = pa.Table.from_pandas(rows[others], preserve_index=False)
-            columns = {}
-            for name in text:
-                codes = rows[name].cat.codes.to_numpy()
-                columns[name] = categories[name].take(pa.array(codes, mask=codes < 0))
-            columns |= dict(zip(others, part.columns, strict=True))
-            writer.write_table(
-                pa.table([columns[f.name].cast(f.type) for f in schema], schema=schema)
-            )
+            table = row_group(start)
+            if written is not None:
+                written.result()
+            written = pool.submit(writer.write_table, table)
+        written.result()

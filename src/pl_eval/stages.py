@@ -184,12 +184,18 @@ def _read_folder(
     the files read (ingest's long step)."""
     problems = []
     exports, ignored, failed = [], [], []
-    for path, name in io.list_raw_files(raw_dir):
-        if (skipped := ingestion.ignored_by_extension(name)) is not None:
-            ignored.append(skipped)
+    listed = io.list_raw_files(raw_dir)
+    skipped = [ingestion.ignored_by_extension(name) for _, name in listed]
+    to_sniff = [file for file, skip in zip(listed, skipped, strict=True) if skip is None]
+    sniffed = iter(io.sniff_raw_files(to_sniff))  # reading every file's header: side by side
+    for (_, name), skip in zip(listed, skipped, strict=True):
+        if skip is not None:
+            ignored.append(skip)
             continue
         try:
-            found = ingestion.recognise(io.sniff_raw_file(path, name), options.aliases)
+            if isinstance(raw := next(sniffed), InputError):
+                raise raw
+            found = ingestion.recognise(raw, options.aliases)
         except InputError as exc:
             problems += exc.problems
             failed.append(name)

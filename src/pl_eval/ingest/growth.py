@@ -74,13 +74,23 @@ def typed(col: Callable[[str], pd.Series], season: pd.Series) -> dict[str, pd.Se
     """The typed growth columns of raw test rows (``col(name)``: a raw column, all missing when
     no file has it), each window's fields on the tests of the season that ends it."""
     out = {}
+    categories = list(parse.categorical(season).cat.categories)
+    codes = parse.categorical(season).cat.codes.to_numpy()
     for slot in SLOTS:
         for field, name in FIELDS.items():
-            dtype = "boolean" if name == "met" else "float32"
-            value = pd.Series(pd.NA if name == "met" else np.nan, index=season.index, dtype=dtype)
+            # numbers as float32 and met flags as a boolean's values and mask, NA outside
+            value = np.full(len(season), np.nan, dtype=np.float32)
+            flag, missing = np.zeros(len(season), dtype=bool), np.ones(len(season), dtype=bool)
             for (of_slot, ends), window in WINDOWS.items():
-                if of_slot == slot:
-                    parsed = parse.per_distinct(parser(field), col(f"{window}{field}"))
-                    value = value.mask(season.eq(ends).fillna(False).to_numpy(bool), parsed)
-            out[f"growth_{slot}_{name}"] = value.astype(dtype)
+                if of_slot != slot or ends not in categories:
+                    continue
+                rows = codes == categories.index(ends)
+                parsed = parse.per_distinct(parser(field), col(f"{window}{field}")).array
+                if name == "met":
+                    flag[rows] = parsed.to_numpy(bool, na_value=False)[rows]
+                    missing[rows] = np.asarray(parsed.isna())[rows]
+                else:
+                    value[rows] = parsed.to_numpy(np.float64)[rows]
+            typed = pd.arrays.BooleanArray(flag, missing) if name == "met" else value
+            out[f"growth_{slot}_{name}"] = pd.Series(typed, index=season.index)
     return out

@@ -68,6 +68,25 @@ def per_distinct(parse: Callable[..., pd.Series | pd.DataFrame], *columns: pd.Se
     The same parser on the same columns parses once (:class:`_Parsed`).
     """
     ids, parts = _distinct(*columns)
+    parsed = _parsed(parse, columns, parts)
+    if isinstance(parsed, pd.DataFrame):
+        return pd.DataFrame(
+            {name: _broadcast(parsed[name], ids) for name in parsed}, index=columns[0].index
+        )
+    return pd.Series(_broadcast(parsed, ids), index=columns[0].index)
+
+
+def per_category(parse: Callable[[pd.Series], pd.Series | pd.DataFrame], values: pd.Series):
+    """``parse`` of each category of ``values`` and then of missing, indexed 0..k (cached
+    like :func:`per_distinct`, which broadcasts the same result to the rows): a check that
+    every row parses looks at these k + 1 values, not at millions of rows."""
+    size = len(categorical(values).cat.categories)
+    return _parsed(parse, [values], [np.append(np.arange(size), -1)])
+
+
+def _parsed(parse: Callable, columns: tuple[pd.Series, ...] | list[pd.Series], parts: list):
+    """``parse`` of the distinct combinations ``parts`` (category codes per column, -1 for
+    missing) of ``columns``, from :data:`_PARSED` when the same categories were parsed."""
     categories = [categorical(c).cat.categories for c in columns]
     parsed = _PARSED.get(parse, categories)
     if parsed is None:
@@ -76,11 +95,7 @@ def per_distinct(parse: Callable[..., pd.Series | pd.DataFrame], *columns: pd.Se
             for c, p in zip(categories, parts, strict=True)
         ]
         parsed = _PARSED.put(parse, categories, parse(*distinct))
-    if isinstance(parsed, pd.DataFrame):
-        return pd.DataFrame(
-            {name: _broadcast(parsed[name], ids) for name in parsed}, index=columns[0].index
-        )
-    return pd.Series(_broadcast(parsed, ids), index=columns[0].index)
+    return parsed
 
 
 class _Parsed:
@@ -114,13 +129,13 @@ _PARSED = _Parsed()
 
 def _distinct(*columns: pd.Series) -> tuple[np.ndarray, list[np.ndarray]]:
     """Like :func:`group_ids`; one column's codes already number its distinct values, so they
-    serve as ids (every category, then missing), saving a hash pass over millions of rows."""
+    serve as ids as they are (every category, then missing last: code -1 takes the last entry,
+    as numpy and pandas take with negative positions), saving passes over millions of rows."""
     if len(columns) > 1:
         return group_ids(*columns)
     values = categorical(columns[0])
     size = len(values.cat.categories)
-    codes = values.cat.codes.to_numpy()
-    return np.where(codes < 0, size, codes).astype(np.int64), [np.append(np.arange(size), -1)]
+    return values.cat.codes.to_numpy(), [np.append(np.arange(size), -1)]
 
 
 def _broadcast(values: pd.Series, ids: np.ndarray):
@@ -177,7 +192,12 @@ def strip(values: pd.Series) -> pd.Series:
 
 def blank(values: pd.Series) -> pd.Series:
     """True where a present value is empty or whitespace (missing columns are not blank)."""
-    return per_distinct(lambda s: s.str.strip().eq("").fillna(False).astype(bool), values)
+    return per_distinct(blank_text, values)
+
+
+def blank_text(text: pd.Series) -> pd.Series:
+    """True where a value is empty or whitespace (False where missing)."""
+    return text.str.strip().eq("").fillna(False).astype(bool)
 
 
 def terms(text: pd.Series) -> pd.DataFrame:

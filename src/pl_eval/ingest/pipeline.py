@@ -711,7 +711,7 @@ def _select(frame: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.Dat
             )
         else:
             out[name] = values.array.take(rows)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)  # the taken columns as they are: no second copy
 
 
 def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:

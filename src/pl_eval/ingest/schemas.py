@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from pl_eval.errors import Problem
@@ -57,18 +58,28 @@ def _parses(parser: Callable[[pd.Series], pd.Series | pd.DataFrame], *, optional
     """A vectorised check: the value parses (or is blank, when ``optional``). It parses as
     typing will (``parse.per_distinct(parser, column)``), so typing reuses the parsed values."""
 
-    def good(values: pd.Series) -> pd.Series:
-        parsed = parse.per_distinct(parser, values)
+    def good(values: pd.Series) -> pd.Series | bool:
+        parsed = parse.per_category(parser, values)
         ok = (parsed.iloc[:, -1] if isinstance(parsed, pd.DataFrame) else parsed).notna()
         if optional:
-            ok |= parse.blank(values)
-        return ok.fillna(False).astype(bool)
+            ok |= parse.per_category(parse.blank_text, values)
+        return _per_row(ok.fillna(False).to_numpy(bool), values)
 
     return good
 
 
-def _present(values: pd.Series) -> pd.Series:
-    return ~parse.blank(values)
+def _present(values: pd.Series) -> pd.Series | bool:
+    return _per_row(~parse.per_category(parse.blank_text, values).to_numpy(bool), values)
+
+
+def _per_row(ok: np.ndarray, values: pd.Series) -> pd.Series | bool:
+    """A check's verdict from ``ok``, one per category of ``values`` and then one for missing:
+    True when every category passes (so does every row, each holding one of them; pandera
+    passes missing values of these nullable columns), else per row through the codes."""
+    if ok[:-1].all():
+        return True
+    codes = parse.categorical(values).cat.codes.to_numpy()
+    return pd.Series(ok[codes], index=values.index)
 
 
 def _column(check, expected: str) -> pa.Column:
