@@ -216,6 +216,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=_settings, default={}, help="config['estimate'] as JSON")
 
     p = command(
+        "year-analysis",
+        "year_analysis",
+        "A one-year, span or placebo analysis in one job: match, estimate and combine.",
+        ["year_analysis"],
+    )
+    p.add_argument("--panel", type=Path, required=True, help="the analysis's panel parquet")
+    p.add_argument("--subjects", nargs="+", required=True, help="subjects, in output order")
+    per_subject = ("matched", "pairs", "propensity", "balance", "match-summary", "love-plot",
+                   "overlap-plot", "subject-estimates", "subject-breakout-tests",
+                   "subject-trajectories", "subject-school-trajectories")  # fmt: skip
+    for name in per_subject:
+        p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help="one per subject")
+    for name in ("estimates", "estimates-csv", "breakout-tests", "trajectory",
+                 "school-trajectory", "summary"):  # fmt: skip
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    for name in ("match", "estimate"):
+        p.add_argument(
+            f"--{name}-settings", type=_settings, default={}, help=f"config['{name}'] as JSON"
+        )
+
+    p = command(
         "combine-estimates",
         "combine_estimates",
         "Join per-subject estimate tables into the analysis's tables.",
@@ -281,6 +302,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--growth-norms", type=Path, default=None,
         help="growth-norms CSV: the growth-against-NWEA-norms section (optional)",
+    )  # fmt: skip
+    p.add_argument(
+        "--workers", type=int, default=1,
+        help="processes drawing the school pages and PDFs beside this one (the same files)",
     )  # fmt: skip
 
     p = command(

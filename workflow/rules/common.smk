@@ -44,8 +44,18 @@ wildcard_constraints:
     subject=one_of(SUBJECTS),
 
 
+# A cohort wildcard other than a year analysis: the match, estimate and combine_estimates
+# rules' (a year analysis runs all three in its one year_analysis job).
+NOT_YEAR_ANALYSIS = rf"{NAME}(?:~{one_of(ANALYSES)})?"
+
+
 def processed(cohort, name):
     return f"data/processed/{cohort}/{name}"
+
+
+def per_subject(name):
+    """A year analysis's output ``name`` (with ``{subject}``), one path per subject, in order."""
+    return expand(processed("{{cohort}}/main", name), subject=SUBJECTS)
 
 
 def as_json(settings):
