@@ -218,10 +218,17 @@ def _parser() -> argparse.ArgumentParser:
     p = command(
         "year-analysis",
         "year_analysis",
-        "A one-year, span or placebo analysis in one job: match, estimate and combine.",
+        "A one-year, span or placebo analysis in one job: panel, match, estimate, combine.",
         ["year_analysis"],
     )
-    p.add_argument("--panel", type=Path, required=True, help="the analysis's panel parquet")
+    for name in ("scores", "rejects", "schools"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"ingest's {name} parquet")
+    for name in ("panel", "exclusions", "lost-students"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    p.add_argument("--school-year", required=True, help="YYYY-YYYY of the fall tests")
+    p.add_argument("--spring-year", default=None, help="YYYY-YYYY of the spring tests (a span)")
+    p.add_argument("--placebo", action="store_true", help="the pre-adoption placebo")
+    p.add_argument("--cohort", default=None, help="the analysis's name, for messages")
     p.add_argument("--subjects", nargs="+", required=True, help="subjects, in output order")
     per_subject = ("matched", "pairs", "propensity", "balance", "match-summary", "love-plot",
                    "overlap-plot", "subject-estimates", "subject-breakout-tests",
@@ -231,7 +238,7 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("estimates", "estimates-csv", "breakout-tests", "trajectory",
                  "school-trajectory", "summary"):  # fmt: skip
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
-    for name in ("match", "estimate"):
+    for name in ("panel", "match", "estimate"):
         p.add_argument(
             f"--{name}-settings", type=_settings, default={}, help=f"config['{name}'] as JSON"
         )

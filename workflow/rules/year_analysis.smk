@@ -1,10 +1,16 @@
 rule year_analysis:
     """A multi-year cohort's one-year, span or placebo analysis (main settings) in one job:
-    each subject's match and estimate, then their combination; the files the match, estimate
-    and combine_estimates rules write for any other analysis."""
+    its panel from the cohort's one ingest, each subject's match and estimate, then their
+    combination; the files the build_panel, match, estimate and combine_estimates rules write
+    for any other analysis (small panels: one process instead of six)."""
     input:
-        panel=processed("{cohort}", "panel.parquet"),
+        scores=ingested("scores"),
+        rejects=ingested("rejects"),
+        schools=ingested("schools"),
     output:
+        panel=processed("{cohort}", "panel.parquet"),
+        exclusions=processed("{cohort}", "exclusions.csv"),
+        lost_students=processed("{cohort}", "lost_students.parquet"),
         matched=per_subject("matched_{subject}.parquet"),
         pairs=per_subject("pairs_{subject}.parquet"),
         propensity=per_subject("propensity_{subject}.parquet"),
@@ -23,7 +29,9 @@ rule year_analysis:
         school_trajectory=processed("{cohort}/main", "school_trajectory.parquet"),
         summary=processed("{cohort}/main", "estimate_summary.txt"),
     params:
+        years=panel_years,
         subjects=" ".join(SUBJECTS),
+        panel_settings=as_json(analysis_section(config, "main", "panel")),
         match_settings=as_json(analysis_section(config, "main", "match")),
         estimate_settings=as_json(analysis_section(config, "main", "estimate")),
     wildcard_constraints:
@@ -35,7 +43,10 @@ rule year_analysis:
     benchmark:
         "benchmarks/results/{cohort}/main/year_analysis.tsv"
     shell:
-        "pl-eval year-analysis --panel {input.panel:q} --subjects {params.subjects}"
+        "pl-eval year-analysis --scores {input.scores:q} --rejects {input.rejects:q}"
+        " --schools {input.schools:q} --panel {output.panel:q}"
+        " --exclusions {output.exclusions:q} --lost-students {output.lost_students:q}"
+        " {params.years} --cohort {wildcards.cohort:q} --subjects {params.subjects}"
         " --matched {output.matched:q} --pairs {output.pairs:q}"
         " --propensity {output.propensity:q} --balance {output.balance:q}"
         " --match-summary {output.match_summary:q} --love-plot {output.love_plot:q}"
@@ -47,5 +58,5 @@ rule year_analysis:
         " --estimates {output.estimates:q} --estimates-csv {output.estimates_csv:q}"
         " --breakout-tests {output.breakout_tests:q} --trajectory {output.trajectory:q}"
         " --school-trajectory {output.school_trajectory:q} --summary {output.summary:q}"
-        " --match-settings {params.match_settings:q}"
+        " --panel-settings {params.panel_settings:q} --match-settings {params.match_settings:q}"
         " --estimate-settings {params.estimate_settings:q} --log {log:q}"
