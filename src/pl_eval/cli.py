@@ -216,6 +216,34 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=_settings, default={}, help="config['estimate'] as JSON")
 
     p = command(
+        "year-analysis",
+        "year_analysis",
+        "A one-year, span or placebo analysis in one job: panel, match, estimate, combine.",
+        ["year_analysis"],
+    )
+    for name in ("scores", "rejects", "schools"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"ingest's {name} parquet")
+    for name in ("panel", "exclusions", "lost-students"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    p.add_argument("--school-year", required=True, help="YYYY-YYYY of the fall tests")
+    p.add_argument("--spring-year", default=None, help="YYYY-YYYY of the spring tests (a span)")
+    p.add_argument("--placebo", action="store_true", help="the pre-adoption placebo")
+    p.add_argument("--cohort", default=None, help="the analysis's name, for messages")
+    p.add_argument("--subjects", nargs="+", required=True, help="subjects, in output order")
+    per_subject = ("matched", "pairs", "propensity", "balance", "match-summary", "love-plot",
+                   "overlap-plot", "subject-estimates", "subject-breakout-tests",
+                   "subject-trajectories", "subject-school-trajectories")  # fmt: skip
+    for name in per_subject:
+        p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help="one per subject")
+    for name in ("estimates", "estimates-csv", "breakout-tests", "trajectory",
+                 "school-trajectory", "summary"):  # fmt: skip
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    for name in ("panel", "match", "estimate"):
+        p.add_argument(
+            f"--{name}-settings", type=_settings, default={}, help=f"config['{name}'] as JSON"
+        )
+
+    p = command(
         "combine-estimates",
         "combine_estimates",
         "Join per-subject estimate tables into the analysis's tables.",
@@ -281,6 +309,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--growth-norms", type=Path, default=None,
         help="growth-norms CSV: the growth-against-NWEA-norms section (optional)",
+    )  # fmt: skip
+    p.add_argument(
+        "--workers", type=int, default=1,
+        help="processes drawing the school pages and PDFs beside this one (the same files)",
     )  # fmt: skip
 
     p = command(

@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
@@ -520,6 +522,86 @@ def combine_estimates(
     io.write_text(result.summary() + "\n", summary)
 
 
+def year_analysis(
+    *,
+    scores: Path,
+    rejects: Path,
+    schools: Path,
+    panel: Path,
+    exclusions: Path,
+    lost_students: Path,
+    panel_settings: dict,
+    school_year: str,
+    spring_year: str | None = None,
+    placebo: bool = False,
+    cohort: str | None = None,
+    subjects: list[str],
+    matched: list[Path],
+    pairs: list[Path],
+    propensity: list[Path],
+    balance: list[Path],
+    match_summary: list[Path],
+    love_plot: list[Path],
+    overlap_plot: list[Path],
+    subject_estimates: list[Path],
+    subject_breakout_tests: list[Path],
+    subject_trajectories: list[Path],
+    subject_school_trajectories: list[Path],
+    estimates: Path,
+    estimates_csv: Path,
+    breakout_tests: Path,
+    trajectory: Path,
+    school_trajectory: Path,
+    summary: Path,
+    match_settings: dict,
+    estimate_settings: dict,
+) -> None:
+    """A multi-year cohort's one-year, span or placebo analysis in one process: its
+    :func:`build_panel` (from the cohort's one ingest), each subject's :func:`match` and
+    :func:`estimate`, then :func:`combine_estimates`, writing the same files as those stages'
+    separate jobs (the lists follow ``subjects``). The demo's seven such analyses have small
+    panels: one job each instead of six spares the workflow 35 processes' start-up."""
+    per_subject = {
+        "--matched": matched, "--pairs": pairs, "--propensity": propensity,
+        "--balance": balance, "--match-summary": match_summary, "--love-plot": love_plot,
+        "--overlap-plot": overlap_plot, "--subject-estimates": subject_estimates,
+        "--subject-breakout-tests": subject_breakout_tests,
+        "--subject-trajectories": subject_trajectories,
+        "--subject-school-trajectories": subject_school_trajectories,
+    }  # fmt: skip
+    for flag, files in per_subject.items():
+        _check_named_files("--subjects", subjects, flag, files)
+    build_panel(
+        scores=scores, rejects=rejects, schools=schools, panel=panel, exclusions=exclusions,
+        lost_students=lost_students, settings=panel_settings, school_year=school_year,
+        spring_year=spring_year, placebo=placebo, cohort=cohort,
+    )  # fmt: skip
+    for i, subject in enumerate(subjects):
+        match(
+            panel=panel, subject=subject, matched=matched[i], pairs=pairs[i],
+            propensity=propensity[i], balance=balance[i], summary=match_summary[i],
+            love_plot=love_plot[i], overlap_plot=overlap_plot[i], settings=match_settings,
+        )  # fmt: skip
+        estimate(
+            subjects=[subject], matched=[matched[i]], pairs=[pairs[i]],
+            estimates=subject_estimates[i], breakout_tests=subject_breakout_tests[i],
+            trajectory=subject_trajectories[i], settings=estimate_settings,
+            school_trajectory=subject_school_trajectories[i],
+        )  # fmt: skip
+    combine_estimates(
+        subject_estimates=subject_estimates,
+        subject_breakout_tests=subject_breakout_tests,
+        subject_trajectories=subject_trajectories,
+        subject_school_trajectories=subject_school_trajectories,
+        estimates=estimates,
+        estimates_csv=estimates_csv,
+        breakout_tests=breakout_tests,
+        trajectory=trajectory,
+        school_trajectory=school_trajectory,
+        summary=summary,
+    )
+
+
 def robustness(
     *,
     subjects: list[str],
@@ -714,6 +796,7 @@ def report(
     growth_norms: Path | None = None,
     year_analyses: Sequence[str] = (),
     year_estimates: Sequence[Path] = (),
+    workers: int = 1,
 ) -> None:
     """The funder report: HTML page, its PDF, figures (PNG, SVG), tables (CSV), suppression log,
     and with ``school_pages`` (a folder) one page per PL school, ``<slug>.html`` (and ``.pdf``
@@ -731,7 +814,8 @@ def report(
     ``ingest_summary`` found (neither: "one school year"). ``growth_norms`` (the growth_norms
     stage's CSV) adds the section on growth against NWEA's norms. A multi-year cohort's other
     analyses (``year_analyses``, with each one's ``year_estimates``) add the section on several
-    school years.
+    school years. ``workers`` processes (the report rule's threads) draw the school pages and
+    render the PDFs while this one writes the figures and tables: the same files for any number.
     """
     _check_named_files("--analyses", analyses, "--analysis-estimates", analysis_estimates)
     _check_named_files("--year-analyses", year_analyses, "--year-estimates", year_estimates)
@@ -766,21 +850,60 @@ def report(
         growth_norms=None if growth_norms is None else pd.read_csv(growth_norms),
         years={a: io.read_parquet(p) for a, p in zip(year_analyses, year_estimates, strict=True)},
     )
-    result = reporting.build_report(
-        loaded,
-        min_n=int(settings.get("min_n", 10)),
-        title=title,
-        round_to=int(settings.get("round_counts_to", 5)),
-        pages=None if school_pages is None else _school_links(Path(html), Path(school_pages)),
-        name_others=bool((settings.get("school_pages") or {}).get("name_others", False)),
-    )
-    _write_report(result, html, pdf, figures, tables, suppression_log)
-    if school_pages is not None:
-        Path(school_pages).mkdir(parents=True, exist_ok=True)  # a cohort without PL schools
-        for page in result.school_pages:
-            io.write_text(page.html, Path(school_pages) / f"{page.slug}.html")
-            if pdf is not None:
-                io.write_pdf(page.html, Path(school_pages) / f"{page.slug}.pdf")
+    with _render_pool(workers) as pool:  # its workers start while the report is built
+        result = reporting.build_report(
+            loaded,
+            min_n=int(settings.get("min_n", 10)),
+            title=title,
+            round_to=int(settings.get("round_counts_to", 5)),
+            pages=None if school_pages is None else _school_links(Path(html), Path(school_pages)),
+            name_others=bool((settings.get("school_pages") or {}).get("name_others", False)),
+        )
+        tasks = [] if pdf is None else [(io.write_pdf, result.html, pdf)]
+        if school_pages is not None:
+            Path(school_pages).mkdir(parents=True, exist_ok=True)  # a cohort without PL schools
+            folder = Path(school_pages)
+            tasks += [(_write_school_page, p, folder, pdf is not None) for p in result.school_pages]
+        started = [pool.submit(*task) for task in tasks] if pool else []
+        _write_report(result, html, None, figures, tables, suppression_log)
+        for function, *args in [] if pool else tasks:
+            function(*args)
+        for future in started:
+            future.result()  # a worker's error, raised here
+
+
+#: What the report's worker processes import once, in the server they are forked from.
+RENDER_MODULES = [
+    "pl_eval.stages",
+    "pl_eval.report",
+    "matplotlib.backends.backend_agg",
+    "weasyprint",
+]
+
+
+@contextmanager
+def _render_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """``workers`` processes for the report's PDFs and school pages (None: this one alone).
+
+    They fork from a server process that imports the report's libraries once, while this one
+    builds the report; forking this process itself would copy it mid-flight, with threads
+    (pyarrow's, BLAS's) whose locks the children would inherit in any state."""
+    if workers < 2 or "forkserver" not in multiprocessing.get_all_start_methods():
+        yield None
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(RENDER_MODULES)
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        pool.submit(int)  # starts the server now, not once the report is built
+        yield pool
+
+
+def _write_school_page(plan: reporting.school_pages.PagePlan, folder: Path, pdf: bool) -> None:
+    """Draw one school's page and write it, ``<slug>.html`` (and ``.pdf``), into ``folder``."""
+    page = reporting.draw_school_page(plan)
+    io.write_text(page.html, folder / f"{page.slug}.html")
+    if pdf:
+        io.write_pdf(page.html, folder / f"{page.slug}.pdf")
 
 
 def _school_links(html: Path, folder: Path) -> reporting.SchoolLinks:

@@ -236,12 +236,12 @@ def test_no_page_shows_a_count_the_report_hides(shown, inputs, tmp_path, monkeyp
     assert _hidden_by_report_but_shown(shown) == []
     # pages built from the unsuppressed school table (as if they ignored the report's
     # decision) show the tiny school's and its protector's counts: the check catches them
-    build = school_pages.build_school_pages
+    plan = school_pages.plan_school_pages
 
     def ignoring_suppression(estimates, frame, schools, *args, **kwargs):
-        return build(estimates, frame, render._school_table(estimates, frame, 1), *args, **kwargs)
+        return plan(estimates, frame, render._school_table(estimates, frame, 1), *args, **kwargs)
 
-    monkeypatch.setattr(school_pages, "build_school_pages", ignoring_suppression)
+    monkeypatch.setattr(school_pages, "plan_school_pages", ignoring_suppression)
     leaked = _hidden_by_report_but_shown(_render(inputs, tmp_path / "leaky"))
     assert leaked == [
         f"main|math|school|{school}|D1|{count}"
@@ -362,3 +362,22 @@ def test_a_school_name_longer_than_a_line_stays_on_the_page(tmp_path):
     assert long in page
     assert overflowing(page) == []
     assert overflowing((out / "report.html").read_text()) == []
+
+
+def test_worker_processes_write_the_same_report_pdf_and_pages(inputs, tmp_path):
+    # The report stage draws the school pages and renders the PDFs in worker processes (the
+    # report rule's threads): every file, PDFs included, is the same as one process writes.
+    def written(workers: int) -> dict[str, bytes]:
+        out = tmp_path / f"workers_{workers}"
+        stages.report(
+            **inputs, html=out / "report.html", pdf=out / "report.pdf", figures=out / "figures",
+            tables=out / "tables", suppression_log=out / "suppression_log.csv",
+            school_pages=out / "schools", settings={"min_n": MIN_N}, workers=workers,
+        )  # fmt: skip
+        return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    alone, shared = written(1), written(2)
+    pages = [name for name in alone if name.startswith("schools/")]
+    assert len(pages) == 2 * len(SCHOOLS) and "report.pdf" in alone
+    assert shared.keys() == alone.keys()
+    assert [name for name in alone if shared[name] != alone[name]] == []

@@ -26,6 +26,7 @@ from pdf_layout import (
 from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
+SUBJECTS = ("math", "reading")
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.workflow
 
@@ -231,11 +232,22 @@ def merged(base: dict, change: dict) -> dict:
 
 CHANGE_STAGES = [
     ({"report": {"min_n": 5}}, {"report"}),
-    ({"estimate": {"se": "CR1"}}, {"estimate", "combine_estimates", "robustness", "report"}),
+    (
+        {"estimate": {"se": "CR1"}},
+        {"estimate", "combine_estimates", "year_analysis", "robustness", "report"},
+    ),
     (
         {"match": {"caliper": 0.3}},
-        {"match", "estimate", "combine_estimates", "robustness", "growth_norms", "report"},
-    ),
+        {
+            "match",
+            "estimate",
+            "combine_estimates",
+            "year_analysis",
+            "robustness",
+            "growth_norms",
+            "report",
+        },
+    ),  # fmt: skip
     (  # a screen applies to the typed table: the exports are not read again
         {"ingest": {"screens": {"min_duration_minutes": 5}}},
         {
@@ -244,6 +256,7 @@ CHANGE_STAGES = [
             "match",
             "estimate",
             "combine_estimates",
+            "year_analysis",
             "robustness",
             "growth_norms",
             "report",
@@ -258,6 +271,7 @@ CHANGE_STAGES = [
             "match",
             "estimate",
             "combine_estimates",
+            "year_analysis",
             "robustness",
             "growth_norms",
             "report",
@@ -290,11 +304,13 @@ def test_dry_run_reruns_only_the_stages_a_changed_key_feeds(demo_run, tmp_path, 
     jobs = planned_jobs(dry)
     assert set(jobs) - {"all"} == stages
     if "match" in change:  # the caliper_0.1 variant sets its own caliper: its matches stay;
-        # each year, span and placebo of the demo runs the main analysis, so matches again
+        # each year, span and placebo of the demo runs the main analysis, so matches again,
+        # in its one job for both subjects
         from pl_eval.years import year_analyses
 
         years = year_analyses("demo", config["school_years"]["demo"])
-        assert jobs["match"] == 2 * (len(config["analyses"]) - 3) + 2 * len(years)
+        assert jobs["match"] == 2 * (len(config["analyses"]) - 3)
+        assert jobs["year_analysis"] == len(years)
     assert planned_jobs(snakemake(demo_run, "-n")) == {}
 
 
@@ -330,6 +346,53 @@ def test_per_subject_estimate_jobs_equal_one_job_for_every_subject(demo_run, tmp
     )  # fmt: skip
     for name in names:
         assert (out / name).read_bytes() == (main / name).read_bytes(), name
+
+
+def test_a_year_analysis_job_writes_what_separate_match_and_estimate_jobs_would(demo_run, tmp_path):
+    # A span's match, estimate and combine_estimates run in one year_analysis job: its files
+    # are those the three stages write as separate jobs (as they do for every other analysis).
+    from pl_eval import stages
+    from pl_eval.config import analysis_section
+
+    config = yaml.safe_load((demo_run / "config/config.yaml").read_text())
+    span = demo_run / "data/processed/demo@2020-2022"
+    out = tmp_path / "separate"
+    with threadpool_limits(limits=1):  # as pl-eval and Snakemake jobs run: one BLAS thread
+        for s in SUBJECTS:
+            stages.match(
+                panel=span / "panel.parquet", subject=s, settings=analysis_section(
+                    config, "main", "match"), matched=out / f"matched_{s}.parquet",
+                pairs=out / f"pairs_{s}.parquet", propensity=out / f"propensity_{s}.parquet",
+                balance=out / f"balance_{s}.csv", summary=out / f"match_summary_{s}.json",
+                love_plot=out / f"figures/love_{s}.png",
+                overlap_plot=out / f"figures/overlap_{s}.png",
+            )  # fmt: skip
+            stages.estimate(
+                subjects=[s], matched=[out / f"matched_{s}.parquet"],
+                pairs=[out / f"pairs_{s}.parquet"], estimates=out / f"estimates_{s}.parquet",
+                breakout_tests=out / f"breakout_tests_{s}.parquet",
+                trajectory=out / f"trajectory_{s}.parquet",
+                school_trajectory=out / f"school_trajectory_{s}.parquet",
+                settings=analysis_section(config, "main", "estimate"),
+            )  # fmt: skip
+        stages.combine_estimates(
+            subject_estimates=[out / f"estimates_{s}.parquet" for s in SUBJECTS],
+            subject_breakout_tests=[out / f"breakout_tests_{s}.parquet" for s in SUBJECTS],
+            subject_trajectories=[out / f"trajectory_{s}.parquet" for s in SUBJECTS],
+            subject_school_trajectories=[out / f"school_trajectory_{s}.parquet" for s in SUBJECTS],
+            estimates=out / "estimates.parquet", estimates_csv=out / "estimates.csv",
+            breakout_tests=out / "breakout_tests.csv", trajectory=out / "trajectory.csv",
+            school_trajectory=out / "school_trajectory.parquet",
+            summary=out / "estimate_summary.txt",
+        )  # fmt: skip
+    separate = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    one_job = {
+        p.relative_to(span / "main"): p.read_bytes()
+        for p in (span / "main").rglob("*")
+        if p.is_file() and not p.name.startswith(".")  # Snakemake's timestamp files
+    }
+    assert sorted(one_job) == sorted(separate)
+    assert [str(name) for name in separate if separate[name] != one_job[name]] == []
 
 
 def test_grade_band_match_jobs_merge_to_the_single_job_match(demo_run, tmp_path):

@@ -53,8 +53,18 @@ wildcard_constraints:
     subject=one_of(SUBJECTS),
 
 
+# A cohort wildcard other than a year analysis: the build_panel, match, estimate and
+# combine_estimates rules' (a year analysis runs all four in its one year_analysis job).
+NOT_YEAR_ANALYSIS = rf"{NAME}(?:~{one_of(ANALYSES)})?"
+
+
 def processed(cohort, name):
     return f"data/processed/{cohort}/{name}"
+
+
+def per_subject(name):
+    """A year analysis's output ``name`` (with ``{subject}``), one path per subject, in order."""
+    return expand(processed("{{cohort}}/main", name), subject=SUBJECTS)
 
 
 def as_json(settings):
@@ -76,8 +86,9 @@ def ingested(kind):
 
 
 def panel_years(wildcards):
-    """Params function: build-panel's school-year arguments: a ``@`` analysis's fall and
-    spring years (and --placebo), else the cohort's configured (main, last listed) year."""
+    """Params function: build-panel's (and year-analysis's) school-year arguments: a ``@``
+    analysis's fall and spring years (and --placebo), else the cohort's configured (main, last
+    listed) year."""
     chosen = parse_analysis(wildcards.cohort)
     if chosen is not None:
         placebo = " --placebo" if chosen.placebo else ""

@@ -12,6 +12,8 @@ rule estimate:
         ),
     params:
         settings=analysis_settings("estimate"),
+    wildcard_constraints:
+        cohort=NOT_YEAR_ANALYSIS,
     conda:
         "../envs/pl_eval.yaml"
     log:
@@ -50,6 +52,8 @@ rule combine_estimates:
         trajectory=processed("{cohort}/{analysis}", "trajectory.csv"),
         school_trajectory=processed("{cohort}/{analysis}", "school_trajectory.parquet"),
         summary=processed("{cohort}/{analysis}", "estimate_summary.txt"),
+    wildcard_constraints:
+        cohort=NOT_YEAR_ANALYSIS,
     conda:
         "../envs/pl_eval.yaml"
     log:

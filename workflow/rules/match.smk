@@ -7,6 +7,7 @@ rule match_stratum:
     params:
         settings=analysis_settings("match"),
     wildcard_constraints:
+        cohort=NOT_YEAR_ANALYSIS,
         stratum=one_of(stratum_labels(["grade_band"])),
     conda:
         "../envs/pl_eval.yaml"
@@ -47,6 +48,8 @@ rule match:
     params:
         source=match_source,
         settings=analysis_settings("match"),
+    wildcard_constraints:
+        cohort=NOT_YEAR_ANALYSIS,
     conda:
         "../envs/pl_eval.yaml"
     log:

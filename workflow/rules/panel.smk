@@ -1,6 +1,6 @@
 rule build_panel:
-    """Pair fall and spring tests per student and subject; norms z-scores; sample flow. A
-    multi-year cohort's one-year, span and placebo panels come from its one ingest."""
+    """Pair fall and spring tests per student and subject; norms z-scores; sample flow (a
+    multi-year cohort's one-year, span and placebo panels: in their year_analysis jobs)."""
     input:
         scores=ingested("scores"),
         rejects=ingested("rejects"),
@@ -12,6 +12,8 @@ rule build_panel:
     params:
         settings=settings("panel"),
         years=panel_years,
+    wildcard_constraints:
+        cohort=NOT_YEAR_ANALYSIS,
     conda:
         "../envs/pl_eval.yaml"
     log:

@@ -59,6 +59,8 @@ rule report:
         ),
         config=as_json(config),
         settings=as_json(config["report"]),
+    # worker processes for the school pages and PDFs (scaled down to --cores; same outputs)
+    threads: 4
     conda:
         "../envs/pl_eval.yaml"
     log:
@@ -80,7 +82,7 @@ rule report:
         " --tables {output.tables:q} --suppression-log {output.suppression_log:q}"
         " --settings {params.settings:q} --log {log:q}"
         " --cohort {wildcards.cohort:q} --ingest-summary {input.ingest_summary:q}"
-        " --growth-norms {input.growth_norms:q}"
+        " --growth-norms {input.growth_norms:q} --workers {threads}"
         " {params.year_analyses}"
 
 

@@ -8,6 +8,7 @@ from pl_eval.report.render import (
     ReportInputs,
     build_combined_report,
     build_report,
+    draw_school_page,
 )
 from pl_eval.report.school_pages import SchoolLinks
 from pl_eval.report.suppression import Suppressed, suppress
@@ -24,6 +25,7 @@ __all__ = [
     "build_combined_report",
     "build_report",
     "describe_overrides",
+    "draw_school_page",
     "findings",
     "sensitivity",
     "suppress",

@@ -116,7 +116,8 @@ class Report:
     tables: dict[str, pd.DataFrame]
     suppression_log: pd.DataFrame
     findings: list[Finding]
-    school_pages: list[school_pages.SchoolPage] = field(default_factory=list)
+    # drawn by draw_school_page: the costly part, which the report stage spreads over processes
+    school_pages: list[school_pages.PagePlan] = field(default_factory=list)
 
     def summary(self) -> str:
         pages = f", {len(self.school_pages)} school pages" if self.school_pages else ""
@@ -315,12 +316,10 @@ def build_report(
     if pages is not None:
         path = _school_trajectory(inputs.school_trajectory, min_n, decision)
         log = pd.concat([log, path.log], ignore_index=True)
-        page = environment().get_template("school.html.j2")
-        built = school_pages.build_school_pages(
+        built = school_pages.plan_school_pages(
             est, inputs.schools, schools, path,
             headline.table.set_index("subject")["estimate"],
             subjects=subjects, min_n=min_n, name_others=name_others, links=pages,
-            render=lambda context: page.render(**context), png=_png_data_uri,
         )  # fmt: skip
     return Report(html, figs, tables, log[LOG_COLUMNS], found, built)
 
@@ -331,6 +330,14 @@ def _school_hrefs(
     """Each PL school's page, from the report, by (school, district)."""
     stems = school_pages.slugs(school_pages.pl_schools(est, frame))
     return {key: links.page(stem) for key, stem in stems.items()}
+
+
+def draw_school_page(plan: school_pages.PagePlan) -> school_pages.SchoolPage:
+    """A school page of the report, drawn: its figures embedded as PNG, its HTML rendered."""
+    page = environment().get_template("school.html.j2")
+    return school_pages.draw_page(
+        plan, render=lambda context: page.render(**context), png=_png_data_uri
+    )
 
 
 def _school_trajectory(

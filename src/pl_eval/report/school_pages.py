@@ -96,7 +96,28 @@ def pl_schools(estimates: pd.DataFrame, frame: pd.DataFrame) -> list[tuple[str, 
     return sorted(found)
 
 
-def build_school_pages(
+@dataclass(frozen=True)
+class PagePlan:
+    """One school's page before its figures are drawn: the template context without them and
+    the rows each figure plots. Small, so the report stage can send it to a worker process
+    that draws the page (:func:`draw_page`)."""
+
+    slug: str
+    school: str
+    district: str
+    context: dict
+    paths: pd.DataFrame | None  # the trajectory figure's rows; None: nothing shown
+    position: pd.DataFrame | None  # the shown PL schools the position figure places it among
+    pooled: pd.Series
+    name_others: bool
+
+    @property
+    def hidden(self) -> bool:
+        """No results shown in any subject (the page says why, with no figures)."""
+        return self.paths is None
+
+
+def plan_school_pages(
     estimates: pd.DataFrame,
     frame: pd.DataFrame,
     schools: Suppressed,
@@ -107,14 +128,11 @@ def build_school_pages(
     min_n: int,
     name_others: bool,
     links: SchoolLinks,
-    render: Callable[[dict], str],
-    png: Callable[[Figure], str],
-) -> list[SchoolPage]:
-    """Every PL school's page, from the report's suppressed school table (``schools``, with
-    its hidden rows and log) and school trajectories (``trajectory``); ``pooled`` is the shown
-    pooled estimate per subject; ``links`` say where the report is from the pages. ``render``
-    turns a page's context into HTML and ``png`` a figure into a data URI (the report's
-    template environment and embedding)."""
+) -> list[PagePlan]:
+    """Every PL school's page, to be drawn, from the report's suppressed school table
+    (``schools``, with its hidden rows and log) and school trajectories (``trajectory``);
+    ``pooled`` is the shown pooled estimate per subject; ``links`` say where the report is
+    from the pages."""
     table = schools.table.assign(hidden=schools.hidden)
     table = table.assign(
         shrunken_percentile_points=percentile_points(
@@ -125,7 +143,7 @@ def build_school_pages(
     shown = table[~table["hidden"]]
     paths = trajectory.table.assign(hidden=trajectory.hidden)
     names = slugs(pl_schools(estimates, frame))
-    pages = []
+    plans = []
     for (school, district), stem in names.items():
         blocks = []
         for subject in subjects:
@@ -150,19 +168,13 @@ def build_school_pages(
         for block in blocks:
             block["rank"] = _rank(shown[shown["subject"] == block["subject"]], school, district)
         shown_blocks = [b for b in blocks if b["status"] == "shown"]
-        figs = {}
+        path_rows = position = None
         if shown_blocks:
             path_rows = pd.concat([b["trajectory"] for b in shown_blocks])
             path_rows = path_rows.assign(
                 mean_percentile=path_rows["mean_percentile"].where(~path_rows["hidden"])
             )
-            figs["trajectory"] = figures.trajectory_plot(
-                path_rows, labels=("This school", "Its comparison group")
-            )
-            figs["position"] = figures.position_plot(
-                shown[shown["subject"].isin([b["subject"] for b in shown_blocks])],
-                school, district, pooled, name_others,
-            )  # fmt: skip
+            position = shown[shown["subject"].isin([b["subject"] for b in shown_blocks])]
         context = {
             "title": f"{school}: effects of personalized learning",
             "main_class": "school",
@@ -170,7 +182,6 @@ def build_school_pages(
             "district": district,
             "report_href": links.report,
             "blocks": blocks,
-            "figures": {name: (png(fig), fig.get_label()) for name, fig in figs.items()},
             "min_n": min_n,
             "name_others": name_others,
             "n_shown": {
@@ -178,8 +189,28 @@ def build_school_pages(
                 for s in subjects
             },  # fmt: skip
         }
-        pages.append(SchoolPage(stem, school, district, render(context), not shown_blocks))
-    return pages
+        plans.append(
+            PagePlan(stem, school, district, context, path_rows, position, pooled, name_others)
+        )
+    return plans
+
+
+def draw_page(
+    plan: PagePlan, *, render: Callable[[dict], str], png: Callable[[Figure], str]
+) -> SchoolPage:
+    """A planned page with its figures drawn: ``render`` turns the page's context into HTML
+    and ``png`` a figure into a data URI (the report's template environment and embedding)."""
+    figs = {}
+    if plan.paths is not None:
+        figs["trajectory"] = figures.trajectory_plot(
+            plan.paths, labels=("This school", "Its comparison group")
+        )
+        figs["position"] = figures.position_plot(
+            plan.position, plan.school, plan.district, plan.pooled, plan.name_others
+        )
+    drawn = {name: (png(fig), fig.get_label()) for name, fig in figs.items()}
+    html = render({**plan.context, "figures": drawn})
+    return SchoolPage(plan.slug, plan.school, plan.district, html, plan.hidden)
 
 
 def _rank(shown: pd.DataFrame, school: str, district: str) -> tuple[int, int] | None:
