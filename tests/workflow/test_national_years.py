@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.workflow
 
 YEARS = ["2020-2021", "2021-2022", "2022-2023"]
-#: build_panel's cohort wildcards: main (2022-2023), its re-ingested no_rapid_guessing_screen
-#: variant, the other years, the spans and the placebos.
-PANELS = {
-    "national",
-    "national~no_rapid_guessing_screen",
+#: build_panel's cohort wildcards: main (2022-2023) and its re-ingested no_rapid_guessing_screen
+#: variant; year_analysis's (panel, match and estimate in one job): the other years, the spans
+#: and the placebos.
+PANELS = {"national", "national~no_rapid_guessing_screen"}
+YEAR_ANALYSES = {
     "national@2020-2021",
     "national@2021-2022",
     "national@2020-2022",
@@ -64,6 +64,7 @@ def test_national_runs_its_three_simulated_years(tmp_path, listed):
         config_file.write_text(yaml.safe_dump(config))
     output = dry_run(tmp_path)
     assert rule_wildcards(output, "build_panel") == PANELS
+    assert rule_wildcards(output, "year_analysis") == YEAR_ANALYSES
     main = next(job for job in output.split("rule build_panel:")[1:] if "cohort=national\n" in job)
     assert "--school-year 2022-2023" in main
     assert f"--school-years {' '.join(YEARS)}" in output.split("rule simulate:")[1]
