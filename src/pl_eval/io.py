@@ -463,15 +463,22 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
 def sniff_raw_files(files: Sequence[tuple[Path, str]]) -> list[RawFile | InputError]:
     """:func:`sniff_raw_file` of each (path, name), in order, read side by side (one file per
     core: reading them is most of it); a file that cannot be read gives its InputError."""
+    return list(_side_by_side(lambda file: sniff_raw_file(*file), files))
 
-    def sniff(file: tuple[Path, str]) -> RawFile | InputError:
+
+def _side_by_side(function: Callable, items: Sequence) -> Iterator:
+    """``function`` of each item, in order, one item per core at a time (reading files, whose
+    work releases the GIL); an item whose call raises InputError gives that error instead, so
+    the caller can report every file's problems, not only the first."""
+
+    def attempt(item):
         try:
-            return sniff_raw_file(*file)
+            return function(item)
         except InputError as exc:
             return exc
 
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        return list(pool.map(sniff, files))
+        yield from pool.map(attempt, items)
 
 
 #: First bytes of .xlsx (a zip) and .xls (OLE2) workbooks, whatever the file is called.
@@ -609,27 +616,19 @@ def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) 
     tables: dict[str, pa.Table] = {}
     encodings: dict[str, str] = {}
     in_order = sorted(requests, key=lambda r: r.file.name)  # rows in file, line order
-
-    def read(request: RawRequest) -> tuple[pa.Table, str] | InputError:
-        try:
-            return _read_one(request)
-        except InputError as exc:
-            return exc
-
     # files side by side, one per core: pyarrow parses an export of about a megabyte as one
     # block, on one thread; the results come back in file order
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        done = zip(in_order, pool.map(read, in_order), strict=True)
-        if progress:
-            done = track(
-                done, "read file", logger=log, total=len(in_order), label=lambda d: d[0].file.name
-            )
-        for request, found in done:
-            if isinstance(found, InputError):
-                problems.extend(found.problems)
-                continue
-            table, encodings[request.file.name] = found
-            tables[request.file.name] = _with_columns(table, names)
+    done = zip(in_order, _side_by_side(_read_one, in_order), strict=True)
+    if progress:
+        done = track(
+            done, "read file", logger=log, total=len(in_order), label=lambda d: d[0].file.name
+        )
+    for request, found in done:
+        if isinstance(found, InputError):
+            problems.extend(found.problems)
+            continue
+        table, encodings[request.file.name] = found
+        tables[request.file.name] = _with_columns(table, names)
     files = sorted(r.file.name for r in requests)
     frame, blanks = _stack(tables, names, files)
     del tables
