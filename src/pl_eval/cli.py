@@ -35,9 +35,6 @@ def _config(text: str) -> Path | dict:
     return _settings(text) if text.lstrip().startswith("{") else Path(text)
 
 
-LOST_STUDENTS_HELP = "output path of the lost students' baseline (parquet, optional)"
-
-
 class _Version(argparse.Action):
     """``--version``: the installed version, looked up only when asked for."""
 
@@ -49,6 +46,32 @@ class _Version(argparse.Action):
 
         print(f"pl-eval {pl_eval.__version__}")  # on stdout, as argparse's version action
         parser.exit()
+
+
+def _panel_arguments(p: argparse.ArgumentParser, *, year_analysis: bool) -> None:
+    """build-panel's inputs, outputs and school years; year-analysis, which builds its panel
+    first, needs its school year and its lost students' file (optional for build-panel)."""
+    for name in ("scores", "rejects", "schools"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"ingest's {name} parquet")
+    for name in ("panel", "exclusions"):
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    p.add_argument(
+        "--school-year", required=year_analysis, default=None,
+        help="YYYY-YYYY of the fall tests" + ("" if year_analysis else "; default: the only one"),
+    )  # fmt: skip
+    p.add_argument(
+        "--spring-year", default=None, help="YYYY-YYYY of the spring tests (a span); default: same"
+    )
+    p.add_argument(
+        "--placebo", action="store_true",
+        help="the pre-adoption placebo on --school-year: next year's adopters vs never-PL schools",
+    )  # fmt: skip
+    p.add_argument(
+        "--lost-students", type=Path, required=year_analysis, default=None,
+        help="output path of the lost students' baseline (parquet"
+        + (")" if year_analysis else ", optional)"),
+    )  # fmt: skip
+    p.add_argument("--cohort", default=None, help="cohort name for messages (default: folder)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,21 +150,8 @@ def _parser() -> argparse.ArgumentParser:
         "Pair fall and spring tests per student and subject.",
         ["build_panel"],
     )
-    for name in ("scores", "rejects", "schools"):
-        p.add_argument(f"--{name}", type=Path, required=True, help=f"ingest's {name} parquet")
-    for name in ("panel", "exclusions"):
-        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    _panel_arguments(p, year_analysis=False)
     p.add_argument("--settings", type=_settings, default={}, help="config['panel'] as JSON")
-    p.add_argument("--school-year", default=None, help="YYYY-YYYY; default: the only one")
-    p.add_argument(
-        "--spring-year", default=None, help="YYYY-YYYY of the spring tests (a span); default: same"
-    )
-    p.add_argument(
-        "--placebo", action="store_true",
-        help="the pre-adoption placebo on --school-year: next year's adopters vs never-PL schools",
-    )  # fmt: skip
-    p.add_argument("--lost-students", type=Path, default=None, help=LOST_STUDENTS_HELP)
-    p.add_argument("--cohort", default=None, help="cohort name for messages (default: folder)")
 
     p = command(
         "match-stratum",
@@ -221,14 +231,7 @@ def _parser() -> argparse.ArgumentParser:
         "A one-year, span or placebo analysis in one job: panel, match, estimate, combine.",
         ["year_analysis"],
     )
-    for name in ("scores", "rejects", "schools"):
-        p.add_argument(f"--{name}", type=Path, required=True, help=f"ingest's {name} parquet")
-    for name in ("panel", "exclusions", "lost-students"):
-        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
-    p.add_argument("--school-year", required=True, help="YYYY-YYYY of the fall tests")
-    p.add_argument("--spring-year", default=None, help="YYYY-YYYY of the spring tests (a span)")
-    p.add_argument("--placebo", action="store_true", help="the pre-adoption placebo")
-    p.add_argument("--cohort", default=None, help="the analysis's name, for messages")
+    _panel_arguments(p, year_analysis=True)
     p.add_argument("--subjects", nargs="+", required=True, help="subjects, in output order")
     per_subject = ("matched", "pairs", "propensity", "balance", "match-summary", "love-plot",
                    "overlap-plot", "subject-estimates", "subject-breakout-tests",
