@@ -861,8 +861,8 @@ def report(
         )
         tasks = [] if pdf is None else [(io.write_pdf, result.html, pdf)]
         if school_pages is not None:
-            Path(school_pages).mkdir(parents=True, exist_ok=True)  # a cohort without PL schools
             folder = Path(school_pages)
+            folder.mkdir(parents=True, exist_ok=True)  # a cohort without PL schools
             tasks += [(_write_school_page, p, folder, pdf is not None) for p in result.school_pages]
         started = [pool.submit(*task) for task in tasks] if pool else []
         _write_report(result, html, None, figures, tables, suppression_log)
