@@ -241,6 +241,14 @@ def build_report(
             "period",  # a school year or a span of several
         )
     balance = _balance_table(inputs.balance)
+    plans, pages_path = [], None
+    if pages is not None:
+        pages_path = _school_trajectory(inputs.school_trajectory, min_n, decision)
+        plans = school_pages.plan_school_pages(
+            est, inputs.schools, schools, pages_path,
+            headline.table.set_index("subject")["estimate"],
+            subjects=subjects, min_n=min_n, name_others=name_others, links=pages,
+        )  # fmt: skip
     front = brief.build_brief(
         headline.table,
         breakouts.table,
@@ -292,7 +300,7 @@ def build_report(
         "tests": tests,
         "schools": schools.table,
         "school_hidden": schools.hidden,
-        "school_links": {} if pages is None else _school_hrefs(est, inputs.schools, pages),
+        "school_links": {(p.school, p.district): pages.page(p.slug) for p in plans},
         "school_counts": counts,
         "trajectory": trajectory.table.assign(hidden=trajectory.hidden),
         "flow": flow["flow"].table,
@@ -312,24 +320,9 @@ def build_report(
         "n_suppressed": len(log),
     }
     html = environment().get_template("report.html.j2").render(**context)
-    built = []
-    if pages is not None:
-        path = _school_trajectory(inputs.school_trajectory, min_n, decision)
-        log = pd.concat([log, path.log], ignore_index=True)
-        built = school_pages.plan_school_pages(
-            est, inputs.schools, schools, path,
-            headline.table.set_index("subject")["estimate"],
-            subjects=subjects, min_n=min_n, name_others=name_others, links=pages,
-        )  # fmt: skip
-    return Report(html, figs, tables, log[LOG_COLUMNS], found, built)
-
-
-def _school_hrefs(
-    est: pd.DataFrame, frame: pd.DataFrame, links: school_pages.SchoolLinks
-) -> dict[tuple[str, str], str]:
-    """Each PL school's page, from the report, by (school, district)."""
-    stems = school_pages.slugs(school_pages.pl_schools(est, frame))
-    return {key: links.page(stem) for key, stem in stems.items()}
+    if pages_path is not None:  # the pages' suppressed cells: logged after the report's count
+        log = pd.concat([log, pages_path.log], ignore_index=True)
+    return Report(html, figs, tables, log[LOG_COLUMNS], found, plans)
 
 
 def draw_school_page(plan: school_pages.PagePlan) -> school_pages.SchoolPage:
