@@ -112,11 +112,21 @@ def read_parquet(
     Reading repetitive text (school, subject, student key) dictionary-encoded keeps each value
     once in memory instead of once per row, which national cohorts need.
     """
+    return read_parquet_table(path, columns, categories).to_pandas()
+
+
+def read_parquet_table(
+    path: str | Path,
+    columns: list[str] | None = None,
+    categories: list[str] | None = None,
+) -> pa.Table:
+    """:func:`read_parquet` as an Arrow table (``categories`` dictionary-encoded): for a
+    stage that selects rows before it pays for pandas' conversion of every row."""
     path = Path(path)
     if path.is_dir():  # pyarrow would read a folder as a (possibly empty) dataset
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     read = partial(pq.read_table, path, columns=columns, read_dictionary=categories)
-    return _table(path, read, "a Parquet file")
+    return _arrow_table(path, read, "a Parquet file")
 
 
 def parquet_columns(path: str | Path) -> list[str]:
@@ -146,22 +156,20 @@ def read_arrow(path: str | Path) -> pd.DataFrame:
     copies every column once more: a national cohort's typed tests held 3 GB at the peak)."""
     path = Path(path)
     read = partial(feather.read_table, path, memory_map=True)
-    return _table(path, read, "an Arrow file", split_blocks=True)
+    return _arrow_table(path, read, "an Arrow file").to_pandas(split_blocks=True)
 
 
-def _table(path: Path, read: Callable[[], pa.Table], kind: str, **to_pandas) -> pd.DataFrame:
-    """``read()`` as a DataFrame (``to_pandas``: options of pyarrow's conversion); a file that
-    is not ``kind`` written by pl-eval, or that the system refuses, is an error naming the
-    path."""
+def _arrow_table(path: Path, read: Callable[[], pa.Table], kind: str) -> pa.Table:
+    """``read()``; a file that is not ``kind`` written by pl-eval, or that the system
+    refuses, is an error naming the path."""
     try:
-        table = read()
+        return read()
     except pa.ArrowInvalid:
         # pyarrow's own words ("Parquet magic bytes not found in footer ...") help nobody.
         found = "other data (cut short?)"
         raise InputError.at(path, f"{kind} written by pl-eval", found=found) from None
     except OSError as exc:
         raise _about(exc, path) from exc
-    return table.to_pandas(**to_pandas)
 
 
 def write_json(obj: Any, path: str | Path) -> None:

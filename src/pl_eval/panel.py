@@ -10,10 +10,13 @@ the sample-flow table the report shows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pl_eval import windows
 from pl_eval.errors import ConfigError
@@ -147,6 +150,82 @@ def missing_seasons(
     ]
 
 
+def held_terms(tests: pa.Table) -> pd.DataFrame:
+    """The distinct subject × season × school year of ``tests`` (ingest's scores as an Arrow
+    table): all the checks before pairing (:func:`school_year_of`, :func:`missing_seasons`,
+    :func:`pl_eval.windows.missing_terms`) look at, a few rows instead of millions."""
+    terms = tests.select(["subject", "season", "school_year"]).unify_dictionaries()
+    return terms.group_by(terms.column_names).aggregate([]).to_pandas().astype(object)
+
+
+def student_codes(tests: pa.Table) -> tuple[pa.Table, pd.CategoricalDtype]:
+    """``tests`` (ingest's scores as an Arrow table, ``student_key`` dictionary-encoded) with
+    ``student_key`` as integer codes (-1: missing) into one set of categories, and those: the
+    file's keys in order of first appearance, as pandas would convert them. The frames
+    :func:`window_tests` and :func:`exposure_history` take share them, so a national cohort's
+    million keys are converted to text once, not once per frame."""
+    keys = tests["student_key"].unify_dictionaries()
+    text = keys.type.value_type
+    dictionary = keys.chunk(0).dictionary if keys.num_chunks else pa.array([], text)
+    codes = pa.chunked_array([pc.fill_null(c.indices, -1) for c in keys.chunks], pa.int32())
+    at = tests.column_names.index("student_key")
+    categories = pd.Index(dictionary.to_pandas())
+    return tests.set_column(at, "student_key", codes), pd.CategoricalDtype(categories)
+
+
+def window_tests(
+    tests: pa.Table, term_year: dict[str, tuple[str, str]], students: pd.CategoricalDtype
+) -> pd.DataFrame:
+    """The rows of ``tests`` (:func:`student_codes`'s table and ``students``) that
+    :func:`build_panel` pairs: analysed subjects' tests of the window's terms
+    (:meth:`pl_eval.windows.Window.terms`). Selected before pandas converts them: a multi-year
+    cohort's other years and seasons cost nothing then. A dictionary column keeps every value
+    of the file, so categories (the student keys' order is the panel's row order) are the same
+    as from reading every row."""
+    keep = _among(tests["subject"], SUBJECTS)
+    in_term = None
+    for season, year in term_year.values():
+        here = pc.and_(_among(tests["season"], [season]), _among(tests["school_year"], [year]))
+        in_term = here if in_term is None else pc.or_(in_term, here)
+    return _frame(tests.filter(pc.and_(keep, in_term)), students)
+
+
+def exposure_history(
+    tests: pa.Table, spring_year: str, students: pd.CategoricalDtype
+) -> pd.DataFrame:
+    """What :func:`pl_eval.years.exposure` counts a panel's exposure from: the student, school
+    and school year of ``tests`` (:func:`student_codes`'s table and ``students``) up to
+    ``spring_year`` (the later years it would not count)."""
+    columns = ["student_key", "district", "school", "school_year"]
+    years = [y for y in pc.unique(tests["school_year"]).to_pylist() if y and y <= spring_year]
+    rows = tests.select(columns)
+    return _frame(rows.filter(_among(rows["school_year"], years)), students)
+
+
+def _frame(rows: pa.Table, students: pd.CategoricalDtype) -> pd.DataFrame:
+    """``rows`` as a DataFrame, their student key codes as a categorical of ``students``."""
+    at = rows.column_names.index("student_key")
+    frame = rows.remove_column(at).to_pandas()  # (as the file's pandas metadata says: text)
+    codes = rows["student_key"].to_numpy()
+    frame.insert(at, "student_key", pd.Categorical.from_codes(codes, dtype=students))
+    return frame
+
+
+def _among(column: pa.ChunkedArray, values: Sequence[str]) -> pa.ChunkedArray:
+    """Whether each value of a text (or dictionary-encoded text) column is one of ``values``
+    (missing: no)."""
+    value_set = pa.array(list(values), pa.string())
+    if pa.types.is_dictionary(column.type):  # tested once per distinct value
+        return pa.chunked_array(
+            [
+                pc.fill_null(pc.take(pc.is_in(c.dictionary, value_set=value_set), c.indices), False)
+                for c in column.chunks
+            ],
+            pa.bool_(),
+        )
+    return pc.is_in(column, value_set=value_set)
+
+
 def build_panel(
     scores: pd.DataFrame,
     schools: pd.DataFrame,
@@ -157,6 +236,7 @@ def build_panel(
     spring_year: str | None = None,
     calendar: SchoolCalendar | None = None,
     window: str | None = None,
+    history: pd.DataFrame | None = None,
 ) -> Panel:
     """Pair each student's fall and spring test per subject and attach norms and school facts.
 
@@ -174,7 +254,9 @@ def build_panel(
     A span keeps students
     who changed school, under their fall school (the span's comparison is rebuilt from the
     students tested at both ends). ``exposure`` counts each PL student's own years in a PL
-    school up to the spring (:func:`pl_eval.years.exposure`, from every year ``scores`` holds).
+    school up to the spring (:func:`pl_eval.years.exposure`, from every year ``scores`` holds,
+    or ``history`` when given: when ``scores`` holds only the window's terms, as
+    :func:`window_tests` selects them, the tests of at least every year up to the spring).
     """
     year = school_year_of(scores, school_year)
     spring = year if spring_year is None else spring_year
@@ -226,9 +308,9 @@ def build_panel(
             pairs[f"{role}_week"] = DEFAULT_WEEKS[season]
             pairs[f"{role}_z"] = _z_scores(norms, rit, pairs["subject"], grade, season)
         else:
-            week = instructional_weeks(pairs[f"{role}_test_date"], season, calendar)
+            week = _weeks(pairs[f"{role}_test_date"], season, calendar)
             pairs[f"{role}_week"] = week
-            pairs[f"{role}_z"] = norms.z_at_week(rit, pairs["subject"], grade, week)
+            pairs[f"{role}_z"] = _z_at_weeks(norms, rit, pairs["subject"], grade, week)
 
     reason = _first_reason(
         pairs,
@@ -244,9 +326,9 @@ def build_panel(
     exclusions = _count(*(np.concatenate(parts) for parts in zip(*flow, strict=True)))
     exclusions["window"] = growth_window.name
 
-    paired = pairs[reason == REASONS.index("paired")]
-    data = _finish(paired, fall_year)
-    data = data.assign(exposure=exposure_labels(data, exposure(scores, schools, spring)))
+    data = _finish(pairs, np.flatnonzero(reason == REASONS.index("paired")), fall_year)
+    counts = exposure(scores if history is None else history, schools, spring)
+    data = data.assign(exposure=exposure_labels(data, counts))
     return Panel(
         school_year=year, spring_year=spring, norms_year=norms.year, data=data,
         exclusions=exclusions, lost_students=_lost(pairs, arm, reason), window=growth_window.name,
@@ -290,6 +372,35 @@ def _z_scores(
     codes, (subjects, grades) = _distinct(subject, grade)
     mean, sd = norms.lookup(subjects, grades, pd.Series(season, index=subjects.index))
     return (np.asarray(rit, dtype=float) - mean[codes]) / sd[codes]
+
+
+def _weeks(dates: pd.Series, season: str, calendar: SchoolCalendar) -> np.ndarray:
+    """``instructional_weeks`` counted once per distinct test date (a national panel's
+    millions of tests fall on a few hundred days); the arithmetic is its own."""
+    codes, days = pd.factorize(dates)  # a missing date: code -1, the last value below
+    at = np.append(days.to_numpy(), np.datetime64("NaT")).astype(dates.dtype)
+    return instructional_weeks(at, season, calendar)[codes]
+
+
+def _z_at_weeks(
+    norms: Norms, rit: pd.Series, subject: pd.Series, grade: pd.Series, week: np.ndarray
+) -> np.ndarray:
+    """``norms.z_at_week`` with the norms evaluated once per distinct subject × grade × week
+    (a few thousand, not millions of rows); the arithmetic is ``z_at_week``'s."""
+    parts = [pd.factorize(values) for values in (subject, grade, week)]
+    combined = np.zeros(len(week), dtype=np.int64)
+    for codes, uniques in parts:  # missing (-1) is a value of its own
+        combined = combined * (len(uniques) + 1) + codes + 1
+    ids, distinct = pd.factorize(combined)
+    values = []
+    for _, uniques in reversed(parts):
+        size = len(uniques) + 1
+        at = distinct % size - 1
+        values.append(pd.Series(uniques).reindex(at).to_numpy())  # -1: missing
+        distinct = distinct // size
+    weeks, grades, subjects = values
+    mean, sd = norms.at_week(subjects, grades, weeks.astype(float))
+    return (np.asarray(rit, dtype=float) - mean[ids]) / sd[ids]
 
 
 def _school_facts(pairs: pd.DataFrame, facts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -417,7 +528,19 @@ def _count(subject: np.ndarray, arm: np.ndarray, reason: np.ndarray) -> pd.DataF
     return pd.Series(counts, index=full, name="n_students").reset_index()
 
 
-def _finish(paired: pd.DataFrame, fall_year: int) -> pd.DataFrame:
+def _finish(pairs: pd.DataFrame, rows: np.ndarray, fall_year: int) -> pd.DataFrame:
+    """The panel's columns of the paired ``rows`` of ``pairs``, sorted by subject and student
+    key as given (a categorical by its codes), by district and school as text: the rows are
+    taken once, in their final order."""
+    order = np.lexsort(
+        [
+            _sort_key(pairs["student_key"].take(rows)),
+            _sort_key(pairs["school"].take(rows), text=True),
+            _sort_key(pairs["district"].take(rows), text=True),
+            _sort_key(pairs["subject"].take(rows)),
+        ]
+    )
+    paired = pairs.take(rows[order]).reset_index(drop=True)
     years = (fall_year - paired["pl_start_year"] + 1).astype("Int64")
     band = pd.Series(pd.NA, index=paired.index, dtype="string")
     for label, low, high in GRADE_BANDS:
@@ -457,19 +580,8 @@ def _finish(paired: pd.DataFrame, fall_year: int) -> pd.DataFrame:
             **{c: paired[c] for c in windows.GROWTH_COLUMNS},
         }
     )
-    # sorted by subject and student key as given (a categorical by its codes), by district and
-    # school as text
-    order = np.lexsort(
-        [
-            _sort_key(out["student_key"]),
-            _sort_key(out["school"], text=True),
-            _sort_key(out["district"], text=True),
-            _sort_key(out["subject"]),
-        ]
-    )
     # Text leaves as plain text. A categorical of a million distinct student keys would cost
     # every reader of the panel seconds to rebuild; plain text costs only its bytes.
-    out = out.take(order).reset_index(drop=True)
     return out.assign(**{c: _as_text(out[c]) for c in ("student_key", "district", "school")})
 
 

@@ -289,10 +289,13 @@ def build_panel(
     if placebo and (school_year is None or spring_year not in (None, school_year)):
         raise ConfigError("build_panel: a placebo takes one --school-year and no later spring")
     norms = _norms(settings.get("norms_year", 2020))
-    tests = io.read_parquet(
-        scores, columns=_score_columns(scores), categories=panels.CATEGORICAL_COLUMNS
-    )
     window = windows.Window.named(settings.get("window"))
+    table, students = panels.student_codes(
+        io.read_parquet_table(
+            scores, columns=_score_columns(scores, window), categories=panels.CATEGORICAL_COLUMNS
+        )
+    )
+    tests = panels.held_terms(table)  # the checks below look at the terms the scores hold
     if window.name != windows.DEFAULT and spring_year not in (None, school_year):
         raise ConfigError(
             f"panel.window {window.name}: a span (fall {school_year} to spring {spring_year}) "
@@ -323,8 +326,11 @@ def build_panel(
         )
     frame = io.read_parquet(schools)
     fall = None if year is None else multiyear.fall_year(year)
+    paired = panels.window_tests(table, window.terms(year, spring_year), students)
+    history = panels.exposure_history(table, spring_year or year, students)
+    del table  # every row of the scores: the panel needs only these two frames of them
     result = panels.build_panel(
-        tests,
+        paired,
         multiyear.placebo_schools(frame, fall) if placebo else frame,
         norms,
         rejects=io.read_parquet(
@@ -334,6 +340,7 @@ def build_panel(
         spring_year=spring_year,
         calendar=_calendar(settings),
         window=window.name,
+        history=history,
     )
     if placebo:
         result = multiyear.placebo_panel(result, frame, fall)
@@ -344,12 +351,16 @@ def build_panel(
         io.write_parquet(result.lost_students, lost_students)
 
 
-def _score_columns(scores: Path) -> list[str]:
-    """The scores' columns the panel reads: NWEA's growth fields only where ingest kept them
-    (scores written before it did have none; the panel's growth columns are then empty)."""
+def _score_columns(scores: Path, window: windows.Window) -> list[str]:
+    """The scores' columns the panel reads: NWEA's growth fields of the ``window`` only, and
+    only where ingest kept them (scores written before it did have none; the panel's growth
+    columns are then empty)."""
     growth = set(ingestion.growth.COLUMNS)
     present = set(io.parquet_columns(scores))
-    return [c for c in panels.SCORE_COLUMNS if c not in growth or c in present]
+    slot = f"{window.growth_slot}_"
+    return [
+        c for c in panels.SCORE_COLUMNS if c not in growth or (c in present and c.startswith(slot))
+    ]
 
 
 def match(
