@@ -158,72 +158,78 @@ def held_terms(tests: pa.Table) -> pd.DataFrame:
     return terms.group_by(terms.column_names).aggregate([]).to_pandas().astype(object)
 
 
-def student_codes(tests: pa.Table) -> tuple[pa.Table, pd.CategoricalDtype]:
-    """``tests`` (ingest's scores as an Arrow table, ``student_key`` dictionary-encoded) with
-    ``student_key`` as integer codes (-1: missing) into one set of categories, and those: the
-    file's keys in order of first appearance, as pandas would convert them. The frames
-    :func:`window_tests` and :func:`exposure_history` take share them, so a national cohort's
-    million keys are converted to text once, not once per frame."""
-    keys = tests["student_key"].unify_dictionaries()
-    text = keys.type.value_type
-    dictionary = keys.chunk(0).dictionary if keys.num_chunks else pa.array([], text)
-    codes = pa.chunked_array([pc.fill_null(c.indices, -1) for c in keys.chunks], pa.int32())
-    at = tests.column_names.index("student_key")
-    categories = pd.Index(dictionary.to_pandas())
-    return tests.set_column(at, "student_key", codes), pd.CategoricalDtype(categories)
+def category_codes(tests: pa.Table) -> tuple[pa.Table, dict[str, pd.CategoricalDtype]]:
+    """``tests`` (ingest's scores as an Arrow table) with each dictionary-encoded column as
+    integer codes (-1: missing) into one set of categories per column, and those categories:
+    the file's values in order of first appearance, as pandas converts the whole file.
+
+    The frames :func:`window_tests` and :func:`exposure_history` take from it share them:
+    a national cohort's million student keys are converted to text once, not once per
+    frame, and the categories (the student keys' order is the panel's row order) do not
+    depend on which rows, or which of the file's row groups, a frame keeps."""
+    columns, dtypes = [], {}
+    for name, column in zip(tests.column_names, tests.columns, strict=True):
+        if pa.types.is_dictionary(column.type):
+            unified = column.unify_dictionaries()
+            empty = pa.array([], column.type.value_type)
+            dictionary = unified.chunk(0).dictionary if unified.num_chunks else empty
+            categories = pd.Index(dictionary.to_pandas())
+            dtypes[name] = pd.CategoricalDtype(categories, ordered=column.type.ordered)
+            index = column.type.index_type
+            column = pa.chunked_array([pc.fill_null(c.indices, -1) for c in unified.chunks], index)
+        columns.append(column)
+    return pa.table(columns, names=tests.column_names, metadata=tests.schema.metadata), dtypes
 
 
 def window_tests(
-    tests: pa.Table, term_year: dict[str, tuple[str, str]], students: pd.CategoricalDtype
+    tests: pa.Table,
+    term_year: dict[str, tuple[str, str]],
+    categories: dict[str, pd.CategoricalDtype],
 ) -> pd.DataFrame:
-    """The rows of ``tests`` (:func:`student_codes`'s table and ``students``) that
+    """The rows of ``tests`` (:func:`category_codes`'s table and ``categories``) that
     :func:`build_panel` pairs: analysed subjects' tests of the window's terms
-    (:meth:`pl_eval.windows.Window.terms`). Selected before pandas converts them: a multi-year
-    cohort's other years and seasons cost nothing then. A dictionary column keeps every value
-    of the file, so categories (the student keys' order is the panel's row order) are the same
-    as from reading every row."""
-    keep = _among(tests["subject"], SUBJECTS)
+    (:meth:`pl_eval.windows.Window.terms`). Selected before pandas converts them: a
+    multi-year cohort's other years and seasons cost nothing then."""
+
+    def among(name: str, values: Sequence[str]) -> pa.ChunkedArray:
+        return _among(tests[name], categories[name], values)
+
     in_term = None
     for season, year in term_year.values():
-        here = pc.and_(_among(tests["season"], [season]), _among(tests["school_year"], [year]))
+        here = pc.and_(among("season", [season]), among("school_year", [year]))
         in_term = here if in_term is None else pc.or_(in_term, here)
-    return _frame(tests.filter(pc.and_(keep, in_term)), students)
+    return _frame(tests.filter(pc.and_(among("subject", SUBJECTS), in_term)), categories)
 
 
 def exposure_history(
-    tests: pa.Table, spring_year: str, students: pd.CategoricalDtype
+    tests: pa.Table, spring_year: str, categories: dict[str, pd.CategoricalDtype]
 ) -> pd.DataFrame:
     """What :func:`pl_eval.years.exposure` counts a panel's exposure from: the student, school
-    and school year of ``tests`` (:func:`student_codes`'s table and ``students``) up to
+    and school year of ``tests`` (:func:`category_codes`'s table and ``categories``) up to
     ``spring_year`` (the later years it would not count)."""
-    columns = ["student_key", "district", "school", "school_year"]
-    years = [y for y in pc.unique(tests["school_year"]).to_pylist() if y and y <= spring_year]
-    rows = tests.select(columns)
-    return _frame(rows.filter(_among(rows["school_year"], years)), students)
+    rows = tests.select(["student_key", "district", "school", "school_year"])
+    years = [y for y in categories["school_year"].categories if y <= spring_year]
+    return _frame(rows.filter(_among(rows["school_year"], categories["school_year"], years)),
+                  categories)  # fmt: skip
 
 
-def _frame(rows: pa.Table, students: pd.CategoricalDtype) -> pd.DataFrame:
-    """``rows`` as a DataFrame, their student key codes as a categorical of ``students``."""
-    at = rows.column_names.index("student_key")
-    frame = rows.remove_column(at).to_pandas()  # (as the file's pandas metadata says: text)
-    codes = rows["student_key"].to_numpy()
-    frame.insert(at, "student_key", pd.Categorical.from_codes(codes, dtype=students))
+def _among(
+    codes: pa.ChunkedArray, dtype: pd.CategoricalDtype, values: Sequence[str]
+) -> pa.ChunkedArray:
+    """Whether each code of a :func:`category_codes` column stands for one of ``values``."""
+    wanted = dtype.categories.get_indexer(list(values))
+    return pc.is_in(codes, value_set=pa.array(wanted[wanted >= 0], codes.type))
+
+
+def _frame(rows: pa.Table, categories: dict[str, pd.CategoricalDtype]) -> pd.DataFrame:
+    """``rows`` as a DataFrame, each coded column as a categorical of its ``categories``."""
+    coded = [name for name in rows.column_names if name in categories]
+    frame = rows.drop_columns(coded).to_pandas()  # (the pandas metadata would make codes text)
+    for name in coded:
+        codes = rows[name].to_numpy()
+        at = rows.column_names.index(name)
+        frame.insert(at, name, pd.Categorical.from_codes(codes, dtype=categories[name]))
     return frame
-
-
-def _among(column: pa.ChunkedArray, values: Sequence[str]) -> pa.ChunkedArray:
-    """Whether each value of a text (or dictionary-encoded text) column is one of ``values``
-    (missing: no)."""
-    value_set = pa.array(list(values), pa.string())
-    if pa.types.is_dictionary(column.type):  # tested once per distinct value
-        return pa.chunked_array(
-            [
-                pc.fill_null(pc.take(pc.is_in(c.dictionary, value_set=value_set), c.indices), False)
-                for c in column.chunks
-            ],
-            pa.bool_(),
-        )
-    return pc.is_in(column, value_set=value_set)
 
 
 def build_panel(

@@ -290,12 +290,11 @@ def build_panel(
         raise ConfigError("build_panel: a placebo takes one --school-year and no later spring")
     norms = _norms(settings.get("norms_year", 2020))
     window = windows.Window.named(settings.get("window"))
-    table, students = panels.student_codes(
-        io.read_parquet_table(
-            scores, columns=_score_columns(scores, window), categories=panels.CATEGORICAL_COLUMNS
-        )
+    table = io.read_parquet_table(
+        scores, columns=_score_columns(scores, window), categories=panels.CATEGORICAL_COLUMNS
     )
     tests = panels.held_terms(table)  # the checks below look at the terms the scores hold
+    table, categories = panels.category_codes(table)
     if window.name != windows.DEFAULT and spring_year not in (None, school_year):
         raise ConfigError(
             f"panel.window {window.name}: a span (fall {school_year} to spring {spring_year}) "
@@ -326,8 +325,8 @@ def build_panel(
         )
     frame = io.read_parquet(schools)
     fall = None if year is None else multiyear.fall_year(year)
-    paired = panels.window_tests(table, window.terms(year, spring_year), students)
-    history = panels.exposure_history(table, spring_year or year, students)
+    paired = panels.window_tests(table, window.terms(year, spring_year), categories)
+    history = panels.exposure_history(table, spring_year or year, categories)
     del table  # every row of the scores: the panel needs only these two frames of them
     result = panels.build_panel(
         paired,
@@ -391,7 +390,7 @@ def match(
         config = matching.MatchConfig.from_config(settings)
         result = matching.merge_parts(subject, [_read_part(Path(p)) for p in parts], config)
     else:
-        data = io.read_parquet(panel)
+        data = io.read_parquet(panel, where=("subject", subject))  # the subject's rows only
         check_columns("match", settings, data.columns)
         result = matching.match_cohort(data, subject, matching.MatchConfig.from_config(settings))
     log.info("%s", result.summary())
@@ -412,7 +411,7 @@ PART_SUMMARY = "part.json"
 def match_stratum(*, panel: Path, subject: str, stratum: str, part: Path, settings: dict) -> None:
     """Match one stratum of ``match.strata`` (e.g. grade band "K-5") on its own; write the part
     folder that :func:`match` merges with the other strata's (one Snakemake job per stratum)."""
-    data = io.read_parquet(panel)
+    data = io.read_parquet(panel, where=("subject", subject))  # the subject's rows only
     check_columns("match", settings, data.columns)
     config = matching.MatchConfig.from_config(settings)
     result = matching.match_stratum(data, subject, stratum, config)
