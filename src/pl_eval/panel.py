@@ -348,7 +348,8 @@ def _lost(pairs: pd.DataFrame, arm: np.ndarray, reason: np.ndarray) -> pd.DataFr
     lost = np.isin(reason, [REASONS.index(r) for r in LOST_REASONS]) & np.isin(
         arm, [ARMS.index("treated"), ARMS.index("comparison")]
     )
-    rows = pairs[lost]
+    columns = ["subject", "district", "school", "sector", "grade", "fall_z", "frl_pct"]
+    rows = pairs.loc[lost, columns]  # a few columns of a few rows: not every column first
     out = pd.DataFrame(
         {
             "subject": rows["subject"].astype("str"),
@@ -534,6 +535,15 @@ def _count(subject: np.ndarray, arm: np.ndarray, reason: np.ndarray) -> pd.DataF
     return pd.Series(counts, index=full, name="n_students").reset_index()
 
 
+#: The columns of the pairs that :func:`_finish` makes the panel's from.
+_FINISH_COLUMNS = [
+    "student_key", "subject", "district", "school", "grade", "fall_gender", "fall_ethnicity",
+    "sector", "treated", "pl_start_year", "frl_pct", "locale", "locale_group",
+    "fall_test_date", "spring_test_date", "fall_rit", "fall_se", "spring_rit", "spring_se",
+    "fall_z", "spring_z", "fall_week", "spring_week", *windows.GROWTH_COLUMNS,
+]  # fmt: skip
+
+
 def _finish(pairs: pd.DataFrame, rows: np.ndarray, fall_year: int) -> pd.DataFrame:
     """The panel's columns of the paired ``rows`` of ``pairs``, sorted by subject and student
     key as given (a categorical by its codes), by district and school as text: the rows are
@@ -546,7 +556,7 @@ def _finish(pairs: pd.DataFrame, rows: np.ndarray, fall_year: int) -> pd.DataFra
             _sort_key(pairs["subject"].take(rows)),
         ]
     )
-    paired = pairs.take(rows[order]).reset_index(drop=True)
+    paired = pairs[_FINISH_COLUMNS].take(rows[order]).reset_index(drop=True)
     years = (fall_year - paired["pl_start_year"] + 1).astype("Int64")
     band = pd.Series(pd.NA, index=paired.index, dtype="string")
     for label, low, high in GRADE_BANDS:
