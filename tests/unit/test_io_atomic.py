@@ -6,6 +6,8 @@ import stat
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from pl_eval import io
@@ -63,3 +65,25 @@ def test_pdf_bytes_do_not_depend_on_the_time_of_writing(tmp_path, monkeypatch):
         io.write_pdf(html, tmp_path / name)
     assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
     assert "SOURCE_DATE_EPOCH" not in os.environ  # set only while rendering
+
+
+def test_read_parquet_where_keeps_one_value_s_rows_and_the_file_s_dtypes(tmp_path):
+    # A match job reads its subject's half of the panel, a batch at a time; the rows and
+    # dtypes (categories in the file's order) are those of reading the whole file.
+    n = 200_000  # more than one batch
+    frame = pd.DataFrame(
+        {
+            "subject": pd.Categorical(np.where(np.arange(n) % 3 == 0, "reading", "math")),
+            "key": [f"k{i}" for i in range(n)],
+            "score": np.arange(n, dtype=float),
+            "met": pd.array(np.where(np.arange(n) % 5 == 0, None, True), dtype="boolean"),
+        }
+    )
+    path = tmp_path / "panel.parquet"
+    io.write_parquet(frame, path)
+    whole = io.read_parquet(path)
+    for subject in ("math", "reading"):
+        part = io.read_parquet(path, where=("subject", subject))
+        expected = whole[whole["subject"] == subject].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part, expected)
+    assert len(io.read_parquet(path, where=("subject", "science"))) == 0

@@ -1,13 +1,18 @@
 """Panel pairing on a hand-made cohort where every student hits one known exclusion reason."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from scipy.stats import norm
 
 from pl_eval import io, stages
+from pl_eval import panel as panel_module
 from pl_eval.errors import InputError
-from pl_eval.norms import Norms, SchoolCalendar, percentile_points
+from pl_eval.norms import Norms, SchoolCalendar, instructional_weeks, percentile_points
 from pl_eval.panel import REASONS, build_panel, missing_seasons, school_year_of
 
 NORMS = Norms.from_frame(io.read_norms_table(), 2020)
@@ -270,3 +275,68 @@ def test_percentile_points_of_a_missing_effect_is_nan():
     got = percentile_points(pd.Series([0.25, pd.NA, -0.25], dtype="Float64"))
     np.testing.assert_allclose(got, [9.8706, np.nan, -9.8706], atol=1e-4)
     np.testing.assert_allclose(percentile_points(np.array([0.0, np.nan])), [0.0, np.nan])
+
+
+def test_stage_panel_order_does_not_depend_on_row_groups(tmp_path, schools):
+    # The stage selects the analysed year's rows before pandas sees them. The panel is sorted
+    # by subject and student key in order of first appearance in the file, here in the
+    # earlier year's rows ("reading" and "b" first): a selection that dropped those row
+    # groups (and their dictionaries) sorted "math" and "a" first instead.
+    earlier = [
+        exam("b", season, "Plain", 190, subject="reading") for season in ("fall", "spring")
+    ] + [
+        exam("a", season, "PL Three", 190, subject="reading", district="D2")
+        for season in ("fall", "spring")
+    ]
+    later = [
+        exam(key, season, school, 200, subject=subject, district=district, grade=4)
+        for subject in ("math", "reading")
+        for key, school, district in (("a", "PL Three", "D2"), ("b", "Plain", "D1"))
+        for season in ("fall", "spring")
+    ]
+    scores = pd.concat(
+        [
+            pd.DataFrame(earlier).assign(school_year="2021-2022", term_name="Fall 2021-2022"),
+            pd.DataFrame(later),
+        ],
+        ignore_index=True,
+    ).astype({"grade": "Int64"})
+    rejects = pd.DataFrame(columns=["student_key", "district", "school", "season",
+                                    "school_year", "subject"], dtype="str")  # fmt: skip
+    panels = {}
+    for groups in (len(scores), 2):  # one row group; the earlier year's in groups of its own
+        folder = tmp_path / str(groups)
+        folder.mkdir()
+        paths = _write_stage_inputs(folder, scores, schools, rejects)
+        pq.write_table(pa.Table.from_pandas(scores, preserve_index=False), paths["scores"],
+                       row_group_size=groups)  # fmt: skip
+        stages.build_panel(**paths, settings={"norms_year": 2020}, school_year=YEAR)
+        panels[groups] = io.read_parquet(paths["panel"])
+    panel = panels[2]
+    assert list(panel["subject"]) == ["reading", "reading", "math", "math"]
+    assert list(panel["student_key"]) == ["b", "a", "b", "a"]
+    # a was at a PL school (PL since 2020) in both years: two years of exposure
+    assert list(panel["exposure"].fillna("-")) == ["-", "2", "-", "2"]
+    pd.testing.assert_frame_equal(panel, panels[len(scores)])
+
+
+def test_norms_per_distinct_value_are_bitwise_the_row_by_row_ones():
+    # The panel evaluates weeks once per test date and norms once per subject × grade × week;
+    # the z-scores must be the very floats norming every row gives (outputs stay identical).
+    rng = np.random.default_rng(5)
+    n = 5000
+    dates = pd.Series(pd.to_datetime("2022-09-01") + pd.to_timedelta(rng.integers(0, 60, n), "D"))
+    dates[rng.random(n) < 0.05] = pd.NaT  # a test without a date: the season's default week
+    subject = pd.Series(rng.choice(["math", "reading", "language"], n), dtype="category")
+    grade = pd.Series(rng.integers(-1, 14, n), dtype="Int64").mask(rng.random(n) < 0.05)
+    rit = pd.Series(rng.normal(200, 15, n))
+    calendar = SchoolCalendar()
+    week = panel_module._weeks(dates, "fall", calendar)
+    expected_week = instructional_weeks(dates, "fall", calendar)
+    np.testing.assert_array_equal(week, expected_week)
+    z = panel_module._z_at_weeks(WEEK_NORMS, rit, subject, grade, week)
+    with warnings.catch_warnings():  # "language" is no norms subject: NaN, as intended
+        warnings.simplefilter("ignore")
+        expected = WEEK_NORMS.z_at_week(rit, subject, grade, expected_week)
+    np.testing.assert_array_equal(z, expected)
+    assert np.isfinite(z).sum() > n // 2  # most rows have norms: the comparison is not vacuous
