@@ -12,20 +12,24 @@ subject. Targets: build_panel ≤ 5 s and ≤ 1,200 MB; each match ≤ 2.5 s and
 table shows the fastest of ``--repeat`` runs (other jobs on a shared machine only add time)
 and the largest peak. ``--quick`` runs the demo cohort with no targets.
 
-Where the time went (cProfile on CPU time, tracemalloc and RSS per step; one-year national,
-outputs byte-identical): build_panel converted every score row to pandas and converted the
-million student keys to text twice; norms and instructional weeks were evaluated on each of
-2.5 million rows; the paired rows were copied three times on the way to the sorted panel.
-It now selects the window's rows in Arrow before pandas sees them (a multi-year cohort's
-other years cost nothing), shares one conversion of each dictionary column's categories,
-evaluates norms once per distinct subject × grade × week and weeks once per test date, and
-takes the paired rows once in their final order: 14.5 -> 7.6 CPU s, 2.45 -> 2.2 GB. A match
-job read both subjects' panel rows whole with pyarrow's filtered read (which decodes every
-row first) and imported scipy through the panel's norms module; it now decodes the panel a
-batch at a time keeping its subject's rows, and scipy waits until a percentile is computed:
-3.0-5.5 -> 2.9-4.0 CPU s, 1.0-1.2 GB -> 0.78-0.91 GB. What remains is pandas: the outer
-join of fall and spring tests and the panel's Parquet writing (build_panel), the propensity
-model's IRLS, the balance tables and the two figures (match).
+Where the time went (cProfile on CPU time and RSS per step; one-year national; outputs
+byte-identical to main's): build_panel converted every score row to pandas and the million
+student keys to text twice, evaluated norms and instructional weeks on each of 2.5 million
+rows, and copied the paired rows three times on the way to the sorted panel. It now selects
+the window's rows in Arrow before pandas sees them (a multi-year cohort's other years cost
+nothing then), converts each dictionary column's categories once, evaluates norms once per
+distinct subject × grade × week and weeks once per test date, and takes the paired rows once,
+in their final order. A match job read both subjects' panel rows; it now decodes the panel a
+batch at a time, keeping its subject's rows, and no longer imports scipy through the panel's
+norms module. Measured 2026-12-04, main's code and this one run in turns on a shared machine
+(load average 12-14 on 2 cores, so wall times mean little; OPENBLAS_NUM_THREADS=1 as the
+workflow runs jobs), /usr/bin/time per job: build_panel 12.0-12.9 -> 8.9-9.4 CPU s and
+2,440 -> 2,110 MB; match (main, vcg, doubly_robust; math) 3.9-4.9 -> 3.8-4.9 CPU s and
+1,080-1,100 -> 730-890 MB. On the three-year national, each of its 8 panels (main, one-year,
+span, placebo) 17-24 -> 13-16 CPU s and 3.7-4.1 -> 2.3-3.1 GB. Targets missed: what remains
+is pandas work on whole tables (the outer join of fall and spring tests, the panel and its
+Parquet writing; the propensity fit, balance tables and figures), and memory for a panel of
+both subjects at once; building each subject's panel on its own would halve the latter.
 """
 
 from __future__ import annotations
