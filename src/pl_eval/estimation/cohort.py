@@ -212,7 +212,7 @@ def estimate_cohort(
     """Estimates for each subject from its (matched sample, match pairs)."""
     estimates, tests, trajectory, school_trajectory = [], [], [], []
     for subject, (matched, text_pairs) in sorted(samples.items()):
-        data, pairs = _integer_keys(_prepare(matched), text_pairs)
+        data, pairs = _integer_keys(_lean(_prepare(matched), config), text_pairs)
         pooled = _row(subject, "pooled", "all", data, config, cluster=CLUSTER)
         estimates.append(pooled)
         estimates.append(_pooled_schools(subject, data, pairs, config))
@@ -280,6 +280,18 @@ def _prepare(matched: pd.DataFrame) -> pd.DataFrame:
         district=district,
         school_id=district + "\x1f" + school,
     )
+
+
+def _lean(data: pd.DataFrame, config: EstimateConfig) -> pd.DataFrame:
+    """Only the columns the estimates read, text as categories (sorted levels, so models code
+    them as before): the school and breakout subsamples copy their rows dozens of times, and
+    at national size copying every column, text above all, cost more than the models."""
+    breakouts = [column for column, _ in BREAKOUTS.values()]
+    wanted = ["student_key", TREATMENT, "weight", STRATUM_COLUMN, OUTCOME, *config.covariates,
+              CLUSTER, "school", "district", *breakouts, "fall_pct", "spring_pct"]  # fmt: skip
+    kept = data[[c for c in dict.fromkeys(wanted) if c in data]]
+    text = [c for c in kept if c != "student_key" and pd.api.types.is_string_dtype(kept[c])]
+    return kept.astype(dict.fromkeys(text, "category"))
 
 
 def _integer_keys(data: pd.DataFrame, pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -28,7 +28,6 @@ order, tolerance 1e-7) and dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -196,6 +195,8 @@ class LeastSquaresFit:
     small_sample: SmallSample | None = None  # CR2 with clusters: Satterthwaite df per contrast
 
 
+#: Below this many rows per run of one cluster, :func:`_cluster_grams` sorts the rows first.
+RUN_ROWS = 16
 #: Rows per block in :func:`weighted_gram`: a few MB of scratch space instead of a full copy.
 BLOCK_ROWS = 1 << 16
 
@@ -243,7 +244,7 @@ def fit_wls(
     n, k = x.shape
     factor = _factor(design)
     bread = cho_solve(factor, np.eye(k))
-    coef_c = _solve(factor, x, w, y)
+    coef_c = cho_solve(factor, x.T @ (w * y))
     resid = y - x @ coef_c
     small_sample = None
     if cluster is None:
@@ -265,13 +266,17 @@ def fit_wls(
     return LeastSquaresFit(coef, vcov, df, se_type, small_sample)
 
 
-def wls_coefficients(ys: Iterable[np.ndarray], design: CentredDesign, w: np.ndarray) -> np.ndarray:
-    """Centred coefficients (terms × outcomes) of each outcome in ``ys`` on the design, as
-    :func:`fit_wls` computes them to the last bit, from one factorisation: estimates of many
-    outcomes on the same rows and terms without the cost of as many fits."""
+def wls_indicator_coefficients(
+    codes: np.ndarray, n_levels: int, design: CentredDesign, w: np.ndarray
+) -> np.ndarray:
+    """Centred coefficients (terms × levels) of the indicator of each level of ``codes`` (−1: no
+    level) on the design, from one factorisation: X'Wy of an indicator is its level's sum of
+    the rows w·x, so every level's comes from one pass over the rows (the same algebra as
+    :func:`fit_wls`, summed in another order: equal to rounding)."""
     factor = _factor(design)
-    solved = [_solve(factor, design.x, w, y) for y in ys]
-    return np.column_stack(solved) if solved else np.empty((design.x.shape[1], 0))
+    has = codes >= 0
+    sums = cluster_sums(design.x[has], codes[has], n_levels, w[has])
+    return cho_solve(factor, sums.T) if n_levels else np.empty((design.x.shape[1], 0))
 
 
 def _factor(design: CentredDesign) -> tuple[np.ndarray, bool]:
@@ -279,13 +284,6 @@ def _factor(design: CentredDesign) -> tuple[np.ndarray, bool]:
     if n <= k:
         raise EstimationError(f"too few rows to estimate: {n} rows for {k} coefficients")
     return cho_factor(design.gram)
-
-
-def _solve(
-    factor: tuple[np.ndarray, bool], x: np.ndarray, w: np.ndarray, y: np.ndarray
-) -> np.ndarray:
-    """Centred coefficients of ``y``: one matrix-vector product per outcome, as in fit_wls."""
-    return cho_solve(factor, x.T @ (w * y))
 
 
 def _inverse_root(g: np.ndarray) -> np.ndarray:
@@ -325,17 +323,40 @@ def _cr2(
     computed for all clusters at once.
     """
     k = x.shape[1]
-    u = np.empty((len(x), 2 * k), order="F")  # column-major: every use reads whole columns
-    u[:, :k] = x
-    u[:, k:] = x * w[:, None]
-    pairs = [(i, j) for i in range(2 * k) for j in range(i, 2 * k)]
-    gram = np.empty((n_clusters, 2 * k, 2 * k))
-    for i, j in pairs:  # K(2K+1) column pairs, each one vectorised over rows
-        gram[:, i, j] = gram[:, j, i] = np.bincount(cluster, u[:, i] * u[:, j], n_clusters)
-    b = cluster_sums(u, cluster, n_clusters, resid)  # U_g'e_g
-    q = gram[:, k:, k:].sum(axis=0)
-    with threadpool_limits(1, user_api="blas"):  # G tiny problems: threads only contend
+    with threadpool_limits(1, user_api="blas"):  # G small problems: threads only contend
+        gram, b = _cluster_grams(x, w, resid, cluster, n_clusters)
+        q = gram[:, k:, k:].sum(axis=0)
         return _cr2_adjust(gram, b, bread, q, k, to_centred)
+
+
+def _cluster_grams(
+    x: np.ndarray, w: np.ndarray, resid: np.ndarray, cluster: np.ndarray, n_clusters: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """U_g'U_g and U_g'e_g of every cluster, U = [X, WX]: G × 2K × 2K and G × 2K.
+
+    Summed over runs of consecutive rows in one cluster, one matrix product per run: samples
+    come in school order (or stacked copies of it), so runs are few and long, and a million
+    rows take a fraction of a second instead of a pass over every row per column pair. Rows
+    whose clusters interleave are put in cluster order first.
+    """
+    k = x.shape[1]
+    starts = np.flatnonzero(np.r_[True, cluster[1:] != cluster[:-1]])
+    if len(starts) > len(x) // RUN_ROWS:
+        order = np.argsort(cluster, kind="stable")
+        x, w, resid, cluster = x[order], w[order], resid[order], cluster[order]
+        starts = np.flatnonzero(np.r_[True, cluster[1:] != cluster[:-1]])
+    gram = np.zeros((n_clusters, 2 * k, 2 * k))
+    b = np.zeros((n_clusters, 2 * k))
+    ends = np.r_[starts[1:], len(x)]
+    block = np.empty((int((ends - starts).max()), 2 * k))  # scratch: one run's U at a time
+    for start, end in zip(starts, ends, strict=True):  # runs: thousands
+        run = block[: end - start]
+        run[:, :k] = x[start:end]
+        np.multiply(run[:, :k], w[start:end, None], out=run[:, k:])
+        g = cluster[start]
+        gram[g] += run.T @ run
+        b[g] += resid[start:end] @ run
+    return gram, b
 
 
 def _cr2_adjust(
