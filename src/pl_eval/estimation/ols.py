@@ -319,25 +319,53 @@ def _cr2(
     [(I−H)(I−H)']_gg = I − U_g C U_g' for C = [[−MQM, M], [M, 0]], M = (X'WX)⁻¹, Q = X'W²X, so
     A_g = I + Ũ V diag((1−λ)^(-1/2) − 1) V'Ũ' from the eigen-decomposition VλV' of the small
     R C R, R = S^(1/2), S = U_g'U_g, Ũ = U_g S^(+1/2); and U_g'A_gU_g = S + R V diag(·) V'R
-    (likewise for A_g², with (1−λ)⁻¹ − 1). Every step is a 2K × 2K matrix per cluster,
-    computed for all clusters at once.
+    (likewise for A_g², with (1−λ)⁻¹ − 1).
+
+    The algebra is done in the uncentred design, where a term absent from a cluster (a grade
+    its school does not teach, a treatment indicator among comparison schools) is a column of
+    exact zeros that A_g never sees: each cluster's matrices keep only its own d_g nonzero
+    columns of U_g, clusters with the same d_g are computed together, and the results are
+    mapped back to the centred design (U_centred = U·blockdiag(T, T), T = ``to_centred``). At
+    national size the comparison schools use about half the 2K columns, so the eigenproblems,
+    the bulk of the cost, are several times cheaper.
     """
     k = x.shape[1]
+    to_plain = np.kron(np.eye(2), to_centred)  # U_centred = U_uncentred @ to_plain
+    q = weighted_gram(x, w**2)
+    mqm = bread @ q @ bread
+    c = to_plain @ np.block([[-mqm, bread], [bread, np.zeros((k, k))]]) @ to_plain.T
     with threadpool_limits(1, user_api="blas"):  # G small problems: threads only contend
-        gram, b = _cluster_grams(x, w, resid, cluster, n_clusters)
-        q = gram[:, k:, k:].sum(axis=0)
-        return _cr2_adjust(gram, b, bread, q, k, to_centred)
+        means = np.r_[0.0, -to_centred[0, 1:]]  # to_centred is I but t[0, 1:] = −means
+        gram, b = _cluster_grams(x, means, w, resid, cluster, n_clusters)
+        uau, ua2u, uae = _cr2_adjust(gram, b, c)
+    uau = to_plain.T @ uau @ to_plain  # back to the centred design
+    ua2u = to_centred.T @ ua2u[:, k:, k:] @ to_centred
+    components = uae[:, k:] @ to_centred
+    small_sample = SmallSample(
+        z=uau[:, :, k:] @ bread,
+        n=bread @ ua2u @ bread,
+        kernel=np.block([[mqm, -bread], [-bread, np.zeros((k, k))]]),
+        to_centred=to_centred,
+    )
+    return components.T @ components, small_sample
 
 
 def _cluster_grams(
-    x: np.ndarray, w: np.ndarray, resid: np.ndarray, cluster: np.ndarray, n_clusters: int
+    x: np.ndarray,
+    means: np.ndarray,
+    w: np.ndarray,
+    resid: np.ndarray,
+    cluster: np.ndarray,
+    n_clusters: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """U_g'U_g and U_g'e_g of every cluster, U = [X, WX]: G × 2K × 2K and G × 2K.
+    """U_g'U_g and U_g'e_g of every cluster, U = [X, WX] of the uncentred design (the centred
+    ``x`` plus its column ``means``, 0 for the intercept): G × 2K × 2K and G × 2K.
 
     Summed over runs of consecutive rows in one cluster, one matrix product per run: samples
     come in school order (or stacked copies of it), so runs are few and long, and a million
     rows take a fraction of a second instead of a pass over every row per column pair. Rows
-    whose clusters interleave are put in cluster order first.
+    whose clusters interleave are put in cluster order first. A column that is 0 before
+    centring is exactly 0 again ((0 − m) + m = 0).
     """
     k = x.shape[1]
     starts = np.flatnonzero(np.r_[True, cluster[1:] != cluster[:-1]])
@@ -351,7 +379,7 @@ def _cluster_grams(
     block = np.empty((int((ends - starts).max()), 2 * k))  # scratch: one run's U at a time
     for start, end in zip(starts, ends, strict=True):  # runs: thousands
         run = block[: end - start]
-        run[:, :k] = x[start:end]
+        np.add(x[start:end], means, out=run[:, :k])
         np.multiply(run[:, :k], w[start:end, None], out=run[:, k:])
         g = cluster[start]
         gram[g] += run.T @ run
@@ -360,36 +388,42 @@ def _cluster_grams(
 
 
 def _cr2_adjust(
-    gram: np.ndarray,
-    b: np.ndarray,
-    bread: np.ndarray,
-    q: np.ndarray,
-    k: int,
-    to_centred: np.ndarray,
-) -> tuple[np.ndarray, SmallSample]:
-    """The per-cluster 2K × 2K algebra of :func:`_cr2`, all clusters at once."""
-    mqm = bread @ q @ bread
-    c = np.block([[-mqm, bread], [bread, np.zeros((k, k))]])
+    gram: np.ndarray, b: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """U_g'A_gU_g, U_g'A_g²U_g and U_g'A_ge_g of every cluster from S = ``gram``, U_g'e_g =
+    ``b`` and C = ``c`` (:func:`_cr2`), each cluster on its nonzero columns only."""
+    n_clusters, size, _ = gram.shape
+    uau, ua2u, uae = np.zeros_like(gram), np.zeros_like(gram), np.zeros_like(b)
+    nonzero = np.diagonal(gram, axis1=1, axis2=2) > 0
+    counts = nonzero.sum(axis=1)
+    for d in np.unique(counts):  # a few distinct sizes
+        g = np.flatnonzero(counts == d)
+        cols = np.nonzero(nonzero[g])[1].reshape(len(g), d)  # each cluster's columns, in order
+        rows, block = (g[:, None, None], cols[:, :, None]), (cols[:, :, None], cols[:, None, :])
+        parts = _adjust(gram[g[:, None, None], *block], b[g[:, None], cols], c[block])
+        uau[rows[0], rows[1], cols[:, None, :]] = parts[0]
+        ua2u[rows[0], rows[1], cols[:, None, :]] = parts[1]
+        uae[g[:, None], cols] = parts[2]
+    return uau, ua2u, uae
+
+
+def _adjust(
+    gram: np.ndarray, b: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_cr2_adjust` for clusters of one size d: S (G × d × d), U'e (G × d), C (G × d × d)."""
     mu, e = np.linalg.eigh(gram)
     positive = mu > CR2_EIGEN_TOL * mu.max(axis=1, keepdims=True)
     mu = np.where(positive, mu, 1.0)
     et = e.transpose(0, 2, 1)
     root = (e * np.where(positive, np.sqrt(mu), 0.0)[:, None, :]) @ et  # S^(1/2)
-    inv_root = (e * np.where(positive, 1 / np.sqrt(mu), 0.0)[:, None, :]) @ et  # S^(+1/2)
     lam, v = np.linalg.eigh(root @ c @ root)
     shrink = _inverse_root(1 - lam) - 1
-    left = gram[:, k:, :] @ inv_root @ v  # (W X)_g' Ũ V
-    right = np.einsum("gji,gj->gi", v, np.einsum("gij,gj->gi", inv_root, b))  # V'Ũ'e_g
-    components = b[:, k:] + np.einsum("gij,gj->gi", left, shrink * right)
-
+    # V'Ũ'e = V' S^(+1/2) U'e, and U'Ũ = S S^(+1/2) = S^(1/2)
+    inverse = np.einsum("gij,gj->gi", et, b) * np.where(positive, 1 / np.sqrt(mu), 0.0)
+    right = np.einsum("gji,gj->gi", v, np.einsum("gij,gj->gi", e, inverse))
     rv = root @ v
     rv_t = rv.transpose(0, 2, 1)
-    uau = gram + (rv * shrink[:, None, :]) @ rv_t  # U_g'A_gU_g
-    ua2u = gram[:, k:, k:] + ((rv * ((1 + shrink) ** 2 - 1)[:, None, :]) @ rv_t)[:, k:, k:]
-    small_sample = SmallSample(
-        z=uau[:, :, k:] @ bread,
-        n=bread @ ua2u @ bread,
-        kernel=np.block([[mqm, -bread], [-bread, np.zeros((k, k))]]),
-        to_centred=to_centred,
-    )
-    return components.T @ components, small_sample
+    uae = b + np.einsum("gij,gj->gi", rv, shrink * right)
+    uau = gram + (rv * shrink[:, None, :]) @ rv_t
+    ua2u = gram + (rv * ((1 + shrink) ** 2 - 1)[:, None, :]) @ rv_t
+    return uau, ua2u, uae
