@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from threadpoolctl import threadpool_limits
 
 from pl_eval.estimation.errors import EstimationError
@@ -261,7 +261,7 @@ def fit_wls(
     else:
         df, se_type = np.nan, "CR2"
         to_centred = design.to_original()
-        meat, small_sample = _cr2(x, w, resid, bread, cluster, n_clusters, to_centred)
+        meat, small_sample = _cr2(x, w, resid, design.gram, bread, cluster, n_clusters, to_centred)
     coef, vcov = design.uncentre(coef_c, bread @ meat @ bread)
     return LeastSquaresFit(coef, vcov, df, se_type, small_sample)
 
@@ -306,6 +306,7 @@ def _cr2(
     x: np.ndarray,
     w: np.ndarray,
     resid: np.ndarray,
+    gram: np.ndarray,
     bread: np.ndarray,
     cluster: np.ndarray,
     n_clusters: int,
@@ -313,38 +314,37 @@ def _cr2(
 ) -> tuple[np.ndarray, SmallSample]:
     """The CR2 meat Σ_g c_g c_g', c_g = X_g'W_g A_g e_g, A_g = [(I−H)(I−H)']_gg^(-1/2), and the
     pieces of its Satterthwaite df (for contrasts of the uncentred coefficients, which
-    ``to_centred``, :meth:`CentredDesign.to_original`, maps to the centred ones).
+    ``to_centred``, :meth:`CentredDesign.to_original`, maps to the centred ones); ``gram`` is
+    X'WX and ``bread`` its inverse.
 
     A_g is never formed (clusters can hold thousands of rows). With U_g = [X_g, W_g X_g],
     [(I−H)(I−H)']_gg = I − U_g C U_g' for C = [[−MQM, M], [M, 0]], M = (X'WX)⁻¹, Q = X'W²X, so
     A_g = I + Ũ V diag((1−λ)^(-1/2) − 1) V'Ũ' from the eigen-decomposition VλV' of the small
     R C R, R = S^(1/2), S = U_g'U_g, Ũ = U_g S^(+1/2); and U_g'A_gU_g = S + R V diag(·) V'R
-    (likewise for A_g², with (1−λ)⁻¹ − 1).
+    (likewise for A_g², with (1−λ)⁻¹ − 1). Every step is a 2K × 2K matrix per cluster,
+    computed for all clusters at once.
 
-    The algebra is done in the uncentred design, where a term absent from a cluster (a grade
-    its school does not teach, a treatment indicator among comparison schools) is a column of
-    exact zeros that A_g never sees: each cluster's matrices keep only its own d_g nonzero
-    columns of U_g, clusters with the same d_g are computed together, and the results are
-    mapped back to the centred design (U_centred = U·blockdiag(T, T), T = ``to_centred``). At
-    national size the comparison schools use about half the 2K columns, so the eigenproblems,
-    the bulk of the cost, are several times cheaper.
+    The algebra runs on the whitened design X L⁻ᵀ (X'WX = LL'), where M = I and C is of the
+    order of the weights. On the design itself, terms that are nearly collinear overall (a
+    grade and its grade band, M ~ 1e10) make C huge in directions a cluster's rows leave
+    empty, and S's eigenvectors, accurate to ~1e-16/(their eigenvalue), then carried rounding
+    into R C R at O(1): leverages above 1, and breakout SEs that moved by a percent with the
+    order of a sum.
     """
     k = x.shape[1]
-    to_plain = np.kron(np.eye(2), to_centred)  # U_centred = U_uncentred @ to_plain
+    lower = np.linalg.cholesky(gram)
+    whiten = solve_triangular(lower, np.eye(k), lower=True).T  # L⁻ᵀ
     q = weighted_gram(x, w**2)
-    mqm = bread @ q @ bread
-    c = to_plain @ np.block([[-mqm, bread], [bread, np.zeros((k, k))]]) @ to_plain.T
+    c = np.block([[-whiten.T @ q @ whiten, np.eye(k)], [np.eye(k), np.zeros((k, k))]])
     with threadpool_limits(1, user_api="blas"):  # G small problems: threads only contend
-        means = np.r_[0.0, -to_centred[0, 1:]]  # to_centred is I but t[0, 1:] = −means
-        gram, b = _cluster_grams(x, means, w, resid, cluster, n_clusters)
-        uau, ua2u, uae = _cr2_adjust(gram, b, c)
-    uau = to_plain.T @ uau @ to_plain  # back to the centred design
-    ua2u = to_centred.T @ ua2u[:, k:, k:] @ to_centred
-    components = uae[:, k:] @ to_centred
+        s, b = _cluster_grams(x, whiten, w, resid, cluster, n_clusters)
+        uau, ua2u, uae = _cr2_adjust(s, b, c)
+    # back to the centred design: U = Ũ·blockdiag(L', L'), and L'M = L⁻¹ = whitenᵀ
+    components = uae[:, k:] @ lower.T
     small_sample = SmallSample(
-        z=uau[:, :, k:] @ bread,
-        n=bread @ ua2u @ bread,
-        kernel=np.block([[mqm, -bread], [-bread, np.zeros((k, k))]]),
+        z=np.kron(np.eye(2), lower) @ uau[:, :, k:] @ whiten.T,
+        n=whiten @ ua2u[:, k:, k:] @ whiten.T,
+        kernel=np.block([[bread @ q @ bread, -bread], [-bread, np.zeros((k, k))]]),
         to_centred=to_centred,
     )
     return components.T @ components, small_sample
@@ -352,20 +352,19 @@ def _cr2(
 
 def _cluster_grams(
     x: np.ndarray,
-    means: np.ndarray,
+    whiten: np.ndarray,
     w: np.ndarray,
     resid: np.ndarray,
     cluster: np.ndarray,
     n_clusters: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """U_g'U_g and U_g'e_g of every cluster, U = [X, WX] of the uncentred design (the centred
-    ``x`` plus its column ``means``, 0 for the intercept): G × 2K × 2K and G × 2K.
+    """U_g'U_g and U_g'e_g of every cluster, U = [X̃, WX̃] of the whitened design X̃ = x·``whiten``:
+    G × 2K × 2K and G × 2K.
 
     Summed over runs of consecutive rows in one cluster, one matrix product per run: samples
     come in school order (or stacked copies of it), so runs are few and long, and a million
     rows take a fraction of a second instead of a pass over every row per column pair. Rows
-    whose clusters interleave are put in cluster order first. A column that is 0 before
-    centring is exactly 0 again ((0 − m) + m = 0).
+    whose clusters interleave are put in cluster order first.
     """
     k = x.shape[1]
     starts = np.flatnonzero(np.r_[True, cluster[1:] != cluster[:-1]])
@@ -379,7 +378,7 @@ def _cluster_grams(
     block = np.empty((int((ends - starts).max()), 2 * k))  # scratch: one run's U at a time
     for start, end in zip(starts, ends, strict=True):  # runs: thousands
         run = block[: end - start]
-        np.add(x[start:end], means, out=run[:, :k])
+        np.matmul(x[start:end], whiten, out=run[:, :k])
         np.multiply(run[:, :k], w[start:end, None], out=run[:, k:])
         g = cluster[start]
         gram[g] += run.T @ run
@@ -390,27 +389,8 @@ def _cluster_grams(
 def _cr2_adjust(
     gram: np.ndarray, b: np.ndarray, c: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """U_g'A_gU_g, U_g'A_g²U_g and U_g'A_ge_g of every cluster from S = ``gram``, U_g'e_g =
-    ``b`` and C = ``c`` (:func:`_cr2`), each cluster on its nonzero columns only."""
-    n_clusters, size, _ = gram.shape
-    uau, ua2u, uae = np.zeros_like(gram), np.zeros_like(gram), np.zeros_like(b)
-    nonzero = np.diagonal(gram, axis1=1, axis2=2) > 0
-    counts = nonzero.sum(axis=1)
-    for d in np.unique(counts):  # a few distinct sizes
-        g = np.flatnonzero(counts == d)
-        cols = np.nonzero(nonzero[g])[1].reshape(len(g), d)  # each cluster's columns, in order
-        rows, block = (g[:, None, None], cols[:, :, None]), (cols[:, :, None], cols[:, None, :])
-        parts = _adjust(gram[g[:, None, None], *block], b[g[:, None], cols], c[block])
-        uau[rows[0], rows[1], cols[:, None, :]] = parts[0]
-        ua2u[rows[0], rows[1], cols[:, None, :]] = parts[1]
-        uae[g[:, None], cols] = parts[2]
-    return uau, ua2u, uae
-
-
-def _adjust(
-    gram: np.ndarray, b: np.ndarray, c: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_cr2_adjust` for clusters of one size d: S (G × d × d), U'e (G × d), C (G × d × d)."""
+    """U_g'A_gU_g, U_g'A_g²U_g and U_g'A_ge_g of every cluster (:func:`_cr2`) from S = ``gram``
+    (G × 2K × 2K), U_g'e_g = ``b`` (G × 2K) and C = ``c``."""
     mu, e = np.linalg.eigh(gram)
     positive = mu > CR2_EIGEN_TOL * mu.max(axis=1, keepdims=True)
     mu = np.where(positive, mu, 1.0)
