@@ -148,6 +148,7 @@ def _fit(
             "rows used; clustered standard errors and random intercepts need at least 2"
         )
     design, kept, dropped = _independent_design(sample, x, terms, protected, last)
+    del x  # with a term dropped the design is a copy: free the full one (a GB at 2M rows)
     if dropped:
         warnings.warn(_dropped_warning(dropped), stacklevel=3)
     if model == "mixed":
@@ -282,9 +283,8 @@ def estimate_effect(
     """
     _check_options(model, se, cluster)
     sample = prepare_sample(df, outcome, treatment, covariates, weights=weights, cluster=cluster)
-    x = sample.design(sample.treated)
     terms = [INTERCEPT, treatment, *sample.covariate_terms]
-    fit = _fit(sample, x, terms, treatment, model, se, cluster)
+    fit = _fit(sample, sample.design(sample.treated), terms, treatment, model, se, cluster)
     table = fit.coefficients()
     effect = table.loc[treatment]
     return EffectEstimate(
@@ -485,11 +485,12 @@ def estimate_interaction(
     names = [str(levels[i]) for i in estimable[1:]]
     main_terms = [f"{group}[T.{name}]" for name in names]
     interaction_terms = [f"{treatment}:{group}[T.{name}]" for name in names]
-    x = used.design(
-        used.treated, *others.T, extra=tuple(column & used.treated for column in others.T)
-    )
     terms = [INTERCEPT, treatment, *main_terms, *used.covariate_terms, *interaction_terms]
-    fit = _fit(used, x, terms, treatment, model, se, cluster, last=interaction_terms)
+    interactions = tuple(column & used.treated for column in others.T)
+    fit = _fit(
+        used, used.design(used.treated, *others.T, extra=interactions), terms, treatment, model,
+        se, cluster, last=interaction_terms,
+    )  # fmt: skip
 
     identified, combinations = [], []
     for position, level in enumerate(estimable):  # a handful of groups
