@@ -88,6 +88,9 @@ def main(argv: list[str]) -> int:
     if args.quick:
         print("skipped: --quick (this benchmark runs on a national workflow's matched samples)")
         return 0
+    if not any(args.processed.glob("*/matched_*.parquet")):
+        print(f"skipped: no matched samples under {args.processed} (run the workflow first)")
+        return 0
     config = yaml.safe_load(args.config.read_text())
     analyses = args.analyses or list(config["analyses"])
     rows, missed = [], False
