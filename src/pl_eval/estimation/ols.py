@@ -390,20 +390,26 @@ def _cr2_adjust(
     gram: np.ndarray, b: np.ndarray, c: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """U_g'A_gU_g, U_g'A_g²U_g and U_g'A_ge_g of every cluster (:func:`_cr2`) from S = ``gram``
-    (G × 2K × 2K), U_g'e_g = ``b`` (G × 2K) and C = ``c``."""
-    mu, e = np.linalg.eigh(gram)
-    positive = mu > CR2_EIGEN_TOL * mu.max(axis=1, keepdims=True)
-    mu = np.where(positive, mu, 1.0)
-    et = e.transpose(0, 2, 1)
-    root = (e * np.where(positive, np.sqrt(mu), 0.0)[:, None, :]) @ et  # S^(1/2)
-    lam, v = np.linalg.eigh(root @ c @ root)
-    shrink = _inverse_root(1 - lam) - 1
-    # V'Ũ'e = V' S^(+1/2) U'e, and U'Ũ = S S^(+1/2) = S^(1/2)
-    inverse = np.einsum("gij,gj->gi", et, b) * np.where(positive, 1 / np.sqrt(mu), 0.0)
-    right = np.einsum("gji,gj->gi", v, np.einsum("gij,gj->gi", e, inverse))
-    rv = root @ v
-    rv_t = rv.transpose(0, 2, 1)
-    uae = b + np.einsum("gij,gj->gi", rv, shrink * right)
-    uau = gram + (rv * shrink[:, None, :]) @ rv_t
-    ua2u = gram + (rv * ((1 + shrink) ** 2 - 1)[:, None, :]) @ rv_t
+    (G × 2K × 2K), U_g'e_g = ``b`` (G × 2K) and C = ``c``.
+
+    R C R = E D^½ (F'CF) D^½ E' on the r_g eigenvectors E of S with positive eigenvalues D
+    (F = E D^½), so its eigenproblem is r_g × r_g: a comparison school, whose rows leave many
+    of the 2K terms constant, has about half the rank. Clusters of one rank go together.
+    """
+    mu, e = np.linalg.eigh(gram)  # ascending: the positive eigenvalues come last
+    rank = (mu > CR2_EIGEN_TOL * mu.max(axis=1, keepdims=True)).sum(axis=1)
+    uau, ua2u, uae = gram.copy(), gram.copy(), b.copy()
+    for r in np.unique(rank):  # a few distinct ranks
+        g = np.flatnonzero(rank == r)
+        kept, root_mu = e[g, :, -r:], np.sqrt(mu[g, -r:])
+        f = kept * root_mu[:, None, :]  # E D^½: 2K × r
+        lam, v = np.linalg.eigh(f.transpose(0, 2, 1) @ c @ f)
+        shrink = _inverse_root(1 - lam) - 1
+        rv = f @ v  # S^½ times R C R's eigenvectors
+        # V'Ũ'e = V' S^(+1/2) U'e, and U'Ũ = S S^(+1/2) = S^(1/2)
+        right = np.einsum("gji,gj->gi", v, np.einsum("gji,gj->gi", kept, b[g]) / root_mu)
+        rv_t = rv.transpose(0, 2, 1)
+        uae[g] += np.einsum("gij,gj->gi", rv, shrink * right)
+        uau[g] += (rv * shrink[:, None, :]) @ rv_t
+        ua2u[g] += (rv * ((1 + shrink) ** 2 - 1)[:, None, :]) @ rv_t
     return uau, ua2u, uae
