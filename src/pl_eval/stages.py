@@ -450,13 +450,19 @@ def estimate(
 
     The workflow runs one job per subject; :func:`combine_estimates` joins their tables.
     """
+    columns = [io.parquet_columns(m) for m in matched]  # from the footers: no data yet
+    for present in columns:
+        check_columns("estimate", settings, present)
+    config = estimation.EstimateConfig.from_config(settings)
+    wanted = estimation.sample_columns(config)  # only these are read: half the memory
     samples = {
-        subject: (io.read_parquet(m), io.read_parquet(p))
-        for subject, m, p in zip(subjects, matched, pairs, strict=True)
+        subject: (
+            io.read_parquet(m, columns=[c for c in wanted if c in present]),
+            io.read_parquet(p),
+        )
+        for subject, m, p, present in zip(subjects, matched, pairs, columns, strict=True)
     }
-    for sample, _ in samples.values():
-        check_columns("estimate", settings, sample.columns)
-    result = estimation.estimate_cohort(samples, estimation.EstimateConfig.from_config(settings))
+    result = estimation.estimate_cohort(samples, config)
     log.info("%s", result.summary())
     io.write_parquet(result.estimates, estimates)
     io.write_parquet(result.tests, breakout_tests)

@@ -12,6 +12,7 @@ from pl_eval.estimation.cohort import (
     EstimateConfig,
     combine_estimates,
     estimate_cohort,
+    sample_columns,
 )
 from pl_eval.estimation.models import (
     EffectEstimate,
@@ -45,6 +46,7 @@ __all__ = [
     "estimate_cohort",
     "estimate_effect",
     "estimate_interaction",
+    "sample_columns",
     "sensitivity",
     "shrink",
     "summarise_validation",

@@ -212,7 +212,7 @@ def estimate_cohort(
     """Estimates for each subject from its (matched sample, match pairs)."""
     estimates, tests, trajectory, school_trajectory = [], [], [], []
     for subject, (matched, text_pairs) in sorted(samples.items()):
-        data, pairs = _integer_keys(_prepare(matched), text_pairs)
+        data, pairs = _integer_keys(_lean(_prepare(matched), config), text_pairs)
         pooled = _row(subject, "pooled", "all", data, config, cluster=CLUSTER)
         estimates.append(pooled)
         estimates.append(_pooled_schools(subject, data, pairs, config))
@@ -280,6 +280,25 @@ def _prepare(matched: pd.DataFrame) -> pd.DataFrame:
         district=district,
         school_id=district + "\x1f" + school,
     )
+
+
+def sample_columns(config: EstimateConfig) -> list[str]:
+    """The matched sample's columns :func:`estimate_cohort` reads (others need not be read)."""
+    breakouts = [column for column, _ in BREAKOUTS.values() if column != "baseline_quintile"]
+    return list(dict.fromkeys([
+        "student_key", TREATMENT, "weight", STRATUM_COLUMN, OUTCOME, *config.covariates, "school",
+        "district", *breakouts, "fall_pct", "spring_pct",
+    ]))  # fmt: skip
+
+
+def _lean(data: pd.DataFrame, config: EstimateConfig) -> pd.DataFrame:
+    """Only the columns the estimates read, text as categories (sorted levels, so models code
+    them as before): the school and breakout subsamples copy their rows dozens of times, and
+    at national size copying every column, text above all, cost more than the models."""
+    wanted = [*sample_columns(config), CLUSTER, "baseline_quintile"]
+    kept = data[[c for c in dict.fromkeys(wanted) if c in data]]
+    text = [c for c in kept if c != "student_key" and pd.api.types.is_string_dtype(kept[c])]
+    return kept.astype(dict.fromkeys(text, "category"))
 
 
 def _integer_keys(data: pd.DataFrame, pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -707,7 +726,8 @@ def _breakout(
     if len(estimable) < 2:
         test["note"] = NO_TEST
     else:
-        stacked = pd.concat([samples[g] for g in estimable], ignore_index=True)
+        read = ["treated", "weight", OUTCOME, *config.covariates, CLUSTER, "group"]
+        stacked = pd.concat([samples[g][read] for g in estimable], ignore_index=True)
         test["note"] = _unusable(stacked, config, CLUSTER)
     if not test["note"]:
         try:

@@ -43,7 +43,12 @@ from scipy import special, stats
 from pl_eval.estimation.design import Sample, prepare_sample
 from pl_eval.estimation.errors import EstimationError, EstimationWarning
 from pl_eval.estimation.mixed import Satterthwaite, VarianceComponents, fit_arm_intercepts
-from pl_eval.estimation.ols import CentredDesign, SmallSample, fit_wls, wls_coefficients
+from pl_eval.estimation.ols import (
+    CentredDesign,
+    SmallSample,
+    fit_wls,
+    wls_indicator_coefficients,
+)
 
 __all__ = [
     "EffectEstimate",
@@ -143,6 +148,7 @@ def _fit(
             "rows used; clustered standard errors and random intercepts need at least 2"
         )
     design, kept, dropped = _independent_design(sample, x, terms, protected, last)
+    del x  # with a term dropped the design is a copy: free the full one (a GB at 2M rows)
     if dropped:
         warnings.warn(_dropped_warning(dropped), stacklevel=3)
     if model == "mixed":
@@ -277,9 +283,8 @@ def estimate_effect(
     """
     _check_options(model, se, cluster)
     sample = prepare_sample(df, outcome, treatment, covariates, weights=weights, cluster=cluster)
-    x = sample.design(sample.treated)
     terms = [INTERCEPT, treatment, *sample.covariate_terms]
-    fit = _fit(sample, x, terms, treatment, model, se, cluster)
+    fit = _fit(sample, sample.design(sample.treated), terms, treatment, model, se, cluster)
     table = fit.coefficients()
     effect = table.loc[treatment]
     return EffectEstimate(
@@ -318,10 +323,10 @@ def estimate_indicator_effects(
 ) -> np.ndarray:
     """The effect of ``treatment`` on the indicator of each of ``levels`` of ``column`` (1 where
     the column holds the level, else 0), from the same rows, weights and terms: what
-    ``estimate_effect`` gives for each indicator as the outcome, to the last bit, for the cost
-    of one fit (the design is built, checked and factored once; only X'Wy and its solve repeat,
-    and one indicator is held at a time). Unclustered least squares: the estimate does not
-    depend on the standard errors."""
+    ``estimate_effect`` gives for each indicator as the outcome (equal to rounding), for the
+    cost of one fit: the design is built, checked and factored once, and every level's X'Wy is
+    its rows' sum of w·x, from one pass over the rows. Unclustered least squares: the estimate
+    does not depend on the standard errors."""
     if not len(levels):
         return np.empty(0)
     if column not in df.columns:
@@ -337,11 +342,11 @@ def estimate_indicator_effects(
     if dropped:
         warnings.warn(_dropped_warning(dropped), stacklevel=2)
     codes, found = pd.factorize(df[column][sample.rows])  # missing values: -1
-    code = dict(zip(found, range(len(found)), strict=True))
-    absent = len(found)  # the code of a level not in the rows used: no row's
-    indicators = ((codes == code.get(level, absent)).astype(float) for level in levels)
     # centred coefficients: only the intercept differs from the uncentred ones
-    return wls_coefficients(indicators, design, sample.weights)[kept.index(treatment)]
+    effects = wls_indicator_coefficients(codes, len(found), design, sample.weights)
+    effects = np.append(effects[kept.index(treatment)], 0.0)  # last: a level no row holds
+    code = dict(zip(found, range(len(found)), strict=True))
+    return effects[[code.get(level, len(found)) for level in levels]]
 
 
 @dataclass(frozen=True)
@@ -480,11 +485,12 @@ def estimate_interaction(
     names = [str(levels[i]) for i in estimable[1:]]
     main_terms = [f"{group}[T.{name}]" for name in names]
     interaction_terms = [f"{treatment}:{group}[T.{name}]" for name in names]
-    x = used.design(
-        used.treated, *others.T, extra=tuple(column & used.treated for column in others.T)
-    )
     terms = [INTERCEPT, treatment, *main_terms, *used.covariate_terms, *interaction_terms]
-    fit = _fit(used, x, terms, treatment, model, se, cluster, last=interaction_terms)
+    interactions = tuple(column & used.treated for column in others.T)
+    fit = _fit(
+        used, used.design(used.treated, *others.T, extra=interactions), terms, treatment, model,
+        se, cluster, last=interaction_terms,
+    )  # fmt: skip
 
     identified, combinations = [], []
     for position, level in enumerate(estimable):  # a handful of groups

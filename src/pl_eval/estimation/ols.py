@@ -28,12 +28,11 @@ order, tolerance 1e-7) and dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from threadpoolctl import threadpool_limits
 
 from pl_eval.estimation.errors import EstimationError
@@ -196,6 +195,8 @@ class LeastSquaresFit:
     small_sample: SmallSample | None = None  # CR2 with clusters: Satterthwaite df per contrast
 
 
+#: Below this many rows per run of one cluster, :func:`_cluster_grams` sorts the rows first.
+RUN_ROWS = 16
 #: Rows per block in :func:`weighted_gram`: a few MB of scratch space instead of a full copy.
 BLOCK_ROWS = 1 << 16
 
@@ -243,7 +244,7 @@ def fit_wls(
     n, k = x.shape
     factor = _factor(design)
     bread = cho_solve(factor, np.eye(k))
-    coef_c = _solve(factor, x, w, y)
+    coef_c = cho_solve(factor, x.T @ (w * y))
     resid = y - x @ coef_c
     small_sample = None
     if cluster is None:
@@ -260,18 +261,22 @@ def fit_wls(
     else:
         df, se_type = np.nan, "CR2"
         to_centred = design.to_original()
-        meat, small_sample = _cr2(x, w, resid, bread, cluster, n_clusters, to_centred)
+        meat, small_sample = _cr2(x, w, resid, design.gram, bread, cluster, n_clusters, to_centred)
     coef, vcov = design.uncentre(coef_c, bread @ meat @ bread)
     return LeastSquaresFit(coef, vcov, df, se_type, small_sample)
 
 
-def wls_coefficients(ys: Iterable[np.ndarray], design: CentredDesign, w: np.ndarray) -> np.ndarray:
-    """Centred coefficients (terms × outcomes) of each outcome in ``ys`` on the design, as
-    :func:`fit_wls` computes them to the last bit, from one factorisation: estimates of many
-    outcomes on the same rows and terms without the cost of as many fits."""
+def wls_indicator_coefficients(
+    codes: np.ndarray, n_levels: int, design: CentredDesign, w: np.ndarray
+) -> np.ndarray:
+    """Centred coefficients (terms × levels) of the indicator of each level of ``codes`` (−1: no
+    level) on the design, from one factorisation: X'Wy of an indicator is its level's sum of
+    the rows w·x, so every level's comes from one pass over the rows (the same algebra as
+    :func:`fit_wls`, summed in another order: equal to rounding)."""
     factor = _factor(design)
-    solved = [_solve(factor, design.x, w, y) for y in ys]
-    return np.column_stack(solved) if solved else np.empty((design.x.shape[1], 0))
+    has = codes >= 0
+    sums = cluster_sums(design.x[has], codes[has], n_levels, w[has])
+    return cho_solve(factor, sums.T) if n_levels else np.empty((design.x.shape[1], 0))
 
 
 def _factor(design: CentredDesign) -> tuple[np.ndarray, bool]:
@@ -279,13 +284,6 @@ def _factor(design: CentredDesign) -> tuple[np.ndarray, bool]:
     if n <= k:
         raise EstimationError(f"too few rows to estimate: {n} rows for {k} coefficients")
     return cho_factor(design.gram)
-
-
-def _solve(
-    factor: tuple[np.ndarray, bool], x: np.ndarray, w: np.ndarray, y: np.ndarray
-) -> np.ndarray:
-    """Centred coefficients of ``y``: one matrix-vector product per outcome, as in fit_wls."""
-    return cho_solve(factor, x.T @ (w * y))
 
 
 def _inverse_root(g: np.ndarray) -> np.ndarray:
@@ -308,6 +306,7 @@ def _cr2(
     x: np.ndarray,
     w: np.ndarray,
     resid: np.ndarray,
+    gram: np.ndarray,
     bread: np.ndarray,
     cluster: np.ndarray,
     n_clusters: int,
@@ -315,7 +314,8 @@ def _cr2(
 ) -> tuple[np.ndarray, SmallSample]:
     """The CR2 meat Σ_g c_g c_g', c_g = X_g'W_g A_g e_g, A_g = [(I−H)(I−H)']_gg^(-1/2), and the
     pieces of its Satterthwaite df (for contrasts of the uncentred coefficients, which
-    ``to_centred``, :meth:`CentredDesign.to_original`, maps to the centred ones).
+    ``to_centred``, :meth:`CentredDesign.to_original`, maps to the centred ones); ``gram`` is
+    X'WX and ``bread`` its inverse.
 
     A_g is never formed (clusters can hold thousands of rows). With U_g = [X_g, W_g X_g],
     [(I−H)(I−H)']_gg = I − U_g C U_g' for C = [[−MQM, M], [M, 0]], M = (X'WX)⁻¹, Q = X'W²X, so
@@ -323,52 +323,93 @@ def _cr2(
     R C R, R = S^(1/2), S = U_g'U_g, Ũ = U_g S^(+1/2); and U_g'A_gU_g = S + R V diag(·) V'R
     (likewise for A_g², with (1−λ)⁻¹ − 1). Every step is a 2K × 2K matrix per cluster,
     computed for all clusters at once.
+
+    The algebra runs on the whitened design X L⁻ᵀ (X'WX = LL'), where M = I and C is of the
+    order of the weights. On the design itself, terms that are nearly collinear overall (a
+    grade and its grade band, M ~ 1e10) make C huge in directions a cluster's rows leave
+    empty, and S's eigenvectors, accurate to ~1e-16/(their eigenvalue), then carried rounding
+    into R C R at O(1): leverages above 1, and breakout SEs that moved by a percent with the
+    order of a sum.
     """
     k = x.shape[1]
-    u = np.empty((len(x), 2 * k), order="F")  # column-major: every use reads whole columns
-    u[:, :k] = x
-    u[:, k:] = x * w[:, None]
-    pairs = [(i, j) for i in range(2 * k) for j in range(i, 2 * k)]
-    gram = np.empty((n_clusters, 2 * k, 2 * k))
-    for i, j in pairs:  # K(2K+1) column pairs, each one vectorised over rows
-        gram[:, i, j] = gram[:, j, i] = np.bincount(cluster, u[:, i] * u[:, j], n_clusters)
-    b = cluster_sums(u, cluster, n_clusters, resid)  # U_g'e_g
-    q = gram[:, k:, k:].sum(axis=0)
-    with threadpool_limits(1, user_api="blas"):  # G tiny problems: threads only contend
-        return _cr2_adjust(gram, b, bread, q, k, to_centred)
-
-
-def _cr2_adjust(
-    gram: np.ndarray,
-    b: np.ndarray,
-    bread: np.ndarray,
-    q: np.ndarray,
-    k: int,
-    to_centred: np.ndarray,
-) -> tuple[np.ndarray, SmallSample]:
-    """The per-cluster 2K × 2K algebra of :func:`_cr2`, all clusters at once."""
-    mqm = bread @ q @ bread
-    c = np.block([[-mqm, bread], [bread, np.zeros((k, k))]])
-    mu, e = np.linalg.eigh(gram)
-    positive = mu > CR2_EIGEN_TOL * mu.max(axis=1, keepdims=True)
-    mu = np.where(positive, mu, 1.0)
-    et = e.transpose(0, 2, 1)
-    root = (e * np.where(positive, np.sqrt(mu), 0.0)[:, None, :]) @ et  # S^(1/2)
-    inv_root = (e * np.where(positive, 1 / np.sqrt(mu), 0.0)[:, None, :]) @ et  # S^(+1/2)
-    lam, v = np.linalg.eigh(root @ c @ root)
-    shrink = _inverse_root(1 - lam) - 1
-    left = gram[:, k:, :] @ inv_root @ v  # (W X)_g' Ũ V
-    right = np.einsum("gji,gj->gi", v, np.einsum("gij,gj->gi", inv_root, b))  # V'Ũ'e_g
-    components = b[:, k:] + np.einsum("gij,gj->gi", left, shrink * right)
-
-    rv = root @ v
-    rv_t = rv.transpose(0, 2, 1)
-    uau = gram + (rv * shrink[:, None, :]) @ rv_t  # U_g'A_gU_g
-    ua2u = gram[:, k:, k:] + ((rv * ((1 + shrink) ** 2 - 1)[:, None, :]) @ rv_t)[:, k:, k:]
+    lower = np.linalg.cholesky(gram)
+    whiten = solve_triangular(lower, np.eye(k), lower=True).T  # L⁻ᵀ
+    q = weighted_gram(x, w**2)
+    c = np.block([[-whiten.T @ q @ whiten, np.eye(k)], [np.eye(k), np.zeros((k, k))]])
+    with threadpool_limits(1, user_api="blas"):  # G small problems: threads only contend
+        s, b = _cluster_grams(x, whiten, w, resid, cluster, n_clusters)
+        uau, ua2u, uae = _cr2_adjust(s, b, c)
+    # back to the centred design: U = Ũ·blockdiag(L', L'), and L'M = L⁻¹ = whitenᵀ
+    components = uae[:, k:] @ lower.T
     small_sample = SmallSample(
-        z=uau[:, :, k:] @ bread,
-        n=bread @ ua2u @ bread,
-        kernel=np.block([[mqm, -bread], [-bread, np.zeros((k, k))]]),
+        z=np.kron(np.eye(2), lower) @ uau[:, :, k:] @ whiten.T,
+        n=whiten @ ua2u[:, k:, k:] @ whiten.T,
+        kernel=np.block([[bread @ q @ bread, -bread], [-bread, np.zeros((k, k))]]),
         to_centred=to_centred,
     )
     return components.T @ components, small_sample
+
+
+def _cluster_grams(
+    x: np.ndarray,
+    whiten: np.ndarray,
+    w: np.ndarray,
+    resid: np.ndarray,
+    cluster: np.ndarray,
+    n_clusters: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """U_g'U_g and U_g'e_g of every cluster, U = [X̃, WX̃] of the whitened design X̃ = x·``whiten``:
+    G × 2K × 2K and G × 2K.
+
+    Summed over runs of consecutive rows in one cluster, one matrix product per run: samples
+    come in school order (or stacked copies of it), so runs are few and long, and a million
+    rows take a fraction of a second instead of a pass over every row per column pair. Rows
+    whose clusters interleave are put in cluster order first.
+    """
+    k = x.shape[1]
+    starts = np.flatnonzero(np.r_[True, cluster[1:] != cluster[:-1]])
+    if len(starts) > len(x) // RUN_ROWS:
+        order = np.argsort(cluster, kind="stable")
+        x, w, resid, cluster = x[order], w[order], resid[order], cluster[order]
+        starts = np.flatnonzero(np.r_[True, cluster[1:] != cluster[:-1]])
+    gram = np.zeros((n_clusters, 2 * k, 2 * k))
+    b = np.zeros((n_clusters, 2 * k))
+    ends = np.r_[starts[1:], len(x)]
+    block = np.empty((int((ends - starts).max()), 2 * k))  # scratch: one run's U at a time
+    for start, end in zip(starts, ends, strict=True):  # runs: thousands
+        run = block[: end - start]
+        np.matmul(x[start:end], whiten, out=run[:, :k])
+        np.multiply(run[:, :k], w[start:end, None], out=run[:, k:])
+        g = cluster[start]
+        gram[g] += run.T @ run
+        b[g] += resid[start:end] @ run
+    return gram, b
+
+
+def _cr2_adjust(
+    gram: np.ndarray, b: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """U_g'A_gU_g, U_g'A_g²U_g and U_g'A_ge_g of every cluster (:func:`_cr2`) from S = ``gram``
+    (G × 2K × 2K), U_g'e_g = ``b`` (G × 2K) and C = ``c``.
+
+    R C R = E D^½ (F'CF) D^½ E' on the r_g eigenvectors E of S with positive eigenvalues D
+    (F = E D^½), so its eigenproblem is r_g × r_g: a comparison school, whose rows leave many
+    of the 2K terms constant, has about half the rank. Clusters of one rank go together.
+    """
+    mu, e = np.linalg.eigh(gram)  # ascending: the positive eigenvalues come last
+    rank = (mu > CR2_EIGEN_TOL * mu.max(axis=1, keepdims=True)).sum(axis=1)
+    uau, ua2u, uae = gram.copy(), gram.copy(), b.copy()
+    for r in np.unique(rank):  # a few distinct ranks
+        g = np.flatnonzero(rank == r)
+        kept, root_mu = e[g, :, -r:], np.sqrt(mu[g, -r:])
+        f = kept * root_mu[:, None, :]  # E D^½: 2K × r
+        lam, v = np.linalg.eigh(f.transpose(0, 2, 1) @ c @ f)
+        shrink = _inverse_root(1 - lam) - 1
+        rv = f @ v  # S^½ times R C R's eigenvectors
+        # V'Ũ'e = V' S^(+1/2) U'e, and U'Ũ = S S^(+1/2) = S^(1/2)
+        right = np.einsum("gji,gj->gi", v, np.einsum("gji,gj->gi", kept, b[g]) / root_mu)
+        rv_t = rv.transpose(0, 2, 1)
+        uae[g] += np.einsum("gij,gj->gi", rv, shrink * right)
+        uau[g] += (rv * shrink[:, None, :]) @ rv_t
+        ua2u[g] += (rv * ((1 + shrink) ** 2 - 1)[:, None, :]) @ rv_t
+    return uau, ua2u, uae
