@@ -130,12 +130,13 @@ def _table_schema(path: Path) -> pa.Schema:
     return pq.read_schema(path)
 
 
-def write_arrow(df: pd.DataFrame, path: str | Path) -> None:
-    """Write ``df`` (index dropped) as an Arrow IPC (Feather) file: a table passed between
-    stages, which reads back with the dtypes it was written with (categories and their order
-    included). Uncompressed, so a reader maps it instead of decoding it: LZ4 made a national
-    cohort's typed tests a third of the size (140 MB, not 460 MB) but cost every reader 3 s."""
-    table = pa.Table.from_pandas(df, preserve_index=False)
+def write_arrow(df: pd.DataFrame | pa.Table, path: str | Path) -> None:
+    """Write ``df`` (index dropped; or an Arrow table) as an Arrow IPC (Feather) file: a table
+    passed between stages, which reads back with the dtypes it was written with (categories
+    and their order included). Uncompressed, so a reader maps it instead of decoding it: LZ4
+    made a national cohort's typed tests a third of the size (140 MB, not 460 MB) but cost
+    every reader 3 s."""
+    table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
     with atomic_path(path) as tmp:
         feather.write_feather(table, tmp, compression="uncompressed")
 
@@ -149,10 +150,20 @@ def read_arrow(path: str | Path) -> pd.DataFrame:
     return _table(path, read, "an Arrow file", split_blocks=True)
 
 
-def _table(path: Path, read: Callable[[], pa.Table], kind: str, **to_pandas) -> pd.DataFrame:
-    """``read()`` as a DataFrame (``to_pandas``: options of pyarrow's conversion); a file that
-    is not ``kind`` written by pl-eval, or that the system refuses, is an error naming the
-    path."""
+def read_arrow_table(path: str | Path) -> pa.Table:
+    """A table written by :func:`write_arrow`, as Arrow, memory-mapped: nothing is copied
+    until used (ingest screens a national cohort's typed tests from it in place)."""
+    path = Path(path)
+    read = partial(feather.read_table, path, memory_map=True)
+    return _table(path, read, "an Arrow file", pandas=False)
+
+
+def _table(
+    path: Path, read: Callable[[], pa.Table], kind: str, *, pandas: bool = True, **to_pandas
+) -> pd.DataFrame | pa.Table:
+    """``read()`` as a DataFrame (``to_pandas``: options of pyarrow's conversion), or as it is
+    unless ``pandas``; a file that is not ``kind`` written by pl-eval, or that the system
+    refuses, is an error naming the path."""
     try:
         table = read()
     except pa.ArrowInvalid:
@@ -161,7 +172,7 @@ def _table(path: Path, read: Callable[[], pa.Table], kind: str, **to_pandas) -> 
         raise InputError.at(path, f"{kind} written by pl-eval", found=found) from None
     except OSError as exc:
         raise _about(exc, path) from exc
-    return table.to_pandas(**to_pandas)
+    return table.to_pandas(**to_pandas) if pandas else table
 
 
 def write_json(obj: Any, path: str | Path) -> None:
@@ -806,41 +817,87 @@ def _create_key_file(path: Path) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def write_parquet_text(df: pd.DataFrame, path: str | Path) -> None:
-    """Like :func:`write_parquet`, but categorical columns are stored as plain text.
+def _row_group_column(
+    values: pa.ChunkedArray, picked: pa.Array | None, kind: pa.DataType
+) -> pa.Array:
+    """One column of a row group, its rows ``picked`` (None: all), as one array of ``kind``
+    (one chunk, as a table from pandas has: the Parquet writer pages by chunk). Text of one
+    dictionary is taken by code and decoded once, from the dictionary."""
+    dictionary = one_dictionary(values)
+    if dictionary is not None:
+        indices = pa.concat_arrays([chunk.indices for chunk in values.chunks])
+        return dictionary.cast(kind).take(indices if picked is None else indices.take(picked))
+    whole = values.cast(kind).combine_chunks()
+    return whole if picked is None else whole.take(picked)
 
-    Readers get ordinary str columns, while the writer keeps compact categoricals in memory
-    and converts one row group at a time (millions of per-row strings cost gigabytes). The
-    file is the one ``write_parquet`` would write for the same frame with those columns as str.
+
+def one_dictionary(values: pa.ChunkedArray) -> pa.Array | None:
+    """The dictionary all chunks of a dictionary-encoded column share (an Arrow file written
+    from pandas holds one per column), else None (also for other columns)."""
+    if not pa.types.is_dictionary(values.type) or not values.num_chunks:
+        return None
+    first = values.chunk(0).dictionary
+
+    def addresses(array: pa.Array) -> list[int | None]:
+        return [b.address if b is not None else None for b in array.buffers()]
+
+    shared = all(addresses(c.dictionary) == addresses(first) for c in values.chunks[1:])
+    return first if shared else None
+
+
+def take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """The rows at ascending positions ``rows`` of ``table``, taken record batch by record
+    batch: pyarrow's take on a table of many batches first joins each column's batches into
+    one, a copy of the whole table (a national cohort's typed tests: 700 MB) per take."""
+    bounds = np.cumsum([0] + [len(batch) for batch in table.to_batches()])
+    cuts = np.searchsorted(rows, bounds)
+    parts = [
+        batch.take(pa.array(rows[cuts[i] : cuts[i + 1]] - bounds[i]))
+        for i, batch in enumerate(table.to_batches())
+        if cuts[i + 1] > cuts[i]
+    ]
+    return pa.Table.from_batches(parts, schema=table.schema) if parts else table.slice(0, 0)
+
+
+def write_parquet_text(table: pa.Table, path: str | Path, rows: np.ndarray | None = None) -> None:
+    """Write the ``rows`` (ascending positions; default all) of an Arrow table as Parquet, text
+    (dictionary-encoded or not) stored as plain text: the file :func:`write_parquet` writes for
+    the same rows as a DataFrame with those columns as str, pandas dtypes (Int64, boolean) as
+    the table's pandas metadata gives them.
+
+    Rows are taken and decoded one row group at a time (a national cohort's scores as one
+    table of strings would cost gigabytes); one row group is built while the one before is
+    encoded and compressed on another thread (both release the GIL), in order, so the bytes
+    do not depend on it.
     """
-    text = {c: "str" for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)}
-    schema = pa.Schema.from_pandas(df.iloc[:0].astype(text), preserve_index=False)
-    # each column's categories become Arrow text once (a national cohort has a million student
-    # keys), and each row group takes its values from them by code
-    categories = {c: pa.array(df[c].cat.categories.astype("str")) for c in text}
-    others = [c for c in df.columns if c not in text]
+    empty = table.schema.empty_table().to_pandas()  # the pandas dtypes of the columns
+    text = {
+        name: "str"
+        for name, kind in zip(table.column_names, table.schema.types, strict=True)
+        if pa.types.is_dictionary(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_string(kind)
+    }
+    schema = pa.Schema.from_pandas(empty.astype(text), preserve_index=False)
+    count = table.num_rows if rows is None else len(rows)
+    if not count:
+        rows = None  # an empty table: one empty row group
 
     def row_group(start: int) -> pa.Table:
-        rows = df.iloc[start : start + ROW_GROUP_ROWS]
-        part = pa.Table.from_pandas(rows[others], preserve_index=False)
-        columns = {}
-        for name in text:
-            codes = rows[name].cat.codes.to_numpy()
-            columns[name] = categories[name].take(pa.array(codes, mask=codes < 0))
-        columns |= dict(zip(others, part.columns, strict=True))
-        return pa.table([columns[f.name].cast(f.type) for f in schema], schema=schema)
+        if rows is None:
+            part, picked = table.slice(start, ROW_GROUP_ROWS), None
+        else:  # from the slice the rows span, column by column (a take of a whole table
+            # would first join each column's record batches into one: a copy of every column)
+            taken = rows[start : start + ROW_GROUP_ROWS]
+            first = int(taken[0])
+            part = table.slice(first, int(taken[-1]) + 1 - first)
+            picked = pa.array(taken - first)
+        return pa.table(
+            [_row_group_column(part[f.name], picked, f.type) for f in schema], schema=schema
+        )
 
-    # one row group is built while the one before is encoded and compressed on another thread
-    # (both release the GIL); row groups are written in order, so the bytes do not change
-    with (
-        atomic_path(path) as tmp,
-        pq.ParquetWriter(tmp, schema, compression="zstd") as writer,
-        ThreadPoolExecutor(max_workers=1) as pool,
-    ):
-        written = None
-        for start in range(0, max(len(df), 1), ROW_GROUP_ROWS):
-            table = row_group(start)
-            if written is not None:
-                written.result()
-            written = pool.submit(writer.write_table, table)
-        written.result()
+    pa.default_memory_pool().release_unused()  # buffers freed before: given back first
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for start in range(0, max(count, 1), ROW_GROUP_ROWS):
+            writer.write_table(row_group(start))
+            pa.default_memory_pool().release_unused()
