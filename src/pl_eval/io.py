@@ -18,6 +18,7 @@ import re
 import secrets
 import subprocess
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -381,6 +382,9 @@ KEY_FILE_ACTION = (
 )
 #: Malformed rows reported per file before the rest are summarised.
 MAX_ROW_PROBLEMS = 20
+#: Rows of text read before they are dictionary-encoded: a national cohort's text whole
+#: (1.6 GB of strings) was the peak of read_exports.
+STACK_ROWS = 1 << 19
 #: Rows per Parquet row group: pyarrow's default, so chunked writes match whole-table writes.
 ROW_GROUP_ROWS = 1024 * 1024
 
@@ -488,8 +492,16 @@ def _side_by_side(function: Callable, items: Sequence) -> Iterator:
         except InputError as exc:
             return exc
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        yield from pool.map(attempt, items)
+    cores = os.cpu_count() or 1
+    # a few items ahead at most: results a slower consumer has not taken yet are held
+    with ThreadPoolExecutor(max_workers=cores) as pool:
+        ahead: deque = deque()
+        for item in items:
+            ahead.append(pool.submit(attempt, item))
+            if len(ahead) > 2 * cores:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 #: First bytes of .xlsx (a zip) and .xls (OLE2) workbooks, whatever the file is called.
@@ -614,18 +626,21 @@ def _line_of(path: str | Path, offset: int) -> int:
 def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) -> RawExports:
     """Read the requested columns of each export as text and stack them (see :class:`RawExports`).
 
-    pyarrow parses each file (in parallel) into plain text columns; the stacked columns are
-    then dictionary-encoded once, one dictionary per column across all files (encoding file by
-    file and unifying the dictionaries afterwards cost twice the parse), so millions of rows
-    cost little memory and later parsing runs once per distinct value. Blank lines are found on
+    pyarrow parses each file (in parallel) into plain text columns; they are stacked and
+    dictionary-encoded half a million rows at a time (encoding file by file and unifying the
+    dictionaries afterwards cost twice the parse; all at once held every file's text), then
+    joined, one dictionary per column, so millions of rows cost little memory and later
+    parsing runs once per distinct value. Blank lines are found on
     those dictionaries too. Row i is reported on line i + 2, which assumes values hold no line
     breaks (NWEA exports have none); a quoted line break shifts the line numbers after it.
     ``progress`` reports the files read (:func:`pl_eval.progress.track`).
     """
     names = sorted({n for r in requests for n in r.columns})
     problems: list[Problem] = []
-    tables: dict[str, pa.Table] = {}
+    rows_read: dict[str, int] = {}
     encodings: dict[str, str] = {}
+    batches: list[pa.Table] = []  # files' text, dictionary-encoded a stack of files at a time
+    pending: list[pa.Table] = []
     in_order = sorted(requests, key=lambda r: r.file.name)  # rows in file, line order
     # files side by side, one per core: pyarrow parses an export of about a megabyte as one
     # block, on one thread; the results come back in file order
@@ -639,10 +654,17 @@ def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) 
             problems.extend(found.problems)
             continue
         table, encodings[request.file.name] = found
-        tables[request.file.name] = _with_columns(table, names)
+        rows_read[request.file.name] = table.num_rows
+        pending.append(_with_columns(table, names))
+        if sum(t.num_rows for t in pending) >= STACK_ROWS:
+            batches.append(_encoded(pending, names))
+            pending = []
+    if pending:
+        batches.append(_encoded(pending, names))
     files = sorted(r.file.name for r in requests)
-    frame, blanks = _stack(tables, names, files)
-    del tables
+    columns = _joined(batches, names)
+    del batches
+    frame, blanks = _stack(columns, rows_read, names, files)
     rows = frame["source_file"].value_counts(sort=False)
     problems += [
         Problem(name, "a data row after the header", line=2, found="no data rows")
@@ -727,34 +749,63 @@ def _with_columns(table: pa.Table, names: list[str]) -> pa.Table:
     )
 
 
+def _encoded(tables: list[pa.Table], names: list[str]) -> pa.Table:
+    """Files' text columns stacked and dictionary-encoded, one dictionary per column: a column
+    at a time per core (pyarrow's hashing releases the GIL; columns are encoded independently,
+    so the result does not depend on the threads)."""
+    stacked = pa.concat_tables(tables)
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        encoded = pool.map(lambda n: stacked[n].dictionary_encode().combine_chunks(), names)
+        columns = dict(zip(names, encoded, strict=True))
+    return pa.table(columns | {"source_line": stacked["source_line"].combine_chunks()})
+
+
+def _joined(batches: list[pa.Table], names: list[str]) -> dict[str, pa.Array] | None:
+    """The columns of stacks of files (:func:`_encoded`) joined, a column per core; None when
+    nothing was read.
+
+    Joining unifies the stacks' dictionaries: each one's values in order, those not seen
+    before appended, which is the order of first appearance over all rows, as encoding all
+    rows at once gives (pandas categories and the typed table's bytes follow it).
+    """
+    if not batches:
+        return None
+
+    def joined(name: str) -> pa.Array:
+        return pa.concat_arrays([c for b in batches for c in b[name].chunks])
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        columns = dict(zip(names, pool.map(joined, names), strict=True))
+    return columns | {"source_line": joined("source_line")}
+
+
 def _stack(
-    tables: dict[str, pa.Table], names: list[str], files: list[str]
+    columns: dict[str, pa.Array] | None,
+    rows_read: dict[str, int],
+    names: list[str],
+    files: list[str],
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Stack per-file tables, one dictionary per column, without their blank lines (rows whose
-    every read field is empty or whitespace); blank lines per file."""
+    """The joined columns (:func:`_joined`) as a frame without their blank lines (rows whose
+    every read field is empty or whitespace), with source_file; blank lines per file."""
     codes = np.repeat(
-        np.array([files.index(f) for f in tables], dtype=np.int32),
-        [t.num_rows for t in tables.values()],
+        np.array([files.index(f) for f in rows_read], dtype=np.int32), list(rows_read.values())
     )
-    if tables:
-        stacked = pa.concat_tables(tables.values())
-        # a column at a time per core: pyarrow's hashing releases the GIL, and columns are
-        # encoded independently, so the result does not depend on the threads
-        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-            encoded = pool.map(lambda n: stacked[n].dictionary_encode().combine_chunks(), names)
-            columns = dict(zip(names, encoded, strict=True))
-        columns["source_line"] = stacked["source_line"]
-        keep = pc.invert(_blank_rows([columns[n] for n in names], stacked.num_rows))
+    if columns is not None:
+        rows = len(columns["source_line"])
+        keep = pc.invert(_blank_rows([columns[n] for n in names], rows))
         if not pc.all(keep).as_py():  # rarely: filtering copies every column
             columns = {n: c.filter(keep) for n, c in columns.items()}
-        frame = pa.table(columns).to_pandas()
         keep = keep.to_numpy(zero_copy_only=False)
+        table = pa.table(columns)
+        del columns  # each column freed as it is converted (the stacks were freed before)
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
     else:  # nothing was requested
         frame = pd.DataFrame({"source_line": np.array([], dtype=np.int64)})
         keep = np.ones(0, dtype=bool)
     blank = np.bincount(codes[~keep], minlength=len(files))
     frame.insert(0, "source_file", pd.Categorical.from_codes(codes[keep], files))
-    return frame, {f: int(blank[files.index(f)]) for f in tables}
+    return frame, {f: int(blank[files.index(f)]) for f in rows_read}
 
 
 def _blank_rows(columns: list[pa.DictionaryArray], rows: int) -> pa.Array:
