@@ -131,7 +131,9 @@ def _read_exports(raw_dir: Path, options: ingestion.IngestSettings) -> ingestion
     for unread in folder.inventory.unread():  # check-inputs reports these as problems
         log.warning("ingest: %s not read: %s", raw_dir / unread.name, unread.reason)
     key = io.read_pseudonym_key()
-    return ingestion.read_exports(folder.raw_inputs(), folder.inventory, options, key)
+    typed, inventory = ingestion.typed_inputs(folder.raw_inputs(), options), folder.inventory
+    del folder  # the raw text: freed before the roster is joined and students pseudonymised
+    return ingestion.read_exports(typed, inventory, options, key)
 
 
 def _load_read_exports(folder: Path) -> ingestion.ReadExports:

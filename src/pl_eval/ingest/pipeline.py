@@ -322,21 +322,51 @@ class ReadExports:
 
 def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings, key: str) -> IngestResult:
     """The ingest outputs from validated raw text (``validate`` returned no problems)."""
-    return screen(read_exports(raw, inventory, settings, key), settings)
+    return screen(read_exports(typed_inputs(raw, settings), inventory, settings, key), settings)
+
+
+@dataclass(frozen=True)
+class TypedInputs:
+    """Validated raw text typed: test and roster rows, the school frame, and per file the
+    rows read, blank lines and encoding; what :func:`read_exports` needs of the raw text, so
+    the text can be freed before the roster is joined and students are pseudonymised."""
+
+    tests: pd.DataFrame
+    roster: pd.DataFrame
+    schools: pd.DataFrame
+    rows_read: dict[str, int]
+    blank_lines: dict[str, int]
+    encodings: dict[str, str]
+
+
+def typed_inputs(raw: RawInputs, settings: IngestSettings) -> TypedInputs:
+    """Type validated raw text (uses ``settings.district_name``); end_of_course flags every
+    such test (see :func:`screen`)."""
+    parts = (raw.tests, raw.roster, raw.schools)
+    rows_read: dict[str, int] = {}
+    for source in parts:
+        rows_read |= _counts(source.frame["source_file"])
+    return TypedInputs(
+        tests=typed_tests(raw.tests.frame),
+        roster=typed_roster(raw.roster.frame, settings.district_name),
+        schools=schools.school_frame(raw.schools.frame),
+        rows_read=rows_read,
+        blank_lines=raw.tests.blank_lines | raw.roster.blank_lines,
+        encodings={name: code for p in parts for name, code in p.encodings.items()},
+    )
 
 
 def read_exports(
-    raw: RawInputs, inventory: Inventory, settings: IngestSettings, key: str
+    typed: TypedInputs, inventory: Inventory, settings: IngestSettings, key: str
 ) -> ReadExports:
-    """Type validated raw text once: test and roster rows, the roster joined to the tests,
-    students pseudonymised (uses ``settings.district_name``; screens come later).
+    """Typed rows joined once: the roster joined to the tests, students pseudonymised (uses
+    ``settings.district_name``; screens come later).
 
     Raw rows come in (source_file, source_line) order, so outputs taken in row order are
     sorted without a sort.
     """
-    roster = typed_roster(raw.roster.frame, settings.district_name)
-    tests = typed_tests(raw.tests.frame)  # end_of_course flags every such test: see screen
-    tests["district"] = districts(tests, roster, settings.district_name)
+    roster = typed.roster
+    tests = typed.tests.assign(district=districts(typed.tests, roster, settings.district_name))
     test_ids, roster_ids = parse.shared_ids(
         [tests[c] for c in ("term_name", "district", "student_id")],
         [roster[c] for c in ("term_name", "district", "student_id")],
@@ -362,8 +392,8 @@ def read_exports(
         roster_rejects=pa.Table.from_pandas(
             rejected_roster.assign(record="roster", column="Grade"), preserve_index=False
         ),
-        schools=schools.school_frame(raw.schools.frame),
-        files=_file_entries(inventory, raw, roster, roster_status),
+        schools=typed.schools,
+        files=_file_entries(inventory, typed, roster_status),
         ignored={f.name: f.reason for f in inventory.ignored if not f.unread},
         unread={f.name: f.reason for f in inventory.unread()},
     )
@@ -600,6 +630,7 @@ def typed_tests(raw: pd.DataFrame, reject_end_of_course: bool = True) -> pd.Data
             **growth.typed(col, term["season"]),
         },
         index=raw.index,
+        copy=False,  # a block per column: consolidating the numbers copied them all at once
     )
 
 
@@ -843,31 +874,27 @@ def _counts(values: pd.Series) -> dict[str, int]:
 
 
 def _file_entries(
-    inventory: Inventory, raw: RawInputs, roster: pd.DataFrame, roster_status: pd.Series
+    inventory: Inventory, typed: TypedInputs, roster_status: pd.Series
 ) -> dict[str, dict[str, Any]]:
     """Per input file: what it is and rows read; where roster rows went (checked to add up).
-    Test files' rows are counted by :func:`_file_counts` once screened."""
-    read = {}
-    for source in (raw.tests, raw.roster, raw.schools):
-        read |= _counts(source.frame["source_file"])
+    Test files' rows are counted by :func:`_where_rows_went` once screened."""
+    roster = typed.roster
     roster_by_file = {
         status: _counts(roster["source_file"][roster_status.eq(status)])
         for status in ROSTER_STATUSES
     }
     files: dict[str, dict[str, Any]] = {}
     for export in inventory.exports:
-        entry = export.describe() | {"rows_read": read.get(export.name, 0)}
+        entry = export.describe() | {"rows_read": typed.rows_read.get(export.name, 0)}
+        entry["encoding"] = typed.encodings.get(export.name, entry["encoding"])
         if export.kind in layouts.TEST_KINDS:
-            entry["blank_lines"] = raw.tests.blank_lines.get(export.name, 0)
-            entry["encoding"] = raw.tests.encodings.get(export.name, entry["encoding"])
+            entry["blank_lines"] = typed.blank_lines.get(export.name, 0)
         elif export.kind == layouts.ROSTER:
             entry |= {k: roster_by_file[k].get(export.name, 0) for k in ROSTER_STATUSES}
-            entry["blank_lines"] = raw.roster.blank_lines.get(export.name, 0)
-            entry["encoding"] = raw.roster.encodings.get(export.name, entry["encoding"])
+            entry["blank_lines"] = typed.blank_lines.get(export.name, 0)
             _check_adds_up(export.name, entry, ROSTER_STATUSES)
         else:
             entry["schools"] = entry["rows_read"]
-            entry["encoding"] = raw.schools.encodings.get(export.name, entry["encoding"])
         files[export.name] = entry
     return files
 
