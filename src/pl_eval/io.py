@@ -639,7 +639,8 @@ def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) 
     problems: list[Problem] = []
     rows_read: dict[str, int] = {}
     encodings: dict[str, str] = {}
-    batches: list[pa.Table] = []  # files' text, dictionary-encoded a stack of files at a time
+    # per column, its text dictionary-encoded a stack of files at a time
+    stacks: dict[str, list[pa.Array]] = {n: [] for n in [*names, "source_line"]}
     pending: list[pa.Table] = []
     in_order = sorted(requests, key=lambda r: r.file.name)  # rows in file, line order
     # files side by side, one per core: pyarrow parses an export of about a megabyte as one
@@ -657,14 +658,17 @@ def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) 
         rows_read[request.file.name] = table.num_rows
         pending.append(_with_columns(table, names))
         if sum(t.num_rows for t in pending) >= STACK_ROWS:
-            batches.append(_encoded(pending, names))
+            for name, column in _encoded(pending, names).items():
+                stacks[name].append(column)
             pending = []
     if pending:
-        batches.append(_encoded(pending, names))
+        for name, column in _encoded(pending, names).items():
+            stacks[name].append(column)
     files = sorted(r.file.name for r in requests)
-    columns = _joined(batches, names)
-    del batches
-    frame, blanks = _stack(columns, rows_read, names, files)
+    # the joined columns are passed on, not kept here: _stack frees each as pandas takes it
+    frame, blanks = _stack(
+        _joined(stacks) if stacks["source_line"] else None, rows_read, names, files
+    )
     rows = frame["source_file"].value_counts(sort=False)
     problems += [
         Problem(name, "a data row after the header", line=2, found="no data rows")
@@ -749,7 +753,7 @@ def _with_columns(table: pa.Table, names: list[str]) -> pa.Table:
     )
 
 
-def _encoded(tables: list[pa.Table], names: list[str]) -> pa.Table:
+def _encoded(tables: list[pa.Table], names: list[str]) -> dict[str, pa.Array]:
     """Files' text columns stacked and dictionary-encoded, one dictionary per column: a column
     at a time per core (pyarrow's hashing releases the GIL; columns are encoded independently,
     so the result does not depend on the threads)."""
@@ -757,26 +761,25 @@ def _encoded(tables: list[pa.Table], names: list[str]) -> pa.Table:
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         encoded = pool.map(lambda n: stacked[n].dictionary_encode().combine_chunks(), names)
         columns = dict(zip(names, encoded, strict=True))
-    return pa.table(columns | {"source_line": stacked["source_line"].combine_chunks()})
+    return columns | {"source_line": stacked["source_line"].combine_chunks()}
 
 
-def _joined(batches: list[pa.Table], names: list[str]) -> dict[str, pa.Array] | None:
-    """The columns of stacks of files (:func:`_encoded`) joined, a column per core; None when
-    nothing was read.
+def _joined(stacks: dict[str, list[pa.Array]]) -> dict[str, pa.Array]:
+    """Each column's stacks (:func:`_encoded`) joined into one array, a column per core; the
+    stacks are taken out of ``stacks`` as they are joined, so each column's are freed once
+    joined rather than all at the end (a national cohort's codes: 600 MB).
 
     Joining unifies the stacks' dictionaries: each one's values in order, those not seen
     before appended, which is the order of first appearance over all rows, as encoding all
     rows at once gives (pandas categories and the typed table's bytes follow it).
     """
-    if not batches:
-        return None
 
     def joined(name: str) -> pa.Array:
-        return pa.concat_arrays([c for b in batches for c in b[name].chunks])
+        return pa.concat_arrays(stacks.pop(name))
 
+    names = list(stacks)
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        columns = dict(zip(names, pool.map(joined, names), strict=True))
-    return columns | {"source_line": joined("source_line")}
+        return dict(zip(names, pool.map(joined, names), strict=True))
 
 
 def _stack(
