@@ -429,7 +429,7 @@ def screen(exports: ReadExports, settings: IngestSettings) -> IngestResult:
         "record", pa.array(["test"] * len(verdicts.rejected), pa.large_string())
     )
     for name, values in (
-        ("reason", np.asarray(verdicts.reason.astype(object))[verdicts.rejected]),
+        ("reason", verdicts.reason.iloc[verdicts.rejected].astype(object).to_numpy()),
         ("column", verdicts.column),
         ("detail", verdicts.detail),
     ):
@@ -545,14 +545,15 @@ def _where_rows_went(
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, int]]]:
     """``entries`` with, per test file, where its rows went, and the same per term; checks
     that no row was lost."""
-    landed = {}
+    landed, read = {}, {}
     for column in ("source_file", "term_name"):
         codes, dictionary = _codes(tests[column])
         names = dictionary.to_pylist()
         landed[column] = {
             status: _tally(codes[rows], names)
             for status, rows in (("kept", kept), ("duplicates", duplicates), ("rejected", rejected))
-        } | {"rows_read": _tally(codes, names)}
+        }
+        read[column] = _tally(codes, names)
     files = {}
     for name, entry in entries.items():
         if entry["kind"] in layouts.TEST_KINDS:
@@ -561,7 +562,7 @@ def _where_rows_went(
         files[name] = entry
     by_term = landed["term_name"]
     terms = {}
-    for term, rows in by_term["rows_read"].items():
+    for term, rows in read["term_name"].items():
         entry = {"rows_read": rows} | {k: by_term[k].get(term, 0) for k in TEST_STATUSES}
         _check_adds_up(term, entry, TEST_STATUSES)
         terms[term] = entry
@@ -851,7 +852,7 @@ def _coalesce(
 
 def _select(frame: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.DataFrame:
     """``columns`` of ``frame`` at positions ``rows`` (absent columns missing); text stays
-    categorical (``io.write_parquet_text`` stores it as plain text)."""
+    categorical."""
     out = {}
     for name in columns:
         if name not in frame:
