@@ -21,29 +21,44 @@ reader ingest uses, io.read_raw_exports), and with polars and DuckDB when they a
 national cohort (2 heavily shared cores, medians of 2) pyarrow took 92 s, polars 176 s and
 DuckDB 331 s (on the demo cohort 2.4, 2.3 and 33 s), and ingest's reader also needs what
 pyarrow gives here: the line of every malformed row (invalid_row_handler), per-file encodings,
-and text columns that become pandas categoricals without a copy; the typing, joins and
-outputs after the read are pandas code whose outputs stay byte-identical. The ingest cost
-above the floor is in that pandas code (typing, student keys, pandera checks, Parquet
-writing), not in the read; moving it to an engine is the next step if it matters.
+and text columns that become pandas categoricals without a copy. After the read, ingest
+(screens, de-duplication, the outputs) runs on pyarrow too, for the same reasons and one
+more: its input is the typed table read_exports wrote as an Arrow file, which pyarrow maps
+in place (no copy, no conversion), while polars or DuckDB would first import it (a copy of
+700 MB per ingest job, and two run side by side) and need an added dependency. The screens
+and de-duplication are a few numpy operations on its numbers and dictionary codes; Parquet
+row groups are taken from it record batch by record batch and decoded from the dictionaries.
+read_exports' typing stays pandas code (per distinct value, so cheap); its cost above the
+floor is the parse of 1,800 small files (one pyarrow block each), the encoding sniff, and
+the roster join and student keys.
 
-Where the rest went (profiled with cProfile on CPU time, one-year national): files are
-sniffed and parsed side by side, one per core (an export of about a megabyte is one pyarrow
-block, parsed on one thread), and a sniffed head is not read again for its encoding; the
-stacked columns are dictionary-encoded a column per core, with no filter pass when no line
-is blank; raw checks look at each column's distinct values (its categories) rather than at
-every row, and fall back to rows only to name the failing ones; typing takes categorical
-codes as they are; the typed table is read back a column per block and selections are not
-copied twice (ingest's peak: 3.2 -> 2.6 GB); Parquet row groups are built while the one
-before is written. Every row is still checked, every output byte-identical.
-Measured 2026-12-03 on the shared machine (load average 9-12 on 2 cores, so the floor itself
-varied 17-33 s between turns; medians of 2): ingest / floor 5.29 before these changes and
-3.52 after (``bench_read_once.py --repeat 2``, before with PYTHONPATH at main's src), but
-the stages' own wall time moved little (94 -> 88 s): the ratio moved mostly with the floor.
-Before and after in turns at a lower load (2.6-3.4; medians of 2): 3.97 before, 4.75 after
-(floor 9.1 / 7.4 s, read_exports 26.1 / 23.1 s, ingest 9.9 / 12.1 s). So no wall-time gain
-is shown: user CPU fell (read_exports 13.9 -> 12.5 s, ingest 7.2 -> 6.8 s) but system time
-(page faults) varies 2-9 s from run to run and swamps it. Peak memory did fall: 2.7 -> 2.3 GB
-(read_exports) and 3.2 -> 2.6 GB (ingest).
+Where the time and memory went (profiled with cProfile on CPU time and RSS per step,
+one-year national): files are sniffed and parsed side by side, one per core, at most a few
+files ahead of the stacking; text is dictionary-encoded half a million rows at a time and the
+stacks joined per column (the same first-appearance dictionaries as encoding all rows at
+once, so the typed table's bytes do not change), each column's stacks freed once joined;
+raw checks look at each column's distinct values; the raw text is freed once typed, before
+the roster join and the student keys; the typed tests keep a block per column (consolidating
+copied every number). Ingest maps the typed table and never converts it to pandas: verdicts
+look at 13 of its columns, de-duplication orders only the tests that share a student x
+subject x term (one in twenty), duplicates and rejects are written first and freed, and the
+scores' row groups are built one at a time from the record batches they span (a pyarrow take
+over the whole table first joins every column: a 700 MB copy per take). The pandera schema of
+the scores (1.3 s on 4.3 million rows, and a pandas copy of them) is gone: what it checked
+holds by construction (screens, parsers, one kept test per group). Every row is still checked
+on the way in, every output byte-identical (national-1y main and no_rapid_guessing_screen
+against the reference run, every tests/data cohort against main's code).
+Measured 2026-12-04 on the shared machine (load average 12-13 on 2 cores), before (main's
+src on PYTHONPATH) and after in turns, one process each, CPU seconds (user + system, all
+threads) / peak RSS: read_exports 20.9 s / 2,280 MB -> 17.8 s / 1,853 MB; ingest main
+9.7 s / 2,615 MB -> 5.8 s / 1,311 MB. ``bench_read_once.py --repeat 2`` at that load (wall,
+medians of 2): floor 11.0 s, read_exports 36.3 s (3.30x), ingest main 10.5 s (0.95x, 1,310
+MB), no_rapid_guessing_screen 11.4 s (1,307 MB): 4.25x against the 2x target, a miss. At
+such a load wall time says little (read_exports used 17.8 CPU s in 34 s of wall); the
+brief's quiet-machine figures were 15.4 s read_exports + 7.0 s ingest over a 6.7 s floor.
+What remains above the floor is read_exports: the parse itself (pyarrow, needed columns:
+1.3x the floor in the engines table), then sniffing every byte for its encoding, typing,
+the roster join and the student keys (about 1 CPU s each).
 
 Start-up: ``pl-eval --help``, and a stage process that does nothing (the CLI and the stages
 module imported: what every job pays before its stage's own libraries; no pandas, pyarrow or

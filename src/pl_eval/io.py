@@ -18,6 +18,7 @@ import re
 import secrets
 import subprocess
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -165,12 +166,13 @@ def _table_schema(path: Path) -> pa.Schema:
     return pq.read_schema(path)
 
 
-def write_arrow(df: pd.DataFrame, path: str | Path) -> None:
-    """Write ``df`` (index dropped) as an Arrow IPC (Feather) file: a table passed between
-    stages, which reads back with the dtypes it was written with (categories and their order
-    included). Uncompressed, so a reader maps it instead of decoding it: LZ4 made a national
-    cohort's typed tests a third of the size (140 MB, not 460 MB) but cost every reader 3 s."""
-    table = pa.Table.from_pandas(df, preserve_index=False)
+def write_arrow(df: pd.DataFrame | pa.Table, path: str | Path) -> None:
+    """Write ``df`` (index dropped; or an Arrow table) as an Arrow IPC (Feather) file: a table
+    passed between stages, which reads back with the dtypes it was written with (categories
+    and their order included). Uncompressed, so a reader maps it instead of decoding it: LZ4
+    made a national cohort's typed tests a third of the size (140 MB, not 460 MB) but cost
+    every reader 3 s."""
+    table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
     with atomic_path(path) as tmp:
         feather.write_feather(table, tmp, compression="uncompressed")
 
@@ -179,9 +181,15 @@ def read_arrow(path: str | Path) -> pd.DataFrame:
     """Read a table written by :func:`write_arrow`: a column per block, numbers without
     missing values mapped from the file rather than copied (pandas' one block per dtype
     copies every column once more: a national cohort's typed tests held 3 GB at the peak)."""
+    return read_arrow_table(path).to_pandas(split_blocks=True)
+
+
+def read_arrow_table(path: str | Path) -> pa.Table:
+    """A table written by :func:`write_arrow`, as Arrow, memory-mapped: nothing is copied
+    until used (ingest screens a national cohort's typed tests from it in place)."""
     path = Path(path)
     read = partial(feather.read_table, path, memory_map=True)
-    return _arrow_table(path, read, "an Arrow file").to_pandas(split_blocks=True)
+    return _arrow_table(path, read, "an Arrow file")
 
 
 def _arrow_table(path: Path, read: Callable[[], pa.Table], kind: str) -> pa.Table:
@@ -403,6 +411,9 @@ KEY_FILE_ACTION = (
 )
 #: Malformed rows reported per file before the rest are summarised.
 MAX_ROW_PROBLEMS = 20
+#: Rows of text read before they are dictionary-encoded: a national cohort's text whole
+#: (1.6 GB of strings) was the peak of read_exports.
+STACK_ROWS = 1 << 19
 #: Rows per Parquet row group: pyarrow's default, so chunked writes match whole-table writes.
 ROW_GROUP_ROWS = 1024 * 1024
 
@@ -510,8 +521,16 @@ def _side_by_side(function: Callable, items: Sequence) -> Iterator:
         except InputError as exc:
             return exc
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        yield from pool.map(attempt, items)
+    cores = os.cpu_count() or 1
+    # a few items ahead at most: results a slower consumer has not taken yet are held
+    with ThreadPoolExecutor(max_workers=cores) as pool:
+        ahead: deque = deque()
+        for item in items:
+            ahead.append(pool.submit(attempt, item))
+            if len(ahead) > 2 * cores:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
 
 
 #: First bytes of .xlsx (a zip) and .xls (OLE2) workbooks, whatever the file is called.
@@ -636,18 +655,22 @@ def _line_of(path: str | Path, offset: int) -> int:
 def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) -> RawExports:
     """Read the requested columns of each export as text and stack them (see :class:`RawExports`).
 
-    pyarrow parses each file (in parallel) into plain text columns; the stacked columns are
-    then dictionary-encoded once, one dictionary per column across all files (encoding file by
-    file and unifying the dictionaries afterwards cost twice the parse), so millions of rows
-    cost little memory and later parsing runs once per distinct value. Blank lines are found on
+    pyarrow parses each file (in parallel) into plain text columns; they are stacked and
+    dictionary-encoded half a million rows at a time (encoding file by file and unifying the
+    dictionaries afterwards cost twice the parse; all at once held every file's text), then
+    joined, one dictionary per column, so millions of rows cost little memory and later
+    parsing runs once per distinct value. Blank lines are found on
     those dictionaries too. Row i is reported on line i + 2, which assumes values hold no line
     breaks (NWEA exports have none); a quoted line break shifts the line numbers after it.
     ``progress`` reports the files read (:func:`pl_eval.progress.track`).
     """
     names = sorted({n for r in requests for n in r.columns})
     problems: list[Problem] = []
-    tables: dict[str, pa.Table] = {}
+    rows_read: dict[str, int] = {}
     encodings: dict[str, str] = {}
+    # per column, its text dictionary-encoded a stack of files at a time
+    stacks: dict[str, list[pa.Array]] = {n: [] for n in [*names, "source_line"]}
+    pending: list[pa.Table] = []
     in_order = sorted(requests, key=lambda r: r.file.name)  # rows in file, line order
     # files side by side, one per core: pyarrow parses an export of about a megabyte as one
     # block, on one thread; the results come back in file order
@@ -661,10 +684,20 @@ def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) 
             problems.extend(found.problems)
             continue
         table, encodings[request.file.name] = found
-        tables[request.file.name] = _with_columns(table, names)
+        rows_read[request.file.name] = table.num_rows
+        pending.append(_with_columns(table, names))
+        if sum(t.num_rows for t in pending) >= STACK_ROWS:
+            for name, column in _encoded(pending, names).items():
+                stacks[name].append(column)
+            pending = []
+    if pending:
+        for name, column in _encoded(pending, names).items():
+            stacks[name].append(column)
     files = sorted(r.file.name for r in requests)
-    frame, blanks = _stack(tables, names, files)
-    del tables
+    # the joined columns are passed on, not kept here: _stack frees each as pandas takes it
+    frame, blanks = _stack(
+        _joined(stacks) if stacks["source_line"] else None, rows_read, names, files
+    )
     rows = frame["source_file"].value_counts(sort=False)
     problems += [
         Problem(name, "a data row after the header", line=2, found="no data rows")
@@ -749,34 +782,62 @@ def _with_columns(table: pa.Table, names: list[str]) -> pa.Table:
     )
 
 
+def _encoded(tables: list[pa.Table], names: list[str]) -> dict[str, pa.Array]:
+    """Files' text columns stacked and dictionary-encoded, one dictionary per column: a column
+    at a time per core (pyarrow's hashing releases the GIL; columns are encoded independently,
+    so the result does not depend on the threads)."""
+    stacked = pa.concat_tables(tables)
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        encoded = pool.map(lambda n: stacked[n].dictionary_encode().combine_chunks(), names)
+        columns = dict(zip(names, encoded, strict=True))
+    return columns | {"source_line": stacked["source_line"].combine_chunks()}
+
+
+def _joined(stacks: dict[str, list[pa.Array]]) -> dict[str, pa.Array]:
+    """Each column's stacks (:func:`_encoded`) joined into one array, a column per core; the
+    stacks are taken out of ``stacks`` as they are joined, so each column's are freed once
+    joined rather than all at the end (a national cohort's codes: 600 MB).
+
+    Joining unifies the stacks' dictionaries: each one's values in order, those not seen
+    before appended, which is the order of first appearance over all rows, as encoding all
+    rows at once gives (pandas categories and the typed table's bytes follow it).
+    """
+
+    def joined(name: str) -> pa.Array:
+        return pa.concat_arrays(stacks.pop(name))
+
+    names = list(stacks)
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return dict(zip(names, pool.map(joined, names), strict=True))
+
+
 def _stack(
-    tables: dict[str, pa.Table], names: list[str], files: list[str]
+    columns: dict[str, pa.Array] | None,
+    rows_read: dict[str, int],
+    names: list[str],
+    files: list[str],
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Stack per-file tables, one dictionary per column, without their blank lines (rows whose
-    every read field is empty or whitespace); blank lines per file."""
+    """The joined columns (:func:`_joined`) as a frame without their blank lines (rows whose
+    every read field is empty or whitespace), with source_file; blank lines per file."""
     codes = np.repeat(
-        np.array([files.index(f) for f in tables], dtype=np.int32),
-        [t.num_rows for t in tables.values()],
+        np.array([files.index(f) for f in rows_read], dtype=np.int32), list(rows_read.values())
     )
-    if tables:
-        stacked = pa.concat_tables(tables.values())
-        # a column at a time per core: pyarrow's hashing releases the GIL, and columns are
-        # encoded independently, so the result does not depend on the threads
-        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-            encoded = pool.map(lambda n: stacked[n].dictionary_encode().combine_chunks(), names)
-            columns = dict(zip(names, encoded, strict=True))
-        columns["source_line"] = stacked["source_line"]
-        keep = pc.invert(_blank_rows([columns[n] for n in names], stacked.num_rows))
+    if columns is not None:
+        rows = len(columns["source_line"])
+        keep = pc.invert(_blank_rows([columns[n] for n in names], rows))
         if not pc.all(keep).as_py():  # rarely: filtering copies every column
             columns = {n: c.filter(keep) for n, c in columns.items()}
-        frame = pa.table(columns).to_pandas()
         keep = keep.to_numpy(zero_copy_only=False)
+        table = pa.table(columns)
+        del columns  # each column freed as it is converted (the stacks were freed before)
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
     else:  # nothing was requested
         frame = pd.DataFrame({"source_line": np.array([], dtype=np.int64)})
         keep = np.ones(0, dtype=bool)
     blank = np.bincount(codes[~keep], minlength=len(files))
     frame.insert(0, "source_file", pd.Categorical.from_codes(codes[keep], files))
-    return frame, {f: int(blank[files.index(f)]) for f in tables}
+    return frame, {f: int(blank[files.index(f)]) for f in rows_read}
 
 
 def _blank_rows(columns: list[pa.DictionaryArray], rows: int) -> pa.Array:
@@ -839,41 +900,87 @@ def _create_key_file(path: Path) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def write_parquet_text(df: pd.DataFrame, path: str | Path) -> None:
-    """Like :func:`write_parquet`, but categorical columns are stored as plain text.
+def _row_group_column(
+    values: pa.ChunkedArray, picked: pa.Array | None, kind: pa.DataType
+) -> pa.Array:
+    """One column of a row group, its rows ``picked`` (None: all), as one array of ``kind``
+    (one chunk, as a table from pandas has: the Parquet writer pages by chunk). Text of one
+    dictionary is taken by code and decoded once, from the dictionary."""
+    dictionary = one_dictionary(values)
+    if dictionary is not None:
+        indices = pa.concat_arrays([chunk.indices for chunk in values.chunks])
+        return dictionary.cast(kind).take(indices if picked is None else indices.take(picked))
+    whole = values.cast(kind).combine_chunks()
+    return whole if picked is None else whole.take(picked)
 
-    Readers get ordinary str columns, while the writer keeps compact categoricals in memory
-    and converts one row group at a time (millions of per-row strings cost gigabytes). The
-    file is the one ``write_parquet`` would write for the same frame with those columns as str.
+
+def one_dictionary(values: pa.ChunkedArray) -> pa.Array | None:
+    """The dictionary all chunks of a dictionary-encoded column share (an Arrow file written
+    from pandas holds one per column), else None (also for other columns)."""
+    if not pa.types.is_dictionary(values.type) or not values.num_chunks:
+        return None
+    first = values.chunk(0).dictionary
+
+    def addresses(array: pa.Array) -> list[int | None]:
+        return [b.address if b is not None else None for b in array.buffers()]
+
+    shared = all(addresses(c.dictionary) == addresses(first) for c in values.chunks[1:])
+    return first if shared else None
+
+
+def take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """The rows at ascending positions ``rows`` of ``table``, taken record batch by record
+    batch: pyarrow's take on a table of many batches first joins each column's batches into
+    one, a copy of the whole table (a national cohort's typed tests: 700 MB) per take."""
+    bounds = np.cumsum([0] + [len(batch) for batch in table.to_batches()])
+    cuts = np.searchsorted(rows, bounds)
+    parts = [
+        batch.take(pa.array(rows[cuts[i] : cuts[i + 1]] - bounds[i]))
+        for i, batch in enumerate(table.to_batches())
+        if cuts[i + 1] > cuts[i]
+    ]
+    return pa.Table.from_batches(parts, schema=table.schema) if parts else table.slice(0, 0)
+
+
+def write_parquet_text(table: pa.Table, path: str | Path, rows: np.ndarray | None = None) -> None:
+    """Write the ``rows`` (ascending positions; default all) of an Arrow table as Parquet, text
+    (dictionary-encoded or not) stored as plain text: the file :func:`write_parquet` writes for
+    the same rows as a DataFrame with those columns as str, pandas dtypes (Int64, boolean) as
+    the table's pandas metadata gives them.
+
+    Rows are taken and decoded one row group at a time (a national cohort's scores as one
+    table of strings would cost gigabytes); one row group is built while the one before is
+    encoded and compressed on another thread (both release the GIL), in order, so the bytes
+    do not depend on it.
     """
-    text = {c: "str" for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)}
-    schema = pa.Schema.from_pandas(df.iloc[:0].astype(text), preserve_index=False)
-    # each column's categories become Arrow text once (a national cohort has a million student
-    # keys), and each row group takes its values from them by code
-    categories = {c: pa.array(df[c].cat.categories.astype("str")) for c in text}
-    others = [c for c in df.columns if c not in text]
+    empty = table.schema.empty_table().to_pandas()  # the pandas dtypes of the columns
+    text = {
+        name: "str"
+        for name, kind in zip(table.column_names, table.schema.types, strict=True)
+        if pa.types.is_dictionary(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_string(kind)
+    }
+    schema = pa.Schema.from_pandas(empty.astype(text), preserve_index=False)
+    count = table.num_rows if rows is None else len(rows)
+    if not count:
+        rows = None  # an empty table: one empty row group
 
     def row_group(start: int) -> pa.Table:
-        rows = df.iloc[start : start + ROW_GROUP_ROWS]
-        part = pa.Table.from_pandas(rows[others], preserve_index=False)
-        columns = {}
-        for name in text:
-            codes = rows[name].cat.codes.to_numpy()
-            columns[name] = categories[name].take(pa.array(codes, mask=codes < 0))
-        columns |= dict(zip(others, part.columns, strict=True))
-        return pa.table([columns[f.name].cast(f.type) for f in schema], schema=schema)
+        if rows is None:
+            part, picked = table.slice(start, ROW_GROUP_ROWS), None
+        else:  # from the slice the rows span, column by column (a take of a whole table
+            # would first join each column's record batches into one: a copy of every column)
+            taken = rows[start : start + ROW_GROUP_ROWS]
+            first = int(taken[0])
+            part = table.slice(first, int(taken[-1]) + 1 - first)
+            picked = pa.array(taken - first)
+        return pa.table(
+            [_row_group_column(part[f.name], picked, f.type) for f in schema], schema=schema
+        )
 
-    # one row group is built while the one before is encoded and compressed on another thread
-    # (both release the GIL); row groups are written in order, so the bytes do not change
-    with (
-        atomic_path(path) as tmp,
-        pq.ParquetWriter(tmp, schema, compression="zstd") as writer,
-        ThreadPoolExecutor(max_workers=1) as pool,
-    ):
-        written = None
-        for start in range(0, max(len(df), 1), ROW_GROUP_ROWS):
-            table = row_group(start)
-            if written is not None:
-                written.result()
-            written = pool.submit(writer.write_table, table)
-        written.result()
+    pa.default_memory_pool().release_unused()  # buffers freed before: given back first
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for start in range(0, max(count, 1), ROW_GROUP_ROWS):
+            writer.write_table(row_group(start))
+            pa.default_memory_pool().release_unused()

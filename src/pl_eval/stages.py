@@ -131,7 +131,9 @@ def _read_exports(raw_dir: Path, options: ingestion.IngestSettings) -> ingestion
     for unread in folder.inventory.unread():  # check-inputs reports these as problems
         log.warning("ingest: %s not read: %s", raw_dir / unread.name, unread.reason)
     key = io.read_pseudonym_key()
-    return ingestion.read_exports(folder.raw_inputs(), folder.inventory, options, key)
+    typed, inventory = ingestion.typed_inputs(folder.raw_inputs(), options), folder.inventory
+    del folder  # the raw text: freed before the roster is joined and students pseudonymised
+    return ingestion.read_exports(typed, inventory, options, key)
 
 
 def _load_read_exports(folder: Path) -> ingestion.ReadExports:
@@ -139,7 +141,9 @@ def _load_read_exports(folder: Path) -> ingestion.ReadExports:
     paths = {part: Path(folder) / name for part, name in READ_EXPORTS_FILES.items()}
     files = io.read_json(paths["files"])
     return ingestion.ReadExports(
-        **{part: io.read_arrow(paths[part]) for part in ("tests", "roster_rejects", "schools")},
+        tests=io.read_arrow_table(paths["tests"]),
+        roster_rejects=io.read_arrow_table(paths["roster_rejects"]),
+        schools=io.read_arrow(paths["schools"]),
         files=files["files"],
         ignored=files["ignored"],
         unread=files["unread"],
@@ -169,13 +173,16 @@ def ingest(
     else:
         exports = _read_exports(Path(raw_dir), options)
     result = ingestion.screen(exports, options)
-    del exports  # free the typed rows before the writers make their own copies
-    log.info("ingest: %s", result.summary()["totals"])
-    io.write_parquet_text(result.scores, scores)
+    del exports
+    counts = result.summary()
+    log.info("ingest: %s", counts["totals"])
     io.write_parquet_text(result.duplicates, duplicates)
     io.write_parquet_text(result.rejects, rejects)
     io.write_parquet(result.schools, schools)
-    io.write_json(result.summary(), summary)
+    tests, kept = result.tests, result.kept_rows
+    del result  # duplicates and rejects freed before the scores' row groups are built
+    io.write_parquet_text(tests, scores, rows=kept)
+    io.write_json(counts, summary)
 
 
 def _read_folder(

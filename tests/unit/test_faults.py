@@ -87,12 +87,15 @@ def test_output_folder_blocked_by_a_file(tmp_path, capsys, key):
 )
 def test_output_folder_that_cannot_be_written(tmp_path, capsys, key, monkeypatch, code, what):
     def refuse(*args, dir=None, **kwargs):  # what the OS says for a read-only / unwritable folder
-        raise OSError(code, os.strerror(code), f"{dir}/.scores.parquet.x1y2.tmp")
+        raise OSError(code, os.strerror(code), f"{dir}/.duplicates.parquet.x1y2.tmp")
 
     monkeypatch.setattr(io.tempfile, "mkstemp", refuse)
     status, lines = run(capsys, *ingest_args(tmp_path / "out"))
-    # The output is named, not the temporary the OS refused.
-    assert (status, lines) == (1, [f"pl-eval ingest: error: {tmp_path}/out/scores.parquet: {what}"])
+    # The output is named (the first ingest writes), not the temporary the OS refused.
+    assert (status, lines) == (
+        1,
+        [f"pl-eval ingest: error: {tmp_path}/out/duplicates.parquet: {what}"],
+    )
     assert files(tmp_path) == []
 
 
@@ -152,7 +155,7 @@ def test_full_and_read_only_disks_for_real(tmpfs, capsys, key):
     status, lines = run(capsys, *ingest_args(full / "demo"))
     assert (status, lines) == (
         1,
-        [f"pl-eval ingest: error: {full}/demo/scores.parquet: {NO_SPACE}"],
+        [f"pl-eval ingest: error: {full}/demo/duplicates.parquet: {NO_SPACE}"],
     )
     assert files(full) == ["filler"]
 
@@ -160,7 +163,7 @@ def test_full_and_read_only_disks_for_real(tmpfs, capsys, key):
     status, lines = run(capsys, *ingest_args(read_only))
     assert (status, lines) == (
         1,
-        [f"pl-eval ingest: error: {read_only}/scores.parquet: {READ_ONLY}"],
+        [f"pl-eval ingest: error: {read_only}/duplicates.parquet: {READ_ONLY}"],
     )
     assert files(read_only) == []
 

@@ -81,7 +81,7 @@ def test_the_fixture_reads_without_problems():
 def test_growth_fields_are_typed_on_the_test_ending_their_window(
     ingested, term, rit, slot, expected
 ):
-    got = row(ingested.scores, term, rit)
+    got = row(ingested.scores.to_pandas(), term, rit)
     names = ["projected", "observed", "met", "cgi", "cgp"]
     values = [got[f"growth_{slot}_{n}"] for n in names]
     for name, value, want in zip(names, values, expected, strict=True):
@@ -94,7 +94,7 @@ def test_growth_fields_are_typed_on_the_test_ending_their_window(
 
 
 def test_growth_columns_are_typed_in_the_scores_schema(ingested):
-    dtypes = ingested.scores.dtypes.astype(str)
+    dtypes = ingested.scores.to_pandas().dtypes.astype(str)
     assert dtypes["growth_from_fall_met"] == "boolean"
     assert dtypes["growth_from_spring_cgp"] == "float32"
 

@@ -2,6 +2,7 @@
 at the winter norms, the prior spring as a baseline, and the window in the panel's records."""
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from test_growth_ingest import COHORT, KEY, read
 
@@ -25,7 +26,8 @@ def ingested() -> pipeline.IngestResult:
 
 def panel_of(ingested, window):
     return build_panel(
-        ingested.scores, ingested.schools, NORMS, rejects=ingested.rejects, school_year=YEAR,
+        ingested.scores.to_pandas(), ingested.schools, NORMS,
+        rejects=ingested.rejects.to_pandas(), school_year=YEAR,
         window=window,
     )  # fmt: skip
 
@@ -89,7 +91,7 @@ def test_spring_to_spring_takes_the_prior_spring_as_baseline(ingested):
 def test_winter_test_at_its_instructional_week(ingested):
     from pl_eval.norms import SchoolCalendar, instructional_weeks
 
-    panel = build_panel(ingested.scores, ingested.schools, NORMS, school_year=YEAR,
+    panel = build_panel(ingested.scores.to_pandas(), ingested.schools, NORMS, school_year=YEAR,
                         calendar=SchoolCalendar(), window="fall_to_winter")  # fmt: skip
     row = panel.data.set_index("fall_rit").loc[192]
     week = instructional_weeks(pd.Series([pd.Timestamp("2023-01-17")]), "winter")[0]
@@ -107,7 +109,8 @@ def test_window_names_and_terms():
 
 
 def test_a_missing_baseline_term_is_one_line_naming_cohort_and_window(tmp_path, ingested):
-    later = ingested.scores[ingested.scores["school_year"] == YEAR]
+    scores = ingested.scores.to_pandas()
+    later = pa.Table.from_pandas(scores[scores["school_year"] == YEAR], preserve_index=False)
     paths = {name: tmp_path / f"{name}.parquet" for name in ("scores", "rejects", "schools")}
     io.write_parquet_text(later, paths["scores"])
     io.write_parquet_text(ingested.rejects, paths["rejects"])
@@ -128,7 +131,8 @@ def test_a_missing_baseline_term_is_one_line_naming_cohort_and_window(tmp_path, 
 
 
 def test_panel_without_growth_columns_in_old_scores(ingested):
-    old = ingested.scores.drop(columns=[c for c in ingested.scores if c.startswith("growth_f")])
+    scores = ingested.scores.to_pandas()
+    old = scores.drop(columns=[c for c in scores if c.startswith("growth_f")])
     panel = build_panel(old, ingested.schools, NORMS, school_year=YEAR)
     assert panel.data["growth_cgp"].isna().all() and len(panel.data) == 5
 
@@ -157,7 +161,8 @@ def test_growth_against_norms_from_the_fixture_exports(ingested, window, treated
 def test_a_district_without_winter_tests_is_outside_the_fall_to_winter_study(ingested):
     # Birch USD: a copy of Pine Elementary's fall and spring tests (and the fixture's rejects
     # none), with no winter export
-    scores = ingested.scores.astype({c: object for c in ("district", "school", "student_key")})
+    scores = ingested.scores.to_pandas()
+    scores = scores.astype({c: object for c in ("district", "school", "student_key")})
     birch = scores[(scores["school"] == "Pine Elementary") & (scores["season"] != "winter")]
     birch = birch.assign(district="Birch USD", school="Birch Elementary",
                          student_key=birch["student_key"] + "b")  # fmt: skip

@@ -3,7 +3,9 @@
 import codecs
 import stat
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from pl_eval import io
@@ -152,16 +154,46 @@ def test_write_parquet_text_equals_writing_str_columns(tmp_path):
             "n": pd.array([1, None, 3], dtype="Int64"),
         }
     )
-    io.write_parquet_text(frame, tmp_path / "cat.parquet")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    io.write_parquet_text(table, tmp_path / "cat.parquet")
     io.write_parquet(frame.astype({"t": "str"}), tmp_path / "str.parquet")
     assert (tmp_path / "cat.parquet").read_bytes() == (tmp_path / "str.parquet").read_bytes()
     back = io.read_parquet(tmp_path / "cat.parquet")
     assert back["t"].dtype == "str" and back["t"].tolist()[::2] == ["b", "a"]
 
 
+def test_write_parquet_text_of_rows_taken_from_record_batches(tmp_path, monkeypatch):
+    # rows taken across batches of one shared dictionary, in row groups of 2: the file those
+    # rows give as one batch of their own
+    monkeypatch.setattr(io, "ROW_GROUP_ROWS", 2)
+    frame = pd.DataFrame(
+        {
+            "t": pd.Categorical(["b", None, "a", "c", "a"], categories=["a", "b", "c"]),
+            "n": pd.array([1, None, 3, 4, 5], dtype="Int64"),
+        }
+    )
+    whole = pa.Table.from_pandas(frame, preserve_index=False)
+    batches = pa.Table.from_batches(whole.to_batches(max_chunksize=2))
+    assert batches["t"].num_chunks == 3
+    io.write_parquet_text(batches, tmp_path / "taken.parquet", rows=np.array([0, 1, 3, 4]))
+    picked = pa.Table.from_pandas(frame.iloc[[0, 1, 3, 4]], preserve_index=False)
+    io.write_parquet_text(picked, tmp_path / "picked.parquet")
+    assert (tmp_path / "taken.parquet").read_bytes() == (tmp_path / "picked.parquet").read_bytes()
+    assert io.read_parquet(tmp_path / "taken.parquet")["t"].tolist()[::2] == ["b", "c"]
+
+
+def test_take_rows_from_record_batches_equals_a_take():
+    table = pa.Table.from_batches(
+        pa.table({"t": pa.array(list("abcdefg")).dictionary_encode()}).to_batches(max_chunksize=3)
+    )
+    rows = np.array([1, 2, 3, 6])
+    assert io.take_rows(table, rows).to_pydict() == table.take(rows).to_pydict()
+    assert io.take_rows(table, np.array([], dtype=np.int64)).num_rows == 0
+
+
 def test_write_parquet_text_in_several_row_groups(tmp_path, monkeypatch):
     monkeypatch.setattr(io, "ROW_GROUP_ROWS", 2)
     frame = pd.DataFrame({"t": pd.Categorical(list("abcab")), "n": range(5)})
-    io.write_parquet_text(frame, tmp_path / "groups.parquet")
+    io.write_parquet_text(pa.Table.from_pandas(frame), tmp_path / "groups.parquet")
     back = io.read_parquet(tmp_path / "groups.parquet")
     assert back["t"].tolist() == list("abcab") and back["n"].tolist() == list(range(5))

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from pl_eval import io
@@ -65,3 +66,13 @@ def test_district_and_end_of_course_settings():
         pipeline.IngestSettings.from_dict({"end_of_course": "drop"})
     with pytest.raises(ConfigError, match="ingest.district_name must be the district's name"):
         pipeline.IngestSettings.from_dict({"district_name": " "})
+
+
+def test_codes_of_chunks_with_their_own_dictionaries_are_unified():
+    # an Arrow file from pandas shares one dictionary across batches; other tables may not
+    column = pa.chunked_array(
+        [pa.array(["b", None, "a"]).dictionary_encode(), pa.array(["c", "a"]).dictionary_encode()]
+    )
+    codes, dictionary = pipeline._codes(column)
+    assert dictionary.to_pylist() == ["b", "a", "c"]
+    assert codes.tolist() == [0, -1, 1, 2, 1]

@@ -1,9 +1,10 @@
 """Ingest: NWEA MAP exports + schools.csv -> clean scores, duplicates, rejects, school frame.
 
 ``survey`` recognises the files of a cohort folder (layouts), ``pipeline.validate`` reports
-every unreadable cell at file/line/column (pandera, lazily), ``pipeline.read_exports`` types
-the rows, joins the roster and pseudonymises, once per cohort, and ``pipeline.screen`` screens
-and de-duplicates the typed rows (reference/nwea_formats.md §4); ``pipeline.build`` does both.
+every unreadable cell at file/line/column (pandera, lazily), ``pipeline.typed_inputs`` types
+the rows and ``pipeline.read_exports`` joins the roster and pseudonymises, once per cohort, and
+``pipeline.screen`` screens and de-duplicates the typed rows (reference/nwea_formats.md §4);
+``pipeline.build`` does all three.
 """
 
 from pl_eval.ingest.layouts import ExportFile, IgnoredFile, ignored_by_extension, recognise
@@ -14,11 +15,13 @@ from pl_eval.ingest.pipeline import (
     Inventory,
     RawInputs,
     ReadExports,
+    TypedInputs,
     build,
     district_problems,
     districts,
     read_exports,
     screen,
+    typed_inputs,
     typed_roster,
     typed_tests,
     validate,
@@ -33,6 +36,7 @@ __all__ = [
     "Inventory",
     "RawInputs",
     "ReadExports",
+    "TypedInputs",
     "build",
     "district_problems",
     "districts",
@@ -40,6 +44,7 @@ __all__ = [
     "read_exports",
     "recognise",
     "screen",
+    "typed_inputs",
     "typed_roster",
     "typed_tests",
     "validate",

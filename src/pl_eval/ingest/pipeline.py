@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from pl_eval import io
 from pl_eval.errors import ConfigError, Problem, quoted
 from pl_eval.ingest import dedupe, growth, layouts, parse, pseudonym, schemas, schools, screens
 from pl_eval.ingest.layouts import ExportFile, IgnoredFile
@@ -243,20 +245,29 @@ def district_problems(
 
 @dataclass(frozen=True)
 class IngestResult:
-    """Clean scores, duplicates, rejects and the school frame, with counts that add up."""
+    """Where every test row went, as Arrow tables with text dictionary-encoded: the kept rows
+    (positions ``kept_rows`` of ``tests``, which :attr:`scores` takes), duplicates and rejects;
+    the school frame; and counts that add up (checked when screened)."""
 
-    scores: pd.DataFrame
-    duplicates: pd.DataFrame
-    rejects: pd.DataFrame
+    tests: pa.Table  # the typed tests' score columns, every row read
+    kept_rows: np.ndarray  # ascending positions in ``tests``: one test per student x subject x term
+    duplicates: pa.Table
+    rejects: pa.Table
     schools: pd.DataFrame
     files: dict[str, dict[str, Any]]
     terms: dict[str, dict[str, int]]
+    rejects_by_reason: dict[str, dict[str, int]]
+    students: int
     ignored: dict[str, str]
     unread: dict[str, str]  # files that may hold test rows ingest could not read, and why
 
+    @property
+    def scores(self) -> pa.Table:
+        """The kept tests (the scores output), taken from ``tests``."""
+        return self.tests.take(self.kept_rows)
+
     def summary(self) -> dict[str, Any]:
         """The ingest_summary.json content: per file, per term, by reason, totals."""
-        record = self.rejects["record"]
 
         def total(kinds: tuple[str, ...], keys: tuple[str, ...]) -> dict[str, int]:
             files = [f for f in self.files.values() if f["kind"] in kinds]
@@ -265,17 +276,11 @@ class IngestResult:
         return {
             "files": self.files,
             "terms": self.terms,
-            "rejects_by_reason": {
-                kind: _counts(self.rejects.loc[record.eq(kind), "reason"])
-                for kind in ("test", "roster")
-            },
+            "rejects_by_reason": self.rejects_by_reason,
             "ignored_files": self.ignored,
             "unread_files": self.unread,
             "totals": total(layouts.TEST_KINDS, TEST_STATUSES)
-            | {
-                "students": int(self.scores["student_key"].nunique()),
-                "schools_in_frame": len(self.schools),
-            },
+            | {"students": self.students, "schools_in_frame": len(self.schools)},
             "roster_totals": total((layouts.ROSTER,), ROSTER_STATUSES),
         }
 
@@ -307,8 +312,8 @@ class ReadExports:
     screening settings never read the exports again.
     """
 
-    tests: pd.DataFrame
-    roster_rejects: pd.DataFrame
+    tests: pa.Table
+    roster_rejects: pa.Table
     schools: pd.DataFrame
     files: dict[str, dict[str, Any]]
     ignored: dict[str, str]
@@ -317,21 +322,51 @@ class ReadExports:
 
 def build(raw: RawInputs, inventory: Inventory, settings: IngestSettings, key: str) -> IngestResult:
     """The ingest outputs from validated raw text (``validate`` returned no problems)."""
-    return screen(read_exports(raw, inventory, settings, key), settings)
+    return screen(read_exports(typed_inputs(raw, settings), inventory, settings, key), settings)
+
+
+@dataclass(frozen=True)
+class TypedInputs:
+    """Validated raw text typed: test and roster rows, the school frame, and per file the
+    rows read, blank lines and encoding; what :func:`read_exports` needs of the raw text, so
+    the text can be freed before the roster is joined and students are pseudonymised."""
+
+    tests: pd.DataFrame
+    roster: pd.DataFrame
+    schools: pd.DataFrame
+    rows_read: dict[str, int]
+    blank_lines: dict[str, int]
+    encodings: dict[str, str]
+
+
+def typed_inputs(raw: RawInputs, settings: IngestSettings) -> TypedInputs:
+    """Type validated raw text (uses ``settings.district_name``); end_of_course flags every
+    such test (see :func:`screen`)."""
+    parts = (raw.tests, raw.roster, raw.schools)
+    rows_read: dict[str, int] = {}
+    for source in parts:
+        rows_read |= _counts(source.frame["source_file"])
+    return TypedInputs(
+        tests=typed_tests(raw.tests.frame),
+        roster=typed_roster(raw.roster.frame, settings.district_name),
+        schools=schools.school_frame(raw.schools.frame),
+        rows_read=rows_read,
+        blank_lines=raw.tests.blank_lines | raw.roster.blank_lines,
+        encodings={name: code for p in parts for name, code in p.encodings.items()},
+    )
 
 
 def read_exports(
-    raw: RawInputs, inventory: Inventory, settings: IngestSettings, key: str
+    typed: TypedInputs, inventory: Inventory, settings: IngestSettings, key: str
 ) -> ReadExports:
-    """Type validated raw text once: test and roster rows, the roster joined to the tests,
-    students pseudonymised (uses ``settings.district_name``; screens come later).
+    """Typed rows joined once: the roster joined to the tests, students pseudonymised (uses
+    ``settings.district_name``; screens come later).
 
     Raw rows come in (source_file, source_line) order, so outputs taken in row order are
     sorted without a sort.
     """
-    roster = typed_roster(raw.roster.frame, settings.district_name)
-    tests = typed_tests(raw.tests.frame)  # end_of_course flags every such test: see screen
-    tests["district"] = districts(tests, roster, settings.district_name)
+    roster = typed.roster
+    tests = typed.tests.assign(district=districts(typed.tests, roster, settings.district_name))
     test_ids, roster_ids = parse.shared_ids(
         [tests[c] for c in ("term_name", "district", "student_id")],
         [roster[c] for c in ("term_name", "district", "student_id")],
@@ -353,10 +388,12 @@ def read_exports(
         key,
     )
     return ReadExports(
-        tests=tests[TYPED_COLUMNS],
-        roster_rejects=rejected_roster.assign(record="roster", column="Grade"),
-        schools=schools.school_frame(raw.schools.frame),
-        files=_file_entries(inventory, raw, roster, roster_status),
+        tests=pa.Table.from_pandas(tests[TYPED_COLUMNS], preserve_index=False),
+        roster_rejects=pa.Table.from_pandas(
+            rejected_roster.assign(record="roster", column="Grade"), preserve_index=False
+        ),
+        schools=typed.schools,
+        files=_file_entries(inventory, typed, roster_status),
         ignored={f.name: f.reason for f in inventory.ignored if not f.unread},
         unread={f.name: f.reason for f in inventory.unread()},
     )
@@ -364,64 +401,180 @@ def read_exports(
 
 def screen(exports: ReadExports, settings: IngestSettings) -> IngestResult:
     """Screen and de-duplicate typed test rows (``settings.screens`` and ``end_of_course``):
-    every test row ends in scores, duplicates or rejects; the counts are checked to add up."""
+    every test row ends in scores, duplicates or rejects; the counts are checked to add up.
+
+    Works on the Arrow table as read_exports wrote it (memory-mapped by the ingest stage):
+    screens and de-duplication look at the few columns they need, as numbers and dictionary
+    codes; rows are taken from the table only for the outputs.
+    """
     tests = exports.tests
+    checked = tests.select(VERDICT_COLUMNS).to_pandas()
     if settings.end_of_course != "reject":  # kept: analysed as math (typed_tests)
-        tests = tests.assign(end_of_course=False)
-    verdicts = screens.verdicts(tests, settings.screens)
-
+        checked["end_of_course"] = False
+    verdicts = screens.verdicts(checked, settings.screens)
+    del checked
     kept_rows, duplicate_rows, kept_for = _one_per_term(tests, verdicts.usable)
-    duplicates = _select(tests, SCORE_COLUMNS, duplicate_rows).assign(
-        kept_source_file=_select(tests, ["source_file"], kept_for)["source_file"],
-        kept_source_line=tests["source_line"].to_numpy()[kept_for],
-    )
-    rejected_tests = _select(tests, REJECT_COLUMNS, verdicts.rejected).assign(
-        reason=_select(verdicts.reason.to_frame(), ["reason"], verdicts.rejected)["reason"],
-        column=pd.Categorical(verdicts.column),
-        detail=pd.Categorical(verdicts.detail),
-    )
-    rejects = _stack([rejected_tests.assign(record="test"), exports.roster_rejects])[
-        REJECT_COLUMNS
-    ].sort_values(["source_file", "source_line"], kind="stable", ignore_index=True)
-    scores = schemas.SCORES.validate(_select(tests, SCORE_COLUMNS, kept_rows), inplace=True)
 
-    files = _file_counts(exports.files, scores, duplicates, rejects)
-    terms = _term_counts(tests, scores, duplicates, rejects)
+    # kept_for is not ascending: taken in order, then put in place
+    order = np.argsort(kept_for, kind="stable")
+    kept_from = io.take_rows(tests.select(["source_file", "source_line"]), kept_for[order])
+    kept_from = kept_from.take(np.argsort(order))
+    duplicates = (
+        io.take_rows(tests.select(SCORE_COLUMNS), duplicate_rows)
+        .append_column("kept_source_file", kept_from["source_file"])
+        .append_column("kept_source_line", kept_from["source_line"])
+    )
+    where = ["source_file", "source_line", *REJECT_COLUMNS[REJECT_COLUMNS.index("student_key") :]]
+    rejected_tests = _as_text(io.take_rows(tests.select(where), verdicts.rejected)).append_column(
+        "record", pa.array(["test"] * len(verdicts.rejected), pa.large_string())
+    )
+    for name, values in (
+        ("reason", verdicts.reason.iloc[verdicts.rejected].astype(object).to_numpy()),
+        ("column", verdicts.column),
+        ("detail", verdicts.detail),
+    ):
+        rejected_tests = rejected_tests.append_column(
+            name, pa.array(values, pa.large_string(), from_pandas=True)
+        )
+    rejects = pa.concat_tables(
+        [rejected_tests.select(REJECT_COLUMNS), _as_text(exports.roster_rejects, REJECT_COLUMNS)]
+    ).sort_by([("source_file", "ascending"), ("source_line", "ascending")])
+
+    files, terms = _where_rows_went(
+        tests, exports.files, kept_rows, duplicate_rows, verdicts.rejected
+    )
+    student, _ = _codes(tests["student_key"])
+    roster_reasons = exports.roster_rejects["reason"].to_pandas()
     return IngestResult(
-        scores=scores,
+        tests=tests.select(SCORE_COLUMNS),
+        kept_rows=kept_rows,
         duplicates=duplicates,
         rejects=rejects,
         schools=exports.schools,
         files=files,
         terms=terms,
+        rejects_by_reason={
+            "test": _counts(verdicts.reason.iloc[verdicts.rejected]),
+            "roster": _counts(roster_reasons),
+        },
+        students=int(np.count_nonzero(np.bincount(student[kept_rows] + 1)[1:])),
         ignored=exports.ignored,
         unread=exports.unread,
     )
 
 
-def _one_per_term(
-    tests: pd.DataFrame, usable: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Positions of kept tests, of duplicates, and of the test kept for each duplicate."""
+#: The typed test columns the screens look at (:func:`screens.verdicts`).
+VERDICT_COLUMNS = [
+    "rit",
+    "se",
+    "duration_minutes",
+    "rapid_guessing_pct",
+    "end_of_course",
+    "subject",
+    "subject_text",
+    "subject_column",
+    "has_roster",
+    "district",
+    "grade",
+    "grade_unknown",
+    "grade_note",
+]
+#: The typed test columns that order a student's tests of a subject and term (:mod:`dedupe`).
+DEDUPE_COLUMNS = ["growth_measure", "se", "test_date", "test_time", "source_file", "source_line"]
+
+
+def _one_per_term(tests: pa.Table, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions of kept tests, of duplicates, and of the test kept for each duplicate.
+
+    A usable test is kept when it is its student x subject x term's only one (nineteen in
+    twenty in a national cohort); :func:`dedupe.choose` orders the others.
+    """
+    group = np.zeros(tests.num_rows, dtype=np.int64)  # the combination's codes, as one number
+    for name in ("student_key", "subject", "term_name"):
+        codes, dictionary = _codes(tests[name])
+        group = group * (len(dictionary) + 1) + codes + 1
     rows = np.flatnonzero(usable)
-    candidates = tests[
-        [
-            "growth_measure",
-            "se",
-            "test_date",
-            "test_time",
-            "source_file",
-            "source_line",
-            "student_key",
-            "subject",
-            "term_name",
-        ]
-    ].iloc[rows]
-    group, _ = parse.group_ids(
-        candidates["student_key"], candidates["subject"], candidates["term_name"]
+    group = group[rows]
+    shared = np.bincount(group)[group] > 1
+    shared_rows = rows[shared]
+    candidates = io.take_rows(tests.select(DEDUPE_COLUMNS), shared_rows).to_pandas()
+    choice = dedupe.choose(candidates, np.unique(group[shared], return_inverse=True)[1])
+    kept = usable.copy()
+    kept[shared_rows[choice.duplicates]] = False
+    return (
+        np.flatnonzero(kept),
+        shared_rows[choice.duplicates],
+        shared_rows[choice.kept_row[choice.duplicates]],
     )
-    choice = dedupe.choose(candidates, group)
-    return rows[choice.kept], rows[choice.duplicates], rows[choice.kept_row[choice.duplicates]]
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """A dictionary-encoded column's codes (-1: missing) and its dictionary."""
+    if not column.num_chunks:
+        return np.zeros(0, dtype=np.int64), pa.array([], column.type.value_type)
+    dictionary = io.one_dictionary(column)
+    chunks = column.chunks
+    if dictionary is None:  # chunks of their own dictionaries: unified
+        chunks = [pa.concat_arrays(chunks)]
+        dictionary = chunks[0].dictionary
+    codes = [c.indices.fill_null(-1).to_numpy().astype(np.int64) for c in chunks]
+    return np.concatenate(codes), dictionary
+
+
+def _as_text(table: pa.Table, columns: list[str] | None = None) -> pa.Table:
+    """``columns`` of ``table`` (default all) with text as plain large strings; a column the
+    table lacks is missing throughout."""
+    out = {}
+    for name in columns or table.column_names:
+        if name not in table.column_names:
+            out[name] = pa.nulls(table.num_rows, pa.large_string())
+            continue
+        values = table[name]
+        kind = values.type
+        text = pa.types.is_dictionary(kind) or pa.types.is_null(kind) or pa.types.is_string(kind)
+        out[name] = values.cast(pa.large_string()) if text else values
+    return pa.table(out)
+
+
+def _where_rows_went(
+    tests: pa.Table,
+    entries: dict[str, dict[str, Any]],
+    kept: np.ndarray,
+    duplicates: np.ndarray,
+    rejected: np.ndarray,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, int]]]:
+    """``entries`` with, per test file, where its rows went, and the same per term; checks
+    that no row was lost."""
+    landed, read = {}, {}
+    for column in ("source_file", "term_name"):
+        codes, dictionary = _codes(tests[column])
+        names = dictionary.to_pylist()
+        landed[column] = {
+            status: _tally(codes[rows], names)
+            for status, rows in (("kept", kept), ("duplicates", duplicates), ("rejected", rejected))
+        }
+        read[column] = _tally(codes, names)
+    files = {}
+    for name, entry in entries.items():
+        if entry["kind"] in layouts.TEST_KINDS:
+            entry = entry | {k: landed["source_file"][k].get(name, 0) for k in TEST_STATUSES}
+            _check_adds_up(name, entry, TEST_STATUSES)
+        files[name] = entry
+    by_term = landed["term_name"]
+    terms = {}
+    for term, rows in read["term_name"].items():
+        entry = {"rows_read": rows} | {k: by_term[k].get(term, 0) for k in TEST_STATUSES}
+        _check_adds_up(term, entry, TEST_STATUSES)
+        terms[term] = entry
+    total = {"rows_read": tests.num_rows} | {k: sum(by_term[k].values()) for k in TEST_STATUSES}
+    _check_adds_up("all test rows", total, TEST_STATUSES)
+    return files, terms
+
+
+def _tally(codes: np.ndarray, names: list[str]) -> dict[str, int]:
+    """Rows per value of a dictionary column's ``codes`` (missing and zeros left out), by value."""
+    counts = np.bincount(codes[codes >= 0], minlength=len(names))
+    return {str(k): int(v) for k, v in sorted(zip(names, counts, strict=True)) if v}
 
 
 def typed_tests(raw: pd.DataFrame, reject_end_of_course: bool = True) -> pd.DataFrame:
@@ -478,6 +631,7 @@ def typed_tests(raw: pd.DataFrame, reject_end_of_course: bool = True) -> pd.Data
             **growth.typed(col, term["season"]),
         },
         index=raw.index,
+        copy=False,  # a block per column: consolidating the numbers copied them all at once
     )
 
 
@@ -698,7 +852,7 @@ def _coalesce(
 
 def _select(frame: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.DataFrame:
     """``columns`` of ``frame`` at positions ``rows`` (absent columns missing); text stays
-    categorical (``io.write_parquet_text`` stores it as plain text)."""
+    categorical."""
     out = {}
     for name in columns:
         if name not in frame:
@@ -714,30 +868,6 @@ def _select(frame: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.Dat
     return pd.DataFrame(out, copy=False)  # the taken columns as they are: no second copy
 
 
-def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Rows of frames with the same columns; text columns stay categorical."""
-    out = {}
-    for name in frames[0].columns:
-        parts = [
-            f[name]
-            if isinstance(f[name].dtype, pd.CategoricalDtype)
-            or not pd.api.types.is_string_dtype(f[name].dtype)
-            else f[name].astype("category")
-            for f in frames
-        ]
-        if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
-            out[name] = pd.api.types.union_categoricals(
-                [
-                    pd.Categorical.from_codes(p.cat.codes, p.cat.categories.astype("str"))
-                    for p in parts
-                ],
-                sort_categories=name == "source_file",  # outputs are sorted by file name
-            )
-        else:
-            out[name] = pd.concat(parts, ignore_index=True).array
-    return pd.DataFrame(out)
-
-
 def _counts(values: pd.Series) -> dict[str, int]:
     """Rows per distinct value, by value (zeros left out)."""
     counts = parse.categorical(values).value_counts(sort=False)
@@ -745,77 +875,29 @@ def _counts(values: pd.Series) -> dict[str, int]:
 
 
 def _file_entries(
-    inventory: Inventory, raw: RawInputs, roster: pd.DataFrame, roster_status: pd.Series
+    inventory: Inventory, typed: TypedInputs, roster_status: pd.Series
 ) -> dict[str, dict[str, Any]]:
     """Per input file: what it is and rows read; where roster rows went (checked to add up).
-    Test files' rows are counted by :func:`_file_counts` once screened."""
-    read = {}
-    for source in (raw.tests, raw.roster, raw.schools):
-        read |= _counts(source.frame["source_file"])
+    Test files' rows are counted by :func:`_where_rows_went` once screened."""
+    roster = typed.roster
     roster_by_file = {
         status: _counts(roster["source_file"][roster_status.eq(status)])
         for status in ROSTER_STATUSES
     }
     files: dict[str, dict[str, Any]] = {}
     for export in inventory.exports:
-        entry = export.describe() | {"rows_read": read.get(export.name, 0)}
+        entry = export.describe() | {"rows_read": typed.rows_read.get(export.name, 0)}
+        entry["encoding"] = typed.encodings.get(export.name, entry["encoding"])
         if export.kind in layouts.TEST_KINDS:
-            entry["blank_lines"] = raw.tests.blank_lines.get(export.name, 0)
-            entry["encoding"] = raw.tests.encodings.get(export.name, entry["encoding"])
+            entry["blank_lines"] = typed.blank_lines.get(export.name, 0)
         elif export.kind == layouts.ROSTER:
             entry |= {k: roster_by_file[k].get(export.name, 0) for k in ROSTER_STATUSES}
-            entry["blank_lines"] = raw.roster.blank_lines.get(export.name, 0)
-            entry["encoding"] = raw.roster.encodings.get(export.name, entry["encoding"])
+            entry["blank_lines"] = typed.blank_lines.get(export.name, 0)
             _check_adds_up(export.name, entry, ROSTER_STATUSES)
         else:
             entry["schools"] = entry["rows_read"]
-            entry["encoding"] = raw.schools.encodings.get(export.name, entry["encoding"])
         files[export.name] = entry
     return files
-
-
-def _file_counts(
-    entries: dict[str, dict[str, Any]],
-    scores: pd.DataFrame,
-    duplicates: pd.DataFrame,
-    rejects: pd.DataFrame,
-) -> dict[str, dict[str, Any]]:
-    """``entries`` with, per test file, where its rows went; checks nothing was lost."""
-    landed = _landed(scores, duplicates, rejects, "source_file")
-    files = {}
-    for name, entry in entries.items():
-        if entry["kind"] in layouts.TEST_KINDS:
-            entry = entry | {k: landed[k].get(name, 0) for k in TEST_STATUSES}
-            _check_adds_up(name, entry, TEST_STATUSES)
-        files[name] = entry
-    return files
-
-
-def _landed(
-    scores: pd.DataFrame, duplicates: pd.DataFrame, rejects: pd.DataFrame, column: str
-) -> dict[str, dict[str, int]]:
-    """Test rows kept, set aside as duplicates and rejected, counted by ``column``."""
-    return {
-        "kept": _counts(scores[column]),
-        "duplicates": _counts(duplicates[column]),
-        "rejected": _counts(rejects.loc[rejects["record"].eq("test"), column]),
-    }
-
-
-def _term_counts(
-    tests: pd.DataFrame, scores: pd.DataFrame, duplicates: pd.DataFrame, rejects: pd.DataFrame
-) -> dict[str, dict[str, int]]:
-    """Per term: test rows read and where they went (checked to add up)."""
-    read = _counts(tests["term_name"])
-    landed = _landed(scores, duplicates, rejects, "term_name")
-    terms = {}
-    for term, rows in read.items():
-        entry = {"rows_read": rows} | {k: landed[k].get(term, 0) for k in TEST_STATUSES}
-        _check_adds_up(term, entry, TEST_STATUSES)
-        terms[term] = entry
-    total = {"rows_read": len(tests)} | {k: sum(landed[k].values()) for k in TEST_STATUSES}
-    _check_adds_up("all test rows", total, TEST_STATUSES)
-    return terms
 
 
 def _check_adds_up(where: str, entry: Mapping[str, int], parts: tuple[str, ...]) -> None:

@@ -2,7 +2,7 @@
 
 Raw checks run lazily over every row of every file, so one run reports all problems; each
 check's ``error`` is the "expected ..." phrase of the one-line message the evaluator sees.
-The schemas (``RAW_TESTS``, ``RAW_ROSTER``, ``RAW_SCHOOLS``, ``SCORES``, ``SCHOOLS``) are
+The schemas (``RAW_TESTS``, ``RAW_ROSTER``, ``RAW_SCHOOLS``, ``SCHOOLS``) are
 built on first use: importing pandera costs 0.3 s, which only commands that validate pay.
 """
 
@@ -38,7 +38,7 @@ EXPECT_LOCALE = "an NCES locale code (11-13, 21-23, 31-33, 41-43)"
 EXPECT_NCES = "an NCES school id of 12 digits (or empty)"
 EXPECT_UNIQUE = "one row per district_name and school_name"
 
-#: The scores output's columns, in order (:data:`SCORES` checks them).
+#: The scores output's columns, in order.
 SCORE_COLUMNS = [
     "student_key", "district", "school", "term_name", "season", "school_year", "subject",
     "test_date", "rit", "se", "nwea_percentile", "duration_minutes", "rapid_guessing_pct",
@@ -189,60 +189,6 @@ def _matches(pattern: str) -> pa.Check:
     )
 
 
-def _scores() -> pa.DataFrameSchema:
-    """One kept test per student x subject x term (the scores output; text held as
-    categoricals in memory and written as plain text)."""
-    pa = _pandera()
-    text = pa.Column("category")
-    optional_text = pa.Column("category", nullable=True)
-    columns = {
-        # dtype checked by a plain check: pandera's own dtype check copies every category into
-        # Python objects, a second per million students
-        "student_key": pa.Column(
-            checks=[
-                pa.Check(lambda s: isinstance(s.dtype, pd.CategoricalDtype), error="category"),
-                _matches(r"[0-9a-f]{16}"),
-            ]
-        ),
-        "district": text,
-        "school": text,
-        "term_name": text,
-        "season": pa.Column("category", pa.Check.isin(parse.SEASONS)),
-        "school_year": pa.Column("category", _matches(r"\d{4}-\d{4}")),
-        "subject": pa.Column("category", pa.Check.isin(parse.SUBJECTS)),
-        "test_date": pa.Column("datetime64[ms]"),
-        "rit": pa.Column("float64", pa.Check.gt(0)),
-        "se": pa.Column("float64", pa.Check.gt(0)),
-        "nwea_percentile": pa.Column("Int64", nullable=True),
-        "duration_minutes": pa.Column("float64", nullable=True),
-        "rapid_guessing_pct": pa.Column("float64", nullable=True),
-        "growth_measure": pa.Column("boolean", nullable=True),
-        "norms_reference": pa.Column("Int64", nullable=True),
-        "grade": pa.Column("Int64", pa.Check.between(0, 12)),
-        "gender": optional_text,
-        "ethnicity": optional_text,
-        "source_file": text,
-        "source_line": pa.Column("int64", pa.Check.ge(2)),
-        **{
-            name: pa.Column("boolean", nullable=True)
-            if name.endswith("_met")
-            else pa.Column(
-                "float32",
-                pa.Check.between(0, 100) if name.endswith("_cgp") else [],
-                nullable=True,
-            )
-            for name in growth.COLUMNS
-        },
-    }
-    return pa.DataFrameSchema(
-        {name: columns[name] for name in SCORE_COLUMNS},
-        unique=["student_key", "subject", "term_name"],
-        strict=True,
-        ordered=True,
-        name="scores",
-    )
-
-
 def _schools() -> pa.DataFrameSchema:
     """The school frame output."""
     pa = _pandera()
@@ -312,13 +258,12 @@ _BUILDERS = {
     "RAW_TESTS": _raw_tests,
     "RAW_ROSTER": _raw_roster,
     "RAW_SCHOOLS": _raw_schools,
-    "SCORES": _scores,
     "SCHOOLS": _schools,
 }
 
 
 def __getattr__(name: str) -> pa.DataFrameSchema:
-    """``schemas.SCORES`` and the other schemas, each built once, on first use."""
+    """``schemas.RAW_TESTS`` and the other schemas, each built once, on first use."""
     if name not in _BUILDERS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     schema = globals()[name] = _BUILDERS[name]()
