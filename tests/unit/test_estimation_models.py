@@ -22,6 +22,7 @@ from pl_eval.estimation.models import (
     estimate_indicator_effects,
     estimate_interaction,
 )
+from pl_eval.estimation.ols import CentredDesign
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 R = json.loads((DATA / "r" / "results.json").read_text())["results"]
@@ -276,6 +277,25 @@ def test_constant_and_collinear_covariates_are_dropped_with_a_warning():
     assert fit.estimate == pytest.approx(reference.estimate, abs=1e-12)
     assert fit.se == pytest.approx(reference.se, abs=1e-12)
     assert "year" not in fit.coefficients.index
+
+
+def test_an_aliased_indicator_of_a_rare_level_is_dropped_as_lms_qr_drops_it():
+    # Indicators of grades and of the bands grouping them (a grade-band breakout with grade in
+    # its covariates): two grades are aliased. With a rare grade (0.04% of 300,000 weighted
+    # rows) the Gram matrix's rounding alone was about lm's cut-off, and one aliased grade
+    # survived it by chance (a design of condition 1e18; a school leverage of 1.28).
+    rng = np.random.default_rng(0)
+    n = 300_000
+    share = np.array([30, 30, 30, 30, 30, 30, 20, 20, 0.05, 20, 1, 1, 0.5])
+    grade = rng.choice(13, size=n, p=share / share.sum())
+    band = np.digitize(grade, [6, 9])
+    columns = [np.ones(n), rng.normal(size=n) * 1e3]
+    columns += [(band == b).astype(float) for b in (1, 2)]
+    columns += [(grade == g).astype(float) for g in range(1, 13)]
+    x = np.column_stack(columns)
+    keep = CentredDesign.build(x.copy(), rng.exponential(size=n)).independent()
+    assert keep.sum() == np.linalg.matrix_rank(x) == x.shape[1] - 2
+    assert not keep[[11, 15]].any()  # grades 8 and 12, the last of each band, as lm drops them
 
 
 def test_effects_on_level_indicators_equal_one_fit_each():

@@ -39,6 +39,12 @@ from pl_eval.estimation.errors import EstimationError
 
 #: R's lm tolerance for a column that is a linear combination of earlier columns.
 COLLINEARITY_TOL = 1e-7
+#: A column whose Gram-matrix residual is within this factor of lm's cut-off has its residual
+#: recomputed from the rows: the Gram matrix squares the design's condition, so its residual
+#: carries rounding of about 1e-16 times that condition, the size of the cut-off itself
+#: (1e-14) for indicators of a few hundred rows. An exactly aliased indicator (a grade within
+#: its grade band) then passed the cut-off by chance, and the fit kept two aliased columns.
+COLLINEARITY_RECHECK = 1e4
 #: clubSandwich's cut-off below which an eigenvalue of the CR2 target is taken as 0.
 CR2_EIGEN_TOL = 1e-12
 #: Below this an eigenvalue of [(I−H)(I−H)']_gg (in [0, 1]) is a leverage of one, whose CR2
@@ -56,6 +62,7 @@ class CentredDesign:
     means: np.ndarray  # weighted column means; 0 for the intercept
     gram: np.ndarray  # x' W x
     norms: np.ndarray  # Σ w·(uncentred column)², the scale a column's residual is judged on
+    weights: np.ndarray  # w
 
     @classmethod
     def build(cls, x: np.ndarray, w: np.ndarray) -> CentredDesign:
@@ -64,14 +71,18 @@ class CentredDesign:
         means[0] = 0.0
         x -= means
         gram = weighted_gram(x, w)
-        return cls(x, means, gram, np.diag(gram) + w.sum() * means**2)
+        return cls(x, means, gram, np.diag(gram) + w.sum() * means**2, w)
 
     def select(self, keep: np.ndarray) -> CentredDesign:
         """The design restricted to the columns where ``keep`` is True."""
         if keep.all():
             return self
         return CentredDesign(
-            self.x[:, keep], self.means[keep], self.gram[np.ix_(keep, keep)], self.norms[keep]
+            self.x[:, keep],
+            self.means[keep],
+            self.gram[np.ix_(keep, keep)],
+            self.norms[keep],
+            self.weights,
         )
 
     def to_original(self) -> np.ndarray:
@@ -91,11 +102,16 @@ class CentredDesign:
         each is kept unless it is (nearly) a combination of the columns kept before it."""
         keep: list[int] = []
         for j in range(self.gram.shape[0]) if order is None else order:  # a dozen terms
+            cutoff = COLLINEARITY_TOL**2 * self.norms[j]
             residual = self.gram[j, j]
             if keep:
                 g = self.gram[keep, j]
-                residual -= g @ np.linalg.solve(self.gram[np.ix_(keep, keep)], g)
-            if self.norms[j] > 0 and residual > COLLINEARITY_TOL**2 * self.norms[j]:
+                b = np.linalg.solve(self.gram[np.ix_(keep, keep)], g)
+                residual -= g @ b
+                if residual <= COLLINEARITY_RECHECK * cutoff:  # Σ w·r² of r itself, as lm's QR
+                    r = self.x[:, j] - self.x[:, keep] @ b
+                    residual = self.weights @ (r * r)
+            if self.norms[j] > 0 and residual > cutoff:
                 keep.append(j)
         return np.isin(np.arange(self.gram.shape[0]), keep)
 
