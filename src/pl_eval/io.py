@@ -145,6 +145,11 @@ def _read_where(
     row before it selects)."""
     file = pq.ParquetFile(path, read_dictionary=categories)
     column, value = where
+    kind = file.schema_arrow.field(column).type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise InputError.at(path, "text, as pl-eval writes it", column=column, found=str(kind))
     batches = [
         batch.filter(pc.equal(batch[column], value))
         for batch in file.iter_batches(batch_size=1 << 16, columns=columns)

@@ -397,8 +397,8 @@ def match(
         config = matching.MatchConfig.from_config(settings)
         result = matching.merge_parts(subject, [_read_part(Path(p)) for p in parts], config)
     else:
+        check_columns("match", settings, io.parquet_columns(panel))
         data = io.read_parquet(panel, where=("subject", subject))  # the subject's rows only
-        check_columns("match", settings, data.columns)
         result = matching.match_cohort(data, subject, matching.MatchConfig.from_config(settings))
     log.info("%s", result.summary())
     io.write_parquet(result.matched, matched)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from pl_eval import io
+from pl_eval.errors import InputError
 
 
 def test_outputs_get_ordinary_permissions(tmp_path):
@@ -87,3 +88,8 @@ def test_read_parquet_where_keeps_one_value_s_rows_and_the_file_s_dtypes(tmp_pat
         expected = whole[whole["subject"] == subject].reset_index(drop=True)
         pd.testing.assert_frame_equal(part, expected)
     assert len(io.read_parquet(path, where=("subject", "science"))) == 0
+    io.write_parquet(frame.assign(subject=1.0), path)  # a panel no pl-eval stage wrote
+    with pytest.raises(
+        InputError, match=r"panel.parquet, column 'subject': expected text.*found 'double'"
+    ):
+        io.read_parquet(path, where=("subject", "math"))
