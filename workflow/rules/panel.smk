@@ -14,6 +14,8 @@ rule build_panel:
         years=panel_years,
     wildcard_constraints:
         cohort=NOT_YEAR_ANALYSIS,
+    resources:
+        mem_mb=mem_mb("build_panel"),
     conda:
         "../envs/pl_eval.yaml"
     log:
