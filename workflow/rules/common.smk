@@ -176,6 +176,12 @@ def mem_mb(rule):
     return lambda wildcards, input: math.ceil(floor + per_input_mb * input.size_mb)
 
 
+def main_first(wildcards):
+    """Priority function: a cohort's own ingest and panel, on the way to main and the report,
+    before a variant's re-ingested ones (the memory cap runs them one after the other)."""
+    return 0 if "~" in wildcards.cohort else 1
+
+
 def sensitivity_mem_mb(wildcards, input):
     """Resources function: a sensitivity_analysis job's memory, the larger of its match's and
     its estimate's; an entropy-weighted sample keeps the panel's every student (75 MB per MB

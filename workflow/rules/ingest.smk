@@ -40,6 +40,7 @@ rule ingest:
     params:
         read_exports=lambda w, input: str(Path(input.read_exports).parent),
         settings=settings("ingest"),
+    priority: main_first
     resources:
         mem_mb=mem_mb("ingest"),
     conda:
