@@ -66,7 +66,8 @@ def make_demo(outputs) -> None:
         return
     print("bench_balance: making the demo's outputs first (make run)", flush=True)
     command = [sys.executable, "workflow/run.py", "--profile", "profiles/default",
-               "--cores", "2", "--config", "cohorts=[demo]", "--quiet"]  # fmt: skip
+               "--cores", "2", "--config", "cohorts=[demo]", "--resources", "mem_mb=2800",
+               "--quiet"]  # fmt: skip
     env = {  # rules call pl-eval from PATH (make run puts .venv/bin first); a key to pseudonymise
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
