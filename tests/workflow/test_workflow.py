@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import math
 import os
 import re
 import shutil
@@ -929,3 +931,36 @@ def test_demo_report_has_no_serious_or_critical_accessibility_violations(demo_ru
     html = (demo_run / "reports/demo/report.html").read_text()
     violations = axe_violations(html, tmp_path, "report.html")
     assert [v for v in violations if v["impact"] in ("serious", "critical")] == []
+
+
+def planned_memory(done: subprocess.CompletedProcess, rule: str) -> dict[str, int]:
+    """mem_mb of each planned job of ``rule`` in a dry run, by its cohort wildcard."""
+    output = done.stdout + done.stderr
+    jobs = re.findall(
+        rf"rule {rule}:\n(?:    .*\n)*?    wildcards: cohort=(\S+?)[,\n](?:    .*\n)*?"
+        r"    resources: .*?mem_mb=(\d+)",
+        output,
+    )
+    return {cohort: int(mb) for cohort, mb in jobs}
+
+
+def test_heavy_jobs_ask_memory_by_input_size_and_slurm_keeps_its_requests(demo_run):
+    # ingest asks 300 MB + 3.3 MB per MB of the typed exports it screens (the one-year
+    # national cohort's 676 MB took 2.5 GB), so the cap of make run keeps two from running
+    # side by side there, while the demo's small ones ask little.
+    typed = demo_run / "data/processed/demo/read_exports"
+    names = ("tests.arrow", "roster_rejects.arrow", "schools.arrow", "files.json")
+    size_mb = sum((typed / name).stat().st_size / 1024 / 1024 for name in names)  # as Snakemake
+    local = snakemake(demo_run, "-n", "--forcerun", "ingest", "--resources", "mem_mb=2800")
+    assert local.returncode == 0, local.stderr[-3000:]
+    assert planned_memory(local, "ingest")["demo"] == math.ceil(300 + 3.3 * size_mb)
+    # profiles/slurm's requests stand: a cap in the workflow profile (profiles/default, which
+    # Snakemake applies over any --profile) had cut every Slurm job's --mem to it
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        pytest.skip("snakemake-executor-plugin-slurm is not installed")
+    slurm = snakemake(
+        demo_run, "-n", "--forcerun", "ingest", "--profile", str(ROOT / "profiles/slurm")
+    )
+    assert slurm.returncode == 0, slurm.stderr[-3000:]
+    wanted = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    assert planned_memory(slurm, "ingest")["demo"] == wanted["set-resources"]["ingest"]["mem_mb"]
