@@ -11,6 +11,12 @@ COHORT ?= demo
 comma := ,
 COHORTS := [$(subst $(eval) ,$(comma),$(strip $(COHORT)))]
 CORES ?= 2
+# Memory, MB, that the jobs of make run may ask for together (each heavy rule asks for its
+# inputs' size times a measured factor: workflow/rules/common.smk MEMORY): under 3 GB for the
+# one-year national cohort with Snakemake's own ~0.2 GB; a job asking more runs alone. Raise it
+# on a machine with more memory to let heavy jobs run side by side. Not in profiles/default:
+# Snakemake applies that workflow profile over profiles/slurm too, whose jobs it would shrink.
+MEM_MB ?= 2800
 # make test runs test files in parallel, one pytest-xdist worker per core (TEST_WORKERS=0: serially).
 TEST_WORKERS ?= auto
 # Workflow rules call the pl-eval command: the one installed in .venv.
@@ -33,7 +39,8 @@ $(STAMP): pyproject.toml
 # workflow/run.py starts Snakemake after removing the lock a killed run left (never while
 # another run is going on), so `make run` alone picks up after a kill.
 run: $(STAMP) ## Run the whole workflow on the demo cohort (or COHORT=<name>)
-	$(BIN)/python workflow/run.py --profile profiles/default --cores $(CORES) --config 'cohorts=$(COHORTS)'
+	$(BIN)/python workflow/run.py --profile profiles/default --cores $(CORES) --config 'cohorts=$(COHORTS)' \
+		--resources mem_mb=$(MEM_MB)
 
 check-inputs: $(STAMP) ## Check data/raw/<COHORT>/ against the input contract, running nothing
 	@status=0; for cohort in $(COHORT); do $(BIN)/pl-eval check-inputs $$cohort || status=1; done; exit $$status

@@ -55,7 +55,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from bench_workflow import ROOT, TreeMemory, load, print_rules, processed_digest, read_benchmarks
+from bench_workflow import (
+    MEM_MB,
+    ROOT,
+    TreeMemory,
+    load,
+    print_rules,
+    processed_digest,
+    read_benchmarks,
+)
 from measure import measure, print_rows
 
 SEED = 20141
@@ -137,7 +145,7 @@ def run(workdir: Path, cohort: str, cores: int, profile: str | None = None) -> t
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "PL_EVAL_KEY": os.environ.get("PL_EVAL_KEY", "bench-key-16char"),
     }
-    how = ["--cores", str(cores)]
+    how = ["--cores", str(cores), "--resources", f"mem_mb={MEM_MB}"]
     if profile is not None:
         how = ["--profile", str(ROOT / "profiles" / profile)]
     command = [

@@ -247,6 +247,27 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     p = command(
+        "sensitivity-analysis",
+        "sensitivity_analysis",
+        "A sensitivity analysis that matches on its own, in one job: match, estimate, combine.",
+        ["sensitivity_analysis"],
+    )
+    p.add_argument("--panel", type=Path, required=True, help="build_panel's panel parquet")
+    p.add_argument("--subjects", nargs="+", required=True, help="subjects, in output order")
+    per_subject = ("matched", "pairs", "propensity", "balance", "match-summary", "love-plot",
+                   "overlap-plot", "subject-estimates", "subject-breakout-tests",
+                   "subject-trajectories", "subject-school-trajectories")  # fmt: skip
+    for name in per_subject:
+        p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help="one per subject")
+    for name in ("estimates", "estimates-csv", "breakout-tests", "trajectory",
+                 "school-trajectory", "summary"):  # fmt: skip
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    for name in ("match", "estimate"):
+        p.add_argument(
+            f"--{name}-settings", type=_settings, default={}, help=f"config['{name}'] as JSON"
+        )
+
+    p = command(
         "combine-estimates",
         "combine_estimates",
         "Join per-subject estimate tables into the analysis's tables.",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import math
 import os
 import re
 import shutil
@@ -234,7 +236,14 @@ CHANGE_STAGES = [
     ({"report": {"min_n": 5}}, {"report"}),
     (
         {"estimate": {"se": "CR1"}},
-        {"estimate", "combine_estimates", "year_analysis", "robustness", "report"},
+        {
+            "estimate",
+            "combine_estimates",
+            "sensitivity_analysis",
+            "year_analysis",
+            "robustness",
+            "report",
+        },
     ),
     (
         {"match": {"caliper": 0.3}},
@@ -242,6 +251,7 @@ CHANGE_STAGES = [
             "match",
             "estimate",
             "combine_estimates",
+            "sensitivity_analysis",
             "year_analysis",
             "robustness",
             "growth_norms",
@@ -256,6 +266,7 @@ CHANGE_STAGES = [
             "match",
             "estimate",
             "combine_estimates",
+            "sensitivity_analysis",
             "year_analysis",
             "robustness",
             "growth_norms",
@@ -271,6 +282,7 @@ CHANGE_STAGES = [
             "match",
             "estimate",
             "combine_estimates",
+            "sensitivity_analysis",
             "year_analysis",
             "robustness",
             "growth_norms",
@@ -303,13 +315,16 @@ def test_dry_run_reruns_only_the_stages_a_changed_key_feeds(demo_run, tmp_path, 
     assert dry.returncode == 0, dry.stderr[-3000:]
     jobs = planned_jobs(dry)
     assert set(jobs) - {"all"} == stages
-    if "match" in change:  # the caliper_0.1 variant sets its own caliper: its matches stay;
-        # each year, span and placebo of the demo runs the main analysis, so matches again,
-        # in its one job for both subjects
+    if "match" in change:  # main matches again, one job per subject; of the five variants
+        # matching on their own (vcg, caliper_0.1, one_to_one, doubly_robust,
+        # no_rapid_guessing_screen: one sensitivity_analysis job each, both subjects),
+        # caliper_0.1 sets its own caliper, so its matches stay; each year, span and placebo of
+        # the demo runs the main analysis, so matches again, in its one job for both subjects
         from pl_eval.years import year_analyses
 
         years = year_analyses("demo", config["school_years"]["demo"])
-        assert jobs["match"] == 2 * (len(config["analyses"]) - 3)
+        assert jobs["match"] == 2
+        assert jobs["sensitivity_analysis"] == 4
         assert jobs["year_analysis"] == len(years)
     assert planned_jobs(snakemake(demo_run, "-n")) == {}
 
@@ -348,20 +363,26 @@ def test_per_subject_estimate_jobs_equal_one_job_for_every_subject(demo_run, tmp
         assert (out / name).read_bytes() == (main / name).read_bytes(), name
 
 
-def test_a_year_analysis_job_writes_what_separate_match_and_estimate_jobs_would(demo_run, tmp_path):
-    # A span's match, estimate and combine_estimates run in one year_analysis job: its files
-    # are those the three stages write as separate jobs (as they do for every other analysis).
+@pytest.mark.parametrize(
+    ("cohort", "analysis"), [("demo@2020-2022", "main"), ("demo", "one_to_one")], ids=str
+)
+def test_one_analysis_job_writes_what_separate_match_and_estimate_jobs_would(
+    demo_run, tmp_path, cohort, analysis
+):
+    # A span's match, estimate and combine_estimates run in one year_analysis job, and a
+    # variant matching on its own in one sensitivity_analysis job: their files are those the
+    # three stages write as separate jobs (as they do for main).
     from pl_eval import stages
     from pl_eval.config import analysis_section
 
     config = yaml.safe_load((demo_run / "config/config.yaml").read_text())
-    span = demo_run / "data/processed/demo@2020-2022"
+    span = demo_run / "data/processed" / cohort
     out = tmp_path / "separate"
     with threadpool_limits(limits=1):  # as pl-eval and Snakemake jobs run: one BLAS thread
         for s in SUBJECTS:
             stages.match(
                 panel=span / "panel.parquet", subject=s, settings=analysis_section(
-                    config, "main", "match"), matched=out / f"matched_{s}.parquet",
+                    config, analysis, "match"), matched=out / f"matched_{s}.parquet",
                 pairs=out / f"pairs_{s}.parquet", propensity=out / f"propensity_{s}.parquet",
                 balance=out / f"balance_{s}.csv", summary=out / f"match_summary_{s}.json",
                 love_plot=out / f"figures/love_{s}.png",
@@ -373,7 +394,7 @@ def test_a_year_analysis_job_writes_what_separate_match_and_estimate_jobs_would(
                 breakout_tests=out / f"breakout_tests_{s}.parquet",
                 trajectory=out / f"trajectory_{s}.parquet",
                 school_trajectory=out / f"school_trajectory_{s}.parquet",
-                settings=analysis_section(config, "main", "estimate"),
+                settings=analysis_section(config, analysis, "estimate"),
             )  # fmt: skip
         stages.combine_estimates(
             subject_estimates=[out / f"estimates_{s}.parquet" for s in SUBJECTS],
@@ -387,8 +408,8 @@ def test_a_year_analysis_job_writes_what_separate_match_and_estimate_jobs_would(
         )  # fmt: skip
     separate = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     one_job = {
-        p.relative_to(span / "main"): p.read_bytes()
-        for p in (span / "main").rglob("*")
+        p.relative_to(span / analysis): p.read_bytes()
+        for p in (span / analysis).rglob("*")
         if p.is_file() and not p.name.startswith(".")  # Snakemake's timestamp files
     }
     assert sorted(one_job) == sorted(separate)
@@ -910,3 +931,36 @@ def test_demo_report_has_no_serious_or_critical_accessibility_violations(demo_ru
     html = (demo_run / "reports/demo/report.html").read_text()
     violations = axe_violations(html, tmp_path, "report.html")
     assert [v for v in violations if v["impact"] in ("serious", "critical")] == []
+
+
+def planned_memory(done: subprocess.CompletedProcess, rule: str) -> dict[str, int]:
+    """mem_mb of each planned job of ``rule`` in a dry run, by its cohort wildcard."""
+    output = done.stdout + done.stderr
+    jobs = re.findall(
+        rf"rule {rule}:\n(?:    .*\n)*?    wildcards: cohort=(\S+?)[,\n](?:    .*\n)*?"
+        r"    resources: .*?mem_mb=(\d+)",
+        output,
+    )
+    return {cohort: int(mb) for cohort, mb in jobs}
+
+
+def test_heavy_jobs_ask_memory_by_input_size_and_slurm_keeps_its_requests(demo_run):
+    # ingest asks 300 MB + 3.3 MB per MB of the typed exports it screens (the one-year
+    # national cohort's 676 MB took 2.5 GB), so the cap of make run keeps two from running
+    # side by side there, while the demo's small ones ask little.
+    typed = demo_run / "data/processed/demo/read_exports"
+    names = ("tests.arrow", "roster_rejects.arrow", "schools.arrow", "files.json")
+    size_mb = sum((typed / name).stat().st_size / 1024 / 1024 for name in names)  # as Snakemake
+    local = snakemake(demo_run, "-n", "--forcerun", "ingest", "--resources", "mem_mb=2800")
+    assert local.returncode == 0, local.stderr[-3000:]
+    assert planned_memory(local, "ingest")["demo"] == math.ceil(300 + 3.3 * size_mb)
+    # profiles/slurm's requests stand: a cap in the workflow profile (profiles/default, which
+    # Snakemake applies over any --profile) had cut every Slurm job's --mem to it
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        pytest.skip("snakemake-executor-plugin-slurm is not installed")
+    slurm = snakemake(
+        demo_run, "-n", "--forcerun", "ingest", "--profile", str(ROOT / "profiles/slurm")
+    )
+    assert slurm.returncode == 0, slurm.stderr[-3000:]
+    wanted = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    assert planned_memory(slurm, "ingest")["demo"] == wanted["set-resources"]["ingest"]["mem_mb"]

@@ -2,6 +2,7 @@
 # Rules run the `pl-eval` command found on PATH: make run puts .venv/bin first, and
 # `snakemake --use-conda` the rule's conda environment (workflow/envs/pl_eval.yaml).
 import json
+import math
 import re
 import shlex
 from pathlib import Path
@@ -135,6 +136,59 @@ def match_analysis(analysis):
         return [analysis_section(config, name, s) for s in (*PANEL_SECTIONS, "match")]
 
     return next(name for name in ANALYSES if key(name) == key(analysis))
+
+
+# Sensitivity analyses that match on their own: one sensitivity_analysis job each (match,
+# estimate and combination of every subject). Main, and the analyses estimating on another's
+# matches, run per-subject match and estimate jobs and combine_estimates.
+SENSITIVITY_ANALYSES = [a for a in ANALYSES if a != "main" and match_analysis(a) == a]
+NOT_SENSITIVITY_ANALYSIS = one_of([a for a in ANALYSES if a not in SENSITIVITY_ANALYSES])
+
+
+def per_analysis_subject(name):
+    """An analysis's output ``name`` (with ``{subject}``), one path per subject, in order."""
+    return expand(processed("{{cohort}}/{{analysis}}", name), subject=SUBJECTS)
+
+
+# A heavy job's memory, MB: a floor (interpreter and libraries) plus so many MB per MB of its
+# inputs, from the one-year national cohort's peaks (benchmarks/results max_rss; inputs
+# 1.9 GB of exports, 0.68 GB typed, 55 MB scores, 48 MB panel): read_exports 2.2 GB, ingest
+# 2.5, build_panel 2.3-2.4, match 0.9-1.2, estimate 0.3-3.6 (entropy weights keep every
+# comparison student, so that sample is the panel's size), robustness 0.7, report 1.1. The
+# default profile caps their sum (its `resources:`), so heavy jobs do not run side by side;
+# a job asking more than the cap runs alone (Snakemake lowers its request to the cap).
+MEMORY = {
+    "read_exports": (300, 1.05),
+    "ingest": (300, 3.3),
+    "build_panel": (300, 38),
+    "year_analysis": (300, 38),
+    "match": (300, 19),
+    "match_stratum": (300, 19),
+    "estimate": (300, 180),
+    "robustness": (300, 8.5),
+    "report": (900, 17),
+}
+
+
+def mem_mb(rule):
+    """Resources function: ``rule``'s memory from its inputs' size (MEMORY)."""
+    floor, per_input_mb = MEMORY[rule]
+    return lambda wildcards, input: math.ceil(floor + per_input_mb * input.size_mb)
+
+
+def main_first(wildcards):
+    """Priority function: a cohort's own ingest and panel, on the way to main and the report,
+    before a variant's re-ingested ones (the memory cap runs them one after the other)."""
+    return 0 if "~" in wildcards.cohort else 1
+
+
+def sensitivity_mem_mb(wildcards, input):
+    """Resources function: a sensitivity_analysis job's memory, the larger of its match's and
+    its estimate's; an entropy-weighted sample keeps the panel's every student (75 MB per MB
+    of panel measured: 3.6 GB), any other matched sample a fraction (VCG 1.3 GB)."""
+    method = analysis_section(config, wildcards.analysis, "match").get("method")
+    floor, per_input_mb = (300, 75) if method == "entropy" else MEMORY["match"]
+    return math.ceil(floor + per_input_mb * input.size_mb)
 
 
 def match_strata(analysis):

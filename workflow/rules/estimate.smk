@@ -14,6 +14,9 @@ rule estimate:
         settings=analysis_settings("estimate"),
     wildcard_constraints:
         cohort=NOT_YEAR_ANALYSIS,
+        analysis=NOT_SENSITIVITY_ANALYSIS,
+    resources:
+        mem_mb=mem_mb("estimate"),
     conda:
         "../envs/pl_eval.yaml"
     log:
@@ -54,6 +57,7 @@ rule combine_estimates:
         summary=processed("{cohort}/{analysis}", "estimate_summary.txt"),
     wildcard_constraints:
         cohort=NOT_YEAR_ANALYSIS,
+        analysis=NOT_SENSITIVITY_ANALYSIS,
     conda:
         "../envs/pl_eval.yaml"
     log:

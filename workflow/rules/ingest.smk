@@ -11,6 +11,8 @@ rule read_exports:
         raw_dir=lambda w: f"data/raw/{base_cohort(w.cohort)}",
         out=lambda w: processed(w.cohort, "read_exports"),
         settings=read_settings,
+    resources:
+        mem_mb=mem_mb("read_exports"),
     conda:
         "../envs/pl_eval.yaml"
     log:
@@ -38,6 +40,9 @@ rule ingest:
     params:
         read_exports=lambda w, input: str(Path(input.read_exports).parent),
         settings=settings("ingest"),
+    priority: main_first
+    resources:
+        mem_mb=mem_mb("ingest"),
     conda:
         "../envs/pl_eval.yaml"
     log:

@@ -8,7 +8,10 @@ rule match_stratum:
         settings=analysis_settings("match"),
     wildcard_constraints:
         cohort=NOT_YEAR_ANALYSIS,
+        analysis=NOT_SENSITIVITY_ANALYSIS,
         stratum=one_of(stratum_labels(["grade_band"])),
+    resources:
+        mem_mb=mem_mb("match_stratum"),
     conda:
         "../envs/pl_eval.yaml"
     log:
@@ -50,6 +53,9 @@ rule match:
         settings=analysis_settings("match"),
     wildcard_constraints:
         cohort=NOT_YEAR_ANALYSIS,
+        analysis=NOT_SENSITIVITY_ANALYSIS,
+    resources:
+        mem_mb=mem_mb("match"),
     conda:
         "../envs/pl_eval.yaml"
     log:

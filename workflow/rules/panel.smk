@@ -14,6 +14,9 @@ rule build_panel:
         years=panel_years,
     wildcard_constraints:
         cohort=NOT_YEAR_ANALYSIS,
+    priority: main_first
+    resources:
+        mem_mb=mem_mb("build_panel"),
     conda:
         "../envs/pl_eval.yaml"
     log:

@@ -61,6 +61,8 @@ rule report:
         settings=as_json(config["report"]),
     # worker processes for the school pages and PDFs (scaled down to --cores; same outputs)
     threads: 4
+    resources:
+        mem_mb=mem_mb("report"),
     conda:
         "../envs/pl_eval.yaml"
     log:

@@ -24,6 +24,8 @@ rule robustness:
     params:
         subjects=" ".join(SUBJECTS),
         settings=analysis_settings("estimate"),
+    resources:
+        mem_mb=mem_mb("robustness"),
     conda:
         "../envs/pl_eval.yaml"
     log:

@@ -36,6 +36,8 @@ rule year_analysis:
         estimate_settings=as_json(analysis_section(config, "main", "estimate")),
     wildcard_constraints:
         cohort=one_of(YEAR_NAMES),
+    resources:
+        mem_mb=mem_mb("year_analysis"),
     conda:
         "../envs/pl_eval.yaml"
     log:
