@@ -152,18 +152,19 @@ def per_analysis_subject(name):
 
 # A heavy job's memory, MB: a floor (interpreter and libraries) plus so many MB per MB of its
 # inputs, from the one-year national cohort's peaks (benchmarks/results max_rss; inputs
-# 1.9 GB of exports, 0.68 GB typed, 55 MB scores, 48 MB panel): read_exports 2.2 GB, ingest
-# 2.5, build_panel 2.3-2.4, match 0.9-1.2, estimate 0.3-3.6 (entropy weights keep every
-# comparison student, so that sample is the panel's size), robustness 0.7, report 1.1. The
-# default profile caps their sum (its `resources:`), so heavy jobs do not run side by side;
-# a job asking more than the cap runs alone (Snakemake lowers its request to the cap).
+# 1.9 GB of exports, 0.68 GB typed, 55 MB scores, 48 MB panel): read_exports 1.7 GB, ingest
+# 1.3, build_panel 2.0-2.1, match 0.7-0.8, estimate 0.3 (entropy weights keep every
+# comparison student, so that sample is the panel's size: its sensitivity_analysis job 1.6),
+# robustness 0.8, report 1.1. make run caps their sum (MEM_MB, Snakemake's --resources), so
+# heavy jobs do not run side by side beyond it; a job asking more than the cap runs alone
+# (Snakemake lowers its request to the cap).
 MEMORY = {
-    "read_exports": (300, 1.05),
-    "ingest": (300, 3.3),
-    "build_panel": (300, 38),
+    "read_exports": (300, 0.75),
+    "ingest": (300, 1.5),
+    "build_panel": (300, 34),
     "year_analysis": (300, 38),
-    "match": (300, 19),
-    "match_stratum": (300, 19),
+    "match": (300, 10),
+    "match_stratum": (300, 10),
     "estimate": (300, 180),
     "robustness": (300, 8.5),
     "report": (900, 17),
@@ -184,10 +185,10 @@ def main_first(wildcards):
 
 def sensitivity_mem_mb(wildcards, input):
     """Resources function: a sensitivity_analysis job's memory, the larger of its match's and
-    its estimate's; an entropy-weighted sample keeps the panel's every student (75 MB per MB
-    of panel measured: 3.6 GB), any other matched sample a fraction (VCG 1.3 GB)."""
+    its estimate's; an entropy-weighted sample keeps the panel's every student (28 MB per MB
+    of panel measured: 1.6 GB), any other matched sample a fraction (14: 1.0 GB)."""
     method = analysis_section(config, wildcards.analysis, "match").get("method")
-    floor, per_input_mb = (300, 75) if method == "entropy" else MEMORY["match"]
+    floor, per_input_mb = (300, 28) if method == "entropy" else (300, 14)
     return math.ceil(floor + per_input_mb * input.size_mb)
 
 
