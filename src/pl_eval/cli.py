@@ -48,6 +48,24 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+def _chain_arguments(p: argparse.ArgumentParser, sections: tuple[str, ...]) -> None:
+    """The subjects, per-subject and joined outputs of a one-job match -> estimate -> combine
+    chain (year-analysis, sensitivity-analysis), and the settings of its config ``sections``."""
+    p.add_argument("--subjects", nargs="+", required=True, help="subjects, in output order")
+    per_subject = ("matched", "pairs", "propensity", "balance", "match-summary", "love-plot",
+                   "overlap-plot", "subject-estimates", "subject-breakout-tests",
+                   "subject-trajectories", "subject-school-trajectories")  # fmt: skip
+    for name in per_subject:
+        p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help="one per subject")
+    for name in ("estimates", "estimates-csv", "breakout-tests", "trajectory",
+                 "school-trajectory", "summary"):  # fmt: skip
+        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
+    for name in sections:
+        p.add_argument(
+            f"--{name}-settings", type=_settings, default={}, help=f"config['{name}'] as JSON"
+        )
+
+
 def _panel_arguments(p: argparse.ArgumentParser, *, year_analysis: bool) -> None:
     """build-panel's inputs, outputs and school years; year-analysis, which builds its panel
     first, needs its school year and its lost students' file (optional for build-panel)."""
@@ -232,19 +250,7 @@ def _parser() -> argparse.ArgumentParser:
         ["year_analysis"],
     )
     _panel_arguments(p, year_analysis=True)
-    p.add_argument("--subjects", nargs="+", required=True, help="subjects, in output order")
-    per_subject = ("matched", "pairs", "propensity", "balance", "match-summary", "love-plot",
-                   "overlap-plot", "subject-estimates", "subject-breakout-tests",
-                   "subject-trajectories", "subject-school-trajectories")  # fmt: skip
-    for name in per_subject:
-        p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help="one per subject")
-    for name in ("estimates", "estimates-csv", "breakout-tests", "trajectory",
-                 "school-trajectory", "summary"):  # fmt: skip
-        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
-    for name in ("panel", "match", "estimate"):
-        p.add_argument(
-            f"--{name}-settings", type=_settings, default={}, help=f"config['{name}'] as JSON"
-        )
+    _chain_arguments(p, ("panel", "match", "estimate"))
 
     p = command(
         "sensitivity-analysis",
@@ -253,19 +259,7 @@ def _parser() -> argparse.ArgumentParser:
         ["sensitivity_analysis"],
     )
     p.add_argument("--panel", type=Path, required=True, help="build_panel's panel parquet")
-    p.add_argument("--subjects", nargs="+", required=True, help="subjects, in output order")
-    per_subject = ("matched", "pairs", "propensity", "balance", "match-summary", "love-plot",
-                   "overlap-plot", "subject-estimates", "subject-breakout-tests",
-                   "subject-trajectories", "subject-school-trajectories")  # fmt: skip
-    for name in per_subject:
-        p.add_argument(f"--{name}", nargs="+", type=Path, required=True, help="one per subject")
-    for name in ("estimates", "estimates-csv", "breakout-tests", "trajectory",
-                 "school-trajectory", "summary"):  # fmt: skip
-        p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} output path")
-    for name in ("match", "estimate"):
-        p.add_argument(
-            f"--{name}-settings", type=_settings, default={}, help=f"config['{name}'] as JSON"
-        )
+    _chain_arguments(p, ("match", "estimate"))
 
     p = command(
         "combine-estimates",

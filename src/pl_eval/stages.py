@@ -584,45 +584,24 @@ def year_analysis(
     :func:`estimate`, then :func:`combine_estimates`, writing the same files as those stages'
     separate jobs (the lists follow ``subjects``). The demo's seven such analyses have small
     panels: one job each instead of six spares the workflow 35 processes' start-up."""
-    per_subject = {
-        "--matched": matched, "--pairs": pairs, "--propensity": propensity,
-        "--balance": balance, "--match-summary": match_summary, "--love-plot": love_plot,
-        "--overlap-plot": overlap_plot, "--subject-estimates": subject_estimates,
-        "--subject-breakout-tests": subject_breakout_tests,
-        "--subject-trajectories": subject_trajectories,
-        "--subject-school-trajectories": subject_school_trajectories,
+    chain = {
+        "subjects": subjects, "matched": matched, "pairs": pairs, "propensity": propensity,
+        "balance": balance, "match_summary": match_summary, "love_plot": love_plot,
+        "overlap_plot": overlap_plot, "subject_estimates": subject_estimates,
+        "subject_breakout_tests": subject_breakout_tests,
+        "subject_trajectories": subject_trajectories,
+        "subject_school_trajectories": subject_school_trajectories, "estimates": estimates,
+        "estimates_csv": estimates_csv, "breakout_tests": breakout_tests,
+        "trajectory": trajectory, "school_trajectory": school_trajectory, "summary": summary,
+        "match_settings": match_settings, "estimate_settings": estimate_settings,
     }  # fmt: skip
-    for flag, files in per_subject.items():
-        _check_named_files("--subjects", subjects, flag, files)
+    _check_chain_files(chain)  # before the panel is built
     build_panel(
         scores=scores, rejects=rejects, schools=schools, panel=panel, exclusions=exclusions,
         lost_students=lost_students, settings=panel_settings, school_year=school_year,
         spring_year=spring_year, placebo=placebo, cohort=cohort,
     )  # fmt: skip
-    for i, subject in enumerate(subjects):
-        match(
-            panel=panel, subject=subject, matched=matched[i], pairs=pairs[i],
-            propensity=propensity[i], balance=balance[i], summary=match_summary[i],
-            love_plot=love_plot[i], overlap_plot=overlap_plot[i], settings=match_settings,
-        )  # fmt: skip
-        estimate(
-            subjects=[subject], matched=[matched[i]], pairs=[pairs[i]],
-            estimates=subject_estimates[i], breakout_tests=subject_breakout_tests[i],
-            trajectory=subject_trajectories[i], settings=estimate_settings,
-            school_trajectory=subject_school_trajectories[i],
-        )  # fmt: skip
-    combine_estimates(
-        subject_estimates=subject_estimates,
-        subject_breakout_tests=subject_breakout_tests,
-        subject_trajectories=subject_trajectories,
-        subject_school_trajectories=subject_school_trajectories,
-        estimates=estimates,
-        estimates_csv=estimates_csv,
-        breakout_tests=breakout_tests,
-        trajectory=trajectory,
-        school_trajectory=school_trajectory,
-        summary=summary,
-    )
+    sensitivity_analysis(panel=panel, **chain)
 
 
 def sensitivity_analysis(
@@ -654,16 +633,7 @@ def sensitivity_analysis(
     :func:`combine_estimates`, writing the same files as those stages' separate jobs (the
     lists follow ``subjects``). One job per analysis instead of five spares the national
     workflow 20 processes' start-up (about 1.3 CPU s of imports each)."""
-    per_subject = {
-        "--matched": matched, "--pairs": pairs, "--propensity": propensity,
-        "--balance": balance, "--match-summary": match_summary, "--love-plot": love_plot,
-        "--overlap-plot": overlap_plot, "--subject-estimates": subject_estimates,
-        "--subject-breakout-tests": subject_breakout_tests,
-        "--subject-trajectories": subject_trajectories,
-        "--subject-school-trajectories": subject_school_trajectories,
-    }  # fmt: skip
-    for flag, files in per_subject.items():
-        _check_named_files("--subjects", subjects, flag, files)
+    _check_chain_files(locals())  # the arguments: nothing else is bound yet
     for i, subject in enumerate(subjects):
         match(
             panel=panel, subject=subject, matched=matched[i], pairs=pairs[i],
@@ -1083,6 +1053,21 @@ def _analysed_school_year(ingest_summary: dict) -> str | None:
         return panels.school_year_of(terms)
     except ConfigError:
         return None
+
+
+#: The per-subject file lists of :func:`sensitivity_analysis` (and so of year_analysis).
+_CHAIN_FILES = (
+    "matched", "pairs", "propensity", "balance", "match_summary", "love_plot", "overlap_plot",
+    "subject_estimates", "subject_breakout_tests", "subject_trajectories",
+    "subject_school_trajectories",
+)  # fmt: skip
+
+
+def _check_chain_files(arguments: dict) -> None:
+    """Each per-subject file list of a one-job chain names one file per subject, in order."""
+    for name in _CHAIN_FILES:
+        flag = "--" + name.replace("_", "-")
+        _check_named_files("--subjects", arguments["subjects"], flag, arguments[name])
 
 
 def _check_named_files(
