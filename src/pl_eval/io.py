@@ -168,7 +168,7 @@ def parquet_columns(path: str | Path) -> list[str]:
 def _table_schema(path: Path) -> pa.Schema:
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-    return pq.read_schema(path)
+    return _arrow_table(path, partial(pq.read_schema, path), "a Parquet file")
 
 
 def write_arrow(df: pd.DataFrame | pa.Table, path: str | Path) -> None:
@@ -197,9 +197,9 @@ def read_arrow_table(path: str | Path) -> pa.Table:
     return _arrow_table(path, read, "an Arrow file")
 
 
-def _arrow_table(path: Path, read: Callable[[], pa.Table], kind: str) -> pa.Table:
-    """``read()``; a file that is not ``kind`` written by pl-eval, or that the system
-    refuses, is an error naming the path."""
+def _arrow_table(path: Path, read: Callable[[], Any], kind: str) -> Any:
+    """``read()`` (a table, or a file's schema); a file that is not ``kind`` written by
+    pl-eval, or that the system refuses, is an error naming the path."""
     try:
         return read()
     except pa.ArrowInvalid:
