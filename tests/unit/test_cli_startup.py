@@ -40,6 +40,13 @@ def test_a_stage_process_starts_with_no_heavy_library():
     assert loaded_after("from pl_eval import cli, stages") == []
 
 
+def test_the_estimation_package_defers_scipy_stats_and_statsmodels():
+    """combine_estimates and growth_norms import pl_eval.estimation but fit nothing: scipy.stats
+    and statsmodels (0.7 s of a 1.1 s job) wait until a model, F test or shrinkage uses them."""
+    loaded = loaded_after("import pl_eval.estimation, pl_eval.estimation.growth_norms")
+    assert "scipy.stats" not in loaded and "statsmodels" not in loaded
+
+
 def test_version_and_help_still_answer(capsys):
     from pl_eval import cli
 

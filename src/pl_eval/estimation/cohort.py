@@ -28,10 +28,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
-from statsmodels.regression.linear_model import WLS  # not statsmodels.api: 0.3 s less import
-from statsmodels.stats.multitest import multipletests
 
+from pl_eval import lazy
 from pl_eval.config import MATCH_COVARIATES
 from pl_eval.errors import ConfigError
 from pl_eval.estimation.models import (
@@ -47,6 +45,11 @@ from pl_eval.estimation.shrinkage import shrink
 from pl_eval.matching.weighting import STRATUM_COLUMN
 from pl_eval.norms import percentile_points
 from pl_eval.progress import track
+
+# Imported when used: combine_estimates needs neither (scipy.stats alone costs 0.6 s).
+stats = lazy.module("scipy.stats")
+linear_model = lazy.module("statsmodels.regression.linear_model")  # not .api: 0.3 s less
+multitest = lazy.module("statsmodels.stats.multitest")
 
 log = logging.getLogger(__name__)
 
@@ -459,7 +462,7 @@ def _effect(estimate: float, data: pd.DataFrame) -> dict:
         "comparison_percentile": base,
         "percentile_points": percentile_points(estimate, at=base),
         "hedges_g": g,
-        "improvement_index": 100 * norm.cdf(g) - 50,
+        "improvement_index": 100 * stats.norm.cdf(g) - 50,
     }
 
 
@@ -609,7 +612,9 @@ def _schools(
     frame = pd.DataFrame(rows)
     ok = frame["p_value"].notna()
     if ok.any():
-        frame.loc[ok, "p_value_bh"] = multipletests(frame.loc[ok, "p_value"], method="fdr_bh")[1]
+        frame.loc[ok, "p_value_bh"] = multitest.multipletests(
+            frame.loc[ok, "p_value"], method="fdr_bh"
+        )[1]
         frame.loc[ok, "shrunken_estimate"] = shrink(
             frame.loc[ok, "estimate"].to_numpy(),
             frame.loc[ok, "se"].to_numpy(),
@@ -688,12 +693,12 @@ def _with_shared_comparison_noise(
         return row
     influence = comparison_school_influence(sample, covariates)
     se = float(np.sqrt(row["se"] ** 2 + variance * (influence**2).sum()))
-    z = norm.ppf(0.975)
+    z = stats.norm.ppf(0.975)
     return row | {
         "se": se,
         "ci_low": row["estimate"] - z * se,
         "ci_high": row["estimate"] + z * se,
-        "p_value": float(2 * norm.sf(abs(row["estimate"]) / se)),
+        "p_value": float(2 * stats.norm.sf(abs(row["estimate"]) / se)),
         "df": np.inf,
     }
 
@@ -833,7 +838,7 @@ def _trajectory(
                 row["mean_percentile"] = np.average(values, weights=weights)
                 row["note"] = ONE_CLUSTER
             else:
-                model = WLS(values, np.ones_like(values), weights=weights)
+                model = linear_model.WLS(values, np.ones_like(values), weights=weights)
                 if n_schools < 2:  # one school's students
                     fit = model.fit(cov_type="HC1")
                     if arm == "comparison":
