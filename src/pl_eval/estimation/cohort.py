@@ -42,7 +42,6 @@ from pl_eval.estimation.models import (
 )
 from pl_eval.estimation.power import minimum_detectable_effect
 from pl_eval.estimation.shrinkage import shrink
-from pl_eval.matching.weighting import STRATUM_COLUMN
 from pl_eval.norms import percentile_points
 from pl_eval.progress import track
 
@@ -50,6 +49,8 @@ from pl_eval.progress import track
 stats = lazy.module("scipy.stats")
 linear_model = lazy.module("statsmodels.regression.linear_model")  # not .api: 0.3 s less
 multitest = lazy.module("statsmodels.stats.multitest")
+# The matching package imports the panel and ingest code too: 0.06 s combine_estimates skips.
+weighting = lazy.module("pl_eval.matching.weighting")
 
 log = logging.getLogger(__name__)
 
@@ -289,8 +290,8 @@ def sample_columns(config: EstimateConfig) -> list[str]:
     """The matched sample's columns :func:`estimate_cohort` reads (others need not be read)."""
     breakouts = [column for column, _ in BREAKOUTS.values() if column != "baseline_quintile"]
     return list(dict.fromkeys([
-        "student_key", TREATMENT, "weight", STRATUM_COLUMN, OUTCOME, *config.covariates, "school",
-        "district", *breakouts, "fall_pct", "spring_pct",
+        "student_key", TREATMENT, "weight", weighting.STRATUM_COLUMN, OUTCOME,
+        *config.covariates, "school", "district", *breakouts, "fall_pct", "spring_pct",
     ]))  # fmt: skip
 
 
@@ -334,7 +335,7 @@ def subsample(
     to sum to the number of distinct comparison students (MatchIt's convention, as the match
     stage's weights).
     """
-    if STRATUM_COLUMN in data:
+    if weighting.STRATUM_COLUMN in data:
         return weighted_subsample(data, treated_keys, treated_weight)
     mine = pairs[pairs["treated_key"].isin(treated_keys)]
     per_treated = mine.groupby("treated_key")["control_key"].transform("size")
@@ -362,7 +363,7 @@ def weighted_subsample(
     ``treated_keys`` there (1 each, or ``treated_weight`` by key): the same weights, aimed at
     the group's mix of strata."""
     treated = data["treated"].to_numpy(dtype=bool)
-    stratum = data[STRATUM_COLUMN].to_numpy()
+    stratum = data[weighting.STRATUM_COLUMN].to_numpy()
     mine = treated & data["student_key"].isin(treated_keys).to_numpy()
     own = np.ones(len(data))
     if treated_weight is not None:
@@ -542,7 +543,7 @@ def school_weights(data: pd.DataFrame, pairs: pd.DataFrame) -> pd.Series:
     """Weights, by treated key, giving every PL school the same total: N/(J·n_j) for a student
     of school j (n_j its matched PL students, N of J schools in all), so they still sum to N."""
     matched = data["treated"] & (data["weight"] > 0)
-    if STRATUM_COLUMN not in data:  # matched, not weighted: the PL students with matches
+    if weighting.STRATUM_COLUMN not in data:  # matched, not weighted: the PL students with matches
         matched &= data["student_key"].isin(pairs["treated_key"])
     treated = data[matched]
     share = 1.0 / treated.groupby(CLUSTER)["student_key"].transform("size")
