@@ -53,6 +53,28 @@ def test_the_estimation_package_defers_scipy_stats_and_statsmodels():
     assert done.returncode == 0 and done.stdout.split() == [], done.stderr or done.stdout
 
 
+def test_growth_norms_imports_no_model_library():
+    """The growth_norms job needs one module of the estimation package, not its models'
+    scipy.special and scipy.linalg (its 1.2 s job is now 0.5 s)."""
+    probe = (
+        "import sys, pl_eval.estimation.growth_norms\n"
+        "deferred = ('scipy.special', 'scipy.linalg', 'pl_eval.estimation.models')\n"
+        "print(' '.join(m for m in deferred if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.split() == [], done.stderr or done.stdout
+
+
+def test_the_estimation_package_still_offers_every_name():
+    from pl_eval import estimation
+
+    assert estimation.summarise_validation.__name__ == "summarise"
+    assert estimation.attrition.__name__ == "pl_eval.estimation.attrition"
+    assert all(getattr(estimation, name) is not None for name in estimation.__all__)
+    with pytest.raises(AttributeError):
+        estimation.no_such_name  # noqa: B018
+
+
 def test_version_and_help_still_answer(capsys):
     from pl_eval import cli
 
