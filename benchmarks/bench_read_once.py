@@ -274,7 +274,12 @@ STAGE_IMPORTS = {
     "ingest (pl_eval.ingest, pandera)": "stages.ingestion.schemas.RAW_TESTS",
     "build-panel (pl_eval.panel: norms, scipy.special)": "stages.panels.build_panel",
     "match (pl_eval.matching: scikit-learn, matplotlib)": "stages.matching.match_cohort",
-    "estimate, combine-estimates (pl_eval.estimation)": "stages.estimation.combine_estimates",
+    "estimate (pl_eval.estimation: statsmodels, scipy.stats)": (
+        "stages.estimation.estimate_cohort; import pl_eval.estimation.cohort as c; "
+        "c.stats.norm, c.linear_model.WLS, c.multitest.multipletests, c.weighting.STRATUM_COLUMN"
+    ),
+    "combine-estimates (pl_eval.estimation.cohort only)": "stages.estimation.combine_estimates",
+    "growth-norms (pl_eval.estimation.growth_norms only)": "stages.growth_tables.growth_norms",
     "report (pl_eval.report: WeasyPrint, Jinja2)": "stages.reporting.render",
 }
 TABLE_FLOOR = "import pandas, pyarrow.parquet"

@@ -28,10 +28,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
-from statsmodels.regression.linear_model import WLS  # not statsmodels.api: 0.3 s less import
-from statsmodels.stats.multitest import multipletests
 
+from pl_eval import lazy
 from pl_eval.config import MATCH_COVARIATES
 from pl_eval.errors import ConfigError
 from pl_eval.estimation.models import (
@@ -44,9 +42,15 @@ from pl_eval.estimation.models import (
 )
 from pl_eval.estimation.power import minimum_detectable_effect
 from pl_eval.estimation.shrinkage import shrink
-from pl_eval.matching.weighting import STRATUM_COLUMN
 from pl_eval.norms import percentile_points
 from pl_eval.progress import track
+
+# Imported when used: combine_estimates needs neither (scipy.stats alone costs 0.6 s).
+stats = lazy.module("scipy.stats")
+linear_model = lazy.module("statsmodels.regression.linear_model")  # not .api: 0.3 s less
+multitest = lazy.module("statsmodels.stats.multitest")
+# The matching package imports the panel and ingest code too: 0.06 s combine_estimates skips.
+weighting = lazy.module("pl_eval.matching.weighting")
 
 log = logging.getLogger(__name__)
 
@@ -286,8 +290,8 @@ def sample_columns(config: EstimateConfig) -> list[str]:
     """The matched sample's columns :func:`estimate_cohort` reads (others need not be read)."""
     breakouts = [column for column, _ in BREAKOUTS.values() if column != "baseline_quintile"]
     return list(dict.fromkeys([
-        "student_key", TREATMENT, "weight", STRATUM_COLUMN, OUTCOME, *config.covariates, "school",
-        "district", *breakouts, "fall_pct", "spring_pct",
+        "student_key", TREATMENT, "weight", weighting.STRATUM_COLUMN, OUTCOME,
+        *config.covariates, "school", "district", *breakouts, "fall_pct", "spring_pct",
     ]))  # fmt: skip
 
 
@@ -331,7 +335,7 @@ def subsample(
     to sum to the number of distinct comparison students (MatchIt's convention, as the match
     stage's weights).
     """
-    if STRATUM_COLUMN in data:
+    if weighting.STRATUM_COLUMN in data:
         return weighted_subsample(data, treated_keys, treated_weight)
     mine = pairs[pairs["treated_key"].isin(treated_keys)]
     per_treated = mine.groupby("treated_key")["control_key"].transform("size")
@@ -359,7 +363,7 @@ def weighted_subsample(
     ``treated_keys`` there (1 each, or ``treated_weight`` by key): the same weights, aimed at
     the group's mix of strata."""
     treated = data["treated"].to_numpy(dtype=bool)
-    stratum = data[STRATUM_COLUMN].to_numpy()
+    stratum = data[weighting.STRATUM_COLUMN].to_numpy()
     mine = treated & data["student_key"].isin(treated_keys).to_numpy()
     own = np.ones(len(data))
     if treated_weight is not None:
@@ -459,7 +463,7 @@ def _effect(estimate: float, data: pd.DataFrame) -> dict:
         "comparison_percentile": base,
         "percentile_points": percentile_points(estimate, at=base),
         "hedges_g": g,
-        "improvement_index": 100 * norm.cdf(g) - 50,
+        "improvement_index": 100 * stats.norm.cdf(g) - 50,
     }
 
 
@@ -539,7 +543,7 @@ def school_weights(data: pd.DataFrame, pairs: pd.DataFrame) -> pd.Series:
     """Weights, by treated key, giving every PL school the same total: N/(J·n_j) for a student
     of school j (n_j its matched PL students, N of J schools in all), so they still sum to N."""
     matched = data["treated"] & (data["weight"] > 0)
-    if STRATUM_COLUMN not in data:  # matched, not weighted: the PL students with matches
+    if weighting.STRATUM_COLUMN not in data:  # matched, not weighted: the PL students with matches
         matched &= data["student_key"].isin(pairs["treated_key"])
     treated = data[matched]
     share = 1.0 / treated.groupby(CLUSTER)["student_key"].transform("size")
@@ -609,7 +613,9 @@ def _schools(
     frame = pd.DataFrame(rows)
     ok = frame["p_value"].notna()
     if ok.any():
-        frame.loc[ok, "p_value_bh"] = multipletests(frame.loc[ok, "p_value"], method="fdr_bh")[1]
+        frame.loc[ok, "p_value_bh"] = multitest.multipletests(
+            frame.loc[ok, "p_value"], method="fdr_bh"
+        )[1]
         frame.loc[ok, "shrunken_estimate"] = shrink(
             frame.loc[ok, "estimate"].to_numpy(),
             frame.loc[ok, "se"].to_numpy(),
@@ -688,12 +694,12 @@ def _with_shared_comparison_noise(
         return row
     influence = comparison_school_influence(sample, covariates)
     se = float(np.sqrt(row["se"] ** 2 + variance * (influence**2).sum()))
-    z = norm.ppf(0.975)
+    z = stats.norm.ppf(0.975)
     return row | {
         "se": se,
         "ci_low": row["estimate"] - z * se,
         "ci_high": row["estimate"] + z * se,
-        "p_value": float(2 * norm.sf(abs(row["estimate"]) / se)),
+        "p_value": float(2 * stats.norm.sf(abs(row["estimate"]) / se)),
         "df": np.inf,
     }
 
@@ -833,7 +839,7 @@ def _trajectory(
                 row["mean_percentile"] = np.average(values, weights=weights)
                 row["note"] = ONE_CLUSTER
             else:
-                model = WLS(values, np.ones_like(values), weights=weights)
+                model = linear_model.WLS(values, np.ones_like(values), weights=weights)
                 if n_schools < 2:  # one school's students
                     fit = model.fit(cov_type="HC1")
                     if arm == "comparison":

@@ -37,12 +37,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from scipy.linalg import cho_factor, cho_solve
-from scipy.optimize import minimize
 
+from pl_eval import lazy
 from pl_eval.estimation.errors import EstimationError
 from pl_eval.estimation.ols import CentredDesign, cluster_sums, weighted_gram
+
+stats = lazy.module("scipy.stats")  # imported when used: 0.6 s
+optimize = lazy.module("scipy.optimize")
 
 #: Where each arm's θ (its intercept SD over the residual SD) is first looked for: 0 and
 #: 1e-3..1e3, in steps of ×10^0.75; L-BFGS-B then starts from the best grid point.
@@ -315,7 +317,7 @@ def _optimum(sums: _Sums) -> np.ndarray:
         for b in THETA_GRID
     ]
     start = np.array(min(grid)[1:])
-    found = minimize(
+    found = optimize.minimize(
         objective, start, jac=True, method="L-BFGS-B", bounds=[(0.0, THETA_MAX)] * 2,
         options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 500},
     )  # fmt: skip

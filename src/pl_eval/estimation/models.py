@@ -38,8 +38,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
+from pl_eval import lazy
 from pl_eval.estimation.design import Sample, prepare_sample
 from pl_eval.estimation.errors import EstimationError, EstimationWarning
 from pl_eval.estimation.mixed import Satterthwaite, VarianceComponents, fit_arm_intercepts
@@ -49,6 +50,8 @@ from pl_eval.estimation.ols import (
     fit_wls,
     wls_indicator_coefficients,
 )
+
+stats = lazy.module("scipy.stats")  # for F tests only; 0.6 s to import
 
 __all__ = [
     "EffectEstimate",

@@ -31,11 +31,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from threadpoolctl import threadpool_limits
 
+from pl_eval import lazy
 from pl_eval.estimation.errors import EstimationError
+
+stats = lazy.module("scipy.stats")  # for F tests only; 0.6 s to import
 
 #: R's lm tolerance for a column that is a linear combination of earlier columns.
 COLLINEARITY_TOL = 1e-7

@@ -10,8 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from statsmodels.stats.meta_analysis import combine_effects
+
+from pl_eval import lazy
+
+# Imported when used: combining estimates needs neither.
+optimize = lazy.module("scipy.optimize")
+meta_analysis = lazy.module("statsmodels.stats.meta_analysis")
 
 METHODS = ("reml", "dl")
 
@@ -36,7 +40,7 @@ def between_variance(estimates: np.ndarray, se: np.ndarray, method: str = "reml"
         # statsmodels returns the untruncated moment estimate, negative when noise dominates
         # (its random-effects SE is then the root of a negative number: only τ² is used here).
         with np.errstate(invalid="ignore"):
-            return max(0.0, float(combine_effects(y, v, method_re="chi2").tau2))
+            return max(0.0, float(meta_analysis.combine_effects(y, v, method_re="chi2").tau2))
 
     def negative_restricted_loglik(tau2: float) -> float:
         w = 1.0 / (v + tau2)
@@ -44,7 +48,7 @@ def between_variance(estimates: np.ndarray, se: np.ndarray, method: str = "reml"
         return 0.5 * (np.sum(np.log(v + tau2)) + np.log(np.sum(w)) + np.sum(w * (y - mu) ** 2))
 
     upper = max(10 * np.var(y, ddof=1), 1e-8)
-    best = minimize_scalar(
+    best = optimize.minimize_scalar(
         negative_restricted_loglik, bounds=(0.0, upper), method="bounded",
         options={"xatol": 1e-12},
     )  # fmt: skip
