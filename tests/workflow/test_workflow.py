@@ -933,6 +933,15 @@ def test_demo_report_has_no_serious_or_critical_accessibility_violations(demo_ru
     assert [v for v in violations if v["impact"] in ("serious", "critical")] == []
 
 
+def test_the_workflow_profile_changes_nothing_profiles_slurm_sets():
+    # Snakemake applies profiles/default over any --profile, and its values win: a
+    # latency-wait of 5 s there had cut profiles/slurm's 60 s (NFS caches) on a cluster.
+    local = yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())
+    slurm = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    assert {k: v for k, v in local.items() if k in slurm and slurm[k] != v} == {}
+    assert slurm["latency-wait"] == 60 and "resources" not in local
+
+
 def planned_memory(done: subprocess.CompletedProcess, rule: str) -> dict[str, int]:
     """mem_mb of each planned job of ``rule`` in a dry run, by its cohort wildcard."""
     output = done.stdout + done.stderr
