@@ -953,10 +953,8 @@ def write_parquet_text(table: pa.Table, path: str | Path, rows: np.ndarray | Non
     the same rows as a DataFrame with those columns as str, pandas dtypes (Int64, boolean) as
     the table's pandas metadata gives them.
 
-    Rows are taken and decoded one row group at a time (a national cohort's scores as one
-    table of strings would cost gigabytes); one row group is built while the one before is
-    encoded and compressed on another thread (both release the GIL), in order, so the bytes
-    do not depend on it.
+    Rows are taken and decoded one row group at a time, and each is written before the next
+    is built: a national cohort's scores as one table of strings would cost gigabytes.
     """
     empty = table.schema.empty_table().to_pandas()  # the pandas dtypes of the columns
     text = {

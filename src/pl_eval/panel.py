@@ -394,19 +394,8 @@ def _z_at_weeks(
 ) -> np.ndarray:
     """``norms.z_at_week`` with the norms evaluated once per distinct subject × grade × week
     (a few thousand, not millions of rows); the arithmetic is ``z_at_week``'s."""
-    parts = [pd.factorize(values) for values in (subject, grade, week)]
-    combined = np.zeros(len(week), dtype=np.int64)
-    for codes, uniques in parts:  # missing (-1) is a value of its own
-        combined = combined * (len(uniques) + 1) + codes + 1
-    ids, distinct = pd.factorize(combined)
-    values = []
-    for _, uniques in reversed(parts):
-        size = len(uniques) + 1
-        at = distinct % size - 1
-        values.append(pd.Series(uniques).reindex(at).to_numpy())  # -1: missing
-        distinct = distinct // size
-    weeks, grades, subjects = values
-    mean, sd = norms.at_week(subjects, grades, weeks.astype(float))
+    ids, (subjects, grades, weeks) = _distinct(subject, grade, pd.Series(week))
+    mean, sd = norms.at_week(subjects, grades, np.asarray(weeks.astype(float)))
     return (np.asarray(rit, dtype=float) - mean[ids]) / sd[ids]
 
 

@@ -21,9 +21,9 @@ HEAVY = (
 )
 
 
-def loaded_after(code: str) -> list[str]:
-    """The :data:`HEAVY` modules imported by ``code`` in a fresh interpreter."""
-    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+def loaded_after(code: str, modules: tuple[str, ...] = HEAVY) -> list[str]:
+    """Those of ``modules`` that ``code`` imports in a fresh interpreter."""
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {modules!r} if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
@@ -44,25 +44,16 @@ def test_the_estimation_package_defers_scipy_stats_and_statsmodels():
     """combine_estimates and growth_norms import pl_eval.estimation but fit nothing: scipy.stats,
     scipy.optimize, statsmodels and the matching package (0.6 s of a 1.1 s job) wait until a
     model, test, shrinkage or matched sample uses them."""
-    probe = (
-        "import sys, pl_eval.estimation, pl_eval.estimation.growth_norms\n"
-        "deferred = ('scipy.stats', 'scipy.optimize', 'statsmodels', 'pl_eval.matching')\n"
-        "print(' '.join(m for m in deferred if m in sys.modules))"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert done.returncode == 0 and done.stdout.split() == [], done.stderr or done.stdout
+    deferred = ("scipy.stats", "scipy.optimize", "statsmodels", "pl_eval.matching")
+    code = "import pl_eval.estimation, pl_eval.estimation.growth_norms"
+    assert loaded_after(code, deferred) == []
 
 
 def test_growth_norms_imports_no_model_library():
     """The growth_norms job needs one module of the estimation package, not its models'
     scipy.special and scipy.linalg (its 1.2 s job is now 0.5 s)."""
-    probe = (
-        "import sys, pl_eval.estimation.growth_norms\n"
-        "deferred = ('scipy.special', 'scipy.linalg', 'pl_eval.estimation.models')\n"
-        "print(' '.join(m for m in deferred if m in sys.modules))"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert done.returncode == 0 and done.stdout.split() == [], done.stderr or done.stdout
+    deferred = ("scipy.special", "scipy.linalg", "pl_eval.estimation.models")
+    assert loaded_after("import pl_eval.estimation.growth_norms", deferred) == []
 
 
 def test_the_estimation_package_still_offers_every_name():
