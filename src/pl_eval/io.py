@@ -98,9 +98,26 @@ def _about(error: OSError, path: Path) -> OSError:
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
     """Write ``df`` (index dropped) as Parquet; same frame gives the same bytes."""
-    table = pa.Table.from_pandas(df, preserve_index=False)
+    write_parquet_tables([parquet_table(df)], path)
+
+
+def parquet_table(df: pd.DataFrame) -> pa.Table:
+    """``df`` (index dropped) as the Arrow table :func:`write_parquet` writes of it: a stage
+    building its output in parts converts each as it is built, and frees pandas' copy."""
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def release_memory() -> None:
+    """Give the system back the memory Arrow holds of freed buffers (its allocator keeps them
+    for reuse): a stage that has let go of a large table makes room for other jobs."""
+    pa.default_memory_pool().release_unused()
+
+
+def write_parquet_tables(tables: Sequence[pa.Table], path: str | Path) -> None:
+    """Write :func:`parquet_table`'s tables of frames, one after the other, as Parquet: the
+    bytes :func:`write_parquet` writes for the frames concatenated."""
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(pa.concat_tables(tables), tmp, compression="zstd")
 
 
 def read_parquet(

@@ -11,7 +11,7 @@ the sample-flow table the report shows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -94,7 +94,10 @@ class Panel:
     def to_frame(self) -> pd.DataFrame:
         return self.data
 
-    def summary(self) -> str:
+    def summary(self, rows: int | None = None) -> str:
+        """The span, the panel's size (``rows``, default ``data``'s: a panel written a subject
+        at a time keeps none) and the sample flow."""
+        rows = len(self.data) if rows is None else rows
         flow = self.exclusions.pivot_table(
             index="reason", columns=["subject", "arm"], values="n_students", aggfunc="sum"
         ).reindex(list(REASONS))
@@ -107,7 +110,7 @@ class Panel:
         )
         return (
             f"Panel {span} ({self.window}, "
-            f"{self.norms_year} norms): {len(self.data)} student × "
+            f"{self.norms_year} norms): {rows} student × "
             f"subject rows{outside}\n{flow.to_string()}"
         )
 
@@ -181,13 +184,30 @@ def category_codes(tests: pa.Table) -> tuple[pa.Table, dict[str, pd.CategoricalD
     return pa.table(columns, names=tests.column_names, metadata=tests.schema.metadata), dtypes
 
 
+def subject_parts(
+    terms: pd.DataFrame, term_year: dict[str, tuple[str, str]], subjects: pd.CategoricalDtype
+) -> list[list[str]]:
+    """The analysed subjects in the groups :func:`build_panel` pairs one after another: each
+    subject alone, in the panel's order (``subjects``, the scores' categories), when every one
+    has tests of both the window's terms (``terms``: :func:`held_terms`), else all together.
+
+    A national panel built a subject at a time needs half the memory. A subject missing a
+    term pairs nobody: built apart, it would not even have the school year to check."""
+    held = set(terms[["subject", "season", "school_year"]].itertuples(index=False, name=None))
+    ordered = [s for s in subjects.categories if s in SUBJECTS]
+    if all((s, *term) in held for s in SUBJECTS for term in term_year.values()):
+        return [[s] for s in ordered]
+    return [list(SUBJECTS)]
+
+
 def window_tests(
     tests: pa.Table,
     term_year: dict[str, tuple[str, str]],
     categories: dict[str, pd.CategoricalDtype],
+    subjects: Sequence[str] = SUBJECTS,
 ) -> pd.DataFrame:
     """The rows of ``tests`` (:func:`category_codes`'s table and ``categories``) that
-    :func:`build_panel` pairs: analysed subjects' tests of the window's terms
+    :func:`build_panel` pairs: ``subjects``' tests of the window's terms
     (:meth:`pl_eval.windows.Window.terms`). Selected before pandas converts them: a
     multi-year cohort's other years and seasons cost nothing then."""
 
@@ -198,7 +218,7 @@ def window_tests(
     for season, year in term_year.values():
         here = pc.and_(among("season", [season]), among("school_year", [year]))
         in_term = here if in_term is None else pc.or_(in_term, here)
-    return _frame(tests.filter(pc.and_(among("subject", SUBJECTS), in_term)), categories)
+    return _frame(tests.filter(pc.and_(among("subject", subjects), in_term)), categories)
 
 
 def exposure_history(
@@ -242,7 +262,7 @@ def build_panel(
     spring_year: str | None = None,
     calendar: SchoolCalendar | None = None,
     window: str | None = None,
-    history: pd.DataFrame | None = None,
+    exposed: pd.Series | None = None,
 ) -> Panel:
     """Pair each student's fall and spring test per subject and attach norms and school facts.
 
@@ -260,33 +280,22 @@ def build_panel(
     A span keeps students
     who changed school, under their fall school (the span's comparison is rebuilt from the
     students tested at both ends). ``exposure`` counts each PL student's own years in a PL
-    school up to the spring (:func:`pl_eval.years.exposure`, from every year ``scores`` holds,
-    or ``history`` when given: when ``scores`` holds only the window's terms, as
-    :func:`window_tests` selects them, the tests of at least every year up to the spring).
+    school up to the spring (:func:`pl_eval.years.exposure`, from every year ``scores`` holds),
+    or is ``exposed`` when given: its counts from the tests of at least every year up to the
+    spring, when ``scores`` holds only the window's terms (as :func:`window_tests` selects
+    them) or a panel is built in parts (:func:`subject_parts`).
+
+    ``scores`` is let go once paired: a caller passing its only reference frees it then.
     """
     year = school_year_of(scores, school_year)
     spring = year if spring_year is None else spring_year
     fall_year = int(year[:4])
-    keys = ["student_key", "subject"]
-    of_subject = scores["subject"].isin(SUBJECTS)
     growth_window = windows.Window.named(window)
     # "fall": the baseline, "spring": the outcome, each as (season, school year)
     term_year = growth_window.terms(year, spring)
-
-    def term(role: str) -> pd.DataFrame:
-        season, of_year = term_year[role]
-        rows = scores[
-            of_subject & (scores["season"] == season) & (scores["school_year"] == of_year)
-        ]
-        cols = ["district", "school", "grade", "gender", "ethnicity", "test_date", "rit", "se"]
-        out = rows[keys + cols].rename(columns={c: f"{role}_{c}" for c in cols})
-        return (
-            pd.concat([out, windows.outcome_growth(rows, growth_window)], axis=1)
-            if role == "spring"
-            else out
-        )
-
-    pairs = term("fall").merge(term("spring"), on=keys, how="outer", sort=False)
+    counts = exposure(scores, schools, spring) if exposed is None else exposed
+    pairs = _pairs(scores, term_year, growth_window)
+    del scores  # this function's reference: the tests are in the pairs now
     facts = schools.assign(
         treated=schools["pl_start_year"].le(fall_year).fillna(False).astype(bool),
     )
@@ -332,14 +341,53 @@ def build_panel(
     exclusions = _count(*(np.concatenate(parts) for parts in zip(*flow, strict=True)))
     exclusions["window"] = growth_window.name
 
+    lost = _lost(pairs, arm, reason)
     data = _finish(pairs, np.flatnonzero(reason == REASONS.index("paired")), fall_year)
-    counts = exposure(scores if history is None else history, schools, spring)
+    del pairs  # every row and column of the pairing: freed before the panel's last column
     data = data.assign(exposure=exposure_labels(data, counts))
     return Panel(
         school_year=year, spring_year=spring, norms_year=norms.year, data=data,
-        exclusions=exclusions, lost_students=_lost(pairs, arm, reason), window=growth_window.name,
-        untested=untested,
+        exclusions=exclusions, lost_students=lost, window=growth_window.name, untested=untested,
     )  # fmt: skip
+
+
+def _pairs(
+    scores: pd.DataFrame, term_year: dict[str, tuple[str, str]], window: windows.Window
+) -> pd.DataFrame:
+    """Each student × subject's baseline (``fall_*``) and outcome (``spring_*``, with NWEA's
+    growth fields of the ``window``) test of ``term_year``'s terms, side by side."""
+    keys = ["student_key", "subject"]
+    of_subject = scores["subject"].isin(SUBJECTS)
+
+    def term(role: str) -> pd.DataFrame:
+        season, of_year = term_year[role]
+        rows = scores[
+            of_subject & (scores["season"] == season) & (scores["school_year"] == of_year)
+        ]
+        cols = ["district", "school", "grade", "gender", "ethnicity", "test_date", "rit", "se"]
+        out = rows[keys + cols].rename(columns={c: f"{role}_{c}" for c in cols})
+        return (
+            pd.concat([out, windows.outcome_growth(rows, window)], axis=1)
+            if role == "spring"
+            else out
+        )
+
+    return term("fall").merge(term("spring"), on=keys, how="outer", sort=False)
+
+
+def combine(parts: Sequence[Panel]) -> Panel:
+    """One panel of ``parts``, panels of the same cohort and settings built on disjoint
+    subjects (:func:`subject_parts`), in the panel's order: their rows and students lost one
+    after the other, in the order :func:`build_panel` gives them, their sample flows added."""
+    flows = [part.exclusions for part in parts]
+    lost = pd.concat([part.lost_students for part in parts], ignore_index=True)
+    return replace(
+        parts[0],
+        data=pd.concat([part.data for part in parts], ignore_index=True),
+        exclusions=flows[0].assign(n_students=sum(flow["n_students"] for flow in flows)),
+        lost_students=_lost_order(lost),
+        untested=sum(part.untested for part in parts),
+    )
 
 
 def _lost(pairs: pd.DataFrame, arm: np.ndarray, reason: np.ndarray) -> pd.DataFrame:
@@ -363,9 +411,13 @@ def _lost(pairs: pd.DataFrame, arm: np.ndarray, reason: np.ndarray) -> pd.DataFr
             "frl_pct": rows["frl_pct"].astype(float),
         }
     )
-    return out.sort_values(["subject", "district", "school", "grade"], kind="stable").reset_index(
-        drop=True
-    )
+    return _lost_order(out)
+
+
+def _lost_order(lost: pd.DataFrame) -> pd.DataFrame:
+    """The lost students by subject, district, school and grade, ties as they come."""
+    order = ["subject", "district", "school", "grade"]
+    return lost.sort_values(order, kind="stable").reset_index(drop=True)
 
 
 def _z_scores(
@@ -545,7 +597,12 @@ def _finish(pairs: pd.DataFrame, rows: np.ndarray, fall_year: int) -> pd.DataFra
             _sort_key(pairs["subject"].take(rows)),
         ]
     )
-    paired = pairs[_FINISH_COLUMNS].take(rows[order]).reset_index(drop=True)
+    taken = rows[order]
+    # column by column, into a frame that keeps them as they are: a frame of the columns taken
+    # at once, then a frame of them converted (the constructor copies), cost the panel twice
+    paired = pd.DataFrame(
+        {c: pairs[c].take(taken).reset_index(drop=True) for c in _FINISH_COLUMNS}, copy=False
+    )
     years = (fall_year - paired["pl_start_year"] + 1).astype("Int64")
     band = pd.Series(pd.NA, index=paired.index, dtype="string")
     for label, low, high in GRADE_BANDS:
@@ -583,7 +640,8 @@ def _finish(pairs: pd.DataFrame, rows: np.ndarray, fall_year: int) -> pd.DataFra
             "fall_week": paired["fall_week"].astype(float),
             "spring_week": paired["spring_week"].astype(float),
             **{c: paired[c] for c in windows.GROWTH_COLUMNS},
-        }
+        },
+        copy=False,
     )
     # Text leaves as plain text. A categorical of a million distinct student keys would cost
     # every reader of the panel seconds to rebuild; plain text costs only its bytes.

@@ -332,26 +332,42 @@ def build_panel(
         )
     frame = io.read_parquet(schools)
     fall = None if year is None else multiyear.fall_year(year)
-    paired = panels.window_tests(table, window.terms(year, spring_year), categories)
-    history = panels.exposure_history(table, spring_year or year, categories)
-    del table  # every row of the scores: the panel needs only these two frames of them
-    result = panels.build_panel(
-        paired,
-        multiyear.placebo_schools(frame, fall) if placebo else frame,
-        norms,
-        rejects=io.read_parquet(
-            rejects, columns=panels.REJECT_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
-        ),
-        school_year=year,
-        spring_year=spring_year,
-        calendar=_calendar(settings),
-        window=window.name,
-        history=history,
+    terms = window.terms(year, spring_year)
+    # One subject at a time (when each has both terms): a national panel's pairs, built in
+    # pandas, would need twice the memory at once; each part is kept as Arrow once built.
+    parts = panels.subject_parts(tests, terms, categories["subject"])
+    paired = [panels.window_tests(table, terms, categories, subjects) for subjects in parts]
+    facts = multiyear.placebo_schools(frame, fall) if placebo else frame
+    exposed = multiyear.exposure(
+        panels.exposure_history(table, spring_year or year, categories), facts, spring_year or year
+    )  # counted once for every part
+    del table  # every row of the scores: the panel needs only these frames of them
+    io.release_memory()
+    rejected = io.read_parquet(
+        rejects, columns=panels.REJECT_COLUMNS, categories=panels.CATEGORICAL_COLUMNS
     )
-    if placebo:
-        result = multiyear.placebo_panel(result, frame, fall)
-    log.info("build_panel: %s%s", "placebo: " if placebo else "", result.summary())
-    io.write_parquet(result.data, panel)
+    flows, tables = [], []
+    for subjects in parts:
+        part = panels.build_panel(
+            paired.pop(0),  # freed when this part is built
+            facts,
+            norms,
+            rejects=rejected[rejected["subject"].isin(subjects)],
+            school_year=year,
+            spring_year=spring_year,
+            calendar=_calendar(settings),
+            window=window.name,
+            exposed=exposed,
+        )
+        if placebo:
+            part = multiyear.placebo_panel(part, frame, fall)
+        tables.append(io.parquet_table(part.data))
+        flows.append(replace(part, data=part.data.head(0).copy()))  # its rows: in tables
+        del part
+    result = panels.combine(flows)
+    rows = sum(table.num_rows for table in tables)
+    log.info("build_panel: %s%s", "placebo: " if placebo else "", result.summary(rows))
+    io.write_parquet_tables(tables, panel)
     io.write_csv(result.exclusions, exclusions)
     if lost_students is not None:
         io.write_parquet(result.lost_students, lost_students)
