@@ -302,6 +302,7 @@ def build_panel(
     )
     tests = panels.held_terms(table)  # the checks below look at the terms the scores hold
     table, categories = panels.category_codes(table)
+    io.release_memory()  # the table as read
     if window.name != windows.DEFAULT and spring_year not in (None, school_year):
         raise ConfigError(
             f"panel.window {window.name}: a span (fall {school_year} to spring {spring_year}) "
@@ -336,11 +337,11 @@ def build_panel(
     # One subject at a time (when each has both terms): a national panel's pairs, built in
     # pandas, would need twice the memory at once; each part is kept as Arrow once built.
     parts = panels.subject_parts(tests, terms, categories["subject"])
-    paired = [panels.window_tests(table, terms, categories, subjects) for subjects in parts]
     facts = multiyear.placebo_schools(frame, fall) if placebo else frame
     exposed = multiyear.exposure(
         panels.exposure_history(table, spring_year or year, categories), facts, spring_year or year
-    )  # counted once for every part
+    )  # counted once for every part, before the parts' tests are taken
+    paired = [panels.window_tests(table, terms, categories, subjects) for subjects in parts]
     del table  # every row of the scores: the panel needs only these frames of them
     io.release_memory()
     rejected = io.read_parquet(
@@ -364,6 +365,7 @@ def build_panel(
         tables.append(io.parquet_table(part.data))
         flows.append(replace(part, data=part.data.head(0).copy()))  # its rows: in tables
         del part
+        io.release_memory()
     result = panels.combine(flows)
     rows = sum(table.num_rows for table in tables)
     log.info("build_panel: %s%s", "placebo: " if placebo else "", result.summary(rows))
