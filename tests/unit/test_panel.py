@@ -13,7 +13,15 @@ from pl_eval import io, stages
 from pl_eval import panel as panel_module
 from pl_eval.errors import InputError
 from pl_eval.norms import Norms, SchoolCalendar, instructional_weeks, percentile_points
-from pl_eval.panel import REASONS, build_panel, missing_seasons, school_year_of
+from pl_eval.panel import (
+    REASONS,
+    build_panel,
+    combine,
+    missing_seasons,
+    school_year_of,
+    subject_parts,
+)
+from pl_eval.years import exposure
 
 NORMS = Norms.from_frame(io.read_norms_table(), 2020)
 WEEK_NORMS = Norms.from_frame(io.read_norms_table(), 2020, io.read_norms_week_means())
@@ -340,3 +348,56 @@ def test_norms_per_distinct_value_are_bitwise_the_row_by_row_ones():
         expected = WEEK_NORMS.z_at_week(rit, subject, grade, expected_week)
     np.testing.assert_array_equal(z, expected)
     assert np.isfinite(z).sum() > n // 2  # most rows have norms: the comparison is not vacuous
+
+
+def test_panel_built_a_subject_at_a_time_is_the_whole_panel(scores, schools, rejects):
+    # The stage pairs one subject at a time (half the memory) and combines the parts: the
+    # rows, their order, the flow and the students lost must be the whole panel's. s11 and
+    # s12 are lost in reading, so the lost students of both parts are merged.
+    scores = pd.concat(
+        [
+            scores,
+            pd.DataFrame(
+                [
+                    exam("s11", "fall", "Plain", 180, subject="reading"),
+                    exam("s12", "fall", "PL One", 181, subject="reading"),
+                    exam("s12", "spring", "Plain", 182, subject="reading"),
+                ]
+            ).astype({"grade": "Int64"}),
+        ],
+        ignore_index=True,
+    )
+    whole = build_panel(scores, schools, NORMS, rejects=rejects)
+    exposed = exposure(scores, schools, YEAR)
+    parts = [
+        build_panel(
+            scores[scores["subject"] == subject],
+            schools,
+            NORMS,
+            school_year=YEAR,
+            rejects=rejects[rejects["subject"] == subject],
+            exposed=exposed,
+        )
+        for subject in ("math", "reading")
+    ]
+    assert [len(part.data) for part in parts] == [3, 1]
+    combined = combine(parts)
+    pd.testing.assert_frame_equal(combined.data, whole.data)
+    pd.testing.assert_frame_equal(combined.exclusions, whole.exclusions)
+    assert combined.exclusions["n_students"].sum() == 13
+    pd.testing.assert_frame_equal(combined.lost_students, whole.lost_students)
+    assert list(combined.lost_students["subject"]) == ["math", "math", "reading", "reading"]
+    assert combined.summary() == whole.summary()
+    assert combined.summary(rows=9) == whole.summary().replace(": 4 student", ": 9 student")
+
+
+def test_subjects_are_paired_apart_only_when_each_has_both_terms():
+    terms = {"fall": ("fall", YEAR), "spring": ("spring", YEAR)}
+    held = pd.DataFrame(
+        [(s, season, YEAR) for s in ("math", "reading") for season in ("fall", "spring")],
+        columns=["subject", "season", "school_year"],
+    )
+    order = pd.CategoricalDtype(["language", "reading", "math"])  # the file's order
+    assert subject_parts(held, terms, order) == [["reading"], ["math"]]
+    no_reading_spring = held[~((held["subject"] == "reading") & (held["season"] == "spring"))]
+    assert subject_parts(no_reading_spring, terms, order) == [["math", "reading"]]
