@@ -173,15 +173,42 @@ def category_codes(tests: pa.Table) -> tuple[pa.Table, dict[str, pd.CategoricalD
     columns, dtypes = [], {}
     for name, column in zip(tests.column_names, tests.columns, strict=True):
         if pa.types.is_dictionary(column.type):
-            unified = column.unify_dictionaries()
-            empty = pa.array([], column.type.value_type)
-            dictionary = unified.chunk(0).dictionary if unified.num_chunks else empty
+            dictionary, codes = _unified(column)
             categories = pd.Index(dictionary.to_pandas())
             dtypes[name] = pd.CategoricalDtype(categories, ordered=column.type.ordered)
-            index = column.type.index_type
-            column = pa.chunked_array([pc.fill_null(c.indices, -1) for c in unified.chunks], index)
+            column = codes
         columns.append(column)
     return pa.table(columns, names=tests.column_names, metadata=tests.schema.metadata), dtypes
+
+
+def _unified(column: pa.ChunkedArray) -> tuple[pa.Array, pa.ChunkedArray]:
+    """``column.unify_dictionaries()``'s dictionary, and each row's position in it (-1:
+    missing) as the column's index type.
+
+    By hand because a Parquet read repeats each row group's dictionary in every chunk of it,
+    and ``unify_dictionaries`` hashes every copy: a national cohort's student keys are 8
+    million dictionary entries, 1 million of them distinct (five times the work). Here each
+    run of equal dictionaries is hashed once; the order is the same, every dictionary's new
+    values after those of the dictionaries before it."""
+    kind = column.type
+    distinct: list[pa.Array] = []
+    which = []  # each chunk's dictionary, as its position in distinct
+    for chunk in column.chunks:
+        if not distinct or not chunk.dictionary.equals(distinct[-1]):
+            distinct.append(chunk.dictionary)
+        which.append(len(distinct) - 1)
+    if not distinct:
+        return pa.array([], kind.value_type), pa.chunked_array([], kind)
+    encoded = pc.dictionary_encode(pa.concat_arrays(distinct))
+    ends = np.cumsum([len(d) for d in distinct])
+    mapping = [
+        encoded.indices.slice(end - len(d), len(d)) for end, d in zip(ends, distinct, strict=True)
+    ]
+    codes = [
+        pc.fill_null(pc.take(mapping[at], chunk.indices), -1)
+        for at, chunk in zip(which, column.chunks, strict=True)
+    ]
+    return encoded.dictionary, pa.chunked_array(codes, kind.index_type)
 
 
 def subject_parts(

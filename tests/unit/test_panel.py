@@ -401,3 +401,28 @@ def test_subjects_are_paired_apart_only_when_each_has_both_terms():
     assert subject_parts(held, terms, order) == [["reading"], ["math"]]
     no_reading_spring = held[~((held["subject"] == "reading") & (held["season"] == "spring"))]
     assert subject_parts(no_reading_spring, terms, order) == [["math", "reading"]]
+
+
+def test_category_codes_are_unify_dictionaries_codes():
+    # category_codes hashes each run of equal chunk dictionaries once (a Parquet read repeats
+    # a row group's dictionary in each of its chunks); categories and codes must be
+    # unify_dictionaries' own: new values in order of the dictionaries, missing as -1.
+    first = pa.array(["k", "a", "z"])
+    chunks = [
+        pa.DictionaryArray.from_arrays(pa.array([0, 2, None], pa.int32()), first),
+        pa.DictionaryArray.from_arrays(pa.array([1, 1], pa.int32()), first),  # same again
+        pa.DictionaryArray.from_arrays(pa.array([2, 0], pa.int32()), pa.array(["b", "z", "k"])),
+        pa.DictionaryArray.from_arrays(pa.array([0], pa.int32()), first),  # first's, later
+    ]
+    column = pa.chunked_array(chunks)
+    table, dtypes = panel_module.category_codes(pa.table({"key": column, "x": range(8)}))
+    unified = column.unify_dictionaries()
+    assert list(dtypes["key"].categories) == unified.chunk(0).dictionary.to_pylist()
+    assert list(dtypes["key"].categories) == ["k", "a", "z", "b"]
+    expected = [i if i is not None else -1 for c in unified.chunks for i in c.indices.to_pylist()]
+    assert table["key"].to_pylist() == expected == [0, 2, -1, 1, 1, 0, 3, 0]
+    assert table["key"].type == pa.int32() and table["x"].to_pylist() == list(range(8))
+    empty, dtypes = panel_module.category_codes(
+        pa.table({"key": pa.chunked_array([], column.type)})
+    )
+    assert empty.num_rows == 0 and list(dtypes["key"].categories) == []
