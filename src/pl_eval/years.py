@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pl_eval.errors import ConfigError
 from pl_eval.ingest.parse import categorical, group_ids
@@ -202,7 +204,14 @@ def exposure(scores: pd.DataFrame, schools: pd.DataFrame, spring_year: str) -> p
 def exposure_labels(data: pd.DataFrame, counts: pd.Series) -> pd.Series:
     """The panel's ``exposure`` column: "1", "2" or "3+" for PL students (``treated``) by
     their count in ``counts`` (:func:`exposure`), missing for comparison students."""
-    years = data["student_key"].astype("str").map(counts).astype("Float64")
+    # Arrow's hash lookup: pandas' map takes a national panel's keys as Python strings first
+    # (eight times slower); a key missing from counts is -1, the NaN appended below.
+    at = pc.index_in(
+        pa.array(data["student_key"].astype("str").array),
+        value_set=pa.array(counts.index.astype("str").array),
+    )
+    held = np.append(counts.to_numpy(dtype=float), np.nan)
+    years = pd.Series(held[at.fill_null(-1).to_numpy()], index=data.index).astype("Float64")
     label = pd.cut(years, [0, 1, 2, np.inf], labels=list(EXPOSURE_LABELS)).astype("string")
     return label.where(data["treated"].astype(bool), pd.NA).astype("string")
 

@@ -21,6 +21,7 @@ from pl_eval.years import (
     PLACEBO_ARM,
     PLACEBO_REASON,
     exposure,
+    exposure_labels,
     main_year,
     parse_analysis,
     placebo_panel,
@@ -345,3 +346,20 @@ def test_placebo_without_next_year_adopters_runs_to_estimates_that_say_so(tmp_pa
                     trajectory=tmp_path / "trajectory.parquet", settings={})  # fmt: skip
     pooled = io.read_parquet(estimates).query("scope == 'pooled'").iloc[0]
     assert np.isnan(pooled["estimate"]) and pooled["note"].startswith("no PL students")
+
+
+def test_exposure_labels_by_each_students_count():
+    # Looked up by Arrow's hash (not pandas' map): a PL student's count as its label, a student
+    # without a PL year (or without a key) no label, a comparison student none at all.
+    counts = pd.Series([5, 1, 2], index=pd.Index(["c", "a", "b"], name="student_key"))
+    data = pd.DataFrame(
+        {
+            "student_key": pd.array(["a", "b", "c", "d", None, "a"], dtype="str"),
+            "treated": [True, True, True, True, True, False],
+        }
+    )
+    labels = exposure_labels(data, counts)
+    assert labels.dtype == "string"
+    assert list(labels.fillna("-")) == ["1", "2", "3+", "-", "-", "-"]
+    as_object = data.assign(student_key=data["student_key"].astype(object))
+    pd.testing.assert_series_equal(exposure_labels(as_object, counts), labels)
