@@ -198,7 +198,7 @@ def _unified(column: pa.ChunkedArray) -> tuple[pa.Array, pa.ChunkedArray]:
             distinct.append(chunk.dictionary)
         which.append(len(distinct) - 1)
     if not distinct:
-        return pa.array([], kind.value_type), pa.chunked_array([], kind)
+        return pa.array([], kind.value_type), pa.chunked_array([], kind.index_type)
     encoded = pc.dictionary_encode(pa.concat_arrays(distinct))
     ends = np.cumsum([len(d) for d in distinct])
     mapping = [

@@ -350,7 +350,7 @@ def build_panel(
     flows, tables = [], []
     for subjects in parts:
         part = panels.build_panel(
-            paired.pop(0),  # freed when this part is built
+            paired.pop(0),  # its only reference: build_panel lets it go once paired
             facts,
             norms,
             rejects=rejected[rejected["subject"].isin(subjects)],
@@ -367,7 +367,7 @@ def build_panel(
         del part
         io.release_memory()
     result = panels.combine(flows)
-    rows = sum(table.num_rows for table in tables)
+    rows = sum(part.num_rows for part in tables)
     log.info("build_panel: %s%s", "placebo: " if placebo else "", result.summary(rows))
     io.write_parquet_tables(tables, panel)
     io.write_csv(result.exclusions, exclusions)

@@ -425,4 +425,5 @@ def test_category_codes_are_unify_dictionaries_codes():
     empty, dtypes = panel_module.category_codes(
         pa.table({"key": pa.chunked_array([], column.type)})
     )
-    assert empty.num_rows == 0 and list(dtypes["key"].categories) == []
+    assert empty.num_rows == 0 and empty["key"].type == pa.int32()
+    assert list(dtypes["key"].categories) == []
