@@ -155,8 +155,8 @@ def per_analysis_subject(name):
 # 1.9 GB of exports, 0.68 GB typed, 55 MB scores, 48 MB panel): read_exports 1.7 GB, ingest
 # 1.3, build_panel 1.3-1.4 (a subject at a time), match 0.7-0.8, estimate 0.3 (entropy
 # weights keep every comparison student, so that sample is the panel's size: its
-# sensitivity_analysis job 1.6), robustness 0.8, report 1.1 (build_panel asks 1.58 GB, 10%
-# over its peak of 1.37 GiB). make run caps their sum (MEM_MB, Snakemake's --resources), so
+# sensitivity_analysis job 1.6), robustness 0.8, report 1.1 (build_panel asks 1.58 GB, 13%
+# over its peak of 1.40 GB). make run caps their sum (MEM_MB, Snakemake's --resources), so
 # heavy jobs do not run side by side beyond it; a job asking more than the cap runs alone
 # (Snakemake lowers its request to the cap).
 MEMORY = {
