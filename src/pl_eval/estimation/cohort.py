@@ -372,9 +372,10 @@ def weighted_subsample(
     n_mine = np.bincount(stratum[mine], weights=own[mine], minlength=size)
     n_all = np.bincount(stratum[treated], minlength=size)
     share = np.divide(n_mine, n_all, out=np.zeros(size), where=n_all > 0)
-    keep = mine | (~treated & (share[stratum] > 0))
+    keep = np.flatnonzero(mine | (~treated & (share[stratum] > 0)))
     weight = np.where(treated, own, data["weight"].to_numpy(dtype=float) * share[stratum])
-    return data.assign(weight=weight)[keep]
+    # the rows first, then their weights: assigning to all rows would copy every column twice
+    return data.take(keep).assign(weight=weight[keep])
 
 
 def _row(
@@ -440,16 +441,16 @@ def _unusable(data: pd.DataFrame, config: EstimateConfig, cluster: str | None) -
     """Why the sample cannot be estimated at all (empty when it can): its usable rows (complete,
     positive weight) lack an arm, have too few students or sit in a single school."""
     columns = [OUTCOME, *config.covariates, *([cluster] if cluster else [])]
-    usable = data[data[columns].notna().all(axis=1) & (data["weight"] > 0)]
-    n_treated = int(usable["treated"].sum())
-    n_comparison = len(usable) - n_treated
+    usable = (data[columns].notna().all(axis=1) & (data["weight"] > 0)).to_numpy()
+    n_treated = int((usable & data["treated"].to_numpy(dtype=bool)).sum())
+    n_comparison = int(usable.sum()) - n_treated
     if n_treated == 0:
         return NO_PL
     if n_comparison == 0:
         return NO_COMPARISON
     if min(n_treated, n_comparison) < 2:  # no spread in an arm: no effect size, no SE
         return f"{TOO_FEW} ({n_treated} PL, {n_comparison} comparison)"
-    if cluster is not None and usable[cluster].nunique() < 2:
+    if cluster is not None and data[cluster][usable].nunique() < 2:
         return ONE_CLUSTER
     return ""
 
@@ -511,10 +512,11 @@ def comparison_percentile(data: pd.DataFrame) -> float:
     treated students' counterfactual (their fall percentile would omit the year's drift against
     national norms). NaN without comparison students.
     """
-    comparison = data[~data["treated"] & (data["weight"] > 0)].dropna(subset=["spring_pct"])
-    if comparison.empty:
+    comparison = (~data["treated"] & (data["weight"] > 0) & data["spring_pct"].notna()).to_numpy()
+    if not comparison.any():
         return np.nan
-    return float(np.average(comparison["spring_pct"], weights=comparison["weight"]))
+    weights = data["weight"].to_numpy()[comparison]
+    return float(np.average(data["spring_pct"].to_numpy()[comparison], weights=weights))
 
 
 def _with_scales(estimates: pd.DataFrame) -> pd.DataFrame:
@@ -569,11 +571,13 @@ def _pooled_schools(
 
 def hedges_g(effect: float, data: pd.DataFrame) -> float:
     """WWC Hedges' g: the adjusted difference over the pooled unadjusted outcome SD, ×ω."""
-    arms = [data.loc[data["treated"] == t] for t in (True, False)]
-    n = [len(a) for a in arms]
+    treated = data["treated"].to_numpy(dtype=bool)
+    arms = [treated, ~treated]  # masks: a copy of the sample per arm cost more than the sums
+    n = [int(a.sum()) for a in arms]
     if min(n) < 2:
         return np.nan
-    var = [_weighted_var(a[OUTCOME].to_numpy(), a["weight"].to_numpy()) for a in arms]
+    y, w = data[OUTCOME].to_numpy(), data["weight"].to_numpy()
+    var = [_weighted_var(y[a], w[a]) for a in arms]
     pooled_sd = np.sqrt(((n[0] - 1) * var[0] + (n[1] - 1) * var[1]) / (n[0] + n[1] - 2))
     omega = 1 - 3 / (4 * (n[0] + n[1]) - 9)
     return omega * effect / pooled_sd
@@ -822,9 +826,11 @@ def _trajectory(
     has no interval, unless ``one_school`` (a school page's own students), where the interval
     is over its students (HC1, normal); a PL arm in fewer than ``few_schools`` schools says so."""
     rows = []
+    read = data[["fall_pct", "spring_pct", "weight", CLUSTER]]  # not a copy of every column
+    treated, weighted = data["treated"].to_numpy(dtype=bool), (data["weight"] > 0).to_numpy()
     for arm, members in (
-        ("treated", data[data["treated"] & (data["weight"] > 0)]),
-        ("comparison", data[~data["treated"] & (data["weight"] > 0)]),
+        ("treated", read[treated & weighted]),
+        ("comparison", read[~treated & weighted]),
     ):
         for season in ("fall", "spring"):
             present = members.dropna(subset=[f"{season}_pct"])
