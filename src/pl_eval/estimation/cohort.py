@@ -49,6 +49,8 @@ from pl_eval.progress import track
 stats = lazy.module("scipy.stats")
 linear_model = lazy.module("statsmodels.regression.linear_model")  # not .api: 0.3 s less
 multitest = lazy.module("statsmodels.stats.multitest")
+pa = lazy.module("pyarrow")
+pyarrow_compute = lazy.module("pyarrow.compute")
 # The matching package imports the panel and ingest code too: 0.06 s combine_estimates skips.
 weighting = lazy.module("pl_eval.matching.weighting")
 
@@ -220,14 +222,16 @@ def estimate_cohort(
         pooled = _row(subject, "pooled", "all", data, config, cluster=CLUSTER)
         estimates.append(pooled)
         estimates.append(_pooled_schools(subject, data, pairs, config))
-        schools = _schools(subject, data, pairs, config, pooled_estimate=pooled["estimate"])
+        schools, trajectories = _schools(
+            subject, data, pairs, config, pooled_estimate=pooled["estimate"]
+        )
         estimates.append(schools)
         for scope, (column, groups) in BREAKOUTS.items():
             rows, test = _breakout(subject, scope, column, groups, data, pairs, config)
             estimates.append(rows)
             tests.append(test)
         trajectory.append(_trajectory(subject, data, config))
-        school_trajectory.append(_school_trajectories(subject, data, pairs, config))
+        school_trajectory.append(trajectories)
     return CohortEstimates(
         estimates=_numbers_as_float(
             pd.concat(
@@ -315,11 +319,21 @@ def _integer_keys(data: pd.DataFrame, pairs: pd.DataFrame) -> tuple[pd.DataFrame
     keys = pd.concat(
         [data["student_key"], pairs["treated_key"], pairs["control_key"]], ignore_index=True
     )
-    codes = pd.factorize(keys, sort=True)[0]
+    codes = sorted_codes(keys)
     n, m = len(data), len(pairs)
     return data.assign(student_key=codes[:n]), pairs.assign(
         treated_key=codes[n : n + m], control_key=codes[n + m :]
     )
+
+
+def sorted_codes(keys: pd.Series) -> np.ndarray:
+    """``pd.factorize(keys, sort=True)[0]``: each key's rank among the distinct keys. Text is
+    ranked by Arrow (UTF-8 byte order, which is Python's code-point order): pandas sorts the
+    distinct keys as Python objects, 1.3 CPU s for a weighted sample's half a million."""
+    if keys.empty or keys.hasnans or not pd.api.types.is_string_dtype(keys):
+        return pd.factorize(keys, sort=True)[0]  # missing keys are −1, which Arrow cannot rank
+    ranks = pyarrow_compute.rank(pa.array(keys), sort_keys="ascending", tiebreaker="dense")
+    return ranks.to_numpy().astype(np.int64) - 1
 
 
 def subsample(
@@ -364,7 +378,8 @@ def weighted_subsample(
     the group's mix of strata."""
     treated = data["treated"].to_numpy(dtype=bool)
     stratum = data[weighting.STRATUM_COLUMN].to_numpy()
-    mine = treated & data["student_key"].isin(treated_keys).to_numpy()
+    mine = treated.copy()  # the treated rows' keys only: a few thousand, not every row's
+    mine[treated] = pd.Index(data["student_key"].to_numpy()[treated]).isin(treated_keys)
     own = np.ones(len(data))
     if treated_weight is not None:
         own[mine] = data.loc[mine, "student_key"].map(treated_weight).to_numpy(dtype=float)
@@ -595,14 +610,19 @@ def _schools(
     config: EstimateConfig,
     *,
     pooled_estimate: float,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every treated school's own estimate (HC1 within school, adjusting for the covariates that
-    vary among its PL students), BH p-values and EB shrinkage."""
+    vary among its PL students), BH p-values and EB shrinkage; and its trajectory
+    (:func:`_trajectory`) against the comparison students matched to it, with the weights its
+    own estimate uses, for its school page. One subsample per school serves both: a weighted
+    sample's holds every comparison student of the school's strata, a few hundred thousand."""
     treated = data[data["treated"]]
     if treated.empty:
-        return pd.DataFrame(columns=ESTIMATE_COLUMNS)
+        return pd.DataFrame(columns=ESTIMATE_COLUMNS), pd.DataFrame(
+            columns=SCHOOL_TRAJECTORY_COLUMNS
+        )
     shared = comparison_school_variance(data, config.covariates)
-    rows = []
+    rows, trajectories = [], []
     schools = treated.groupby(["district", "school"], sort=True)
     for (district, school), students in track(
         schools, "estimated school", logger=log, label=lambda group: group[0][1]
@@ -614,6 +634,8 @@ def _schools(
         row = _row(subject, "school", school, sample, own, cluster=None, note=note)
         row = _with_shared_comparison_noise(row, sample, own.covariates, shared)
         rows.append(row | {"district": district})
+        trajectory = _trajectory(subject, sample, config, one_school=True)
+        trajectories.append(trajectory.assign(school=school, district=district))
     frame = pd.DataFrame(rows)
     ok = frame["p_value"].notna()
     if ok.any():
@@ -626,7 +648,7 @@ def _schools(
             method=config.shrinkage,
             mean=pooled_estimate if np.isfinite(pooled_estimate) else None,
         ).shrunken
-    return frame
+    return frame, pd.concat(trajectories, ignore_index=True)[SCHOOL_TRAJECTORY_COLUMNS]
 
 
 def varying_covariates(students: pd.DataFrame, covariates: tuple[str, ...]) -> tuple[str, ...]:
@@ -859,22 +881,6 @@ def _trajectory(
                     row["note"] = f"{FEW_SCHOOLS} ({n_schools}): CR1, normal intervals"
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _school_trajectories(
-    subject: str, data: pd.DataFrame, pairs: pd.DataFrame, config: EstimateConfig
-) -> pd.DataFrame:
-    """Every PL school's trajectory (:func:`_trajectory`) against the comparison students
-    matched to it, with the weights its own estimate uses (:func:`subsample`)."""
-    frames = []
-    schools = data[data["treated"]].groupby(["district", "school"], sort=True)
-    for (district, school), students in schools:
-        sample = subsample(data, pairs, pd.Index(students["student_key"]))
-        table = _trajectory(subject, sample, config, one_school=True)
-        frames.append(table.assign(school=school, district=district))
-    if not frames:
-        return pd.DataFrame(columns=SCHOOL_TRAJECTORY_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[SCHOOL_TRAJECTORY_COLUMNS]
 
 
 def analysis_sample(
