@@ -693,7 +693,11 @@ def comparison_school_influence(sample: pd.DataFrame, covariates: tuple[str, ...
     between comparison schools (days between tests is set by each school's test windows) moves
     weight between them, and in validation Σc_k² was about twice Σ(share)².
     """
-    rows = sample[sample[[OUTCOME, *covariates]].notna().all(axis=1) & (sample["weight"] > 0)]
+    read = [OUTCOME, *covariates, TREATMENT, "weight", CLUSTER]  # not every column's copy
+    rows = sample.loc[
+        sample[[OUTCOME, *covariates]].notna().all(axis=1) & (sample["weight"] > 0),
+        list(dict.fromkeys(read)),
+    ]
     schools = rows.loc[~rows["treated"], CLUSTER].unique()  # the few of one PL school
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EstimationWarning)  # the school's own fit warned
@@ -749,7 +753,7 @@ def _breakout(
     samples, notes = {}, {}
     for group in groups:
         keys = pd.Index(treated.loc[treated[column] == group, "student_key"])
-        samples[group] = subsample(data, pairs, keys).assign(group=group)
+        samples[group] = subsample(data, pairs, keys)
         notes[group] = _unusable(samples[group], config, cluster=None)
     estimable = [g for g in groups if not notes[g]]
     test = {"subject": subject, "scope": scope, "groups": ", ".join(estimable), "note": ""}
@@ -758,8 +762,12 @@ def _breakout(
     if len(estimable) < 2:
         test["note"] = NO_TEST
     else:
-        read = ["treated", "weight", OUTCOME, *config.covariates, CLUSTER, "group"]
-        stacked = pd.concat([samples[g][read] for g in estimable], ignore_index=True)
+        # the group labels the model's columns only: each group's sample is a few hundred
+        # thousand rows of a weighted match, and a copy of all its columns cost more
+        read = ["treated", "weight", OUTCOME, *config.covariates, CLUSTER]
+        stacked = pd.concat(
+            [samples[g][read].assign(group=g) for g in estimable], ignore_index=True
+        )
         test["note"] = _unusable(stacked, config, CLUSTER)
     if not test["note"]:
         try:
@@ -848,22 +856,22 @@ def _trajectory(
     has no interval, unless ``one_school`` (a school page's own students), where the interval
     is over its students (HC1, normal); a PL arm in fewer than ``few_schools`` schools says so."""
     rows = []
-    read = data[["fall_pct", "spring_pct", "weight", CLUSTER]]  # not a copy of every column
+    # masks over the sample's columns: copying a school page's few hundred thousand rows per
+    # arm and season cost more than the fits
     treated, weighted = data["treated"].to_numpy(dtype=bool), (data["weight"] > 0).to_numpy()
-    for arm, members in (
-        ("treated", read[treated & weighted]),
-        ("comparison", read[~treated & weighted]),
-    ):
+    for arm, members in (("treated", treated & weighted), ("comparison", ~treated & weighted)):
         for season in ("fall", "spring"):
-            present = members.dropna(subset=[f"{season}_pct"])
-            values = present[f"{season}_pct"].to_numpy(float)
-            weights = present["weight"].to_numpy(float)
-            n_schools = present[CLUSTER].nunique()
-            row = {"subject": subject, "arm": arm, "season": season, "n_students": len(present)}
+            percentile = data[f"{season}_pct"]
+            present = members & percentile.notna().to_numpy()
+            values = percentile.to_numpy(float)[present]
+            weights = data["weight"].to_numpy(float)[present]
+            schools = data[CLUSTER][present]
+            n_schools = schools.nunique()
+            row = {"subject": subject, "arm": arm, "season": season, "n_students": len(values)}
             row |= {"mean_percentile": np.nan, "ci_low": np.nan, "ci_high": np.nan, "note": ""}
-            if present.empty:
+            if not len(values):
                 row["note"] = NO_PL if arm == "treated" else NO_COMPARISON
-            elif n_schools < 2 and not (one_school and len(present) > 1):
+            elif n_schools < 2 and not (one_school and len(values) > 1):
                 row["mean_percentile"] = np.average(values, weights=weights)
                 row["note"] = ONE_CLUSTER
             else:
@@ -873,7 +881,7 @@ def _trajectory(
                     if arm == "comparison":
                         row["note"] = "one comparison school: interval over its students"
                 else:
-                    groups = pd.factorize(present[CLUSTER])[0]
+                    groups = pd.factorize(schools)[0]
                     fit = model.fit(cov_type="cluster", cov_kwds={"groups": groups})
                 low, high = fit.conf_int()[0]
                 row |= {"mean_percentile": float(fit.params[0]), "ci_low": low, "ci_high": high}
