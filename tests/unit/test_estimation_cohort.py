@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import norm
 
 from pl_eval.estimation import EstimateConfig, estimate_cohort
-from pl_eval.estimation.cohort import ESTIMATE_COLUMNS, hedges_g, subsample
+from pl_eval.estimation.cohort import ESTIMATE_COLUMNS, hedges_g, sorted_codes, subsample
 
 
 def test_subsample_rebuilds_att_weights_from_pairs():
@@ -29,6 +29,22 @@ def test_subsample_rebuilds_att_weights_from_pairs():
     out = subsample(data, pairs, pd.Index(["t1", "t2"])).set_index("student_key")
     # c1: 1/2; c2: 1/2 + 1 = 3/2; rescaled to sum to 2 distinct controls: unchanged.
     assert out["weight"].to_dict() == {"t1": 1.0, "t2": 1.0, "c1": 0.5, "c2": 1.5}
+
+
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_sorted_codes_rank_text_keys_as_factorize_sorts_them(dtype):
+    # duplicates, digits that sort as text, case, and letters beyond ASCII (UTF-8 bytes)
+    keys = pd.Series(["b", "é", "10", "B", "9", "b", "z", "ß", "10"], dtype=dtype)
+    codes = sorted_codes(keys)
+    np.testing.assert_array_equal(codes, [3, 6, 0, 2, 1, 3, 4, 5, 0])
+    np.testing.assert_array_equal(codes, pd.factorize(keys, sort=True)[0])
+    assert codes.dtype == np.int64
+
+
+def test_sorted_codes_leave_missing_and_numeric_keys_to_factorize():
+    missing = pd.Series(["b", None, "a"], dtype="str")
+    np.testing.assert_array_equal(sorted_codes(missing), [1, -1, 0])
+    np.testing.assert_array_equal(sorted_codes(pd.Series([30, 10, 30])), [1, 0, 1])
 
 
 def test_hedges_g_by_hand():

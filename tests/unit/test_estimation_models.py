@@ -326,6 +326,21 @@ def test_effects_on_level_indicators_equal_one_fit_each():
         estimate_indicator_effects(data, "campus", schools, "t", covariates)
 
 
+def test_indicator_effects_of_rows_without_a_level():
+    # a row with no school is in the fit (its indicators are all 0) but in no level's sum
+    data = frame().assign(school=lambda d: "s" + d["school"].astype(str))
+    data.loc[[3, 4], "school"] = None
+    levels = sorted(data.loc[data["t"] == 0, "school"].dropna().unique())
+    effects = estimate_indicator_effects(data, "school", levels, "t", ["x"], weights="w")
+    one_by_one = [
+        estimate_effect(
+            data.assign(y=(data["school"] == level).astype(float)), "y", "t", ["x"], weights="w"
+        ).estimate
+        for level in levels
+    ]
+    np.testing.assert_allclose(effects, one_by_one, rtol=1e-12, atol=1e-15)
+
+
 def test_treatment_collinear_with_a_covariate_is_an_error():
     data = frame().assign(copy=lambda d: 1 - d["t"])
     with pytest.raises(EstimationError, match="treatment .t. is a combination of the covariates"):

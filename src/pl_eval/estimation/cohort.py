@@ -49,6 +49,8 @@ from pl_eval.progress import track
 stats = lazy.module("scipy.stats")
 linear_model = lazy.module("statsmodels.regression.linear_model")  # not .api: 0.3 s less
 multitest = lazy.module("statsmodels.stats.multitest")
+pa = lazy.module("pyarrow")
+pyarrow_compute = lazy.module("pyarrow.compute")
 # The matching package imports the panel and ingest code too: 0.06 s combine_estimates skips.
 weighting = lazy.module("pl_eval.matching.weighting")
 
@@ -220,14 +222,16 @@ def estimate_cohort(
         pooled = _row(subject, "pooled", "all", data, config, cluster=CLUSTER)
         estimates.append(pooled)
         estimates.append(_pooled_schools(subject, data, pairs, config))
-        schools = _schools(subject, data, pairs, config, pooled_estimate=pooled["estimate"])
+        schools, trajectories = _schools(
+            subject, data, pairs, config, pooled_estimate=pooled["estimate"]
+        )
         estimates.append(schools)
         for scope, (column, groups) in BREAKOUTS.items():
             rows, test = _breakout(subject, scope, column, groups, data, pairs, config)
             estimates.append(rows)
             tests.append(test)
         trajectory.append(_trajectory(subject, data, config))
-        school_trajectory.append(_school_trajectories(subject, data, pairs, config))
+        school_trajectory.append(trajectories)
     return CohortEstimates(
         estimates=_numbers_as_float(
             pd.concat(
@@ -315,11 +319,21 @@ def _integer_keys(data: pd.DataFrame, pairs: pd.DataFrame) -> tuple[pd.DataFrame
     keys = pd.concat(
         [data["student_key"], pairs["treated_key"], pairs["control_key"]], ignore_index=True
     )
-    codes = pd.factorize(keys, sort=True)[0]
+    codes = sorted_codes(keys)
     n, m = len(data), len(pairs)
     return data.assign(student_key=codes[:n]), pairs.assign(
         treated_key=codes[n : n + m], control_key=codes[n + m :]
     )
+
+
+def sorted_codes(keys: pd.Series) -> np.ndarray:
+    """``pd.factorize(keys, sort=True)[0]``: each key's rank among the distinct keys. Text is
+    ranked by Arrow (UTF-8 byte order, which is Python's code-point order): pandas sorts the
+    distinct keys as Python objects, 1.3 CPU s for a weighted sample's half a million."""
+    if keys.empty or keys.hasnans or not pd.api.types.is_string_dtype(keys):
+        return pd.factorize(keys, sort=True)[0]  # missing keys are −1, which Arrow cannot rank
+    ranks = pyarrow_compute.rank(pa.array(keys), sort_keys="ascending", tiebreaker="dense")
+    return ranks.to_numpy().astype(np.int64) - 1
 
 
 def subsample(
@@ -364,7 +378,8 @@ def weighted_subsample(
     the group's mix of strata."""
     treated = data["treated"].to_numpy(dtype=bool)
     stratum = data[weighting.STRATUM_COLUMN].to_numpy()
-    mine = treated & data["student_key"].isin(treated_keys).to_numpy()
+    mine = treated.copy()  # the treated rows' keys only: a few thousand, not every row's
+    mine[treated] = pd.Index(data["student_key"].to_numpy()[treated]).isin(treated_keys)
     own = np.ones(len(data))
     if treated_weight is not None:
         own[mine] = data.loc[mine, "student_key"].map(treated_weight).to_numpy(dtype=float)
@@ -372,9 +387,10 @@ def weighted_subsample(
     n_mine = np.bincount(stratum[mine], weights=own[mine], minlength=size)
     n_all = np.bincount(stratum[treated], minlength=size)
     share = np.divide(n_mine, n_all, out=np.zeros(size), where=n_all > 0)
-    keep = mine | (~treated & (share[stratum] > 0))
+    keep = np.flatnonzero(mine | (~treated & (share[stratum] > 0)))
     weight = np.where(treated, own, data["weight"].to_numpy(dtype=float) * share[stratum])
-    return data.assign(weight=weight)[keep]
+    # the rows first, then their weights: assigning to all rows would copy every column twice
+    return data.take(keep).assign(weight=weight[keep])
 
 
 def _row(
@@ -440,16 +456,16 @@ def _unusable(data: pd.DataFrame, config: EstimateConfig, cluster: str | None) -
     """Why the sample cannot be estimated at all (empty when it can): its usable rows (complete,
     positive weight) lack an arm, have too few students or sit in a single school."""
     columns = [OUTCOME, *config.covariates, *([cluster] if cluster else [])]
-    usable = data[data[columns].notna().all(axis=1) & (data["weight"] > 0)]
-    n_treated = int(usable["treated"].sum())
-    n_comparison = len(usable) - n_treated
+    usable = (data[columns].notna().all(axis=1) & (data["weight"] > 0)).to_numpy()
+    n_treated = int((usable & data["treated"].to_numpy(dtype=bool)).sum())
+    n_comparison = int(usable.sum()) - n_treated
     if n_treated == 0:
         return NO_PL
     if n_comparison == 0:
         return NO_COMPARISON
     if min(n_treated, n_comparison) < 2:  # no spread in an arm: no effect size, no SE
         return f"{TOO_FEW} ({n_treated} PL, {n_comparison} comparison)"
-    if cluster is not None and usable[cluster].nunique() < 2:
+    if cluster is not None and data[cluster][usable].nunique() < 2:
         return ONE_CLUSTER
     return ""
 
@@ -511,10 +527,11 @@ def comparison_percentile(data: pd.DataFrame) -> float:
     treated students' counterfactual (their fall percentile would omit the year's drift against
     national norms). NaN without comparison students.
     """
-    comparison = data[~data["treated"] & (data["weight"] > 0)].dropna(subset=["spring_pct"])
-    if comparison.empty:
+    comparison = (~data["treated"] & (data["weight"] > 0) & data["spring_pct"].notna()).to_numpy()
+    if not comparison.any():
         return np.nan
-    return float(np.average(comparison["spring_pct"], weights=comparison["weight"]))
+    weights = data["weight"].to_numpy()[comparison]
+    return float(np.average(data["spring_pct"].to_numpy()[comparison], weights=weights))
 
 
 def _with_scales(estimates: pd.DataFrame) -> pd.DataFrame:
@@ -569,11 +586,13 @@ def _pooled_schools(
 
 def hedges_g(effect: float, data: pd.DataFrame) -> float:
     """WWC Hedges' g: the adjusted difference over the pooled unadjusted outcome SD, ×ω."""
-    arms = [data.loc[data["treated"] == t] for t in (True, False)]
-    n = [len(a) for a in arms]
+    treated = data["treated"].to_numpy(dtype=bool)
+    arms = [treated, ~treated]  # masks: a copy of the sample per arm cost more than the sums
+    n = [int(a.sum()) for a in arms]
     if min(n) < 2:
         return np.nan
-    var = [_weighted_var(a[OUTCOME].to_numpy(), a["weight"].to_numpy()) for a in arms]
+    y, w = data[OUTCOME].to_numpy(), data["weight"].to_numpy()
+    var = [_weighted_var(y[a], w[a]) for a in arms]
     pooled_sd = np.sqrt(((n[0] - 1) * var[0] + (n[1] - 1) * var[1]) / (n[0] + n[1] - 2))
     omega = 1 - 3 / (4 * (n[0] + n[1]) - 9)
     return omega * effect / pooled_sd
@@ -591,14 +610,19 @@ def _schools(
     config: EstimateConfig,
     *,
     pooled_estimate: float,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every treated school's own estimate (HC1 within school, adjusting for the covariates that
-    vary among its PL students), BH p-values and EB shrinkage."""
+    vary among its PL students), BH p-values and EB shrinkage; and its trajectory
+    (:func:`_trajectory`) against the comparison students matched to it, with the weights its
+    own estimate uses, for its school page. One subsample per school serves both: a weighted
+    sample's holds every comparison student of the school's strata, a few hundred thousand."""
     treated = data[data["treated"]]
     if treated.empty:
-        return pd.DataFrame(columns=ESTIMATE_COLUMNS)
+        return pd.DataFrame(columns=ESTIMATE_COLUMNS), pd.DataFrame(
+            columns=SCHOOL_TRAJECTORY_COLUMNS
+        )
     shared = comparison_school_variance(data, config.covariates)
-    rows = []
+    rows, trajectories = [], []
     schools = treated.groupby(["district", "school"], sort=True)
     for (district, school), students in track(
         schools, "estimated school", logger=log, label=lambda group: group[0][1]
@@ -610,6 +634,8 @@ def _schools(
         row = _row(subject, "school", school, sample, own, cluster=None, note=note)
         row = _with_shared_comparison_noise(row, sample, own.covariates, shared)
         rows.append(row | {"district": district})
+        trajectory = _trajectory(subject, sample, config, one_school=True)
+        trajectories.append(trajectory.assign(school=school, district=district))
     frame = pd.DataFrame(rows)
     ok = frame["p_value"].notna()
     if ok.any():
@@ -622,7 +648,7 @@ def _schools(
             method=config.shrinkage,
             mean=pooled_estimate if np.isfinite(pooled_estimate) else None,
         ).shrunken
-    return frame
+    return frame, pd.concat(trajectories, ignore_index=True)[SCHOOL_TRAJECTORY_COLUMNS]
 
 
 def varying_covariates(students: pd.DataFrame, covariates: tuple[str, ...]) -> tuple[str, ...]:
@@ -667,7 +693,11 @@ def comparison_school_influence(sample: pd.DataFrame, covariates: tuple[str, ...
     between comparison schools (days between tests is set by each school's test windows) moves
     weight between them, and in validation Σc_k² was about twice Σ(share)².
     """
-    rows = sample[sample[[OUTCOME, *covariates]].notna().all(axis=1) & (sample["weight"] > 0)]
+    read = [OUTCOME, *covariates, TREATMENT, "weight", CLUSTER]  # not every column's copy
+    rows = sample.loc[
+        sample[[OUTCOME, *covariates]].notna().all(axis=1) & (sample["weight"] > 0),
+        list(dict.fromkeys(read)),
+    ]
     schools = rows.loc[~rows["treated"], CLUSTER].unique()  # the few of one PL school
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EstimationWarning)  # the school's own fit warned
@@ -723,7 +753,7 @@ def _breakout(
     samples, notes = {}, {}
     for group in groups:
         keys = pd.Index(treated.loc[treated[column] == group, "student_key"])
-        samples[group] = subsample(data, pairs, keys).assign(group=group)
+        samples[group] = subsample(data, pairs, keys)
         notes[group] = _unusable(samples[group], config, cluster=None)
     estimable = [g for g in groups if not notes[g]]
     test = {"subject": subject, "scope": scope, "groups": ", ".join(estimable), "note": ""}
@@ -732,8 +762,12 @@ def _breakout(
     if len(estimable) < 2:
         test["note"] = NO_TEST
     else:
-        read = ["treated", "weight", OUTCOME, *config.covariates, CLUSTER, "group"]
-        stacked = pd.concat([samples[g][read] for g in estimable], ignore_index=True)
+        # the group labels the model's columns only: each group's sample is a few hundred
+        # thousand rows of a weighted match, and a copy of all its columns cost more
+        read = ["treated", "weight", OUTCOME, *config.covariates, CLUSTER]
+        stacked = pd.concat(
+            [samples[g][read].assign(group=g) for g in estimable], ignore_index=True
+        )
         test["note"] = _unusable(stacked, config, CLUSTER)
     if not test["note"]:
         try:
@@ -822,20 +856,22 @@ def _trajectory(
     has no interval, unless ``one_school`` (a school page's own students), where the interval
     is over its students (HC1, normal); a PL arm in fewer than ``few_schools`` schools says so."""
     rows = []
-    for arm, members in (
-        ("treated", data[data["treated"] & (data["weight"] > 0)]),
-        ("comparison", data[~data["treated"] & (data["weight"] > 0)]),
-    ):
+    # masks over the sample's columns: copying a school page's few hundred thousand rows per
+    # arm and season cost more than the fits
+    treated, weighted = data["treated"].to_numpy(dtype=bool), (data["weight"] > 0).to_numpy()
+    for arm, members in (("treated", treated & weighted), ("comparison", ~treated & weighted)):
         for season in ("fall", "spring"):
-            present = members.dropna(subset=[f"{season}_pct"])
-            values = present[f"{season}_pct"].to_numpy(float)
-            weights = present["weight"].to_numpy(float)
-            n_schools = present[CLUSTER].nunique()
-            row = {"subject": subject, "arm": arm, "season": season, "n_students": len(present)}
+            percentile = data[f"{season}_pct"]
+            present = members & percentile.notna().to_numpy()
+            values = percentile.to_numpy(float)[present]
+            weights = data["weight"].to_numpy(float)[present]
+            schools = data[CLUSTER][present]
+            n_schools = schools.nunique()
+            row = {"subject": subject, "arm": arm, "season": season, "n_students": len(values)}
             row |= {"mean_percentile": np.nan, "ci_low": np.nan, "ci_high": np.nan, "note": ""}
-            if present.empty:
+            if not len(values):
                 row["note"] = NO_PL if arm == "treated" else NO_COMPARISON
-            elif n_schools < 2 and not (one_school and len(present) > 1):
+            elif n_schools < 2 and not (one_school and len(values) > 1):
                 row["mean_percentile"] = np.average(values, weights=weights)
                 row["note"] = ONE_CLUSTER
             else:
@@ -845,7 +881,7 @@ def _trajectory(
                     if arm == "comparison":
                         row["note"] = "one comparison school: interval over its students"
                 else:
-                    groups = pd.factorize(present[CLUSTER])[0]
+                    groups = pd.factorize(schools)[0]
                     fit = model.fit(cov_type="cluster", cov_kwds={"groups": groups})
                 low, high = fit.conf_int()[0]
                 row |= {"mean_percentile": float(fit.params[0]), "ci_low": low, "ci_high": high}
@@ -853,22 +889,6 @@ def _trajectory(
                     row["note"] = f"{FEW_SCHOOLS} ({n_schools}): CR1, normal intervals"
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _school_trajectories(
-    subject: str, data: pd.DataFrame, pairs: pd.DataFrame, config: EstimateConfig
-) -> pd.DataFrame:
-    """Every PL school's trajectory (:func:`_trajectory`) against the comparison students
-    matched to it, with the weights its own estimate uses (:func:`subsample`)."""
-    frames = []
-    schools = data[data["treated"]].groupby(["district", "school"], sort=True)
-    for (district, school), students in schools:
-        sample = subsample(data, pairs, pd.Index(students["student_key"]))
-        table = _trajectory(subject, sample, config, one_school=True)
-        frames.append(table.assign(school=school, district=district))
-    if not frames:
-        return pd.DataFrame(columns=SCHOOL_TRAJECTORY_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[SCHOOL_TRAJECTORY_COLUMNS]
 
 
 def analysis_sample(

@@ -539,8 +539,10 @@ def _clusters_per_group(sample: Sample) -> np.ndarray | None:
     """Distinct clusters among each group's rows (None when unclustered)."""
     if sample.cluster is None:
         return None
-    pairs = np.unique(sample.group.astype(np.int64) * sample.n_clusters + sample.cluster)
-    return np.bincount(pairs // sample.n_clusters, minlength=len(sample.group_levels))
+    n_groups, n_clusters = len(sample.group_levels), sample.n_clusters
+    pairs = sample.group.astype(np.int64) * n_clusters + sample.cluster  # counted, not sorted
+    present = np.bincount(pairs, minlength=n_groups * n_clusters) > 0
+    return present.reshape(n_groups, n_clusters).sum(axis=1)
 
 
 def _equality_test(fit: _Fit, terms: list[str], groups: tuple) -> EqualityTest:

@@ -292,8 +292,9 @@ def wls_indicator_coefficients(
     the rows w·x, so every level's comes from one pass over the rows (the same algebra as
     :func:`fit_wls`, summed in another order: equal to rounding)."""
     factor = _factor(design)
-    has = codes >= 0
-    sums = cluster_sums(design.x[has], codes[has], n_levels, w[has])
+    # rows of no level are summed into a spare level, dropped: no copy of the design without them
+    spare = np.where(codes >= 0, codes, n_levels)
+    sums = cluster_sums(design.x, spare, n_levels + 1, w)[:n_levels]
     return cho_solve(factor, sums.T) if n_levels else np.empty((design.x.shape[1], 0))
 
 
