@@ -128,6 +128,26 @@ def test_every_pl_school_and_only_pl_schools_has_a_page_with_a_safe_name(shown):
     assert all(re.fullmatch(r"[a-z0-9-]+\.html", n) for n in names)
 
 
+def test_a_school_s_rows_are_found_by_subject_school_and_district():
+    # plan_school_pages looks each school's rows up by key rather than filtering the tables:
+    # a part is the rows a filter finds, in the table's order and with its index; a school
+    # named in two districts gets each district's rows alone.
+    table = pd.DataFrame({
+        "subject": ["math", "reading", "math", "math", "math"],
+        "group": ["Oak", "Oak", "Elm", "Oak", "Oak"],
+        "district": ["D1", "D1", "D1", "D2", "D1"],
+        "estimate": [0.1, 0.2, 0.3, 0.4, 0.5],
+    }, index=[10, 11, 12, 13, 14])  # fmt: skip
+    parts = school_pages._by_key(table, ["subject", "group", "district"])
+    for key, part in parts.items():
+        wanted = table[(table["subject"] == key[0]) & (table["group"] == key[1])
+                       & (table["district"] == key[2])]  # fmt: skip
+        pd.testing.assert_frame_equal(part, wanted)
+    assert parts[("math", "Oak", "D1")]["estimate"].tolist() == [0.1, 0.5]
+    assert parts[("math", "Oak", "D2")].index.tolist() == [13]
+    assert ("reading", "Oak", "D2") not in parts
+
+
 def test_file_names_are_unique_slugs():
     stems = school_pages.slugs([
         ("Café Été", "D1"), ("cafe ete", "D2"), ("CON", "D1"), ("Oak", "D1"), ("Oak", "D2"),
@@ -364,9 +384,14 @@ def test_a_school_name_longer_than_a_line_stays_on_the_page(tmp_path):
     assert overflowing((out / "report.html").read_text()) == []
 
 
-def test_worker_processes_write_the_same_report_pdf_and_pages(inputs, tmp_path):
+@pytest.mark.parametrize("ahead", [1, stages.PAGES_AHEAD])
+def test_worker_processes_write_the_same_report_pdf_and_pages(inputs, tmp_path, monkeypatch, ahead):
     # The report stage draws the school pages and renders the PDFs in worker processes (the
-    # report rule's threads): every file, PDFs included, is the same as one process writes.
+    # report rule's threads): every file, PDFs included, is the same as one process writes,
+    # whether some pages go to the workers after the report's PDF (ahead=1: 2 of the 5 pages
+    # before it) or all before it.
+    monkeypatch.setattr(stages, "PAGES_AHEAD", ahead)
+
     def written(workers: int) -> dict[str, bytes]:
         out = tmp_path / f"workers_{workers}"
         stages.report(
