@@ -888,38 +888,28 @@ def report(
     inputs += [school_trajectory] if school_trajectory is not None else []
     inputs += [growth_norms] if growth_norms is not None else []
     settings_used, config_input = _run_config(config)
-    with _render_pool(workers) as pool:  # its server imports while the inputs are read
-        loaded = reporting.ReportInputs(
-            estimates=io.read_parquet(estimates),
-            tests=pd.read_csv(breakout_tests),
-            trajectory=pd.read_csv(trajectory),
-            exclusions=pd.read_csv(exclusions),
-            balance={s: pd.read_csv(p) for s, p in zip(subjects, balance, strict=True)},
-            match_summaries={
-                s: io.read_json(p) for s, p in zip(subjects, match_summary, strict=True)
-            },
-            propensity={s: io.read_parquet(p) for s, p in zip(subjects, propensity, strict=True)},
-            schools=io.read_parquet(schools),
-            config=settings_used,
-            provenance=_provenance(inputs, run_time, config_input),
-            analyses={
-                a: io.read_parquet(p) for a, p in zip(analyses, analysis_estimates, strict=True)
-            },
-            **{name: None if p is None else pd.read_csv(p) for name, p in checks.items()},
-            school_year=multiyear.main_year((settings_used.get("school_years") or {}).get(cohort))
-            or (
-                None
-                if ingest_summary is None
-                else _analysed_school_year(io.read_json(ingest_summary))
-            ),
-            school_trajectory=None
-            if school_trajectory is None
-            else io.read_parquet(school_trajectory),
-            growth_norms=None if growth_norms is None else pd.read_csv(growth_norms),
-            years={
-                a: io.read_parquet(p) for a, p in zip(year_analyses, year_estimates, strict=True)
-            },
-        )
+    loaded = reporting.ReportInputs(
+        estimates=io.read_parquet(estimates),
+        tests=pd.read_csv(breakout_tests),
+        trajectory=pd.read_csv(trajectory),
+        exclusions=pd.read_csv(exclusions),
+        balance={s: pd.read_csv(p) for s, p in zip(subjects, balance, strict=True)},
+        match_summaries={s: io.read_json(p) for s, p in zip(subjects, match_summary, strict=True)},
+        propensity={s: io.read_parquet(p) for s, p in zip(subjects, propensity, strict=True)},
+        schools=io.read_parquet(schools),
+        config=settings_used,
+        provenance=_provenance(inputs, run_time, config_input),
+        analyses={a: io.read_parquet(p) for a, p in zip(analyses, analysis_estimates, strict=True)},
+        **{name: None if p is None else pd.read_csv(p) for name, p in checks.items()},
+        school_year=multiyear.main_year((settings_used.get("school_years") or {}).get(cohort))
+        or (
+            None if ingest_summary is None else _analysed_school_year(io.read_json(ingest_summary))
+        ),
+        school_trajectory=None if school_trajectory is None else io.read_parquet(school_trajectory),
+        growth_norms=None if growth_norms is None else pd.read_csv(growth_norms),
+        years={a: io.read_parquet(p) for a, p in zip(year_analyses, year_estimates, strict=True)},
+    )
+    with _render_pool(workers) as pool:  # its workers start while the report is planned
         plan = reporting.plan_report(
             loaded,
             min_n=int(settings.get("min_n", 10)),
