@@ -873,8 +873,7 @@ def report(
     stage's CSV) adds the section on growth against NWEA's norms. A multi-year cohort's other
     analyses (``year_analyses``, with each one's ``year_estimates``) add the section on several
     school years. ``workers`` processes (the report rule's threads) draw the school pages and
-    render the PDFs while this one renders the report and writes the figures and tables: the
-    same files for any number.
+    render the PDFs while this one writes the figures and tables: the same files for any number.
     """
     _check_named_files("--analyses", analyses, "--analysis-estimates", analysis_estimates)
     _check_named_files("--year-analyses", year_analyses, "--year-estimates", year_estimates)
@@ -909,8 +908,8 @@ def report(
         growth_norms=None if growth_norms is None else pd.read_csv(growth_norms),
         years={a: io.read_parquet(p) for a, p in zip(year_analyses, year_estimates, strict=True)},
     )
-    with _render_pool(workers) as pool:  # its workers start while the report is planned
-        plan = reporting.plan_report(
+    with _render_pool(workers) as pool:  # its workers start while the report is built
+        result = reporting.build_report(
             loaded,
             min_n=int(settings.get("min_n", 10)),
             title=title,
@@ -918,29 +917,17 @@ def report(
             pages=None if school_pages is None else _school_links(Path(html), Path(school_pages)),
             name_others=bool((settings.get("school_pages") or {}).get("name_others", False)),
         )
-        pages = []
+        tasks = [] if pdf is None else [(io.write_pdf, result.html, pdf)]
         if school_pages is not None:
             folder = Path(school_pages)
             folder.mkdir(parents=True, exist_ok=True)  # a cohort without PL schools
-            pages = [(_write_school_page, p, folder, pdf is not None) for p in plan.school_pages]
-        # The workers draw the first pages while this process draws the report's figures and
-        # renders its page; the report's PDF, the longest task, then goes in line before the
-        # other pages, not after them, and this process writes the figures and tables.
-        first = PAGES_AHEAD * workers if pool else 0
-        started = [pool.submit(*task) for task in pages[:first]] if pool else []
-        result = reporting.render_report(plan)
-        tasks = ([] if pdf is None else [(io.write_pdf, result.html, pdf)]) + pages[first:]
-        started += [pool.submit(*task) for task in tasks] if pool else []
+            tasks += [(_write_school_page, p, folder, pdf is not None) for p in result.school_pages]
+        started = [pool.submit(*task) for task in tasks] if pool else []
         _write_report(result, html, None, figures, tables, suppression_log)
         for function, *args in [] if pool else tasks:
             function(*args)
         for future in started:
             future.result()  # a worker's error, raised here
-
-
-#: School pages handed to each worker before the report's page is rendered: they draw them in
-#: the ~2 s this process takes to draw and embed the report's figures (a page takes ~0.5 s).
-PAGES_AHEAD = 4
 
 
 #: What the report's worker processes import once, in the server they are forked from.
@@ -957,9 +944,8 @@ def _render_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
     """``workers`` processes for the report's PDFs and school pages (None: this one alone).
 
     They fork from a server process that imports the report's libraries once, while this one
-    reads the inputs and plans the report; forking this process itself would copy it
-    mid-flight, with threads (pyarrow's, BLAS's) whose locks the children would inherit in any
-    state."""
+    builds the report; forking this process itself would copy it mid-flight, with threads
+    (pyarrow's, BLAS's) whose locks the children would inherit in any state."""
     if workers < 2 or "forkserver" not in multiprocessing.get_all_start_methods():
         yield None
         return

@@ -386,14 +386,9 @@ def test_a_school_name_longer_than_a_line_stays_on_the_page(tmp_path):
     assert overflowing((out / "report.html").read_text()) == []
 
 
-@pytest.mark.parametrize("ahead", [1, stages.PAGES_AHEAD])
-def test_worker_processes_write_the_same_report_pdf_and_pages(inputs, tmp_path, monkeypatch, ahead):
+def test_worker_processes_write_the_same_report_pdf_and_pages(inputs, tmp_path):
     # The report stage draws the school pages and renders the PDFs in worker processes (the
-    # report rule's threads): every file, PDFs included, is the same as one process writes,
-    # whether some pages go to the workers after the report's PDF (ahead=1: 2 of the 5 pages
-    # before it) or all before it.
-    monkeypatch.setattr(stages, "PAGES_AHEAD", ahead)
-
+    # report rule's threads): every file, PDFs included, is the same as one process writes.
     def written(workers: int) -> dict[str, bytes]:
         out = tmp_path / f"workers_{workers}"
         stages.report(

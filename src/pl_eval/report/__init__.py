@@ -6,12 +6,9 @@ from pl_eval.report.render import (
     CombinedInputs,
     Report,
     ReportInputs,
-    ReportPlan,
     build_combined_report,
     build_report,
     draw_school_page,
-    plan_report,
-    render_report,
 )
 from pl_eval.report.school_pages import SchoolLinks
 from pl_eval.report.suppression import Suppressed, suppress
@@ -22,7 +19,6 @@ __all__ = [
     "Finding",
     "Report",
     "ReportInputs",
-    "ReportPlan",
     "SchoolLinks",
     "Suppressed",
     "across_cohorts",
@@ -31,8 +27,6 @@ __all__ = [
     "describe_overrides",
     "draw_school_page",
     "findings",
-    "plan_report",
-    "render_report",
     "sensitivity",
     "suppress",
 ]

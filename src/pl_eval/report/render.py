@@ -18,7 +18,6 @@ import base64
 import functools
 import io as bytes_io
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import jinja2
@@ -129,34 +128,7 @@ class Report:
         )
 
 
-@dataclass(frozen=True)
-class ReportPlan:
-    """A report before its figures are embedded and its page rendered (:func:`render_report`):
-    the report stage hands the school pages to its worker processes first, so they draw them
-    while it renders the report."""
-
-    context: dict  # the page's template context but its figures
-    figures: dict[str, Callable[[], Figure]]  # each one's drawing, in the page's order
-    tables: dict[str, pd.DataFrame]
-    suppression_log: pd.DataFrame
-    findings: list[Finding]
-    school_pages: list[school_pages.PagePlan] = field(default_factory=list)
-
-
-def build_report(inputs: ReportInputs, **options) -> Report:
-    """The report of one cohort (:func:`plan_report`'s ``options``), rendered."""
-    return render_report(plan_report(inputs, **options))
-
-
-def render_report(plan: ReportPlan) -> Report:
-    """A planned report's page: its figures drawn and embedded as PNG, its template rendered."""
-    figs = {name: draw() for name, draw in plan.figures.items()}
-    drawn = {name: (_png_data_uri(fig), fig.get_label()) for name, fig in figs.items()}
-    html = environment().get_template("report.html.j2").render(**plan.context, figures=drawn)
-    return Report(html, figs, plan.tables, plan.suppression_log, plan.findings, plan.school_pages)
-
-
-def plan_report(
+def build_report(
     inputs: ReportInputs,
     *,
     min_n: int = 10,
@@ -164,8 +136,8 @@ def plan_report(
     round_to: int = 1,
     pages: school_pages.SchoolLinks | None = None,
     name_others: bool = False,
-) -> ReportPlan:
-    """The plan of one cohort's report, with cells under ``min_n`` students per arm suppressed and
+) -> Report:
+    """The report of one cohort, with cells under ``min_n`` students per arm suppressed and
     complementary suppression (or counts rounded to ``round_to``) solved over every count the
     report, its tables and its school pages publish (:func:`published_cells`). With ``pages``,
     one page per PL school (:mod:`pl_eval.report.school_pages`; other schools named on them
@@ -217,22 +189,21 @@ def plan_report(
     )
     found = findings(headline.table.assign(scope="pooled"), tests, counts, min_n)
 
-    # each figure drawn by render_report, once the school pages are handed out
-    figs: dict[str, Callable[[], Figure]] = {}
+    figs: dict[str, Figure] = {}
     for s in subjects:
         rows = shown[shown["subject"] == s]
         n_hidden = int((schools.hidden & (schools.table["subject"] == s)).sum())
-        figs[f"forest_{s}"] = functools.partial(figures.forest_plot, rows, pooled_row[s], n_hidden)
-        figs[f"breakouts_{s}"] = functools.partial(
-            figures.breakout_plot, shown_breakouts[shown_breakouts["subject"] == s], pooled_row[s]
+        figs[f"forest_{s}"] = figures.forest_plot(rows, pooled_row[s], n_hidden)
+        figs[f"breakouts_{s}"] = figures.breakout_plot(
+            shown_breakouts[shown_breakouts["subject"] == s], pooled_row[s]
         )
-    figs["trajectory"] = functools.partial(figures.trajectory_plot, trajectory.table)
+    figs["trajectory"] = figures.trajectory_plot(trajectory.table)
     for s, table in sorted(inputs.balance.items()):
-        figs[f"love_{s}"] = functools.partial(figures.love_plot, table)
+        figs[f"love_{s}"] = figures.love_plot(table)
     for s, scores in sorted(inputs.propensity.items()):
         if len(scores):
             outside = inputs.match_summaries.get(s, {}).get("outside_support", 0)
-            figs[f"overlap_{s}"] = functools.partial(figures.overlap_plot, scores, outside)
+            figs[f"overlap_{s}"] = figures.overlap_plot(scores, outside)
 
     sensitivity = None
     if inputs.analyses:
@@ -242,12 +213,8 @@ def plan_report(
             min_n=min_n,
             decision=decision,
         )
-        figs["sensitivity"] = functools.partial(
-            figures.comparison_plot,
-            sensitivity.shown(),
-            "analysis",
-            "specification",
-            highlight=compare.MAIN,
+        figs["sensitivity"] = figures.comparison_plot(
+            sensitivity.shown(), "analysis", "specification", highlight=compare.MAIN
         )
 
     window = growth.window_text(inputs.config, inputs.school_year)
@@ -269,8 +236,7 @@ def plan_report(
             min_n=min_n,
             decision=decision,
         )
-        figs["years"] = functools.partial(
-            figures.comparison_plot,
+        figs["years"] = figures.comparison_plot(
             years.effects.table[~years.effects.hidden].assign(scope="pooled", group="all"),
             "school_years",
             "period",  # a school year or a span of several
@@ -295,7 +261,7 @@ def plan_report(
         min_n=min_n,
         years_studied=1 + sum(1 for n in inputs.years if several_years.is_one_year(n)),
     )
-    figs["brief"] = functools.partial(brief.answer_plot, front.answer)
+    figs["brief"] = brief.answer_plot(front.answer)
     tables = {
         "headline": headline.table,
         "headline_school_weighted": school_weighted.table,
@@ -347,15 +313,17 @@ def plan_report(
         "window": window,
         "growth": norms_growth,
         "years": years,
+        "figures": {name: (_png_data_uri(fig), fig.get_label()) for name, fig in figs.items()},
         "config": _flatten(inputs.config),
         "method": method_text(inputs.config),
         "provenance": inputs.provenance,
         "min_n": min_n,
         "n_suppressed": len(log),
     }
+    html = environment().get_template("report.html.j2").render(**context)
     if pages_path is not None:  # the pages' suppressed cells: logged after the report's count
         log = pd.concat([log, pages_path.log], ignore_index=True)
-    return ReportPlan(context, figs, tables, log[LOG_COLUMNS], found, plans)
+    return Report(html, figs, tables, log[LOG_COLUMNS], found, plans)
 
 
 def draw_school_page(plan: school_pages.PagePlan) -> school_pages.SchoolPage:
