@@ -128,6 +128,28 @@ def test_every_pl_school_and_only_pl_schools_has_a_page_with_a_safe_name(shown):
     assert all(re.fullmatch(r"[a-z0-9-]+\.html", n) for n in names)
 
 
+def test_a_school_s_rows_are_found_by_subject_school_and_district():
+    # plan_school_pages looks each school's rows up by key rather than filtering the tables:
+    # the rows at a key's positions are the rows a filter finds, in the table's order and with
+    # its index; a school named in two districts gets each district's rows alone.
+    table = pd.DataFrame({
+        "subject": ["math", "reading", "math", "math", "math"],
+        "group": ["Oak", "Oak", "Elm", "Oak", "Oak"],
+        "district": ["D1", "D1", "D1", "D2", "D1"],
+        "estimate": [0.1, 0.2, 0.3, 0.4, 0.5],
+    }, index=[10, 11, 12, 13, 14])  # fmt: skip
+    positions = school_pages._positions(table, ["subject", "group", "district"])
+    for key, rows in positions.items():
+        wanted = table[(table["subject"] == key[0]) & (table["group"] == key[1])
+                       & (table["district"] == key[2])]  # fmt: skip
+        pd.testing.assert_frame_equal(table.iloc[rows], wanted)
+    assert positions[("math", "Oak", "D1")] == [0, 4]
+    assert positions[("math", "Oak", "D2")] == [3]
+    assert ("reading", "Oak", "D2") not in positions
+    nobody = table["subject"] == "science"
+    pd.testing.assert_frame_equal(table.iloc[[]], table[nobody])  # a school without rows
+
+
 def test_file_names_are_unique_slugs():
     stems = school_pages.slugs([
         ("Café Été", "D1"), ("cafe ete", "D2"), ("CON", "D1"), ("Oak", "D1"), ("Oak", "D2"),

@@ -68,6 +68,20 @@ def test_pdf_bytes_do_not_depend_on_the_time_of_writing(tmp_path, monkeypatch):
     assert "SOURCE_DATE_EPOCH" not in os.environ  # set only while rendering
 
 
+def test_a_pdf_after_others_in_one_process_is_the_pdf_of_a_fresh_process(tmp_path):
+    # The PDFs a process writes share one WeasyPrint font configuration: a page rendered after
+    # pages using other fonts and glyphs (bold, italics, other scripts) has the bytes it has
+    # when rendered first, with a configuration of its own.
+    page = "<!DOCTYPE html><html><body><h1>Peña Elementary</h1><p>0.12 to 0.19</p></body></html>"
+    io._font_config.cache_clear()
+    io.write_pdf(page, tmp_path / "first.pdf")
+    io._font_config.cache_clear()
+    for i, other in enumerate(["<b>Ωmega − 3</b>", "<i>Ünïcode</i> <code>x = 1</code>"]):
+        io.write_pdf(f"<!DOCTYPE html><html><body><p>{other}</p></body></html>", tmp_path / f"{i}")
+    io.write_pdf(page, tmp_path / "after.pdf")
+    assert (tmp_path / "after.pdf").read_bytes() == (tmp_path / "first.pdf").read_bytes()
+
+
 def test_read_parquet_where_keeps_one_value_s_rows_and_the_file_s_dtypes(tmp_path):
     # A match job reads its subject's half of the panel, a batch at a time; the rows and
     # dtypes (categories in the file's order) are those of reading the whole file.
