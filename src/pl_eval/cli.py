@@ -10,6 +10,7 @@ import argparse
 import inspect
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -434,18 +435,34 @@ def _reported_errors() -> tuple[type[Exception], ...]:
     return (InputError, ConfigError, NotReady, *loaded)
 
 
+#: The variables that set the threads of the BLAS libraries numpy and scipy ship (OpenBLAS;
+#: MKL, BLIS or Accelerate in other builds). Not OMP_NUM_THREADS: Snakemake sets it to a job's
+#: ``threads``, and Arrow sizes its thread pool by it.
+BLAS_THREADS = (
+    "OPENBLAS_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         _configure_logging(args.log)
+        # One BLAS thread, as Snakemake gives its jobs: the blocking of a threaded matrix
+        # product changes its last bits, and outputs must not depend on the machine's cores.
+        # Stages load numpy and scipy (each with its own BLAS) lazily, after any threadpool
+        # limit taken here, which only reaches libraries already loaded; the variables reach
+        # the rest as they load.
+        os.environ.update(dict.fromkeys(BLAS_THREADS, "1"))
         from threadpoolctl import threadpool_limits
 
         from pl_eval import stages
 
         stage: Callable[..., None] = getattr(stages, args.stage)
         wanted = inspect.signature(stage).parameters
-        # One BLAS thread, as Snakemake gives its jobs: the blocking of a threaded matrix
-        # product changes its last bits, and outputs must not depend on the machine's cores.
         with threadpool_limits(limits=1):
             stage(**{k: v for k, v in vars(args).items() if k in wanted})
     except _reported_errors() as exc:

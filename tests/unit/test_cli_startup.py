@@ -98,3 +98,27 @@ def test_a_lazy_submodule_imports_its_parent_on_first_use_only():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split() == ["False", "6"], done.stderr
+
+
+def test_a_stage_runs_with_one_blas_thread_in_every_library_it_loads():
+    """Stages load numpy and scipy (each with its own OpenBLAS) after pl-eval has limited the
+    BLAS threads, so a limit on the libraries loaded at the time reached none of them: run by
+    hand, a job used every core and its outputs differed in the last bits from Snakemake's
+    (which sets the variables itself; here they are unset)."""
+    code = (
+        "import os, sys\n"
+        "from pl_eval import cli, stages\n"
+        "for name in cli.BLAS_THREADS: os.environ.pop(name, None)\n"
+        "def probe(**_):\n"
+        "    import numpy, scipy.linalg\n"
+        "    from threadpoolctl import threadpool_info\n"
+        "    blas = [i for i in threadpool_info() if i['user_api'] == 'blas']\n"
+        "    print(len(blas), sorted({i['num_threads'] for i in blas}))\n"
+        "stages.growth_norms = probe\n"
+        "cli.main(['growth-norms', '--panel', 'p', '--subjects', 'math', '--matched', 'm',"
+        " '--growth-norms', 'g'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    libraries, threads = done.stdout.split(maxsplit=1)
+    assert int(libraries) >= 1 and threads.strip() == "[1]", done.stdout
