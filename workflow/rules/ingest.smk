@@ -40,7 +40,7 @@ rule ingest:
     params:
         read_exports=lambda w, input: str(Path(input.read_exports).parent),
         settings=settings("ingest"),
-    priority: main_first
+    priority: PANELS_FIRST
     resources:
         mem_mb=mem_mb("ingest"),
     conda:

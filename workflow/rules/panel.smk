@@ -14,7 +14,7 @@ rule build_panel:
         years=panel_years,
     wildcard_constraints:
         cohort=NOT_YEAR_ANALYSIS,
-    priority: main_first
+    priority: PANELS_FIRST
     resources:
         mem_mb=mem_mb("build_panel"),
     conda:
