@@ -738,7 +738,7 @@ def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) 
     ]
     if problems:  # a file has problems reading it or no data rows, never both: in file order
         raise InputError(sorted(problems, key=lambda p: p.file))
-    pa.default_memory_pool().release_unused()  # parse buffers are freed; give them back now
+    release_memory()  # parse buffers are freed; give them back now
     return RawExports(frame, encodings, blanks)
 
 
@@ -1009,8 +1009,8 @@ def write_parquet_text(table: pa.Table, path: str | Path, rows: np.ndarray | Non
             [_row_group_column(part[f.name], picked, f.type) for f in schema], schema=schema
         )
 
-    pa.default_memory_pool().release_unused()  # buffers freed before: given back first
+    release_memory()  # buffers freed before: given back first
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for start in range(0, max(count, 1), ROW_GROUP_ROWS):
             writer.write_table(row_group(start))
-            pa.default_memory_pool().release_unused()
+            release_memory()
