@@ -152,17 +152,20 @@ def per_analysis_subject(name):
 
 # A heavy job's memory, MB: a floor (interpreter and libraries) plus so many MB per MB of its
 # inputs, from the one-year national cohort's peaks (benchmarks/results max_rss; inputs
-# 1.9 GB of exports, 0.68 GB typed, 55 MB scores, 48 MB panel): read_exports 1.7 GB, ingest
-# 1.3, build_panel 1.3-1.4 (a subject at a time), match 0.7-0.8, estimate 0.3 (entropy
-# weights keep every comparison student, so that sample is the panel's size: its
-# sensitivity_analysis job 1.6), robustness 0.8, report 1.1 (build_panel asks 1.58 GB, 13%
-# over its peak of 1.40 GB). make run caps their sum (MEM_MB, Snakemake's --resources), so
-# heavy jobs do not run side by side beyond it; a job asking more than the cap runs alone
-# (Snakemake lowers its request to the cap).
+# 1.9 GB of exports, 0.68 GB typed, 53 MB scores and rejects, 48 MB panel): read_exports
+# 1.7 GB, ingest 1.3, build_panel 1.3 (a subject at a time), match 0.7-0.8, estimate 0.3
+# (entropy weights keep every comparison student, so that sample is the panel's size: its
+# sensitivity_analysis job 1.6), robustness 0.8, report 1.1. build_panel asks 1.37 GB, 6% over
+# its peak (1.27-1.29 GB by /usr/bin/time -v, the cohort's panel and its variant's), so that a
+# cohort's two panels run side by side under make run's cap (at 24 MB per MB they asked 1.6 GB
+# each, and the variant's panel waited 8 s for the cohort's). These requests only schedule
+# local runs (profiles/slurm sets its own): make run caps their sum (MEM_MB, Snakemake's
+# --resources), so heavy jobs do not run side by side beyond it; a job asking more than the
+# cap runs alone (Snakemake lowers its request to the cap).
 MEMORY = {
     "read_exports": (300, 0.75),
     "ingest": (300, 1.5),
-    "build_panel": (300, 24),
+    "build_panel": (300, 20),
     "year_analysis": (300, 38),
     "match": (300, 10),
     "match_stratum": (300, 10),
