@@ -227,16 +227,15 @@ def subject_parts(
     return [list(SUBJECTS)]
 
 
-def window_tests(
+def in_window(
     tests: pa.Table,
     term_year: dict[str, tuple[str, str]],
     categories: dict[str, pd.CategoricalDtype],
     subjects: Sequence[str] = SUBJECTS,
-) -> pd.DataFrame:
-    """The rows of ``tests`` (:func:`category_codes`'s table and ``categories``) that
-    :func:`build_panel` pairs: ``subjects``' tests of the window's terms
-    (:meth:`pl_eval.windows.Window.terms`). Selected before pandas converts them: a
-    multi-year cohort's other years and seasons cost nothing then."""
+) -> pa.ChunkedArray:
+    """Whether each row of ``tests`` (:func:`category_codes`'s table and ``categories``) is
+    one :func:`build_panel` pairs: ``subjects``' tests of the window's terms
+    (:meth:`pl_eval.windows.Window.terms`)."""
 
     def among(name: str, values: Sequence[str]) -> pa.ChunkedArray:
         return _among(tests[name], categories[name], values)
@@ -245,7 +244,32 @@ def window_tests(
     for season, year in term_year.values():
         here = pc.and_(among("season", [season]), among("school_year", [year]))
         in_term = here if in_term is None else pc.or_(in_term, here)
-    return _frame(tests.filter(pc.and_(among("subject", subjects), in_term)), categories)
+    return pc.and_(among("subject", subjects), in_term)
+
+
+def window_tests(
+    tests: pa.Table,
+    term_year: dict[str, tuple[str, str]],
+    categories: dict[str, pd.CategoricalDtype],
+    subjects: Sequence[str] = SUBJECTS,
+) -> pd.DataFrame:
+    """The rows of ``tests`` (:func:`category_codes`'s table and ``categories``) that
+    :func:`build_panel` pairs (:func:`in_window`), as a frame. Selected before pandas
+    converts them: a multi-year cohort's other years and seasons cost nothing then."""
+    return _frame(tests.filter(in_window(tests, term_year, categories, subjects)), categories)
+
+
+def with_measures(coded: pa.Table, measures: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """One table of ``columns``, in that order, from :func:`category_codes`'s table of the
+    text columns and a table of the other columns of the same rows (with ``coded``'s
+    schema metadata, which pandas reads the columns' types from)."""
+    if coded.num_rows != measures.num_rows:
+        raise ValueError(f"{coded.num_rows} rows of text, {measures.num_rows} of measures")
+    parts = {name: coded[name] for name in coded.column_names}
+    parts |= {name: measures[name] for name in measures.column_names}
+    return pa.table(
+        [parts[c] for c in columns], names=list(columns), metadata=coded.schema.metadata
+    )
 
 
 def exposure_history(

@@ -297,9 +297,12 @@ def build_panel(
         raise ConfigError("build_panel: a placebo takes one --school-year and no later spring")
     norms = _norms(settings.get("norms_year", 2020))
     window = windows.Window.named(settings.get("window"))
-    table = io.read_parquet_table(
-        scores, columns=_score_columns(scores, window), categories=panels.CATEGORICAL_COLUMNS
-    )
+    columns = _score_columns(scores, window)
+    coded = [c for c in columns if c in panels.CATEGORICAL_COLUMNS]
+    # The text columns of every row first (the categories, the terms held, the exposure), the
+    # measures of the window's rows only later: a multi-year cohort's other terms are never
+    # decoded (a span of the three-year national study held 2.7 GB with every row's).
+    table = io.read_parquet_table(scores, columns=coded, categories=coded)
     tests = panels.held_terms(table)  # the checks below look at the terms the scores hold
     table, categories = panels.category_codes(table)
     io.release_memory()  # the table as read
@@ -341,8 +344,14 @@ def build_panel(
     exposed = multiyear.exposure(
         panels.exposure_history(table, spring_year or year, categories), facts, spring_year or year
     )  # counted once for every part, before the parts' tests are taken
+    rows = panels.in_window(table, terms, categories)
+    table = table.filter(rows)  # every row's text: the window's only from here on
+    io.release_memory()
+    measures = io.read_parquet_rows(scores, [c for c in columns if c not in coded], rows)
+    table = panels.with_measures(table, measures, columns)
+    del measures, rows
     paired = [panels.window_tests(table, terms, categories, subjects) for subjects in parts]
-    del table  # every row of the scores: the panel needs only these frames of them
+    del table  # the window's rows of the scores: the panel needs only these frames of them
     io.release_memory()
     rejected = io.read_parquet(
         rejects, columns=panels.REJECT_COLUMNS, categories=panels.CATEGORICAL_COLUMNS

@@ -427,3 +427,37 @@ def test_category_codes_are_unify_dictionaries_codes():
     )
     assert empty.num_rows == 0 and empty["key"].type == pa.int32()
     assert list(dtypes["key"].categories) == []
+
+
+def test_parquet_rows_are_the_flagged_rows_read_a_batch_at_a_time(tmp_path):
+    # The panel reads the measures of a multi-year cohort's window rows only, selecting
+    # each batch as it is decoded: the rows kept, their order and the file's pandas
+    # metadata must be those of the whole file filtered, across batch boundaries (65,536).
+    n = 70_000
+    frame = pd.DataFrame(
+        {"rit": np.arange(n, dtype=float), "grade": pd.array(np.arange(n) % 13, dtype="Int64")}
+    )
+    path = tmp_path / "scores.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=30_000)
+    keep = (np.arange(n) % 7 == 0) | ((np.arange(n) > 65_530) & (np.arange(n) < 65_540))
+    rows = pa.chunked_array([keep[:40_000], keep[40_000:]])  # chunks unlike the batches
+    got = io.read_parquet_rows(path, ["grade", "rit"], rows)
+    whole = pq.read_table(path, columns=["grade", "rit"])
+    assert got.equals(whole.filter(pa.array(keep)))
+    assert got.schema.metadata == whole.schema.metadata and got.num_rows == keep.sum()
+    assert 65_535.0 in got["rit"].to_pylist() and 65_536.0 in got["rit"].to_pylist()
+    expected = frame.loc[keep, ["grade", "rit"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got.to_pandas(), expected)  # Int64 back from the metadata
+    with pytest.raises(ValueError, match="69999 row flags for 70000 rows"):
+        io.read_parquet_rows(path, ["rit"], rows.slice(1))
+
+
+def test_measures_join_the_coded_columns_in_the_files_order():
+    coded = pa.table({"key": [0, 1], "season": [1, 0]}, metadata={"pandas": "{}"})
+    measures = pa.table({"rit": [200.0, 210.0]})
+    table = panel_module.with_measures(coded, measures, ["key", "rit", "season"])
+    assert table.column_names == ["key", "rit", "season"]
+    assert table["rit"].to_pylist() == [200.0, 210.0] and table["season"].to_pylist() == [1, 0]
+    assert table.schema.metadata == {b"pandas": b"{}"}
+    with pytest.raises(ValueError, match="2 rows of text, 1 of measures"):
+        panel_module.with_measures(coded, measures.slice(1), ["key", "rit", "season"])

@@ -47,11 +47,12 @@ def group_ids(*columns: pd.Series) -> tuple[np.ndarray, list[np.ndarray]]:
     distinct combination (-1 for missing). Combines codes arithmetically instead of hashing
     strings, so millions of rows cost a few integer operations.
     """
-    codes = [categorical(c).cat.codes.to_numpy().astype(np.int64) + 1 for c in columns]
     sizes = [len(categorical(c).cat.categories) + 1 for c in columns]
     combined = np.zeros(len(columns[0]), dtype=np.int64)
-    for code, size in zip(codes, sizes, strict=True):
-        combined = combined * size + code
+    for column, size in zip(columns, sizes, strict=True):  # in place: one array of int64
+        combined *= size
+        combined += categorical(column).cat.codes.to_numpy()
+        combined += 1
     ids, uniques = pd.factorize(combined)
     parts = []
     for size in reversed(sizes):
