@@ -81,9 +81,9 @@ def test_a_lazy_module_loads_on_first_use():
     code = (
         "from pl_eval import lazy\nimport sys\n"
         "m = lazy.module('pl_eval.matching')\n"
-        "print('pl_eval.matching.api' in sys.modules)\n"
+        "print('pl_eval.matching.errors' in sys.modules)\n"
         "m.MatchingError\n"
-        "print('pl_eval.matching.api' in sys.modules)"
+        "print('pl_eval.matching.errors' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split() == ["False", "True"], done.stderr
