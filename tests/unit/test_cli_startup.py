@@ -1,7 +1,10 @@
 """Cheap jobs: the pl-eval command imports a library only when the stage that runs uses it."""
 
+import inspect
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +125,135 @@ def test_a_stage_runs_with_one_blas_thread_in_every_library_it_loads():
     assert done.returncode == 0, done.stderr
     libraries, threads = done.stdout.split(maxsplit=1)
     assert int(libraries) >= 1 and threads.strip() == "[1]", done.stdout
+
+
+#: Each workflow job type and the modules it imported though it never used them: the ingest
+#: pipeline and the matcher (through their packages' imports), the model library (combine
+#: only joins tables), tqdm (jobs log to a file), PyYAML (settings come as JSON).
+NOT_USED = {
+    "read_exports": ("tqdm", "yaml"),
+    "ingest": ("tqdm", "yaml"),
+    "build_panel": ("pl_eval.ingest.pipeline", "tqdm", "yaml"),
+    "match": ("pl_eval.ingest.pipeline", "tqdm", "yaml"),
+    "estimate": (
+        "pl_eval.ingest.pipeline", "pl_eval.matching.api", "pl_eval.matching.cohort",
+        "pl_eval.panel", "tqdm", "yaml",
+    ),
+    "combine_estimates": (
+        "pl_eval.estimation.models", "scipy.special", "scipy.linalg", "tqdm", "yaml",
+    ),
+    "growth_norms": ("pl_eval.ingest.pipeline", "tqdm", "yaml"),
+    "robustness": (
+        "pl_eval.ingest.pipeline", "pl_eval.matching.api", "pl_eval.matching.cohort", "tqdm",
+        "yaml",
+    ),
+}  # fmt: skip
+SMALL_COHORT = Path(__file__).parents[1] / "data" / "small_cohort"
+
+
+@pytest.fixture(scope="module")
+def small_jobs(tmp_path_factory) -> dict[str, list[str]]:
+    """Each job type's ``pl-eval`` arguments, as the workflow gives them, on the small test
+    cohort; the inputs of each are the outputs of the jobs before it, run here."""
+    from pl_eval import cli, stages
+    from pl_eval.config import analysis_section
+
+    out = tmp_path_factory.mktemp("jobs")
+    config = stages._load_config(Path(__file__).parents[2] / "config" / "config.yaml")
+    estimate = analysis_section(config, "main", "estimate")
+
+    def at(*names: str) -> list[str]:
+        return [str(out / name) for name in names]
+
+    def settings(section: dict) -> list[str]:
+        return ["--settings", json.dumps(section)]
+
+    per_subject = {
+        name: at(*(f"{name}_{s}.parquet" for s in ("math", "reading")))
+        for name in ("matched", "pairs", "estimates", "tests", "trajectory")
+    }
+    jobs = {
+        "read_exports": [
+            "read-exports", str(SMALL_COHORT), "--out", *at("read_exports"),
+            *settings(config["ingest"]),
+        ],
+        "ingest": [
+            "ingest", "--read-exports", *at("read_exports"),
+            *(x for k in ("scores", "duplicates", "rejects", "schools")
+              for x in (f"--{k}", *at(f"{k}.parquet"))),
+            "--summary", *at("ingest_summary.json"), *settings(config["ingest"]),
+        ],
+        "build_panel": [
+            "build-panel",
+            *(x for k in ("scores", "rejects", "schools", "panel")
+              for x in (f"--{k}", *at(f"{k}.parquet"))),
+            "--exclusions", *at("exclusions.csv"), "--lost-students", *at("lost.parquet"),
+            *settings(config["panel"]),
+        ],
+        "match": [
+            "match", "--panel", *at("panel.parquet"), "--subject", "math",
+            "--matched", per_subject["matched"][0], "--pairs", per_subject["pairs"][0],
+            "--propensity", *at("propensity.parquet"), "--balance", *at("balance.csv"),
+            "--summary", *at("match.json"), "--love-plot", *at("love.png"),
+            "--overlap-plot", *at("overlap.png"), *settings(config["match"]),
+        ],
+        "estimate": [
+            "estimate", "--subjects", "math", "--matched", per_subject["matched"][0],
+            "--pairs", per_subject["pairs"][0], "--estimates", per_subject["estimates"][0],
+            "--breakout-tests", per_subject["tests"][0],
+            "--trajectory", per_subject["trajectory"][0], *settings(estimate),
+        ],
+        "combine_estimates": [
+            "combine-estimates",
+            "--subject-estimates", *per_subject["estimates"],
+            "--subject-breakout-tests", *per_subject["tests"],
+            "--subject-trajectories", *per_subject["trajectory"],
+            "--estimates", *at("estimates.parquet"), "--estimates-csv", *at("estimates.csv"),
+            "--breakout-tests", *at("tests.csv"), "--trajectory", *at("trajectory.csv"),
+            "--summary", *at("summary.txt"),
+        ],
+        "growth_norms": [
+            "growth-norms", "--panel", *at("panel.parquet"), "--subjects", "math",
+            "--matched", per_subject["matched"][0], "--growth-norms", *at("growth.csv"),
+            *settings(config["panel"]),
+        ],
+        "robustness": [
+            "robustness", "--subjects", "math", "--matched", per_subject["matched"][0],
+            "--pairs", per_subject["pairs"][0], "--estimates", *at("estimates.parquet"),
+            "--panel", *at("panel.parquet"), "--lost-students", *at("lost.parquet"),
+            "--exclusions", *at("exclusions.csv"),
+            *(x for k in ("confounding", "attrition", "attrition-baseline", "lee-bounds")
+              for x in (f"--{k}", *at(f"{k}.csv"))),
+            *settings(estimate),
+        ],
+    }  # fmt: skip
+    reading = [
+        "estimate", "--subjects", "reading", "--matched", per_subject["matched"][1],
+        "--pairs", per_subject["pairs"][1], "--estimates", per_subject["estimates"][1],
+        "--breakout-tests", per_subject["tests"][1],
+        "--trajectory", per_subject["trajectory"][1], *settings(estimate),
+    ]  # fmt: skip
+    match_reading = [
+        a.replace("_math", "_reading") if a != "math" else "reading" for a in jobs["match"]
+    ]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PL_EVAL_KEY", "small-cohort-key")
+        for name, argv in jobs.items():
+            for each in {"match": [argv, match_reading], "estimate": [argv, reading]}.get(
+                name, [argv]
+            ):
+                args = cli._parser().parse_args(each)
+                stage = getattr(stages, args.stage)
+                wanted = inspect.signature(stage).parameters
+                stage(**{k: v for k, v in vars(args).items() if k in wanted})
+        yield jobs
+
+
+@pytest.mark.parametrize("job", NOT_USED)
+def test_a_workflow_job_imports_only_what_its_stage_uses(job, small_jobs, monkeypatch):
+    """Each job type run as the workflow runs it, in a fresh process: it imports none of the
+    modules its stage never uses (they cost the one-year national run's 24 jobs about 0.1 to
+    0.2 CPU s each)."""
+    monkeypatch.setenv("PL_EVAL_KEY", "small-cohort-key")
+    code = f"from pl_eval import cli\nassert cli.main({small_jobs[job]!r}) == 0"
+    assert loaded_after(code, NOT_USED[job]) == []
