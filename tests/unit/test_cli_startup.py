@@ -128,8 +128,9 @@ def test_a_stage_runs_with_one_blas_thread_in_every_library_it_loads():
 
 
 #: Each workflow job type and the modules it imported though it never used them: the ingest
-#: pipeline and the matcher (through their packages' imports), the model library (combine
-#: only joins tables), tqdm (jobs log to a file), PyYAML (settings come as JSON).
+#: pipeline and the matcher (through their packages' imports), the model library (combine and
+#: the report only join and show tables), tqdm (jobs log to a file), PyYAML (settings come as
+#: JSON).
 NOT_USED = {
     "read_exports": ("tqdm", "yaml"),
     "ingest": ("tqdm", "yaml"),
@@ -142,19 +143,23 @@ NOT_USED = {
     "combine_estimates": (
         "pl_eval.estimation.models", "scipy.special", "scipy.linalg", "tqdm", "yaml",
     ),
-    "growth_norms": ("pl_eval.ingest.pipeline", "tqdm", "yaml"),
+    "sensitivity_analysis": ("pl_eval.ingest.pipeline", "tqdm", "yaml"),
     "robustness": (
         "pl_eval.ingest.pipeline", "pl_eval.matching.api", "pl_eval.matching.cohort", "tqdm",
         "yaml",
     ),
+    "growth_norms": ("pl_eval.ingest.pipeline", "tqdm", "yaml"),
+    "report": ("pl_eval.estimation.models", "scipy.linalg", "pl_eval.ingest.pipeline", "tqdm",
+               "yaml"),
 }  # fmt: skip
 SMALL_COHORT = Path(__file__).parents[1] / "data" / "small_cohort"
+SUBJECTS = ("math", "reading")
 
 
 @pytest.fixture(scope="module")
 def small_jobs(tmp_path_factory) -> dict[str, list[str]]:
     """Each job type's ``pl-eval`` arguments, as the workflow gives them, on the small test
-    cohort; the inputs of each are the outputs of the jobs before it, run here."""
+    cohort; the jobs whose outputs others read are run here, in the workflow's order."""
     from pl_eval import cli, stages
     from pl_eval.config import analysis_section
 
@@ -162,98 +167,125 @@ def small_jobs(tmp_path_factory) -> dict[str, list[str]]:
     config = stages._load_config(Path(__file__).parents[2] / "config" / "config.yaml")
     estimate = analysis_section(config, "main", "estimate")
 
-    def at(*names: str) -> list[str]:
-        return [str(out / name) for name in names]
+    def paths(option: str, *names: str) -> list[str]:
+        return [option, *(str(out / name) for name in names)]
 
-    def settings(section: dict) -> list[str]:
-        return ["--settings", json.dumps(section)]
+    def per_subject(option: str, name: str, subjects=SUBJECTS) -> list[str]:
+        stem, suffix = name.split(".")
+        return paths(option, *(f"{stem}_{s}.{suffix}" for s in subjects))
 
-    per_subject = {
-        name: at(*(f"{name}_{s}.parquet" for s in ("math", "reading")))
-        for name in ("matched", "pairs", "estimates", "tests", "trajectory")
-    }
-    jobs = {
-        "read_exports": [
-            "read-exports", str(SMALL_COHORT), "--out", *at("read_exports"),
-            *settings(config["ingest"]),
-        ],
-        "ingest": [
-            "ingest", "--read-exports", *at("read_exports"),
-            *(x for k in ("scores", "duplicates", "rejects", "schools")
-              for x in (f"--{k}", *at(f"{k}.parquet"))),
-            "--summary", *at("ingest_summary.json"), *settings(config["ingest"]),
-        ],
-        "build_panel": [
-            "build-panel",
-            *(x for k in ("scores", "rejects", "schools", "panel")
-              for x in (f"--{k}", *at(f"{k}.parquet"))),
-            "--exclusions", *at("exclusions.csv"), "--lost-students", *at("lost.parquet"),
-            *settings(config["panel"]),
-        ],
-        "match": [
-            "match", "--panel", *at("panel.parquet"), "--subject", "math",
-            "--matched", per_subject["matched"][0], "--pairs", per_subject["pairs"][0],
-            "--propensity", *at("propensity.parquet"), "--balance", *at("balance.csv"),
-            "--summary", *at("match.json"), "--love-plot", *at("love.png"),
-            "--overlap-plot", *at("overlap.png"), *settings(config["match"]),
-        ],
-        "estimate": [
-            "estimate", "--subjects", "math", "--matched", per_subject["matched"][0],
-            "--pairs", per_subject["pairs"][0], "--estimates", per_subject["estimates"][0],
-            "--breakout-tests", per_subject["tests"][0],
-            "--trajectory", per_subject["trajectory"][0], *settings(estimate),
-        ],
-        "combine_estimates": [
-            "combine-estimates",
-            "--subject-estimates", *per_subject["estimates"],
-            "--subject-breakout-tests", *per_subject["tests"],
-            "--subject-trajectories", *per_subject["trajectory"],
-            "--estimates", *at("estimates.parquet"), "--estimates-csv", *at("estimates.csv"),
-            "--breakout-tests", *at("tests.csv"), "--trajectory", *at("trajectory.csv"),
-            "--summary", *at("summary.txt"),
-        ],
-        "growth_norms": [
-            "growth-norms", "--panel", *at("panel.parquet"), "--subjects", "math",
-            "--matched", per_subject["matched"][0], "--growth-norms", *at("growth.csv"),
-            *settings(config["panel"]),
-        ],
-        "robustness": [
-            "robustness", "--subjects", "math", "--matched", per_subject["matched"][0],
-            "--pairs", per_subject["pairs"][0], "--estimates", *at("estimates.parquet"),
-            "--panel", *at("panel.parquet"), "--lost-students", *at("lost.parquet"),
-            "--exclusions", *at("exclusions.csv"),
-            *(x for k in ("confounding", "attrition", "attrition-baseline", "lee-bounds")
-              for x in (f"--{k}", *at(f"{k}.csv"))),
-            *settings(estimate),
-        ],
-    }  # fmt: skip
-    reading = [
-        "estimate", "--subjects", "reading", "--matched", per_subject["matched"][1],
-        "--pairs", per_subject["pairs"][1], "--estimates", per_subject["estimates"][1],
-        "--breakout-tests", per_subject["tests"][1],
-        "--trajectory", per_subject["trajectory"][1], *settings(estimate),
+    def settings(section: dict, option: str = "--settings") -> list[str]:
+        return [option, json.dumps(section)]
+
+    def match(subject: str) -> list[str]:
+        return ["match", *paths("--panel", "panel.parquet"), "--subject", subject] + [
+            x for option, name in (
+                ("--matched", "matched.parquet"), ("--pairs", "pairs.parquet"),
+                ("--propensity", "propensity.parquet"), ("--balance", "balance.csv"),
+                ("--summary", "match_summary.json"), ("--love-plot", "love.png"),
+                ("--overlap-plot", "overlap.png"),
+            ) for x in per_subject(option, name, [subject])
+        ] + settings(config["match"])  # fmt: skip
+
+    def estimated(subject: str) -> list[str]:
+        return ["estimate", "--subjects", subject] + [
+            x for option, name in (
+                ("--matched", "matched.parquet"), ("--pairs", "pairs.parquet"),
+                ("--estimates", "estimates.parquet"), ("--breakout-tests", "tests.parquet"),
+                ("--trajectory", "trajectory.parquet"),
+            ) for x in per_subject(option, name, [subject])
+        ] + settings(estimate)  # fmt: skip
+
+    chain = [
+        x for option, name in (
+            ("--matched", "s_matched.parquet"), ("--pairs", "s_pairs.parquet"),
+            ("--propensity", "s_propensity.parquet"), ("--balance", "s_balance.csv"),
+            ("--match-summary", "s_match_summary.json"), ("--love-plot", "s_love.png"),
+            ("--overlap-plot", "s_overlap.png"), ("--subject-estimates", "s_estimates.parquet"),
+            ("--subject-breakout-tests", "s_tests.parquet"),
+            ("--subject-trajectories", "s_trajectory.parquet"),
+            ("--subject-school-trajectories", "s_schools.parquet"),
+        ) for x in per_subject(option, name)
+    ] + [
+        x for option, name in (
+            ("--estimates", "s.parquet"), ("--estimates-csv", "s.csv"),
+            ("--breakout-tests", "s_tests.csv"), ("--trajectory", "s_trajectory.csv"),
+            ("--school-trajectory", "s_schools.parquet"), ("--summary", "s.txt"),
+        ) for x in paths(option, name)
     ]  # fmt: skip
-    match_reading = [
-        a.replace("_math", "_reading") if a != "math" else "reading" for a in jobs["match"]
-    ]
+    jobs = {
+        "read_exports": ["read-exports", str(SMALL_COHORT), *paths("--out", "read_exports"),
+                         *settings(config["ingest"])],
+        "ingest": ["ingest", *paths("--read-exports", "read_exports"),
+                   *paths("--scores", "scores.parquet"),
+                   *paths("--duplicates", "duplicates.parquet"),
+                   *paths("--rejects", "rejects.parquet"), *paths("--schools", "schools.parquet"),
+                   *paths("--summary", "ingest.json"), *settings(config["ingest"])],
+        "build_panel": ["build-panel", *paths("--scores", "scores.parquet"),
+                        *paths("--rejects", "rejects.parquet"),
+                        *paths("--schools", "schools.parquet"), *paths("--panel", "panel.parquet"),
+                        *paths("--exclusions", "exclusions.csv"),
+                        *paths("--lost-students", "lost.parquet"), *settings(config["panel"])],
+        "match": match("math"),
+        "estimate": estimated("math"),
+        "combine_estimates": ["combine-estimates",
+                              *per_subject("--subject-estimates", "estimates.parquet"),
+                              *per_subject("--subject-breakout-tests", "tests.parquet"),
+                              *per_subject("--subject-trajectories", "trajectory.parquet"),
+                              *paths("--estimates", "estimates.parquet"),
+                              *paths("--estimates-csv", "estimates.csv"),
+                              *paths("--breakout-tests", "tests.csv"),
+                              *paths("--trajectory", "trajectory.csv"),
+                              *paths("--summary", "summary.txt")],
+        "sensitivity_analysis": ["sensitivity-analysis", *paths("--panel", "panel.parquet"),
+                                 "--subjects", *SUBJECTS, *chain,
+                                 *settings(config["match"], "--match-settings"),
+                                 *settings(estimate, "--estimate-settings")],
+        "robustness": ["robustness", "--subjects", *SUBJECTS,
+                       *per_subject("--matched", "matched.parquet"),
+                       *per_subject("--pairs", "pairs.parquet"),
+                       *paths("--estimates", "estimates.parquet"),
+                       *paths("--panel", "panel.parquet"),
+                       *paths("--lost-students", "lost.parquet"),
+                       *paths("--exclusions", "exclusions.csv"),
+                       *paths("--confounding", "confounding.csv"),
+                       *paths("--attrition", "attrition.csv"),
+                       *paths("--attrition-baseline", "attrition_baseline.csv"),
+                       *paths("--lee-bounds", "lee_bounds.csv"), *settings(estimate)],
+        "growth_norms": ["growth-norms", *paths("--panel", "panel.parquet"), "--subjects",
+                         *SUBJECTS, *per_subject("--matched", "matched.parquet"),
+                         *paths("--growth-norms", "growth_norms.csv"),
+                         *settings(config["panel"])],
+        "report": ["report", *paths("--estimates", "estimates.parquet"),
+                   *paths("--breakout-tests", "tests.csv"),
+                   *paths("--trajectory", "trajectory.csv"),
+                   *paths("--exclusions", "exclusions.csv"),
+                   *paths("--schools", "schools.parquet"), "--subjects", *SUBJECTS,
+                   *per_subject("--balance", "balance.csv"),
+                   *per_subject("--match-summary", "match_summary.json"),
+                   *per_subject("--propensity", "propensity.parquet"),
+                   "--config", json.dumps(config), *paths("--html", "report.html"),
+                   *paths("--figures", "figures"), *paths("--tables", "tables"),
+                   *paths("--suppression-log", "suppression_log.csv"),
+                   *settings(config["report"])],
+    }  # fmt: skip
+    inputs = [jobs["read_exports"], jobs["ingest"], jobs["build_panel"]]
+    inputs += [match(s) for s in SUBJECTS] + [estimated(s) for s in SUBJECTS]
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PL_EVAL_KEY", "small-cohort-key")
-        for name, argv in jobs.items():
-            for each in {"match": [argv, match_reading], "estimate": [argv, reading]}.get(
-                name, [argv]
-            ):
-                args = cli._parser().parse_args(each)
-                stage = getattr(stages, args.stage)
-                wanted = inspect.signature(stage).parameters
-                stage(**{k: v for k, v in vars(args).items() if k in wanted})
+        for argv in [*inputs, jobs["combine_estimates"]]:
+            args = cli._parser().parse_args(argv)
+            stage = getattr(stages, args.stage)
+            wanted = inspect.signature(stage).parameters
+            stage(**{k: v for k, v in vars(args).items() if k in wanted})
         yield jobs
 
 
 @pytest.mark.parametrize("job", NOT_USED)
 def test_a_workflow_job_imports_only_what_its_stage_uses(job, small_jobs, monkeypatch):
     """Each job type run as the workflow runs it, in a fresh process: it imports none of the
-    modules its stage never uses (they cost the one-year national run's 24 jobs about 0.1 to
-    0.2 CPU s each)."""
+    modules its stage never uses (they cost the one-year national run's 24 jobs 0.03 to 0.25
+    CPU s each)."""
     monkeypatch.setenv("PL_EVAL_KEY", "small-cohort-key")
     code = f"from pl_eval import cli\nassert cli.main({small_jobs[job]!r}) == 0"
     assert loaded_after(code, NOT_USED[job]) == []
