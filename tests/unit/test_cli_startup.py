@@ -69,6 +69,22 @@ def test_the_estimation_package_still_offers_every_name():
         estimation.no_such_name  # noqa: B018
 
 
+def test_the_ingest_and_matching_packages_still_offer_every_name():
+    """Their names load on first use: each is its module's own object, a submodule is one by
+    name, ``matching.balance`` stays the function though its submodule has been imported."""
+    import pl_eval.matching.api  # noqa: F401  (imports the balance submodule)
+    from pl_eval import ingest, matching
+    from pl_eval.ingest import growth, pipeline
+    from pl_eval.matching import balance, cohort
+
+    assert balance is matching.balance and callable(balance) and balance.__name__ == "balance"
+    assert matching.MatchConfig is cohort.MatchConfig and ingest.screen is pipeline.screen
+    assert ingest.growth is growth
+    assert all(getattr(p, n) is not None for p in (ingest, matching) for n in p.__all__)
+    with pytest.raises(AttributeError):
+        matching.no_such_name  # noqa: B018
+
+
 def test_version_and_help_still_answer(capsys):
     from pl_eval import cli
 
