@@ -28,8 +28,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pl_eval import errors, lazy
 from pl_eval.errors import ConfigError, InputError, Problem
 from pl_eval.progress import track
@@ -42,6 +40,7 @@ pc = lazy.module("pyarrow.compute")
 pacsv = lazy.module("pyarrow.csv")
 feather = lazy.module("pyarrow.feather")
 pq = lazy.module("pyarrow.parquet")
+yaml = lazy.module("yaml")  # config files only: the workflow's jobs get their settings as JSON
 
 log = logging.getLogger(__name__)
 

@@ -3,13 +3,15 @@
 Every workflow job is a fresh ``pl-eval`` process; importing pandas, pyarrow, scipy,
 statsmodels, scikit-learn, matplotlib, Snakemake and the report's libraries for every job cost
 about 2 s each. With :func:`module` a name can be bound at the top of a file as usual while the
-import waits until an attribute is used.
+import waits until an attribute is used; with :func:`exports` a package offers its submodules'
+names while importing each submodule only when one of its names is used.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable, Mapping
 from types import ModuleType
 
 
@@ -27,3 +29,30 @@ class _Deferred(ModuleType):
 def module(name: str) -> ModuleType:
     """The module ``name``, imported when one of its attributes is first used."""
     return sys.modules.get(name) or _Deferred(name)
+
+
+def exports(package: str, sources: Mapping[str, str]) -> Callable[[str], object]:
+    """A package's module ``__getattr__`` (PEP 562) importing each public name from its
+    submodule when first used, so importing one name of the package (or one submodule) does
+    not import every sibling and their libraries.
+
+    ``sources`` maps a public name to the submodule that defines it, as ``"module"`` or, when
+    it is named otherwise there, ``"module.name"``; any other name is tried as a submodule.
+    """
+
+    def __getattr__(name: str) -> object:
+        if name.startswith("__"):  # hasattr probes (__wrapped__, __path__...): no submodule
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        if name not in sources:
+            try:  # a submodule not imported yet (importing it binds it on the package)
+                return importlib.import_module(f"{package}.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{package}.{name}":  # the submodule is there but failed
+                    raise
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module, _, renamed = sources[name].partition(".")
+        value = getattr(importlib.import_module(f"{package}.{module}"), renamed or name)
+        setattr(sys.modules[package], name, value)  # later uses skip this function
+        return value
+
+    return __getattr__

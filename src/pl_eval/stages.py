@@ -20,7 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
-from pl_eval import __version__, io, lazy
+import pl_eval
+from pl_eval import io, lazy
 from pl_eval.config import (
     SIMULATED_COHORTS,
     analysis_section,
@@ -1125,7 +1126,7 @@ def _provenance(inputs: Sequence[Path], run_time: str | None, config: tuple[str,
     optional run time."""
     return {
         "inputs": [(str(p), io.sha256(p)) for p in dict.fromkeys(map(Path, inputs))] + [config],
-        "version": __version__,
+        "version": pl_eval.__version__,  # looked up here: importlib.metadata costs every job
         "git_commit": io.git_commit(),
         "run_time": run_time,
     }

@@ -10,43 +10,30 @@ Each name is imported from its module on first use (PEP 562), so a job that need
 library's scipy and the rest.
 """
 
-import importlib
+from pl_eval import lazy
 
-#: Where each public name lives: its module, and its name there when that differs.
+#: Where each public name lives: its module, or "module.name" when it is named otherwise there.
 _SOURCES = {
-    "CohortEstimates": ("cohort",),
-    "EstimateConfig": ("cohort",),
-    "combine_estimates": ("cohort",),
-    "estimate_cohort": ("cohort",),
-    "sample_columns": ("cohort",),
-    "EffectEstimate": ("models",),
-    "EqualityTest": ("models",),
-    "EstimationError": ("models",),
-    "EstimationWarning": ("models",),
-    "InteractionEstimate": ("models",),
-    "VarianceComponents": ("models",),
-    "estimate_effect": ("models",),
-    "estimate_interaction": ("models",),
-    "Shrinkage": ("shrinkage",),
-    "shrink": ("shrinkage",),
-    "GateMissed": ("validate",),
-    "Validation": ("validate",),
-    "compare_to_truth": ("validate",),
-    "summarise_validation": ("validate", "summarise"),
+    "CohortEstimates": "cohort",
+    "EstimateConfig": "cohort",
+    "combine_estimates": "cohort",
+    "estimate_cohort": "cohort",
+    "sample_columns": "cohort",
+    "EffectEstimate": "models",
+    "EqualityTest": "models",
+    "EstimationError": "errors",
+    "EstimationWarning": "errors",
+    "InteractionEstimate": "models",
+    "VarianceComponents": "models",
+    "estimate_effect": "models",
+    "estimate_interaction": "models",
+    "Shrinkage": "shrinkage",
+    "shrink": "shrinkage",
+    "GateMissed": "validate",
+    "Validation": "validate",
+    "compare_to_truth": "validate",
+    "summarise_validation": "validate.summarise",
 }
-_SUBMODULES = ("attrition", "sensitivity")
 
-__all__ = sorted([*_SOURCES, *_SUBMODULES])
-
-
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, *renamed = _SOURCES[name]
-    value = getattr(
-        importlib.import_module(f"{__name__}.{module}"), renamed[0] if renamed else name
-    )
-    globals()[name] = value  # later uses skip this function
-    return value
+__all__ = sorted([*_SOURCES, "attrition", "sensitivity"])
+__getattr__ = lazy.exports(__name__, _SOURCES)

@@ -25,6 +25,7 @@ import dataclasses
 import logging
 import warnings
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -32,20 +33,18 @@ import pandas as pd
 from pl_eval import lazy
 from pl_eval.config import MATCH_COVARIATES
 from pl_eval.errors import ConfigError
-from pl_eval.estimation.models import (
-    EstimationError,
-    EstimationWarning,
-    InteractionEstimate,
-    estimate_effect,
-    estimate_indicator_effects,
-    estimate_interaction,
-)
-from pl_eval.estimation.power import minimum_detectable_effect
+from pl_eval.estimation.errors import EstimationError, EstimationWarning
 from pl_eval.estimation.shrinkage import shrink
 from pl_eval.norms import percentile_points
 from pl_eval.progress import track
 
-# Imported when used: combine_estimates needs neither (scipy.stats alone costs 0.6 s).
+if TYPE_CHECKING:
+    from pl_eval.estimation.models import InteractionEstimate
+
+# Imported when used: combine_estimates and the report fit nothing (the models' scipy.special
+# and scipy.linalg were 0.19 CPU s of a 0.9 s combine job; scipy.stats alone costs 0.6 s).
+models = lazy.module("pl_eval.estimation.models")
+power = lazy.module("pl_eval.estimation.power")
 stats = lazy.module("scipy.stats")
 linear_model = lazy.module("statsmodels.regression.linear_model")  # not .api: 0.3 s less
 multitest = lazy.module("statsmodels.stats.multitest")
@@ -420,7 +419,7 @@ def _row(
         return base | _empty_effect() | {"note": note}
     model = config.model if cluster else "ols_cluster"
     try:
-        fit = estimate_effect(
+        fit = models.estimate_effect(
             data,
             OUTCOME,
             TREATMENT,
@@ -543,7 +542,7 @@ def _with_scales(estimates: pd.DataFrame) -> pd.DataFrame:
     percentile points for a student at the national median, as RAND reported its headline.
     """
     base = estimates["comparison_percentile"]
-    mde = minimum_detectable_effect(estimates["se"], estimates["df"])
+    mde = power.minimum_detectable_effect(estimates["se"], estimates["df"])
     headline = estimates["scope"] == "pooled"
     return estimates.assign(
         percentile_ci_low=percentile_points(estimates["ci_low"], at=base),
@@ -675,7 +674,7 @@ def comparison_school_variance(data: pd.DataFrame, covariates: tuple[str, ...]) 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EstimationWarning)  # the pooled fit warns of these
-            fit = estimate_effect(
+            fit = models.estimate_effect(
                 data, OUTCOME, TREATMENT, list(covariates), cluster=CLUSTER, model="mixed"
             )
     except EstimationError:
@@ -701,7 +700,7 @@ def comparison_school_influence(sample: pd.DataFrame, covariates: tuple[str, ...
     schools = rows.loc[~rows["treated"], CLUSTER].unique()  # the few of one PL school
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EstimationWarning)  # the school's own fit warned
-        influence = estimate_indicator_effects(
+        influence = models.estimate_indicator_effects(
             rows, CLUSTER, schools, TREATMENT, list(covariates), weights="weight"
         )
     return pd.Series(influence, index=schools, dtype=float)
@@ -771,7 +770,7 @@ def _breakout(
         test["note"] = _unusable(stacked, config, CLUSTER)
     if not test["note"]:
         try:
-            fit = estimate_interaction(
+            fit = models.estimate_interaction(
                 stacked,
                 OUTCOME,
                 TREATMENT,
