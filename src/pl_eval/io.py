@@ -687,7 +687,7 @@ def _line_of(path: str | Path, offset: int) -> int:
 def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) -> RawExports:
     """Read the requested columns of each export as text and stack them (see :class:`RawExports`).
 
-    pyarrow parses each file (in parallel) into plain text columns; they are stacked and
+    pyarrow parses each file (files side by side) into plain text columns; they are stacked and
     dictionary-encoded half a million rows at a time (encoding file by file and unifying the
     dictionaries afterwards cost twice the parse; all at once held every file's text), then
     joined, one dictionary per column, so millions of rows cost little memory and later
@@ -746,15 +746,17 @@ def _read_one(request: RawRequest) -> tuple[pa.Table, str]:
     """One export's requested columns as text, with its line numbers."""
     raw = request.file
     encoding = _CODECS[raw.encoding]  # decided for the whole file by file_encoding
+    bad_rows: list = []
     try:
-        table = _parse(raw, request.columns, encoding, use_threads=True, bad_rows=[])
+        # on the calling thread: the files are already read side by side, one per core, and
+        # Arrow's own pool has one thread under Snakemake (OMP_NUM_THREADS=1), on which two
+        # files' blocks queued one behind the other; a serial read also numbers bad rows
+        table = _parse(raw, request.columns, encoding, bad_rows=bad_rows)
     except pa.ArrowInvalid as exc:  # e.g. an unterminated quote
         raise InputError.at(raw.name, "a well-formed delimited file", found=str(exc)) from None
     except OSError as exc:
         raise InputError.at(raw.name, "a readable file", found=exc.strerror or str(exc)) from None
-    if table is None:  # some rows had the wrong number of fields: find their line numbers
-        bad_rows: list = []
-        _parse(raw, request.columns, encoding, use_threads=False, bad_rows=bad_rows)
+    if table is None:  # some rows had the wrong number of fields: report their lines
         width = len(raw.header)
         raise InputError(
             [
@@ -772,9 +774,10 @@ def _read_one(request: RawRequest) -> tuple[pa.Table, str]:
 
 
 def _parse(
-    raw: RawFile, columns: dict[str, int], encoding: str, *, use_threads: bool, bad_rows: list
+    raw: RawFile, columns: dict[str, int], encoding: str, *, bad_rows: list
 ) -> pa.Table | None:
-    """Parse with pyarrow; None when a row has the wrong field count (kept in ``bad_rows``)."""
+    """Parse with pyarrow on the calling thread; None when a row has the wrong field count
+    (kept in ``bad_rows``, with its line number)."""
     positional = [f"f{i}" for i in range(len(raw.header))]
 
     def on_bad_row(row) -> str:
@@ -784,7 +787,7 @@ def _parse(
     table = pacsv.read_csv(
         raw.path,
         read_options=pacsv.ReadOptions(
-            use_threads=use_threads, encoding=encoding, skip_rows=1, column_names=positional
+            use_threads=False, encoding=encoding, skip_rows=1, column_names=positional
         ),
         parse_options=pacsv.ParseOptions(
             delimiter=raw.delimiter, ignore_empty_lines=False, invalid_row_handler=on_bad_row
