@@ -5,11 +5,12 @@ line and column, and never change where a row goes."""
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pl_eval import io
-from pl_eval.ingest import layouts, pipeline
+from pl_eval.ingest import growth, layouts, parse, pipeline
 
 COHORT = Path(__file__).parents[1] / "data" / "growth" / "cohort"
 KEY = "test-key-16chars"
@@ -122,3 +123,30 @@ def test_values_that_do_not_parse_are_problems_at_file_line_and_column(tmp_path)
     ]  # fmt: skip
     one_line = str(next(p for p in problems(folder) if p.found == "Maybe"))
     assert "\n" not in one_line and "line 3" in one_line and SPRING in one_line
+
+
+def test_typed_takes_each_rows_value_of_its_own_window():
+    # distinct values parsed once and taken at the rows of the season ending each window:
+    # missing cells, blank text, a value on the wrong season's row and a column no file had
+    season = pd.Series(pd.Categorical(["winter", "spring", "fall", "spring", "winter", None]))
+    raw = {
+        "FallToWinterObservedGrowth": ["7", " 8", "9", "10", None, "7"],
+        "FallToSpringObservedGrowth": ["1", "12.5", "3", " ", "5", "6"],
+        "FallToWinterMetProjectedGrowth": ["Yes*", "No", "Yes", None, "no*", "yes"],
+        "FallToSpringMetProjectedGrowth": [None, "yes*", "No", "NO", "Yes", "Yes"],
+    }
+    frame = pd.DataFrame({name: pd.Categorical(values) for name, values in raw.items()})
+
+    def col(name: str) -> pd.Series:
+        return parse.column(frame, name)
+
+    typed = growth.typed(col, season)
+    observed = typed["growth_from_fall_observed"].to_numpy()
+    np.testing.assert_array_equal(observed, [7, 12.5, np.nan, np.nan, np.nan, np.nan])
+    assert observed.dtype == np.float32
+    met = typed["growth_from_fall_met"]
+    assert met.dtype == "boolean"
+    assert met.tolist() == [True, True, pd.NA, False, False, pd.NA]
+    # SpringToSpring columns are in no file: every row missing
+    assert typed["growth_from_spring_observed"].isna().all()
+    assert typed["growth_from_spring_met"].isna().all()

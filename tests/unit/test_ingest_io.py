@@ -73,6 +73,23 @@ def test_encoding_is_decided_over_the_whole_file(tmp_path, monkeypatch):
     assert read(raw, {"Name": 0}).frame["Name"].tolist() == ["O\u2019Brien \u2013 Pe\u00f1a"]
 
 
+def test_a_file_is_judged_by_its_own_bytes_not_the_last_ones_read(tmp_path, monkeypatch):
+    # files are read into one buffer per thread: what a longer file left there must not count
+    monkeypatch.setattr(io, "SNIFF_BYTES", 16)
+    monkeypatch.setattr(io, "BLOCK_BYTES", 16)
+    latin = ("Name,Score\n" + "Ann,1\n" * 3 + "Pe\u00f1a,2\n").encode("latin-1")
+    assert sniff(tmp_path, latin, "long.csv").encoding == "latin-1"
+    assert sniff(tmp_path, b"Name\nAnn\n", "short.csv").encoding == "utf-8"
+    assert sniff(tmp_path, b"Name", "header.csv").header == ("Name",)  # no line end
+    with pytest.raises(InputError, match="an empty file"):
+        sniff(tmp_path, b"", "empty.csv")
+    with pytest.raises(InputError, match="a blank line"):
+        sniff(tmp_path, b"\r\nName\n", "blank.csv")
+    utf8 = "Name,Score\nPe\u00f1a \u2019,2\n".encode()
+    assert sniff(tmp_path, codecs.BOM_UTF8 + utf8, "bom.csv").encoding == "utf-8-sig"
+    assert sniff(tmp_path, b"A\tB\n1\t2\n", "tab.csv").delimiter == "\t"
+
+
 @pytest.mark.parametrize(
     ("data", "line", "found"),
     [

@@ -177,6 +177,21 @@ def test_shared_ids_match_equal_keys_across_frames():
     assert right[0] == left[1] and right[1] == left[0] and right[2] not in left
 
 
+def test_strip_keeps_a_column_with_nothing_to_strip_as_stripping_would_rebuild_it():
+    # the column itself comes back (no remapping), equal to what the remapping gives when a
+    # value is changed: missing values, an empty value, non-ASCII text, codes in their dtype
+    values = ["Pe\u00f1a", "", None, "b", "Pe\u00f1a", "\u00e9cole"]
+    clean = pd.Series(values, dtype="category", name="School")
+    kept = parse.strip(clean)
+    assert kept is clean
+    padded = pd.Series([f" {v}" if v else v for v in values], dtype="category", name="School")
+    rebuilt = parse.strip(padded)
+    pd.testing.assert_series_equal(rebuilt, kept, check_categorical=False)
+    assert kept.cat.codes.dtype == rebuilt.cat.codes.dtype
+    assert sorted(kept.cat.categories) == sorted(rebuilt.cat.categories)
+    assert parse.strip(pd.Series([" a", "a"], dtype="category")).cat.categories.tolist() == ["a"]
+
+
 def test_strip_and_text_merge_and_blank_values():
     stripped = parse.strip(pd.Series([" a", "a ", "b", None]))
     assert stripped.tolist()[:3] == ["a", "a", "b"] and list(stripped.cat.categories) == ["a", "b"]

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -76,3 +78,46 @@ def test_codes_of_chunks_with_their_own_dictionaries_are_unified():
     codes, dictionary = pipeline._codes(column)
     assert dictionary.to_pylist() == ["b", "a", "c"]
     assert codes.tolist() == [0, -1, 1, 2, 1]
+
+
+def _text(values):
+    return pd.Series(values, dtype="category").cat.rename_categories(str)
+
+
+def test_grade_codes_that_are_no_grade_are_noted_from_the_row_or_its_roster_row():
+    # rows: own code '99' (combined file), joined to a roster 'PK', joined to a roster row
+    # with no code, own grade 5, and a row with no grade, no code and no roster row
+    tests = pd.DataFrame(
+        {
+            "grade": pd.array([None, None, None, 5, None], dtype="Int64"),
+            "grade_code": _text(["99", None, None, "5", None]),
+            "combined": [True, False, False, True, False],
+            "gender": _text(["F", None, None, "M", None]),
+            "ethnicity": _text(["A", None, None, "B", None]),
+        }
+    )
+    roster = pd.DataFrame(
+        {
+            "grade": pd.array([None, None], dtype="Int64"),
+            "grade_code": _text(["PK", None]),
+            "gender": _text(["M", "F"]),
+            "ethnicity": _text(["C", "D"]),
+            "source_file": _text(["r.csv", "r.csv"]),
+            "source_line": [2, 3],
+        }
+    )
+    match = np.array([-1, 0, 1, -1, -1])
+    out = pipeline._with_roster(tests, roster, match)
+    assert out["grade_unknown"].tolist() == [True, True, False, False, False]
+    not_a_grade = "is not a grade (K, KG, 0 or 13 for kindergarten, 1-12)"
+    assert out["grade_note"].fillna("-").tolist() == [
+        f"'99' {not_a_grade}",
+        f"StudentsBySchool row at r.csv line 2: 'PK' {not_a_grade}",
+        "StudentsBySchool row at r.csv line 3 has no grade",
+        "-",
+        "-",
+    ]
+    assert out["gender"].tolist()[:3] == ["F", "M", "F"]
+    alone = pipeline._with_roster(tests, roster.iloc[:0], np.full(5, -1))  # no roster files
+    assert alone["grade_unknown"].tolist() == [True, False, False, False, False]
+    assert alone["grade_note"].tolist()[0] == f"'99' {not_a_grade}"

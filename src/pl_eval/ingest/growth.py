@@ -85,12 +85,16 @@ def typed(col: Callable[[str], pd.Series], season: pd.Series) -> dict[str, pd.Se
                 if of_slot != slot or ends not in categories:
                     continue
                 rows = codes == categories.index(ends)
-                parsed = parse.per_distinct(parser(field), col(f"{window}{field}")).array
+                # each distinct value parsed, taken at these rows only (not broadcast to every
+                # row first: fifteen columns of millions of rows made and dropped)
+                raw = col(f"{window}{field}")
+                parsed = parse.per_category(parser(field), raw).array
+                at = parse.categorical(raw).cat.codes.to_numpy()[rows]  # -1 (missing): last
                 if name == "met":
-                    flag[rows] = parsed.to_numpy(bool, na_value=False)[rows]
-                    missing[rows] = np.asarray(parsed.isna())[rows]
+                    flag[rows] = parsed.to_numpy(bool, na_value=False)[at]
+                    missing[rows] = np.asarray(parsed.isna())[at]
                 else:
-                    value[rows] = parsed.to_numpy(np.float64)[rows]
+                    value[rows] = parsed.to_numpy(np.float64)[at]
             typed = pd.arrays.BooleanArray(flag, missing) if name == "met" else value
             out[f"growth_{slot}_{name}"] = pd.Series(typed, index=season.index)
     return out
