@@ -670,17 +670,23 @@ def _attacker():
     return module
 
 
+@pytest.fixture(scope="module")
+def demo_truth(demo_run, tmp_path_factory) -> Path:
+    """The demo's report rendered with nothing suppressed (min_n 1): the attacker's truth,
+    the same for every min_n, so rendered once (about 26 CPU s a render); tests only read it."""
+    out = tmp_path_factory.mktemp("demo_truth")
+    return _attacker().render_cohort(demo_run, "demo", out, {"min_n": 1})
+
+
 @pytest.mark.parametrize("min_n", [10, 150])
-def test_no_suppressed_demo_count_can_be_recovered(demo_run, tmp_path, min_n):
+def test_no_suppressed_demo_count_can_be_recovered(demo_run, demo_truth, tmp_path, min_n):
     # the demo as run (min_n 10: nothing under it) and with min_n 150, which puts three math
     # and three reading schools and four exclusion counts under it: the suppression before
     # issue 14 let the attacker recover all ten (schools from the pooled total, exclusion
     # counts from in files less valid); now none
     attacker = _attacker()
     processed = demo_run / "data/processed/demo"
-    truth = attacker.read_report(
-        attacker.render_cohort(demo_run, "demo", tmp_path / "truth", {"min_n": 1})
-    )
+    truth = attacker.read_report(demo_truth)
     settings = {"min_n": min_n, "round_counts_to": 5}
     shown = attacker.read_report(
         attacker.render_cohort(demo_run, "demo", tmp_path / "shown", settings)
