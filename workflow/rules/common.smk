@@ -163,13 +163,15 @@ def per_analysis_subject(name):
 # --resources), so heavy jobs do not run side by side beyond it; a job asking more than the
 # cap runs alone (Snakemake lowers its request to the cap). year_analysis, from the
 # three-year national study (163 MB scores and rejects): 1.48-1.75 GB, its panel reading the
-# measures of its window's rows only; it asks 1.93 GB, 10% over, and so runs beside a match
-# or an estimate (at 38 MB per MB it asked the whole cap, and each of the seven ran alone).
+# measures of its window's rows only. It asks 1.77 GB, 1% over the largest (the 2021-2023
+# span), so that it runs beside a sensitivity analysis (0.97 GB), their sum of peaks 2.7 GB:
+# at 38 MB per MB it asked the whole cap, at 10 (1.93 GB) it still did not fit beside one, and
+# either way the seven ran one after another with a core idle.
 MEMORY = {
     "read_exports": (300, 0.75),
     "ingest": (300, 1.5),
     "build_panel": (300, 20),
-    "year_analysis": (300, 10),
+    "year_analysis": (300, 9),
     "match": (300, 10),
     "match_stratum": (300, 10),
     "estimate": (300, 180),
@@ -188,7 +190,12 @@ def mem_mb(rule):
 #: as well as the cohort's own. They are short and memory-heavy: when a variant's panel ranked
 #: below the analyses, it waited behind the doubly_robust job (1.6 GB) under the memory cap,
 #: and so did its analysis and the report (one-year national: 122 s wall; 116 s with this).
-PANELS_FIRST = 1
+PANELS_FIRST = 2
+#: Priority of a multi-year cohort's year_analysis jobs: next after the panels. Each needs
+#: most of the memory cap, so two never run side by side; ranked with the analyses, they were
+#: left to the end and ran one after another, a core idle (three-year national: 319 s wall).
+#: Started first, one at a time, they leave room for the cohort's own analyses beside them.
+YEARS_EARLY = 1
 
 
 def sensitivity_mem_mb(wildcards, input):

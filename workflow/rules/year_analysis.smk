@@ -36,6 +36,7 @@ rule year_analysis:
         estimate_settings=as_json(analysis_section(config, "main", "estimate")),
     wildcard_constraints:
         cohort=one_of(YEAR_NAMES),
+    priority: YEARS_EARLY
     resources:
         mem_mb=mem_mb("year_analysis"),
     conda:
