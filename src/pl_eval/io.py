@@ -167,10 +167,18 @@ def _read_where(
         kind = kind.value_type
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         raise InputError.at(path, "text, as pl-eval writes it", column=column, found=str(kind))
-    batches = [
-        batch.filter(pc.equal(batch[column], value))
-        for batch in file.iter_batches(batch_size=1 << 16, columns=columns)
-    ]
+    return _selected(file, columns, lambda batch, _: pc.equal(batch[column], value))
+
+
+def _selected(
+    file: Any, columns: list[str] | None, keep: Callable[[pa.RecordBatch, int], Any]
+) -> pa.Table:
+    """``columns`` of an open Parquet file, each batch decoded and then filtered by
+    ``keep(batch, offset of its first row)``: the peak is the rows kept, not the file."""
+    batches, start = [], 0
+    for batch in file.iter_batches(batch_size=1 << 16, columns=columns):
+        batches.append(batch.filter(keep(batch, start)))
+        start += batch.num_rows
     schema = file.schema_arrow  # with the pandas metadata the batches lack
     if columns is not None:
         schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
@@ -191,14 +199,9 @@ def read_parquet_rows(path: str | Path, columns: list[str], rows: pa.ChunkedArra
         file = pq.ParquetFile(path)
         if file.metadata.num_rows != len(rows):
             raise ValueError(f"{len(rows)} row flags for {file.metadata.num_rows} rows")
-        batches, start = [], 0
-        for batch in file.iter_batches(batch_size=1 << 16, columns=columns):
-            keep = rows.slice(start, batch.num_rows).combine_chunks()
-            batches.append(batch.filter(keep))
-            start += batch.num_rows
-        schema = file.schema_arrow  # with the pandas metadata the batches lack
-        schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
-        return pa.Table.from_batches(batches, schema=schema)
+        return _selected(
+            file, columns, lambda batch, start: rows.slice(start, batch.num_rows).combine_chunks()
+        )
 
     return _arrow_table(path, read, "a Parquet file")
 
