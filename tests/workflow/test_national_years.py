@@ -70,3 +70,27 @@ def test_national_runs_its_three_simulated_years(tmp_path, listed):
     assert f"--school-years {' '.join(YEARS)}" in output.split("rule simulate:")[1]
     report = output.split("rule report:")[1].split("rule ")[0]
     assert "--year-analyses national@2020-2021 national@2021-2022 national@2020-2022" in report
+
+
+def test_the_longest_analyses_start_first_after_the_panels_and_year_analyses(tmp_path):
+    """The doubly_robust job (entropy weights keep every comparison student) outranks the vcg
+    one, which outranks the propensity matches; all rank below the year analyses and panels."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    output = dry_run(tmp_path)
+
+    def priorities(rule: str) -> dict[str, float]:
+        jobs = output.split(f"rule {rule}:")[1:]
+        return {
+            re.search(r"wildcards: (.*)", job)[1]: float(
+                (re.search(r"^\s+priority: (\S+)", job.split("\nrule ")[0], re.M) or [0, 0])[1]
+            )
+            for job in jobs
+        }
+
+    analyses = {w.split("analysis=")[1]: p for w, p in priorities("sensitivity_analysis").items()}
+    assert analyses == {
+        "doubly_robust": 0.5, "vcg": 0.25,
+        "caliper_0.1": 0, "one_to_one": 0, "no_rapid_guessing_screen": 0,
+    }  # fmt: skip
+    assert set(priorities("year_analysis").values()) == {1}
+    assert set(priorities("build_panel").values()) == {2}

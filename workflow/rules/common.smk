@@ -196,6 +196,18 @@ PANELS_FIRST = 2
 #: left to the end and ran one after another, a core idle (three-year national: 319 s wall).
 #: Started first, one at a time, they leave room for the cohort's own analyses beside them.
 YEARS_EARLY = 1
+#: Priority of a sensitivity analysis, by how many comparison students its match keeps (the
+#: job's length, from the one-year national cohort): entropy weights keep every one (29 s),
+#: virtual comparison groups up to 51 per PL student (17 s), a propensity match a few (11 s).
+#: Longest first, under the panels and year analyses: ranked alike, the doubly_robust job
+#: started last, after the other analyses, and ran alone for 25 s, a core idle.
+SENSITIVITY_FIRST = {"entropy": 0.5, "vcg": 0.25}
+
+
+def sensitivity_priority(wildcards):
+    """Priority function: a sensitivity analysis's rank (SENSITIVITY_FIRST; others 0)."""
+    method = analysis_section(config, wildcards.analysis, "match").get("method")
+    return SENSITIVITY_FIRST.get(method, 0)
 
 
 def sensitivity_mem_mb(wildcards, input):

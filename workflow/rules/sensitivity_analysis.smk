@@ -30,6 +30,7 @@ rule sensitivity_analysis:
     wildcard_constraints:
         cohort=NOT_YEAR_ANALYSIS,
         analysis=one_of(SENSITIVITY_ANALYSES),
+    priority: sensitivity_priority
     resources:
         mem_mb=sensitivity_mem_mb,
     conda:
