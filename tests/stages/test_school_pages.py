@@ -7,6 +7,7 @@ The report and its pages are rendered once (no PDF: the workflow test makes thos
 
 from __future__ import annotations
 
+import gc
 import re
 import urllib.parse
 from dataclasses import replace
@@ -403,3 +404,14 @@ def test_worker_processes_write_the_same_report_pdf_and_pages(inputs, tmp_path):
     assert len(pages) == 2 * len(SCHOOLS) and "report.pdf" in alone
     assert shared.keys() == alone.keys()
     assert [name for name in alone if shared[name] != alone[name]] == []
+
+
+def test_report_workers_start_with_what_they_inherit_frozen():
+    # Each worker freezes the objects it inherits from the server's imports (gc.freeze), so
+    # that the full collections a school page's figures set off do not walk them every time;
+    # the pool is usable as soon as it is made (its first worker starts in the background).
+    with stages._render_pool(2) as pool:
+        if pool is None:
+            pytest.skip("no forkserver start method here")
+        frozen = pool.submit(gc.get_freeze_count).result()
+    assert frozen > 10_000  # pandas, matplotlib and WeasyPrint's modules, at least
