@@ -58,7 +58,7 @@ def group_ids(*columns: pd.Series) -> tuple[np.ndarray, list[np.ndarray]]:
     for size in reversed(sizes):
         parts.append(uniques % size - 1)
         uniques = uniques // size
-    return ids.astype(np.int64), parts[::-1]
+    return ids.astype(np.int64, copy=False), parts[::-1]
 
 
 def per_distinct(parse: Callable[..., pd.Series | pd.DataFrame], *columns: pd.Series):
