@@ -59,6 +59,21 @@ brief's quiet-machine figures were 15.4 s read_exports + 7.0 s ingest over a 6.7
 What remains above the floor is read_exports: the parse itself (pyarrow, needed columns:
 1.3x the floor in the engines table), then sniffing every byte for its encoding, typing,
 the roster join and the student keys (about 1 CPU s each).
+Profiled again 2026-12-04 (cProfile, perf; one-year national). ingest main, 3.6-3.9 user +
+0.6-1.9 system CPU s: writing the outputs is three quarters of it (pyarrow's Parquet writer
+3.0 s: hashing each text value into the dictionary pages, statistics, zstd; decoding the kept
+rows' text from the typed table's dictionaries 1.2 s), screening and de-duplication 1.0-1.3 s,
+imports 0.4 s. The Parquet bytes fix that writing: writing the dictionaries as they are (no
+decode, no second hashing) gives other dictionary pages and another stored Arrow schema, and
+the writer encodes one column at a time (no thread option in pyarrow). Building the next row
+group while one is written saved no CPU and held 450 MB more. The kernel zeroing fresh
+(transparent huge) pages is a third of ingest's perf samples and a sixth of read_exports', and
+varies run to run with the machine's memory (system CPU 0.4-2.8 s for the same ingest, 4.3-7.4
+s for read_exports, of 9-10 s user); other Arrow allocators or keeping freed memory
+(jemalloc, system, MIMALLOC_PURGE_DELAY=-1, glibc without mmap, numpy without huge pages) did
+not lower it measurably. Parsing text straight into dictionaries (pyarrow's dictionary column
+type) and unifying the files' dictionaries cost more CPU than parsing strings and encoding
+them a stack at a time (the test exports: 7.4 vs 7.0 CPU s, medians of 3).
 
 Start-up: ``pl-eval --help``, and a stage process that does nothing (the CLI and the stages
 module imported: what every job pays before its stage's own libraries; no pandas, pyarrow or

@@ -861,11 +861,11 @@ def _parse(
 
 def _with_columns(table: pa.Table, names: list[str]) -> pa.Table:
     """``table`` with the columns ``names`` (null where it lacks one) and source_line."""
+    # column_names builds a new list on every call: once per file, not once per column (on
+    # the thread that stacks every file while the others parse: 0.3 s of a national cohort)
+    present = set(table.column_names)
     return pa.table(
-        {
-            n: table[n] if n in table.column_names else pa.nulls(table.num_rows, pa.string())
-            for n in names
-        }
+        {n: table[n] if n in present else pa.nulls(table.num_rows, pa.string()) for n in names}
         | {"source_line": table["source_line"]}
     )
 

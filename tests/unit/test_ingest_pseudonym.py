@@ -26,6 +26,15 @@ def test_key_is_siphash_of_district_and_id_in_hex():
     assert got == "ee39ee92311ccb7c"  # pinned: changing the scheme would break joins across runs
 
 
+def test_keys_are_pandas_default_hash_of_each_text_also_beyond_ascii():
+    # student_keys hashes without pandas' categorize step (each text is distinct): the same
+    # keys as its default, here for names beyond ASCII and a student seen twice
+    districts, students = ["Peña ISD", "D1", "Peña ISD", "Zürich"], ["7", "Ωmega", "7", "007"]
+    text = pd.Series([f"{d}\x1f{s}" for d, s in zip(districts, students, strict=True)])
+    direct = pd.util.hash_pandas_object(text, index=False, hash_key=KEY)
+    assert keys(districts, students) == [format(int(h), "016x") for h in direct]
+
+
 def test_same_id_in_two_districts_gives_two_keys_and_repeats_agree():
     got = keys(["D1", "D2", "D1", "D1"], ["7", "7", "7", "8"])
     assert got[0] == got[2]
