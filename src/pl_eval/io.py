@@ -144,13 +144,11 @@ def read_parquet_table(
     stage that selects rows before it pays for pandas' conversion of every row. ``where``
     (column, value): only the rows holding that value, e.g. one subject of a panel."""
     path = Path(path)
-    if path.is_dir():  # pyarrow would read a folder as a (possibly empty) dataset
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     if where is None:
         read = partial(pq.read_table, path, columns=columns, read_dictionary=categories)
     else:
         read = partial(_read_where, path, columns, categories, where)
-    return _arrow_table(path, read, "a Parquet file")
+    return _parquet(path, read)
 
 
 def _read_where(
@@ -192,8 +190,6 @@ def read_parquet_rows(path: str | Path, columns: list[str], rows: pa.ChunkedArra
     measures first held a gigabyte more at the peak (pyarrow's filtered read, which takes
     an expression of the columns only, also decodes every row before it selects)."""
     path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
 
     def read() -> pa.Table:
         file = pq.ParquetFile(path)
@@ -203,7 +199,7 @@ def read_parquet_rows(path: str | Path, columns: list[str], rows: pa.ChunkedArra
             file, columns, lambda batch, start: rows.slice(start, batch.num_rows).combine_chunks()
         )
 
-    return _arrow_table(path, read, "a Parquet file")
+    return _parquet(path, read)
 
 
 def parquet_columns(path: str | Path) -> list[str]:
@@ -212,9 +208,15 @@ def parquet_columns(path: str | Path) -> list[str]:
 
 
 def _table_schema(path: Path) -> pa.Schema:
+    return _parquet(path, partial(pq.read_schema, path))
+
+
+def _parquet(path: Path, read: Callable[[], Any]) -> Any:
+    """:func:`_arrow_table` of a Parquet file, a folder refused first: pyarrow would read a
+    folder as a (possibly empty) dataset."""
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-    return _arrow_table(path, partial(pq.read_schema, path), "a Parquet file")
+    return _arrow_table(path, read, "a Parquet file")
 
 
 def write_arrow(df: pd.DataFrame | pa.Table, path: str | Path) -> None:
