@@ -85,6 +85,26 @@ def test_the_ingest_and_matching_packages_still_offer_every_name():
         matching.no_such_name  # noqa: B018
 
 
+def test_the_snakefile_reads_simulation_settings_without_the_simulation():
+    """workflow/rules/common.smk imports SimulationSettings in Snakemake's own process, before
+    the first job can start: the simulation and its scipy.optimize (0.26-0.35 s) wait."""
+    deferred = ("scipy.optimize", "pl_eval.simulate.cohort", "pandas")
+    code = "from pl_eval.simulate.settings import SimulationSettings"
+    assert loaded_after(code, deferred) == []
+
+
+def test_the_simulate_package_still_offers_every_name():
+    from pl_eval import simulate
+    from pl_eval.simulate import cohort, labels, settings
+
+    assert simulate.simulate_cohort is cohort.simulate_cohort
+    assert simulate.SimulationSettings is settings.SimulationSettings
+    assert simulate.labels is labels
+    assert all(getattr(simulate, name) is not None for name in simulate.__all__)
+    with pytest.raises(AttributeError):
+        simulate.no_such_name  # noqa: B018
+
+
 def test_version_and_help_still_answer(capsys):
     from pl_eval import cli
 

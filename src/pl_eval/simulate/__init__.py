@@ -17,31 +17,29 @@ start years staggered), and ``truth.json``. The modules, in the order the simula
   lists, codes and name words of :mod:`~pl_eval.simulate.labels`);
 * :mod:`~pl_eval.simulate.truth`: the planted truth per year, span, exposure group, placebo;
 * :mod:`~pl_eval.simulate.cohort`: the year-by-year loop tying them together.
+
+Each name is imported from its module on first use (PEP 562): the workflow's Snakefile reads
+:class:`SimulationSettings` only, not the simulation itself and its scipy.optimize (a third of
+a second before Snakemake can start the first job).
 """
 
-from pl_eval.simulate.cohort import SimulatedCohort, simulate_cohort
-from pl_eval.simulate.labels import ASSESSMENT_COLUMNS, SCHOOL_COLUMNS, STUDENT_COLUMNS
-from pl_eval.simulate.settings import (
-    LEVELS,
-    LOCALES,
-    SECTORS,
-    SIZES,
-    SUBJECTS,
-    YEARS_LABELS,
-    SimulationSettings,
-)
+from pl_eval import lazy
 
-__all__ = [
-    "ASSESSMENT_COLUMNS",
-    "LEVELS",
-    "LOCALES",
-    "SCHOOL_COLUMNS",
-    "SECTORS",
-    "SIZES",
-    "STUDENT_COLUMNS",
-    "SUBJECTS",
-    "YEARS_LABELS",
-    "SimulatedCohort",
-    "SimulationSettings",
-    "simulate_cohort",
-]
+#: Where each public name lives.
+_SOURCES = {
+    "SimulatedCohort": "cohort",
+    "simulate_cohort": "cohort",
+    "ASSESSMENT_COLUMNS": "labels",
+    "SCHOOL_COLUMNS": "labels",
+    "STUDENT_COLUMNS": "labels",
+    "LEVELS": "settings",
+    "LOCALES": "settings",
+    "SECTORS": "settings",
+    "SIZES": "settings",
+    "SUBJECTS": "settings",
+    "YEARS_LABELS": "settings",
+    "SimulationSettings": "settings",
+}
+
+__all__ = sorted(_SOURCES)
+__getattr__ = lazy.exports(__name__, _SOURCES)
