@@ -73,7 +73,11 @@ s for read_exports, of 9-10 s user); other Arrow allocators or keeping freed mem
 (jemalloc, system, MIMALLOC_PURGE_DELAY=-1, glibc without mmap, numpy without huge pages) did
 not lower it measurably. Parsing text straight into dictionaries (pyarrow's dictionary column
 type) and unifying the files' dictionaries cost more CPU than parsing strings and encoding
-them a stack at a time (the test exports: 7.4 vs 7.0 CPU s, medians of 3).
+them a stack at a time (the test exports: 7.4 vs 7.0 CPU s, medians of 3). Reading the
+rosters and schools.csv beside the tests (a thread per part, 2026-12-05, quiet machine, 3
+alternating runs of read_exports) was slower, 9.3-10.2 s against 8.6-10.8 s wall and 12.8-14.1
+against 11.5-15.0 CPU s, and held 120 MB more: the parts' parsing threads contend for the two
+cores the tests' own parse already keeps busy.
 
 Start-up: ``pl-eval --help``, and a stage process that does nothing (the CLI and the stages
 module imported: what every job pays before its stage's own libraries; no pandas, pyarrow or
