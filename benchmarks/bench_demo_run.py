@@ -103,11 +103,7 @@ def main() -> int:
     )
     print("\nwhole run: wall clock, and peak of the summed RSS of Snakemake and its jobs")
     print_table([total])
-    print(
-        f"  CPU (user + system) of every process: {run.cpu_seconds:.1f} s "
-        f"(≥ {run.cpu_seconds / args.cores:.1f} s wall on {args.cores} cores); "
-        f"aim ≤ {AIM_SECONDS:g} s wall"
-    )
+    print(f"  {run.cpu_line(args.cores)}; aim ≤ {AIM_SECONDS:g} s wall")
     print(f"  {before} at its start, {after} at its end")
     if digest is not None:
         print("data/processed/ sha256 {} over {} files".format(*digest))

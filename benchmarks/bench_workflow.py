@@ -158,6 +158,14 @@ class Run:
     cpu_seconds: float
     output: str
 
+    def cpu_line(self, cores: int) -> str:
+        """Its CPU seconds, and the least wall time they allow on ``cores`` (every core busy)."""
+        return (
+            f"CPU (user + system) of every process, Snakemake and the report's workers "
+            f"included: {self.cpu_seconds:.1f} s (≥ {self.cpu_seconds / cores:.1f} s wall on "
+            f"{cores} cores)"
+        )
+
 
 def adopt_orphans() -> None:
     """Make this process the reaper of its descendants' orphans (Linux; elsewhere nothing), so
@@ -344,9 +352,7 @@ def main() -> int:
     print_rules(benchmarks)
     sampled = sum(r["cpu_time"] for rows in benchmarks.values() for r in rows)
     print(
-        f"\nCPU (user + system) of every process, Snakemake and the report's workers included: "
-        f"{run.cpu_seconds:.1f} s, so ≥ {run.cpu_seconds / args.cores:.1f} s wall on "
-        f"{args.cores} cores even with every core busy throughout\n"
+        f"\n{run.cpu_line(args.cores)}\n"
         f"  (the table's CPU column sums to {sampled:.1f} s: Snakemake samples a job every "
         f"0.5 s, and every 30 s after its first 15 s, so long jobs' last seconds go uncounted)"
     )
