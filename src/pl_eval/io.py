@@ -551,8 +551,10 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
     bom = buffer.startswith(codecs.BOM_UTF8, 0, size)
     start = len(codecs.BOM_UTF8) if bom else 0
     head = memoryview(buffer)[start:size]
-    end = buffer.find(b"\n", start, size)  # the first line, copying only it
-    line = bytes(head if end < 0 else head[: end - start]).rstrip(b"\r")
+    # the first line, copying only it; it ends at LF, CRLF or a lone CR (Excel for Mac's
+    # "CSV (Macintosh)" ends every line with CR, which pyarrow's parser also accepts)
+    ends = [i for i in (buffer.find(b"\n", start, size), buffer.find(b"\r", start, size)) if i >= 0]
+    line = bytes(head[: min(ends) - start] if ends else head)
     if not line.strip():
         raise InputError.at(
             name,
@@ -730,13 +732,18 @@ def _byte_at(path: str | Path, offset: int) -> int:
 
 
 def _line_of(path: str | Path, offset: int) -> int:
-    """1-based line of the byte at ``offset``."""
-    newlines = 0
+    """1-based line of the byte at ``offset``; lines end at LF, CRLF or a lone CR, as pyarrow
+    reads them."""
+    line_ends, after_cr = 0, False
     for start, block in _blocks(path):
-        newlines += bytes(block[: max(offset - start, 0)]).count(b"\n")
+        before = bytes(block[: max(offset - start, 0)])
+        # a CRLF is one line end, also when a block boundary falls between its CR and LF
+        line_ends += before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n")
+        line_ends -= int(after_cr and before.startswith(b"\n"))
+        after_cr = before.endswith(b"\r")
         if start + len(block) > offset:
             break
-    return newlines + 1
+    return line_ends + 1
 
 
 def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) -> RawExports:

@@ -628,6 +628,27 @@ def test_latin1_after_the_first_mib_reads_the_whole_file_as_latin1(tmp_path):
     )
 
 
+@pytest.mark.parametrize("ending", [b"\r\n", b"\r"], ids=["windows", "old_mac"])
+def test_every_line_ending_excel_writes_reads_as_the_same_cohort(tmp_path, ending):
+    """Excel writes CRLF (Windows) or a lone CR ("CSV (Macintosh)"): the same exports with
+    either give the bytes they give with LF, and an encoding problem names its line."""
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "cohort", raw)
+    for path in raw.rglob("*.*"):
+        if path.suffix in (".csv", ".txt"):
+            path.write_bytes(path.read_bytes().replace(b"\n", ending))
+    expected, found = run(DATA / "cohort", tmp_path / "lf"), run(raw, tmp_path / "out")
+    assert {n: found[n].read_bytes() for n in OUTPUTS} == {
+        n: expected[n].read_bytes() for n in OUTPUTS
+    }
+    roster = raw / SPRING_ROSTER
+    lines = roster.read_bytes().split(ending)
+    lines[3] = lines[3].replace(b",", b",\x81", 1)  # a byte no Western encoding has
+    roster.write_bytes(ending.join(lines))
+    with pytest.raises(InputError, match=f"{SPRING_ROSTER}, line 4: expected UTF-8 or Windows"):
+        run(raw, tmp_path / "again")
+
+
 def test_a_workbook_is_listed_as_unread_with_how_to_export_csv(tmp_path, caplog):
     frames, summary = ingested(QUIRKS / "workbook", tmp_path / "out")
     how = (
