@@ -388,6 +388,21 @@ def test_bad_input_is_one_line_per_problem_and_writes_nothing(tmp_path, case, me
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_frl_written_as_shares_is_one_line_at_the_first_share(tmp_path):
+    """0.62 and 0.455 beside 1 and a blank: shares, reported once, at 0.62 (1 could be 1%)."""
+    raw = overlay(tmp_path, "frl_shares")
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    assert str(caught.value) == (
+        f"{raw}/schools.csv, line 3, column 'frl_pct': expected a percentage from 0 to 100, but "
+        "every frl_pct is from 0 to 1, as shares are (0.45 for 45%); multiply them by 100, "
+        "found '0.62'"
+    )
+    schools = raw / "schools.csv"
+    schools.write_text(schools.read_text().replace("0.62", "62"))
+    run(raw, tmp_path / "out")  # a school of 0.455% beside one of 62%: possible, so read
+
+
 def test_all_problems_are_reported_together(tmp_path):
     raw = overlay(tmp_path, "bad_date")
     shutil.copytree(DATA / "bad" / "non_numeric", raw / "more")

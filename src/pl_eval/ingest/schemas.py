@@ -34,6 +34,10 @@ EXPECT_FLAG = "TRUE or FALSE (or empty)"
 EXPECT_SECTOR = "charter or district"
 EXPECT_START = "a year like 2014 (or empty for a comparison school)"
 EXPECT_FRL = "a percentage from 0 to 100 (or empty)"
+EXPECT_FRL_PERCENT = (
+    "a percentage from 0 to 100, but every frl_pct is from 0 to 1, as shares are (0.45 for "
+    "45%); multiply them by 100"
+)
 EXPECT_LOCALE = "an NCES locale code (11-13, 21-23, 31-33, 41-43)"
 EXPECT_NCES = "an NCES school id of 12 digits (or empty)"
 EXPECT_UNIQUE = "one row per district_name and school_name"
@@ -82,10 +86,13 @@ def _per_row(ok: np.ndarray, values: pd.Series) -> pd.Series | bool:
     return pd.Series(ok[codes], index=values.index)
 
 
-def _column(check, expected: str) -> pa.Column:
+def _column(check, expected: str, *more: tuple[Callable, str]) -> pa.Column:
+    """A text column of raw rows that passes ``check`` (failing rows say ``expected``), and
+    each further (check, expected) of ``more``."""
     # missing values mean "the file has no such column"; required columns are checked on headers
     pa = _pandera()
-    return pa.Column(checks=pa.Check(check, error=expected), nullable=True, required=False)
+    checks = [pa.Check(c, error=e) for c, e in ((check, expected), *more)]
+    return pa.Column(checks=checks, nullable=True, required=False)
 
 
 def _text_checks(required: tuple[str, ...]) -> dict[str, pa.Column]:
@@ -155,6 +162,22 @@ def _frl(text: pd.Series) -> pd.Series:
     return value.where(value.between(0, 100))
 
 
+def _percentages(values: pd.Series) -> pd.Series | bool:
+    """frl_pct as percentages, not shares: a frame whose every FRL value is from 0 to 1, one of
+    them strictly between, was written as shares (0.455 for 45.5%), which would read as
+    schools of under 1% FRL. Its first such row fails, so the evaluator reads one line. A
+    single school of 0.5% is possible; a frame of only such schools is not."""
+    frl = parse.per_category(_frl, values).to_numpy(float)  # per category, then missing
+    known = frl[~np.isnan(frl)]
+    between = (frl > 0) & (frl < 1)
+    if not (known.size and known.max() <= 1 and between.any()):
+        return True
+    failing = between[parse.categorical(values).cat.codes.to_numpy()]
+    verdict = np.ones(len(values), dtype=bool)
+    verdict[np.argmax(failing)] = False
+    return pd.Series(verdict, index=values.index)
+
+
 def _locale(text: pd.Series) -> pd.Series:
     value = parse.numbers(text)
     return value.where(value.isin(LOCALES))
@@ -171,7 +194,9 @@ def _raw_schools() -> pa.DataFrameSchema:
             **_text_checks(("district_name", "school_name")),
             "sector": _column(_parses(_sector, optional=False), EXPECT_SECTOR),
             "pl_start_year": _column(_parses(_start_year, optional=True), EXPECT_START),
-            "frl_pct": _column(_parses(_frl, optional=True), EXPECT_FRL),
+            "frl_pct": _column(
+                _parses(_frl, optional=True), EXPECT_FRL, (_percentages, EXPECT_FRL_PERCENT)
+            ),
             "locale": _column(_parses(_locale, optional=False), EXPECT_LOCALE),
             "nces_id": _column(_parses(_nces, optional=True), EXPECT_NCES),
         },
