@@ -664,6 +664,22 @@ def test_every_line_ending_excel_writes_reads_as_the_same_cohort(tmp_path, endin
         run(raw, tmp_path / "again")
 
 
+def test_gender_spelt_out_is_nweas_m_and_f(tmp_path):
+    """A roster writing Male and " female " gives the bytes of one writing M and F, so its
+    students share a gender stratum with other files' (matching is exact on gender)."""
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "minimal", raw)
+    roster = raw / "StudentsBySchool.csv"
+    spelt = roster.read_text().replace(",M,", ",Male,").replace(",F,", ", female ,")
+    assert spelt != roster.read_text()
+    roster.write_text(spelt)
+    expected, found = run(DATA / "minimal", tmp_path / "codes"), run(raw, tmp_path / "out")
+    assert {n: found[n].read_bytes() for n in OUTPUTS} == {
+        n: expected[n].read_bytes() for n in OUTPUTS
+    }
+    assert set(io.read_parquet(found["scores"])["gender"]) == {"M", "F"}
+
+
 def test_a_workbook_is_listed_as_unread_with_how_to_export_csv(tmp_path, caplog):
     frames, summary = ingested(QUIRKS / "workbook", tmp_path / "out")
     how = (

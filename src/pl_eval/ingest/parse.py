@@ -31,6 +31,8 @@ KINDERGARTEN = ("K", "KG", "KINDERGARTEN", "0", "00", "13")
 END_OF_COURSE = r"(?i)\b(?:algebra|geometry|integrated\s+math|calculus|trigonometry)"
 _TRUE = {"TRUE", "T", "Y", "YES", "1"}
 _FALSE = {"FALSE", "F", "N", "NO", "0"}
+#: StudentGender spellings (lower case) of NWEA's M and F.
+_MALE, _FEMALE = ("m", "male"), ("f", "female")
 
 
 def categorical(values: pd.Series) -> pd.Series:
@@ -181,14 +183,34 @@ def text(values: pd.Series) -> pd.Series:
 
 def strip(values: pd.Series) -> pd.Series:
     """Categorical with surrounding whitespace removed from every value (merging repeats)."""
+    return _recode(values, lambda categories: categories.str.strip())
+
+
+def genders(values: pd.Series) -> pd.Series:
+    """StudentGender as :func:`text`, with the spellings districts use for NWEA's M and F
+    (male, Female, f) written M and F: files of one cohort that spell it differently must
+    still put their students in one gender stratum (matching is exact on gender). Other
+    codes (X, U) are kept as written."""
+
+    def recode(categories: pd.Index) -> pd.Index:
+        stripped = categories.str.strip()
+        word = stripped.str.lower()
+        return stripped.where(~word.isin(_MALE), "M").where(~word.isin(_FEMALE), "F")
+
+    return text(_recode(values, recode))
+
+
+def _recode(values: pd.Series, recode: Callable[[pd.Index], pd.Index]) -> pd.Series:
+    """Categorical of ``values`` with ``recode`` applied to its text categories, merging the
+    categories it makes equal (codes are remapped: the rows are never touched one by one)."""
     cat = categorical(values)
     categories = cat.cat.categories
-    stripped = pd.Index(categories.astype("str").str.strip())
-    if not cat.cat.ordered and stripped.dtype == categories.dtype and stripped.equals(categories):
-        # nothing to strip (the usual case): the same column, as the remapping below would
+    recoded = pd.Index(recode(categories.astype("str")))
+    if not cat.cat.ordered and recoded.dtype == categories.dtype and recoded.equals(categories):
+        # nothing to recode (the usual case): the same column, as the remapping below would
         # rebuild it; a million student IDs cost 0.6 s to factorize, take and validate again
         return cat
-    new_codes, uniques = pd.factorize(stripped)
+    new_codes, uniques = pd.factorize(recoded)
     lookup = np.append(new_codes, -1).astype(np.int32)  # code -1 (missing) stays missing
     remapped = lookup[cat.cat.codes.to_numpy()]
     return pd.Series(
