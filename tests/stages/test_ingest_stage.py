@@ -403,6 +403,16 @@ def test_frl_written_as_shares_is_one_line_at_the_first_share(tmp_path):
     run(raw, tmp_path / "out")  # a school of 0.455% beside one of 62%: possible, so read
 
 
+def test_a_file_separated_by_semicolons_is_one_line_not_a_line_per_column(tmp_path):
+    raw = overlay(tmp_path, "semicolons")
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    assert str(caught.value) == (
+        f"{raw}/AssessmentResults.csv, line 1: expected columns separated by commas or tabs; "
+        "save it as CSV UTF-8 (Comma delimited), found \"columns separated by ';'\""
+    )
+
+
 def test_all_problems_are_reported_together(tmp_path):
     raw = overlay(tmp_path, "bad_date")
     shutil.copytree(DATA / "bad" / "non_numeric", raw / "more")

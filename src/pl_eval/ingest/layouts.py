@@ -92,6 +92,8 @@ SCHOOL_REQUIRED = ("district_name", "school_name", "sector", "pl_start_year", "f
 
 #: Renamed columns seen in real exports (nwea_formats.md §1.1 "Real exports drift").
 BUILTIN_ALIASES = {"StudentID": ("Student_Number", "StudentNumber")}
+#: Delimiters of spreadsheets saved in some locales (;) and of some SIS exports (|): refused.
+OTHER_DELIMITERS = (";", "|")
 #: NWEA files that are recognised but not used, by a fragment of their name or header.
 IGNORED_EXPORTS = {
     "classassignments": "ClassAssignments export: class rosters are not used",
@@ -204,6 +206,7 @@ def recognise(raw: RawFile, aliases: Mapping[str, str]) -> ExportFile | IgnoredF
             return IgnoredFile(raw.name, reason)
     if {"classname", "teachername"} <= present:
         return IgnoredFile(raw.name, IGNORED_EXPORTS["classassignments"])
+    _refuse_other_delimiters(raw)
     shown = ", ".join(raw.header[:4]) + (", ..." if len(raw.header) > 4 else "")
     raise InputError.at(
         raw.name,
@@ -230,6 +233,7 @@ def _export(
         if "MeasurementScale" not in columns and "Subject" not in columns:
             missing.append("MeasurementScale")
     if missing:
+        _refuse_other_delimiters(raw)
         raise InputError(
             [
                 Problem(
@@ -240,6 +244,21 @@ def _export(
         )
     keep = {c: columns[c] for c in wanted if c in columns}
     return ExportFile(raw, kind, layout, keep, {c: names[c] for c in keep})
+
+
+def _refuse_other_delimiters(raw: RawFile) -> None:
+    """A file ingest cannot use whose header is one field holding ; or |: one line saying so,
+    not a missing column per column (a spreadsheet saved where ; is the list separator)."""
+    if len(raw.header) != 1:
+        return
+    other = next((d for d in OTHER_DELIMITERS if d in raw.header[0]), None)
+    if other is not None:
+        raise InputError.at(
+            raw.name,
+            "columns separated by commas or tabs; save it as CSV UTF-8 (Comma delimited)",
+            line=1,
+            found=f"columns separated by {other!r}",
+        )
 
 
 def _test_layout(header: Sequence[str]) -> str:
