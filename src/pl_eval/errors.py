@@ -44,7 +44,7 @@ class Problem:
     found: str | None = None
 
     def __str__(self) -> str:
-        where = self.file
+        where = printable(self.file)
         if self.line is not None:
             where += f", line {self.line}"
         if self.column is not None:
@@ -124,10 +124,16 @@ LONGEST_EXCERPT = 80
 
 
 def excerpt(text: str, limit: int = LONGEST_EXCERPT) -> str:
-    """``text`` safe to echo in one error line: non-printable characters escaped as in Python
-    literals (a line break becomes ``\\n``), cut to ``limit`` characters with "..."."""
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    """``text`` safe to echo in one error line: :func:`printable`, cut to ``limit``
+    characters with "..."."""
+    shown = printable(text)
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def printable(text: str) -> str:
+    """``text`` with non-printable characters escaped as in Python literals (a line break
+    becomes ``\\n``, a terminal escape ``\\x1b``): a file name can hold either."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def os_error_line(error: OSError, action: str | None = None) -> str:

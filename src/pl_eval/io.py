@@ -523,7 +523,12 @@ def list_raw_files(raw_dir: str | Path) -> list[tuple[Path, str]]:
             "a folder holding the cohort's NWEA exports and schools.csv",
             found="no such folder",
         )
-    found = [(p, p.relative_to(root).as_posix()) for p in root.rglob("*") if p.is_file()]
+    # a link to a file that is gone is listed: reading it says so, rather than losing its rows
+    found = [
+        (p, p.relative_to(root).as_posix())
+        for p in root.rglob("*")
+        if p.is_file() or (p.is_symlink() and not p.exists())
+    ]
     return sorted(found, key=lambda item: item[1])
 
 
@@ -534,7 +539,10 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
         with open(path, "rb") as fh:
             buffer, size = _read_into(fh, SNIFF_BYTES)  # the first bytes are buffer[:size]
     except OSError as exc:
-        raise InputError.at(name, "a readable file", found=exc.strerror or str(exc)) from None
+        found = exc.strerror or str(exc)
+        if Path(path).is_symlink() and not Path(path).exists():
+            found = "a link to a file that does not exist"
+        raise InputError.at(name, "a readable file", found=found) from None
     save = "open it in Excel and Save As CSV UTF-8"
     if buffer.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), 0, size):
         raise InputError.at(

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
+from pl_eval.errors import printable
+
 T = TypeVar("T")
 
 #: Loops with at most this many items log every item; longer ones about every tenth.
@@ -84,7 +86,8 @@ def _log(
     item: T,
     label: Callable[[T], str] | None,
 ) -> None:
-    suffix = f" ({label(item)})" if label is not None else ""
+    # a label is a file or school name, which can hold a line break or a terminal escape
+    suffix = f" ({printable(label(item))})" if label is not None else ""
     logger.info("%s %d of %d%s", done, count, total, suffix)
 
 

@@ -3,6 +3,7 @@ up, no personal data in any output, byte-identical reruns, one-line errors and n
 outputs for bad input."""
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -411,6 +412,30 @@ def test_a_file_separated_by_semicolons_is_one_line_not_a_line_per_column(tmp_pa
         f"{raw}/AssessmentResults.csv, line 1: expected columns separated by commas or tabs; "
         "save it as CSV UTF-8 (Comma delimited), found \"columns separated by ';'\""
     )
+
+
+def test_a_file_name_with_a_line_break_or_escape_stays_one_inert_line(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    raw = overlay(tmp_path, "non_numeric")
+    (raw / "AssessmentResults.csv").rename(raw / "Assessment\nResults\x1b[2J.csv")
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    lines = str(caught.value).splitlines()
+    assert lines[0].startswith(f"{raw}/Assessment\\nResults\\x1b[2J.csv, line 2, column ")
+    assert len(lines) == 2 and "\x1b" not in str(caught.value)
+    logged = [r.getMessage() for r in caplog.records if "Assessment" in r.getMessage()]
+    assert logged and all("\n" not in m and "\x1b" not in m for m in logged)
+
+
+def test_a_link_to_a_missing_export_is_a_problem_not_a_lost_file(tmp_path):
+    raw = overlay(tmp_path, "header_only")
+    (raw / "AssessmentResults_Spring.csv").symlink_to(tmp_path / "moved" / "Spring.csv")
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    assert (
+        f"{raw}/AssessmentResults_Spring.csv: expected a readable file, found 'a link to a file "
+        "that does not exist'"
+    ) in str(caught.value).splitlines()
 
 
 def test_all_problems_are_reported_together(tmp_path):
