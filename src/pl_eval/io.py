@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -413,9 +413,38 @@ def read_yaml(path: str | Path) -> Any:
             "save the file as UTF-8"
         ) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_unique_key_loader())  # a safe loader
     except yaml.YAMLError as exc:
         raise ConfigError(_yaml_problem(path, text, exc)) from None
+
+
+@cache
+def _unique_key_loader() -> type:
+    """PyYAML's safe loader, refusing a key given twice in one mapping. PyYAML keeps the last
+    one silently (as does Snakemake's loader), so a second ``ratio: 3`` pasted under
+    ``match:`` would change the analysis unseen; YAML 1.2 makes duplicate keys an error.
+    Built on first use: yaml is imported only by the stages that read YAML."""
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen: set = set()
+            for key_node, _ in node.value:  # as written: a key may override a merged (<<) one
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                if not isinstance(key, Hashable):
+                    continue  # the safe loader says it cannot be a key
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping",
+                        node.start_mark,
+                        f"the key {key!r} is given twice (keep one)",
+                        key_node.start_mark,
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def _yaml_problem(path: str | Path, text: str, error: yaml.YAMLError) -> str:

@@ -471,6 +471,27 @@ def test_bad_config_content_is_echoed_short_and_escaped(config_dir, capsys):
         assert len(lines[0]) - len(str(path)) < 200  # the echoed text is cut, not the path
 
 
+@pytest.mark.parametrize("command", ["check-inputs", "snakemake"])
+def test_a_key_given_twice_is_refused_not_the_last_one_kept(config_dir, capsys, command):
+    """PyYAML (and Snakemake's loader) would keep the pasted ratio: 3 and run 3:1 unseen."""
+    path = shipped_with(config_dir, "  replace: true", "  ratio: 3\n  replace: true")
+    text = path.read_text()
+    line, mapping = config_line(text, "ratio: 3"), config_line(text, "method: propensity")
+    message = (
+        f"{path}, line {line}, column 3: not valid YAML: the key 'ratio' is given twice (keep "
+        f"one), while reading a mapping that starts on line {mapping} (the line reads 'ratio: 3')"
+    )
+    if command == "check-inputs":
+        status, lines = run(capsys, "check-inputs", str(MINIMAL), "--config", str(path))
+        assert (status, lines) == (1, [f"pl-eval check-inputs: error: {message}"])
+    else:
+        done = snakemake_dry_run(config_dir.parent)
+        assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+        assert done.stderr.strip().splitlines()[-1] == message.replace(
+            str(path), "config/config.yaml"
+        )
+
+
 def test_config_that_is_a_folder_or_missing(tmp_path, capsys):
     for name, what in {
         "config": "is a folder, not a file; give the path of a file",
