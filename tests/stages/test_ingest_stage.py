@@ -404,14 +404,26 @@ def test_frl_written_as_shares_is_one_line_at_the_first_share(tmp_path):
     run(raw, tmp_path / "out")  # a school of 0.455% beside one of 62%: possible, so read
 
 
-def test_a_file_separated_by_semicolons_is_one_line_not_a_line_per_column(tmp_path):
-    raw = overlay(tmp_path, "semicolons")
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        (
+            "semicolons",
+            "line 1: expected columns separated by commas or tabs; save it as CSV UTF-8 (Comma "
+            "delimited), found \"columns separated by ';'\"",
+        ),
+        (
+            "repeated_header",
+            "line 5: expected a data row, but this line repeats the header (files pasted "
+            "together?); delete it",
+        ),
+    ],
+)
+def test_a_file_wrong_throughout_a_line_is_one_line_not_a_line_per_column(tmp_path, case, message):
+    raw = overlay(tmp_path, case)
     with pytest.raises(InputError) as caught:
         run(raw, tmp_path / "out")
-    assert str(caught.value) == (
-        f"{raw}/AssessmentResults.csv, line 1: expected columns separated by commas or tabs; "
-        "save it as CSV UTF-8 (Comma delimited), found \"columns separated by ';'\""
-    )
+    assert str(caught.value) == f"{raw}/AssessmentResults.csv, {message}"
 
 
 def test_a_file_name_with_a_line_break_or_escape_stays_one_inert_line(tmp_path, caplog):

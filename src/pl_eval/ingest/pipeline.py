@@ -190,7 +190,31 @@ def validate(part: str, raw: RawExports, inventory: Inventory) -> list[Problem]:
         frame = frame.assign(
             **{c: parse.strip(frame[c]) for c in ("district_name", "school_name") if c in frame}
         )
-    return schemas.problems(frame, getattr(schemas, RAW_SCHEMAS[part]), inventory.names())
+    found = schemas.problems(frame, getattr(schemas, RAW_SCHEMAS[part]), inventory.names())
+    return _repeated_headers(found)
+
+
+def _repeated_headers(problems: list[Problem]) -> list[Problem]:
+    """``problems`` with those of a line that repeats the header (exports pasted one after
+    another) as one problem saying so: every cell of such a line that fails, two or more,
+    holds its own column's name, and a problem per column hid what is wrong with the line
+    (one such cell alone keeps its own problem)."""
+    cells: dict[tuple[str, int], list[Problem]] = {}
+    for problem in problems:
+        if problem.line is not None and problem.column is not None:
+            cells.setdefault((problem.file, problem.line), []).append(problem)
+    headers = {
+        place
+        for place, found in cells.items()
+        if len(found) > 1
+        and all((p.found or "").strip().lower() == (p.column or "").strip().lower() for p in found)
+    }
+    if not headers:
+        return problems
+    expected = "a data row, but this line repeats the header (files pasted together?); delete it"
+    kept = [p for p in problems if (p.file, p.line) not in headers]
+    kept += [Problem(file, expected, line=line) for file, line in headers]
+    return schemas.in_order(kept)
 
 
 def district_problems(

@@ -276,7 +276,12 @@ def problems(
                     column=written,
                 )
             )
-    return sorted(found, key=lambda p: (p.file, p.line is None, p.line or 0, p.column or ""))
+    return in_order(found)
+
+
+def in_order(problems: list[Problem]) -> list[Problem]:
+    """``problems`` by file, then line (problems of no line last), then column."""
+    return sorted(problems, key=lambda p: (p.file, p.line is None, p.line or 0, p.column or ""))
 
 
 _BUILDERS = {
