@@ -165,16 +165,37 @@ def _read_where(
         kind = kind.value_type
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         raise InputError.at(path, "text, as pl-eval writes it", column=column, found=str(kind))
-    return _selected(file, columns, lambda batch, _: pc.equal(batch[column], value))
+    # row groups whose statistics rule the value out are not decoded at all: a panel is
+    # written subject by subject, so one subject's rows fill few of its row groups
+    index = file.schema_arrow.get_field_index(column)
+    groups = [
+        g for g in range(file.metadata.num_row_groups)
+        if _may_hold(file.metadata.row_group(g).column(index).statistics, value)
+    ]  # fmt: skip
+    return _selected(
+        file, columns, lambda batch, _: pc.equal(batch[column], value), row_groups=groups
+    )
+
+
+def _may_hold(statistics: Any, value: str) -> bool:
+    """Whether a column chunk with these Parquet statistics can hold ``value``."""
+    if statistics is None or not statistics.has_min_max:
+        return True
+    return statistics.min <= value <= statistics.max
 
 
 def _selected(
-    file: Any, columns: list[str] | None, keep: Callable[[pa.RecordBatch, int], Any]
+    file: Any,
+    columns: list[str] | None,
+    keep: Callable[[pa.RecordBatch, int], Any],
+    row_groups: list[int] | None = None,
 ) -> pa.Table:
-    """``columns`` of an open Parquet file, each batch decoded and then filtered by
-    ``keep(batch, offset of its first row)``: the peak is the rows kept, not the file."""
+    """``columns`` of an open Parquet file (of ``row_groups`` only, when given), each batch
+    decoded and then filtered by ``keep(batch, offset of its first row among those read)``:
+    the peak is the rows kept, not the file."""
     batches, start = [], 0
-    for batch in file.iter_batches(batch_size=1 << 16, columns=columns):
+    read = file.iter_batches(batch_size=1 << 16, columns=columns, row_groups=row_groups)
+    for batch in read:
         batches.append(batch.filter(keep(batch, start)))
         start += batch.num_rows
     schema = file.schema_arrow  # with the pandas metadata the batches lack

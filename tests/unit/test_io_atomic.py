@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pl_eval import io
@@ -107,3 +109,31 @@ def test_read_parquet_where_keeps_one_value_s_rows_and_the_file_s_dtypes(tmp_pat
         InputError, match=r"panel.parquet, column 'subject': expected text.*found 'double'"
     ):
         io.read_parquet(path, where=("subject", "math"))
+
+
+def test_read_parquet_where_decodes_only_row_groups_that_can_hold_the_value(tmp_path, monkeypatch):
+    # A panel is written subject by subject: row groups of math only, of both, of reading
+    # only; without statistics every group is read.
+    frame = pd.DataFrame({"subject": ["math"] * 5 + ["reading"] * 5, "score": np.arange(10.0)})
+    path = tmp_path / "panel.parquet"
+    read: list = []
+    iter_batches = pq.ParquetFile.iter_batches
+
+    def spy(self, *args, row_groups=None, **kwargs):
+        read.append(row_groups)
+        return iter_batches(self, *args, row_groups=row_groups, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", spy)
+    every = [0, 1, 2]
+    for statistics, groups in (
+        (True, {"math": [0, 1], "reading": [1, 2], "science": []}),
+        (False, {"math": every, "reading": every, "science": every}),
+    ):
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        pq.write_table(table, path, row_group_size=4, write_statistics=statistics)
+        for subject, expected in groups.items():
+            read.clear()
+            part = io.read_parquet(path, where=("subject", subject))
+            kept = frame[frame["subject"] == subject].reset_index(drop=True)
+            pd.testing.assert_frame_equal(part, kept)
+            assert read == [expected], (statistics, subject)
