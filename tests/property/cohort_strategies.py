@@ -120,6 +120,8 @@ class CohortSpec:
     tab_delimited: bool  # .txt tab-delimited exports
     fault: str | None
     seed: int
+    line_ending: str = "\r\n"  # of every file: Windows, Unix or old Mac ("\r")
+    gender_words: bool = False  # districts after the first spell gender out (Male, Female)
 
     @property
     def school_year(self) -> str:
@@ -232,6 +234,8 @@ def cohort_specs(draw) -> CohortSpec:
         tab_delimited=draw(st.booleans()),
         fault=draw(st.sampled_from([None] * 8 + list(FAULTS))),
         seed=draw(st.integers(0, 2**32 - 1)),
+        line_ending=draw(st.sampled_from(["\r\n", "\n", "\r"])),
+        gender_words=draw(st.booleans()),
     )
 
 
@@ -281,7 +285,7 @@ def write_cohort(spec: CohortSpec, folder: Path) -> Expected:
             drop = header.index("TestRITScore")
             columns = header[:drop] + header[drop + 1 :]
             rows = [row[:drop] + row[drop + 1 :] for row in rows]
-        _write(folder / name, columns, rows, delimiter)
+        _write(folder / name, columns, rows, delimiter, spec.line_ending)
         mine = [t for t in tests if t.file == name]
         groups: dict[tuple, bool] = {}
         for t in mine:
@@ -296,11 +300,13 @@ def write_cohort(spec: CohortSpec, folder: Path) -> Expected:
             "rejected": rejected,
         }
     for name, (rows, counts) in sorted(roster_by_file.items()):
-        _write(folder / name, ROSTER, rows, delimiter)
+        _write(folder / name, ROSTER, rows, delimiter, spec.line_ending)
         expected.files[name] = {"rows_read": len(rows), **counts}
     frame = [s for s in spec.schools if s.in_frame]
     if spec.fault != "no_schools_file":
-        _write(folder / "schools.csv", SCHOOLS, _school_rows(spec, frame, rng), ",")
+        _write(
+            folder / "schools.csv", SCHOOLS, _school_rows(spec, frame, rng), ",", spec.line_ending
+        )
         expected.files["schools.csv"] = {"rows_read": len(frame)}
     expected.tests = tests
     # a bad term is written in the first season's rows: there must be some
@@ -397,6 +403,8 @@ def _events(spec: CohortSpec, rng: np.random.Generator):
 
 def _student_fields(spec, season, school, student, grade, gender, no_grade) -> list[str]:
     """A StudentsBySchool row (names and birth dates are there only to be dropped)."""
+    if spec.gender_words and school.district > 0:
+        gender = {"M": "Male", "F": "female"}.get(gender, gender)
     return [
         _term_name(spec, season), DISTRICT_NAMES[school.district], school.name, "Doe",
         f"Kid{student[1:]}", "", student, f"3/14/{spec.fall_year - 6 - grade}", "White",
@@ -484,10 +492,12 @@ def _school_rows(spec: CohortSpec, frame: list[SchoolSpec], rng) -> list[list[st
     return rows
 
 
-def _write(path: Path, header: tuple[str, ...], rows: list[list[str]], delimiter: str) -> None:
+def _write(
+    path: Path, header: tuple[str, ...], rows: list[list[str]], delimiter: str, line_ending: str
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, delimiter=delimiter, lineterminator="\r\n")
+        writer = csv.writer(fh, delimiter=delimiter, lineterminator=line_ending)
         writer.writerow(header)
         writer.writerows(rows)
 
