@@ -472,4 +472,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a file or folder the system refused: missing, full, read-only...
         log.error("pl-eval %s: error: %s", args.command, os_error_line(exc))
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: one line and the shell's status for it, no traceback
+        log.error(
+            "pl-eval %s: interrupted; no output is left half-written (each is renamed into "
+            "place whole), so run it again",
+            args.command,
+        )
+        return 130
     return 0

@@ -15,9 +15,11 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -218,6 +220,25 @@ MATCH_OUTPUTS = ("matched", "pairs", "propensity", "balance", "summary", "love-p
 def match_args(panel: Path, out: Path) -> list[str]:
     outputs = [a for name in MATCH_OUTPUTS for a in (f"--{name}", str(out / name))]
     return ["match", "--panel", str(panel), "--subject", "math", *outputs]
+
+
+def test_ctrl_c_is_one_line_exit_130_and_leaves_no_half_written_file(tmp_path):
+    """SIGINT while a stage writes its files (a fifth of the national cohort, about 20 s)."""
+    out = tmp_path / "cohort"
+    command = [sys.executable, "-m", "pl_eval", "simulate", str(out), "--size", "national",
+               "--scale", "0.2", "--school-years", "2022-2023"]  # fmt: skip
+    stage = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    while not any(out.rglob("*.csv")) and stage.poll() is None:  # interrupt it mid-writing
+        time.sleep(0.05)
+    stage.send_signal(signal.SIGINT)
+    _, err = stage.communicate(timeout=120)
+    assert stage.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        "pl-eval simulate: interrupted; no output is left half-written (each is renamed into "
+        "place whole), so run it again"
+    )
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
 
 def test_input_that_is_a_folder_missing_or_not_parquet(tmp_path, capsys):
