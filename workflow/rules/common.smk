@@ -19,9 +19,9 @@ SUBJECTS = ("math", "reading")
 
 COHORTS = list(config["cohorts"])
 
-# A simulated cohort that `school_years` does not list is analysed in the years the simulate
-# rule writes for it, the preset's three: the effective config lists them, so every rule and
-# the report's provenance see them. Any other cohort not listed has one school year, or
+# A simulated cohort that `school_years` does not list is analysed in the years simulated for
+# it (by the simulate rule), the preset's three: the effective config lists them, so each rule
+# and the report's provenance see them. Any other cohort not listed has one school year, or
 # build_panel stops with one line asking for its years to be listed.
 for _cohort in COHORTS:
     if _cohort in SIMULATED_COHORTS:
