@@ -711,6 +711,26 @@ def test_every_line_ending_excel_writes_reads_as_the_same_cohort(tmp_path, endin
         run(raw, tmp_path / "again")
 
 
+def test_a_test_dated_outside_its_term_is_rejected_with_its_dates(tmp_path):
+    """A spring test dated in the summer before the fall tests (a typo, or a mislabelled term)
+    would pair into a growth window of negative length: rejected, and accounted for."""
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "cohort", raw)
+    spring = raw / SPRING
+    lines = spring.read_text(encoding="utf-8-sig").splitlines()
+    assert "\t5/12/2015\t" in lines[1]
+    lines[1] = lines[1].replace("\t5/12/2015\t", "\t8/12/2014\t")
+    spring.write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
+    frames, summary = ingested(raw, tmp_path / "out")
+    rejected = frames["rejects"].set_index(["source_file", "source_line"])
+    assert rejected.loc[(SPRING, 2), ["reason", "column", "detail"]].tolist() == [
+        "date_outside_term",
+        "TestStartDate",
+        "2014-08-12, outside Spring 2014-2015's 2015-02-01 to 2015-08-31",
+    ]
+    assert summary["rejects_by_reason"]["test"]["date_outside_term"] == 1
+
+
 def test_gender_spelt_out_is_nweas_m_and_f(tmp_path):
     """A roster writing Male and " female " gives the bytes of one writing M and F, so its
     students share a gender stratum with other files' (matching is exact on gender)."""

@@ -24,6 +24,10 @@ def typed_tests(**overrides):
         "grade": pd.array([3] * n, dtype="Int64"),
         "grade_unknown": np.zeros(n, dtype=bool),
         "grade_note": pd.Series([pd.NA] * n, dtype="str"),
+        "test_date": pd.Series(pd.to_datetime(["2014-09-15"] * n), dtype="datetime64[ms]"),
+        "season": pd.Series(["fall"] * n, dtype="category"),
+        "school_year": pd.Series(["2014-2015"] * n, dtype="category"),
+        "term_name": pd.Series(["Fall 2014-2015"] * n, dtype="category"),
     }
     return pd.DataFrame(base | overrides)
 
@@ -87,6 +91,37 @@ def test_first_reason_wins_and_details_name_the_value():
         "2.5 minutes, below 6",
     ]
     assert list(got.reason.cat.categories) == list(REASONS)
+
+
+def test_a_date_outside_its_terms_dates_is_rejected_at_either_bound():
+    """Fall: 1 July to 31 January; winter: 1 November to 30 April; spring: 1 February to 31
+    August, of the term's school year; summer terms are not checked."""
+    cases = [  # (season, date, reason)
+        ("fall", "2014-07-01", "ok"),
+        ("fall", "2014-06-30", "date_outside_term"),  # a school year early
+        ("fall", "2015-01-31", "ok"),
+        ("fall", "2015-02-01", "date_outside_term"),
+        ("winter", "2014-10-31", "date_outside_term"),
+        ("winter", "2015-04-30", "ok"),
+        ("spring", "2014-08-12", "date_outside_term"),  # before the fall tests
+        ("spring", "2015-02-01", "ok"),
+        ("spring", "2015-09-01", "date_outside_term"),
+        ("summer", "2013-01-01", "ok"),
+    ]
+    seasons, dates, expected = zip(*cases, strict=True)
+    frame = typed_tests(
+        season=pd.Series(seasons, dtype="category"),
+        test_date=pd.Series(pd.to_datetime(dates), dtype="datetime64[ms]"),
+        term_name=pd.Series([f"{s.title()} 2014-2015" for s in seasons], dtype="category"),
+        rit=[200.0] * 9 + [95.0],  # the summer test: not date-checked, other screens apply
+    )
+    assert reasons(frame) == [*expected[:-1], "rit_out_of_range"]
+    got = verdicts(frame, ScreenSettings())
+    assert got.column.tolist()[:2] == ["TestStartDate"] * 2
+    assert got.detail.tolist()[:2] == [
+        "2014-06-30, outside Fall 2014-2015's 2014-07-01 to 2015-01-31",
+        "2015-02-01, outside Fall 2014-2015's 2014-07-01 to 2015-01-31",
+    ]
 
 
 def test_configured_thresholds_apply():

@@ -502,6 +502,10 @@ VERDICT_COLUMNS = [
     "grade",
     "grade_unknown",
     "grade_note",
+    "test_date",
+    "season",
+    "school_year",
+    "term_name",
 ]
 #: The typed test columns that order a student's tests of a subject and term (:mod:`dedupe`).
 DEDUPE_COLUMNS = ["growth_measure", "se", "test_date", "test_time", "source_file", "source_line"]

@@ -22,6 +22,7 @@ REASONS = (
     "end_of_course",
     "subject_not_analysed",
     "missing_score",
+    "date_outside_term",
     "rit_out_of_range",
     "se_out_of_range",
     "short_duration",
@@ -30,6 +31,18 @@ REASONS = (
     "grade_unknown",
     "missing_grade",
 )
+
+
+#: The dates a test of each season may carry: (years after the school year's fall, month,
+#: day) from and to, inclusive. NWEA files a test under the term whose dates (the district's)
+#: hold it, so a date outside these generous bounds is a typo or a mislabelled term: a spring
+#: test dated before its fall test would give a growth window of negative length and norms of
+#: the wrong week. Fall ends before spring begins. Summer terms are not analysed or checked.
+TERM_DATES = {
+    "fall": ((0, 7, 1), (1, 1, 31)),
+    "winter": ((0, 11, 1), (1, 4, 30)),
+    "spring": ((1, 2, 1), (1, 8, 31)),
+}
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ def verdicts(tests: pd.DataFrame, settings: ScreenSettings) -> Verdicts:
     Column and detail text are built for the rejected rows only.
     """
     rit, se = tests["rit"], tests["se"]
+    outside, bounds = _outside_term(tests)
     duration, guessing = tests["duration_minutes"], tests["rapid_guessing_pct"]
     (rit_low, rit_high), (se_low, se_high) = settings.rit_range, settings.se_range
     shortest, most_guessing = settings.min_duration_minutes, settings.max_rapid_guessing_pct
@@ -131,6 +145,12 @@ def verdicts(tests: pd.DataFrame, settings: ScreenSettings) -> Verdicts:
             rit.isna() | se.isna(),
             lambda m: np.where(rit.isna().to_numpy()[m], "TestRITScore", "TestStandardError"),
             "empty",
+        ),
+        (
+            "date_outside_term",
+            outside,
+            "TestStartDate",
+            lambda m: _outside_detail(tests["test_date"][m], tests["term_name"][m], bounds[m]),
         ),
         (
             "rit_out_of_range",
@@ -195,6 +215,33 @@ def verdicts(tests: pd.DataFrame, settings: ScreenSettings) -> Verdicts:
             column[here] = col(rows) if callable(col) else col
             detail[here] = text(rows) if callable(text) else text
     return Verdicts(pd.Series(reason, index=tests.index, name="reason"), rejected, column, detail)
+
+
+def _outside_term(tests: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose test date lies outside its term's :data:`TERM_DATES`, and each row's
+    bounds as text ("" where none apply): a pass over the rows per season and school year."""
+    date = tests["test_date"].to_numpy("datetime64[D]")
+    season, year = tests["season"].astype("category"), tests["school_year"].astype("category")
+    outside = np.zeros(len(tests), dtype=bool)
+    bounds = np.full(len(tests), "", dtype=object)
+    for s, (first, last) in TERM_DATES.items():
+        if s not in season.cat.categories:
+            continue
+        in_season = season.cat.codes.to_numpy() == season.cat.categories.get_loc(s)
+        for code, school_year in enumerate(year.cat.categories):
+            fall = int(school_year[:4])
+            start, end = (np.datetime64(f"{fall + a}-{m:02d}-{d:02d}") for a, m, d in (first, last))
+            rows = in_season & (year.cat.codes.to_numpy() == code)
+            outside |= rows & ((date < start) | (date > end))
+            bounds[rows] = f"{start} to {end}"
+    return outside, bounds
+
+
+def _outside_detail(dates: pd.Series, terms: pd.Series, bounds: np.ndarray) -> np.ndarray:
+    """ "2014-05-12, outside Fall 2014-2015's 2014-07-01 to 2015-01-31" per rejected row."""
+    days = dates.to_numpy("datetime64[D]").astype(str)
+    rows = zip(days, terms.astype(str), bounds, strict=True)
+    return np.array([f"{d}, outside {t}'s {b}" for d, t, b in rows], dtype=object)
 
 
 def _describe(values: pd.Series, template: str) -> np.ndarray:
