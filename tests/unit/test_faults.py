@@ -224,7 +224,7 @@ def match_args(panel: Path, out: Path) -> list[str]:
 
 def test_ctrl_c_is_one_line_exit_130_and_leaves_no_half_written_file(tmp_path):
     """SIGINT while a stage writes its files (a national cohort of a fifth the comparison
-    schools: about 7 s, its files written in the last few)."""
+    schools: about 7 s, its exports written in the last second)."""
     out = tmp_path / "cohort"
     command = [sys.executable, "-m", "pl_eval", "simulate", str(out), "--size", "national",
                "--scale", "0.2", "--school-years", "2022-2023"]  # fmt: skip
