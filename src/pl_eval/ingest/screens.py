@@ -111,7 +111,6 @@ def verdicts(tests: pd.DataFrame, settings: ScreenSettings) -> Verdicts:
     Column and detail text are built for the rejected rows only.
     """
     rit, se = tests["rit"], tests["se"]
-    outside, bounds = _outside_term(tests)
     duration, guessing = tests["duration_minutes"], tests["rapid_guessing_pct"]
     (rit_low, rit_high), (se_low, se_high) = settings.rit_range, settings.se_range
     shortest, most_guessing = settings.min_duration_minutes, settings.max_rapid_guessing_pct
@@ -148,9 +147,11 @@ def verdicts(tests: pd.DataFrame, settings: ScreenSettings) -> Verdicts:
         ),
         (
             "date_outside_term",
-            outside,
+            _outside_term(tests),
             "TestStartDate",
-            lambda m: _outside_detail(tests["test_date"][m], tests["term_name"][m], bounds[m]),
+            lambda m: _outside_detail(
+                tests.loc[m, ["test_date", "term_name", "season", "school_year"]]
+            ),
         ),
         (
             "rit_out_of_range",
@@ -217,31 +218,41 @@ def verdicts(tests: pd.DataFrame, settings: ScreenSettings) -> Verdicts:
     return Verdicts(pd.Series(reason, index=tests.index, name="reason"), rejected, column, detail)
 
 
-def _outside_term(tests: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Rows whose test date lies outside its term's :data:`TERM_DATES`, and each row's
-    bounds as text ("" where none apply): a pass over the rows per season and school year."""
+def _outside_term(tests: pd.DataFrame) -> np.ndarray:
+    """Rows whose test date lies outside its term's :data:`TERM_DATES`: a pass over the rows
+    per season and school year (their categories: a handful)."""
     date = tests["test_date"].to_numpy("datetime64[D]")
     season, year = tests["season"].astype("category"), tests["school_year"].astype("category")
+    season_codes, year_codes = season.cat.codes.to_numpy(), year.cat.codes.to_numpy()
     outside = np.zeros(len(tests), dtype=bool)
-    bounds = np.full(len(tests), "", dtype=object)
-    for s, (first, last) in TERM_DATES.items():
-        if s not in season.cat.categories:
+    for s_code, s in enumerate(season.cat.categories):
+        if s not in TERM_DATES:  # summer
             continue
-        in_season = season.cat.codes.to_numpy() == season.cat.categories.get_loc(s)
-        for code, school_year in enumerate(year.cat.categories):
-            fall = int(school_year[:4])
-            start, end = (np.datetime64(f"{fall + a}-{m:02d}-{d:02d}") for a, m, d in (first, last))
-            rows = in_season & (year.cat.codes.to_numpy() == code)
+        for y_code, school_year in enumerate(year.cat.categories):
+            start, end = _term_bounds(s, school_year)
+            rows = (season_codes == s_code) & (year_codes == y_code)
             outside |= rows & ((date < start) | (date > end))
-            bounds[rows] = f"{start} to {end}"
-    return outside, bounds
+    return outside
 
 
-def _outside_detail(dates: pd.Series, terms: pd.Series, bounds: np.ndarray) -> np.ndarray:
-    """ "2014-05-12, outside Fall 2014-2015's 2014-07-01 to 2015-01-31" per rejected row."""
-    days = dates.to_numpy("datetime64[D]").astype(str)
-    rows = zip(days, terms.astype(str), bounds, strict=True)
-    return np.array([f"{d}, outside {t}'s {b}" for d, t, b in rows], dtype=object)
+def _term_bounds(season: str, school_year: str) -> tuple[np.datetime64, np.datetime64]:
+    """The first and last date :data:`TERM_DATES` allow a test of ``season`` in
+    ``school_year`` ("2014-2015")."""
+    fall = int(school_year[:4])
+    first, last = (np.datetime64(f"{fall + a}-{m:02d}-{d:02d}") for a, m, d in TERM_DATES[season])
+    return first, last
+
+
+def _outside_detail(rows: pd.DataFrame) -> np.ndarray:
+    """ "2014-05-12, outside Fall 2014-2015's 2014-07-01 to 2015-01-31" per rejected row (its
+    bounds are worked out for these rows only)."""
+    days = rows["test_date"].to_numpy("datetime64[D]").astype(str)
+    terms = (rows[c].astype(str) for c in ("term_name", "season", "school_year"))
+    found = []
+    for day, term, season, school_year in zip(days, *terms, strict=True):
+        first, last = _term_bounds(season, school_year)
+        found.append(f"{day}, outside {term}'s {first} to {last}")
+    return np.array(found, dtype=object)
 
 
 def _describe(values: pd.Series, template: str) -> np.ndarray:
