@@ -577,9 +577,14 @@ def list_raw_files(raw_dir: str | Path) -> list[tuple[Path, str]]:
     found = [
         (p, p.relative_to(root).as_posix())
         for p in root.rglob("*")
-        if p.is_file() or (p.is_symlink() and not p.exists())
+        if p.is_file() or _broken_link(p)
     ]
     return sorted(found, key=lambda item: item[1])
+
+
+def _broken_link(path: Path) -> bool:
+    """Whether ``path`` is a symbolic link to a file that does not exist."""
+    return path.is_symlink() and not path.exists()
 
 
 def sniff_raw_file(path: str | Path, name: str) -> RawFile:
@@ -590,7 +595,7 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
             buffer, size = _read_into(fh, SNIFF_BYTES)  # the first bytes are buffer[:size]
     except OSError as exc:
         found = exc.strerror or str(exc)
-        if Path(path).is_symlink() and not Path(path).exists():
+        if _broken_link(Path(path)):
             found = "a link to a file that does not exist"
         raise InputError.at(name, "a readable file", found=found) from None
     save = "open it in Excel and Save As CSV UTF-8"

@@ -172,7 +172,7 @@ def _percentages(values: pd.Series) -> pd.Series | bool:
     between = (frl > 0) & (frl < 1)
     if not (known.size and known.max() <= 1 and between.any()):
         return True
-    failing = between[parse.categorical(values).cat.codes.to_numpy()]
+    failing = ~np.asarray(_per_row(~between, values), dtype=bool)
     verdict = np.ones(len(values), dtype=bool)
     verdict[np.argmax(failing)] = False
     return pd.Series(verdict, index=values.index)
