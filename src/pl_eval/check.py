@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,9 @@ def check_folder(
     if len(tested) and {"district_name", "school_name"} <= set(frame.columns):
         problems += unframed_schools(tested, frame, folder, year)
         warnings += untested_pl_schools(tested, frame, arms, folder, year)
+    if not read.problems:
+        roster = _rows(read, "roster")
+        warnings += tests_without_roster(tests, district, terms, roster, settings, folder)
     students, _ = parse.group_ids(district, parse.strip(parse.column(tests, "StudentID")))
     return FolderCheck(
         folder=folder,
@@ -164,6 +168,62 @@ def untested_pl_schools(
                 "its exports or spell its name as they do"
             )
     return lines
+
+
+def tests_without_roster(
+    tests: pd.DataFrame,
+    district: pd.Series,
+    terms: pd.DataFrame,
+    roster: pd.DataFrame,
+    settings: IngestSettings,
+    folder: str,
+) -> list[str]:
+    """A warning when AssessmentResults rows have no StudentsBySchool row for their term,
+    district and StudentID (ingest rejects them as no_roster_row, for want of a grade), with
+    how many match once leading zeros and letter case are ignored: IDs that lost their zeros
+    when one export was saved from a spreadsheet, which no later stage would point out."""
+    own_grade = parse.column(tests, "Grade").notna().to_numpy()  # Combined rows need no roster
+    if own_grade.all():
+        return []
+    roster_terms = parse.per_distinct(parse.terms, parse.column(roster, "TermName"))
+    roster_district = parse.strip(parse.column(roster, "DistrictName"))
+    if settings.district_name is not None and roster_district.isna().any():
+        roster_district = roster_district.cat.add_categories([settings.district_name]).fillna(
+            settings.district_name
+        )
+    ids = [parse.strip(parse.column(frame, "StudentID")) for frame in (tests, roster)]
+
+    def keys(id_of: Callable[[pd.Series], pd.Series]) -> tuple[np.ndarray, np.ndarray]:
+        return parse.shared_ids(
+            [terms["term_name"], district, id_of(ids[0])],
+            [roster_terms["term_name"], roster_district, id_of(ids[1])],
+        )
+
+    test_keys, roster_keys = keys(lambda i: i)
+    lacking = ~own_grade & ~np.isin(test_keys, roster_keys)
+    if not lacking.any():
+        return []
+    first = int(np.argmax(lacking))
+    count, rows = int(lacking.sum()), int((~own_grade).sum())
+    line = (
+        f"{folder}: {count:,} of {rows:,} AssessmentResults rows ({count / rows:.1%}) have no "
+        "StudentsBySchool row for their term, district and StudentID (first at "
+        f"{tests['source_file'].iloc[first]}, line {tests['source_line'].iloc[first]}); ingest "
+        "rejects them as no_roster_row"
+    )
+    loose_tests, loose_roster = keys(parse.loose_ids)
+    near = lacking & np.isin(loose_tests, loose_roster)
+    if near.any():
+        one = int(np.argmax(near))
+        theirs = int(np.argmax(loose_roster == loose_tests[one]))
+        line += (
+            f"; {int(near.sum()):,} of them match a roster StudentID once leading zeros and "
+            f"letter case are ignored ({quoted(ids[0].iloc[one])} and "
+            f"{quoted(ids[1].iloc[theirs])}); IDs are compared as written, so take the "
+            "export whose IDs were changed (often by a spreadsheet, which drops leading zeros "
+            "when it saves a file) from NWEA again rather than re-saving it"
+        )
+    return [line]
 
 
 def _rows(read: Folder, part: str) -> pd.DataFrame:

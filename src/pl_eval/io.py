@@ -515,6 +515,12 @@ def read_norms_week_means() -> pd.DataFrame:
 
 #: Bytes inspected to find an export's header, delimiter and encoding.
 SNIFF_BYTES = 1 << 20
+#: Around a header name: blanks and invisible format characters (a second byte-order mark
+#: from a file saved twice, zero-width spaces and joiners pasted in, a soft hyphen), which
+#: ``str.strip`` keeps and which would hide the column's name.
+_HEADER_EDGE = re.compile(
+    r"^[\s\u00ad\u200b-\u200d\u2060\ufeff]+|[\s\u00ad\u200b-\u200d\u2060\ufeff]+$"
+)
 #: Where the pseudonymisation key lives unless PL_EVAL_KEY or PL_EVAL_KEY_FILE say otherwise.
 DEFAULT_KEY_FILE = "~/.config/pl_eval/pseudonym.key"
 #: What to do when the key file cannot be made or read.
@@ -629,7 +635,9 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
     first = line.decode(_CODECS[encoding], errors="replace")  # a header cut at SNIFF_BYTES
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     header = next(csv.reader([first], delimiter=delimiter))
-    return RawFile(Path(path), name, tuple(h.strip() for h in header), delimiter, encoding)
+    return RawFile(
+        Path(path), name, tuple(_HEADER_EDGE.sub("", h) for h in header), delimiter, encoding
+    )
 
 
 def sniff_raw_files(files: Sequence[tuple[Path, str]]) -> list[RawFile | InputError]:

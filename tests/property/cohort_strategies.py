@@ -122,6 +122,7 @@ class CohortSpec:
     seed: int
     line_ending: str = "\r\n"  # of every file: Windows, Unix or old Mac ("\r")
     gender_words: bool = False  # districts after the first spell gender out (Male, Female)
+    empty_as: str = ""  # what every empty cell holds: "", or a marker (NULL, #N/A, NA)
 
     @property
     def school_year(self) -> str:
@@ -139,7 +140,7 @@ class CohortSpec:
             f"{kinds['pl']} PL / {kinds['comparison']} comparison / {kinds['not_yet']} not-yet "
             f"schools, {students} students, terms {'+'.join(self.terms)}, subjects "
             f"{'+'.join(self.subjects)}, PL-free subject {self.pl_free_subject}, fault "
-            f"{self.fault}, seed {self.seed}"
+            f"{self.fault}, empty cells {self.empty_as!r}, seed {self.seed}"
         )
 
 
@@ -236,6 +237,7 @@ def cohort_specs(draw) -> CohortSpec:
         seed=draw(st.integers(0, 2**32 - 1)),
         line_ending=draw(st.sampled_from(["\r\n", "\n", "\r"])),
         gender_words=draw(st.booleans()),
+        empty_as=draw(st.sampled_from(["", "", "NULL", "#N/A", "NA"])),
     )
 
 
@@ -285,7 +287,7 @@ def write_cohort(spec: CohortSpec, folder: Path) -> Expected:
             drop = header.index("TestRITScore")
             columns = header[:drop] + header[drop + 1 :]
             rows = [row[:drop] + row[drop + 1 :] for row in rows]
-        _write(folder / name, columns, rows, delimiter, spec.line_ending)
+        _write(folder / name, columns, rows, delimiter, spec)
         mine = [t for t in tests if t.file == name]
         groups: dict[tuple, bool] = {}
         for t in mine:
@@ -300,13 +302,11 @@ def write_cohort(spec: CohortSpec, folder: Path) -> Expected:
             "rejected": rejected,
         }
     for name, (rows, counts) in sorted(roster_by_file.items()):
-        _write(folder / name, ROSTER, rows, delimiter, spec.line_ending)
+        _write(folder / name, ROSTER, rows, delimiter, spec)
         expected.files[name] = {"rows_read": len(rows), **counts}
     frame = [s for s in spec.schools if s.in_frame]
     if spec.fault != "no_schools_file":
-        _write(
-            folder / "schools.csv", SCHOOLS, _school_rows(spec, frame, rng), ",", spec.line_ending
-        )
+        _write(folder / "schools.csv", SCHOOLS, _school_rows(spec, frame, rng), ",", spec)
         expected.files["schools.csv"] = {"rows_read": len(frame)}
     expected.tests = tests
     # a bad term is written in the first season's rows: there must be some
@@ -493,13 +493,14 @@ def _school_rows(spec: CohortSpec, frame: list[SchoolSpec], rng) -> list[list[st
 
 
 def _write(
-    path: Path, header: tuple[str, ...], rows: list[list[str]], delimiter: str, line_ending: str
+    path: Path, header: tuple[str, ...], rows: list[list[str]], delimiter: str, spec: CohortSpec
 ) -> None:
+    """One file, with ``spec``'s line endings and text for empty cells."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, delimiter=delimiter, lineterminator=line_ending)
+        writer = csv.writer(fh, delimiter=delimiter, lineterminator=spec.line_ending)
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows([[cell or spec.empty_as for cell in row] for row in rows])
 
 
 #: Grades a norms study has no mean and SD for (nwea_norms.csv: 2015 lacks K SDs and grade 12).

@@ -39,6 +39,10 @@ def test_ready_folder_prints_its_summary_and_writes_nothing(tmp_path, capsys, mo
     status, lines = check(capsys, str(raw))
     assert status == 0
     assert lines == [
+        f"pl-eval check-inputs: warning: {raw}: 2 of 27 AssessmentResults rows (7.4%) have no "
+        "StudentsBySchool row for their term, district and StudentID (first at "
+        "2014-2015/fall/AssessmentResults_Fall2014.csv, line 12); ingest rejects them as "
+        "no_roster_row",
         f"{raw} is ready: 1 AssessmentResults (layout A), 1 AssessmentResults (layout B), "
         "1 AssessmentResults (layout C), 1 ComboStudentAssessment, 3 StudentsBySchool, "
         "1 schools.csv; 5 other files ignored",
@@ -117,6 +121,10 @@ def test_two_school_years_need_the_config_to_choose(tmp_path, capsys):
     text = results.read_text().splitlines()
     text[3] = text[3].replace("Fall 2014-2015", "Fall 2015-2016")
     results.write_text("\n".join(text) + "\n")
+    roster = raw / "StudentsBySchool.csv"  # the student's roster row too, so it has one
+    rows = roster.read_text().splitlines()
+    rows.append(rows[2].replace("Fall 2014-2015", "Fall 2015-2016"))
+    roster.write_text("\n".join(rows) + "\n")
     status, lines = check(capsys, str(raw))
     assert (status, lines[0]) == (
         1,
@@ -174,7 +182,7 @@ def test_real_export_quirks_are_ready(tmp_path, capsys, quirk, students):
     raw = cohort(tmp_path, f"quirks/{quirk}")
     status, lines = check(capsys, str(raw))
     assert status == 0, lines
-    assert lines[2] == f"  students: {students}"
+    assert f"  students: {students}" in lines
 
 
 def test_layout_a_schools_are_checked_with_the_roster_district(tmp_path, capsys):
@@ -186,6 +194,41 @@ def test_layout_a_schools_are_checked_with_the_roster_district(tmp_path, capsys)
     assert lines[-2].startswith(
         f"pl-eval check-inputs: error: {raw}/schools.csv: no row for school 'Escuela Vista' of "
         "district 'Hill County SD', where the exports test 1 student in fall or spring 2013-2014"
+    )
+
+
+def test_tests_without_a_roster_row_are_a_warning_that_spots_lost_leading_zeros(tmp_path, capsys):
+    # the roster was saved from a spreadsheet: S1001 is 001001 in the results, 1001 there
+    raw = cohort(tmp_path)
+    for name in ("AssessmentResults.csv", "StudentsBySchool.csv"):
+        path = raw / name
+        ids = "001001" if name.startswith("Assessment") else "1001"
+        path.write_text(path.read_text().replace("S1001", ids))
+    status, lines = check(capsys, str(raw))
+    assert status == 0
+    assert lines[0] == (
+        f"pl-eval check-inputs: warning: {raw}: 2 of 3 AssessmentResults rows (66.7%) have no "
+        "StudentsBySchool row for their term, district and StudentID (first at "
+        "AssessmentResults.csv, line 2); ingest rejects them as no_roster_row; 2 of them match a "
+        "roster StudentID once leading zeros and letter case are ignored ('001001' and '1001'); "
+        "IDs are compared as written, so take the export whose IDs were changed (often by a "
+        "spreadsheet, which drops leading zeros when it saves a file) from NWEA again rather than "
+        "re-saving it"
+    )
+    assert lines[1].startswith(f"{raw} is ready: ")
+    out = {k: tmp_path / k for k in ("scores", "duplicates", "rejects", "schools", "summary")}
+    stages.ingest(raw, **out, settings=INGEST)
+    assert io.read_json(out["summary"])["rejects_by_reason"]["test"] == {"no_roster_row": 2}
+
+
+def test_a_missing_student_is_counted_without_a_spelling_hint(tmp_path, capsys):
+    raw = cohort(tmp_path, "quirks/no_district")  # S1009 is in no roster; districts from it
+    status, lines = check(capsys, str(raw))
+    assert status == 0
+    assert lines[0] == (
+        f"pl-eval check-inputs: warning: {raw}: 1 of 4 AssessmentResults rows (25.0%) have no "
+        "StudentsBySchool row for their term, district and StudentID (first at "
+        "AssessmentResults_Fall2013.csv, line 5); ingest rejects them as no_roster_row"
     )
 
 

@@ -640,6 +640,31 @@ def test_measurement_scale_or_subject_whichever_is_filled(tmp_path):
     }
 
 
+def test_missing_value_markers_read_as_empty_cells_and_invisible_header_marks_ignored(tmp_path):
+    # NULL, #N/A, N/A and NA (database, Excel and R exports) mean an empty cell: optional
+    # values become missing, a NULL score or grade is rejected as an empty one is; the header
+    # opens with two byte-order marks and a zero-width space, which hid TermName
+    frames, summary = ingested(QUIRKS / "missing_markers", tmp_path / "out")
+    results, roster = "AssessmentResults_Fall2019.csv", "StudentsBySchool_Fall2019.csv"
+    scores = frames["scores"].set_index("source_line")
+    assert scores.loc[2, "subject"] == "math" and scores.loc[3, "subject"] == "reading"
+    optional = [
+        "nwea_percentile", "duration_minutes", "rapid_guessing_pct", "growth_measure",
+        "norms_reference", "gender", "ethnicity",
+    ]  # fmt: skip
+    assert scores.loc[2, optional].isna().all()
+    assert scores.loc[3, optional[:5]].tolist() == [52, 40.0, 0.0, True, 2015]
+    assert where(frames["rejects"], "reason", "column") == {
+        (results, 4): ("missing_score", "TestRITScore"),
+        (results, 5): ("missing_grade", "Grade"),
+        (roster, 4): ("missing_grade", "Grade"),
+    }
+    school = frames["schools"].iloc[0]
+    assert pd.isna(school["nces_id"]) and pd.isna(school["frl_pct"])
+    counts = ("rows_read", "kept", "rejected")
+    assert [summary["files"][results][c] for c in counts] == [4, 2, 2]
+
+
 def test_two_digit_years_times_in_date_cells_and_norms_that_are_not_years(tmp_path):
     frames, _ = ingested(QUIRKS / "dates", tmp_path / "out")
     results = "AssessmentResults_2020-2021.csv"

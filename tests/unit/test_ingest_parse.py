@@ -196,9 +196,39 @@ def test_strip_and_text_merge_and_blank_values():
     stripped = parse.strip(pd.Series([" a", "a ", "b", None]))
     assert stripped.tolist()[:3] == ["a", "a", "b"] and list(stripped.cat.categories) == ["a", "b"]
     assert parse.text(pd.Series([" ", "x", None])).isna().tolist() == [True, False, True]
-    assert parse.blank(pd.Series([" ", "x", None])).tolist() == [True, False, False]
+    assert parse.blank_text(pd.Series([" ", "x", None])).tolist() == [True, False, False]
     absent = parse.column(pd.DataFrame({"x": [1, 2]}), "Grade")
     assert parse.strip(absent).isna().all()  # a column no file had
+
+
+def test_missing_value_markers_read_as_empty():
+    # NULL (a database export), #N/A (Excel), NA (R): blank wherever "" is, and as missing
+    # as an empty cell in text, grades, genders, numbers and subjects alike
+    markers = ["NULL", " #N/A ", "NA", "n/a", "NaN", "null", "None"]
+    assert parse.blank_text(pd.Series([*markers, "", "Nancy", "NAEP", None])).tolist() == [
+        *[True] * 8,
+        False,
+        False,
+        False,
+    ]
+    assert parse.text(pd.Series(["White", *markers], dtype="category")).notna().tolist() == [
+        True,
+        *[False] * len(markers),
+    ]
+    assert parse.genders(pd.Series(["male", "NULL"], dtype="category")).tolist()[0] == "M"
+    assert parse.genders(pd.Series(["male", "NULL"], dtype="category")).isna().tolist() == [
+        False,
+        True,
+    ]
+    assert run(parse.numbers, ["NULL", "#N/A", "nan", "2.5"]).tolist()[3] == 2.5
+    assert run(parse.numbers, ["NULL", "#N/A", "nan", "2.5"]).isna().tolist()[:3] == [True] * 3
+    assert parse.unmarked(pd.Series(["NULL", "x", " ", None])).isna().tolist() == [
+        True,
+        False,
+        True,
+        True,
+    ]
+    assert parse.MISSING >= {"", "NULL", "#N/A", "NA", "N/A", "NaN", "null", "nan"}
 
 
 def test_two_digit_years_and_dates_with_times():

@@ -41,6 +41,35 @@ def test_absent_optional_columns_pass_but_blank_required_values_fail():
     assert [(p.line, p.column) for p in problems] == [(3, "StudentID")]
 
 
+def test_missing_value_markers_pass_where_blanks_do_and_fail_where_a_value_is_required():
+    frame = raw(
+        {
+            "StudentID": ["S1", "NULL"],
+            "TestRITScore": ["#N/A", "200"],
+            "TestPercentile": ["NA", "50"],
+            "TestStartDate": ["9/8/2014", "null"],
+        }
+    )
+    problems = schemas.problems(frame, schemas.RAW_TESTS, {})
+    assert [(p.line, p.column, p.found) for p in problems] == [
+        (3, "StudentID", "NULL"),
+        (3, "TestStartDate", "null"),
+    ]
+    assert problems[0].expected == schemas.EXPECT_VALUE
+
+
+def test_percentages_out_of_range_say_the_columns_are_misread():
+    # TestPercentile is 1-99 and RapidGuessingPercentage 0-100; 150 is another column's value
+    frame = raw(
+        {"TestPercentile": ["0", "99", "150"], "RapidGuessingPercentage": ["-1", "0", "100"]}
+    )
+    problems = schemas.problems(frame, schemas.RAW_TESTS, {})
+    assert [(p.line, p.column, p.found, p.expected) for p in problems] == [
+        (2, "RapidGuessingPercentage", "-1", schemas.EXPECT_PERCENT),
+        (4, "TestPercentile", "150", schemas.EXPECT_PERCENT),
+    ]
+
+
 def test_school_frame_types_and_locale_groups():
     frame = raw(
         {

@@ -33,6 +33,15 @@ _TRUE = {"TRUE", "T", "Y", "YES", "1"}
 _FALSE = {"FALSE", "F", "N", "NO", "0"}
 #: StudentGender spellings (lower case) of NWEA's M and F.
 _MALE, _FEMALE = ("m", "male"), ("f", "female")
+#: Cell texts that mean "no value": the markers pandas' ``read_csv`` reads as missing by
+#: default (a superset of pyarrow's), e.g. NULL from a database export, #N/A from Excel, NA
+#: from R. A cell holding one (surrounding blanks ignored) counts as empty, like "".
+MISSING = frozenset(
+    {
+        "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+        "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+    }
+)  # fmt: skip
 
 
 def categorical(values: pd.Series) -> pd.Series:
@@ -176,9 +185,11 @@ def shared_ids(left: list[pd.Series], right: list[pd.Series]) -> tuple[np.ndarra
 
 
 def text(values: pd.Series) -> pd.Series:
-    """Stripped text categorical with blank values as missing."""
+    """Stripped text categorical with blank values (and :data:`MISSING` markers) as missing."""
     stripped = strip(values)
-    return stripped.cat.remove_categories([""]) if "" in stripped.cat.categories else stripped
+    categories = stripped.cat.categories
+    blank = categories[categories.isin(MISSING)]
+    return stripped.cat.remove_categories(blank) if len(blank) else stripped
 
 
 def strip(values: pd.Series) -> pd.Series:
@@ -198,6 +209,12 @@ def genders(values: pd.Series) -> pd.Series:
         return stripped.where(~word.isin(_MALE), "M").where(~word.isin(_FEMALE), "F")
 
     return text(_recode(values, recode))
+
+
+def loose_ids(values: pd.Series) -> pd.Series:
+    """StudentIDs as a categorical without leading zeros and in upper case: how two exports'
+    IDs compare once a spreadsheet has dropped the zeros of one (or a system the case)."""
+    return _recode(values, lambda categories: categories.str.lstrip("0").str.upper())
 
 
 def _recode(values: pd.Series, recode: Callable[[pd.Index], pd.Index]) -> pd.Series:
@@ -220,14 +237,15 @@ def _recode(values: pd.Series, recode: Callable[[pd.Index], pd.Index]) -> pd.Ser
     )
 
 
-def blank(values: pd.Series) -> pd.Series:
-    """True where a present value is empty or whitespace (missing columns are not blank)."""
-    return per_distinct(blank_text, values)
-
-
 def blank_text(text: pd.Series) -> pd.Series:
-    """True where a value is empty or whitespace (False where missing)."""
-    return text.str.strip().eq("").fillna(False).astype(bool)
+    """True where a value is empty, whitespace or a :data:`MISSING` marker (False where
+    missing: the file has no such column)."""
+    return text.str.strip().isin(MISSING).astype(bool)
+
+
+def unmarked(text: pd.Series) -> pd.Series:
+    """``text`` with its blank values (:func:`blank_text`) missing."""
+    return text.mask(blank_text(text))
 
 
 def terms(text: pd.Series) -> pd.DataFrame:

@@ -749,6 +749,7 @@ def _subject(
     MeasurementScale and Subject is filled (files of one era have blanks in either); the text
     and column it came from; whether it is an end-of-course math test (Algebra I, Geometry,
     Integrated Math, filed as Mathematics in older exports), and if so the text naming it."""
+    scale, subject, course, test_name = map(parse.unmarked, (scale, subject, course, test_name))
     scale_text = scale.fillna("").str.strip()
     from_scale = scale_text.ne("")
     from_subject = ~from_scale & subject.fillna("").str.strip().ne("")

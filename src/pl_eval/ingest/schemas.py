@@ -30,6 +30,7 @@ EXPECT_VALUE = "a value (this column is required)"
 EXPECT_DATE = "a date like 9/15/2014, 15-09-2014 or 2014-09-15"
 EXPECT_TIME = "a time like 13:05:00 or 1:05:00 PM (or empty)"
 EXPECT_NUMBER = "a number (or empty)"
+EXPECT_PERCENT = "a number from 0 to 100 (or empty)"
 EXPECT_FLAG = "TRUE or FALSE (or empty)"
 EXPECT_SECTOR = "charter or district"
 EXPECT_START = "a year like 2014 (or empty for a comparison school)"
@@ -113,13 +114,13 @@ def _raw_tests() -> pa.DataFrameSchema:
             "TestStartTime": _column(_parses(parse.times, optional=True), EXPECT_TIME),
             **{
                 name: _column(_parses(parse.numbers, optional=True), EXPECT_NUMBER)
-                for name in (
-                    "TestRITScore",
-                    "TestStandardError",
-                    "TestPercentile",
-                    "TestDurationMinutes",
-                    "RapidGuessingPercentage",
-                )
+                for name in ("TestRITScore", "TestStandardError", "TestDurationMinutes")
+            },
+            # out of range, a percentage says the columns are misread (shifted, or another
+            # column aliased): an error, not a test to screen out
+            **{
+                name: _column(_parses(_percent, optional=True), EXPECT_PERCENT)
+                for name in ("TestPercentile", "RapidGuessingPercentage")
             },
             "GrowthMeasureYN": _column(_parses(parse.flags, optional=True), EXPECT_FLAG),
             **{name: _growth_column(name) for name in growth.RAW_COLUMNS},
@@ -157,7 +158,7 @@ def _start_year(text: pd.Series) -> pd.Series:
     )
 
 
-def _frl(text: pd.Series) -> pd.Series:
+def _percent(text: pd.Series) -> pd.Series:
     value = parse.numbers(text)
     return value.where(value.between(0, 100))
 
@@ -167,7 +168,7 @@ def _percentages(values: pd.Series) -> pd.Series | bool:
     them strictly between, was written as shares (0.455 for 45.5%), which would read as
     schools of under 1% FRL. Its first such row fails, so the evaluator reads one line. A
     single school of 0.5% is possible; a frame of only such schools is not."""
-    frl = parse.per_category(_frl, values).to_numpy(float)  # per category, then missing
+    frl = parse.per_category(_percent, values).to_numpy(float)  # per category, then missing
     known = frl[~np.isnan(frl)]
     between = (frl > 0) & (frl < 1)
     if not (known.size and known.max() <= 1 and between.any()):
@@ -195,7 +196,7 @@ def _raw_schools() -> pa.DataFrameSchema:
             "sector": _column(_parses(_sector, optional=False), EXPECT_SECTOR),
             "pl_start_year": _column(_parses(_start_year, optional=True), EXPECT_START),
             "frl_pct": _column(
-                _parses(_frl, optional=True), EXPECT_FRL, (_percentages, EXPECT_FRL_PERCENT)
+                _parses(_percent, optional=True), EXPECT_FRL, (_percentages, EXPECT_FRL_PERCENT)
             ),
             "locale": _column(_parses(_locale, optional=False), EXPECT_LOCALE),
             "nces_id": _column(_parses(_nces, optional=True), EXPECT_NCES),

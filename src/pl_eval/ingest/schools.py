@@ -19,8 +19,7 @@ def school_frame(raw: pd.DataFrame) -> pd.DataFrame:
     def text(name: str) -> pd.Series:
         if name not in raw:
             return pd.Series(pd.NA, index=raw.index, dtype="str")
-        stripped = parse.strip(raw[name]).astype("str")
-        return stripped.where(stripped.ne(""))
+        return parse.text(raw[name]).astype("str")
 
     locale = parse.per_distinct(parse.numbers, raw["locale"]).astype("Int64")
     out = pd.DataFrame(
