@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pl_eval.errors import ConfigError, InputError, NotReady, os_error_line
+from pl_eval.errors import ConfigError, InputError, NotReady, excerpt, os_error_line
 
 log = logging.getLogger("pl_eval")
 
@@ -471,6 +471,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except OSError as exc:  # a file or folder the system refused: missing, full, read-only...
         log.error("pl-eval %s: error: %s", args.command, os_error_line(exc))
+        return 1
+    except MemoryError as exc:  # numpy's and Arrow's failed allocations are MemoryErrors too
+        log.error(
+            "pl-eval %s: error: out of memory (%s); no output is left half-written; free "
+            "memory or run fewer jobs side by side (make run MEM_MB=N caps what the jobs use "
+            "together, in MB), then run it again",
+            args.command,
+            excerpt(str(exc) or "an allocation failed"),
+        )
         return 1
     except KeyboardInterrupt:  # Ctrl-C: one line and the shell's status for it, no traceback
         log.error(

@@ -14,6 +14,7 @@ import errno
 import json
 import logging
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -238,6 +239,28 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_no_half_written_file(tmp_path):
     assert err.splitlines()[-1] == (
         "pl-eval simulate: interrupted; no output is left half-written (each is renamed into "
         "place whole), so run it again"
+    )
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_out_of_memory_is_one_line_not_a_traceback(tmp_path):
+    """A stage that runs out of memory for real: the same simulation as above with its address
+    space capped at 1.5 GB (it needs about 2), so numpy fails to allocate part way."""
+    out = tmp_path / "cohort"
+    command = [sys.executable, "-m", "pl_eval", "simulate", str(out), "--size", "national",
+               "--scale", "0.2", "--school-years", "2022-2023"]  # fmt: skip
+
+    def capped() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1500 << 20, resource.RLIM_INFINITY))
+
+    stage = subprocess.run(command, stderr=subprocess.PIPE, text=True, preexec_fn=capped)
+    assert stage.returncode == 1, stage.stderr
+    assert "Traceback" not in stage.stderr
+    last = stage.stderr.splitlines()[-1]
+    assert last.startswith("pl-eval simulate: error: out of memory (Unable to allocate ")
+    assert last.endswith(
+        "); no output is left half-written; free memory or run fewer jobs side by side "
+        "(make run MEM_MB=N caps what the jobs use together, in MB), then run it again"
     )
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
