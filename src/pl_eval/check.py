@@ -180,8 +180,9 @@ def tests_without_roster(
 ) -> list[str]:
     """A warning when AssessmentResults rows have no StudentsBySchool row for their term,
     district and StudentID (ingest rejects them as no_roster_row, for want of a grade), with
-    how many match once leading zeros and letter case are ignored: IDs that lost their zeros
-    when one export was saved from a spreadsheet, which no later stage would point out."""
+    how many match once leading zeros, a trailing ".0" and letter case are ignored
+    (:func:`parse.loose_ids`): IDs one export changed, most often a spreadsheet dropping their
+    leading zeros, which no later stage would point out."""
     own_grade = parse.column(tests, "Grade").notna().to_numpy()  # Combined rows need no roster
     if own_grade.all():
         return []
@@ -217,8 +218,8 @@ def tests_without_roster(
         one = int(np.argmax(near))
         theirs = int(np.argmax(loose_roster == loose_tests[one]))
         line += (
-            f"; {int(near.sum()):,} of them match a roster StudentID once leading zeros and "
-            f"letter case are ignored ({quoted(ids[0].iloc[one])} and "
+            f"; {int(near.sum()):,} of them match a roster StudentID once leading zeros, a "
+            f"trailing .0 and letter case are ignored ({quoted(ids[0].iloc[one])} and "
             f"{quoted(ids[1].iloc[theirs])}); IDs are compared as written, so take the "
             "export whose IDs were changed (often by a spreadsheet, which drops leading zeros "
             "when it saves a file) from NWEA again rather than re-saving it"

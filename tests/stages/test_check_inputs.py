@@ -2,6 +2,7 @@
 against the exports, the school year, exit status 0 only when ready, and nothing written."""
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -210,7 +211,8 @@ def test_tests_without_a_roster_row_are_a_warning_that_spots_lost_leading_zeros(
         f"pl-eval check-inputs: warning: {raw}: 2 of 3 AssessmentResults rows (66.7%) have no "
         "StudentsBySchool row for their term, district and StudentID (first at "
         "AssessmentResults.csv, line 2); ingest rejects them as no_roster_row; 2 of them match a "
-        "roster StudentID once leading zeros and letter case are ignored ('001001' and '1001'); "
+        "roster StudentID once leading zeros, a trailing .0 and letter case are ignored "
+        "('001001' and '1001'); "
         "IDs are compared as written, so take the export whose IDs were changed (often by a "
         "spreadsheet, which drops leading zeros when it saves a file) from NWEA again rather than "
         "re-saving it"
@@ -240,6 +242,20 @@ def test_a_workbook_is_a_problem_saying_how_to_export_csv(tmp_path, capsys):
         f"pl-eval check-inputs: error: {raw}/AssessmentResults_Spring2015.xlsx: not read: a "
         "spreadsheet workbook, which ingest does not read: open it in Excel, Save As 'CSV UTF-8 "
         "(Comma delimited) (*.csv)' into this folder, then move the workbook out",
+        "pl-eval check-inputs: error: 1 problem; the folder is not ready",
+    ]
+
+
+def test_an_archive_of_exports_is_a_problem_saying_to_extract_it(tmp_path, capsys):
+    # NWEA's data export arrives as a zip; left unextracted, its students would be missing
+    raw = cohort(tmp_path)
+    with zipfile.ZipFile(raw / "2015_CDF.zip", "w") as archive:
+        archive.write(DATA / "minimal" / "AssessmentResults.csv", "AssessmentResults.csv")
+    status, lines = check(capsys, str(raw))
+    assert status == 1
+    assert lines == [
+        f"pl-eval check-inputs: error: {raw}/2015_CDF.zip: not read: an archive, which ingest "
+        "does not open: extract its exports into this folder, then move the archive out",
         "pl-eval check-inputs: error: 1 problem; the folder is not ready",
     ]
 

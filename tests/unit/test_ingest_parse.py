@@ -231,6 +231,12 @@ def test_missing_value_markers_read_as_empty():
     assert parse.MISSING >= {"", "NULL", "#N/A", "NA", "N/A", "NaN", "null", "nan"}
 
 
+def test_loose_ids_compare_without_leading_zeros_a_decimal_tail_or_case():
+    ids = pd.Series(["001001", "1001.0", "s1001", "S1001", "1001", "0", "10010"], dtype="category")
+    loose = parse.loose_ids(ids).astype("str").tolist()
+    assert loose == ["1001", "1001", "S1001", "S1001", "1001", "", "10010"]
+
+
 def test_two_digit_years_and_dates_with_times():
     out = run(
         parse.dates,

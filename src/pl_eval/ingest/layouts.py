@@ -32,6 +32,12 @@ UNREAD_SPREADSHEET = (
     "a spreadsheet workbook, which ingest does not read: open it in Excel, Save As "
     "'CSV UTF-8 (Comma delimited) (*.csv)' into this folder, then move the workbook out"
 )
+#: Archives: NWEA delivers its data exports as a .zip, which ingest does not open (unread).
+ARCHIVE_SUFFIXES = (".zip", ".7z", ".rar", ".tar", ".tgz", ".gz", ".bz2", ".xz")
+UNREAD_ARCHIVE = (
+    "an archive, which ingest does not open: extract its exports into this folder, then "
+    "move the archive out"
+)
 
 #: Columns read from test files; the rest of the 64-152 columns are never read.
 TEST_COLUMNS = (
@@ -165,6 +171,8 @@ def ignored_by_extension(name: str) -> IgnoredFile | None:
         return IgnoredFile(name, "hidden file")
     if base.lower().endswith(SPREADSHEET_SUFFIXES):
         return IgnoredFile(name, UNREAD_SPREADSHEET, unread=True)
+    if base.lower().endswith(ARCHIVE_SUFFIXES):
+        return IgnoredFile(name, UNREAD_ARCHIVE, unread=True)
     if not base.lower().endswith(EXPORT_SUFFIXES):
         return IgnoredFile(name, "not a .csv or .txt export")
     return None

@@ -212,9 +212,14 @@ def genders(values: pd.Series) -> pd.Series:
 
 
 def loose_ids(values: pd.Series) -> pd.Series:
-    """StudentIDs as a categorical without leading zeros and in upper case: how two exports'
-    IDs compare once a spreadsheet has dropped the zeros of one (or a system the case)."""
-    return _recode(values, lambda categories: categories.str.lstrip("0").str.upper())
+    """StudentIDs as a categorical without leading zeros or a trailing ".0", in upper case:
+    how two exports' IDs compare once a spreadsheet dropped one's zeros, a script wrote its
+    IDs as decimals (1001.0) or a system changed their case."""
+
+    def loose(categories: pd.Index) -> pd.Index:
+        return categories.str.replace(r"\.0+$", "", regex=True).str.lstrip("0").str.upper()
+
+    return _recode(values, loose)
 
 
 def _recode(values: pd.Series, recode: Callable[[pd.Index], pd.Index]) -> pd.Series:
