@@ -354,6 +354,16 @@ def overlay(tmp_path: Path, case: str) -> Path:
         ),
         ("unrecognised", ["gradebook.csv, line 1: expected an NWEA export"]),
         (
+            "repeated_column",
+            [
+                "AssessmentResults.csv, line 1, column 'StudentID': expected each column once in "
+                "the header; delete the copy that is not the export's, found 'columns 4 and 13'",
+                "AssessmentResults.csv, line 1, column 'TestRITScore': expected each column once "
+                "in the header; delete the copy that is not the export's, found 'columns 9 and "
+                "12'",
+            ],
+        ),
+        (
             "schools_duplicate",
             [
                 "schools.csv, line 3, column 'school_name': expected one row per "

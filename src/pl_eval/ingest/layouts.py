@@ -182,7 +182,8 @@ def recognise(raw: RawFile, aliases: Mapping[str, str]) -> ExportFile | IgnoredF
     """Decide what ``raw`` is from its header (and name); InputError if it is unusable."""
     columns: dict[str, int] = {}
     names: dict[str, str] = {}
-    # exact names first, then aliases for what is still missing; the first such column wins
+    # exact names first, then aliases for what is still missing (a name written twice is
+    # refused by _export)
     for exact in (True, False):
         for position, written in enumerate(raw.header):
             canonical = aliases.get(written.lower())
@@ -251,7 +252,30 @@ def _export(
             ]
         )
     keep = {c: columns[c] for c in wanted if c in columns}
+    _refuse_repeated_columns(raw, keep, names)
     return ExportFile(raw, kind, layout, keep, {c: names[c] for c in keep})
+
+
+def _refuse_repeated_columns(raw: RawFile, keep: dict[str, int], names: dict[str, str]) -> None:
+    """A column ingest reads that the header names twice (columns pasted in from another
+    sheet): which copy holds the values is not for ingest to guess, so each is one line."""
+    problems = []
+    for canonical, position in keep.items():
+        written = names[canonical].lower()
+        copies = [i for i, h in enumerate(raw.header) if h.lower() == written and i != position]
+        if copies:
+            problems.append(
+                Problem(
+                    raw.name,
+                    "each column once in the header; delete the copy that is not the export's",
+                    line=1,
+                    column=names[canonical],
+                    found="columns "
+                    + " and ".join(str(i + 1) for i in sorted([position, *copies])),
+                )
+            )
+    if problems:
+        raise InputError(problems)
 
 
 def _refuse_other_delimiters(raw: RawFile) -> None:
