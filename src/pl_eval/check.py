@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,29 +77,33 @@ class FolderCheck:
 
 
 def check_folder(
-    folder: str, read: Folder, settings: IngestSettings, *, school_year: str | None = None
+    folder: str, read: Folder, settings: IngestSettings, *, school_years: Sequence[str] = ()
 ) -> FolderCheck:
     """Every problem and warning of a cohort folder read by ingest's reader, and its summary.
 
-    ``settings`` are the ingest settings it was read with; ``school_year`` is the configured
-    year of this cohort (None: the only one in the exports).
+    ``settings`` are the ingest settings it was read with; ``school_years`` the configured
+    years of this cohort, each analysed, the last the main analysis (none: the only year in
+    the exports). A school tested in any of them needs a row in schools.csv.
     """
     problems = [str(p) for p in read.located_problems(folder)]
     problems += [f"{Path(folder) / f.name}: not read: {f.reason}" for f in read.inventory.unread()]
     tests, frame = _rows(read, "tests"), _rows(read, "schools")
     district = _own_districts(tests) if read.problems else _districts(read, settings)
     terms = parse.per_distinct(parse.terms, parse.column(tests, "TermName"))
-    year = None
-    if len(tests):
+    analysed = []  # the configured years that have fall or spring tests
+    for configured in (school_years or [None]) if len(tests) else []:
         try:
-            year = panels.school_year_of(terms, school_year)
+            analysed.append(panels.school_year_of(terms, configured))
         except ConfigError as exc:
             problems.append(f"{folder}: {exc}")
-    tested = _tested_schools(tests, district, terms, year)
+    main = school_years[-1] if school_years else None
+    year = analysed[-1] if analysed and main in (None, analysed[-1]) else None
+    tested = _tested_schools(tests, district, terms, [year] if year else None)
     arms = _school_arms(frame, year)
     warnings: list[str] = []
     if len(tested) and {"district_name", "school_name"} <= set(frame.columns):
-        problems += unframed_schools(tested, frame, folder, year)
+        every_year = _tested_schools(tests, district, terms, analysed or None)
+        problems += unframed_schools(every_year, frame, folder, analysed)
         warnings += untested_pl_schools(tested, frame, arms, folder, year)
     if not read.problems:
         roster = _rows(read, "roster")
@@ -124,7 +128,7 @@ def check_folder(
 
 
 def unframed_schools(
-    tested: pd.DataFrame, frame: pd.DataFrame, folder: str, year: str | None
+    tested: pd.DataFrame, frame: pd.DataFrame, folder: str, years: Sequence[str]
 ) -> list[str]:
     """One sentence per school tested in the exports that has no row in schools.csv, saying
     where it was seen and what to add (or which row may be it, spelt differently)."""
@@ -134,7 +138,8 @@ def unframed_schools(
     untested = [r for r in rows if r not in seen]  # rows that may be a school spelt otherwise
     known = set(rows)
     file = _frame_file(frame, folder)
-    when = f"fall or spring {year}" if year else "fall or spring"
+    when = "fall or spring" + "".join(f" {y}" for y in years[:1])
+    when += f" to {years[-1]}" if len(years) > 1 else ""
     lines = []
     for row in tested.itertuples(index=False):  # a loop over schools, not students
         if (row.district, row.school) in known:
@@ -257,9 +262,9 @@ def _kind_name(kind: str, layout: str | None) -> str:
 
 
 def _tested_schools(
-    tests: pd.DataFrame, district: pd.Series, terms: pd.DataFrame, year: str | None
+    tests: pd.DataFrame, district: pd.Series, terms: pd.DataFrame, years: Sequence[str] | None
 ) -> pd.DataFrame:
-    """Per school with fall or spring tests of ``year`` (all years when None): its students
+    """Per school with fall or spring tests of ``years`` (all years when None): its students
     and its first test row (raw rows come in file and line order)."""
     columns = ["district", "school", "students", "file", "line"]
     if not len(tests):
@@ -267,8 +272,8 @@ def _tested_schools(
     district = district.astype("str").fillna("")
     school = parse.strip(parse.column(tests, "SchoolName")).astype("str").fillna("")
     keep = terms["season"].isin(["fall", "spring"]) & district.ne("") & school.ne("")
-    if year is not None:
-        keep &= terms["school_year"].eq(year)
+    if years is not None:
+        keep &= terms["school_year"].isin(years)
     rows = pd.DataFrame(
         {
             "district": district,

@@ -242,9 +242,10 @@ def check_inputs(
     folder = _cohort_folder(cohort, Path(raw_root))
     settings = _load_config(Path(config))
     options = ingestion.IngestSettings.from_dict(settings["ingest"])
-    year = multiyear.main_year(settings.get("school_years", {}).get(folder.name))
+    entry = settings.get("school_years", {}).get(folder.name)
+    years = multiyear.listed_years(entry) if entry is not None else ()
     result = checks.check_folder(
-        str(folder), _read_folder(folder, options), options, school_year=year
+        str(folder), _read_folder(folder, options), options, school_years=years
     )
     for line in result.warnings:
         log.warning("pl-eval check-inputs: warning: %s", line)

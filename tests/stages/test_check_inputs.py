@@ -142,6 +142,36 @@ def test_two_school_years_need_the_config_to_choose(tmp_path, capsys):
     assert status == 0 and lines[-1] == "  school year: 2015-2016"
 
 
+def test_every_analysed_year_is_checked_not_only_the_main_one(tmp_path, capsys):
+    # S1001 is tested in fall 2014-2015 at a school schools.csv lacks; 2015-2016 is main
+    raw = cohort(tmp_path)
+    for name in ("AssessmentResults.csv", "StudentsBySchool.csv"):
+        path = raw / name
+        rows = path.read_text().splitlines()
+        moved = [r.replace("Fall 2014-2015", "Fall 2015-2016") for r in rows[1:]]
+        old = [r.replace("Lincoln Elementary", "Maple Academy") for r in rows[1:] if "S1001" in r]
+        path.write_text("\n".join([rows[0], *moved, *old]) + "\n")
+    two = write_config(tmp_path, school_years={"mine": ["2014-2015", "2015-2016"]})
+    status, lines = check(capsys, str(raw), "--config", str(two))
+    assert status == 1
+    assert lines[0] == (
+        f"pl-eval check-inputs: error: {raw}/schools.csv: no row for school 'Maple Academy' of "
+        "district 'Riverside USD', where the exports test 1 student in fall or spring "
+        "2014-2015 to 2015-2016 (first at AssessmentResults.csv, line 5); add one with its "
+        "sector, pl_start_year, frl_pct and locale"
+    )
+    main_only = write_config(tmp_path, school_years={"mine": "2015-2016"})
+    status, lines = check(capsys, str(raw), "--config", str(main_only))
+    assert status == 0, lines  # 2014-2015 is not analysed: its school needs no row
+    early = write_config(tmp_path, school_years={"mine": ["2013-2014", "2014-2015", "2015-2016"]})
+    status, lines = check(capsys, str(raw), "--config", str(early))
+    assert status == 1
+    assert lines[0] == (
+        f"pl-eval check-inputs: error: {raw}: school_year '2013-2014' has no fall or spring "
+        "tests; the exports hold 2014-2015, 2015-2016"
+    )
+
+
 def test_column_aliases_come_from_the_config(tmp_path, capsys):
     raw = cohort(tmp_path)
     results = raw / "AssessmentResults.csv"
