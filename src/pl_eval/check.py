@@ -295,7 +295,7 @@ def _school_arms(frame: pd.DataFrame, year: str | None) -> np.ndarray:
     year), or not yet PL, as build_panel decides (any start year is PL when ``year`` is None)."""
     if "pl_start_year" not in frame:
         return np.full(len(frame), "", dtype=object)
-    start = parse.per_distinct(parse.numbers, frame["pl_start_year"]).to_numpy(float)
+    start = parse.per_distinct(parse.start_years, frame["pl_start_year"]).to_numpy(float)
     fall = int(year[:4]) if year else np.inf
     return np.select([np.isnan(start), start <= fall], ["comparison", "PL"], "not yet PL")
 

@@ -14,7 +14,14 @@ def run(parser, *values):
 def test_terms_long_and_short_forms():
     out = run(
         parse.terms,
-        ["Fall 2014-2015", "spring 2015", "Fall 2013", " Winter  2014-2015 ", "Summer 2015"],
+        [
+            "Fall 2014-2015",
+            "spring 2015",
+            "Fall 2013",
+            " Winter  2014-2015 ",
+            "Summer 2015",
+            "Fall2014-2015",  # no space: a report tool's concatenation
+        ],
     )
     assert out["term_name"].tolist() == [
         "Fall 2014-2015",
@@ -22,15 +29,31 @@ def test_terms_long_and_short_forms():
         "Fall 2013-2014",
         "Winter 2014-2015",
         "Summer 2014-2015",
+        "Fall 2014-2015",
     ]
-    assert out["season"].tolist() == ["fall", "spring", "fall", "winter", "summer"]
+    assert out["season"].tolist() == ["fall", "spring", "fall", "winter", "summer", "fall"]
     assert out["school_year"].tolist() == [
         "2014-2015",
         "2014-2015",
         "2013-2014",
         "2014-2015",
         "2014-2015",
+        "2014-2015",
     ]
+
+
+def test_percentages_with_or_without_a_percent_sign():
+    values = ["45.5", "45.5%", " 45.5 % ", "0", "100%", "101", "-1", "%", "NULL"]
+    out = run(parse.percentages, values).tolist()
+    assert out[:5] == [45.5, 45.5, 45.5, 0.0, 100.0]
+    assert np.isnan(out[5:]).all()
+
+
+def test_start_years_as_a_year_a_decimal_or_the_school_year_begun():
+    values = ["2014", "2014.0", "2014-2015", "2014-15", " 2014 - 2015 "]
+    assert run(parse.start_years, values).tolist() == [2014] * 5
+    refused = ["2014-2016", "2014-16", "14", "2014.5", "2014/15", "soon", ""]
+    assert run(parse.start_years, refused).isna().all()
 
 
 @pytest.mark.parametrize("bad", ["Autumn 2014-2015", "Fall 2014-2016", "Fall 14-15", "", "2014"])

@@ -15,7 +15,7 @@ import pandas as pd
 
 SEASONS = ("fall", "winter", "spring", "summer")
 SUBJECTS = ("math", "reading")
-_TERM = r"(?i)^(fall|winter|spring|summer)\s+(\d{4})(?:\s*-\s*(\d{4}))?$"
+_TERM = r"(?i)^(fall|winter|spring|summer)\s*(\d{4})(?:\s*-\s*(\d{4}))?$"
 _DATES = (  # (pattern, order of the captured groups)
     (r"^(\d{1,2})/(\d{1,2})/(\d{4})$", ("month", "day", "year")),  # 9/5/2014, 09/05/2014
     (r"^(\d{1,2})/(\d{1,2})/(\d{2})$", ("month", "day", "year")),  # two-digit year 3/2/21
@@ -314,6 +314,22 @@ def numbers(text: pd.Series) -> pd.Series:
     """Finite decimal numbers ("0", "0.0000", "2.381", "215"); NaN otherwise."""
     value = pd.to_numeric(text.str.strip(), errors="coerce").astype("float64")
     return value.where(np.isfinite(value))
+
+
+def percentages(text: pd.Series) -> pd.Series:
+    """A number from 0 to 100, with or without a % sign ("45.5", "45.5%"); NaN otherwise."""
+    value = numbers(text.str.strip().str.removesuffix("%"))
+    return value.where(value.between(0, 100))
+
+
+def start_years(text: pd.Series) -> pd.Series:
+    """A fall year ("2014"), also written as a decimal ("2014.0", a spreadsheet's) or as the
+    school year it begins ("2014-2015", "2014-15"); NA otherwise."""
+    parts = text.str.strip().str.extract(r"^(\d{4})(?:\.0+|\s*-\s*(\d{4}|\d{2}))?$")
+    first = pd.to_numeric(parts[0], errors="coerce")
+    second = pd.to_numeric(parts[1], errors="coerce")
+    ok = second.isna() | second.eq(first + 1) | (second.lt(100) & second.eq((first + 1) % 100))
+    return first.where(ok).astype("Int64")
 
 
 def flags(text: pd.Series) -> pd.Series:

@@ -7,7 +7,7 @@ anything is returned (DESIGN.md "Input contract").
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -616,8 +616,8 @@ def typed_tests(raw: pd.DataFrame, reject_end_of_course: bool = True) -> pd.Data
     def col(name: str) -> pd.Series:
         return parse.column(raw, name)
 
-    def number(name: str) -> np.ndarray:
-        return parse.per_distinct(parse.numbers, col(name)).to_numpy(float)
+    def number(name: str, parser: Callable[[pd.Series], pd.Series] = parse.numbers) -> np.ndarray:
+        return parse.per_distinct(parser, col(name)).to_numpy(float)
 
     term = parse.per_distinct(parse.terms, col("TermName"))
     subject = parse.per_distinct(
@@ -645,9 +645,11 @@ def typed_tests(raw: pd.DataFrame, reject_end_of_course: bool = True) -> pd.Data
             "test_time": np.where(np.isnan(test_time), date_time, test_time),
             "rit": number("TestRITScore"),
             "se": number("TestStandardError"),
-            "nwea_percentile": pd.array(np.round(number("TestPercentile"))).astype("Int64"),
+            "nwea_percentile": pd.array(
+                np.round(number("TestPercentile", parse.percentages))
+            ).astype("Int64"),
             "duration_minutes": number("TestDurationMinutes"),
-            "rapid_guessing_pct": number("RapidGuessingPercentage"),
+            "rapid_guessing_pct": number("RapidGuessingPercentage", parse.percentages),
             "growth_measure": parse.per_distinct(parse.flags, col("GrowthMeasureYN")),
             # not a norms year (e.g. USER): kept, as missing
             "norms_reference": parse.per_distinct(parse.norms_years, col("NormsReferenceData")),

@@ -119,7 +119,7 @@ def _raw_tests() -> pa.DataFrameSchema:
             # out of range, a percentage says the columns are misread (shifted, or another
             # column aliased): an error, not a test to screen out
             **{
-                name: _column(_parses(_percent, optional=True), EXPECT_PERCENT)
+                name: _column(_parses(parse.percentages, optional=True), EXPECT_PERCENT)
                 for name in ("TestPercentile", "RapidGuessingPercentage")
             },
             "GrowthMeasureYN": _column(_parses(parse.flags, optional=True), EXPECT_FLAG),
@@ -152,23 +152,14 @@ def _sector(text: pd.Series) -> pd.Series:
     return text.str.strip().str.lower().where(lambda s: s.isin(SECTORS))
 
 
-def _start_year(text: pd.Series) -> pd.Series:
-    return pd.to_numeric(
-        text.str.strip().where(text.str.strip().str.fullmatch(r"\d{4}")), errors="coerce"
-    )
-
-
-def _percent(text: pd.Series) -> pd.Series:
-    value = parse.numbers(text)
-    return value.where(value.between(0, 100))
-
-
 def _percentages(values: pd.Series) -> pd.Series | bool:
     """frl_pct as percentages, not shares: a frame whose every FRL value is from 0 to 1, one of
     them strictly between, was written as shares (0.455 for 45.5%), which would read as
     schools of under 1% FRL. Its first such row fails, so the evaluator reads one line. A
     single school of 0.5% is possible; a frame of only such schools is not."""
-    frl = parse.per_category(_percent, values).to_numpy(float)  # per category, then missing
+    frl = parse.per_category(parse.percentages, values).to_numpy(
+        float
+    )  # per category, then missing
     known = frl[~np.isnan(frl)]
     between = (frl > 0) & (frl < 1)
     if not (known.size and known.max() <= 1 and between.any()):
@@ -194,9 +185,11 @@ def _raw_schools() -> pa.DataFrameSchema:
         {
             **_text_checks(("district_name", "school_name")),
             "sector": _column(_parses(_sector, optional=False), EXPECT_SECTOR),
-            "pl_start_year": _column(_parses(_start_year, optional=True), EXPECT_START),
+            "pl_start_year": _column(_parses(parse.start_years, optional=True), EXPECT_START),
             "frl_pct": _column(
-                _parses(_percent, optional=True), EXPECT_FRL, (_percentages, EXPECT_FRL_PERCENT)
+                _parses(parse.percentages, optional=True),
+                EXPECT_FRL,
+                (_percentages, EXPECT_FRL_PERCENT),
             ),
             "locale": _column(_parses(_locale, optional=False), EXPECT_LOCALE),
             "nces_id": _column(_parses(_nces, optional=True), EXPECT_NCES),

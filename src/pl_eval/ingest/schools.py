@@ -28,10 +28,8 @@ def school_frame(raw: pd.DataFrame) -> pd.DataFrame:
             "school_name": text("school_name"),
             "nces_id": text("nces_id").str.zfill(12),
             "sector": text("sector").str.lower(),
-            "pl_start_year": parse.per_distinct(parse.numbers, raw["pl_start_year"]).astype(
-                "Int64"
-            ),
-            "frl_pct": parse.per_distinct(parse.numbers, raw["frl_pct"]).to_numpy(float),
+            "pl_start_year": parse.per_distinct(parse.start_years, raw["pl_start_year"]),
+            "frl_pct": parse.per_distinct(parse.percentages, raw["frl_pct"]).to_numpy(float),
             "locale": locale,
             "locale_group": (locale // 10).map(LOCALE_GROUPS).astype("str"),
         }
