@@ -123,6 +123,9 @@ class CohortSpec:
     line_ending: str = "\r\n"  # of every file: Windows, Unix or old Mac ("\r")
     gender_words: bool = False  # districts after the first spell gender out (Male, Female)
     empty_as: str = ""  # what every empty cell holds: "", or a marker (NULL, #N/A, NA)
+    # hand-typed forms: start years as school years (2014-2015), FRL with a % sign, and
+    # TermName without its space (Fall2014-2015)
+    typed_by_hand: bool = False
 
     @property
     def school_year(self) -> str:
@@ -140,7 +143,8 @@ class CohortSpec:
             f"{kinds['pl']} PL / {kinds['comparison']} comparison / {kinds['not_yet']} not-yet "
             f"schools, {students} students, terms {'+'.join(self.terms)}, subjects "
             f"{'+'.join(self.subjects)}, PL-free subject {self.pl_free_subject}, fault "
-            f"{self.fault}, empty cells {self.empty_as!r}, seed {self.seed}"
+            f"{self.fault}, empty cells {self.empty_as!r}, typed by hand "
+            f"{self.typed_by_hand}, seed {self.seed}"
         )
 
 
@@ -238,6 +242,7 @@ def cohort_specs(draw) -> CohortSpec:
         line_ending=draw(st.sampled_from(["\r\n", "\n", "\r"])),
         gender_words=draw(st.booleans()),
         empty_as=draw(st.sampled_from(["", "", "NULL", "#N/A", "NA"])),
+        typed_by_hand=draw(st.booleans()),
     )
 
 
@@ -319,7 +324,7 @@ def write_cohort(spec: CohortSpec, folder: Path) -> Expected:
 def _term_name(spec: CohortSpec, season: str) -> str:
     if spec.fault == "bad_term" and season == spec.terms[0]:
         return f"{season.title()} {spec.fall_year}/{spec.fall_year + 1}"
-    return f"{season.title()} {spec.school_year}"
+    return f"{season.title()}{'' if spec.typed_by_hand else ' '}{spec.school_year}"
 
 
 def _file_name(spec: CohortSpec, kind: str, season: str, district: int) -> str:
@@ -476,6 +481,10 @@ def _school_rows(spec: CohortSpec, frame: list[SchoolSpec], rng) -> list[list[st
         start = {0: "", -1: str(spec.fall_year + 1)}.get(
             school.years_pl, str(spec.fall_year - school.years_pl + 1)
         )
+        frl = "" if school.frl_pct is None else f"{school.frl_pct:g}"
+        if spec.typed_by_hand:
+            start = start and f"{start}-{int(start) + 1}"
+            frl = frl and f"{frl}%"
         rows.append(
             [
                 DISTRICT_NAMES[school.district],
@@ -483,7 +492,7 @@ def _school_rows(spec: CohortSpec, frame: list[SchoolSpec], rng) -> list[list[st
                 "" if rng.random() < 0.5 else f"{int(rng.integers(10**11, 10**12))}",
                 school.sector,
                 start,
-                "" if school.frl_pct is None else f"{school.frl_pct:g}",
+                frl,
                 str(school.locale),
             ]
         )
