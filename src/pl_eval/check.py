@@ -209,27 +209,30 @@ def tests_without_roster(
     lacking = ~own_grade & ~np.isin(test_keys, roster_keys)
     if not lacking.any():
         return []
-    first = int(np.argmax(lacking))
     count, rows = int(lacking.sum()), int((~own_grade).sum())
     line = (
         f"{folder}: {count:,} of {rows:,} AssessmentResults rows ({count / rows:.1%}) have no "
         "StudentsBySchool row for their term, district and StudentID (first at "
-        f"{tests['source_file'].iloc[first]}, line {tests['source_line'].iloc[first]}); ingest "
-        "rejects them as no_roster_row"
+        f"{_place(tests, int(np.argmax(lacking)))}); ingest rejects them as no_roster_row"
     )
     loose_tests, loose_roster = keys(parse.loose_ids)
     near = lacking & np.isin(loose_tests, loose_roster)
-    if near.any():
+    if near.any():  # places, not the IDs themselves: no student's ID is printed
         one = int(np.argmax(near))
         theirs = int(np.argmax(loose_roster == loose_tests[one]))
         line += (
             f"; {int(near.sum()):,} of them match a roster StudentID once leading zeros, a "
-            f"trailing .0 and letter case are ignored ({quoted(ids[0].iloc[one])} and "
-            f"{quoted(ids[1].iloc[theirs])}); IDs are compared as written, so take the "
-            "export whose IDs were changed (often by a spreadsheet, which drops leading zeros "
-            "when it saves a file) from NWEA again rather than re-saving it"
+            f"trailing .0 and letter case are ignored (the first at {_place(tests, one)} "
+            f"and {_place(roster, theirs)}); IDs are compared as written, so take the export "
+            "whose IDs were changed (often by a spreadsheet, which drops leading zeros when "
+            "it saves a file) from NWEA again rather than re-saving it"
         )
     return [line]
+
+
+def _place(frame: pd.DataFrame, row: int) -> str:
+    """Where raw row ``row`` of ``frame`` was read: "file, line N"."""
+    return f"{frame['source_file'].iloc[row]}, line {frame['source_line'].iloc[row]}"
 
 
 def _rows(read: Folder, part: str) -> pd.DataFrame:
