@@ -2,15 +2,17 @@
 
 The folder is read and validated by the same code as ingest (``stages._read_folder``), so its
 problems come with the same messages. On top, what would otherwise surface later or not at
-all: the school year build_panel would analyse, and schools.csv against the schools in the
-exports. A school tested in the exports but absent from schools.csv is an error: the input
-contract makes schools.csv the frame of every school, and without a row its students can be
-neither PL nor comparison (the panel would drop them as ``school_not_in_frame``). A PL school
-of schools.csv with no students tested is a warning: the contract does not require tests of
-every school, but it usually means missing exports or a name spelt differently. A spreadsheet
-workbook in the folder is a problem, though ingest goes on without it (listing it under
-``unread_files``): it is almost always an export the evaluator forgot to save as CSV, whose
-students would silently be missing from the analysis.
+all: the school years build_panel would analyse, schools.csv against the schools in the
+exports, and test rows without a roster row. A school tested in an analysed year but absent
+from schools.csv is an error: the input contract makes schools.csv the frame of every
+school, and without a row its students can be neither PL nor comparison (the panel would
+drop them as ``school_not_in_frame``). A PL school of schools.csv with no students tested is
+a warning: the contract does not require tests of every school, but it usually means
+missing exports or a name spelt differently. So are test rows without a roster row (ingest
+rejects them): a few are usual, many usually mean IDs that one export changed. A
+spreadsheet workbook or an archive in the folder is a problem, though ingest goes on
+without it (listing it under ``unread_files``): it is almost always exports the evaluator
+forgot to save as CSV or to extract, whose students would silently be missing.
 """
 
 from __future__ import annotations
