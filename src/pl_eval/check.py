@@ -104,7 +104,11 @@ def check_folder(
     arms = _school_arms(frame, year)
     warnings: list[str] = []
     if len(tested) and {"district_name", "school_name"} <= set(frame.columns):
-        every_year = _tested_schools(tests, district, terms, analysed or None)
+        every_year = (  # one year analysed (the usual case): the same table
+            tested
+            if analysed == ([year] if year else [])
+            else _tested_schools(tests, district, terms, analysed or None)
+        )
         problems += unframed_schools(every_year, frame, folder, analysed)
         warnings += untested_pl_schools(tested, frame, arms, folder, year)
     if not read.problems:
