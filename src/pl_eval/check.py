@@ -100,14 +100,14 @@ def check_folder(
             problems.append(f"{folder}: {exc}")
     main = school_years[-1] if school_years else None
     year = analysed[-1] if analysed and main in (None, analysed[-1]) else None
-    tested = _tested_schools(tests, district, terms, [year] if year else None)
+    tested = _tested_schools(tests, district, [year] if year else None)
     arms = _school_arms(frame, year)
     warnings: list[str] = []
     if len(tested) and {"district_name", "school_name"} <= set(frame.columns):
         every_year = (  # one year analysed (the usual case): the same table
             tested
             if analysed == ([year] if year else [])
-            else _tested_schools(tests, district, terms, analysed or None)
+            else _tested_schools(tests, district, analysed or None)
         )
         problems += unframed_schools(every_year, frame, folder, analysed)
         warnings += untested_pl_schools(tested, frame, arms, folder, year)
@@ -271,32 +271,42 @@ def _kind_name(kind: str, layout: str | None) -> str:
 
 
 def _tested_schools(
-    tests: pd.DataFrame, district: pd.Series, terms: pd.DataFrame, years: Sequence[str] | None
+    tests: pd.DataFrame, district: pd.Series, years: Sequence[str] | None
 ) -> pd.DataFrame:
     """Per school with fall or spring tests of ``years`` (all years when None): its students
-    and its first test row (raw rows come in file and line order)."""
+    and its first test row (raw rows come in file and line order), by district and school.
+
+    Counted on category codes and distinct terms: grouping a three-year national cohort's
+    14.6 million rows as text took 5 to 10 s a table."""
     columns = ["district", "school", "students", "file", "line"]
-    if not len(tests):
+    district, school = parse.text(district), parse.text(parse.column(tests, "SchoolName"))
+
+    def wanted(text: pd.Series) -> pd.Series:  # per distinct TermName
+        term = parse.terms(text)
+        ok = term["season"].isin(["fall", "spring"])
+        ok &= term["school_year"].isin(years) if years is not None else True
+        return pd.Series(ok.to_numpy(bool), index=text.index)  # numpy: Arrow's take is slow
+
+    keep = parse.per_distinct(wanted, parse.column(tests, "TermName")).to_numpy(bool, copy=True)
+    keep &= district.notna().to_numpy() & school.notna().to_numpy()
+    rows = np.flatnonzero(keep)
+    if not len(rows):
         return pd.DataFrame(columns=columns)
-    district = district.astype("str").fillna("")
-    school = parse.strip(parse.column(tests, "SchoolName")).astype("str").fillna("")
-    keep = terms["season"].isin(["fall", "spring"]) & district.ne("") & school.ne("")
-    if years is not None:
-        keep &= terms["school_year"].isin(years)
-    rows = pd.DataFrame(
+    ids, (district_code, school_code) = parse.group_ids(district.iloc[rows], school.iloc[rows])
+    first = np.empty(ids.max() + 1, dtype=np.int64)
+    first[ids[::-1]] = np.arange(len(ids) - 1, -1, -1)  # the earliest row writes last
+    student = parse.strip(parse.column(tests, "StudentID")).cat.codes.to_numpy()[rows]
+    size = np.int64(student.max(initial=0)) + 2  # codes from -1
+    _, pairs = pd.factorize(ids * size + student + 1)  # each student once per school
+    return pd.DataFrame(
         {
-            "district": district,
-            "school": school,
-            "student": parse.strip(parse.column(tests, "StudentID")),
-            "file": tests["source_file"],
-            "line": tests["source_line"],
+            "district": district.cat.categories.to_numpy(object)[district_code],
+            "school": school.cat.categories.to_numpy(object)[school_code],
+            "students": np.bincount(pairs // size, minlength=len(first)),
+            "file": tests["source_file"].iloc[rows[first]].to_numpy(object),
+            "line": tests["source_line"].to_numpy()[rows[first]],
         }
-    )[keep.fillna(False).to_numpy(bool)]
-    return (
-        rows.groupby(["district", "school"], sort=True, observed=True)
-        .agg(students=("student", "nunique"), file=("file", "first"), line=("line", "first"))
-        .reset_index()[columns]
-    )
+    ).sort_values(["district", "school"], kind="stable", ignore_index=True)
 
 
 def _school_arms(frame: pd.DataFrame, year: str | None) -> np.ndarray:
