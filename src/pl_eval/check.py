@@ -293,8 +293,10 @@ def _tested_schools(
     if not len(rows):
         return pd.DataFrame(columns=columns)
     ids, (district_code, school_code) = parse.group_ids(district.iloc[rows], school.iloc[rows])
-    first = np.empty(ids.max() + 1, dtype=np.int64)
-    first[ids[::-1]] = np.arange(len(ids) - 1, -1, -1)  # the earliest row writes last
+    # ids number the schools in order of first appearance: a school's first row is where
+    # the running maximum of the ids rises
+    seen = np.maximum.accumulate(ids)
+    first = np.flatnonzero(np.r_[True, seen[1:] > seen[:-1]])
     student = parse.strip(parse.column(tests, "StudentID")).cat.codes.to_numpy()[rows]
     size = np.int64(student.max(initial=0)) + 2  # codes from -1
     _, pairs = pd.factorize(ids * size + student + 1)  # each student once per school
