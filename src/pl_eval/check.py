@@ -92,6 +92,7 @@ def check_folder(
     tests, frame = _rows(read, "tests"), _rows(read, "schools")
     district = _own_districts(tests) if read.problems else _districts(read, settings)
     terms = parse.per_distinct(parse.terms, parse.column(tests, "TermName"))
+    student = parse.strip(parse.column(tests, "StudentID"))
     analysed = []  # the configured years that have fall or spring tests
     for configured in (school_years or [None]) if len(tests) else []:
         try:
@@ -100,21 +101,21 @@ def check_folder(
             problems.append(f"{folder}: {exc}")
     main = school_years[-1] if school_years else None
     year = analysed[-1] if analysed and main in (None, analysed[-1]) else None
-    tested = _tested_schools(tests, district, [year] if year else None)
+    tested = _tested_schools(tests, district, terms, student, [year] if year else None)
     arms = _school_arms(frame, year)
     warnings: list[str] = []
     if len(tested) and {"district_name", "school_name"} <= set(frame.columns):
         every_year = (  # one year analysed (the usual case): the same table
             tested
             if analysed == ([year] if year else [])
-            else _tested_schools(tests, district, analysed or None)
+            else _tested_schools(tests, district, terms, student, analysed or None)
         )
         problems += unframed_schools(every_year, frame, folder, analysed)
         warnings += untested_pl_schools(tested, frame, arms, folder, year)
     if not read.problems:
         roster = _rows(read, "roster")
-        warnings += tests_without_roster(tests, district, terms, roster, settings, folder)
-    students, _ = parse.group_ids(district, parse.strip(parse.column(tests, "StudentID")))
+        warnings += tests_without_roster(tests, district, terms, student, roster, settings, folder)
+    students, _ = parse.group_ids(district, student)
     return FolderCheck(
         folder=folder,
         problems=tuple(problems),
@@ -185,6 +186,7 @@ def tests_without_roster(
     tests: pd.DataFrame,
     district: pd.Series,
     terms: pd.DataFrame,
+    student: pd.Series,
     roster: pd.DataFrame,
     settings: IngestSettings,
     folder: str,
@@ -198,12 +200,10 @@ def tests_without_roster(
     if own_grade.all():
         return []
     roster_terms = parse.per_distinct(parse.terms, parse.column(roster, "TermName"))
-    roster_district = parse.strip(parse.column(roster, "DistrictName"))
-    if settings.district_name is not None and roster_district.isna().any():
-        roster_district = roster_district.cat.add_categories([settings.district_name]).fillna(
-            settings.district_name
-        )
-    ids = [parse.strip(parse.column(frame, "StudentID")) for frame in (tests, roster)]
+    roster_district = pipeline.with_district(
+        parse.strip(parse.column(roster, "DistrictName")), settings.district_name
+    )
+    ids = [student, parse.strip(parse.column(roster, "StudentID"))]
 
     def keys(id_of: Callable[[pd.Series], pd.Series]) -> tuple[np.ndarray, np.ndarray]:
         return parse.shared_ids(
@@ -271,23 +271,23 @@ def _kind_name(kind: str, layout: str | None) -> str:
 
 
 def _tested_schools(
-    tests: pd.DataFrame, district: pd.Series, years: Sequence[str] | None
+    tests: pd.DataFrame,
+    district: pd.Series,
+    terms: pd.DataFrame,
+    student: pd.Series,
+    years: Sequence[str] | None,
 ) -> pd.DataFrame:
     """Per school with fall or spring tests of ``years`` (all years when None): its students
     and its first test row (raw rows come in file and line order), by district and school.
 
-    Counted on category codes and distinct terms: grouping a three-year national cohort's
-    14.6 million rows as text took 5 to 10 s a table."""
+    ``terms`` and ``student`` (StudentID, stripped) are per row, as categoricals. Counted on
+    category codes: grouping a three-year national cohort's 14.6 million rows as text took 5
+    to 10 s a table."""
     columns = ["district", "school", "students", "file", "line"]
     district, school = parse.text(district), parse.text(parse.column(tests, "SchoolName"))
-
-    def wanted(text: pd.Series) -> pd.Series:  # per distinct TermName
-        term = parse.terms(text)
-        ok = term["season"].isin(["fall", "spring"])
-        ok &= term["school_year"].isin(years) if years is not None else True
-        return pd.Series(ok.to_numpy(bool), index=text.index)  # numpy: Arrow's take is slow
-
-    keep = parse.per_distinct(wanted, parse.column(tests, "TermName")).to_numpy(bool, copy=True)
+    keep = terms["season"].isin(["fall", "spring"]).to_numpy(bool, copy=True)
+    if years is not None:
+        keep &= terms["school_year"].isin(years).to_numpy(bool)
     keep &= district.notna().to_numpy() & school.notna().to_numpy()
     rows = np.flatnonzero(keep)
     if not len(rows):
@@ -297,9 +297,9 @@ def _tested_schools(
     # the running maximum of the ids rises
     seen = np.maximum.accumulate(ids)
     first = np.flatnonzero(np.r_[True, seen[1:] > seen[:-1]])
-    student = parse.strip(parse.column(tests, "StudentID")).cat.codes.to_numpy()[rows]
-    size = np.int64(student.max(initial=0)) + 2  # codes from -1
-    _, pairs = pd.factorize(ids * size + student + 1)  # each student once per school
+    codes = student.cat.codes.to_numpy()[rows]
+    size = np.int64(codes.max(initial=0)) + 2  # codes from -1
+    _, pairs = pd.factorize(ids * size + codes + 1)  # each student once per school
     return pd.DataFrame(
         {
             "district": district.cat.categories.to_numpy(object)[district_code],

@@ -673,9 +673,7 @@ def typed_roster(raw: pd.DataFrame, district_name: str | None = None) -> pd.Data
         return parse.column(raw, name)
 
     term = parse.per_distinct(parse.terms, col("TermName"))
-    district = parse.strip(col("DistrictName"))
-    if district_name is not None and district.isna().any():
-        district = district.cat.add_categories([district_name]).fillna(district_name)
+    district = with_district(parse.strip(col("DistrictName")), district_name)
     return pd.DataFrame(
         {
             "source_file": raw["source_file"],
@@ -695,6 +693,14 @@ def typed_roster(raw: pd.DataFrame, district_name: str | None = None) -> pd.Data
     )
 
 
+def with_district(district: pd.Series, district_name: str | None) -> pd.Series:
+    """``district`` (categorical) with ``district_name``, the folder's one district when the
+    config names it, where it is missing (rows of files without a DistrictName column)."""
+    if district_name is None or not district.isna().any():
+        return district
+    return district.cat.add_categories([district_name]).fillna(district_name)
+
+
 def districts(tests: pd.DataFrame, roster: pd.DataFrame, district_name: str | None) -> pd.Series:
     """Each test row's district: its DistrictName; for rows of files without that column,
     ``district_name`` (a folder of one district) or else the district of the first roster
@@ -705,7 +711,7 @@ def districts(tests: pd.DataFrame, roster: pd.DataFrame, district_name: str | No
     if not lacking.any():
         return own
     if district_name is not None:
-        return own.cat.add_categories([district_name]).fillna(district_name)
+        return with_district(own, district_name)
     keys = ("term_name", "student_id", "school")
     test_ids, roster_ids = parse.shared_ids(
         [tests[c] for c in keys], [parse.strip(roster[c]) for c in keys]

@@ -157,9 +157,8 @@ def _percentages(values: pd.Series) -> pd.Series | bool:
     them strictly between, was written as shares (0.455 for 45.5%), which would read as
     schools of under 1% FRL. Its first such row fails, so the evaluator reads one line. A
     single school of 0.5% is possible; a frame of only such schools is not."""
-    frl = parse.per_category(parse.percentages, values).to_numpy(
-        float
-    )  # per category, then missing
+    # per category, then missing
+    frl = parse.per_category(parse.percentages, values).to_numpy(float)
     known = frl[~np.isnan(frl)]
     between = (frl > 0) & (frl < 1)
     if not (known.size and known.max() <= 1 and between.any()):
