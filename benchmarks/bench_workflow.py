@@ -29,6 +29,10 @@ little; the CPU seconds per rule are steadier). ``--hash`` prints one SHA-256 ov
 under data/processed/ (path and bytes, sorted by path), to check that an optimisation leaves
 the outputs byte-identical: compare two runs' digests (the same Snakemake and BLAS threads:
 a job under Snakemake and the same command by hand can differ in the last bits of a float).
+``--shape wide`` or ``--shape per-school`` runs the same cohort's exports reshaped as real
+ones come (export_shapes.py: 143 columns per AssessmentResults file, or a file per school and
+term); the wide shape's outputs are byte-identical to the simulated one's, the per-school
+shape's differ only where they name source files.
 ``--quick`` runs the demo cohort instead, as a smoke test of the harness (no targets).
 """
 
@@ -53,6 +57,7 @@ from pathlib import Path
 
 import psutil
 import yaml
+from export_shapes import SHAPES, derived
 from measure import Measurement, measure, print_rows, print_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -337,9 +342,17 @@ def main() -> int:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--hash", action="store_true", help="print a SHA-256 of data/processed")
+    parser.add_argument(
+        "--shape",
+        choices=["simulated", *SHAPES],
+        default="simulated",
+        help="the exports as simulated, or reshaped as real ones come (export_shapes.py)",
+    )
     args, _ = parser.parse_known_args()  # make bench passes every script the same flags
     cohort = "demo" if args.quick else NATIONAL_1Y
     raw = ensure_cohort(cohort)
+    if args.shape != "simulated":  # the same cohort, under the same name, in other files
+        raw = derived(raw, args.shape)
 
     read = floor(raw)
     read_load = load()

@@ -641,32 +641,62 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
 
 
 def sniff_raw_files(files: Sequence[tuple[Path, str]]) -> list[RawFile | InputError]:
-    """:func:`sniff_raw_file` of each (path, name), in order, read side by side (one file per
-    core: reading them is most of it); a file that cannot be read gives its InputError."""
-    return list(_side_by_side(lambda file: sniff_raw_file(*file), files))
+    """:func:`sniff_raw_file` of each (path, name), in order; a file that cannot be read gives
+    its InputError. One file after another: side by side, two threads handing the GIL to and
+    fro sniffed a cohort of 19,000 small files in 3.0 s against 1.5 s, and big files no faster
+    (their encoding check is Python's decoder, which holds the GIL)."""
+    return [_or_error(lambda file: sniff_raw_file(*file), file) for file in files]
 
 
-def _side_by_side(function: Callable, items: Sequence) -> Iterator:
-    """``function`` of each item, in order, one item per core at a time (reading files, whose
-    work releases the GIL); an item whose call raises InputError gives that error instead, so
-    the caller can report every file's problems, not only the first."""
+def _or_error(function: Callable, item: Any) -> Any:
+    """``function(item)``, or the InputError it raised (so that every file's problems can be
+    reported, not only the first's)."""
+    try:
+        return function(item)
+    except InputError as exc:
+        return exc
 
-    def attempt(item):
-        try:
-            return function(item)
-        except InputError as exc:
-            return exc
+
+#: Bytes of files one thread parses per task: a future per file cost a second of the 20 that
+#: reading a cohort exported per school and term (19,000 files of about 100 kB) takes.
+BATCH_BYTES = 1 << 21
+
+
+def _side_by_side(function: Callable, items: Sequence, paths: Sequence[Path]) -> Iterator:
+    """``function`` of each item (reading the file at the same place in ``paths``), in order,
+    one batch of items per core at a time (parsing files, which releases the GIL); an item
+    whose call raises InputError gives that error instead."""
+
+    def attempt(batch: list) -> list:
+        return [_or_error(function, item) for item in batch]
 
     cores = os.cpu_count() or 1
-    # a few items ahead at most: results a slower consumer has not taken yet are held
+    # a few batches ahead at most: results a slower consumer has not taken yet are held
     with ThreadPoolExecutor(max_workers=cores) as pool:
         ahead: deque = deque()
-        for item in items:
-            ahead.append(pool.submit(attempt, item))
+        for batch in _batches(items, paths):
+            ahead.append(pool.submit(attempt, batch))
             if len(ahead) > 2 * cores:
-                yield ahead.popleft().result()
+                yield from ahead.popleft().result()
         while ahead:
-            yield ahead.popleft().result()
+            yield from ahead.popleft().result()
+
+
+def _batches(items: Sequence, paths: Sequence[Path]) -> Iterator[list]:
+    """Runs of consecutive items whose files hold :data:`BATCH_BYTES` together (the last run
+    may hold less); a file whose size cannot be read counts as empty (reading it says why)."""
+    batch, size = [], 0
+    for item, path in zip(items, paths, strict=True):
+        batch.append(item)
+        try:
+            size += os.stat(path).st_size
+        except OSError:
+            pass
+        if size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 #: First bytes of .xlsx (a zip) and .xls (OLE2) workbooks, whatever the file is called.
@@ -836,10 +866,13 @@ def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) 
     # per column, its text dictionary-encoded a stack of files at a time
     stacks: dict[str, list[pa.Array]] = {n: [] for n in [*names, "source_line"]}
     pending: list[pa.Table] = []
+    pending_rows = 0  # kept as files arrive: summing pending per file is quadratic in files
     in_order = sorted(requests, key=lambda r: r.file.name)  # rows in file, line order
     # files side by side, one per core: pyarrow parses an export of about a megabyte as one
     # block, on one thread; the results come back in file order
-    done = zip(in_order, _side_by_side(_read_one, in_order), strict=True)
+    done = zip(
+        in_order, _side_by_side(_read_one, in_order, [r.file.path for r in in_order]), strict=True
+    )
     if progress:
         done = track(
             done, "read file", logger=log, total=len(in_order), label=lambda d: d[0].file.name
@@ -851,10 +884,11 @@ def read_raw_exports(requests: Sequence[RawRequest], *, progress: bool = False) 
         table, encodings[request.file.name] = found
         rows_read[request.file.name] = table.num_rows
         pending.append(_with_columns(table, names))
-        if sum(t.num_rows for t in pending) >= STACK_ROWS:
+        pending_rows += table.num_rows
+        if pending_rows >= STACK_ROWS:
             for name, column in _encoded(pending, names).items():
                 stacks[name].append(column)
-            pending = []
+            pending, pending_rows = [], 0
     if pending:
         for name, column in _encoded(pending, names).items():
             stacks[name].append(column)
@@ -987,8 +1021,9 @@ def _stack(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """The joined columns (:func:`_joined`) as a frame without their blank lines (rows whose
     every read field is empty or whitespace), with source_file; blank lines per file."""
+    position = {f: i for i, f in enumerate(files)}  # files.index per file is quadratic
     codes = np.repeat(
-        np.array([files.index(f) for f in rows_read], dtype=np.int32), list(rows_read.values())
+        np.array([position[f] for f in rows_read], dtype=np.int32), list(rows_read.values())
     )
     if columns is not None:
         rows = len(columns["source_line"])
@@ -1005,7 +1040,7 @@ def _stack(
         keep = np.ones(0, dtype=bool)
     blank = np.bincount(codes[~keep], minlength=len(files))
     frame.insert(0, "source_file", pd.Categorical.from_codes(codes[keep], files))
-    return frame, {f: int(blank[files.index(f)]) for f in rows_read}
+    return frame, {f: int(blank[position[f]]) for f in rows_read}
 
 
 def _blank_rows(columns: list[pa.DictionaryArray], rows: int) -> pa.Array:

@@ -141,6 +141,38 @@ def test_files_stack_in_name_order_with_missing_columns(tmp_path):
     assert frame["X"].isna().tolist() == [True, True, False]
 
 
+@pytest.mark.parametrize("batch_bytes", [0, 40, 1 << 21])  # a file, a few, all per task
+def test_many_files_in_batches_keep_order_lines_and_every_problem(
+    tmp_path, monkeypatch, batch_bytes
+):
+    # a cohort exported per school and term: hundreds of small files, read a batch per task
+    monkeypatch.setattr(io, "BATCH_BYTES", batch_bytes)
+    files = [(tmp_path / f"s{i:03d}.csv", f"s{i:03d}.csv") for i in range(300)]
+    for i, (path, _) in enumerate(files):
+        rows = "".join(f"{i},{j}\n" for j in range(i % 4)) + ("\n" if i % 50 == 7 else "")
+        path.write_bytes(b"School,Row\n" + rows.encode())
+    files[123][0].write_bytes(b"School,Row\n123,0,extra\n")  # a bad row, beside good files
+    sniffed = io.sniff_raw_files(files)
+    assert not any(isinstance(s, InputError) for s in sniffed)  # header-only: found by the read
+    requests = [io.RawRequest(raw, {"School": 0, "Row": 1}) for raw in reversed(sniffed)]
+    with pytest.raises(InputError) as caught:
+        io.read_raw_exports(requests)
+    found = [(p.file, p.line) for p in caught.value.problems]
+    no_rows = [(n, 2) for i, (_, n) in enumerate(files) if i % 4 == 0 and i != 123]
+    assert found == sorted([("s123.csv", 2), *no_rows])  # every file's problem, in file order
+    good = [r for r in requests if int(r.file.name[1:4]) % 4 and r.file.name != "s123.csv"]
+    got = io.read_raw_exports(good)
+    expected = [
+        (f"s{i:03d}.csv", j + 2, str(i), str(j))
+        for i in range(300)
+        if i % 4 and i != 123
+        for j in range(i % 4)
+    ]
+    rows = got.frame[["source_file", "source_line", "School", "Row"]].astype("object")
+    assert list(rows.itertuples(index=False, name=None)) == expected
+    assert got.blank_lines == {r.file.name: int(int(r.file.name[1:4]) % 50 == 7) for r in good}
+
+
 def test_list_raw_files_is_sorted_and_relative(tmp_path):
     (tmp_path / "z").mkdir()
     for name in ("z/b.csv", "a.csv", "z/.gitkeep"):

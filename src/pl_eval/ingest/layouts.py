@@ -259,10 +259,13 @@ def _export(
 def _refuse_repeated_columns(raw: RawFile, keep: dict[str, int], names: dict[str, str]) -> None:
     """A column ingest reads that the header names twice (columns pasted in from another
     sheet): which copy holds the values is not for ingest to guess, so each is one line."""
+    lowered = [h.lower() for h in raw.header]
+    if len(set(lowered)) == len(lowered):  # the usual case, once per file of thousands
+        return
     problems = []
     for canonical, position in keep.items():
         written = names[canonical].lower()
-        copies = [i for i, h in enumerate(raw.header) if h.lower() == written and i != position]
+        copies = [i for i, h in enumerate(lowered) if h == written and i != position]
         if copies:
             problems.append(
                 Problem(

@@ -1,0 +1,121 @@
+"""The simulated one-year national cohort reshaped as real exports come: wider, or in more files.
+
+The simulator writes AssessmentResults with the 34 columns ingest and the analysis use; NWEA's
+2020+ layout C has 143 (goals, Lexile and Quantile, projected proficiency, the other growth
+windows). Districts also export per school and term, not per district: a national pool then
+comes in about ten times as many files, each a tenth the size. Each shape is derived once
+(untimed) from data/raw/national-1y into a sibling folder, with the same students, tests and
+schools.csv, so ingest of each reads the same rows and only the files differ.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+#: Layout C's columns the simulator does not write, in its order (nwea_formats.md 1.1).
+WIDE_EXTRA = (
+    [f"{w}{f}" for w in ("FallToFall", "FallToWinter", "WinterToWinter", "WinterToSpring",
+                         "SpringToSpring")
+     for f in ("ProjectedGrowth", "ObservedGrowth", "ObservedGrowthSE", "MetProjectedGrowth",
+               "ConditionalGrowthIndex", "ConditionalGrowthPercentile", "GrowthQuintile")]
+    + [f"{k}{p}" for k in ("Lexile", "Quantile") for p in ("Score", "Min", "Max")]
+    + [f"Goal{g}{f}" for g in range(1, 9)
+       for f in ("Name", "RitScore", "StdErr", "Range", "Adjective")]
+    + [f"Typical{w}Growth" for w in ("FallToFall", "FallToWinter", "FallToSpring",
+                                      "WinterToWinter", "WinterToSpring", "SpringToSpring")]
+    + [f"ProjectedProficiency{k}{i}" for i in range(1, 11) for k in ("Study", "Level")]
+    + [f"WIPreviousAY{s}" for s in ("Fall", "Winter", "Spring")]
+)  # fmt: skip
+WIDE_COLUMNS = 143
+
+
+def derived(source: Path, shape: str) -> Path:
+    """``source`` in ``shape`` ("wide" or "per-school"), written beside it the first time."""
+    target = source.with_name(f"{source.name}-{shape}")
+    if not (target / "schools.csv").exists():
+        print(f"writing the {shape} shape of {source} into {target} (once, untimed) ...")
+        shutil.rmtree(target, ignore_errors=True)
+        _copy_reshaped(source, target, SHAPES[shape])
+    return target
+
+
+def _copy_reshaped(source: Path, target: Path, reshape: Callable[[Path, Path], None]) -> None:
+    """Every file of ``source`` into ``target``; AssessmentResults and StudentsBySchool exports
+    through ``reshape(file, folder)``; schools.csv last (it marks the copy complete)."""
+    for file in sorted(p for p in source.rglob("*") if p.is_file()):
+        out = target / file.relative_to(source)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if file.name.startswith(("AssessmentResults", "StudentsBySchool")):
+            reshape(file, out.parent)
+        elif file.name != "schools.csv":
+            shutil.copy(file, out)
+    shutil.copy(source / "schools.csv", target / "schools.csv")
+
+
+def _widened(file: Path, folder: Path) -> None:
+    """An AssessmentResults export with layout C's other columns after its own, filled as NWEA
+    fills them: the growth fields of windows the test does not end empty, the rest plausible
+    values varying by row; every field quoted, as the simulator quotes its own. Rosters as they
+    are."""
+    if not file.name.startswith("AssessmentResults"):
+        shutil.copy(file, folder / file.name)
+        return
+    with file.open(newline="") as src:
+        header = next(csv.reader(src))
+    table = pacsv.read_csv(
+        file,
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header}, strings_can_be_null=False
+        ),
+    )
+    turn = np.arange(table.num_rows)
+    goals = np.array(["Number and Operations", "Algebraic Thinking", "Geometry", "Literary Text"])
+    levels = np.array(["Low", "LoAvg", "Avg", "HiAvg", "High", "Level 3", "Not On Track"])
+    ranges = np.array(["191-200", "201-210", "211-220"])
+    for i, name in enumerate(WIDE_EXTRA[: WIDE_COLUMNS - len(header)]):
+        if name.startswith(("FallTo", "WinterTo", "SpringTo")):
+            values = np.full(table.num_rows, "")
+        elif name.endswith("Name"):
+            values = goals[(turn + i) % len(goals)]
+        elif name.endswith("Adjective") or "ProficiencyLevel" in name:
+            values = levels[(turn + i) % len(levels)]
+        elif name.endswith("Range"):
+            values = ranges[(turn + i) % len(ranges)]
+        else:
+            values = (150 + (turn * 37 + i) % 110).astype(str)
+        table = table.append_column(name, pa.array(values, pa.string()))
+    pacsv.write_csv(table, folder / file.name)  # quotes every text field
+
+
+def _per_school(file: Path, folder: Path) -> None:
+    """A district's export as one file per school, each line written as it was (quotes and
+    all), named as districts name them: kind, district, school, term."""
+    kind, _, rest = file.name.partition("_")
+    district, term = rest.split("_", 1)  # the simulator's names: kind_district_Season_year.csv
+    outs: dict[Path, object] = {}
+    with file.open("rb") as src:
+        header = src.readline()
+        column = next(csv.reader([header.decode()])).index("SchoolName")
+        try:
+            for line in src:
+                school = next(csv.reader([line.decode()]))[column]
+                slug = re.sub(r"[^a-z0-9]+", "-", school.lower()).strip("-")
+                path = folder / f"{kind}_{district}_{slug}_{term}"
+                if path not in outs:  # two names with one slug share the file, never overwrite
+                    outs[path] = path.open("wb")
+                    outs[path].write(header)
+                outs[path].write(line)
+        finally:
+            for out in outs.values():
+                out.close()
+
+
+SHAPES = {"wide": _widened, "per-school": _per_school}
