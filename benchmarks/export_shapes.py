@@ -3,7 +3,8 @@
 The simulator writes AssessmentResults with the 34 columns ingest and the analysis use; NWEA's
 2020+ layout C has 143 (goals, Lexile and Quantile, projected proficiency, the other growth
 windows). Districts also export per school and term, not per district: a national pool then
-comes in about ten times as many files, each a tenth the size. Each shape is derived once
+comes in about ten times as many files, each a tenth the size; a pool from NWEA itself may
+come as one file per kind and term, each hundreds of megabytes. Each shape is derived once
 (untimed) from data/raw/national-1y into a sibling folder, with the same students, tests and
 schools.csv, so ingest of each reads the same rows and only the files differ.
 """
@@ -38,7 +39,7 @@ WIDE_COLUMNS = 143
 
 
 def derived(source: Path, shape: str) -> Path:
-    """``source`` in ``shape`` ("wide" or "per-school"), written beside it the first time."""
+    """``source`` in ``shape`` (a :data:`SHAPES` key), written beside it the first time."""
     target = source.with_name(f"{source.name}-{shape}")
     if not (target / "schools.csv").exists():
         print(f"writing the {shape} shape of {source} into {target} (once, untimed) ...")
@@ -118,4 +119,16 @@ def _per_school(file: Path, folder: Path) -> None:
                 out.close()
 
 
-SHAPES = {"wide": _widened, "per-school": _per_school}
+def _one_file(file: Path, folder: Path) -> None:
+    """Every district's export of a kind and term appended to one file (header once), as a
+    national pool may come from NWEA: about 650 MB per AssessmentResults file."""
+    kind, _, rest = file.name.partition("_")
+    target = folder / f"{kind}_{rest.split('_', 1)[1]}"
+    with file.open("rb") as src, target.open("ab") as out:
+        header = src.readline()
+        if not out.tell():
+            out.write(header)
+        shutil.copyfileobj(src, out)
+
+
+SHAPES = {"wide": _widened, "per-school": _per_school, "one-file": _one_file}
