@@ -98,7 +98,7 @@ about 0.25 ms a file, and the file system's), and so does read_exports: for the 
 shape, files are parsed in batches of about 2 MB per core (a future per file cost 1 s of 20)
 and sniffed one after another (two threads contending for the GIL sniffed 19,000 small files
 in 3.0 s against 1.5 s). One big file is parsed whole, on one thread, beside the others: the
-one-file shape reads as fast as the simulated one and holds about 400 MB more.
+one-file shape reads as fast as the simulated one and holds 400-550 MB more.
 
 ``--quick`` uses the demo cohort (a smoke test of the harness; no targets), simulated shape
 unless ``--shape`` says otherwise.
