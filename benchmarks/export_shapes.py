@@ -16,12 +16,14 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-#: Layout C's columns the simulator does not write, in its order (nwea_formats.md 1.1).
+#: Layout C's columns the simulator does not write (nwea_formats.md 1.1), appended after its
+#: own in this order (real exports interleave them; ingest finds columns by name).
 WIDE_EXTRA = (
     [f"{w}{f}" for w in ("FallToFall", "FallToWinter", "WinterToWinter", "WinterToSpring",
                          "SpringToSpring")
@@ -101,7 +103,7 @@ def _per_school(file: Path, folder: Path) -> None:
     all), named as districts name them: kind, district, school, term."""
     kind, _, rest = file.name.partition("_")
     district, term = rest.split("_", 1)  # the simulator's names: kind_district_Season_year.csv
-    outs: dict[Path, object] = {}
+    outs: dict[Path, BinaryIO] = {}
     with file.open("rb") as src:
         header = src.readline()
         column = next(csv.reader([header.decode()])).index("SchoolName")
