@@ -90,15 +90,17 @@ little, such as combine-estimates (a concatenation of small tables), really cost
 
 Real exports are shaped otherwise than the simulator's (export_shapes.py): 143 columns per
 AssessmentResults file where the simulator writes 34 ("wide", 5.5 GB), one file per school and
-term where it writes one per district ("per-school", about 19,000 files of 100 kB), or one
-file per kind and term ("one-file", up to 680 MB each). The ingest table is printed for each
-shape, the same rows in each; ``--shape`` picks one. The floor grows with width (pyarrow types
-every column; ingest reads the 20 it needs) and with the number of files (pyarrow's set-up,
-about 0.25 ms a file, and the file system's), and so does read_exports: for the per-school
-shape, files are parsed in batches of about 2 MB per core (a future per file cost 1 s of 20)
-and sniffed one after another (two threads contending for the GIL sniffed 19,000 small files
-in 3.0 s against 1.5 s). One big file is parsed whole, on one thread, beside the others: the
-one-file shape reads as fast as the simulated one and holds 400-550 MB more.
+term where it writes one per district ("per-school", about 19,000 files of 100 kB), one file
+per kind and term ("per-term", up to 680 MB each), or one per kind ("single": 1.5 GB of test
+rows). The ingest table is printed for each shape, the same rows in each; ``--shape`` picks
+one. The floor grows with width (pyarrow types every column; ingest reads the 20 it needs) and
+with the number of files (pyarrow's set-up, about 0.25 ms a file, and the file system's), and
+so does read_exports: for the per-school shape, files are parsed in batches of about 2 MB per
+core (a future per file cost 1 s of 20) and sniffed one after another (two threads contending
+for the GIL sniffed 19,000 small files in 3.0 s against 1.5 s). Files of up to 1 GB are parsed
+whole, two side by side: the per-term shape reads as fast as the simulated one and holds
+400-550 MB more. A bigger file is parsed a block at a time as its rows are stacked (io.
+STREAM_BYTES): the single shape held 2.2 GB parsed whole and holds 1.58 GB so, in the same time.
 
 ``--quick`` uses the demo cohort (a smoke test of the harness; no targets), simulated shape
 unless ``--shape`` says otherwise.

@@ -3,10 +3,11 @@
 The simulator writes AssessmentResults with the 34 columns ingest and the analysis use; NWEA's
 2020+ layout C has 143 (goals, Lexile and Quantile, projected proficiency, the other growth
 windows). Districts also export per school and term, not per district: a national pool then
-comes in about ten times as many files, each a tenth the size; a pool from NWEA itself may
-come as one file per kind and term, each hundreds of megabytes. Each shape is derived once
-(untimed) from data/raw/national-1y into a sibling folder, with the same students, tests and
-schools.csv, so ingest of each reads the same rows and only the files differ.
+comes in about ten times as many files, each a tenth the size. Or the other way: one file
+per kind and term, hundreds of megabytes each, or one per kind for the whole year. Each shape
+is derived once (untimed) from data/raw/national-1y into a sibling folder, with the same
+students, tests and schools.csv, so ingest of each reads the same rows and only the files
+differ.
 """
 
 from __future__ import annotations
@@ -121,11 +122,21 @@ def _per_school(file: Path, folder: Path) -> None:
                 out.close()
 
 
-def _one_file(file: Path, folder: Path) -> None:
-    """Every district's export of a kind and term appended to one file (header once), as a
-    national pool may come from NWEA: about 650 MB per AssessmentResults file."""
+def _per_term(file: Path, folder: Path) -> None:
+    """Every district's export of a kind and term appended to one file (header once), as NWEA's
+    Data Export Scheduler writes a term: about 650 MB per AssessmentResults file."""
     kind, _, rest = file.name.partition("_")
-    target = folder / f"{kind}_{rest.split('_', 1)[1]}"
+    _append(file, folder / f"{kind}_{rest.split('_', 1)[1]}")
+
+
+def _single(file: Path, folder: Path) -> None:
+    """Every export of a kind appended to one file (header once), as a research pool may come:
+    1.5 GB of AssessmentResults."""
+    _append(file, folder / f"{file.name.partition('_')[0]}.csv")
+
+
+def _append(file: Path, target: Path) -> None:
+    """``file``'s rows appended to ``target``, with its header when ``target`` is new."""
     with file.open("rb") as src, target.open("ab") as out:
         header = src.readline()
         if not out.tell():
@@ -133,4 +144,4 @@ def _one_file(file: Path, folder: Path) -> None:
         shutil.copyfileobj(src, out)
 
 
-SHAPES = {"wide": _widened, "per-school": _per_school, "one-file": _one_file}
+SHAPES = {"wide": _widened, "per-school": _per_school, "per-term": _per_term, "single": _single}

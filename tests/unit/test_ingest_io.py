@@ -130,6 +130,41 @@ def test_header_only_file_is_an_error_at_line_2(tmp_path):
         read(raw, {"A": 0})
 
 
+def test_a_big_file_streamed_in_blocks_reads_as_it_does_whole(tmp_path, monkeypatch):
+    # a national pool in one file is parsed a block at a time: the same rows, lines, blank
+    # lines and encodings as reading it whole, over many blocks and stacks
+    rows = "".join(
+        ("\r\n" if i % 97 == 5 else "") + f"{i},Pe\u00f1a {i % 7},{i * 3}\r\n" for i in range(3000)
+    )
+    big = sniff(tmp_path, b"A,B,C\r\n" + rows.encode("latin-1"), "big.csv")
+    small = sniff(tmp_path, b"B,A\nx,1\ny,2\n", "small.csv")
+    requests = [io.RawRequest(big, {"A": 0, "B": 1}), io.RawRequest(small, {"B": 0, "A": 1})]
+    whole = io.read_raw_exports(requests)
+    monkeypatch.setattr(io, "STREAM_BYTES", 100)  # big.csv is streamed, small.csv is not
+    monkeypatch.setattr(io, "STREAM_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(io, "STACK_ROWS", 700)
+    streamed = io.read_raw_exports(requests)
+    pd.testing.assert_frame_equal(streamed.frame, whole.frame)
+    assert (streamed.encodings, streamed.blank_lines) == (whole.encodings, whole.blank_lines)
+    assert whole.blank_lines == {"big.csv": 31, "small.csv": 0}
+    assert whole.frame["source_line"].iloc[2997:3002].tolist() == [3030, 3031, 3032, 2, 3]
+    assert whole.frame["B"].iloc[2999] == "Pe\u00f1a 3"
+
+
+@pytest.mark.parametrize("stream_bytes", [1 << 40, 100])  # whole, or a block at a time
+def test_a_big_file_that_breaks_late_is_one_problem_and_no_other(
+    tmp_path, monkeypatch, stream_bytes
+):
+    monkeypatch.setattr(io, "STREAM_BYTES", stream_bytes)
+    monkeypatch.setattr(io, "STREAM_BLOCK_BYTES", 1024)
+    big = sniff(tmp_path, b"A,B\n" + b"1,2\n" * 2500 + b"3,4,5\n", "big.csv")  # a late bad row
+    empty = sniff(tmp_path, b"A,B\n", "empty.csv")  # every file's problem is reported
+    with pytest.raises(InputError) as caught:
+        io.read_raw_exports([io.RawRequest(big, {"A": 0}), io.RawRequest(empty, {"A": 0})])
+    found = [(p.file, p.line, p.found) for p in caught.value.problems]
+    assert found == [("big.csv", 2502, "3 fields"), ("empty.csv", 2, "no data rows")]
+
+
 def test_files_stack_in_name_order_with_missing_columns(tmp_path):
     b = sniff(tmp_path, b"X,Y\n1,2\n", "b.csv")
     a = sniff(tmp_path, b"Y\n3\n4\n", "a.csv")
