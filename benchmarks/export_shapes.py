@@ -4,7 +4,8 @@ The simulator writes AssessmentResults with the 34 columns ingest and the analys
 2020+ layout C has 143 (goals, Lexile and Quantile, projected proficiency, the other growth
 windows). Districts also export per school and term, not per district: a national pool then
 comes in about ten times as many files, each a tenth the size. Or the other way: one file
-per kind and term, hundreds of megabytes each, or one per kind for the whole year. Each shape
+per kind and term, hundreds of megabytes each, or one per kind for the whole year. Rosters
+saved by Excel on Windows are Windows-1252, with their accented names as single bytes. Each shape
 is derived once (untimed) from data/raw/national-1y into a sibling folder, with the same
 students, tests and schools.csv, so ingest of each reads the same rows and only the files
 differ.
@@ -13,8 +14,10 @@ differ.
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -144,4 +147,34 @@ def _append(file: Path, target: Path) -> None:
         shutil.copyfileobj(src, out)
 
 
-SHAPES = {"wide": _widened, "per-school": _per_school, "per-term": _per_term, "single": _single}
+#: The simulator's names as Spanish-speaking families write them.
+ACCENTED = {
+    unicodedata.normalize("NFD", name).encode("ascii", "ignore").decode(): name
+    for name in ("Álvarez", "Díaz", "García", "Gómez", "Hernández", "López", "Martínez", "Pérez",
+                 "Ramírez", "Rodríguez", "Sánchez", "José", "Sofía")
+}  # fmt: skip
+
+
+def _windows(file: Path, folder: Path) -> None:
+    """A roster as Excel on Windows saves it ("CSV (Comma delimited)", Windows-1252): the
+    simulator's names accented, each accented letter one byte that is not UTF-8. Test
+    exports are linked as they are (raw files are never written to)."""
+    if file.name.startswith("AssessmentResults"):
+        try:
+            os.link(file, folder / file.name)
+        except OSError:  # another file system, or no hard links there
+            shutil.copy(file, folder / file.name)
+        return
+    data = file.read_bytes()
+    for plain, accented in ACCENTED.items():
+        data = data.replace(f'"{plain}"'.encode(), f'"{accented}"'.encode("cp1252"))
+    (folder / file.name).write_bytes(data)
+
+
+SHAPES = {
+    "wide": _widened,
+    "per-school": _per_school,
+    "per-term": _per_term,
+    "single": _single,
+    "windows": _windows,
+}

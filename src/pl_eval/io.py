@@ -714,14 +714,23 @@ _CODECS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "cp1252": "cp1252", "latin-1"
 BLOCK_BYTES = 1 << 20
 #: Each thread's buffer that files are read into a block at a time (:func:`_read_into`).
 _BUFFERS = threading.local()
-#: A multi-byte UTF-8 character: in a file that is not UTF-8, the sign of mixed encodings.
-_UTF8_CHARACTER = re.compile(
-    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
-)
+#: A multi-byte UTF-8 character, as (lead bytes, continuation bytes after the lead): in a file
+#: that is not UTF-8, the sign of mixed encodings.
+_UTF8_CHARACTERS = ((0xC2, 0xDF, 1), (0xE0, 0xEF, 2), (0xF0, 0xF4, 3))
 #: Bytes Windows-1252 leaves undefined (C1 control characters in Latin-1): not text.
-_NOT_TEXT = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+_NOT_TEXT = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 #: Bytes that Windows-1252 and Latin-1 read differently (curly quotes, dashes, euro sign).
-_WINDOWS_ONLY = re.compile(rb"[\x80-\x9f]")
+_WINDOWS_ONLY = (0x80, 0x9F)
+
+
+@dataclass(frozen=True)
+class _EightBitMarks:
+    """Byte offsets of the first of each kind of byte that decides a non-UTF-8 file's
+    encoding (None when the file has none): see :func:`_eight_bit_marks`."""
+
+    utf8_character: int | None  # the lead byte of a multi-byte UTF-8 character
+    not_text: int | None  # a byte neither Windows-1252 nor (as text) Latin-1
+    windows_only: int | None  # a byte Windows-1252 and Latin-1 read differently
 
 
 def file_encoding(
@@ -745,10 +754,8 @@ def file_encoding(
     if bad is None:
         return "utf-8-sig" if bom else "utf-8"
     save = "re-save it as CSV UTF-8 (in Excel: Save As, CSV UTF-8)"
-    utf8_character, not_text, windows_only = _first_matches(
-        path, (_UTF8_CHARACTER, _NOT_TEXT, _WINDOWS_ONLY)
-    )
-    if bom or utf8_character is not None:
+    marks = _eight_bit_marks(path)
+    if bom or marks.utf8_character is not None:
         raise InputError.at(
             name,
             f"one text encoding for the whole file, but it holds UTF-8 text and this byte, "
@@ -756,14 +763,14 @@ def file_encoding(
             line=_line_of(path, bad),
             found=f"byte 0x{_byte_at(path, bad):02X} at byte offset {bad:,}",
         )
-    if not_text is not None:
+    if (not_text := marks.not_text) is not None:
         raise InputError.at(
             name,
             f"UTF-8 or Windows-1252/Latin-1 text, but this byte is neither; {save}",
             line=_line_of(path, not_text),
             found=f"byte 0x{_byte_at(path, not_text):02X} at byte offset {not_text:,}",
         )
-    return "cp1252" if windows_only is not None else "latin-1"
+    return "cp1252" if marks.windows_only is not None else "latin-1"
 
 
 def _read_into(fh: BinaryIO, size: int) -> tuple[bytearray, int]:
@@ -817,20 +824,50 @@ def _first_non_utf8(path: str | Path, start: int) -> int | None:
     return None
 
 
-def _first_matches(path: str | Path, patterns: Sequence[re.Pattern]) -> list[int | None]:
-    """Byte offset of the first match of each of ``patterns`` (each at most 4 bytes long) in
-    the file, or None: one pass over the file for all of them."""
-    found: list[int | None] = [None] * len(patterns)
-    carry = b""
+def _eight_bit_marks(path: str | Path) -> _EightBitMarks:
+    """The first byte of each kind :class:`_EightBitMarks` names, in one pass over the file.
+
+    Vectorised by hand over each block's non-ASCII bytes: a regular expression for a UTF-8
+    character (three alternatives) scanned a mostly-ASCII export at 35 MB/s, so a cohort whose
+    rosters hold a Latin-1 name took 12 s to sniff, against 0.5 s for UTF-8 ones.
+    """
+    found: dict[str, int | None] = dict.fromkeys(("utf8_character", "not_text", "windows_only"))
+    carry = b""  # the bytes before this block: a character cut by the block boundary
     for offset, block in _blocks(path):
-        text = carry + block
-        for i, pattern in enumerate(patterns):
-            if found[i] is None and (match := pattern.search(text)):
-                found[i] = offset - len(carry) + match.start()
-        if None not in found:
+        if _is_ascii(block):  # ends any character cut before it, and starts none
+            carry = b""
+            continue
+        data = np.frombuffer(carry + block, dtype=np.uint8)
+        start = offset - len(carry)
+        high = np.flatnonzero(data >= 0x80)
+        values = data[high]
+        firsts = {
+            "not_text": high[np.isin(values, _NOT_TEXT)],
+            "windows_only": high[(values >= _WINDOWS_ONLY[0]) & (values <= _WINDOWS_ONLY[1])],
+            "utf8_character": _utf8_leads(data, high, values),
+        }
+        for kind, positions in firsts.items():
+            if found[kind] is None and positions.size:
+                found[kind] = start + int(positions[0])
+        if None not in found.values():
             break
-        carry = bytes(block[-3:])  # the block's buffer is read over next
-    return found
+        carry = data[-3:].tobytes()  # a copy: the block's buffer is read over next
+    return _EightBitMarks(**found)
+
+
+def _utf8_leads(data: np.ndarray, high: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Positions, in order, of the non-ASCII bytes ``high`` (whose bytes are ``values``) of
+    ``data`` that lead a whole multi-byte UTF-8 character within ``data``."""
+    leads = []
+    for low, top, after in _UTF8_CHARACTERS:
+        candidates = high[(values >= low) & (values <= top)]
+        candidates = candidates[candidates + after < len(data)]  # cut short: the next block's
+        whole = np.ones(len(candidates), dtype=bool)
+        for step in range(1, after + 1):
+            following = data[candidates + step]
+            whole &= (following >= 0x80) & (following <= 0xBF)
+        leads.append(candidates[whole])
+    return np.sort(np.concatenate(leads))
 
 
 def _byte_at(path: str | Path, offset: int) -> int:

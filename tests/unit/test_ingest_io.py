@@ -1,12 +1,15 @@
 """Reading raw exports (encodings, delimiters, line numbers) and the pseudonym key file."""
 
 import codecs
+import re
 import stat
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pl_eval import io
 from pl_eval.errors import InputError
@@ -71,6 +74,36 @@ def test_encoding_is_decided_over_the_whole_file(tmp_path, monkeypatch):
     raw = sniff(tmp_path, windows)
     assert raw.encoding == "cp1252"
     assert read(raw, {"Name": 0}).frame["Name"].tolist() == ["O\u2019Brien \u2013 Pe\u00f1a"]
+
+
+#: What io._eight_bit_marks finds, as regular expressions (the leftmost match of each).
+EIGHT_BIT_PATTERNS = {
+    "utf8_character": re.compile(
+        rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+    ),
+    "not_text": re.compile(rb"[\x81\x8d\x8f\x90\x9d]"),
+    "windows_only": re.compile(rb"[\x80-\x9f]"),
+}
+#: ASCII, continuation bytes, UTF-8 leads of each length, and bytes UTF-8 never has.
+EIGHT_BIT_BYTES = st.sampled_from(
+    [0x41, 0x0A, 0x81, 0x85, 0x9D, 0xA0, 0xBF, 0xC0, 0xC3, 0xDF, 0xE2, 0xEF, 0xF0, 0xF4, 0xF5]
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(data=st.lists(EIGHT_BIT_BYTES, max_size=40).map(bytes), block=st.integers(1, 9))
+def test_eight_bit_marks_are_the_first_match_of_each_pattern_across_blocks(
+    tmp_path_factory, data, block
+):
+    path = tmp_path_factory.mktemp("marks") / "export.csv"
+    path.write_bytes(data)
+    expected = {
+        kind: None if (match := pattern.search(data)) is None else match.start()
+        for kind, pattern in EIGHT_BIT_PATTERNS.items()
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(io, "BLOCK_BYTES", block)  # characters cut across blocks of 1-9 bytes
+        assert io._eight_bit_marks(path) == io._EightBitMarks(**expected)
 
 
 def test_a_file_is_judged_by_its_own_bytes_not_the_last_ones_read(tmp_path, monkeypatch):
