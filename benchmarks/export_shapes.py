@@ -5,7 +5,8 @@ The simulator writes AssessmentResults with the 34 columns ingest and the analys
 windows). Districts also export per school and term, not per district: a national pool then
 comes in about ten times as many files, each a tenth the size. Or the other way: one file
 per kind and term, hundreds of megabytes each, or one per kind for the whole year. Rosters
-saved by Excel on Windows are Windows-1252, with their accented names as single bytes. Each shape
+saved by Excel on Windows are Windows-1252, with their accented names as single bytes. A data
+warehouse writes each test's start as a timestamp in TestStartDate. Each shape
 is derived once (untimed) from data/raw/national-1y into a sibling folder, with the same
 students, tests and schools.csv, so ingest of each reads the same rows and only the files
 differ.
@@ -24,6 +25,7 @@ from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 #: Layout C's columns the simulator does not write (nwea_formats.md 1.1), appended after its
@@ -75,14 +77,8 @@ def _widened(file: Path, folder: Path) -> None:
     if not file.name.startswith("AssessmentResults"):
         shutil.copy(file, folder / file.name)
         return
-    with file.open(newline="") as src:
-        header = next(csv.reader(src))
-    table = pacsv.read_csv(
-        file,
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header}, strings_can_be_null=False
-        ),
-    )
+    table = _as_text(file)
+    header = table.column_names
     turn = np.arange(table.num_rows)
     goals = np.array(["Number and Operations", "Algebraic Thinking", "Geometry", "Literary Text"])
     levels = np.array(["Low", "LoAvg", "Avg", "HiAvg", "High", "Level 3", "Not On Track"])
@@ -100,6 +96,18 @@ def _widened(file: Path, folder: Path) -> None:
             values = (150 + (turn * 37 + i) % 110).astype(str)
         table = table.append_column(name, pa.array(values, pa.string()))
     pacsv.write_csv(table, folder / file.name)  # quotes every text field
+
+
+def _as_text(file: Path) -> pa.Table:
+    """Every column of an export as the text it holds (empty where empty), to write back."""
+    with file.open(newline="") as src:
+        header = next(csv.reader(src))
+    return pacsv.read_csv(
+        file,
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header}, strings_can_be_null=False
+        ),
+    )
 
 
 def _per_school(file: Path, folder: Path) -> None:
@@ -158,17 +166,36 @@ ACCENTED = {
 def _windows(file: Path, folder: Path) -> None:
     """A roster as Excel on Windows saves it ("CSV (Comma delimited)", Windows-1252): the
     simulator's names accented, each accented letter one byte that is not UTF-8. Test
-    exports are linked as they are (raw files are never written to)."""
+    exports linked as they are."""
     if file.name.startswith("AssessmentResults"):
-        try:
-            os.link(file, folder / file.name)
-        except OSError:  # another file system, or no hard links there
-            shutil.copy(file, folder / file.name)
+        _link(file, folder)
         return
     data = file.read_bytes()
     for plain, accented in ACCENTED.items():
         data = data.replace(f'"{plain}"'.encode(), f'"{accented}"'.encode("cp1252"))
     (folder / file.name).write_bytes(data)
+
+
+def _timestamps(file: Path, folder: Path) -> None:
+    """An AssessmentResults export as a data warehouse writes it: TestStartDate holds the
+    test's start, date and time ("9/12/2022 12:38:31"; millions of distinct cells where the
+    simulator's have a few hundred), TestStartTime as it was. Rosters linked as they are."""
+    if not file.name.startswith("AssessmentResults"):
+        _link(file, folder)
+        return
+    table = _as_text(file)
+    start = pc.binary_join_element_wise(table["TestStartDate"], table["TestStartTime"], " ")
+    at = table.column_names.index("TestStartDate")
+    pacsv.write_csv(table.set_column(at, "TestStartDate", start), folder / file.name)
+
+
+def _link(file: Path, folder: Path) -> None:
+    """``file`` in ``folder`` as it is: a hard link (raw files are never written to), else a
+    copy (another file system, or one without hard links)."""
+    try:
+        os.link(file, folder / file.name)
+    except OSError:
+        shutil.copy(file, folder / file.name)
 
 
 SHAPES = {
@@ -177,4 +204,5 @@ SHAPES = {
     "per-term": _per_term,
     "single": _single,
     "windows": _windows,
+    "timestamps": _timestamps,
 }

@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pl_eval.ingest import parse
 
@@ -288,3 +290,40 @@ def test_end_of_course_names():
              "Growth: Integrated Mathematics I", "Pre-Calculus", "Math K-12",
              "Growth: Math 6+ CCSS 2010 V2", "", None]  # fmt: skip
     assert run(parse.end_of_course, names).tolist() == [True] * 5 + [False] * 4
+
+
+def test_timestamps_parse_each_distinct_date_and_time_once_and_map_back():
+    # a timestamp per test: many distinct cells, few distinct dates and times (parsed once
+    # each); each row keeps its own date and time, missing and unparsable cells stay missing
+    cells = pd.Series(
+        ["9/16/2013 9:00:00 AM", None, "9/17/2013 9:00:00 AM", "9/16/2013 1:05:00 PM",
+         "junk 9:00", "9/17/2013 1:05:00 PM", "9/16/2013 9:00:00 AM", ""],
+        index=[70, 71, 72, 73, 74, 75, 76, 77],
+        dtype="str",
+    )  # fmt: skip
+    days = parse.dates(cells)
+    assert days.index.tolist() == cells.index.tolist()
+    on = ["2013-09-16", None, "2013-09-17", "2013-09-16", None, "2013-09-17", "2013-09-16", None]
+    expected = pd.Series(pd.to_datetime(on), index=cells.index, dtype="datetime64[ms]")
+    pd.testing.assert_series_equal(days, expected)
+    seconds = parse.times(cells)
+    assert seconds.index.tolist() == cells.index.tolist()
+    np.testing.assert_array_equal(
+        seconds.to_numpy(), [32400, np.nan, 32400, 47100, 32400, 47100, 32400, np.nan]
+    )
+
+
+#: Characters of dates and times, blanks Python and RE2 read differently (\v, \x1c-\x1f),
+#: a line break, and non-ASCII text (no-break space, Arabic-Indic digits, an accent).
+DATE_TIME_CHARACTERS = st.sampled_from(list("0129/-:. TAPMm\t\n\x0b\x1c\x1fx\u00a0\u0663\u00e9"))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(cells=st.lists(st.text(DATE_TIME_CHARACTERS, max_size=14), max_size=12))
+def test_dates_and_times_split_as_pythons_regular_expression_splits_them(cells):
+    # ASCII cells are split by pyarrow's RE2: the same groups as Python's re, or the dates
+    # and times of timestamps would silently differ from those of other cells
+    stripped = pd.Series(cells + [None], dtype="str").str.strip()
+    pd.testing.assert_frame_equal(
+        parse._date_time(stripped), stripped.str.extract(parse._DATE_TIME)
+    )
