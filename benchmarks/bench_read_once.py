@@ -91,9 +91,16 @@ little, such as combine-estimates (a concatenation of small tables), really cost
 Real exports are shaped otherwise than the simulator's (export_shapes.py): 143 columns per
 AssessmentResults file where the simulator writes 34 ("wide", 5.5 GB), one file per school and
 term where it writes one per district ("per-school", about 19,000 files of 100 kB), one file
-per kind and term ("per-term", up to 680 MB each), or one per kind ("single": 1.5 GB of test
-rows). The ingest table is printed for each shape, the same rows in each; ``--shape`` picks
-one. The floor grows with width (pyarrow types every column; ingest reads the 20 it needs) and
+per kind and term ("per-term", up to 680 MB each), one per kind ("single": 1.5 GB of test
+rows), rosters saved as Windows-1252 with accented names ("windows"), or a timestamp per test
+in TestStartDate ("timestamps": millions of distinct cells where the simulator writes a few
+hundred dates). The ingest table is printed for each shape, the same rows in each; ``--shape``
+picks one. Two cliffs these shapes found (read_exports on 2 cores, 2026-12-05): the encoding check
+scanned a non-UTF-8 file with three regular expressions, 12 s for the Windows-1252 rosters
+(now numpy over the non-ASCII bytes: 0.8 s); dates and times were split with Python's re per
+distinct cell, 2.3 s per million patterns, 63 s to read and type the timestamps (now RE2 on
+ASCII cells and one parse per distinct date and time: 16 s).
+The floor grows with width (pyarrow types every column; ingest reads the 20 it needs) and
 with the number of files (pyarrow's set-up, about 0.25 ms a file, and the file system's), and
 so does read_exports: for the per-school shape, files are parsed in batches of about 2 MB per
 core (a future per file cost 1 s of 20) and sniffed one after another (two threads contending
