@@ -114,7 +114,9 @@ def check_folder(
         warnings += untested_pl_schools(tested, frame, arms, folder, year)
     if not read.problems:
         roster = _rows(read, "roster")
-        warnings += tests_without_roster(tests, district, terms, student, roster, settings, folder)
+        gap = tests_without_roster(tests, district, terms, student, roster, settings, folder)
+        if gap is not None:  # with no test to keep, ingest stops: not ready
+            (problems if gap.every_test else warnings).append(gap.line)
     students, _ = parse.group_ids(district, student)
     return FolderCheck(
         folder=folder,
@@ -182,6 +184,14 @@ def untested_pl_schools(
     return lines
 
 
+@dataclass(frozen=True)
+class RosterGap:
+    """Test rows without a roster row (:func:`tests_without_roster`)."""
+
+    line: str  # the warning, or the problem when every_test
+    every_test: bool  # no test row has one: ingest would keep none
+
+
 def tests_without_roster(
     tests: pd.DataFrame,
     district: pd.Series,
@@ -190,15 +200,15 @@ def tests_without_roster(
     roster: pd.DataFrame,
     settings: IngestSettings,
     folder: str,
-) -> list[str]:
-    """A warning when AssessmentResults rows have no StudentsBySchool row for their term,
-    district and StudentID (ingest rejects them as no_roster_row, for want of a grade), with
-    how many match once leading zeros, a trailing ".0" and letter case are ignored
+) -> RosterGap | None:
+    """AssessmentResults rows without a StudentsBySchool row for their term, district and
+    StudentID (ingest rejects them as no_roster_row, for want of a grade), with how many
+    match once leading zeros, a trailing ".0" and letter case are ignored
     (:func:`parse.loose_ids`): IDs one export changed, most often a spreadsheet dropping their
-    leading zeros, which no later stage would point out."""
+    leading zeros, which no later stage would point out. None when every row has one."""
     own_grade = parse.column(tests, "Grade").notna().to_numpy()  # Combined rows need no roster
     if own_grade.all():
-        return []
+        return None
     roster_terms = parse.per_distinct(parse.terms, parse.column(roster, "TermName"))
     roster_district = pipeline.with_district(
         parse.strip(parse.column(roster, "DistrictName")), settings.district_name
@@ -214,7 +224,7 @@ def tests_without_roster(
     test_keys, roster_keys = keys(lambda i: i)
     lacking = ~own_grade & ~np.isin(test_keys, roster_keys)
     if not lacking.any():
-        return []
+        return None
     count, rows = int(lacking.sum()), int((~own_grade).sum())
     line = (
         f"{folder}: {count:,} of {rows:,} AssessmentResults rows ({count / rows:.1%}) have no "
@@ -233,7 +243,7 @@ def tests_without_roster(
             "whose IDs were changed (often by a spreadsheet, which drops leading zeros when "
             "it saves a file) from NWEA again rather than re-saving it"
         )
-    return [line]
+    return RosterGap(line, every_test=bool(lacking.all()))
 
 
 def _place(frame: pd.DataFrame, row: int) -> str:

@@ -209,6 +209,13 @@ def check_cohort(spec: CohortSpec, expected: Expected, config: dict, raw: Path, 
         assert not any(out.glob("*")), "a failed ingest left outputs behind"
         event(f"input error at ingest ({spec.fault or 'no test rows'})")
         return
+    if not expected.seasons():  # every test rejected: one line names the commonest reason
+        with pytest.raises(InputError, match="test rows that pass the screens") as stopped:
+            runner.ingest()
+        assert_clean_message(stopped.value)
+        assert not any(out.glob("*")), "a failed ingest left outputs behind"
+        event("input error at ingest (every test rejected)")
+        return
     runner.ingest()
     check_ingest(expected, out)
     if expected.seasons() != {"fall", "spring"}:  # nothing can be paired: one line says why

@@ -253,6 +253,59 @@ def test_tests_without_a_roster_row_are_a_warning_that_spots_lost_leading_zeros(
     assert io.read_json(out["summary"])["rejects_by_reason"]["test"] == {"no_roster_row": 2}
 
 
+def test_a_roster_whose_every_id_was_changed_is_not_ready_and_ingest_stops(tmp_path, capsys):
+    # every roster ID re-saved as a decimal ("S1001" -> "S1001.0"): no test has a roster row,
+    # so an analysis would have no student; check-inputs says so, and ingest stops in one line
+    raw = cohort(tmp_path)
+    roster = raw / "StudentsBySchool.csv"
+    roster.write_text(
+        roster.read_text().replace(",S1001,", ",S1001.0,").replace(",S1002,", ",S1002.0,")
+    )
+    status, lines = check(capsys, str(raw))
+    assert status == 1
+    assert lines[0].startswith(
+        f"pl-eval check-inputs: error: {raw}: 3 of 3 AssessmentResults rows (100.0%) have no "
+        "StudentsBySchool row for their term, district and StudentID (first at "
+        "AssessmentResults.csv, line 2); ingest rejects them as no_roster_row; 3 of them match"
+    )
+    out = {
+        k: tmp_path / "out" / k for k in ("scores", "duplicates", "rejects", "schools", "summary")
+    }
+    with pytest.raises(InputError) as caught:
+        stages.ingest(raw, **out, settings=INGEST)
+    assert str(caught.value) == (
+        "AssessmentResults.csv, line 2: expected test rows that pass the screens, but all 3 were "
+        "rejected (no_roster_row 3), this one as no_roster_row (no StudentsBySchool row for this "
+        "term, district and student); `pl-eval check-inputs` tells more"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_when_every_test_is_rejected_the_commonest_reason_is_named_with_every_count(tmp_path):
+    # durations too short for all but one test, whose score is out of range: no test is kept
+    raw = cohort(tmp_path)
+    results = raw / "AssessmentResults.csv"
+    rows = results.read_text().splitlines()
+    rows[1:] = [r.replace(",45,160,", ",2,160,").replace(",38,155,", ",3,155,") for r in rows[1:]]
+    rows[3] = rows[3].replace(",188,", ",400,")
+    results.write_text("\n".join(rows) + "\n")
+    out = {
+        k: tmp_path / "out" / k for k in ("scores", "duplicates", "rejects", "schools", "summary")
+    }
+    with pytest.raises(InputError) as caught:
+        stages.ingest(raw, **out, settings=INGEST)
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.line, problem.column) == (
+        "AssessmentResults.csv",
+        2,
+        "TestDurationMinutes",
+    )
+    assert problem.expected.startswith(
+        "test rows that pass the screens, but all 3 were rejected (short_duration 2, "
+        "rit_out_of_range 1), this one as short_duration (2 minutes, below 6)"
+    )
+
+
 def test_a_missing_student_is_counted_without_a_spelling_hint(tmp_path, capsys):
     raw = cohort(tmp_path, "quirks/no_district")  # S1009 is in no roster; districts from it
     status, lines = check(capsys, str(raw))

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pl_eval import io
-from pl_eval.errors import ConfigError, Problem, quoted
+from pl_eval.errors import ConfigError, InputError, Problem, quoted
 from pl_eval.ingest import dedupe, growth, layouts, parse, pseudonym, schemas, schools, screens
 from pl_eval.ingest.layouts import ExportFile, IgnoredFile
 from pl_eval.io import RawExports
@@ -437,6 +437,8 @@ def screen(exports: ReadExports, settings: IngestSettings) -> IngestResult:
         checked["end_of_course"] = False
     verdicts = screens.verdicts(checked, settings.screens)
     del checked
+    if tests.num_rows and not verdicts.usable.any():
+        raise _nothing_usable(tests, verdicts)
     kept_rows, duplicate_rows, kept_for = _one_per_term(tests, verdicts.usable)
 
     # kept_for is not ascending: taken in order, then put in place
@@ -904,6 +906,27 @@ def _select(frame: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.Dat
         else:
             out[name] = values.array.take(rows)
     return pd.DataFrame(out, copy=False)  # the taken columns as they are: no second copy
+
+
+def _nothing_usable(tests: pa.Table, verdicts: screens.Verdicts) -> InputError:
+    """Every test row rejected: one line at the first row of the commonest reason, with each
+    reason's count. Analysed, such a cohort gives a report of "no PL students" that hides the
+    cause (e.g. a roster whose StudentIDs a spreadsheet changed: every test has no roster row).
+    """
+    reasons = verdicts.reason.iloc[verdicts.rejected]
+    counts = sorted(_counts(reasons).items(), key=lambda item: (-item[1], item[0]))
+    commonest = counts[0][0]
+    at = int(np.flatnonzero((reasons == commonest).to_numpy())[0])  # into verdicts.rejected
+    row = tests.select(["source_file", "source_line"]).slice(int(verdicts.rejected[at]), 1)
+    listed = ", ".join(f"{reason} {count:,}" for reason, count in counts)
+    detail = "" if verdicts.detail[at] is None else f" ({verdicts.detail[at]})"
+    return InputError.at(
+        row["source_file"][0].as_py(),
+        f"test rows that pass the screens, but all {len(verdicts.rejected):,} were rejected "
+        f"({listed}), this one as {commonest}{detail}; `pl-eval check-inputs` tells more",
+        line=row["source_line"][0].as_py(),
+        column=verdicts.column[at],
+    )
 
 
 def _counts(values: pd.Series) -> dict[str, int]:
