@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pl_eval.ingest import parse
@@ -313,17 +313,35 @@ def test_timestamps_parse_each_distinct_date_and_time_once_and_map_back():
     )
 
 
-#: Characters of dates and times, blanks Python and RE2 read differently (\v, \x1c-\x1f),
-#: a line break, and non-ASCII text (no-break space, Arabic-Indic digits, an accent).
-DATE_TIME_CHARACTERS = st.sampled_from(list("0129/-:. TAPMm\t\n\x0b\x1c\x1fx\u00a0\u0663\u00e9"))
+#: Pieces of dates and times, blanks Python and RE2 read differently (\v, \x1c-\x1f), a
+#: line break, and non-ASCII text (no-break space, Arabic-Indic digits, an accent).
+DATE_TIME_PIECES = st.sampled_from(
+    ["9", "12", "2013", "00", "5", ":", ".", "/", "-", " ", "T", "AM", "p.m.", "m", "x",
+     "\t", "\n", "\x0b", "\x1c", "\x1f", "\u00a0", "\u0663", "\u00e9"]
+)  # fmt: skip
+DATE_TIME_CELLS = st.lists(DATE_TIME_PIECES, max_size=9).map("".join)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
-@given(cells=st.lists(st.text(DATE_TIME_CHARACTERS, max_size=14), max_size=12))
-def test_dates_and_times_split_as_pythons_regular_expression_splits_them(cells):
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(
+    cells=st.lists(DATE_TIME_CELLS, max_size=12),
+    patterns=st.sampled_from(
+        [(parse._DATE_TIME, parse._DATE_TIME_ASCII), (parse._TIME, parse._TIME_ASCII)]
+    ),
+)
+@example(  # blanks only Python's \s knows, before a meridiem and between date and time
+    cells=["9:00\x0bAM", "12:30:00\x1cp.m.", "9/16/2013\x0b9:00", "2013-09-16\x1f 9:00"],
+    patterns=(parse._TIME, parse._TIME_ASCII),
+)
+@example(
+    cells=["9/16/2013\x0b9:00", "2013-09-16\x1f 9:00", "9/16/2013 9:00:00.123 AM"],
+    patterns=(parse._DATE_TIME, parse._DATE_TIME_ASCII),
+)
+def test_dates_and_times_split_as_pythons_regular_expressions_split_them(cells, patterns):
     # ASCII cells are split by pyarrow's RE2: the same groups as Python's re, or the dates
     # and times of timestamps would silently differ from those of other cells
     stripped = pd.Series(cells + [None], dtype="str").str.strip()
+    pattern, ascii_pattern = patterns
     pd.testing.assert_frame_equal(
-        parse._date_time(stripped), stripped.str.extract(parse._DATE_TIME)
+        parse._extract(stripped, pattern, ascii_pattern), stripped.str.extract(pattern)
     )

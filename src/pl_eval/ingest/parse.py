@@ -26,12 +26,16 @@ _DATES = (  # (pattern, order of the captured groups)
 )
 #: A date and a time in one cell ("9/16/2013 9:00:00 AM", "2013-09-16T09:00:00"): both parts.
 _DATE_TIME = r"^(\S+?)(?:[ T]+(\d{1,2}[:.]\d{2}.*))?$"
-#: _DATE_TIME as RE2 (pyarrow) reads it the same way on ASCII text: Python's \S spelled out
-#: (RE2's \s lacks \v and \x1c-\x1f, which Python counts as blanks), \d as 0-9.
-_DATE_TIME_ASCII = (
-    r"^(?P<date>[^\t\n\x0b\x0c\r\x1c-\x1f ]+?)(?:[ T]+(?P<time>[0-9]{1,2}[:.][0-9]{2}.*))?$"
-)
 _TIME = r"^(\d{1,2})[:.](\d{2})(?:[:.](\d{2})(?:\.\d+)?)?\s*([AaPp]\.?[Mm]\.?)?$"
+#: Python's \s on ASCII text, spelled out for RE2 (whose \s lacks \v and \x1c-\x1f).
+_BLANKS = r"\t\n\x0b\x0c\r\x1c-\x1f "
+#: _DATE_TIME and _TIME as RE2 (pyarrow) reads them the same way on ASCII text (\d as 0-9),
+#: their groups named.
+_DATE_TIME_ASCII = rf"^(?P<date>[^{_BLANKS}]+?)(?:[ T]+(?P<time>[0-9]{{1,2}}[:.][0-9]{{2}}.*))?$"
+_TIME_ASCII = (
+    r"^(?P<hour>[0-9]{1,2})[:.](?P<minute>[0-9]{2})(?:[:.](?P<second>[0-9]{2})(?:\.[0-9]+)?)?"
+    rf"[{_BLANKS}]*(?P<meridiem>[AaPp]\.?[Mm]\.?)?$"
+)
 #: Grade codes of kindergarten: K, KG, 0, and 13 in older StudentsBySchool exports.
 KINDERGARTEN = ("K", "KG", "KINDERGARTEN", "0", "00", "13")
 #: End-of-course math tests (on their own scale), by a word of their Course or TestName.
@@ -289,7 +293,7 @@ def terms(text: pd.Series) -> pd.DataFrame:
 def dates(text: pd.Series) -> pd.Series:
     """Dates from M/D/YYYY or M/D/YY (any padding; 20YY), DD-MM-YYYY (Excel re-saves) or
     YYYY-MM-DD, alone or followed by a time ("9/16/2013 9:00:00 AM")."""
-    return _on_distinct(_dates_alone, _date_time(text.str.strip())[0])
+    return _on_distinct(_dates_alone, _extract(text.str.strip(), _DATE_TIME, _DATE_TIME_ASCII)[0])
 
 
 def _dates_alone(stripped: pd.Series) -> pd.Series:
@@ -309,13 +313,13 @@ def times(text: pd.Series) -> pd.Series:
     """Seconds after midnight from 13:05:00, 9:00:00 AM or Excel's 9.38.55, alone or after a
     date ("9/16/2013 9:00:00 AM"); NaN otherwise."""
     stripped = text.str.strip()
-    after_date = _date_time(stripped)[1]
+    after_date = _extract(stripped, _DATE_TIME, _DATE_TIME_ASCII)[1]
     return _on_distinct(_times_alone, after_date.fillna(stripped))
 
 
 def _times_alone(clock: pd.Series) -> pd.Series:
     """:func:`times` of time texts without a date."""
-    parts = clock.str.extract(_TIME)
+    parts = _extract(clock, _TIME, _TIME_ASCII)
     hour, minute = parts[0].astype("float64"), parts[1].astype("float64")
     second = parts[2].astype("float64").fillna(0.0)
     meridiem = parts[3].str.upper().str.replace(".", "", regex=False)
@@ -326,31 +330,24 @@ def _times_alone(clock: pd.Series) -> pd.Series:
     return (hour * 3600 + minute * 60 + second).where(ok.fillna(False).astype(bool))
 
 
-def _date_time(stripped: pd.Series) -> pd.DataFrame:
-    """``stripped.str.extract(_DATE_TIME)``: a cell's date (column 0) and time (column 1, NaN
-    without one). Python's re took 2.3 s per million cells, and an export with a timestamp
-    per test has millions of distinct ones: ASCII cells are split by pyarrow's RE2 instead
-    (the same groups, checked against Python's over generated text), the rest by Python."""
-    text = pa.array(stripped, type=pa.string(), from_pandas=True)
-    found = pc.extract_regex(text, _DATE_TIME_ASCII)
-    time = pc.struct_field(found, "time")
-    parts = pd.DataFrame(
-        {
-            0: pd.Series(
-                pc.struct_field(found, "date"), dtype=stripped.dtype, index=stripped.index
-            ),
-            # RE2 gives an empty group for a time that is not there; Python gives NaN
-            1: pd.Series(
-                pc.if_else(pc.equal(time, ""), None, time),
-                dtype=stripped.dtype,
-                index=stripped.index,
-            ),
-        }
-    )
-    other = ~pc.fill_null(pc.string_is_ascii(text), True).to_numpy(zero_copy_only=False)
+def _extract(text: pd.Series, pattern: str, ascii_pattern: str) -> pd.DataFrame:
+    """``text.str.extract(pattern)``, its ASCII cells by pyarrow's RE2 with ``ascii_pattern``
+    (``pattern`` in RE2's syntax, reading ASCII alike; each group, when it takes part, holds
+    a character), the rest by Python's re. Python's took 2-4 s per million cells, and exports
+    with a timestamp per test, or times to the millisecond, have millions of distinct ones."""
+    arrow = pa.array(text, type=pa.string(), from_pandas=True)
+    found = pc.extract_regex(arrow, ascii_pattern)
+    parts = {}
+    for i in range(found.type.num_fields):
+        group = pc.struct_field(found, [i])
+        # RE2 gives an empty group where an optional one took no part; Python gives NaN
+        group = pc.if_else(pc.equal(group, ""), None, group)
+        parts[i] = pd.Series(group, dtype=text.dtype, index=text.index)
+    extracted = pd.DataFrame(parts)
+    other = ~pc.fill_null(pc.string_is_ascii(arrow), True).to_numpy(zero_copy_only=False)
     if other.any():
-        parts[other] = stripped[other].str.extract(_DATE_TIME)
-    return parts
+        extracted[other] = text[other].str.extract(pattern)
+    return extracted
 
 
 def _on_distinct(parse: Callable[[pd.Series], pd.Series], text: pd.Series) -> pd.Series:
