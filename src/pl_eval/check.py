@@ -29,6 +29,7 @@ import pandas as pd
 from pl_eval import panel as panels
 from pl_eval.errors import ConfigError, quoted
 from pl_eval.ingest import Folder, IngestSettings, layouts, parse, pipeline
+from pl_eval.io import RawFile
 
 #: Names of the file kinds in the summary.
 KIND_NAMES = {
@@ -79,13 +80,19 @@ class FolderCheck:
 
 
 def check_folder(
-    folder: str, read: Folder, settings: IngestSettings, *, school_years: Sequence[str] = ()
+    folder: str,
+    read: Folder,
+    settings: IngestSettings,
+    *,
+    school_years: Sequence[str] = (),
+    copies: Sequence[Sequence[RawFile]] = (),
 ) -> FolderCheck:
     """Every problem and warning of a cohort folder read by ingest's reader, and its summary.
 
     ``settings`` are the ingest settings it was read with; ``school_years`` the configured
     years of this cohort, each analysed, the last the main analysis (none: the only year in
-    the exports). A school tested in any of them needs a row in schools.csv.
+    the exports). A school tested in any of them needs a row in schools.csv. ``copies`` are
+    groups of its exports that hold the same bytes (:func:`pl_eval.io.same_bytes`).
     """
     problems = [str(p) for p in read.located_problems(folder)]
     problems += [f"{Path(folder) / f.name}: not read: {f.reason}" for f in read.inventory.unread()]
@@ -103,7 +110,7 @@ def check_folder(
     year = analysed[-1] if analysed and main in (None, analysed[-1]) else None
     tested = _tested_schools(tests, district, terms, student, [year] if year else None)
     arms = _school_arms(frame, year)
-    warnings: list[str] = []
+    warnings = [repeated_export(group, folder) for group in copies]
     if len(tested) and {"district_name", "school_name"} <= set(frame.columns):
         every_year = (  # one year analysed (the usual case): the same table
             tested
@@ -133,6 +140,18 @@ def check_folder(
         schools={arm: int((arms == arm).sum()) for arm in SCHOOL_ARMS}
         | {"in_frame": len(frame), "tested": len(tested)},
         school_year=year,
+    )
+
+
+def repeated_export(copies: Sequence[RawFile], folder: str) -> str:
+    """A warning for exports that hold the same bytes: ingest reads each row once per copy,
+    and de-duplication keeps one of each test, so the analysis is right but every count of
+    rows read is inflated and reading takes longer."""
+    names = " and ".join(sorted(copy.name for copy in copies))
+    return (
+        f"{folder}: {names} hold the same bytes: ingest reads each of their rows "
+        f"{len(copies)} times and keeps one (the others are counted as duplicates); move the "
+        "extra copies out of the folder"
     )
 
 

@@ -332,6 +332,31 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def same_bytes(files: Sequence[RawFile]) -> list[list[RawFile]]:
+    """Groups (two or more, in the order given) of ``files`` that hold the same bytes: an
+    export saved twice into a cohort folder ("AssessmentResults (1).csv"). Only files that
+    share their size with another are read (:func:`sha256`); an empty file, or one whose size
+    or bytes cannot be read, is in no group (reading it says why)."""
+    by_size: dict[int, list[int]] = {}
+    for i, file in enumerate(files):
+        try:
+            by_size.setdefault(os.stat(file.path).st_size, []).append(i)
+        except OSError:
+            continue
+    groups = []
+    for size, sized in by_size.items():
+        if size == 0 or len(sized) < 2:
+            continue
+        by_digest: dict[str, list[int]] = {}
+        for i in sized:
+            try:
+                by_digest.setdefault(sha256(files[i].path), []).append(i)
+            except OSError:
+                continue
+        groups += [group for group in by_digest.values() if len(group) > 1]
+    return [[files[i] for i in group] for group in sorted(groups)]
+
+
 def git_commit() -> str | None:
     """The commit checked out in the working directory, or None outside a git checkout."""
     try:

@@ -244,9 +244,9 @@ def check_inputs(
     options = ingestion.IngestSettings.from_dict(settings["ingest"])
     entry = settings.get("school_years", {}).get(folder.name)
     years = multiyear.listed_years(entry) if entry is not None else ()
-    result = checks.check_folder(
-        str(folder), _read_folder(folder, options), options, school_years=years
-    )
+    read = _read_folder(folder, options)
+    copies = io.same_bytes([export.raw for export in read.inventory.exports])
+    result = checks.check_folder(str(folder), read, options, school_years=years, copies=copies)
     for line in result.warnings:
         log.warning("pl-eval check-inputs: warning: %s", line)
     if not result.ready:

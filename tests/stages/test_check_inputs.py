@@ -306,6 +306,33 @@ def test_when_every_test_is_rejected_the_commonest_reason_is_named_with_every_co
     )
 
 
+def test_an_export_saved_twice_is_a_warning_and_counts_once(tmp_path, capsys):
+    # the results and the roster downloaded twice; a third file of the same size differs
+    raw = cohort(tmp_path)
+    for name in ("AssessmentResults", "StudentsBySchool"):
+        shutil.copy(raw / f"{name}.csv", raw / f"{name} (1).csv")
+    same_size = (raw / "AssessmentResults.csv").read_text().replace(",160,", ",161,")
+    (raw / "AssessmentResults_other.csv").write_text(same_size)
+    status, lines = check(capsys, str(raw))
+    assert status == 0
+    assert lines[:2] == [
+        f"pl-eval check-inputs: warning: {raw}: AssessmentResults (1).csv and "
+        "AssessmentResults.csv hold the same bytes: ingest reads each of their rows 2 times "
+        "and keeps one (the others are counted as duplicates); move the extra copies out of "
+        "the folder",
+        f"pl-eval check-inputs: warning: {raw}: StudentsBySchool (1).csv and "
+        "StudentsBySchool.csv hold the same bytes: ingest reads each of their rows 2 times "
+        "and keeps one (the others are counted as duplicates); move the extra copies out of "
+        "the folder",
+    ]
+    assert lines[2].startswith(f"{raw} is ready: 3 AssessmentResults")
+    out = {k: tmp_path / k for k in ("scores", "duplicates", "rejects", "schools", "summary")}
+    stages.ingest(raw, **out, settings=INGEST)
+    files = io.read_json(out["summary"])["files"]
+    copies = [files[f"AssessmentResults{end}.csv"] for end in ("", " (1)")]
+    assert sum(f["kept"] for f in copies) == 3 and sum(f["duplicates"] for f in copies) == 3
+
+
 def test_a_missing_student_is_counted_without_a_spelling_hint(tmp_path, capsys):
     raw = cohort(tmp_path, "quirks/no_district")  # S1009 is in no roster; districts from it
     status, lines = check(capsys, str(raw))
