@@ -94,12 +94,13 @@ term where it writes one per district ("per-school", about 19,000 files of 100 k
 per kind and term ("per-term", up to 680 MB each), one per kind ("single": 1.5 GB of test
 rows), rosters saved as Windows-1252 with accented names ("windows"), or a timestamp per test
 in TestStartDate ("timestamps": millions of distinct cells where the simulator writes a few
-hundred dates). The ingest table is printed for each shape, the same rows in each; ``--shape``
-picks one. Two cliffs these shapes found (read_exports on 2 cores, 2026-12-05): the encoding check
-scanned a non-UTF-8 file with three regular expressions, 12 s for the Windows-1252 rosters
-(now numpy over the non-ASCII bytes: 0.8 s); dates and times were split with Python's re per
-distinct cell, 2.3 s per million patterns, 63 s to read and type the timestamps (now RE2 on
-ASCII cells and one parse per distinct date and time: 16 s).
+hundred dates), or NWEA's Combined data file ("combined": each test row with its roster's
+fields, no StudentsBySchool). The ingest table is printed for each shape, the same rows in
+each; ``--shape`` picks one. Two of them found cliffs (medians of 2, 2026-12-05): the encoding
+check scanned a non-UTF-8 file with three regular expressions, so read_exports of the
+Windows-1252 rosters took 21.3 s (now numpy over the non-ASCII bytes: 11.6 s); dates and times
+were split by Python's re per distinct cell, 2-4 s per million and pattern, so the timestamps
+took 66.1 s (now RE2 on ASCII cells, then one parse per distinct date and time: 19.8 s).
 The floor grows with width (pyarrow types every column; ingest reads the 20 it needs) and
 with the number of files (pyarrow's set-up, about 0.25 ms a file, and the file system's), and
 so does read_exports: for the per-school shape, files are parsed in batches of about 2 MB per

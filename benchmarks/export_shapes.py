@@ -6,7 +6,9 @@ windows). Districts also export per school and term, not per district: a nationa
 comes in about ten times as many files, each a tenth the size. Or the other way: one file
 per kind and term, hundreds of megabytes each, or one per kind for the whole year. Rosters
 saved by Excel on Windows are Windows-1252, with their accented names as single bytes. A data
-warehouse writes each test's start as a timestamp in TestStartDate. Each shape
+warehouse writes each test's start as a timestamp in TestStartDate. NWEA's Combined data file
+(ComboStudentAssessment) puts each test's roster fields in its row, with no StudentsBySchool
+export. Each shape
 is derived once (untimed) from data/raw/national-1y into a sibling folder, with the same
 students, tests and schools.csv, so ingest of each reads the same rows and only the files
 differ.
@@ -189,6 +191,36 @@ def _timestamps(file: Path, folder: Path) -> None:
     pacsv.write_csv(table.set_column(at, "TestStartDate", start), folder / file.name)
 
 
+#: The roster's fields a Combined data file adds to each test row, after Student_StateID.
+COMBINED_FIELDS = [
+    "StudentLastName", "StudentFirstName", "StudentMI", "StudentDateOfBirth",
+    "StudentEthnicGroup", "NWEAStandard_EthnicGroup", "StudentGender", "Grade",
+    "NWEAStandard_Grade",
+]  # fmt: skip
+
+
+def _combined(file: Path, folder: Path) -> None:
+    """A district's AssessmentResults and StudentsBySchool of a term as one Combined data file
+    (ComboStudentAssessment): each test row with its student's roster fields (empty where the
+    roster has no row for the student in that term and school), in the tests' order."""
+    if not file.name.startswith("AssessmentResults"):
+        return  # the roster: its fields go into the tests' rows
+    tests = _as_text(file)
+    roster = _as_text(file.with_name(file.name.replace("AssessmentResults", "StudentsBySchool")))
+    keys = ["TermName", "DistrictName", "SchoolName", "StudentID"]
+    joined = (
+        tests.append_column("row", pa.array(np.arange(tests.num_rows)))
+        .join(roster.select(keys + COMBINED_FIELDS), keys=keys, join_type="left outer")
+        .sort_by("row")
+    )
+    if joined.num_rows != tests.num_rows:  # a student twice in a term's roster of one school
+        raise ValueError(f"{file}: a test row joined more than one roster row")
+    at = tests.column_names.index("Student_StateID") + 1
+    order = tests.column_names[:at] + COMBINED_FIELDS + tests.column_names[at:]
+    name = file.name.replace("AssessmentResults", "ComboStudentAssessment")
+    pacsv.write_csv(joined.select(order), folder / name)
+
+
 def _link(file: Path, folder: Path) -> None:
     """``file`` in ``folder`` as it is: a hard link (raw files are never written to), else a
     copy (another file system, or one without hard links)."""
@@ -205,4 +237,5 @@ SHAPES = {
     "single": _single,
     "windows": _windows,
     "timestamps": _timestamps,
+    "combined": _combined,
 }
