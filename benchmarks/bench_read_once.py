@@ -124,11 +124,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import yaml
 from bench_workflow import NATIONAL_1Y, ensure_cohort
-from export_shapes import SHAPES, derived
+from export_shapes import SHAPES, shaped
 from measure import Measurement, measure, print_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -371,6 +372,11 @@ def main() -> int:
         help="the exports as simulated, or reshaped as real ones come (export_shapes.py); "
         "default: every shape, or the simulated one with --quick",
     )
+    parser.add_argument(
+        "--keep-shapes",
+        action="store_true",
+        help="keep the shapes written for this run under data/raw for later runs",
+    )
     args = parser.parse_args()
     if args.startup:
         return 0 if startup_table(max(args.repeat, 5)) else 1
@@ -380,9 +386,13 @@ def main() -> int:
     shape = args.shape or ("simulated" if args.quick else "every")
     ingest_ok = True
     for name in ["simulated", *SHAPES] if shape == "every" else [shape]:
-        folder = raw if name == "simulated" else derived(raw, name)
-        print(f"cohort {folder.name} ({name}): ingest against the floor, side by side")
-        ingest_ok &= ingest_table(folder, args.repeat, args.quick, args.one_shot)
+        with (
+            nullcontext(raw)
+            if name == "simulated"
+            else shaped(raw, name, keep=args.keep_shapes) as folder
+        ):
+            print(f"cohort {folder.name} ({name}): ingest against the floor, side by side")
+            ingest_ok &= ingest_table(folder, args.repeat, args.quick, args.one_shot)
         print()
     if args.one_shot:
         return 0 if ingest_ok else 1

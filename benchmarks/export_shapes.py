@@ -9,7 +9,7 @@ saved by Excel on Windows are Windows-1252, with their accented names as single 
 warehouse writes each test's start as a timestamp in TestStartDate. NWEA's Combined data file
 (ComboStudentAssessment) puts each test's roster fields in its row, with no StudentsBySchool
 export. Each shape
-is derived once (untimed) from data/raw/national-1y into a sibling folder, with the same
+is derived (untimed) from data/raw/national-1y into a sibling folder, with the same
 students, tests and schools.csv, so ingest of each reads the same rows and only the files
 differ.
 """
@@ -21,7 +21,8 @@ import os
 import re
 import shutil
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -52,10 +53,24 @@ def derived(source: Path, shape: str) -> Path:
     """``source`` in ``shape`` (a :data:`SHAPES` key), written beside it the first time."""
     target = source.with_name(f"{source.name}-{shape}")
     if not (target / "schools.csv").exists():
-        print(f"writing the {shape} shape of {source} into {target} (once, untimed) ...")
+        print(f"writing the {shape} shape of {source} into {target} (untimed) ...")
         shutil.rmtree(target, ignore_errors=True)
         _copy_reshaped(source, target, SHAPES[shape])
     return target
+
+
+@contextmanager
+def shaped(source: Path, shape: str, *, keep: bool) -> Iterator[Path]:
+    """:func:`derived` for the duration; a copy written here is removed afterwards unless
+    ``keep``, so that a benchmark run leaves no copies of the cohort behind (the shapes hold
+    about 13 GB together; a copy already there, e.g. one kept before, stays)."""
+    made = not (source.with_name(f"{source.name}-{shape}") / "schools.csv").exists()
+    target = derived(source, shape)
+    try:
+        yield target
+    finally:
+        if made and not keep:
+            shutil.rmtree(target, ignore_errors=True)
 
 
 def _copy_reshaped(source: Path, target: Path, reshape: Callable[[Path, Path], None]) -> None:
