@@ -8,10 +8,9 @@ per kind and term, hundreds of megabytes each, or one per kind for the whole yea
 saved by Excel on Windows are Windows-1252, with their accented names as single bytes. A data
 warehouse writes each test's start as a timestamp in TestStartDate. NWEA's Combined data file
 (ComboStudentAssessment) puts each test's roster fields in its row, with no StudentsBySchool
-export. Each shape
-is derived (untimed) from data/raw/national-1y into a sibling folder, with the same
-students, tests and schools.csv, so ingest of each reads the same rows and only the files
-differ.
+export. Each shape is derived (untimed) from data/raw/national-1y into a sibling folder, with
+the same students, tests and schools.csv, so ingest of each reads the same rows and only the
+files differ.
 """
 
 from __future__ import annotations
