@@ -29,10 +29,12 @@ little; the CPU seconds per rule are steadier). ``--hash`` prints one SHA-256 ov
 under data/processed/ (path and bytes, sorted by path), to check that an optimisation leaves
 the outputs byte-identical: compare two runs' digests (the same Snakemake and BLAS threads:
 a job under Snakemake and the same command by hand can differ in the last bits of a float).
-``--shape`` with ``wide``, ``per-school``, ``per-term`` or ``single`` runs the same cohort's
-exports reshaped as real ones come (export_shapes.py: 143 columns per AssessmentResults file,
-a file per school and term, one per kind and term, or one per kind); the wide shape's outputs
-are byte-identical to the simulated one's.
+``--shape`` with a key of export_shapes.SHAPES runs the same cohort's exports reshaped as
+real ones come (143 columns per AssessmentResults file, a file per school and term, one per
+kind and term, one per kind, Windows-1252 rosters, a timestamp per test, or NWEA's Combined
+data file); the wide and timestamps shapes' outputs are byte-identical to the simulated one's;
+the others' estimates are too (their ingest files name other source files or encodings, and
+the per-school panel lists ethnicity categories in another order of first appearance).
 ``--quick`` runs the demo cohort instead, as a smoke test of the harness (no targets).
 """
 
