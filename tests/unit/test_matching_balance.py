@@ -1,5 +1,7 @@
 """Balance statistics against hand computation on a seven-row frame; the two figures."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -103,6 +105,26 @@ def test_summary_names_imbalanced_covariates(bal):
     assert "Treated rows outside the comparison score range: 1" in text
     assert "after matching: propensity" not in text  # the score is not a covariate
     assert "x, b, region_n, region_s" in text
+
+
+def test_summary_columns_stay_apart_when_a_statistic_is_not_computable(bal):
+    # binary covariates have no variance ratio: "not computable" once ran into the SMD beside it
+    lines = bal.summary().splitlines()[:6]
+
+    def cells(line):  # cells are separated by two spaces or more
+        return [(m.group(), m.start(), m.end()) for m in re.finditer(r"\S+(?: \S+)*", line)]
+
+    header = cells(lines[0])
+    assert [c[0] for c in header][1:] == ["SMD all", "SMD match", "VR match", "eCDF max",
+                                          "WWC (matched)"]  # fmt: skip
+    table = {cells(line)[0][0]: cells(line) for line in lines[1:]}
+    assert [c[0] for c in table["b"]] == [
+        "b", "0.167", "0.417", "not computable", "0.417", "not equivalent"
+    ]  # fmt: skip
+    assert table["x"][3][0] == "0.227"
+    for row in table.values():  # names and verdicts start, numbers end, with their header
+        assert [c[1] for c in row][::5] == [c[1] for c in header][::5]
+        assert [c[2] for c in row][1:5] == [c[2] for c in header][1:5]
 
 
 def test_figures_are_returned_not_saved(bal, tmp_path, monkeypatch):

@@ -67,17 +67,24 @@ class Balance:
             return "No covariates to balance."
         wide = self.table.pivot(index="covariate", columns="sample")
         wide = wide.reindex(pd.unique(self.table["covariate"]))
-        lines = [
-            f"{'covariate':<28}{'SMD all':>9}{'SMD match':>10}{'VR match':>9}"
-            f"{'eCDF max':>9}  WWC (matched)"
-        ]
-        for name, row in wide.iterrows():
-            lines.append(
-                f"{str(name)[:27]:<28}{_fmt(row[('smd', 'all')]):>9}"
-                f"{_fmt(row[('smd', 'matched')]):>10}{_fmt(row[('var_ratio', 'matched')]):>9}"
-                f"{_fmt(row[('ecdf_max', 'matched')]):>9}"
-                f"  {row[('wwc_verdict', 'matched')]}"
+        header = ("covariate", "SMD all", "SMD match", "VR match", "eCDF max", "WWC (matched)")
+        rows = [
+            (
+                str(name), _fmt(row[("smd", "all")]), _fmt(row[("smd", "matched")]),
+                _fmt(row[("var_ratio", "matched")]), _fmt(row[("ecdf_max", "matched")]),
+                str(row[("wwc_verdict", "matched")]),
             )
+            for name, row in wide.iterrows()
+        ]  # fmt: skip
+        # each column as wide as its widest cell: "not computable" outgrows a number's width
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        lines = [
+            "  ".join(
+                cell.ljust(width) if i in (0, len(header) - 1) else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(r, widths, strict=True))
+            ).rstrip()
+            for r in [header, *rows]
+        ]
         ess = self.samples.set_index(["sample", "arm"])
         lines.append(
             f"Effective sample size of comparison rows: {ess.loc[('all', 'comparison'), 'ess']:.1f}"
