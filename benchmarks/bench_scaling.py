@@ -201,7 +201,7 @@ def main() -> int:
                  f"{seconds / millions:.1f}", f"{peak_mb / millions:,.0f}", load())
             )  # fmt: skip
         which = "every shipped analysis" if args.all_analyses else "main analysis alone"
-        print(f"workflow by cohort size ({which}, --cores {args.cores}):")
+        print(f"workflow by cohort size ({which}, --cores {args.cores}, MEM_MB={MEM_MB}):")
         header = ("size", "test rows", "wall s", "peak MB", "s per M rows", "MB per M rows", "load")
         print_rows(header, body)
         print_ratios(per_row, preset)

@@ -7,6 +7,8 @@ a high-water mark for the whole process).
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -87,3 +89,38 @@ def print_rows(header: tuple[str, ...], body: list[tuple[str, ...]]) -> None:
     for row in (header, tuple("-" * w for w in widths), *body):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     sys.stdout.flush()
+
+
+def machine() -> str:
+    """The machine and numeric libraries a benchmark ran on, in one line: timings compare only
+    between like machines, and the outputs' last bits follow the vector instructions numpy and
+    OpenBLAS choose for the CPU (the same inputs give the same bytes on one machine)."""
+    import numpy as np
+    import pandas as pd
+    import psutil
+    import pyarrow as pa
+    from threadpoolctl import threadpool_info
+
+    simd = np.show_config(mode="dicts").get("SIMD Extensions", {}).get("found") or ["baseline"]
+    blas = next(
+        (f"{i['internal_api']} {i.get('architecture') or ''}".strip() for i in threadpool_info()
+         if i["user_api"] == "blas"),
+        "no BLAS loaded",
+    )  # fmt: skip
+    return (
+        f"machine: {_cpu_model()}, {os.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.1f} GB; numpy {np.__version__} "
+        f"(SIMD {' '.join(simd)}), {blas}, pandas {pd.__version__}, pyarrow {pa.__version__}"
+    )
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo; elsewhere what Python's platform says)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"

@@ -10,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from measure import machine
+
 
 def main(argv: list[str]) -> int:
+    print(machine(), flush=True)
     failed = []
     for script in sorted(Path(__file__).parent.glob("bench_*.py")):
         print(f"\n== {script.stem} ==", flush=True)
