@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -28,6 +29,21 @@ MAKE_RUN = ["--profile", str(ROOT / "profiles/default"), "-s", str(ROOT / "Snake
 def test_makefile_run_target_goes_through_the_resuming_script():
     recipe = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
     assert "$(BIN)/python workflow/run.py --profile profiles/default" in recipe
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_makefile_memory_budget_is_three_quarters_of_the_machine_and_at_least_2800_mb():
+    def budget(*args: str) -> int:
+        shown = subprocess.run(
+            ["make", "-s", "-n", "-C", str(ROOT), "run", *args],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return int(re.search(r"--resources mem_mb=(\d+)", shown).group(1))
+
+    total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    assert budget() == max(2800, total_mb * 3 // 4)
+    assert budget("MEM_MB=2800") == 2800
+    assert budget("PYTHON=/nonexistent/python3") == 2800  # no Python to ask: the floor
 
 
 def make_run(workdir: Path, *args: str, **popen) -> subprocess.Popen:
