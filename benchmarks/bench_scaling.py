@@ -13,9 +13,10 @@ directory with a copy of config/, its folder linked as data/raw/national (so the
 settings for national apply) and ``school_years`` set to its years: the three-year study runs
 its main analysis of 2022-2023 with the one-year analyses of the two earlier years, the three
 spans and the two placebos, as the shipped config makes it. Time is the wall clock of
-Snakemake with ``--cores 2``, memory the sampled peak of the summed resident memory of
-Snakemake and its jobs (bench_workflow's TreeMemory), test rows the data rows of the
-AssessmentResults exports.
+Snakemake with ``--cores 2`` and make run's memory budget (``MEM_MB``, as bench_workflow
+takes it: ``MEM_MB=2800`` measures the small-machine cap), memory the sampled peak of the
+summed resident memory of Snakemake and its jobs (bench_workflow's TreeMemory), test rows the
+data rows of the AssessmentResults exports.
 
 Growth is near-linear when seconds and MB per million rows stay about level from ½× to 2× (the
 last lines give 2×'s per-row cost over ½×'s, and the three-year study's over one year's at 1×).
