@@ -16,8 +16,8 @@ CORES ?= 2
 # runs alone. Three quarters of the machine's memory, and never under 2,800 MB: on 2 cores the
 # one-year national cohort peaks at 2.9 GB with any budget (two 1.35 GB ingests side by side),
 # while the three-year study's heavy jobs (1.6-3 GB each) ran one at a time under 2,800 MB and
-# took 376 s against 294 s on a 24 GB machine. MEM_MB=2800 keeps any cohort's jobs under about
-# 3 GB together on a small machine. Not in profiles/default: Snakemake applies that workflow
+# took 376 s against 294-316 s on a 24 GB machine. MEM_MB=2800 keeps any cohort's jobs to
+# about 3 GB together on a small machine. Not in profiles/default: Snakemake applies that workflow
 # profile over profiles/slurm too, whose jobs it would shrink.
 MEM_MB ?= $(shell $(PYTHON) -c 'import os; total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"); print(max(2800, total * 3 // 4 // 2**20))' 2>/dev/null || echo 2800)
 # make test runs test files in parallel, one pytest-xdist worker per core (TEST_WORKERS=0: serially).

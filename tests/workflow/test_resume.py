@@ -33,10 +33,14 @@ def test_makefile_run_target_goes_through_the_resuming_script():
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_makefile_memory_budget_is_three_quarters_of_the_machine_and_at_least_2800_mb():
+    # a MEM_MB of the caller's (its environment, or `make test MEM_MB=...` via MAKEFLAGS) is
+    # not the default
+    env = {k: v for k, v in os.environ.items() if k not in ("MEM_MB", "MAKEFLAGS", "MFLAGS")}
+
     def budget(*args: str) -> int:
         shown = subprocess.run(
             ["make", "-s", "-n", "-C", str(ROOT), "run", *args],
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True, check=True, env=env,
         ).stdout  # fmt: skip
         return int(re.search(r"--resources mem_mb=(\d+)", shown).group(1))
 
