@@ -44,8 +44,8 @@ def test_makefile_memory_budget_is_three_quarters_of_the_machine_and_at_least_28
         ).stdout  # fmt: skip
         return int(re.search(r"--resources mem_mb=(\d+)", shown).group(1))
 
-    total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
-    assert budget() == max(2800, total_mb * 3 // 4)
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")  # bytes
+    assert budget() == max(2800, total * 3 // 4 // 2**20)
     assert budget("MEM_MB=2800") == 2800
     assert budget("PYTHON=/nonexistent/python3") == 2800  # no Python to ask: the floor
 
