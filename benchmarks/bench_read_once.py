@@ -77,7 +77,15 @@ them a stack at a time (the test exports: 7.4 vs 7.0 CPU s, medians of 3). Readi
 rosters and schools.csv beside the tests (a thread per part, 2026-12-05, quiet machine, 3
 alternating runs of read_exports) was slower, 9.3-10.2 s against 8.6-10.8 s wall and 12.8-14.1
 against 11.5-15.0 CPU s, and held 120 MB more: the parts' parsing threads contend for the two
-cores the tests' own parse already keeps busy.
+cores the tests' own parse already keeps busy. On a virtual machine that hands freed memory
+back to its host (free page reporting; 2026-12-06, 2-core AMD EPYC), memory touched afresh
+cost 1-2.5 s of system CPU per GB, and read_exports of the three-year national exports took
+46-69 s wall, 24-41 s of it system CPU (a quarter to a third of its perf samples clearing
+fresh huge pages): Arrow's system pool with glibc's mmap threshold at 1 GB and trim threshold
+at 2 GB (read_exports keeps freed memory: pl_eval.cli.KEEP_FREED_MEMORY) made it 37-44 s,
+14-20 s system, its peak 8% higher (3 alternating runs each); the system pool alone, the trim
+threshold alone or with it, or mimalloc never purging did not. One year: 13.4-14.2 s against
+15.4 s (2 alternating runs).
 
 Start-up: ``pl-eval --help``, and a stage process that does nothing (the CLI and the stages
 module imported: what every job pays before its stage's own libraries; no pandas, pyarrow or
