@@ -7,7 +7,6 @@ becomes one readable line on stderr and a non-zero exit status instead of a trac
 from __future__ import annotations
 
 import argparse
-import ctypes
 import inspect
 import json
 import logging
@@ -478,6 +477,8 @@ def _keep_freed_memory() -> None:
     (24-41 s of it system CPU) with the defaults, 37-44 s (14-20 s) with these, its peak 8%
     higher; the outputs are the same bytes. By hand because no library sets a process's own
     allocator; settings the caller made are kept."""
+    import ctypes  # here: no other command needs it, and --help stays as quick as it was
+
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None) if sys.platform == "linux" else None
     for name, value in KEEP_FREED_MEMORY.items():
         if name in os.environ:
