@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from pl_eval.cli import KEEP_FREED_MEMORY
+
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc and /proc")
 
 #: A stage replaced by a probe: which Arrow allocator it got, and how much of 400 MB that numpy
@@ -41,8 +43,7 @@ ARGUMENTS = {
 
 def probed(stage: str, **environment: str) -> dict:
     """The probe's findings, run as ``stage`` in a fresh pl-eval process."""
-    names = ("ARROW_DEFAULT_MEMORY_POOL", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
-    env = {k: v for k, v in os.environ.items() if k not in names} | environment
+    env = {k: v for k, v in os.environ.items() if k not in KEEP_FREED_MEMORY} | environment
     done = subprocess.run(
         [sys.executable, "-c", PROBE, stage, *ARGUMENTS[stage]],
         capture_output=True, text=True, env=env, check=False,
