@@ -12,12 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
 import yaml
+from small_cohort import small_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "workflow" / "run.py"
@@ -72,15 +72,9 @@ def digests(workdir: Path) -> dict[str, str]:
 
 def small_cohort(workdir: Path) -> None:
     """A simulated cohort, smaller than demo, as a folder of exports; main analysis only."""
-    from pl_eval import simulate, stages
+    from pl_eval import stages
 
-    settings = replace(
-        simulate.SimulationSettings.preset("demo"),
-        n_treated_schools=12, n_treated_charter=9, treated_years=(5, 4, 3),
-        n_comparison_schools=60, n_treated_rural=1, n_treated_charter_in_districts=1,
-        school_years=("2022-2023",),  # one school year: the panel needs no school_years entry
-    )  # fmt: skip
-    stages._write_cohort(settings, workdir / "data/raw/small")
+    stages._write_cohort(small_settings(), workdir / "data/raw/small")
     shutil.copytree(ROOT / "config", workdir / "config")
     path = workdir / "config/config.yaml"
     config = yaml.safe_load(path.read_text())

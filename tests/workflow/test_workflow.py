@@ -26,6 +26,7 @@ from pdf_layout import (
     split_rows,
 )
 from scipy.stats import norm
+from small_cohort import small_settings
 from threadpoolctl import threadpool_limits
 
 SUBJECTS = ("math", "reading")
@@ -481,13 +482,13 @@ def test_demo_runs_each_school_year_span_and_placebo_afresh(demo_run):
 
 
 def test_several_cohorts_run_in_one_invocation_with_a_combined_report(demo_run, tmp_path):
-    # A second cohort, "next", of one school year (2023-2024); run both, main analysis only.
-    from pl_eval import simulate, stages
+    # A second cohort, "next", small and of one school year (2023-2024); run both, main
+    # analysis only.
+    from pl_eval import stages
 
     workdir = tmp_path / "two_cohorts"
     shutil.copytree(demo_run, workdir, symlinks=True)
-    settings = simulate.SimulationSettings.preset("demo", 7, 0.3, school_years=("2023-2024",))
-    stages._write_cohort(settings, workdir / "data/raw/next")
+    stages._write_cohort(small_settings(7, "2023-2024"), workdir / "data/raw/next")
     config = yaml.safe_load((workdir / "config/config.yaml").read_text())
     config.update(analyses={"main": {}})  # --config merges mappings: it cannot drop variants
     (workdir / "config/config.yaml").write_text(yaml.safe_dump(config))
@@ -678,19 +679,24 @@ def demo_truth(demo_run, tmp_path_factory) -> Path:
     return _attacker().render_cohort(demo_run, "demo", out, {"min_n": 1})
 
 
-@pytest.mark.parametrize("min_n", [10, 150])
+@pytest.mark.parametrize("min_n", [pytest.param(None, id="shipped"), 150])
 def test_no_suppressed_demo_count_can_be_recovered(demo_run, demo_truth, tmp_path, min_n):
-    # the demo as run (min_n 10: nothing under it) and with min_n 150, which puts three math
-    # and three reading schools and four exclusion counts under it: the suppression before
-    # issue 14 let the attacker recover all ten (schools from the pooled total, exclusion
-    # counts from in files less valid); now none
+    # the report the workflow wrote, with the shipped settings (min_n 10: nothing under it),
+    # and the demo's rendered again with min_n 150, which puts three math and three reading
+    # schools and four exclusion counts under it: the suppression before issue 14 let the
+    # attacker recover all ten (schools from the pooled total, exclusion counts from in files
+    # less valid); now none
     attacker = _attacker()
     processed = demo_run / "data/processed/demo"
     truth = attacker.read_report(demo_truth)
-    settings = {"min_n": min_n, "round_counts_to": 5}
-    shown = attacker.read_report(
-        attacker.render_cohort(demo_run, "demo", tmp_path / "shown", settings)
-    )
+    if min_n is None:
+        min_n = yaml.safe_load((demo_run / "config/config.yaml").read_text())["report"]["min_n"]
+        shown = attacker.read_report(demo_run / "reports/demo")
+    else:
+        settings = {"min_n": min_n, "round_counts_to": 5}
+        shown = attacker.read_report(
+            attacker.render_cohort(demo_run, "demo", tmp_path / "shown", settings)
+        )
     starts = attacker.start_years(pd.read_parquet(processed / "schools.parquet"))
     relations = attacker.relations(truth, starts)
     assert len(relations) > 50 and len(truth.cells) > 300
