@@ -87,13 +87,16 @@ def finish(run: subprocess.Popen, workdir: Path) -> str:
 
 
 def scratch(tmp_path_factory, name: str) -> Path:
-    """A working directory with the shipped config, main analysis only: the sensitivity
-    analyses run the same rules again and would only make the test slower."""
+    """A working directory with the shipped config, main analysis only, and the demo's last
+    two school years: the sensitivity analyses, and a third year's one-year analysis, spans and
+    placebo, run the same rules again and would only make the test slower (two years still
+    run a one-year analysis, a span and a placebo)."""
     workdir = tmp_path_factory.mktemp(name)
     shutil.copytree(ROOT / "config", workdir / "config")
     path = workdir / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text())
     config["analyses"] = {"main": config["analyses"]["main"]}
+    config["school_years"]["demo"] = config["school_years"]["demo"][-2:]
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return workdir
 
@@ -152,6 +155,11 @@ def test_every_job_ran_as_a_completed_slurm_job_with_its_rules_resources(runs, s
         job: re.match(r"rule_(.+?)(_wildcards_.*)?$", j[1]).group(1) for job, j in jobs.items()
     }
     assert set(rules.values()) >= STAGES
+    # The two school years' one-year analysis, span and placebo, each a job of its own.
+    analysed = sorted(
+        j[1].split("_wildcards_")[1] for job, j in jobs.items() if rules[job] == "year_analysis"
+    )
+    assert analysed == ["demo@2021-2022", "demo@2021-2023", "demo@placebo-2021-2022"]
     # Every rule of the local run went through Slurm, but those Snakemake runs itself (`all`).
     local_rules = set(re.findall(r"^localrule (\w+):", runs["local_log"], re.M))
     kept_local = set(re.findall(r"^localrule (\w+):", log, re.M))
