@@ -8,6 +8,7 @@ Series of distinct text values and return NA where a value does not parse (blank
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -133,17 +134,20 @@ class _Parsed:
 
     def __init__(self) -> None:
         self._entries: dict[tuple, tuple[list[pd.Index], pd.Series | pd.DataFrame]] = {}
+        self._lock = threading.Lock()  # typing parses on two threads (pipeline.typed_tests)
 
     def get(self, parse: Callable, categories: list[pd.Index]) -> pd.Series | pd.DataFrame | None:
-        found = self._entries.get((parse, *map(id, categories)))
+        with self._lock:
+            found = self._entries.get((parse, *map(id, categories)))
         if found is None or any(a is not b for a, b in zip(found[0], categories, strict=True)):
             return None
         return found[1]
 
     def put(self, parse: Callable, categories: list[pd.Index], parsed):
-        self._entries[(parse, *map(id, categories))] = (categories, parsed)
-        while len(self._entries) > self.KEPT:  # the oldest first
-            del self._entries[next(iter(self._entries))]
+        with self._lock:
+            self._entries[(parse, *map(id, categories))] = (categories, parsed)
+            while len(self._entries) > self.KEPT:  # the oldest first
+                del self._entries[next(iter(self._entries))]
         return parsed
 
 
