@@ -153,22 +153,23 @@ def per_analysis_subject(name):
 # A heavy job's memory, MB: a floor (interpreter and libraries) plus so many MB per MB of its
 # inputs, from the one-year national cohort's peaks (benchmarks/results max_rss; inputs
 # 1.9 GB of exports, 0.68 GB typed, 53 MB scores and rejects, 48 MB panel): read_exports
-# 1.7 GB, ingest 1.3, build_panel 1.3 (a subject at a time), match 0.7-0.8, estimate 0.3
-# (entropy weights keep every comparison student, so that sample is the panel's size: its
-# sensitivity_analysis job 1.6), robustness 0.8, report 1.1. build_panel asks 1.37 GB, 6% over
-# its peak (1.27-1.29 GB by /usr/bin/time -v, the cohort's panel and its variant's), so that a
-# cohort's two panels run side by side under make run's cap (at 24 MB per MB they asked 1.6 GB
-# each, and the variant's panel waited 8 s for the cohort's). These requests only schedule
-# local runs (profiles/slurm sets its own): make run caps their sum (MEM_MB, Snakemake's
-# --resources), so heavy jobs do not run side by side beyond it; a job asking more than the
-# cap runs alone (Snakemake lowers its request to the cap). year_analysis, from the
-# three-year national study (163 MB scores and rejects): 1.48-1.75 GB, its panel reading the
-# measures of its window's rows only. It asks 1.77 GB, 1% over the largest (the 2021-2023
-# span), so that it runs beside a sensitivity analysis (0.97 GB), their sum of peaks 2.7 GB:
-# at 38 MB per MB it asked the whole cap, at 10 (1.93 GB) it still did not fit beside one, and
-# either way the seven ran one after another with a core idle.
+# 1.9 GB (1.7 before it typed on two threads), ingest 1.3, build_panel 1.3 (a subject at a
+# time), match 0.7-0.8, estimate 0.3 (entropy weights keep every comparison student, so that
+# sample is the panel's size: its sensitivity_analysis job 1.6), robustness 0.8, report 1.1.
+# build_panel asks 1.37 GB, 6% over its peak (1.27-1.29 GB by /usr/bin/time -v, the cohort's
+# panel and its variant's), so that a cohort's two panels run side by side under make run's
+# cap (at 24 MB per MB they asked 1.6 GB each, and the variant's panel waited 8 s for the
+# cohort's). These requests only schedule local runs (profiles/slurm sets its own): make run
+# caps their sum (MEM_MB, Snakemake's --resources), so heavy jobs do not run side by side
+# beyond it; a job asking more than the cap runs alone (Snakemake lowers its request to the
+# cap). year_analysis, from the three-year national study (163 MB scores and rejects):
+# 1.48-1.75 GB, its panel reading the measures of its window's rows only. It asks 1.77 GB, 1%
+# over the largest (the 2021-2023 span), so that it runs beside a sensitivity analysis
+# (0.97 GB), their sum of peaks 2.7 GB: at 38 MB per MB it asked the whole cap, at 10
+# (1.93 GB) it still did not fit beside one, and either way the seven ran one after another
+# with a core idle.
 MEMORY = {
-    "read_exports": (300, 0.75),
+    "read_exports": (300, 0.9),
     "ingest": (300, 1.5),
     "build_panel": (300, 20),
     "year_analysis": (300, 9),
