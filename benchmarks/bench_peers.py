@@ -1,9 +1,10 @@
 """Ours against the R packages evaluators would otherwise use (issue 15, item 5): MatchIt's
 nearest-neighbour match and lme4's random-intercept model, on the same data, as ratios.
 
-Runs only where ``Rscript`` and the R packages MatchIt and lme4 are installed; otherwise it
-prints one line saying what is missing and passes (R is no dependency of pl_eval; on Debian,
-``apt-get install r-base-core r-cran-lme4 r-cran-matchit``). Where they are, the national
+Each comparison runs where ``Rscript`` and its R package are installed; one that cannot prints
+one line saying what is missing (R is no dependency of pl_eval; on Debian, ``apt-get install
+r-base-core r-cran-lme4 r-cran-matchit``), and with neither it passes at once. Where one can
+run, the national
 cohort (``--quick``: demo) runs through the workflow's main analysis once (untimed) for its
 panel and main matched samples, of its last school year alone (the main analysis of the
 three-year study: the same panel, without the earlier years' analyses); ``--processed DIR``
@@ -106,17 +107,23 @@ warnings.simplefilter("ignore")
 """
 
 
-def missing_r() -> str | None:
-    """What keeps the R comparison from running (None when Rscript and the packages are there),
-    and the MatchIt version note."""
+def r_packages() -> set[str] | None:
+    """The R packages installed here (None: no ``Rscript``)."""
     if shutil.which("Rscript") is None:
-        return "Rscript not found"
+        return None
     listed = subprocess.run(
         ["Rscript", "-e", "cat(rownames(installed.packages()), sep = '\\n')"],
         capture_output=True, text=True, check=False,
     ).stdout.split()  # fmt: skip
-    absent = [p for p in PACKAGES if p not in listed]
-    return f"R packages not installed: {', '.join(absent)}" if absent else None
+    return set(listed)
+
+
+def missing(installed: set[str] | None) -> dict[str, str]:
+    """Why each of PACKAGES cannot be timed, given ``installed`` (:func:`r_packages`); the
+    others' comparisons run (an evaluator with lme4 but no MatchIt still sees lme4's)."""
+    if installed is None:
+        return dict.fromkeys(PACKAGES, "Rscript not found")
+    return {p: f"R package {p} not installed" for p in PACKAGES if p not in installed}
 
 
 def r_version(package: str) -> str:
@@ -154,9 +161,11 @@ def main() -> int:
         "--processed", type=Path, help="a processed cohort folder to use (after make run)"
     )
     args, _ = parser.parse_known_args()  # make bench passes every script the same flags
-    why = missing_r()
-    if why:
-        print(f"skipped: R MatchIt and lme4 comparison ({why})")
+    absent = missing(r_packages())
+    for package, why in absent.items():
+        print(f"skipped: R {package} comparison ({why})")
+    peers = [p for p in PACKAGES if p not in absent]
+    if not peers:
         return 0
     from pl_eval.config import analysis_section
 
@@ -173,86 +182,98 @@ def main() -> int:
             run(workdir, cohort, args.cores)
             processed = workdir / "data" / "processed" / cohort
         cohort = processed.name
-        body = rows(processed, scratch, match, mixed)
+        body = rows(processed, scratch, match, mixed, peers)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"ours against R on the {cohort} cohort ({load()} at the end):")
     print_rows(("case", "ours s", "R s", "R / ours", "rows", "check"), body)
-    version = r_version("MatchIt")
-    note = ""
-    if version == "4.5.1":
-        note = " (Debian's 4.5.1 has a nearest-neighbour bug: timing only)"
-    print(f"MatchIt {version}{note}, lme4 {r_version('lme4')}")
+    versions = {p: r_version(p) for p in peers}
+    if versions.get("MatchIt") == "4.5.1":
+        versions["MatchIt"] += " (Debian's 4.5.1 has a nearest-neighbour bug: timing only)"
+    print(", ".join(f"{p} {v}" for p, v in versions.items()))
     return 0
 
 
-def rows(processed: Path, scratch: Path, match: dict, mixed: dict) -> list[tuple[str, ...]]:
-    """One table row per subject and package: our seconds, R's, the ratio, and a check that
-    both did the same work (treated students matched; the effect)."""
-    import pandas as pd
+def rows(
+    processed: Path, scratch: Path, match: dict, mixed: dict, peers: list[str]
+) -> list[tuple[str, ...]]:
+    """One table row per subject and package of ``peers``: our seconds, R's, the ratio, and a
+    check that both did the same work (treated students matched; the effect)."""
+    body = []
+    for subject in SUBJECTS:
+        if "MatchIt" in peers:
+            body.append(match_row(processed, scratch, match, subject))
+        if "lme4" in peers:
+            body.append(mixed_row(processed, scratch, mixed, subject))
+    return body
 
-    from pl_eval.estimation import estimate_effect
+
+def match_row(processed: Path, scratch: Path, match: dict, subject: str) -> tuple[str, ...]:
+    """Our match of ``subject``'s panel rows against MatchIt's, and the treated each matched."""
+    import pandas as pd
 
     covariates, exact = list(match["covariates"]), list(match["exact"])
     calipers = ", ".join(
         ["0.2" if match["caliper"] is None else str(match["caliper"])]
         + [f"{k} = {v}" for k, v in match["covariate_calipers"].items()]
     )
+    panel = pd.read_parquet(processed / "panel.parquet")
+    panel = panel[panel["subject"] == subject]
+    csv = scratch / f"panel_{subject}.csv"
+    panel.assign(treated=panel["treated"].astype(int)).to_csv(csv, index=False)
+    ours = measure(
+        f"match {subject}",
+        f"matching.match_cohort(data, {subject!r}, config)",
+        setup=OURS_MATCH.format(panel=str(processed / "panel.parquet"), settings=match),
+    )
+    theirs, matched_treated = run_r(
+        R_MATCH.format(
+            csv=str(csv), covariates=", ".join(map(repr, covariates)),
+            exact=", ".join(map(repr, exact)), formula=" + ".join(covariates),
+            exact_formula=" + ".join(exact), calipers=calipers, ratio=match["ratio"],
+            replace="TRUE" if match["replace"] else "FALSE", order=match["order"],
+        )
+    )  # fmt: skip
+    summary = json.loads((processed / "main" / f"match_summary_{subject}.json").read_text())
+    return (f"match {subject} (MatchIt nearest)", f"{ours.seconds:.2f}", f"{theirs:.2f}",
+            f"{theirs / ours.seconds:.2f}", f"{len(panel):,}",
+            f"treated matched: R {int(matched_treated)}, "
+            f"ours {summary['sample_sizes']['treated']['matched']}")  # fmt: skip
+
+
+def mixed_row(processed: Path, scratch: Path, mixed: dict, subject: str) -> tuple[str, ...]:
+    """Our random-intercept fit of ``subject``'s matched sample against lme4's, and the
+    effect each estimated."""
+    import pandas as pd
+
+    from pl_eval.estimation import estimate_effect
+
     terms = [c for c in mixed["covariates"] if c != "treated"]
-    body = []
-    for subject in SUBJECTS:
-        panel = pd.read_parquet(processed / "panel.parquet")
-        panel = panel[panel["subject"] == subject]
-        csv = scratch / f"panel_{subject}.csv"
-        panel.assign(treated=panel["treated"].astype(int)).to_csv(csv, index=False)
-        ours = measure(
-            f"match {subject}",
-            f"matching.match_cohort(data, {subject!r}, config)",
-            setup=OURS_MATCH.format(panel=str(processed / "panel.parquet"), settings=match),
-        )
-        theirs, matched_treated = run_r(
-            R_MATCH.format(
-                csv=str(csv), covariates=", ".join(map(repr, covariates)),
-                exact=", ".join(map(repr, exact)), formula=" + ".join(covariates),
-                exact_formula=" + ".join(exact), calipers=calipers, ratio=match["ratio"],
-                replace="TRUE" if match["replace"] else "FALSE", order=match["order"],
-            )
-        )  # fmt: skip
-        summary = json.loads((processed / "main" / f"match_summary_{subject}.json").read_text())
-        body.append(
-            (f"match {subject} (MatchIt nearest)", f"{ours.seconds:.2f}", f"{theirs:.2f}",
-             f"{theirs / ours.seconds:.2f}", f"{len(panel):,}",
-             f"treated matched: R {int(matched_treated)}, "
-             f"ours {summary['sample_sizes']['treated']['matched']}")
-        )  # fmt: skip
-        matched_path = processed / "main" / f"matched_{subject}.parquet"
-        matched = pd.read_parquet(matched_path)
-        matched = matched.assign(
-            treated=matched["treated"].astype(int),
-            school_id=matched["district"].astype(str) + "|" + matched["school"].astype(str),
-        )
-        csv = scratch / f"matched_{subject}.csv"
-        matched.to_csv(csv, index=False)
-        ours_fit = measure(
-            f"mixed {subject}",
-            "fit = estimate_effect(m, 'spring_z', 'treated', "
-            f"{terms!r}, weights='weight', cluster='school_id', model='mixed')",
-            setup=OURS_MIXED.format(matched=str(matched_path)),
-        )
-        theirs, effect = run_r(R_MIXED.format(csv=str(csv), formula=r_terms(terms)))
-        kept = matched[matched["weight"] > 0].assign(
-            treated=matched["treated"].astype(bool), grade=matched["grade"].astype("string")
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = estimate_effect(kept, "spring_z", "treated", terms, weights="weight",
-                                  cluster="school_id", model="mixed")  # fmt: skip
-        body.append(
-            (f"random intercepts {subject} (lme4)", f"{ours_fit.seconds:.2f}",
-             f"{theirs:.2f}", f"{theirs / ours_fit.seconds:.2f}", f"{len(matched):,}",
-             f"effect: lme4 {float(effect):+.4f}, ours {fit.estimate:+.4f}")
-        )  # fmt: skip
-    return body
+    matched_path = processed / "main" / f"matched_{subject}.parquet"
+    matched = pd.read_parquet(matched_path)
+    matched = matched.assign(
+        treated=matched["treated"].astype(int),
+        school_id=matched["district"].astype(str) + "|" + matched["school"].astype(str),
+    )
+    csv = scratch / f"matched_{subject}.csv"
+    matched.to_csv(csv, index=False)
+    ours = measure(
+        f"mixed {subject}",
+        "fit = estimate_effect(m, 'spring_z', 'treated', "
+        f"{terms!r}, weights='weight', cluster='school_id', model='mixed')",
+        setup=OURS_MIXED.format(matched=str(matched_path)),
+    )
+    theirs, effect = run_r(R_MIXED.format(csv=str(csv), formula=r_terms(terms)))
+    kept = matched[matched["weight"] > 0].assign(
+        treated=matched["treated"].astype(bool), grade=matched["grade"].astype("string")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = estimate_effect(kept, "spring_z", "treated", terms, weights="weight",
+                              cluster="school_id", model="mixed")  # fmt: skip
+    return (f"random intercepts {subject} (lme4)", f"{ours.seconds:.2f}", f"{theirs:.2f}",
+            f"{theirs / ours.seconds:.2f}", f"{len(matched):,}",
+            f"effect: lme4 {float(effect):+.4f}, ours {fit.estimate:+.4f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""The R code of benchmarks/bench_peers.py, run where R with MatchIt and lme4 is installed
-(skipped with a line otherwise: R is no dependency of pl_eval): the timed lme4 model is ours
-(the same effect), and the timed MatchIt match runs on a panel with an exact stratum without a
-treated student, where Debian's MatchIt 4.5.1 stops when called in one step."""
+"""The R code of benchmarks/bench_peers.py, each test run where R with its package (MatchIt,
+lme4) is installed (skipped with a line otherwise: R is no dependency of pl_eval): the timed
+lme4 model is ours (the same effect), and the timed MatchIt match runs on a panel with an exact
+stratum without a treated student, where Debian's MatchIt 4.5.1 stops when called in one step.
+Which comparisons run is decided per package: lme4's runs without MatchIt."""
 
 from __future__ import annotations
 
@@ -18,8 +19,14 @@ import bench_peers  # noqa: E402
 
 from pl_eval.estimation import estimate_effect  # noqa: E402
 
-MISSING = bench_peers.missing_r()
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"bench_peers' R code: {MISSING}")
+MISSING = bench_peers.missing(bench_peers.r_packages())
+
+
+def needs(package: str) -> pytest.MarkDecorator:
+    why = MISSING.get(package)
+    return pytest.mark.skipif(why is not None, reason=f"bench_peers' R code: {why}")
+
+
 MATCH = {
     "covariates": ["fall_z", "frl_pct"],
     "exact": ["grade", "gender"],
@@ -52,6 +59,7 @@ def r_match(csv: Path) -> str:
     )  # fmt: skip
 
 
+@needs("MatchIt")
 def test_the_timed_match_runs_where_a_stratum_has_no_treated_student(tmp_path):
     data = panel()
     csv = tmp_path / "panel.csv"
@@ -62,6 +70,7 @@ def test_the_timed_match_runs_where_a_stratum_has_no_treated_student(tmp_path):
     assert 0.9 * data["treated"].sum() <= int(matched) <= data["treated"].sum()
 
 
+@needs("lme4")
 def test_the_timed_random_intercept_model_is_ours(tmp_path):
     rng = np.random.default_rng(2)
     n, schools = 4000, 80
@@ -86,3 +95,13 @@ def test_the_timed_random_intercept_model_is_ours(tmp_path):
         "spring_z", "treated", terms, weights="weight", cluster="school_id", model="mixed",
     )  # fmt: skip
     assert float(effect) == pytest.approx(ours.estimate, abs=1e-4)
+
+
+def test_each_comparison_runs_where_its_own_package_is_installed():
+    assert bench_peers.missing({"lme4", "stats"}) == {"MatchIt": "R package MatchIt not installed"}
+    assert bench_peers.missing({"MatchIt"}) == {"lme4": "R package lme4 not installed"}
+    assert bench_peers.missing({"MatchIt", "lme4"}) == {}
+    assert bench_peers.missing(None) == {
+        "MatchIt": "Rscript not found",
+        "lme4": "Rscript not found",
+    }
