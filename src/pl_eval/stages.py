@@ -408,8 +408,8 @@ def match(
     propensity: Path,
     balance: Path,
     summary: Path,
-    love_plot: Path,
-    overlap_plot: Path,
+    love_plot: Path | None,
+    overlap_plot: Path | None,
     settings: dict,
     panel: Path | None = None,
     parts: Sequence[Path] = (),
@@ -420,7 +420,9 @@ def match(
     :func:`match_stratum` wrote, one per stratum (the workflow's fan-out), merged as a run
     from ``panel`` merges the strata it matches in turn, so both write the same files. Every
     file is written also when nobody could be matched: the tables are then empty and the
-    summary's ``note`` and ``unmatched_by_reason`` say why.
+    summary's ``note`` and ``unmatched_by_reason`` say why. A figure whose path is None is
+    not drawn (:func:`validate`'s replications: drawing and matplotlib's import were a tenth
+    of each).
     """
     if (panel is None) == (not parts):
         raise ConfigError("match: give either --panel or --parts (one folder per stratum)")
@@ -437,8 +439,10 @@ def match(
     io.write_parquet(result.propensity_scores(), propensity)
     io.write_csv(result.balance.to_frame(), balance)
     io.write_json(result.to_dict(), summary)
-    io.save_figure(matching.love_plot(result.balance), love_plot)
-    io.save_figure(result.overlap_plot(), overlap_plot)
+    if love_plot is not None:
+        io.save_figure(matching.love_plot(result.balance), love_plot)
+    if overlap_plot is not None:
+        io.save_figure(result.overlap_plot(), overlap_plot)
 
 
 #: The files of a match part folder: its tables, and its counts and settings (JSON).
@@ -831,8 +835,8 @@ def _replicate(job: tuple[int, int, dict, int]) -> pd.DataFrame:
                 propensity=at(f"propensity_{subject}.parquet"),
                 balance=at(f"balance_{subject}.csv"),
                 summary=at(f"match_summary_{subject}.json"),
-                love_plot=at(f"love_{subject}.png"),
-                overlap_plot=at(f"overlap_{subject}.png"),
+                love_plot=None,
+                overlap_plot=None,
                 settings=config["match"],
             )
         estimate(
