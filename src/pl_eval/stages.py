@@ -421,8 +421,8 @@ def match(
     from ``panel`` merges the strata it matches in turn, so both write the same files. Every
     file is written also when nobody could be matched: the tables are then empty and the
     summary's ``note`` and ``unmatched_by_reason`` say why. A figure whose path is None is
-    not drawn (:func:`validate`'s replications: drawing and matplotlib's import were a tenth
-    of each).
+    not drawn (:func:`validate`'s replications, which read none: drawing them and importing
+    matplotlib were a fifth of validate's CPU).
     """
     if (panel is None) == (not parts):
         raise ConfigError("match: give either --panel or --parts (one folder per stratum)")
