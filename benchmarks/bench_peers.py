@@ -4,14 +4,13 @@ nearest-neighbour match and lme4's random-intercept model, on the same data, as 
 Each comparison runs where ``Rscript`` and its R package are installed; one that cannot prints
 one line saying what is missing (R is no dependency of pl_eval; on Debian, ``apt-get install
 r-base-core r-cran-lme4 r-cran-matchit``), and with neither it passes at once. Where one can
-run, the national
-cohort (``--quick``: demo) runs through the workflow's main analysis once (untimed) for its
-panel and main matched samples, of its last school year alone (the main analysis of the
-three-year study: the same panel, without the earlier years' analyses); ``--processed DIR``
-uses a processed cohort folder instead (``data/processed/national`` after ``make run
-COHORT=national``). Each subject's rows are then written to CSV (untimed) and timed, each in
-a fresh process, R reading the CSV before its clock starts and ours the same rows from
-Parquet:
+run, the national cohort (``--quick``: demo) runs through the workflow's main analysis once
+(untimed) for its panel and main matched samples, of its last school year alone (the main
+analysis of the three-year study: the same panel, without the earlier years' analyses);
+``--processed DIR`` uses a processed cohort folder instead (``data/processed/national`` after
+``make run COHORT=national``). Each subject's rows are then written to CSV (untimed) and
+timed, each in a fresh process, R reading the CSV before its clock starts and ours the same
+rows from Parquet:
 
 - match: ``pl_eval.matching.match_cohort`` under config ``match`` (logistic propensity on the
   match covariates, exact strata, 5:1 nearest neighbour on the logit with replacement, caliper
