@@ -225,10 +225,14 @@ def match_args(panel: Path, out: Path) -> list[str]:
 #: ``pl-eval`` with SIGINT sent to itself once the third file a stage writes is written in full
 #: under its temporary name, before it is renamed into place: Ctrl-C at the moment an output is
 #: most nearly half-written, every run (a timed signal from outside raced the writes and, on a
-#: busy machine, sometimes came after the stage had finished).
+#: busy machine, sometimes came after the stage had finished). Python's own SIGINT handler is
+#: put back first: a suite started in the background (``make test &``, nohup) passes its
+#: children SIGINT ignored, as shells do for background jobs, and the signal would do nothing.
 INTERRUPTED_ON_THIRD_WRITE = """
 import contextlib, os, signal, sys
 from pl_eval import cli, io
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 real, written = io.atomic_path, []
 
