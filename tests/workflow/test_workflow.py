@@ -673,8 +673,8 @@ def _attacker():
 
 @pytest.fixture(scope="module")
 def demo_truth(demo_run, tmp_path_factory) -> Path:
-    """The demo's report rendered with nothing suppressed (min_n 1): the attacker's truth,
-    the same for every min_n, so rendered once (about 26 CPU s a render); tests only read it."""
+    """The demo's report rendered with nothing suppressed (min_n 1), its figures undrawn: the
+    attacker's truth, the same for every min_n, so rendered once; tests only read it."""
     out = tmp_path_factory.mktemp("demo_truth")
     return _attacker().render_cohort(demo_run, "demo", out, {"min_n": 1})
 
