@@ -58,8 +58,8 @@ def _estimate(out: Path, name: str, *, fall: str, spring: str, placebo: bool = F
             settings=analysis_section(config, "main", "match"),
             **{k: here / f"{k}_{subject}.{ext}" for k, ext in (
                 ("matched", "parquet"), ("pairs", "parquet"), ("propensity", "parquet"),
-                ("balance", "csv"), ("summary", "json"), ("love_plot", "png"),
-                ("overlap_plot", "png"))},
+                ("balance", "csv"), ("summary", "json"))},
+            love_plot=None, overlap_plot=None,  # figures nobody here reads are not drawn
         )  # fmt: skip
     stages.estimate(
         subjects=SUBJECTS,
