@@ -78,7 +78,9 @@ def shown(inputs, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def truth(inputs, tmp_path_factory) -> Path:
-    return _render(inputs, tmp_path_factory.mktemp("truth"), min_n=1, round_to=1)
+    """The attacker's truth: nothing suppressed, and no figure drawn (it reads no image)."""
+    with attacker.figures_undrawn():
+        return _render(inputs, tmp_path_factory.mktemp("truth"), min_n=1, round_to=1)
 
 
 class _Page(HTMLParser):
@@ -265,7 +267,8 @@ def test_no_page_shows_a_count_the_report_hides(shown, inputs, tmp_path, monkeyp
         return plan(estimates, frame, render._school_table(estimates, frame, 1), *args, **kwargs)
 
     monkeypatch.setattr(school_pages, "plan_school_pages", ignoring_suppression)
-    leaked = _hidden_by_report_but_shown(_render(inputs, tmp_path / "leaky"))
+    with attacker.figures_undrawn():
+        leaked = _hidden_by_report_but_shown(_render(inputs, tmp_path / "leaky"))
     assert leaked == [
         f"main|math|school|{school}|D1|{count}"
         for school in ("Oak Charter", "Tiny Charter")
@@ -354,11 +357,12 @@ def _target(page: Path, href: str) -> Path:
 @pytest.mark.parametrize("folder", ["schools", "pages for/each school"])
 def test_the_report_links_every_school_to_its_page_and_every_page_back(inputs, tmp_path, folder):
     report = tmp_path / "report.html"
-    stages.report(
-        **inputs, html=report, figures=tmp_path / "figures", tables=tmp_path / "tables",
-        suppression_log=tmp_path / "log.csv", school_pages=tmp_path / folder,
-        settings={"min_n": MIN_N, "round_counts_to": 5},
-    )  # fmt: skip
+    with attacker.figures_undrawn():  # links are read, no image
+        stages.report(
+            **inputs, html=report, figures=tmp_path / "figures", tables=tmp_path / "tables",
+            suppression_log=tmp_path / "log.csv", school_pages=tmp_path / folder,
+            settings={"min_n": MIN_N, "round_counts_to": 5},
+        )  # fmt: skip
     links = _Links.of(report, "school-table")
     # one link per school row, hidden schools too (their page says why), named as in the row
     est = io.read_parquet(inputs["estimates"])
