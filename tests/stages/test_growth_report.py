@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import re
 
+import attacker
 import pandas as pd
 import pytest
 from test_report_disclosure import SCHOOLS, render_report, write_inputs
 
 from pl_eval import io
 from pl_eval.estimation.growth_norms import NO_FIELDS
+
+
+@pytest.fixture(autouse=True)
+def _figures_undrawn():
+    """The growth section has no figure, and the others are test_report_disclosure's, on its
+    cohort: these reports are read for their text and tables, so none is drawn."""
+    with attacker.figures_undrawn():
+        yield
 
 
 def growth_table(n: dict[tuple[str, str], int], window: str = "fall_to_spring") -> pd.DataFrame:
