@@ -330,9 +330,10 @@ def figures_undrawn() -> Iterator[None]:
     """Reports rendered in this block build their figures (captions and alt text, which the
     page shows) but never draw them: no PNG or SVG files, and empty images in the pages.
 
-    The attacker reads counts from tables and page text only, never from images, and drawing
-    is most of a render's CPU: the demo's report and school pages took 54 CPU s with figures
-    and 10 s without, the same tables and the same pages but for the images."""
+    For tests that read a report's counts, text or links, the attacker's among them: none
+    looks at an image, and drawing is most of a render's CPU (the demo's report and school
+    pages took 54 CPU s with figures and 10 s without, the same tables and pages but for the
+    images)."""
     import matplotlib.pyplot as plt
 
     from pl_eval import io
