@@ -37,6 +37,8 @@ if os.environ.get(OPT_IN) != "1":
 # Exit status of cluster.sh when no cluster can be had here: not root, or Slurm's packages are
 # not installed.
 UNAVAILABLE = 3
+# Snakemake as `make run` starts it.
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 # The workflow's stages; each must have run as a Slurm job.
 STAGES = {"simulate", "ingest", "build_panel", "match", "estimate", "report"}
 
@@ -65,14 +67,16 @@ def slurm_conf() -> Iterator[str]:
         assert cluster("stop").returncode == 0
 
 
-def start_workflow(workdir: Path, profile: str, slurm_conf: str, *args: str) -> subprocess.Popen:
-    """The workflow in ``workdir`` with profiles/<profile>, as `make run` would run it; its
-    output goes to ``workdir``/snakemake.log."""
+def start_workflow(
+    workdir: Path, profile: str, slurm_conf: str, *args: str, snakemake: list[str]
+) -> subprocess.Popen:
+    """The workflow in ``workdir`` with profiles/<profile>, run by the ``snakemake`` command;
+    its output goes to ``workdir``/snakemake.log."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env = {**os.environ, "PATH": path, "PL_EVAL_KEY": "slurm-test-key-1", "SLURM_CONF": slurm_conf}
     with open(workdir / "snakemake.log", "w") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
+            [*snakemake, "-s", str(ROOT / "Snakefile"),
              "--profile", str(ROOT / "profiles" / profile), *args],
             cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
@@ -113,14 +117,16 @@ def digests(workdir: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def runs(slurm_conf, tmp_path_factory) -> dict:
-    """Both runs at once (the Slurm run mostly waits between its status checks)."""
+    """Both runs at once (the Slurm run mostly waits for Slurm and its status checks)."""
     local, on_slurm = scratch(tmp_path_factory, "local"), scratch(tmp_path_factory, "slurm")
-    # First status check 2 s after a submission, not the profile's 40 s: demo jobs are short.
+    # Status checks 2 s apart, not the profile's 40 s and more: demo jobs are short.
     slurm = start_workflow(
-        on_slurm, "slurm", slurm_conf, "--slurm-init-seconds-before-status-checks", "2"
-    )
+        on_slurm, "slurm", slurm_conf, "--slurm-init-seconds-before-status-checks", "2",
+        snakemake=[sys.executable, str(ROOT / "tests" / "slurm" / "snakemake_without_backoff.py")],
+    )  # fmt: skip
     try:
-        local_log = finish(start_workflow(local, "default", slurm_conf), local)
+        local_run = start_workflow(local, "default", slurm_conf, snakemake=SNAKEMAKE)
+        local_log = finish(local_run, local)
         slurm_log = finish(slurm, on_slurm)
     finally:
         if slurm.poll() is None:  # the local run failed: Snakemake cancels its jobs on SIGTERM
