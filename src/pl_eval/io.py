@@ -674,10 +674,25 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
 
 def sniff_raw_files(files: Sequence[tuple[Path, str]]) -> list[RawFile | InputError]:
     """:func:`sniff_raw_file` of each (path, name), in order; a file that cannot be read gives
-    its InputError. One file after another: side by side, two threads handing the GIL to and
-    fro sniffed a cohort of 19,000 small files in 3.0 s against 1.5 s, and big files no faster
-    (their encoding check is Python's decoder, which holds the GIL)."""
-    return [_or_error(lambda file: sniff_raw_file(*file), file) for file in files]
+    its InputError.
+
+    Files of :data:`BLOCK_BYTES` or more first, a batch per core (:func:`_side_by_side`):
+    reading a block and checking that it is ASCII let go of the GIL. Then the smaller files
+    one after another, on this thread: their sniff is mostly Python code, and two threads
+    would hand the GIL to and fro at every read (a cohort exported per school, 19,000 files of
+    about 100 kB, all side by side: 4.6-6.0 s against 3.1-3.6 s in turn). Measured 2026-12-06,
+    3 runs each, before -> after: the one-year national exports (1,823 files, 1.9 GB; 516 of
+    them hold four fifths of it) 1.2-1.5 -> 0.5-0.6 s; the three-year study's (5,467 files,
+    6.0 GB) 3.8-4.3 -> 1.5-1.8 s; the one-year exported per school 3.1-4.7 -> 2.4-3.2 s.
+    """
+
+    def sniff(file: tuple[Path, str]) -> RawFile:
+        return sniff_raw_file(*file)
+
+    big = [i for i, (path, _) in enumerate(files) if _size(path) >= BLOCK_BYTES]
+    side_by_side = _side_by_side(sniff, [files[i] for i in big], [files[i][0] for i in big])
+    found = dict(zip(big, side_by_side, strict=True))
+    return [found[i] if i in found else _or_error(sniff, file) for i, file in enumerate(files)]
 
 
 def _or_error(function: Callable, item: Any) -> Any:
@@ -720,15 +735,20 @@ def _batches(items: Sequence, paths: Sequence[Path]) -> Iterator[list]:
     batch, size = [], 0
     for item, path in zip(items, paths, strict=True):
         batch.append(item)
-        try:
-            size += os.stat(path).st_size
-        except OSError:
-            pass
+        size += _size(path)
         if size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
     if batch:
         yield batch
+
+
+def _size(path: Path) -> int:
+    """The file's size in bytes; 0 when it cannot be read (reading it says why)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 #: First bytes of .xlsx (a zip) and .xls (OLE2) workbooks, whatever the file is called.

@@ -199,7 +199,7 @@ def _read_folder(
     listed = io.list_raw_files(raw_dir)
     skipped = [ingestion.ignored_by_extension(name) for _, name in listed]
     to_sniff = [file for file, skip in zip(listed, skipped, strict=True) if skip is None]
-    sniffed = iter(io.sniff_raw_files(to_sniff))  # reading every file's header: side by side
+    sniffed = iter(io.sniff_raw_files(to_sniff))  # each file's header and encoding
     for (_, name), skip in zip(listed, skipped, strict=True):
         if skip is not None:
             ignored.append(skip)

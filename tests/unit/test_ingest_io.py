@@ -123,6 +123,48 @@ def test_a_file_is_judged_by_its_own_bytes_not_the_last_ones_read(tmp_path, monk
     assert sniff(tmp_path, b"A\tB\n1\t2\n", "tab.csv").delimiter == "\t"
 
 
+@pytest.mark.parametrize("block_bytes", [1 << 20, 64, 1])  # no file, some, every file "big"
+def test_files_sniffed_side_by_side_or_in_turn_come_back_in_order_with_their_errors(
+    tmp_path, monkeypatch, block_bytes
+):
+    # files of BLOCK_BYTES or more are sniffed a batch per core, the others in turn
+    monkeypatch.setattr(io, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(io, "BATCH_BYTES", 100)  # the big files in several batches
+    rows = b"1,2\n" * 30
+    contents = {
+        "a.csv": b"A,B\n" + rows,
+        "b.csv": b"X\tY\n1\t2\n",
+        "c.csv": "Escuela,Pe\u00f1a\n".encode("latin-1") + rows,
+        "d.csv": b"",
+        "e.csv": "A,B\nPe\u00f1a,1\n".encode() + rows + "Pe\u00f1a,2\n".encode("latin-1"),
+        "f.csv": b"Name\nAnn\n",
+        "g.csv": codecs.BOM_UTF8 + b"A,B\n" + rows,
+    }
+    for name, data in contents.items():
+        (tmp_path / name).write_bytes(data)
+    files = [(tmp_path / name, name) for name in [*contents, "gone.csv"]]  # gone.csv: no file
+    found = io.sniff_raw_files(files)
+    summary = [
+        (r.encoding, r.delimiter, r.header) if isinstance(r, io.RawFile) else str(r) for r in found
+    ]
+    assert summary[:3] == [
+        ("utf-8", ",", ("A", "B")),
+        ("utf-8", "\t", ("X", "Y")),
+        ("latin-1", ",", ("Escuela", "Pe\u00f1a")),
+    ]
+    assert (
+        summary[3]
+        == "d.csv, line 1: expected a header line naming the columns, found 'an empty file'"
+    )
+    assert summary[4].startswith("e.csv, line 33: expected one text encoding for the whole file")
+    assert summary[4].endswith("found 'byte 0xF1 at byte offset 134'")  # 4 + 8 + 120 + 2 bytes
+    assert summary[5:] == [
+        ("utf-8", ",", ("Name",)),
+        ("utf-8-sig", ",", ("A", "B")),
+        "gone.csv: expected a readable file, found 'No such file or directory'",
+    ]
+
+
 @pytest.mark.parametrize(
     ("data", "line", "found"),
     [
