@@ -17,12 +17,11 @@ one-line error when the outputs are not there. The demo's outputs, when missing 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+from measure import make_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 G_TARGET = 0.05
@@ -60,20 +59,11 @@ def pooled(estimates: pd.DataFrame) -> pd.Series:
 
 
 def make_demo(outputs) -> None:
-    """Run the demo workflow as ``make run`` does when any of ``outputs`` is missing (Snakemake
-    makes only what is missing; a failure leaves them missing, which main reports)."""
+    """The demo's outputs as ``make run`` makes them, when any of ``outputs`` is missing."""
     if all(Path(p).exists() for p in outputs):
         return
     print("bench_balance: making the demo's outputs first (make run)", flush=True)
-    command = [sys.executable, "workflow/run.py", "--profile", "profiles/default",
-               "--cores", "2", "--config", "cohorts=[demo]", "--resources", "mem_mb=2800",
-               "--quiet"]  # fmt: skip
-    env = {  # rules call pl-eval from PATH (make run puts .venv/bin first); a key to pseudonymise
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PL_EVAL_KEY": os.environ.get("PL_EVAL_KEY", "bench-key-16char"),
-    }
-    subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
+    make_outputs("demo")
 
 
 def main() -> int:

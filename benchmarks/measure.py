@@ -12,7 +12,11 @@ import platform
 import subprocess
 import sys
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 _HARNESS = """
 import json, resource, time
@@ -89,6 +93,33 @@ def print_rows(header: tuple[str, ...], body: list[tuple[str, ...]]) -> None:
     for row in (header, tuple("-" * w for w in widths), *body):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     sys.stdout.flush()
+
+
+def make_run_arguments(cohort: str, targets: Sequence[str] = ()) -> list[str]:
+    """workflow/run.py's arguments for ``cohort`` as ``make run`` passes them (profiles/default,
+    2 cores, the small-machine memory cap), making ``targets`` (default: every output)."""
+    # the targets first: --config and --quiet take lists, which would swallow them
+    return [*targets, "--profile", "profiles/default", "--cores", "2",
+            "--config", f"cohorts=[{cohort}]", "--resources", "mem_mb=2800", "--quiet"]  # fmt: skip
+
+
+def make_outputs(cohort: str, targets: Sequence[str] = ()) -> None:
+    """Make ``cohort``'s workflow outputs under this checkout's data/ as ``make run`` makes them:
+    ``targets`` (paths relative to the checkout), or every output. Snakemake makes only what is
+    missing. Its output (hundreds of lines) is kept out of the benchmark's table; on a failure
+    its last lines are printed, and the outputs left missing are the caller's to report."""
+    env = {  # rules call pl-eval from PATH (make run puts .venv/bin first); a key to pseudonymise
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PL_EVAL_KEY": os.environ.get("PL_EVAL_KEY", "bench-key-16char"),
+    }
+    command = [sys.executable, "workflow/run.py", *make_run_arguments(cohort, targets)]
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    if done.returncode != 0:
+        tail = "\n".join(done.stdout.splitlines()[-20:])
+        print(f"make run failed (exit {done.returncode}); its last lines:\n{tail}", file=sys.stderr)
 
 
 def machine() -> str:

@@ -1,5 +1,6 @@
-"""The machine line `make bench` prints above its tables: timings and the outputs' last bits
-follow the CPU and the numeric libraries, so a table is read beside the machine it came from."""
+"""benchmarks/measure.py: the machine line `make bench` prints above its tables (timings and the
+outputs' last bits follow the CPU and the numeric libraries, so a table is read beside the
+machine it came from), and the make run arguments of the benchmarks that make their inputs."""
 
 from __future__ import annotations
 
@@ -36,3 +37,17 @@ def test_cpu_model_without_proc_cpuinfo(monkeypatch):
     monkeypatch.setattr(builtins, "open", no_cpuinfo)
     monkeypatch.setattr(platform, "processor", lambda: "")
     assert measure._cpu_model() == (platform.machine() or "unknown CPU")
+
+
+def test_make_run_arguments_give_snakemake_the_targets_and_the_cohort():
+    """The benchmarks that make their inputs first (bench_balance, bench_estimate_stage) pass
+    targets: after --config or --quiet, which take lists, Snakemake would read them as config
+    items or refuse them as quietness levels."""
+    from snakemake.cli import get_argument_parser
+
+    targets = ["data/processed/demo/main/matched_math.parquet", "data/processed/demo/x.csv"]
+    parsed = get_argument_parser().parse_args(measure.make_run_arguments("demo", targets))
+    assert parsed.targets == targets
+    assert parsed.config == ["cohorts=[demo]"]
+    assert parsed.cores == 2 and parsed.profile == ["profiles/default"]
+    assert not get_argument_parser().parse_args(measure.make_run_arguments("demo")).targets
