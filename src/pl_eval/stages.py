@@ -15,10 +15,11 @@ import os
 import tempfile
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -761,6 +762,7 @@ def validate(
     Each replication is a demo cohort with seed ``seed + rep`` (``comparison_schools``
     comparison schools, to keep it quick; school effects drawn afresh, not re-centred), run
     through the same stage functions as the workflow with the analysis settings of ``config``.
+    A warning the replications give is logged once, with how many of them gave it.
     Writes ``validation.csv`` (bias, RMSE, 95% CI coverage and the gate per subject and scope),
     ``comparisons.parquet`` and ``summary.txt``; then, with ``gates``, raises
     :class:`~pl_eval.estimation.GateMissed` when any subject × scope missed its gate.
@@ -768,10 +770,14 @@ def validate(
     settings = _load_config(Path(config))
     jobs = [(seed + rep, rep, settings, comparison_schools) for rep in range(reps)]
     with ProcessPoolExecutor(max_workers=workers, initializer=_quiet_worker) as pool:
-        comparisons = []
-        for done, comparison in enumerate(pool.map(_replicate, jobs), start=1):
-            comparisons.append(comparison)
+        replications = []
+        for done, replication in enumerate(pool.map(_recorded_replicate, jobs), start=1):
+            replications.append(replication)
             log.info("validate: %d of %d replications done", done, reps)
+    warned = Counter(message for r in replications for message in r.warnings)
+    for message, count in sorted(warned.items()):
+        log.warning("%d of %d replications warned: %s", count, reps, message)
+    comparisons = [r.comparison for r in replications]
     result = estimation.summarise_validation(pd.concat(comparisons, ignore_index=True))
     log.info("%s", result.summary())
     io.write_csv(result.table, Path(out_dir) / "validation.csv")
@@ -796,6 +802,25 @@ def _load_config(path: Path) -> dict:
 
     validate(settings, str(schema))  # fills defaults, as the Snakefile does
     return settings
+
+
+@dataclass(frozen=True)
+class _Replication:
+    """A validation replication's estimates beside their truth, and the warnings it gave."""
+
+    comparison: pd.DataFrame
+    warnings: frozenset[str]
+
+
+def _recorded_replicate(job: tuple[int, int, dict, int]) -> _Replication:
+    """:func:`_replicate`, its warnings kept for one count per message over the replications.
+    Printed as they came, the same few (a breakout's grade dropped as collinear) came again in
+    replication after replication, the ``catch_warnings`` blocks of the estimation code
+    resetting Python's once-per-place registry: hundreds of lines among the progress lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        comparison = _replicate(job)
+    messages = frozenset(f"{w.category.__name__}: {w.message}" for w in caught)
+    return _Replication(comparison, messages)
 
 
 def _replicate(job: tuple[int, int, dict, int]) -> pd.DataFrame:

@@ -207,6 +207,10 @@ def test_validate_smoke_reports_bias_and_coverage(tmp_path):
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    # each warning once, with how many replications gave it, never once per replication
+    warned = [line for line in done.stderr.splitlines() if "Warning: " in line]
+    assert all(" of 10 replications warned: " in line for line in warned), warned
+    assert len(warned) == len(set(warned))
     table = pd.read_csv(out / "validation.csv").set_index(["subject", "scope"])
     assert set(table.index.get_level_values("scope")) == {"pooled", "sector", "years", "school"}
     pooled = table.xs("pooled", level="scope")
