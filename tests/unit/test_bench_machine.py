@@ -40,9 +40,9 @@ def test_cpu_model_without_proc_cpuinfo(monkeypatch):
 
 
 def test_make_run_arguments_give_snakemake_the_targets_and_the_cohort():
-    """The benchmarks that make their inputs first (bench_balance, bench_estimate_stage) pass
-    targets: after --config or --quiet, which take lists, Snakemake would read them as config
-    items or refuse them as quietness levels."""
+    """bench_estimate_stage makes its inputs by passing their paths as targets: after --config
+    or --quiet, which take lists, Snakemake would read them as config items or refuse them as
+    quietness levels (bench_balance passes none: the whole demo run)."""
     from snakemake.cli import get_argument_parser
 
     targets = ["data/processed/demo/main/matched_math.parquet", "data/processed/demo/x.csv"]
