@@ -65,7 +65,7 @@ from bench_workflow import (
     processed_digest,
     read_benchmarks,
 )
-from measure import measure, print_rows
+from measure import measure, print_rows, workflow_env
 
 SEED = 20141
 YEARS = ("2020-2021", "2021-2022", "2022-2023")  # the simulator's default three years
@@ -140,12 +140,6 @@ def prepare(workdir: Path, size: Size, cohort: str, analyses: dict | None) -> No
 def run(workdir: Path, cohort: str, cores: int, profile: str | None = None) -> tuple[float, float]:
     """Snakemake on ``cohort`` in ``workdir`` (locally, or with profiles/<profile>): wall
     seconds and the sampled peak MB of Snakemake and its local children."""
-    bin_dir = Path(sys.executable).parent  # rules call pl-eval from PATH, as make run arranges
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PL_EVAL_KEY": os.environ.get("PL_EVAL_KEY", "bench-key-16char"),
-    }
     how = ["--cores", str(cores), "--resources", f"mem_mb={MEM_MB}"]
     if profile is not None:
         how = ["--profile", str(ROOT / "profiles" / profile)]
@@ -155,7 +149,9 @@ def run(workdir: Path, cohort: str, cores: int, profile: str | None = None) -> t
     ]  # fmt: skip
     start = time.perf_counter()
     with open(workdir / "snakemake.log", "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=workflow_env()
+        )
         with TreeMemory(process.pid) as memory:
             process.wait()
     seconds = time.perf_counter() - start

@@ -60,7 +60,7 @@ from pathlib import Path
 import psutil
 import yaml
 from export_shapes import SHAPES, derived
-from measure import Measurement, measure, print_rows, print_table
+from measure import Measurement, measure, print_rows, print_table, workflow_env
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 60.0
@@ -208,12 +208,6 @@ def children_cpu() -> float:
 
 def run_snakemake(workdir: Path, cohort: str, cores: int) -> Run:
     """Snakemake on ``cohort`` in ``workdir`` (stops with its output's end when it fails)."""
-    bin_dir = Path(sys.executable).parent  # rules call pl-eval from PATH, as make run arranges
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PL_EVAL_KEY": os.environ.get("PL_EVAL_KEY", "bench-key-16char"),
-    }
     command = [
         sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
         "--cores", str(cores), "--config", f"cohorts=[{cohort}]", "--resources", f"mem_mb={MEM_MB}",
@@ -222,7 +216,9 @@ def run_snakemake(workdir: Path, cohort: str, cores: int) -> Run:
     cpu = children_cpu()
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=workflow_env()
+        )
         with TreeMemory(process.pid) as memory:
             process.wait()
         seconds = time.perf_counter() - start

@@ -95,6 +95,16 @@ def print_rows(header: tuple[str, ...], body: list[tuple[str, ...]]) -> None:
     sys.stdout.flush()
 
 
+def workflow_env() -> dict[str, str]:
+    """The environment a benchmark runs Snakemake in: rules call ``pl-eval`` from PATH, the one
+    beside this Python (make run puts .venv/bin first), with a pseudonymisation key."""
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PL_EVAL_KEY": os.environ.get("PL_EVAL_KEY", "bench-key-16char"),
+    }
+
+
 def make_run_arguments(cohort: str, targets: Sequence[str] = ()) -> list[str]:
     """workflow/run.py's arguments for ``cohort`` as ``make run`` passes them (profiles/default,
     2 cores, the small-machine memory cap), making ``targets`` (default: every output)."""
@@ -108,15 +118,11 @@ def make_outputs(cohort: str, targets: Sequence[str] = ()) -> None:
     ``targets`` (paths relative to the checkout), or every output. Snakemake makes only what is
     missing. Its output (hundreds of lines) is kept out of the benchmark's table; on a failure
     its last lines are printed, and the outputs left missing are the caller's to report."""
-    env = {  # rules call pl-eval from PATH (make run puts .venv/bin first); a key to pseudonymise
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PL_EVAL_KEY": os.environ.get("PL_EVAL_KEY", "bench-key-16char"),
-    }
     command = [sys.executable, "workflow/run.py", *make_run_arguments(cohort, targets)]
     done = subprocess.run(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        command, cwd=ROOT, env=workflow_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
     if done.returncode != 0:
         tail = "\n".join(done.stdout.splitlines()[-20:])
         print(f"make run failed (exit {done.returncode}); its last lines:\n{tail}", file=sys.stderr)
