@@ -117,9 +117,10 @@ class Norms:
         season tables' values exactly; between and beyond them see the module docstring."""
         knots = np.array([DEFAULT_WEEKS[season] for season in SEASONS])
         grid = self._season_grid()
-        kinds = pd.CategoricalDtype(list(SUBJECTS.values()))
-        s = pd.Series(np.asarray(subject) if np.ndim(subject) else subject).astype(kinds)
-        s = s.cat.codes.to_numpy()
+        # -1 for a value that is no subject (a cast to the subjects' categorical would say the
+        # same, but pandas deprecates casting values outside the categories)
+        subjects = pd.Index(list(SUBJECTS.values()))
+        s = subjects.get_indexer(pd.Series(np.asarray(subject) if np.ndim(subject) else subject))
         g = pd.to_numeric(pd.Series(grade), errors="coerce").astype("Float64")
         g = g.to_numpy(float, na_value=np.nan)
         ok = (s >= 0) & (g >= 0) & (g < _GRADES) & (g == np.round(g))
