@@ -112,6 +112,41 @@ def test_school_names_are_drawn_literally_never_as_mathtext():
     assert matplotlib.rcParams["text.parse_math"] is True
 
 
+#: A campus name as networks write them: one hyphenated "word" wider than the figure.
+LONG = "Academy-of-Personalized-Learning-for-Science-Technology-Engineering-and-Mathematics" * 2
+
+
+def test_name_label_wraps_a_long_name_on_two_lines_and_cuts_it_short_after_them():
+    assert figures.name_label("Cherry Hill Early College High School") == (
+        "Cherry Hill Early College High School"  # 37 characters: as it is
+    )
+    assert figures.name_label("Thurgood Marshall Academy Public Charter High School") == (
+        "Thurgood Marshall Academy Public Charter\nHigh School"
+    )
+    assert figures.name_label(LONG) == (
+        "Academy-of-Personalized-Learning-for-\nScience-Technology-Engineering-and-…"
+    )
+    assert figures.name_label("x" * 90) == "x" * 40 + "\n" + "x" * 39 + "…"
+
+
+@pytest.mark.parametrize("draw", ["forest", "position"])
+def test_a_long_school_name_leaves_the_plot_its_width(draw, recwarn):
+    # Written out on one line, the name pushed constrained layout past the figure's edge: it
+    # gave up ("axes sizes collapsed to zero") and the label ran off the figure's left side.
+    schools = _schools(names=("Alpha", LONG, "Gamma"))
+    if draw == "forest":
+        fig = figures.forest_plot(schools, _pooled())
+    else:
+        schools = schools.assign(subject="math", district="D1")
+        fig = figures.position_plot(schools, "Alpha", "D1", pd.Series({"math": 0.1}), True)
+    texts = _drawn(fig)
+    assert any(text.startswith("Academy-of-Personalized-Learning-for-\n") for text in texts)
+    assert not [w for w in recwarn if "constrained_layout not applied" in str(w.message)]
+    left = min(t.get_window_extent().x0 for t in fig.axes[0].get_yticklabels())
+    assert left >= 0  # every label on the figure
+    assert fig.axes[0].get_position().width > 0.5  # the plot keeps most of the width
+
+
 def test_trajectory_with_an_arm_without_students_names_it():
     trajectory = pd.DataFrame(
         {

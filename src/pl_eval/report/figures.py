@@ -13,6 +13,7 @@ with nothing to show says so.
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,6 +50,23 @@ def no_estimate(row: pd.Series | object) -> str:
     note = getattr(row, "note", "")
     note = "" if pd.isna(note) else str(note)
     return f"no estimate: {note}" if note else "no estimate"
+
+
+#: School names longer than this are drawn on two lines, cut short after the second ("…"):
+#: written out on one line, a long name left the plot beside it a sliver of the figure (the
+#: report's tables name every school in full).
+LABEL_WIDTH = 40
+
+
+def name_label(name: str) -> str:
+    """``name`` as a figure labels it: as it is up to LABEL_WIDTH characters, else wrapped at
+    spaces and hyphens (or mid-word in a longer word) into at most two such lines."""
+    if len(name) <= LABEL_WIDTH:
+        return name
+    lines = textwrap.wrap(name, LABEL_WIDTH)
+    if len(lines) > 2:  # (textwrap's max_lines drops a cut word's last piece for its "…")
+        lines = [lines[0], lines[1][: LABEL_WIDTH - 1] + "…"]
+    return "\n".join(lines)
 
 
 def _say_why_missing(ax, rows: pd.DataFrame, known, y, *, fontsize: float) -> None:
@@ -107,7 +125,10 @@ def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0)
     known = data["_known"].to_numpy()
     has_pooled = pd.notna(pooled["estimate"])
     y = np.arange(len(data))
-    fig = Figure(figsize=(7.5, 1.8 + 0.2 * len(data)), layout="constrained")
+    names = data["group"].astype(str).map(name_label)
+    labels = names + " (n = " + data["n_treated"].astype("Int64").astype(str) + ")"
+    row_height = 0.3 if names.str.contains("\n").any() else 0.2
+    fig = Figure(figsize=(7.5, 1.8 + row_height * len(data)), layout="constrained")
     ax = fig.subplots()
     ax.axvline(0, color="0.75", linewidth=0.8)
     if has_pooled:
@@ -141,9 +162,6 @@ def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0)
             zorder=4,
         )
     _say_why_missing(ax, data, known, y, fontsize=6.5)
-    labels = (
-        data["group"].astype(str) + " (n = " + data["n_treated"].astype("Int64").astype(str) + ")"
-    )
     ax.set_yticks(y, labels, fontsize=6.5)
     if n_suppressed:
         ax.annotate(
@@ -486,7 +504,8 @@ def position_plot(
     if not subjects:
         return empty_plot("Among the PL schools", "No school estimates shown.")
     most = max(int((schools["subject"] == s).sum()) for s in subjects)
-    height = 2.2 + (0.16 * most if name_others else 0.04 * most)
+    wrapped = name_others and schools["group"].astype(str).map(name_label).str.contains("\n").any()
+    height = 2.2 + (0.24 if wrapped else 0.16 if name_others else 0.04) * most
     fig = Figure(figsize=(7.5, min(height, 6.0)), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(subjects)))
     parts = []
@@ -530,7 +549,7 @@ def position_plot(
                        label="all PL students")  # fmt: skip
         ax.axvline(0, color="black", linewidth=0.8)
         if name_others:
-            ax.set_yticks(y, rows["group"].astype(str), fontsize=6)
+            ax.set_yticks(y, rows["group"].astype(str).map(name_label), fontsize=6)
             parts[-1] += (
                 " ("
                 + ", ".join(
