@@ -129,16 +129,21 @@ def test_name_label_wraps_a_long_name_on_two_lines_and_cuts_it_short_after_them(
     assert figures.name_label("x" * 90) == "x" * 40 + "\n" + "x" * 39 + "…"
 
 
-@pytest.mark.parametrize("draw", ["forest", "position"])
-def test_a_long_school_name_leaves_the_plot_its_width(draw, recwarn):
+@pytest.mark.parametrize("draw", ["forest", "position", "comparison"])
+def test_a_long_name_leaves_the_plot_its_width(draw, recwarn):
     # Written out on one line, the name pushed constrained layout past the figure's edge: it
     # gave up ("axes sizes collapsed to zero") and the label ran off the figure's left side.
     schools = _schools(names=("Alpha", LONG, "Gamma"))
     if draw == "forest":
         fig = figures.forest_plot(schools, _pooled())
-    else:
+    elif draw == "position":
         schools = schools.assign(subject="math", district="D1")
         fig = figures.position_plot(schools, "Alpha", "D1", pd.Series({"math": 0.1}), True)
+    else:  # cohorts are named by their folders
+        cohorts = _breakouts().assign(scope="pooled", cohort=[LONG, "2021-2022", "a", "b"])
+        fig = figures.comparison_plot(cohorts, "cohort", "cohort", highlight=LONG)
+        bold = [t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_fontweight() == "bold"]
+        assert bold == [figures.name_label(LONG)] and LONG in fig.get_label()
     texts = _drawn(fig)
     assert any(text.startswith("Academy-of-Personalized-Learning-for-\n") for text in texts)
     assert not [w for w in recwarn if "constrained_layout not applied" in str(w.message)]

@@ -52,9 +52,9 @@ def no_estimate(row: pd.Series | object) -> str:
     return f"no estimate: {note}" if note else "no estimate"
 
 
-#: School names longer than this are drawn on two lines, cut short after the second ("…"):
-#: written out on one line, a long name left the plot beside it a sliver of the figure (the
-#: report's tables name every school in full).
+#: Names (of schools, cohorts, analyses) longer than this are drawn on two lines, cut short
+#: after the second ("…"): written out on one line, a long name left the plot beside it a
+#: sliver of the figure (the report's tables and alt texts give every name in full).
 LABEL_WIDTH = 40
 
 
@@ -439,10 +439,10 @@ def comparison_plot(
                 )  # fmt: skip
         ax.set_title(subject.capitalize())
         ax.set_xlabel("Effect (national SD units), 95% CI", fontsize=8)
-    axes[0].set_yticks(range(len(names)), names, parse_math=False)
+    axes[0].set_yticks(range(len(names)), [name_label(n) for n in names], parse_math=False)
     axes[0].set_ylim(len(names) - 0.5, -0.5)  # first name on top
-    for tick in axes[0].get_yticklabels():
-        tick.set_fontweight("bold" if tick.get_text() == highlight else "normal")
+    for name, tick in zip(names, axes[0].get_yticklabels(), strict=True):
+        tick.set_fontweight("bold" if name == highlight else "normal")
     handles = [  # the series drawn: a pooled-only comparison (school years) has no sectors
         Line2D([], [], color=c, marker=m, linestyle="", label=name)
         for key, (c, m, name, _) in COMPARED.items()
