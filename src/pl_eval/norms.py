@@ -117,8 +117,8 @@ class Norms:
         season tables' values exactly; between and beyond them see the module docstring."""
         knots = np.array([DEFAULT_WEEKS[season] for season in SEASONS])
         grid = self._season_grid()
-        # -1 for a value that is no subject (a cast to the subjects' categorical would say the
-        # same, but pandas deprecates casting values outside the categories)
+        # -1 where a value is not a subject (as a cast to a categorical of the subjects would
+        # code it; pandas deprecates casting values outside the categories)
         subjects = pd.Index(list(SUBJECTS.values()))
         s = subjects.get_indexer(pd.Series(np.asarray(subject) if np.ndim(subject) else subject))
         g = pd.to_numeric(pd.Series(grade), errors="coerce").astype("Float64")
