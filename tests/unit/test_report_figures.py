@@ -10,6 +10,8 @@ import io as bytes_io
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from pl_eval.report import figures
 
@@ -127,6 +129,18 @@ def test_name_label_wraps_a_long_name_on_two_lines_and_cuts_it_short_after_them(
         "Academy-of-Personalized-Learning-for-\nScience-Technology-Engineering-and-…"
     )
     assert figures.name_label("x" * 90) == "x" * 40 + "\n" + "x" * 39 + "…"
+
+
+@given(st.text(max_size=200))
+@example("\t" * 41)  # tabs expand to eight spaces each
+@example(" " * 60)
+def test_name_label_never_draws_a_line_wider_than_the_width(name):
+    label = figures.name_label(name)
+    if len(name) <= figures.LABEL_WIDTH:
+        assert label == name
+    else:
+        lines = label.split("\n")
+        assert len(lines) <= 2 and all(len(line) <= figures.LABEL_WIDTH for line in lines)
 
 
 @pytest.mark.parametrize("draw", ["forest", "position", "comparison"])
