@@ -92,7 +92,7 @@ def test_forest_plot_lists_a_school_without_estimate_and_a_pooled_row_without_on
     assert "the pooled effect has no estimate: one cluster" in label
     assert "from lowest (-0.05 SD) to highest (0.20 SD)" in label
     assert f"{BAD_MATH}: no estimate: too few students" in label
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "pooled: no estimate" in legend
 
 
@@ -164,6 +164,73 @@ def test_a_long_name_leaves_the_plot_its_width(draw, recwarn):
     left = min(t.get_window_extent().x0 for t in fig.axes[0].get_yticklabels())
     assert left >= 0  # every label on the figure
     assert fig.axes[0].get_position().width > 0.5  # the plot keeps most of the width
+
+
+def _trajectory() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "subject": ["math"] * 4 + ["reading"] * 4,
+            "arm": ["treated", "treated", "comparison", "comparison"] * 2,
+            "season": ["fall", "spring"] * 4,
+            "mean_percentile": [43.1, 46.1, 43.2, 43.7, 43.4, 46.2, 43.5, 44.0],
+            "ci_low": [41.6, 43.8, 42.3, 42.8, 41.9, 44.0, 42.6, 43.2],
+            "ci_high": [44.6, 48.4, 44.0, 44.5, 45.0, 48.4, 44.3, 44.8],
+            "n_students": [300, 300, 600, 600, 300, 300, 600, 600],
+        }
+    ).astype({"mean_percentile": "Float64", "ci_low": "Float64", "ci_high": "Float64"})
+
+
+#: Four schools, the lowest with a wide interval reaching past the pooled line: the lower
+#: right corner, where the forest plot's legend sat, held its interval and the next one's.
+FEW = pd.DataFrame(
+    {
+        "group": ["Alpha", "Beta", "Gamma", "Delta"],
+        "sector": ["charter", "district", "charter", "district"],
+        "estimate": [-0.3, 0.05, 0.15, 0.25],
+        "ci_low": [-0.8, -0.05, 0.05, 0.15],
+        "ci_high": [0.2, 0.15, 0.25, 0.35],
+        "shrunken_estimate": [-0.05, 0.06, 0.13, 0.2],
+        "n_treated": [12, 80, 90, 100],
+        "note": "",
+    }
+).astype({c: "Float64" for c in ("estimate", "ci_low", "ci_high")})
+
+
+@pytest.mark.parametrize("draw", ["forest", "position", "trajectory", "love"])
+def test_a_legend_never_covers_the_data(draw):
+    # Each legend sat in a corner of the axes: over the lowest schools' intervals in a forest
+    # plot of four, over the PL schools' fall interval in the national trajectory plot.
+    if draw == "forest":
+        fig = figures.forest_plot(FEW, _pooled(0.1))
+        expected = ["charter (raw)", "district (raw)", "shrunken (empirical Bayes)", "pooled 0.10"]
+    elif draw == "position":
+        schools = FEW.assign(subject="math", district="D1")
+        fig = figures.position_plot(schools, "Alpha", "D1", pd.Series({"math": 0.1}), True)
+        expected = [  # matplotlib's order: lines, then error bars
+            "this school, shrunken", "all PL students", "other PL schools", "this school (95% CI)"
+        ]  # fmt: skip
+    elif draw == "trajectory":
+        fig = figures.trajectory_plot(_trajectory())
+        expected = ["PL schools", "Matched comparison"]
+    else:
+        table = pd.DataFrame(
+            {
+                "covariate": ["fall_z", "fall_z", "frl_pct", "frl_pct"],
+                "sample": ["all", "matched"] * 2,
+                "smd": [0.14, 0.0, 2.7, 0.0],
+                "abs_smd": [0.14, 0.0, 2.7, 0.0],
+                "note": "",
+            }
+        )
+        fig = figures.love_plot(table)
+        expected = ["|SMD| = 0.1", "Before matching", "After matching"]
+    _drawn(fig)
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    [legend] = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == expected
+    box = legend.get_window_extent()
+    assert not any(box.overlaps(ax.get_window_extent()) for ax in fig.axes)
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y0 >= 0  # on the figure
 
 
 def test_trajectory_with_an_arm_without_students_names_it():

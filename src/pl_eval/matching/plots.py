@@ -29,6 +29,8 @@ BLUE = "#0072B2"
 GREY = "#555555"
 #: What a missing statistic is called on a figure.
 NOT_COMPUTABLE = "not computable"
+#: Inches a figure grows by to hold a one-row legend under its axes (:func:`legend_below`).
+LEGEND_HEIGHT = 0.3
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -48,6 +50,24 @@ def literal_text(draw: Callable[P, R]) -> Callable[P, R]:
             return draw(*args, **kwargs)
 
     return wrapped
+
+
+def legend_below(fig: Figure, handles: list | None = None, fontsize: float = 7) -> None:
+    """A one-row legend under the figure's axes (its constrained layout makes room), where no
+    point or interval can be hidden behind it, as one inside the axes hid a sparse plot's
+    lowest rows. ``handles`` are by default every labelled artist of the figure, each label
+    once, in matplotlib's legend order; nothing is drawn when there are none."""
+    if handles is None:
+        labelled: dict = {}
+        for ax in fig.axes:
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                labelled.setdefault(label, handle)
+        handles = list(labelled.values())
+    if handles:
+        fig.legend(
+            handles=handles, loc="outside lower center", ncol=len(handles), fontsize=fontsize,
+            frameon=False,
+        )  # fmt: skip
 
 
 @literal_text
@@ -80,7 +100,7 @@ def love_plot(balance: Balance, threshold: float | None = None) -> Figure:
         return empty_plot("Covariate balance", f"Balance not computable: {why}.")
     wide = table.pivot(index="covariate", columns="sample", values="abs_smd").reindex(names)
     y = np.arange(len(names))
-    fig = Figure(figsize=(6.5, 1.6 + 0.32 * len(names)), layout="constrained")
+    fig = Figure(figsize=(6.5, 1.6 + LEGEND_HEIGHT + 0.32 * len(names)), layout="constrained")
     ax = fig.subplots()
     ax.axvline(0, color="0.8", linewidth=0.8)
     ax.axvline(threshold, color=GREY, linestyle="--", linewidth=1, label=f"|SMD| = {threshold:g}")
@@ -107,7 +127,7 @@ def love_plot(balance: Balance, threshold: float | None = None) -> Figure:
     ax.set_xlim(left=0)
     ax.set_xlabel("Absolute standardised mean difference (binary: difference in proportions)")
     ax.set_title("Covariate balance")
-    ax.legend(loc="lower right", frameon=False)
+    legend_below(fig, fontsize=9)
     over = balance.imbalanced()
     fig.set_label(
         f"Love plot of {len(names)} covariates: the largest absolute standardised mean "

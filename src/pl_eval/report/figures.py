@@ -21,7 +21,7 @@ import pandas as pd
 
 from pl_eval import matching
 from pl_eval.matching.balance import Balance
-from pl_eval.matching.plots import empty_plot, literal_text
+from pl_eval.matching.plots import LEGEND_HEIGHT, empty_plot, legend_below, literal_text
 from pl_eval.report.findings import FEW_SCHOOLS, few_schools
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0)
     names = data["group"].astype(str).map(name_label)
     labels = names + " (n = " + data["n_treated"].astype("Int64").astype(str) + ")"
     row_height = 0.3 if names.str.contains("\n").any() else 0.2
-    fig = Figure(figsize=(7.5, 1.8 + row_height * len(data)), layout="constrained")
+    fig = Figure(figsize=(7.5, 1.8 + LEGEND_HEIGHT + row_height * len(data)), layout="constrained")
     ax = fig.subplots()
     ax.axvline(0, color="0.75", linewidth=0.8)
     if has_pooled:
@@ -187,7 +187,7 @@ def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0)
         ),
         Line2D([], [], color=GREY, linestyle="--", label=pooled_text),
     ]
-    ax.legend(handles=handles, loc="lower right", fontsize=7, frameon=True)
+    legend_below(fig, handles)
     shown = data[known]
     above = int((shown["ci_low"] > 0).sum())
     below = int((shown["ci_high"] < 0).sum())
@@ -301,7 +301,7 @@ def trajectory_plot(
     subjects = sorted(set(trajectory["subject"]))
     if not subjects:
         return empty_plot("Trajectory", "No fall-to-spring trajectory: no matched students.")
-    fig = Figure(figsize=(7.5, 3.2), layout="constrained")
+    fig = Figure(figsize=(7.5, 3.2 + LEGEND_HEIGHT), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(subjects), sharey=True))
     seasons = {"fall": 0, "spring": 1}
     parts = []
@@ -352,8 +352,7 @@ def trajectory_plot(
         ax.set_xlim(-0.3, 1.6)
         ax.set_title(subject.capitalize())
     axes[0].set_ylabel("Mean national percentile (95% CI)")
-    if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend(loc="lower left", fontsize=7, frameon=False)
+    legend_below(fig)
     fig.set_label("Mean national percentile, fall to spring: " + "; ".join(parts) + ".")
     return fig
 
@@ -456,7 +455,7 @@ def comparison_plot(
                 label="other specifications (open)",
             ),
         ]  # fmt: skip
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=7)
+    legend_below(fig, handles)
     fig.set_label(_comparison_alt(rows, label, noun, highlight, subjects, len(names)))
     return fig
 
@@ -506,7 +505,7 @@ def position_plot(
     most = max(int((schools["subject"] == s).sum()) for s in subjects)
     wrapped = name_others and schools["group"].astype(str).map(name_label).str.contains("\n").any()
     height = 2.2 + (0.24 if wrapped else 0.16 if name_others else 0.04) * most
-    fig = Figure(figsize=(7.5, min(height, 6.0)), layout="constrained")
+    fig = Figure(figsize=(7.5, min(height, 6.0) + LEGEND_HEIGHT), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(subjects)))
     parts = []
     for ax, subject in zip(axes, subjects, strict=True):
@@ -561,7 +560,7 @@ def position_plot(
             ax.set_yticks([])
         ax.set_title(subject.capitalize())
         ax.set_xlabel("Effect (SD of national scores)")
-    axes[0].legend(loc="lower right", fontsize=6, frameon=False)
+    legend_below(fig, fontsize=6)
     fig.set_label(
         "Each PL school's estimate with its 95% interval, sorted, "
         + ("schools named" if name_others else "other schools not named")
