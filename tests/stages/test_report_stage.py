@@ -314,6 +314,62 @@ def test_every_figure_has_alt_text_and_files(report):
     )
 
 
+def _large_study(d: Path, n: int = 62) -> dict:
+    """The hand-made cohort's inputs with ``n`` PL schools of 40 students in place of its
+    four, from -0.3 to 0.5 SD, and the pooled counts that add up to them."""
+    inputs = _write_inputs(d)
+    est = _estimates()
+    effect = np.linspace(-0.3, 0.5, n)
+    names = [f"School {i:02d}" for i in range(n)]
+    schools = est[est["scope"] == "school"].iloc[[0] * n].assign(
+        group=names, district="D1", estimate=effect, ci_low=effect - 0.2,
+        ci_high=effect + 0.2, shrunken_estimate=effect / 2, n_treated=40, n_comparison=80,
+    )  # fmt: skip
+    others = est[est["scope"] != "school"]
+    pooled = others["scope"].str.startswith("pooled")
+    others = others.assign(
+        n_treated=others["n_treated"].where(~pooled, 40 * n),
+        n_comparison=others["n_comparison"].where(~pooled, 80 * n),
+    )
+    io.write_parquet(_scales(pd.concat([others, schools], ignore_index=True)), inputs["estimates"])
+    sectors = ["charter", "district"] * (n // 2)
+    io.write_parquet(
+        pd.DataFrame({"district_name": "D1", "school_name": names, "sector": sectors}),
+        inputs["schools"],
+    )
+    return inputs
+
+
+def test_a_large_study_s_forest_plot_prints_in_parts_of_readable_size(tmp_path):
+    # One forest plot of 62 schools was 14.5 in tall: the PDF printed it 195 mm tall and its
+    # 6.5 pt school labels at 3.4 pt. Now two parts of 31 schools, each on the report's pages.
+    out = _run(_large_study(tmp_path / "in"), tmp_path / "out", pdf=tmp_path / "out/report.pdf")
+    names = {p.name for p in (out / "figures").iterdir() if p.name.startswith("forest")}
+    assert names == {f"forest_math_{k}.{ext}" for k in (1, 2) for ext in ("png", "svg")}
+    alts = [a for a in _Page.of(out / "report.html").alts if a.startswith("Forest plot")]
+    assert [a.split(" PL schools")[0] for a in alts] == [
+        "Forest plot (part 1 of 2: rows 1–31 of 62) of 31",
+        "Forest plot (part 2 of 2: rows 32–62 of 62) of 31",
+    ]
+    from pypdf import PdfReader
+
+    printed = []  # each part: its print size in points per inch of figure
+    for page in PdfReader(out / "report.pdf").pages:
+        if "school effects, part" not in " ".join(page.extract_text().split()):
+            continue
+        images = page["/Resources"]["/XObject"]
+
+        def drawn(op, args, cm, tm, images=images):
+            if op == b"Do":  # an image is the unit square under the current matrix
+                pixels = images[args[0]].get_object()["/Height"]
+                printed.append(cm[3] / (pixels / 110))  # the report draws figures at 110 dpi
+
+        page.extract_text(visitor_operand_before=drawn)
+    assert len(printed) == 2
+    # 6.5 pt labels print at least 5.5 pt: 72 points an inch would be full size
+    assert all(6.5 * scale / 72 >= 5.5 for scale in printed), printed
+
+
 def test_csv_tables_neutralise_formulas(report):
     schools = pd.read_csv(report / "tables/schools.csv")
     assert "'=SUM(A1)" in set(schools["school"])

@@ -84,7 +84,7 @@ def _schools(names=("Alpha", MARKUP, BAD_MATH)) -> pd.DataFrame:
 
 
 def test_forest_plot_lists_a_school_without_estimate_and_a_pooled_row_without_one():
-    fig = figures.forest_plot(_schools(), _pooled(None, "one cluster"), n_suppressed=2)
+    [fig] = figures.forest_plots(_schools(), _pooled(None, "one cluster"), n_suppressed=2)
     texts = _drawn(fig)
     assert "no estimate: too few students for a school estimate (8 < 10)" in texts
     assert f"{BAD_MATH} (n = 12)" in texts  # listed last, drawn as written
@@ -97,13 +97,72 @@ def test_forest_plot_lists_a_school_without_estimate_and_a_pooled_row_without_on
 
 
 def test_forest_plot_without_schools_says_why():
-    fig = figures.forest_plot(_schools().iloc[:0], _pooled(), n_suppressed=3)
+    [fig] = figures.forest_plots(_schools().iloc[:0], _pooled(), n_suppressed=3)
     assert fig.get_label() == "No school effects for math: 3 schools not shown: too few students."
     _drawn(fig)
 
 
+def _study(n: int, long_name: bool = False) -> pd.DataFrame:
+    """``n`` schools: the first without an estimate, the others from -0.5 to 0.6 SD (lowest
+    first) with intervals of ±0.1; with ``long_name``, one name takes two lines."""
+    names = [f"School {i:03d}" for i in range(n)]
+    if long_name:
+        names[n // 2] = "Thurgood Marshall Academy Public Charter High School"
+    estimate = np.r_[np.nan, np.linspace(-0.5, 0.6, n - 1)]
+    return pd.DataFrame(
+        {
+            "group": names,
+            "sector": ["charter", "district"] * (n // 2) + ["charter"] * (n % 2),
+            "estimate": estimate,
+            "ci_low": estimate - 0.1,
+            "ci_high": estimate + 0.1,
+            "shrunken_estimate": estimate / 2,
+            "n_treated": 30,
+            "note": ["too few students for a school estimate (8 < 10)"] + [""] * (n - 1),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("n", "long_name", "sizes"),
+    [
+        (40, False, [40]),  # the demo's and the national cohort's 40 PL schools: one plot
+        (41, False, [21, 20]),
+        (62, False, [31, 31]),  # RAND 2015's 62 schools
+        (100, False, [34, 33, 33]),
+        (26, True, [26]),  # rows of 0.3 in: 26 fill a plot
+        (27, True, [14, 13]),
+    ],
+)
+def test_a_large_study_is_drawn_in_parts_that_print_readably(n, long_name, sizes):
+    # One plot of 62 schools was 14.5 in tall: printed at most 195 mm tall, its school labels
+    # shrank from 6.5 pt to 3.4 pt (100 schools: 2.3 pt)
+    study = _study(n, long_name)
+    parts = figures.forest_plots(study, _pooled(0.05))
+    ticks = [[t.get_text() for t in fig.axes[0].get_yticklabels()][::-1] for fig in parts]
+    assert [len(rows) for rows in ticks] == sizes
+    # read top down, the parts are the whole plot: the school without an estimate, then the
+    # highest estimate down to the lowest, every school once
+    top_down = [figures.name_label(name) + " (n = 30)" for name in study["group"][::-1]]
+    assert sum(ticks, []) == [top_down[-1], *top_down[:-1]]
+    for k, fig in enumerate(parts, 1):
+        assert fig.get_size_inches()[1] <= 1.8 + figures.LEGEND_HEIGHT + figures.FOREST_HEIGHT
+        assert len(fig.legends) == 1
+        first = sum(sizes[: k - 1]) + 1
+        where = f" (part {k} of {len(parts)}: rows {first}–{first + sizes[k - 1] - 1} of {n})"
+        where = where if len(parts) > 1 else ""
+        assert fig.axes[0].get_title() == f"School effects, math{where}"
+        assert fig.get_label().startswith(f"Forest plot{where} of {sizes[k - 1]} PL schools'")
+    # one x axis: every part's limits hold every school's interval
+    limits = {fig.axes[0].get_xlim() for fig in parts}
+    assert len(limits) == 1
+    [(low, high)] = limits
+    assert low < study["ci_low"].min() and high > study["ci_high"].max()
+    assert "no estimate: too few students" in parts[0].get_label()
+
+
 def test_school_names_are_drawn_literally_never_as_mathtext():
-    fig = figures.forest_plot(_schools(), _pooled())
+    [fig] = figures.forest_plots(_schools(), _pooled())
     texts = _drawn(fig)  # BAD_MATH would raise ValueError in mathtext
     assert f"{MARKUP} (n = 25)" in texts
     labels = [t for t in fig.axes[0].get_yticklabels() if "$" in t.get_text()]
@@ -149,7 +208,7 @@ def test_a_long_name_leaves_the_plot_its_width(draw, recwarn):
     # gave up ("axes sizes collapsed to zero") and the label ran off the figure's left side.
     schools = _schools(names=("Alpha", LONG, "Gamma"))
     if draw == "forest":
-        fig = figures.forest_plot(schools, _pooled())
+        [fig] = figures.forest_plots(schools, _pooled())
     elif draw == "position":
         schools = schools.assign(subject="math", district="D1")
         fig = figures.position_plot(schools, "Alpha", "D1", pd.Series({"math": 0.1}), True)
@@ -201,7 +260,7 @@ def test_a_legend_never_covers_the_data(draw):
     # Each legend sat in a corner of the axes: over the lowest schools' intervals in a forest
     # plot of four, over the PL schools' fall interval in the national trajectory plot.
     if draw == "forest":
-        fig = figures.forest_plot(FEW, _pooled(0.1))
+        [fig] = figures.forest_plots(FEW, _pooled(0.1))
         expected = ["charter (raw)", "district (raw)", "shrunken (empirical Bayes)", "pooled 0.10"]
     elif draw == "position":
         schools = FEW.assign(subject="math", district="D1")
@@ -290,7 +349,7 @@ def test_figures_never_warn_on_missing_numbers(draw, recwarn):
     if draw == "breakout":
         fig = figures.breakout_plot(_breakouts(), _pooled(None))
     elif draw == "forest":
-        fig = figures.forest_plot(_schools(), _pooled(None))
+        [fig] = figures.forest_plots(_schools(), _pooled(None))
     else:
         fig = figures.comparison_plot(
             _breakouts().assign(analysis="main", scope="pooled"), "analysis", "specification"

@@ -101,33 +101,77 @@ def _known(rows: pd.DataFrame, column: str = "estimate") -> pd.Series:
     return pd.to_numeric(rows[column], errors="coerce").notna()
 
 
+#: Inches of school rows one forest plot holds: 40 schools at 0.2 in a row, or 26 when a name
+#: takes two lines (0.3 in). A plot is 2.1 in taller than its rows and the PDF prints a figure
+#: at most 195 mm tall, so a plot this full prints its 6.5 pt school labels at 4.9 pt; one plot
+#: of RAND 2015's 62 schools printed them at 3.4 pt, of 100 schools at 2.3 pt. A larger study
+#: is drawn in parts of equal size, none fuller than this.
+FOREST_HEIGHT = 8.0
+
+
 @literal_text
-def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0) -> Figure:
+def forest_plots(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0) -> list[Figure]:
     """School effects sorted by estimate with 95% CIs, shrunken estimates and the pooled line.
 
     ``schools`` holds one subject's shown school rows with a ``sector`` column; suppressed
     schools are left out by the caller and counted in ``n_suppressed``. A school without an
-    estimate is listed last with its note; a pooled effect without one draws no line.
+    estimate is listed last (at the top) with its note; a pooled effect without one draws no
+    line. One figure up to FOREST_HEIGHT of rows; beyond, the same plot cut into parts of
+    equal size, from its top down, that share one x axis and row height.
     """
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-
     subject = pooled["subject"]
-    hidden = f"{n_suppressed} schools not shown: too few students" if n_suppressed else ""
     if schools.empty:
-        why = hidden or "no PL school has an estimate"
-        return empty_plot(f"School effects, {subject}", f"No school effects for {subject}: {why}.")
+        why = (
+            f"{n_suppressed} schools not shown: too few students"
+            if n_suppressed
+            else "no PL school has an estimate"
+        )
+        return [
+            empty_plot(f"School effects, {subject}", f"No school effects for {subject}: {why}.")
+        ]
     schools = _floats(schools)
     data = schools.assign(_known=_known(schools)).sort_values(
         ["_known", "estimate", "group"], ascending=[False, True, True]
     )
     data = data.reset_index(drop=True)
+    data["_name"] = data["group"].astype(str).map(name_label)
+    n = len(data)
+    row_height = 0.3 if data["_name"].str.contains("\n").any() else 0.2
+    # each part's rows as data indices, the plot's top part first (the plot's last rows)
+    parts = np.array_split(np.arange(n)[::-1], -(-n // int(FOREST_HEIGHT / row_height)))
+    figs = [
+        _forest_part(
+            data.iloc[rows[::-1]].reset_index(drop=True),
+            pooled,
+            n_suppressed,
+            row_height,
+            f"part {k} of {len(parts)}: rows {n - rows[0]}–{n - rows[-1]} of {n}"
+            if len(parts) > 1
+            else "",
+        )
+        for k, rows in enumerate(parts, 1)
+    ]
+    if len(figs) > 1:
+        limits = np.array([fig.axes[0].get_xlim() for fig in figs])
+        for fig in figs:
+            fig.axes[0].set_xlim(limits[:, 0].min(), limits[:, 1].max())
+    return figs
+
+
+def _forest_part(
+    data: pd.DataFrame, pooled: pd.Series, n_suppressed: int, row_height: float, where: str
+) -> Figure:
+    """One figure of ``forest_plots``: the sorted rows ``data`` (with ``_known`` and their
+    label's ``_name``), each ``row_height`` in tall; ``where`` says which part of the plot
+    they are ("" for all of it)."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    subject = pooled["subject"]
     known = data["_known"].to_numpy()
     has_pooled = pd.notna(pooled["estimate"])
     y = np.arange(len(data))
-    names = data["group"].astype(str).map(name_label)
-    labels = names + " (n = " + data["n_treated"].astype("Int64").astype(str) + ")"
-    row_height = 0.3 if names.str.contains("\n").any() else 0.2
+    labels = data["_name"] + " (n = " + data["n_treated"].astype("Int64").astype(str) + ")"
     fig = Figure(figsize=(7.5, 1.8 + LEGEND_HEIGHT + row_height * len(data)), layout="constrained")
     ax = fig.subplots()
     ax.axvline(0, color="0.75", linewidth=0.8)
@@ -165,11 +209,12 @@ def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0)
     ax.set_yticks(y, labels, fontsize=6.5)
     if n_suppressed:
         ax.annotate(
-            hidden, (0.01, 0.99), xycoords="axes fraction", va="top", fontsize=7, color=GREY,
+            f"{n_suppressed} schools not shown: too few students",
+            (0.01, 0.99), xycoords="axes fraction", va="top", fontsize=7, color=GREY,
         )  # fmt: skip
     ax.set_ylim(-1, len(data))
     ax.set_xlabel("Effect on spring score (national SD units), 95% CI")
-    ax.set_title(f"School effects, {subject}")
+    ax.set_title(f"School effects, {subject}" + (f" ({where})" if where else ""))
     pooled_text = f"pooled {pooled['estimate']:.2f}" if has_pooled else "pooled: no estimate"
     handles = [
         Line2D([], [], color=c, marker=m, linestyle="", label=f"{s} (raw)")
@@ -204,7 +249,9 @@ def forest_plot(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0)
         else f"the pooled effect has {no_estimate(pooled)}"
     )
     fig.set_label(
-        f"Forest plot of {len(data)} PL schools' {subject} effects {sorted_text}; {pooled_alt}. "
+        "Forest plot"
+        + (f" ({where})" if where else "")
+        + f" of {len(data)} PL schools' {subject} effects {sorted_text}; {pooled_alt}. "
         f"{above} intervals lie above zero and {below} below. Charter schools are orange "
         "circles, district schools blue squares; open markers are shrunken estimates."
         + "".join(f" {r.group}: {no_estimate(r)}." for r in data[~known].itertuples())

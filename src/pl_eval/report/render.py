@@ -190,10 +190,15 @@ def build_report(
     found = findings(headline.table.assign(scope="pooled"), tests, counts, min_n)
 
     figs: dict[str, Figure] = {}
+    forest: dict[str, list[str]] = {}  # each subject's forest plot figures: one, or its parts
     for s in subjects:
         rows = shown[shown["subject"] == s]
         n_hidden = int((schools.hidden & (schools.table["subject"] == s)).sum())
-        figs[f"forest_{s}"] = figures.forest_plot(rows, pooled_row[s], n_hidden)
+        parts = figures.forest_plots(rows, pooled_row[s], n_hidden)
+        forest[s] = [f"forest_{s}"] if len(parts) == 1 else [
+            f"forest_{s}_{k}" for k in range(1, len(parts) + 1)
+        ]  # fmt: skip
+        figs |= dict(zip(forest[s], parts, strict=True))
         figs[f"breakouts_{s}"] = figures.breakout_plot(
             shown_breakouts[shown_breakouts["subject"] == s], pooled_row[s]
         )
@@ -314,6 +319,7 @@ def build_report(
         "growth": norms_growth,
         "years": years,
         "figures": {name: (_png_data_uri(fig), fig.get_label()) for name, fig in figs.items()},
+        "forest": forest,
         "config": _flatten(inputs.config),
         "method": method_text(inputs.config),
         "provenance": inputs.provenance,
