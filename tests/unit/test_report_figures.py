@@ -202,6 +202,41 @@ def test_name_label_never_draws_a_line_wider_than_the_width(name):
         assert len(lines) <= 2 and all(len(line) <= figures.LABEL_WIDTH for line in lines)
 
 
+@pytest.mark.parametrize(
+    ("n", "long_name", "size"),
+    [
+        (40, False, 6.0),
+        # 55 rows on the page's 5.3 in of axes: 6.5 pt a row, names of 1.2 lines at 5.4 pt
+        (56, False, 5.4),
+        (62, False, None),  # names under 5 pt: the others go unnamed
+        (24, True, 6.0),
+        (28, True, 5.6),  # 27 rows of 13.4 pt, for names of two lines
+        (40, True, None),
+    ],
+)
+def test_named_schools_never_run_into_each_other_on_a_school_page(n, long_name, size):
+    # With report.school_pages.name_others, 62 schools' 6 pt names overlapped on the page's
+    # 6 in figure (each row had 5.7 pt): unreadable
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    schools = _study(n, long_name).assign(subject="math", district="D1")
+    fig = figures.position_plot(schools, "School 010", "D1", pd.Series({"math": 0.1}), True)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    labels = [t for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    boxes = sorted((t.get_window_extent(canvas.get_renderer()) for t in labels), key=lambda b: b.y0)
+    assert all(below.y1 <= above.y0 for below, above in zip(boxes, boxes[1:], strict=False))
+    if size is None:
+        assert [t.get_text() for t in labels] == ["School 010"]
+        note = f"The other schools are not named in the figure: {n - 2} are too many"
+        assert fig.get_suptitle().startswith(note) and note in fig.get_label()
+        assert "School 011 -" in fig.get_label()  # the alt text names them all
+    else:
+        assert len(labels) == n - 1  # every school with an estimate
+        assert [t.get_fontsize() for t in labels] == [pytest.approx(size, abs=0.1)] * (n - 1)
+        assert "not named" not in fig.get_label() and fig.get_suptitle() == ""
+
+
 @pytest.mark.parametrize("draw", ["forest", "position", "comparison"])
 def test_a_long_name_leaves_the_plot_its_width(draw, recwarn):
     # Written out on one line, the name pushed constrained layout past the figure's edge: it

@@ -535,6 +535,15 @@ def _comparison_alt(
     )
 
 
+#: The type size a position plot names the other schools in, and the smallest it shrinks to
+#: where their rows crowd: its height is capped at 6 in, to fit the school's one page, so
+#: each row gets less room the more schools there are.
+NAME_SIZE, SMALLEST_NAME_SIZE = 6.0, 5.0
+#: A name's height per line as a share of its type size, with a little air between rows
+#: (DejaVu Sans draws a 6 pt label 6.5 pt high).
+LINE_HEIGHT = 1.2
+
+
 @literal_text
 def position_plot(
     schools: pd.DataFrame, school: str, district: str, pooled: pd.Series, name_others: bool
@@ -542,7 +551,9 @@ def position_plot(
     """Where one PL school's estimate sits among the PL schools' estimates the report shows:
     per subject, every school's estimate (sorted) with its 95% CI, this school's drawn larger
     with its shrunken estimate (a diamond), the pooled effect as a dashed line. The other
-    schools are named only with ``name_others``; the alt text never names them otherwise."""
+    schools are named only with ``name_others``; the alt text never names them otherwise.
+    Names that crowd their rows shrink, and under SMALLEST_NAME_SIZE the figure names this
+    school alone and says why (the alt text still names them all)."""
     from matplotlib.figure import Figure
 
     schools = _floats(schools)
@@ -555,12 +566,15 @@ def position_plot(
     fig = Figure(figsize=(7.5, min(height, 6.0) + LEGEND_HEIGHT), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(subjects)))
     parts = []
+    own = []  # (axes, row, label) of this school, where it has an estimate
+    n_others = 0  # the most other schools an axes shows
     for ax, subject in zip(axes, subjects, strict=True):
         rows = schools[(schools["subject"] == subject) & _known(schools)]
         rows = rows.sort_values(["estimate", "group", "district"]).reset_index(drop=True)
         mine = (rows["group"] == school) & (rows["district"] == district)
         y = np.arange(len(rows))
         others = rows[~mine]
+        n_others = max(n_others, len(others))
         ax.errorbar(
             others["estimate"], y[~mine], xerr=[others["estimate"] - others["ci_low"],
             others["ci_high"] - others["estimate"]], fmt="o", color=GREY, markersize=3,
@@ -570,6 +584,7 @@ def position_plot(
         if mine.any():
             me = rows[mine].iloc[0]
             at = y[mine][0]
+            own.append((ax, at, name_label(str(me["group"]))))
             ax.errorbar(
                 [me["estimate"]], [at], xerr=[[me["estimate"] - me["ci_low"]],
                 [me["ci_high"] - me["estimate"]]], fmt=marker, color=colour, markersize=8,
@@ -595,7 +610,7 @@ def position_plot(
                        label="all PL students")  # fmt: skip
         ax.axvline(0, color="black", linewidth=0.8)
         if name_others:
-            ax.set_yticks(y, rows["group"].astype(str).map(name_label), fontsize=6)
+            ax.set_yticks(y, rows["group"].astype(str).map(name_label), fontsize=NAME_SIZE)
             parts[-1] += (
                 " ("
                 + ", ".join(
@@ -608,11 +623,40 @@ def position_plot(
         ax.set_title(subject.capitalize())
         ax.set_xlabel("Effect (SD of national scores)")
     legend_below(fig, fontsize=6)
+    crowded = ""
+    if name_others and height > 6.0:  # capped: do the names still fit their rows?
+        size = _name_size(fig, lines=2 if wrapped else 1)
+        if size is None:
+            for ax in axes:
+                ax.set_yticks([])
+            for ax, at, label in own:
+                ax.set_yticks([at], [label], fontsize=NAME_SIZE)
+            crowded = (
+                f" The other schools are not named in the figure: {n_others} are too many to "
+                "name legibly on one page (the report's school table lists them)."
+            )
+            fig.suptitle(crowded.strip(), fontsize=6, color=GREY)
+        elif size < NAME_SIZE:
+            for ax in axes:
+                ax.tick_params(axis="y", labelsize=size)
     fig.set_label(
         "Each PL school's estimate with its 95% interval, sorted, "
         + ("schools named" if name_others else "other schools not named")
         + "; "
         + "; ".join(parts)
         + "."
+        + crowded
     )
     return fig
+
+
+def _name_size(fig: Figure, lines: int) -> float | None:
+    """The type size, at most NAME_SIZE, at which names of ``lines`` lines fit the rows of
+    every axes of ``fig`` once laid out; None when that is under SMALLEST_NAME_SIZE."""
+    fig.draw_without_rendering()  # constrained layout places the axes
+    row = min(  # points
+        ax.get_position().height * fig.get_size_inches()[1] * 72 / abs(np.diff(ax.get_ylim())[0])
+        for ax in fig.axes
+    )
+    size = min(NAME_SIZE, row / (LINE_HEIGHT * lines))
+    return size if size >= SMALLEST_NAME_SIZE else None
