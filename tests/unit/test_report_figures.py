@@ -300,8 +300,8 @@ def test_a_legend_never_covers_the_data(draw):
     elif draw == "position":
         schools = FEW.assign(subject="math", district="D1")
         fig = figures.position_plot(schools, "Alpha", "D1", pd.Series({"math": 0.1}), True)
-        expected = [  # matplotlib's order: lines, then error bars
-            "this school, shrunken", "all PL students", "other PL schools", "this school (95% CI)"
+        expected = [  # this school first (matplotlib's order put it last)
+            "this school (95% CI)", "this school, shrunken", "all PL students", "other PL schools"
         ]  # fmt: skip
     elif draw == "trajectory":
         fig = figures.trajectory_plot(_trajectory())

@@ -11,7 +11,7 @@ figures are built with mathtext and TeX off (:func:`literal_text`), so "$x$" sta
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import numpy as np
@@ -52,17 +52,23 @@ def literal_text(draw: Callable[P, R]) -> Callable[P, R]:
     return wrapped
 
 
-def legend_below(fig: Figure, handles: list | None = None, fontsize: float = 7) -> None:
+def legend_below(
+    fig: Figure, handles: list | None = None, fontsize: float = 7, first: Sequence[str] = ()
+) -> None:
     """A one-row legend under the figure's axes (its constrained layout makes room), where no
     point or interval can be hidden behind it, as one inside the axes hid a sparse plot's
     lowest rows. ``handles`` are by default every labelled artist of the figure, each label
-    once, in matplotlib's legend order; nothing is drawn when there are none."""
+    once: those labelled as in ``first`` first, in its order, then the others in matplotlib's
+    legend order; nothing is drawn when there are none."""
     if handles is None:
         labelled: dict = {}
         for ax in fig.axes:
             for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
                 labelled.setdefault(label, handle)
-        handles = list(labelled.values())
+        rank = {label: k for k, label in enumerate(first)}
+        handles = [
+            labelled[label] for label in sorted(labelled, key=lambda x: rank.get(x, len(rank)))
+        ]
     if handles:
         fig.legend(
             handles=handles, loc="outside lower center", ncol=len(handles), fontsize=fontsize,

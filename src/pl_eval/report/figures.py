@@ -622,7 +622,7 @@ def position_plot(
             ax.set_yticks([])
         ax.set_title(subject.capitalize())
         ax.set_xlabel("Effect (SD of national scores)")
-    legend_below(fig, fontsize=6)
+    legend_below(fig, fontsize=6, first=["this school (95% CI)", "this school, shrunken"])
     crowded = ""
     if name_others and height > 6.0:  # capped: do the names still fit their rows?
         size = _name_size(fig, lines=2 if wrapped else 1)
