@@ -560,8 +560,9 @@ def position_plot(
     subjects = sorted(set(schools["subject"]))
     if not subjects:
         return empty_plot("Among the PL schools", "No school estimates shown.")
+    schools["_name"] = schools["group"].astype(str).map(name_label)
     most = max(int((schools["subject"] == s).sum()) for s in subjects)
-    wrapped = name_others and schools["group"].astype(str).map(name_label).str.contains("\n").any()
+    wrapped = name_others and schools["_name"].str.contains("\n").any()
     height = 2.2 + (0.24 if wrapped else 0.16 if name_others else 0.04) * most
     fig = Figure(figsize=(7.5, min(height, 6.0) + LEGEND_HEIGHT), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(subjects)))
@@ -584,7 +585,7 @@ def position_plot(
         if mine.any():
             me = rows[mine].iloc[0]
             at = y[mine][0]
-            own.append((ax, at, name_label(str(me["group"]))))
+            own.append((ax, at, me["_name"]))
             ax.errorbar(
                 [me["estimate"]], [at], xerr=[[me["estimate"] - me["ci_low"]],
                 [me["ci_high"] - me["estimate"]]], fmt=marker, color=colour, markersize=8,
@@ -610,7 +611,7 @@ def position_plot(
                        label="all PL students")  # fmt: skip
         ax.axvline(0, color="black", linewidth=0.8)
         if name_others:
-            ax.set_yticks(y, rows["group"].astype(str).map(name_label), fontsize=NAME_SIZE)
+            ax.set_yticks(y, rows["_name"], fontsize=NAME_SIZE)
             parts[-1] += (
                 " ("
                 + ", ".join(
