@@ -10,7 +10,7 @@ import io as bytes_io
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pl_eval.report import figures
@@ -200,6 +200,24 @@ def test_name_label_never_draws_a_line_wider_than_the_width(name):
     else:
         lines = label.split("\n")
         assert len(lines) <= 2 and all(len(line) <= figures.LABEL_WIDTH for line in lines)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 130), unknown=st.integers(0, 130), long_name=st.booleans())
+def test_the_parts_of_any_forest_plot_are_the_whole_plot_cut_evenly(n, unknown, long_name):
+    study = _study(n, long_name)
+    study.loc[: unknown - 1, ["estimate", "ci_low", "ci_high", "shrunken_estimate"]] = np.nan
+    parts = figures.forest_plots(study, _pooled(None))
+    sizes = [len(fig.axes[0].get_yticks()) for fig in parts]
+    most = 26 if long_name else 40
+    assert len(parts) == -(-n // most) and max(sizes) <= most and max(sizes) - min(sizes) <= 1
+    # top down: the schools without an estimate (last by name first), then the highest
+    # estimate down to the lowest
+    known = study["estimate"].notna()
+    order = [*sorted(study[~known]["group"], reverse=True),
+             *study[known].sort_values("estimate")["group"][::-1]]  # fmt: skip
+    drawn = [t.get_text() for fig in parts for t in fig.axes[0].get_yticklabels()[::-1]]
+    assert drawn == [figures.name_label(name) + " (n = 30)" for name in order]
 
 
 @pytest.mark.parametrize(
