@@ -195,9 +195,9 @@ def build_report(
         rows = shown[shown["subject"] == s]
         n_hidden = int((schools.hidden & (schools.table["subject"] == s)).sum())
         parts = figures.forest_plots(rows, pooled_row[s], n_hidden)
-        forest[s] = [f"forest_{s}"] if len(parts) == 1 else [
-            f"forest_{s}_{k}" for k in range(1, len(parts) + 1)
-        ]  # fmt: skip
+        forest[s] = [
+            f"forest_{s}" + (f"_{k}" if len(parts) > 1 else "") for k in range(1, len(parts) + 1)
+        ]
         figs |= dict(zip(forest[s], parts, strict=True))
         figs[f"breakouts_{s}"] = figures.breakout_plot(
             shown_breakouts[shown_breakouts["subject"] == s], pooled_row[s]
