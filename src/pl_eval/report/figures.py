@@ -121,11 +121,7 @@ def forest_plots(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0
     """
     subject = pooled["subject"]
     if schools.empty:
-        why = (
-            f"{n_suppressed} schools not shown: too few students"
-            if n_suppressed
-            else "no PL school has an estimate"
-        )
+        why = _not_shown(n_suppressed) if n_suppressed else "no PL school has an estimate"
         return [
             empty_plot(f"School effects, {subject}", f"No school effects for {subject}: {why}.")
         ]
@@ -156,6 +152,11 @@ def forest_plots(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0
         for fig in figs:
             fig.axes[0].set_xlim(limits[:, 0].min(), limits[:, 1].max())
     return figs
+
+
+def _not_shown(n_suppressed: int) -> str:
+    """What a forest plot says of the schools it leaves out (suppressed)."""
+    return f"{n_suppressed} schools not shown: too few students"
 
 
 def _forest_part(
@@ -209,7 +210,7 @@ def _forest_part(
     ax.set_yticks(y, labels, fontsize=6.5)
     if n_suppressed:
         ax.annotate(
-            f"{n_suppressed} schools not shown: too few students",
+            _not_shown(n_suppressed),
             (0.01, 0.99), xycoords="axes fraction", va="top", fontsize=7, color=GREY,
         )  # fmt: skip
     ax.set_ylim(-1, len(data))
