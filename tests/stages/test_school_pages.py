@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import attacker
+import numpy as np
 import pandas as pd
 import pytest
 import test_report_disclosure as cohort
@@ -44,8 +45,8 @@ def _school_trajectory(estimates: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _inputs(folder: Path) -> dict:
-    inputs = cohort.write_inputs(folder, variants=False, schools=SCHOOLS)
+def _inputs(folder: Path, schools=SCHOOLS) -> dict:
+    inputs = cohort.write_inputs(folder, variants=False, schools=schools)
     est = io.read_parquet(inputs["estimates"])
     est.loc[est["scope"] == "school", "shrunken_estimate"] = 0.15
     io.write_parquet(est, inputs["estimates"])
@@ -235,6 +236,42 @@ def test_other_schools_are_not_named_unless_configured(shown):
         assert ("Pine District" in labels) == name_others
         assert "Tiny Charter" not in alt + " ".join(labels)  # hidden: not among them
         assert "above 0 of the 3 other PL schools shown" in alt  # all at 0.20
+
+
+def _text(page: Path) -> str:
+    return " ".join("".join(_Page.of(page).text).split())
+
+
+def test_a_page_ranks_its_school_among_the_others_in_a_sentence(tmp_path):
+    inputs = _inputs(tmp_path / "inputs")
+    est = io.read_parquet(inputs["estimates"])
+    planted = {"Elm Charter": 0.30, "Pine District": 0.10, "Ash District": -0.10, HOSTILE: 0.25}
+    at = est["scope"].eq("school") & est["group"].isin(planted)
+    values = est.loc[at, "group"].map(planted)
+    est.loc[at, ["estimate", "ci_low", "ci_high"]] = np.c_[values, values - 0.1, values + 0.1]
+    io.write_parquet(est, inputs["estimates"])
+    out = _render(inputs, tmp_path / "out")
+    # the four shown schools (Tiny and Oak Charter are suppressed): each is above those below it
+    for school, above in (("Elm Charter", 3), ("Pine District", 1), ("Ash District", 0)):
+        assert (
+            f"Math: its estimate is above those of {above} of the 3 other PL schools the report "
+            "shows. Ranks move with a year's luck more than estimates do."
+        ) in _text(_page(out, school))
+
+
+def test_a_lone_pl_school_is_not_ranked_against_no_others(tmp_path):
+    inputs = _inputs(tmp_path / "inputs", schools=[("Elm Charter", "charter", 2014, 50, 100)])
+    out = _render(inputs, tmp_path / "out")
+    page = _page(out, "Elm Charter")
+    text, alts = _text(page), " ".join(_Page.of(page).alts)
+    assert "Effect in SD of national scores" in text  # its results are shown
+    assert "Ranks move" not in text and "of the 0" not in text + alts
+    assert "is the only PL school estimate shown" in alts
+    # the page's position plot has no legend entry for other schools, since there are none
+    table = pd.read_csv(out / "tables/schools.csv").rename(columns={"school": "group"})
+    fig = figures.position_plot(table, "Elm Charter", "D1", pd.Series({"math": 0.1}), False)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["this school (95% CI)", "this school, shrunken", "all PL students"]
 
 
 def test_the_attacker_reading_report_and_pages_recovers_nothing(shown, truth):

@@ -577,11 +577,12 @@ def position_plot(
         y = np.arange(len(rows))
         others = rows[~mine]
         n_others = max(n_others, len(others))
-        ax.errorbar(
-            others["estimate"], y[~mine], xerr=[others["estimate"] - others["ci_low"],
-            others["ci_high"] - others["estimate"]], fmt="o", color=GREY, markersize=3,
-            elinewidth=0.6, alpha=0.8, label="other PL schools",
-        )  # fmt: skip
+        if len(others):  # no legend entry for schools that are not there
+            ax.errorbar(
+                others["estimate"], y[~mine], xerr=[others["estimate"] - others["ci_low"],
+                others["ci_high"] - others["estimate"]], fmt="o", color=GREY, markersize=3,
+                elinewidth=0.6, alpha=0.8, label="other PL schools",
+            )  # fmt: skip
         colour, marker = STYLE["treated"]
         if mine.any():
             me = rows[mine].iloc[0]
@@ -600,10 +601,14 @@ def position_plot(
             lower = int((others["estimate"] < me["estimate"]).sum())
             shrunk = me["shrunken_estimate"]
             shrunk = f", shrunken {shrunk:.2f}" if np.isfinite(shrunk) else ""
+            rank = (
+                f"is above {lower} of the {len(others)} other PL schools shown"
+                if len(others)
+                else "is the only PL school estimate shown"
+            )
             parts.append(
                 f"{subject}: this school's estimate {me['estimate']:.2f} SD (95% CI "
-                f"{me['ci_low']:.2f} to {me['ci_high']:.2f}{shrunk}) is above {lower} of the "
-                f"{len(others)} other PL schools shown"
+                f"{me['ci_low']:.2f} to {me['ci_high']:.2f}{shrunk}) {rank}"
             )
         else:
             parts.append(f"{subject}: no estimate of this school shown")
@@ -613,13 +618,9 @@ def position_plot(
         ax.axvline(0, color="black", linewidth=0.8)
         if name_others:
             ax.set_yticks(y, rows["_name"], fontsize=NAME_SIZE)
-            parts[-1] += (
-                " ("
-                + ", ".join(
-                    f"{g} {e:.2f}" for g, e in zip(others["group"], others["estimate"], strict=True)
-                )
-                + ")"
-            )
+            if len(others):
+                named = zip(others["group"], others["estimate"], strict=True)
+                parts[-1] += " (" + ", ".join(f"{g} {e:.2f}" for g, e in named) + ")"
         else:
             ax.set_yticks([])
         ax.set_title(subject.capitalize())

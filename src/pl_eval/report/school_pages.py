@@ -223,10 +223,10 @@ def draw_page(
 
 def _rank(shown: pd.DataFrame, school: str, district: str) -> tuple[int, int] | None:
     """How many of the other shown schools' estimates this school's is above, of how many
-    (None without an estimate of its own)."""
+    (None without an estimate of its own, or without another to rank it among)."""
     known = shown[shown["estimate"].notna()]
     mine = (known["group"] == school) & (known["district"] == district)
-    if not mine.any():
+    if not mine.any() or mine.all():
         return None
     others = known.loc[~mine, "estimate"].astype("float64")
     return int((others < float(known.loc[mine, "estimate"].iloc[0])).sum()), len(others)
