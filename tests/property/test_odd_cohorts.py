@@ -24,6 +24,7 @@ import pytest
 from cohort_strategies import CohortSpec, Expected, SchoolSpec, cohort_specs, write_cohort
 from hypothesis import event, example, given, note
 from hypothesis import strategies as st
+from report_text import unfilled
 from snakemake.utils import validate as snakemake_validate
 
 from pl_eval import io, stages
@@ -462,9 +463,11 @@ def check_robustness(out: Path) -> None:
 
 
 def check_report(out: Path) -> None:
-    """The page, its tables and figures and the suppression log are all written."""
+    """The page, its tables and figures and the suppression log are all written, and no
+    missing number reaches the page as "nan" or "<NA>"."""
     html = (out / "report" / "report.html").read_text(encoding="utf-8")
     assert html.rstrip().endswith("</html>")
+    assert unfilled(out / "report" / "report.html") == []
     assert any((out / "report" / "tables").glob("*.csv"))
     assert any((out / "report" / "figures").glob("*.png"))
     assert (out / "report" / "suppression_log.csv").is_file()

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import test_report_disclosure as cohort
 from pdf_layout import overflowing
+from report_text import unfilled, words
 
 from pl_eval import io, stages
 from pl_eval.norms import percentile_points
@@ -257,6 +258,26 @@ def test_a_page_ranks_its_school_among_the_others_in_a_sentence(tmp_path):
             f"Math: its estimate is above those of {above} of the 3 other PL schools the report "
             "shows. Ranks move with a year's luck more than estimates do."
         ) in _text(_page(out, school))
+
+
+def test_an_estimate_without_an_interval_reads_so_on_its_page_and_in_the_report(tmp_path):
+    inputs = _inputs(tmp_path / "inputs")
+    est = io.read_parquet(inputs["estimates"])
+    pine = est["group"].eq("Pine District")  # e.g. too few comparison schools for an SE
+    est.loc[pine, ["ci_low", "ci_high", "percentile_ci_low", "percentile_ci_high"]] = np.nan
+    io.write_parquet(est, inputs["estimates"])
+    out = _render(inputs, tmp_path / "out")
+    page = _page(out, "Pine District")
+    cells = {k: v[0] for k, v in _Page.of(page).effects.items()}
+    assert cells["estimate"] == "0.20 (no interval)"
+    assert cells["points"] == f"{percentile_points(0.2):.1f} (no interval)"
+    assert "Math: no interval could be computed." in _text(page)
+    # the report's school table: a dash for the interval, not "— to —"
+    # (students, comparison students, estimate, interval, shrunken, its interval, MDE)
+    assert "Pine District D1 district 60 120 0.20 — 0.15 — 0.14" in words(out / "report.html")
+    for shown_page in (out / "report.html", *(out / "schools").iterdir()):
+        assert unfilled(shown_page) == [], shown_page.name
+        assert "— to —" not in words(shown_page), shown_page.name
 
 
 def test_a_lone_pl_school_is_not_ranked_against_no_others(tmp_path):

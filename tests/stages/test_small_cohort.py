@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from report_text import unfilled
 
 from pl_eval import stages
 from pl_eval.config import analysis_section
@@ -165,6 +166,9 @@ def test_the_run_ends_in_a_report_that_says_what_could_not_be_estimated(run):
     assert f"{MARKUP} Valley USD charter 11" in text
     html = (run / "report/report.html").read_text()
     assert "A$x^2$ &lt;b&gt;&amp;&#34;Academy&#34;" in html and "<b>" not in html
+    # one PL school per sector: sector estimates without an interval, said in words
+    assert "charter schools \u22120.2 points (no interval); district schools 9.2 points" in text
+    assert unfilled(run / "report/report.html") == []
     schools = pd.read_csv(run / "report/tables/schools.csv")
     assert set(schools["school"]) == {MARKUP, "'" + FORMULA}
     for name in ("forest_math", "breakouts_reading", "forest_reading", "love_reading"):

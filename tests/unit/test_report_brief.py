@@ -96,6 +96,19 @@ def test_a_sector_difference_resting_on_few_schools_is_never_a_finding():
     assert not none.significant and "not statistically distinguishable (p = 0.400)" in none.text
 
 
+def test_a_sector_estimate_without_an_interval_says_so_instead_of_printing_nan():
+    # one PL school in each sector: an estimate, but no school-clustered interval
+    sectors = pd.DataFrame(
+        [{"group": "charter", **row(-0.005, np.nan, np.nan, n_schools=1)},
+         {"group": "district", **row(0.09, np.nan, np.nan, n_schools=1)}]
+    )  # fmt: skip
+    found = brief.sector_text("math", sectors, pd.Series({"p_value": np.nan, "note": ""}))
+    assert found.text == (
+        "In math, charter schools \u22120.2 points (no interval); district schools 3.6 points "
+        "(no interval); whether they differed could not be tested."
+    )
+
+
 def test_schools_differ_only_when_some_are_above_and_some_below_after_correction():
     both = {"math": {"n": 40, "positive": 5, "negative": 2, "positive_bh": 3, "negative_bh": 1}}
     one = {"math": {"n": 40, "positive": 5, "negative": 2, "positive_bh": 3, "negative_bh": 0}}

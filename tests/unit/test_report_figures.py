@@ -255,6 +255,18 @@ def test_named_schools_never_run_into_each_other_on_a_school_page(n, long_name, 
         assert "not named" not in fig.get_label() and fig.get_suptitle() == ""
 
 
+def test_a_school_page_position_without_an_interval_or_other_schools_says_so():
+    # an estimate without an interval (too few comparison schools), the only one shown
+    alone = _schools().iloc[:1].assign(subject="math", district="D1", ci_low=None, ci_high=None)
+    fig = figures.position_plot(alone, "Alpha", "D1", pd.Series({"math": 0.1}), True)
+    assert fig.get_label().endswith(
+        "math: this school's estimate 0.20 SD (no interval, shrunken 0.15) is the only PL "
+        "school estimate shown."
+    )
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["this school (95% CI)", "this school, shrunken", "all PL students"]
+
+
 @pytest.mark.parametrize("draw", ["forest", "position", "comparison"])
 def test_a_long_name_leaves_the_plot_its_width(draw, recwarn):
     # Written out on one line, the name pushed constrained layout past the figure's edge: it

@@ -161,12 +161,14 @@ def sector_text(subject: str, sectors: pd.DataFrame, test: pd.Series | None) -> 
         row = rows.iloc[0]
         if pd.isna(row.get("n_treated")) or pd.isna(row.get("estimate")):
             parts.append(f"{group} schools: not shown")
+            continue
+        kind = verdict(row)
+        points = f"{group} schools {points_text(percentile_points(row['estimate']))} points"
+        if kind == "no interval":  # e.g. one PL school in the sector: no clustered SE
+            parts.append(f"{points} (no interval)")
         else:
-            few = ", few PL schools" if verdict(row) == "few schools" else ""
-            parts.append(
-                f"{group} schools {points_text(percentile_points(row['estimate']))} points "
-                f"({interval_text(row)}{few})"
-            )
+            few = ", few PL schools" if kind == "few schools" else ""
+            parts.append(f"{points} ({interval_text(row)}{few})")
     shown = "; ".join(parts) if parts else "no sector estimates shown"
     if test is None or pd.isna(test.get("p_value")):
         return Finding(f"In {subject}, {shown}; whether they differed could not be tested.", False)

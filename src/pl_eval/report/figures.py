@@ -606,9 +606,13 @@ def position_plot(
                 if len(others)
                 else "is the only PL school estimate shown"
             )
+            ci = (
+                f"95% CI {me['ci_low']:.2f} to {me['ci_high']:.2f}"
+                if np.isfinite(me["ci_low"]) and np.isfinite(me["ci_high"])
+                else "no interval"
+            )
             parts.append(
-                f"{subject}: this school's estimate {me['estimate']:.2f} SD (95% CI "
-                f"{me['ci_low']:.2f} to {me['ci_high']:.2f}{shrunk}) {rank}"
+                f"{subject}: this school's estimate {me['estimate']:.2f} SD ({ci}{shrunk}) {rank}"
             )
         else:
             parts.append(f"{subject}: no estimate of this school shown")

@@ -546,6 +546,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = number
+    env.filters["interval"] = interval
     env.filters["count"] = count
     env.filters["identifier"] = identifier
     env.tests["missing"] = is_missing
@@ -569,6 +570,14 @@ def number(value, digits: int = 2, missing: str = "—") -> str:
         return missing
     text = f"{float(value):.{digits}f}"
     return text.replace("-", "\u2212")
+
+
+def interval(low, high, digits: int = 2, missing: str = "—") -> str:
+    """An interval as "low to high" (:func:`number`); ``missing`` when either end is (no
+    interval computed, or suppressed), not "— to —"."""
+    if is_missing(low) or is_missing(high):
+        return missing
+    return f"{number(low, digits)} to {number(high, digits)}"
 
 
 def count(value) -> str:

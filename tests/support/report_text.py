@@ -1,0 +1,46 @@
+"""What a reader of a report page sees in words: its text and its images' alt texts, to check
+that no placeholder of a missing number ("nan", "<NA>", "inf") reaches the page."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+#: A missing or infinite number printed as it is, where words or a dash belong.
+UNFILLED = re.compile(r"\b(?:nan|NaN|NAN|inf|Inf)\b|<NA>|\bNaT\b")
+
+
+class _Words(HTMLParser):
+    """The text outside style and script elements, and every alt, title and aria-label."""
+
+    def __init__(self):
+        super().__init__()
+        self.words: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("style", "script"):
+            self._hidden += 1
+        self.words += [v for k, v in attrs if k in ("alt", "title", "aria-label") and v]
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "script"):
+            self._hidden -= 1
+
+    def handle_data(self, data):
+        if not self._hidden:
+            self.words.append(data)
+
+
+def words(page: Path) -> str:
+    """A page's text and alt texts, whitespace collapsed."""
+    parser = _Words()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return " ".join(" ".join(parser.words).split())
+
+
+def unfilled(page: Path) -> list[str]:
+    """Each placeholder of a missing number on ``page``, with the words around it."""
+    text = words(page)
+    return [text[max(0, m.start() - 60) : m.end() + 60] for m in UNFILLED.finditer(text)]
