@@ -14,8 +14,10 @@ Profiles (tests/property/conftest.py): ``default`` in ``make test``, ``bench`` i
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections import Counter
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -230,7 +232,7 @@ def check_cohort(spec: CohortSpec, expected: Expected, config: dict, raw: Path, 
         (runner.match, lambda: check_match(out)),
         (runner.estimate, lambda: check_estimates(out)),
         (runner.robustness, lambda: check_robustness(out)),
-        (runner.report, lambda: check_report(out)),
+        (runner.report, lambda: check_report(spec, out)),
     ):
         try:
             stage()
@@ -290,6 +292,7 @@ class Stages:
                 breakout_tests=self.at(f"breakout_tests_{s}.parquet"),
                 trajectory=self.at(f"trajectory_{s}.parquet"),
                 settings=analysis_section(self.config, "main", "estimate"),
+                school_trajectory=self.at(f"school_trajectory_{s}.parquet"),
             )
         stages.combine_estimates(
             subject_estimates=[self.at(f"estimates_{s}.parquet") for s in SUBJECTS],
@@ -300,6 +303,10 @@ class Stages:
             breakout_tests=self.at("breakout_tests.csv"),
             trajectory=self.at("trajectory.csv"),
             summary=self.at("estimate_summary.txt"),
+            subject_school_trajectories=[
+                self.at(f"school_trajectory_{s}.parquet") for s in SUBJECTS
+            ],
+            school_trajectory=self.at("school_trajectory.parquet"),
         )
 
     def robustness(self) -> None:
@@ -317,7 +324,8 @@ class Stages:
         )
 
     def report(self) -> None:
-        """The HTML report, its figures and tables; the PDF (WeasyPrint, seconds) is left out."""
+        """The HTML report, its figures and tables and the school pages; the PDFs (WeasyPrint,
+        seconds) are left out."""
         stages.report(
             estimates=self.at("estimates.parquet"),
             breakout_tests=self.at("breakout_tests.csv"),
@@ -335,6 +343,8 @@ class Stages:
             suppression_log=self.at("report/suppression_log.csv"),
             settings=self.config["report"],
             **{name: self.at(f"{name}.csv") for name in ROBUSTNESS_TABLES},
+            school_trajectory=self.at("school_trajectory.parquet"),
+            school_pages=self.at("report/schools"),
         )
 
 
@@ -462,12 +472,21 @@ def check_robustness(out: Path) -> None:
     assert conf.loc[with_se, "mde"].notna().all() and conf.loc[~with_se, "mde"].isna().all()
 
 
-def check_report(out: Path) -> None:
-    """The page, its tables and figures and the suppression log are all written, and no
-    missing number reaches the page as "nan" or "<NA>"."""
-    html = (out / "report" / "report.html").read_text(encoding="utf-8")
-    assert html.rstrip().endswith("</html>")
-    assert unfilled(out / "report" / "report.html") == []
+def check_report(spec: CohortSpec, out: Path) -> None:
+    """The page, its tables and figures, the suppression log and a page for each school of the
+    report's school table, PL schools only, are all written, and no missing number reaches a
+    page as "nan"."""
+    pages = [out / "report" / "report.html", *sorted((out / "report" / "schools").iterdir())]
+    paged = set()
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert html.rstrip().endswith("</html>"), page.name
+        assert unfilled(page) == [], page.name
+        paged |= {unescape(name) for name in re.findall(r'data-school="([^"]*)"', html)}
+    assert paged <= {school.name for school in spec.schools if school.years_pl}
+    table = pd.read_csv(out / "report" / "tables" / "schools.csv", keep_default_na=False)
+    neutralised = table["school"].str.startswith("'")  # a spreadsheet formula, made text
+    assert set(table["school"].mask(neutralised, table["school"].str[1:])) <= paged
     assert any((out / "report" / "tables").glob("*.csv"))
     assert any((out / "report" / "figures").glob("*.png"))
     assert (out / "report" / "suppression_log.csv").is_file()
