@@ -93,6 +93,23 @@ def test_sentences_say_what_the_numbers_allow():
     assert "they do not show that no such confounder exists" in r.limitations[0]
 
 
+def test_a_rate_without_comparison_students_is_left_out_not_printed_as_na():
+    # no comparison student tested in the fall (a cohort of PL schools only): the attrition
+    # stage writes the comparison rate as a missing Float64, which formats as "<NA>"
+    none = _attrition().assign(
+        n_comparison=0,
+        n_comparison_lost=0,
+        comparison_rate=pd.NA,
+        wwc_attrition="not computable",
+        note="no comparison students",
+    )
+    none = none.astype({"comparison_rate": "Float64"})  # fmt: skip
+    r = robustness(None, none, None, None, min_n=10)
+    assert r.attrition_text == ["Math: not computable (no comparison students)."]
+    assert "(rates suppressed or not computable)" in r.limitations[0]
+    assert "NA" not in " ".join(r.limitations)
+
+
 def test_no_difference_at_baseline_is_said_as_such():
     same = _baseline().assign(n_lost=40, smd=[-0.41, -0.004])
     assert robustness(None, _attrition(), same, None).attrition_text[2] == (

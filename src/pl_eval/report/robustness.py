@@ -304,7 +304,7 @@ def _limitations(
         parts = [
             f"{r.subject} {_pct(r.treated_rate)} of PL and {_pct(r.comparison_rate)} of "
             "comparison students"
-            for r in shown.itertuples() if pd.notna(r.treated_rate)
+            for r in shown.itertuples() if pd.notna(r.treated_rate) and pd.notna(r.comparison_rate)
         ]  # fmt: skip
         bounds = []
         if lee is not None:
