@@ -182,6 +182,11 @@ REGRESSIONS |= {
         _cohort(_school("PL A", 1, 20), _school("PL B", 2, 20), *COMPARISON, missing_term_rate=0.4),
         RUN,
     ),
+    # PL schools only: PL students lost, no comparison students' rate (printed as "<NA>%")
+    "PL students lost, no comparison school": (
+        _cohort(_school("PL A", 1, 30), _school("PL B", 2, 30), missing_term_rate=0.4),
+        RUN,
+    ),
 }
 
 
