@@ -280,6 +280,28 @@ def test_an_estimate_without_an_interval_reads_so_on_its_page_and_in_the_report(
         assert "— to —" not in words(shown_page), shown_page.name
 
 
+def test_a_school_that_began_pl_after_the_year_analysed_has_a_page_saying_so(tmp_path):
+    # schools.csv lists next year's adopter: the panel counts its students as not yet PL
+    inputs = _inputs(tmp_path / "inputs")
+    frame = io.read_parquet(inputs["schools"])
+    later = {"district_name": "D1", "school_name": "Birch Charter", "sector": "charter",
+             "pl_start_year": 2016}  # fmt: skip
+    io.write_parquet(pd.concat([frame, pd.DataFrame([later])]), inputs["schools"])
+    config = inputs["config"]
+    config.write_text(config.read_text() + "school_years:\n  cohort: 2014-2015\n")
+    out = _render(inputs | {"cohort": "cohort"}, tmp_path / "out")
+    assert (
+        "No results: this school began personalized learning in 2016-2017, after the school "
+        "year analysed (2014-2015), so its students were in neither the PL nor the comparison "
+        "group."
+    ) in _text(_page(out, "Birch Charter"))
+    assert "none of its students were in the math analysis" not in _text(
+        _page(out, "Birch Charter")
+    )
+    # a school of the year analysed keeps its results
+    assert "began personalized learning" not in _text(_page(out, "Elm Charter"))
+
+
 def test_a_lone_pl_school_is_not_ranked_against_no_others(tmp_path):
     inputs = _inputs(tmp_path / "inputs", schools=[("Elm Charter", "charter", 2014, 50, 100)])
     out = _render(inputs, tmp_path / "out")

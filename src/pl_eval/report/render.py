@@ -254,6 +254,7 @@ def build_report(
             est, inputs.schools, schools, pages_path,
             headline.table.set_index("subject")["estimate"],
             subjects=subjects, min_n=min_n, name_others=name_others, links=pages,
+            school_year=inputs.school_year,
         )  # fmt: skip
     front = brief.build_brief(
         headline.table,

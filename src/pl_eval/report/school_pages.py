@@ -31,6 +31,8 @@ from pl_eval.norms import percentile_points
 from pl_eval.report import figures
 from pl_eval.report.disclosure import PRIMARY_REASON
 from pl_eval.report.suppression import Suppressed
+from pl_eval.years import fall_year
+from pl_eval.years import school_year as year_from_fall
 
 #: Names Windows reserves for devices, whatever the extension: never a file's stem.
 RESERVED = {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(10)}
@@ -128,11 +130,13 @@ def plan_school_pages(
     min_n: int,
     name_others: bool,
     links: SchoolLinks,
+    school_year: str | None = None,
 ) -> list[PagePlan]:
     """Every PL school's page, to be drawn, from the report's suppressed school table
     (``schools``, with its hidden rows and log) and school trajectories (``trajectory``);
     ``pooled`` is the shown pooled estimate per subject; ``links`` say where the report is
-    from the pages."""
+    from the pages. A school the frame gives a PL start after ``school_year`` (the year
+    analysed, when known) has a page saying so: its students were in neither group."""
     table = schools.table.assign(hidden=schools.hidden)
     table = table.assign(
         shrunken_percentile_points=percentile_points(
@@ -149,6 +153,7 @@ def plan_school_pages(
     shown_in = {s: shown[shown["subject"] == s] for s in subjects}
     n_shown = {s: int(shown_in[s]["estimate"].notna().sum()) for s in subjects}
     names = slugs(pl_schools(estimates, frame))
+    later = _later_starts(frame, school_year)
     plans = []
     for (school, district), stem in names.items():
         blocks = []
@@ -185,12 +190,29 @@ def plan_school_pages(
             "blocks": blocks,
             "min_n": min_n,
             "name_others": name_others,
+            "school_year": school_year,
+            "later_start": later.get((school, district)),
             "n_shown": dict(n_shown),
         }
         plans.append(
             PagePlan(stem, school, district, context, path_rows, position, pooled, name_others)
         )
     return plans
+
+
+def _later_starts(frame: pd.DataFrame, school_year: str | None) -> dict[tuple[str, str], str]:
+    """The school year each school of the frame that began PL after ``school_year`` began it,
+    by (school, district): the panel counts its students as not yet PL, in neither group."""
+    if school_year is None or "pl_start_year" not in frame:
+        return {}
+    start = pd.to_numeric(frame["pl_start_year"], errors="coerce")
+    later = frame[start > fall_year(school_year)]
+    return {
+        (school, district): year_from_fall(int(year))
+        for school, district, year in zip(
+            later["school_name"], later["district_name"], start[later.index], strict=True
+        )
+    }
 
 
 def _positions(table: pd.DataFrame, key: list[str]) -> dict[tuple, list[int]]:
