@@ -26,7 +26,7 @@ import pytest
 from cohort_strategies import CohortSpec, Expected, SchoolSpec, cohort_specs, write_cohort
 from hypothesis import event, example, given, note
 from hypothesis import strategies as st
-from report_text import unfilled
+from report_text import miscounted, unfilled
 from snakemake.utils import validate as snakemake_validate
 
 from pl_eval import io, stages
@@ -486,7 +486,7 @@ def check_report(spec: CohortSpec, out: Path) -> None:
     for page in pages:
         html = page.read_text(encoding="utf-8")
         assert html.rstrip().endswith("</html>"), page.name
-        assert unfilled(page) == [], page.name
+        assert unfilled(page) == [] and miscounted(page) == [], page.name
         paged |= {unescape(name) for name in re.findall(r'data-school="([^"]*)"', html)}
     assert paged <= {school.name for school in spec.schools if school.years_pl}
     table = pd.read_csv(out / "report" / "tables" / "schools.csv", keep_default_na=False)

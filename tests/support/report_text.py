@@ -1,5 +1,6 @@
 """What a reader of a report page sees in words: its text and its images' alt texts, to check
-that no placeholder of a missing number ("nan", "<NA>", "inf") reaches the page."""
+that no placeholder of a missing number ("nan", "<NA>", "inf") reaches the page, and that one
+school is never "1 schools"."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 #: A missing or infinite number printed as it is, where words or a dash belong.
 UNFILLED = re.compile(r"\b(?:nan|NaN|NAN|inf|Inf)\b|<NA>|\bNaT\b")
+#: One of something counted as many ("1 PL schools", "of the 1 other PL schools").
+MISCOUNTED = re.compile(r"(?<![\d.,])\b1 (?:other )?(?:PL |comparison )?(?:schools|students)\b")
 
 
 class _Words(HTMLParser):
@@ -42,5 +45,13 @@ def words(page: Path) -> str:
 
 def unfilled(page: Path) -> list[str]:
     """Each placeholder of a missing number on ``page``, with the words around it."""
-    text = words(page)
-    return [text[max(0, m.start() - 60) : m.end() + 60] for m in UNFILLED.finditer(text)]
+    return _around(words(page), UNFILLED)
+
+
+def miscounted(page: Path) -> list[str]:
+    """Each count of one written in the plural on ``page``, with the words around it."""
+    return _around(words(page), MISCOUNTED)
+
+
+def _around(text: str, pattern: re.Pattern) -> list[str]:
+    return [text[max(0, m.start() - 60) : m.end() + 60] for m in pattern.finditer(text)]

@@ -161,6 +161,14 @@ def test_suppressed_school_counts_are_never_named_in_what_the_study_cannot_tell(
     )
 
 
+def test_one_pl_school_is_one_school_in_what_the_study_cannot_tell():
+    sample = _sample().assign(n_schools=[1, 1, pd.NA])
+    items = dict(brief.cannot_tell(CONFIG, sample, ["math"]))
+    assert items["Whether the results hold for other schools."].startswith(
+        "The 1 PL school (1 charter) was not a random sample"
+    )
+
+
 def test_attrition_and_confounding_come_from_the_suppressed_robustness_tables():
     attrition = pd.DataFrame(
         {"subject": ["math", "reading"], "n_treated": [300, 8], "n_treated_lost": [51, 2],

@@ -100,6 +100,12 @@ def test_forest_plot_without_schools_says_why():
     [fig] = figures.forest_plots(_schools().iloc[:0], _pooled(), n_suppressed=3)
     assert fig.get_label() == "No school effects for math: 3 schools not shown: too few students."
     _drawn(fig)
+    [fig] = figures.forest_plots(_schools(), _pooled(), n_suppressed=1)
+    assert fig.get_label().endswith(" 1 school not shown: too few students.")
+    assert "of 3 PL schools' math effects" in fig.get_label()
+    assert "1 interval lies above zero and 0 below" in fig.get_label()
+    [fig] = figures.forest_plots(_schools().iloc[:1], _pooled())
+    assert "Forest plot of 1 PL school's math effects" in fig.get_label()
 
 
 def _study(n: int, long_name: bool = False) -> pd.DataFrame:

@@ -64,6 +64,14 @@ def test_breakout_and_school_findings():
     text = school_finding("math", 40, counts).text
     assert "Of 40 PL schools" in text and "3 were significantly above and 1" in text
     assert "1 above and 0 below" in text
+    one = {"positive": 1, "negative": 0, "positive_bh": 0, "negative_bh": 0}
+    assert school_finding("math", 2, one).text.startswith(
+        "Of 2 PL schools with their own math estimate, 1 was significantly above and 0 "
+        "significantly below"
+    )
+    assert school_finding("math", 1, one).text.startswith(
+        "Of 1 PL school with its own math estimate, 1 was significantly above"
+    )
 
 
 def test_three_to_five_findings_per_report():

@@ -374,8 +374,8 @@ def _lee(samples, subject: str, row: pd.Series, retention, config: EstimateConfi
         return found | {"note": "no interval: no school counts"}
     n_schools = int(data.loc[data["treated"], CLUSTER].nunique())
     if n_schools < config.few_schools:
-        return found | {"note": f"no interval: {n_schools} PL schools are too few for a school "
-                        "bootstrap"}  # fmt: skip
+        schools = "1 PL school is" if n_schools == 1 else f"{n_schools} PL schools are"
+        return found | {"note": f"no interval: {schools} too few for a school bootstrap"}
     try:
         low, high, reps = lee_interval(outcome, counts)
     except EstimationError as exc:

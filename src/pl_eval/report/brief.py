@@ -25,7 +25,7 @@ import pandas as pd
 
 from pl_eval.matching.plots import literal_text
 from pl_eval.norms import percentile_points
-from pl_eval.report.findings import FEW_SCHOOLS, Finding, note_of
+from pl_eval.report.findings import FEW_SCHOOLS, Finding, counted, note_of
 from pl_eval.report.methods import method_text
 from pl_eval.windows import Window
 
@@ -338,9 +338,10 @@ def cannot_tell(
         lines.append(
             (
                 "Whether the results hold for other schools.",
-                f"The {n} PL schools"
+                f"The {counted(n, 'PL school')}"
                 + (f" ({sectors})" if sectors else "")
-                + " were not a random sample, and a group of few schools has a wide interval.",
+                + (" was" if n == 1 else " were")
+                + " not a random sample, and a group of few schools has a wide interval.",
             )
         )
     if checks is not None and checks.attrition is not None:

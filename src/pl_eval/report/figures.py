@@ -22,7 +22,7 @@ import pandas as pd
 from pl_eval import matching
 from pl_eval.matching.balance import Balance
 from pl_eval.matching.plots import LEGEND_HEIGHT, empty_plot, legend_below, literal_text
-from pl_eval.report.findings import FEW_SCHOOLS, few_schools
+from pl_eval.report.findings import FEW_SCHOOLS, counted, few_schools
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -156,7 +156,7 @@ def forest_plots(schools: pd.DataFrame, pooled: pd.Series, n_suppressed: int = 0
 
 def _not_shown(n_suppressed: int) -> str:
     """What a forest plot says of the schools it leaves out (suppressed)."""
-    return f"{n_suppressed} schools not shown: too few students"
+    return f"{counted(n_suppressed, 'school')} not shown: too few students"
 
 
 def _forest_part(
@@ -249,14 +249,16 @@ def _forest_part(
         if has_pooled
         else f"the pooled effect has {no_estimate(pooled)}"
     )
+    whose = counted(len(data), "PL school") + ("'s" if len(data) == 1 else "'")
     fig.set_label(
         "Forest plot"
         + (f" ({where})" if where else "")
-        + f" of {len(data)} PL schools' {subject} effects {sorted_text}; {pooled_alt}. "
-        f"{above} intervals lie above zero and {below} below. Charter schools are orange "
+        + f" of {whose} {subject} effects {sorted_text}; {pooled_alt}. "
+        f"{counted(above, 'interval')} {'lies' if above == 1 else 'lie'} above zero and {below} "
+        "below. Charter schools are orange "
         "circles, district schools blue squares; open markers are shrunken estimates."
         + "".join(f" {r.group}: {no_estimate(r)}." for r in data[~known].itertuples())
-        + (f" {n_suppressed} schools are not shown (too few students)." if n_suppressed else "")
+        + (f" {_not_shown(n_suppressed)}." if n_suppressed else "")
     )
     return fig
 
@@ -602,7 +604,7 @@ def position_plot(
             shrunk = me["shrunken_estimate"]
             shrunk = f", shrunken {shrunk:.2f}" if np.isfinite(shrunk) else ""
             rank = (
-                f"is above {lower} of the {len(others)} other PL schools shown"
+                f"is above {lower} of the {counted(len(others), 'other PL school')} shown"
                 if len(others)
                 else "is the only PL school estimate shown"
             )

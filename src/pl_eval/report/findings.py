@@ -41,6 +41,11 @@ class Finding:
     significant: bool
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 PL school", "3 PL schools"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def note_of(row: pd.Series) -> str:
     """An estimate's note ("" when it has none)."""
     note = row.get("note", "")
@@ -96,7 +101,9 @@ def pooled_finding(row: pd.Series, min_n: int = 10) -> Finding:
 
 def _interval(row: pd.Series) -> str:
     """A pooled row's intervals in percentile points and SD, and its PL students and schools."""
-    students = f"{count_text(row['n_treated'])} PL students in {int(row['n_schools'])} schools"
+    students = (
+        f"{count_text(row['n_treated'])} PL students in {counted(int(row['n_schools']), 'school')}"
+    )
     low, high = row["percentile_ci_low"], row["percentile_ci_high"]
     return (
         f"95% CI {_signed(low, 1)} to {_signed(high, 1)} percentile points; "
@@ -183,9 +190,11 @@ def breakout_finding(test: pd.Series, alpha: float = 0.05) -> Finding:
 
 def school_finding(subject: str, n_schools: int, counts: dict[str, int]) -> Finding:
     """How many schools' own estimates were significantly positive or negative."""
+    schools = counted(n_schools, "PL school") + (" with its" if n_schools == 1 else " with their")
+    were = "was" if counts["positive"] == 1 else "were"
     text = (
-        f"Of {n_schools} PL schools with their own {subject} estimate, "
-        f"{counts['positive']} were significantly above and {counts['negative']} significantly "
+        f"Of {schools} own {subject} estimate, "
+        f"{counts['positive']} {were} significantly above and {counts['negative']} significantly "
         f"below their comparison groups at the 5% level; after correcting for testing many "
         f"schools (Benjamini–Hochberg), {counts['positive_bh']} above and "
         f"{counts['negative_bh']} below."
