@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from report_text import unfilled
+from report_text import unfilled, words
 
 from pl_eval import stages
 from pl_eval.config import analysis_section
@@ -169,6 +169,9 @@ def test_the_run_ends_in_a_report_that_says_what_could_not_be_estimated(run):
     # one PL school per sector: sector estimates without an interval, said in words
     assert "charter schools \u22120.2 points (no interval); district schools 9.2 points" in text
     assert unfilled(run / "report/report.html") == []
+    assert "math PL school not yet PL 0 math PL grade without norms 0" in words(
+        run / "report/report.html"
+    )  # the reasons students were left out, PL in capitals
     schools = pd.read_csv(run / "report/tables/schools.csv")
     assert set(schools["school"]) == {MARKUP, "'" + FORMULA}
     for name in ("forest_math", "breakouts_reading", "forest_reading", "love_reading"):

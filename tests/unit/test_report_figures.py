@@ -56,6 +56,7 @@ def test_breakout_group_without_pl_students_shows_its_note_not_a_point():
     assert "2 (few PL schools)" in texts and "district" in texts
     assert "district no estimate: no PL students" in fig.get_label()
     assert "charter 0.12 (0.04 to 0.20)" in fig.get_label()
+    assert "by sector, years of PL: " in fig.get_label()  # PL kept in capitals
     # one point per estimated group: charter, 1 and 2
     points = [line for ax in fig.axes for line in ax.lines if line.get_marker() == "o"]
     assert sum(len(line.get_xdata()) for line in points) == 3
@@ -377,8 +378,8 @@ def test_trajectory_with_an_arm_without_students_names_it():
     ).astype({"mean_percentile": "Float64", "ci_low": "Float64", "ci_high": "Float64"})
     fig = figures.trajectory_plot(trajectory)
     assert "not shown (no students or suppressed): PL schools" in _drawn(fig)
-    assert "reading pl schools: no mean (no students or suppressed)" in fig.get_label()
-    assert "math pl schools from 40.0 to 45.0" in fig.get_label()
+    assert "reading PL schools: no mean (no students or suppressed)" in fig.get_label()
+    assert "math PL schools from 40.0 to 45.0" in fig.get_label()  # PL kept in capitals
 
 
 def test_comparison_plot_leaves_out_rows_without_estimates_and_says_when_none_is_left():

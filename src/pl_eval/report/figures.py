@@ -45,6 +45,13 @@ SCOPE_TITLES = {
 }
 
 
+def mid_sentence(text: str) -> str:
+    """A label to run inside a sentence: its first letter lower-cased, unless its first word
+    is an acronym ("This school" -> "this school"; "PL schools" and "Years of PL" keep PL)."""
+    first = text.split(" ", 1)[0]
+    return text if len(first) > 1 and first.isupper() else text[:1].lower() + text[1:]
+
+
 def no_estimate(row: pd.Series | object) -> str:
     """Why a row has no estimate, as the figures and tables show it: "no estimate: <note>"."""
     note = getattr(row, "note", "")
@@ -328,7 +335,7 @@ def breakout_plot(breakouts: pd.DataFrame, pooled: pd.Series) -> Figure:
     ]
     fig.set_label(
         f"Dot-and-whisker plot of {subject} effects in SD units with 95% intervals by "
-        + ", ".join(SCOPE_TITLES[s].lower() for s in scopes)
+        + ", ".join(mid_sentence(SCOPE_TITLES[s]) for s in scopes)
         + ": "
         + "; ".join(parts)
         + "."
@@ -364,7 +371,9 @@ def trajectory_plot(
             label = labels[0] if arm == "treated" else labels[1]
             if rows.empty:
                 missing.append(label)
-                parts.append(f"{subject} {label.lower()}: no mean (no students or suppressed)")
+                parts.append(
+                    f"{subject} {mid_sentence(label)}: no mean (no students or suppressed)"
+                )
                 continue
             x = rows["season"].map(seasons).to_numpy() + offset
             colour, marker = STYLE[arm]
@@ -390,7 +399,7 @@ def trajectory_plot(
                 color=colour,
             )
             parts.append(
-                f"{subject} {label.lower()} from {rows['mean_percentile'].iloc[0]:.1f} to "
+                f"{subject} {mid_sentence(label)} from {rows['mean_percentile'].iloc[0]:.1f} to "
                 f"{rows['mean_percentile'].iloc[-1]:.1f}"
             )
         if missing:
