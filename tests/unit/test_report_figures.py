@@ -106,7 +106,10 @@ def test_forest_plot_without_schools_says_why():
     assert "of 3 PL schools' math effects" in fig.get_label()
     assert "1 interval lies above zero and 0 below" in fig.get_label()
     [fig] = figures.forest_plots(_schools().iloc[:1], _pooled())
-    assert "Forest plot of 1 PL school's math effects" in fig.get_label()
+    assert fig.get_label().startswith(
+        "Forest plot of 1 PL school's math effect (0.20 SD) with its 95% interval; the pooled "
+        "effect is 0.10 SD. 1 interval lies above zero"
+    )
 
 
 def _study(n: int, long_name: bool = False) -> pd.DataFrame:

@@ -244,7 +244,9 @@ def _forest_part(
     shown = data[known]
     above = int((shown["ci_low"] > 0).sum())
     below = int((shown["ci_high"] < 0).sum())
-    if len(shown):
+    if len(shown) == 1:
+        sorted_text = f"({shown['estimate'].iloc[0]:.2f} SD) with its 95% interval"
+    elif len(shown):
         sorted_text = (
             f"sorted from lowest ({shown['estimate'].min():.2f} SD) to highest "
             f"({shown['estimate'].max():.2f} SD) with 95% intervals"
@@ -257,10 +259,11 @@ def _forest_part(
         else f"the pooled effect has {no_estimate(pooled)}"
     )
     whose = counted(len(data), "PL school") + ("'s" if len(data) == 1 else "'")
+    effects = "effect" if len(data) == 1 else "effects"
     fig.set_label(
         "Forest plot"
         + (f" ({where})" if where else "")
-        + f" of {whose} {subject} effects {sorted_text}; {pooled_alt}. "
+        + f" of {whose} {subject} {effects} {sorted_text}; {pooled_alt}. "
         f"{counted(above, 'interval')} {'lies' if above == 1 else 'lie'} above zero and {below} "
         "below. Charter schools are orange "
         "circles, district schools blue squares; open markers are shrunken estimates."
