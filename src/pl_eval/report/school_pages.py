@@ -206,13 +206,11 @@ def _later_starts(frame: pd.DataFrame, school_year: str | None) -> dict[tuple[st
     if school_year is None or "pl_start_year" not in frame:
         return {}
     start = pd.to_numeric(frame["pl_start_year"], errors="coerce")
-    later = frame[start > fall_year(school_year)]
-    return {
-        (school, district): year_from_fall(int(year))
-        for school, district, year in zip(
-            later["school_name"], later["district_name"], start[later.index], strict=True
-        )
-    }
+    later = (start > fall_year(school_year)).to_numpy(bool)
+    rows = zip(
+        frame["school_name"][later], frame["district_name"][later], start[later], strict=True
+    )
+    return {(school, district): year_from_fall(int(year)) for school, district, year in rows}
 
 
 def _positions(table: pd.DataFrame, key: list[str]) -> dict[tuple, list[int]]:
