@@ -175,6 +175,21 @@ def test_trajectory_is_the_weighted_mean_percentile(result):
     assert treated_spring["ci_low"] < treated_spring["mean_percentile"] < treated_spring["ci_high"]
 
 
+def test_the_summary_of_one_pl_school_says_no_interval_in_words():
+    # one PL school: the pooled estimate has no school-clustered interval, which the summary
+    # (estimate_summary.txt and the job's log) had printed as "95% CI +nan to +nan"
+    data, pairs = matched_sample()
+    keys = data.loc[data["school"] == "PL 0", "student_key"]
+    pairs = pairs[pairs["treated_key"].isin(keys)]
+    one = data[data["student_key"].isin(keys) | data["student_key"].isin(pairs["control_key"])]
+    text = estimate_cohort({"math": (one, pairs)}, EstimateConfig()).summary()
+    assert "  math     +0.2" in text and "(no interval; " in text
+    assert "120 treated, 240 comparison students, 1 PL school);" in text
+    assert "no minimum detectable effect (no standard error)" in text
+    assert "math: 1 school estimated;" in text
+    assert "nan" not in text
+
+
 def test_significant_school_counts_raw_and_bh():
     from pl_eval.estimation.cohort import significant_schools
 

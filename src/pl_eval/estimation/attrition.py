@@ -45,6 +45,7 @@ from pl_eval.estimation.cohort import (
 )
 from pl_eval.estimation.design import prepare_sample
 from pl_eval.estimation.errors import EstimationError
+from pl_eval.wording import counted
 
 ARMS = ("treated", "comparison")
 #: Panel reasons that mean a fall-tested student was lost by the spring.
@@ -374,8 +375,11 @@ def _lee(samples, subject: str, row: pd.Series, retention, config: EstimateConfi
         return found | {"note": "no interval: no school counts"}
     n_schools = int(data.loc[data["treated"], CLUSTER].nunique())
     if n_schools < config.few_schools:
-        schools = "1 PL school is" if n_schools == 1 else f"{n_schools} PL schools are"
-        return found | {"note": f"no interval: {schools} too few for a school bootstrap"}
+        are = "is" if n_schools == 1 else "are"
+        return found | {
+            "note": f"no interval: {counted(n_schools, 'PL school')} {are} too few for a school "
+            "bootstrap"
+        }
     try:
         low, high, reps = lee_interval(outcome, counts)
     except EstimationError as exc:

@@ -37,6 +37,7 @@ from pl_eval.estimation.errors import EstimationError, EstimationWarning
 from pl_eval.estimation.shrinkage import shrink
 from pl_eval.norms import percentile_points
 from pl_eval.progress import track
+from pl_eval.wording import counted
 
 if TYPE_CHECKING:
     from pl_eval.estimation.models import InteractionEstimate
@@ -154,14 +155,19 @@ class CohortEstimates:
         for row in pooled.itertuples():
             counts = (
                 f"{row.n_treated} treated, {row.n_comparison} comparison students, "
-                f"{row.n_schools} PL schools"
+                f"{counted(int(row.n_schools), 'PL school')}"
             )
             if np.isnan(row.estimate):
                 lines.append(f"  {row.subject:<8} no estimate: {row.note} ({counts})")
                 continue
+            inference = (
+                f"95% CI {row.ci_low:+.3f} to {row.ci_high:+.3f}; p = {row.p_value:.3g}; "
+                f"df {row.df:.3g}"
+                if np.isfinite(row.ci_low)
+                else "no interval"
+            )
             lines.append(
-                f"  {row.subject:<8} {row.estimate:+.3f} (95% CI {row.ci_low:+.3f} to "
-                f"{row.ci_high:+.3f}; p = {row.p_value:.3g}; df {row.df:.3g}; "
+                f"  {row.subject:<8} {row.estimate:+.3f} ({inference}; "
                 f"{row.percentile_points:+.1f} percentile points; {counts})"
                 + (f"; {row.note}" if row.note else "")
             )
@@ -170,7 +176,7 @@ class CohortEstimates:
         for subject, rows in schools.groupby("subject", sort=True):
             counts = significant_schools(rows)
             lines.append(
-                f"  {subject}: {int(rows['estimate'].notna().sum())} schools estimated; "
+                f"  {subject}: {counted(int(rows['estimate'].notna().sum()), 'school')} estimated; "
                 f"significantly positive {counts['positive']}, negative {counts['negative']} "
                 f"(p < 0.05); after Benjamini-Hochberg {counts['positive_bh']} and "
                 f"{counts['negative_bh']}"
@@ -184,7 +190,12 @@ def _scales_line(pooled, estimates: pd.DataFrame) -> str:
     text = (
         f"           (percentile points for a student at the comparison group's average, "
         f"spring percentile {pooled.comparison_percentile:.1f}; at the national median "
-        f"{pooled.percentile_points_median:+.1f}); minimum detectable effect {pooled.mde:.3f} SD"
+        f"{pooled.percentile_points_median:+.1f}); "
+        + (
+            f"minimum detectable effect {pooled.mde:.3f} SD"
+            if np.isfinite(pooled.mde)
+            else "no minimum detectable effect (no standard error)"
+        )
     )
     rows = estimates[
         (estimates["scope"] == POOLED_SCHOOLS) & (estimates["subject"] == pooled.subject)

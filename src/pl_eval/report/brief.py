@@ -25,9 +25,10 @@ import pandas as pd
 
 from pl_eval.matching.plots import literal_text
 from pl_eval.norms import percentile_points
-from pl_eval.report.findings import FEW_SCHOOLS, Finding, counted, note_of
+from pl_eval.report.findings import FEW_SCHOOLS, Finding, note_of
 from pl_eval.report.methods import method_text
 from pl_eval.windows import Window
+from pl_eval.wording import counted
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

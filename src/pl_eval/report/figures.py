@@ -22,7 +22,8 @@ import pandas as pd
 from pl_eval import matching
 from pl_eval.matching.balance import Balance
 from pl_eval.matching.plots import LEGEND_HEIGHT, empty_plot, legend_below, literal_text
-from pl_eval.report.findings import FEW_SCHOOLS, counted, few_schools
+from pl_eval.report.findings import FEW_SCHOOLS, few_schools
+from pl_eval.wording import counted
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

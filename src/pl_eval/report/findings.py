@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pl_eval.report.disclosure import count_text
+from pl_eval.wording import counted
 
 SUBJECT_NAMES = {"math": "math", "reading": "reading"}
 #: The start of an estimate's note when it rests on fewer PL schools than estimate.few_schools.
@@ -39,11 +40,6 @@ class Finding:
 
     text: str
     significant: bool
-
-
-def counted(n: int, noun: str) -> str:
-    """``n`` and ``noun``, plural unless ``n`` is 1: "1 PL school", "3 PL schools"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def note_of(row: pd.Series) -> str:

@@ -29,10 +29,11 @@ from pl_eval.estimation.cohort import POOLED_SCHOOLS, significant_schools
 from pl_eval.matching.result import describe_reasons
 from pl_eval.report import brief, compare, disclosure, figures, growth, school_pages
 from pl_eval.report import years as several_years
-from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, counted, few_schools, findings
+from pl_eval.report.findings import FEW_SCHOOLS_CAVEAT, Finding, few_schools, findings
 from pl_eval.report.methods import method_text
 from pl_eval.report.robustness import robustness
 from pl_eval.report.suppression import LOG_COLUMNS, Suppressed, suppress
+from pl_eval.wording import counted
 
 BREAKOUT_SCOPES = ("sector", "years", "grade_band", "baseline_quintile")
 ARMS = ("treated", "comparison")
