@@ -239,10 +239,6 @@ def test_other_schools_are_not_named_unless_configured(shown):
         assert "above 0 of the 3 other PL schools shown" in alt  # all at 0.20
 
 
-def _text(page: Path) -> str:
-    return " ".join("".join(_Page.of(page).text).split())
-
-
 def test_a_page_ranks_its_school_among_the_others_in_a_sentence(tmp_path):
     inputs = _inputs(tmp_path / "inputs")
     est = io.read_parquet(inputs["estimates"])
@@ -257,7 +253,7 @@ def test_a_page_ranks_its_school_among_the_others_in_a_sentence(tmp_path):
         assert (
             f"Math: its estimate is above those of {above} of the 3 other PL schools the report "
             "shows. Ranks move with a year's luck more than estimates do."
-        ) in _text(_page(out, school))
+        ) in words(_page(out, school))
 
 
 def test_an_estimate_without_an_interval_reads_so_on_its_page_and_in_the_report(tmp_path):
@@ -271,7 +267,7 @@ def test_an_estimate_without_an_interval_reads_so_on_its_page_and_in_the_report(
     cells = {k: v[0] for k, v in _Page.of(page).effects.items()}
     assert cells["estimate"] == "0.20 (no interval)"
     assert cells["points"] == f"{percentile_points(0.2):.1f} (no interval)"
-    assert "Math: no interval could be computed." in _text(page)
+    assert "Math: no interval could be computed." in words(page)
     # the report's school table: a dash for the interval, not "— to —"
     # (students, comparison students, estimate, interval, shrunken, its interval, MDE)
     assert "Pine District D1 district 60 120 0.20 — 0.15 — 0.14" in words(out / "report.html")
@@ -294,22 +290,22 @@ def test_a_school_that_began_pl_after_the_year_analysed_has_a_page_saying_so(tmp
         "No results: this school began personalized learning in 2016-2017, after the school "
         "year analysed (2014-2015), so its students were in neither the PL nor the comparison "
         "group."
-    ) in _text(_page(out, "Birch Charter"))
-    assert "none of its students were in the math analysis" not in _text(
+    ) in words(_page(out, "Birch Charter"))
+    assert "none of its students were in the math analysis" not in words(
         _page(out, "Birch Charter")
     )
     # a school of the year analysed keeps its results
-    assert "began personalized learning" not in _text(_page(out, "Elm Charter"))
+    assert "began personalized learning" not in words(_page(out, "Elm Charter"))
 
 
 def test_a_lone_pl_school_is_not_ranked_against_no_others(tmp_path):
     inputs = _inputs(tmp_path / "inputs", schools=[("Elm Charter", "charter", 2014, 50, 100)])
     out = _render(inputs, tmp_path / "out")
     page = _page(out, "Elm Charter")
-    text, alts = _text(page), " ".join(_Page.of(page).alts)
+    text = words(page)  # with the figures' alt texts
     assert "Effect in SD of national scores" in text  # its results are shown
-    assert "Ranks move" not in text and "of the 0" not in text + alts
-    assert "is the only PL school estimate shown" in alts
+    assert "Ranks move" not in text and "of the 0" not in text
+    assert "is the only PL school estimate shown" in text
     # the page's position plot has no legend entry for other schools, since there are none
     table = pd.read_csv(out / "tables/schools.csv").rename(columns={"school": "group"})
     fig = figures.position_plot(table, "Elm Charter", "D1", pd.Series({"math": 0.1}), False)
