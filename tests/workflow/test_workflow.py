@@ -25,6 +25,7 @@ from pdf_layout import (
     sparse_pages,
     split_rows,
 )
+from report_text import miscounted, unfilled
 from scipy.stats import norm
 from small_cohort import small_settings
 from threadpoolctl import threadpool_limits
@@ -663,6 +664,8 @@ def test_demo_has_one_page_per_pl_school_with_the_school_tables_values(demo_run)
         assert cells["shrunken"] == [_shown(e, 2) for e in mine["shrunken_estimate"]]
         others = set(table["school"]) - {school}
         assert not any(other in " ".join(page.text) for other in others)
+        assert unfilled(path) == [] and miscounted(path) == [], path.name
+    assert unfilled(report / "report.html") == [] and miscounted(report / "report.html") == []
 
 
 def _attacker():
