@@ -206,7 +206,7 @@ def _later_starts(frame: pd.DataFrame, school_year: str | None) -> dict[tuple[st
     if school_year is None or "pl_start_year" not in frame:
         return {}
     start = pd.to_numeric(frame["pl_start_year"], errors="coerce")
-    later = (start > fall_year(school_year)).to_numpy(bool)
+    later = (start > fall_year(school_year)).fillna(False).to_numpy(bool)  # Int64, as ingest writes
     rows = zip(
         frame["school_name"][later], frame["district_name"][later], start[later], strict=True
     )
