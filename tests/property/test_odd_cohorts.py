@@ -350,6 +350,7 @@ class Stages:
             **{name: self.at(f"{name}.csv") for name in ROBUSTNESS_TABLES},
             school_trajectory=self.at("school_trajectory.parquet"),
             school_pages=self.at("report/schools"),
+            ingest_summary=self.at("ingest_summary.json"),  # the school year, as the rule reads it
         )
 
 
