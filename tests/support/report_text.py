@@ -36,22 +36,33 @@ class _Words(HTMLParser):
             self.words.append(data)
 
 
-def words(page: Path) -> str:
-    """A page's text and alt texts, whitespace collapsed."""
+def _chunks(page: Path) -> list[str]:
+    """A page's runs of text between tags, and its alt texts, whitespace collapsed."""
     parser = _Words()
     parser.feed(page.read_text(encoding="utf-8"))
-    return " ".join(" ".join(parser.words).split())
+    return [" ".join(chunk.split()) for chunk in parser.words]
+
+
+def words(page: Path) -> str:
+    """A page's text and alt texts, whitespace collapsed."""
+    return " ".join(" ".join(_chunks(page)).split())
 
 
 def unfilled(page: Path) -> list[str]:
     """Each placeholder of a missing number on ``page``, with the words around it."""
-    return _around(words(page), UNFILLED)
+    return _found(page, UNFILLED)
 
 
 def miscounted(page: Path) -> list[str]:
     """Each count of one written in the plural on ``page``, with the words around it."""
-    return _around(words(page), MISCOUNTED)
+    return _found(page, MISCOUNTED)
 
 
-def _around(text: str, pattern: re.Pattern) -> list[str]:
-    return [text[max(0, m.start() - 60) : m.end() + 60] for m in pattern.finditer(text)]
+def _found(page: Path, pattern: re.Pattern) -> list[str]:
+    """Each match of ``pattern`` within one run of text (so never a number in one table cell
+    read with the heading of the next row), with the words around it."""
+    return [
+        chunk[max(0, m.start() - 60) : m.end() + 60]
+        for chunk in _chunks(page)
+        for m in pattern.finditer(chunk)
+    ]
