@@ -47,8 +47,7 @@ def window_text(config: dict, school_year: str | None) -> WindowText:
             f"baseline test ({window_terms_text(window)}) and the \u201cspring\u201d score "
             f"the outcome test ({window.outcome})."
         )
-    # a reason reads as its name with spaces (fall to spring: as the reasons read), PL capitalised
-    reasons = {"school_not_yet_pl": "school not yet PL"} | (window.reason_labels() if note else {})
+    reasons = window.reason_labels() if note else {}  # fall to spring: as the reasons read
     title = f"{window.baseline.capitalize()}-to-{window.outcome}"  # "Fall-to-winter"
     return WindowText(window.name, span, title, note, reasons)
 

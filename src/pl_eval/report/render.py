@@ -552,6 +552,7 @@ def environment() -> jinja2.Environment:
     env.filters["count"] = count
     env.filters["counted"] = counted
     env.filters["identifier"] = identifier
+    env.filters["words"] = code_words
     env.tests["missing"] = is_missing
     return env
 
@@ -560,6 +561,16 @@ def identifier(value) -> markupsafe.Markup:
     """A config name such as an analysis's (``no_rapid_guessing_screen``), escaped, that a
     narrow table column may break after its underscores (``<wbr>``) rather than overflow."""
     return markupsafe.escape(str(value)).replace("_", markupsafe.Markup("_<wbr>"))
+
+
+#: Acronyms a code's words keep in capitals.
+ACRONYMS = {"pl": "PL"}
+
+
+def code_words(code) -> str:
+    """A snake_case code of the tables (an exclusion reason, a breakout scope, a flow stage) as
+    words, acronyms in capitals: "school_not_yet_pl" -> "school not yet PL"."""
+    return " ".join(ACRONYMS.get(word, word) for word in str(code).split("_"))
 
 
 def is_missing(value) -> bool:
