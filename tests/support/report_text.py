@@ -14,18 +14,19 @@ UNFILLED = re.compile(r"\b(?:nan|NaN|NAN|inf|Inf)\b|<NA>|\bNaT\b")
 MISCOUNTED = re.compile(r"(?<![\d.,])\b1 (?:other )?(?:PL |comparison )?(?:schools|students)\b")
 
 
-class _Words(HTMLParser):
-    """The text outside style and script elements, and every alt, title and aria-label."""
+class _Runs(HTMLParser):
+    """The runs of text outside style and script elements, and every alt, title and
+    aria-label."""
 
     def __init__(self):
         super().__init__()
-        self.words: list[str] = []
+        self.runs: list[str] = []
         self._hidden = 0
 
     def handle_starttag(self, tag, attrs):
         if tag in ("style", "script"):
             self._hidden += 1
-        self.words += [v for k, v in attrs if k in ("alt", "title", "aria-label") and v]
+        self.runs += [v for k, v in attrs if k in ("alt", "title", "aria-label") and v]
 
     def handle_endtag(self, tag):
         if tag in ("style", "script"):
@@ -33,19 +34,19 @@ class _Words(HTMLParser):
 
     def handle_data(self, data):
         if not self._hidden:
-            self.words.append(data)
+            self.runs.append(data)
 
 
-def _chunks(page: Path) -> list[str]:
+def _runs(page: Path) -> list[str]:
     """A page's runs of text between tags, and its alt texts, whitespace collapsed."""
-    parser = _Words()
+    parser = _Runs()
     parser.feed(page.read_text(encoding="utf-8"))
-    return [" ".join(chunk.split()) for chunk in parser.words]
+    return [" ".join(run.split()) for run in parser.runs]
 
 
 def words(page: Path) -> str:
     """A page's text and alt texts, whitespace collapsed."""
-    return " ".join(" ".join(_chunks(page)).split())
+    return " ".join(" ".join(_runs(page)).split())
 
 
 def unfilled(page: Path) -> list[str]:
@@ -62,7 +63,7 @@ def _found(page: Path, pattern: re.Pattern) -> list[str]:
     """Each match of ``pattern`` within one run of text (so never a number in one table cell
     read with the heading of the next row), with the words around it."""
     return [
-        chunk[max(0, m.start() - 60) : m.end() + 60]
-        for chunk in _chunks(page)
-        for m in pattern.finditer(chunk)
+        run[max(0, m.start() - 60) : m.end() + 60]
+        for run in _runs(page)
+        for m in pattern.finditer(run)
     ]
