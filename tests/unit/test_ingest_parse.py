@@ -65,7 +65,7 @@ def test_terms_refused(bad):
 
 def test_dates_every_form_and_invalid_days():
     out = run(
-        parse.dates,
+        parse.date_times,
         [
             "9/5/2014",
             "09/05/2014",
@@ -76,7 +76,7 @@ def test_dates_every_form_and_invalid_days():
             "2014/09/15",
             "",
         ],
-    )
+    )["date"]
     expected = pd.to_datetime(["2014-09-05", "2014-09-05", "2020-10-22", "2014-09-15"])
     assert out.iloc[:4].tolist() == expected.tolist()
     assert out.iloc[4:].isna().all()
@@ -264,10 +264,10 @@ def test_loose_ids_compare_without_leading_zeros_a_decimal_tail_or_case():
 
 def test_two_digit_years_and_dates_with_times():
     out = run(
-        parse.dates,
+        parse.date_times,
         ["3/2/21", "9/16/2013", "9/16/2013 9:00:00 AM", "9/17/20 1:05:00 PM",
          "2013-09-16T09:00:00", "3/2/21 25:00", "3/2/1"],
-    )  # fmt: skip
+    )["date"]  # fmt: skip
     expected = ["2021-03-02", "2013-09-16", "2013-09-16", "2020-09-17", "2013-09-16"]
     assert out.iloc[:5].tolist() == pd.to_datetime(expected).tolist()
     assert out.iloc[6:].isna().all()  # a one-digit year is not a year
@@ -301,16 +301,15 @@ def test_timestamps_parse_each_distinct_date_and_time_once_and_map_back():
         index=[70, 71, 72, 73, 74, 75, 76, 77],
         dtype="str",
     )  # fmt: skip
-    days = parse.dates(cells)
-    assert days.index.tolist() == cells.index.tolist()
+    parsed = parse.date_times(cells)
+    assert parsed.index.tolist() == cells.index.tolist()
     on = ["2013-09-16", None, "2013-09-17", "2013-09-16", None, "2013-09-17", "2013-09-16", None]
     expected = pd.Series(pd.to_datetime(on), index=cells.index, dtype="datetime64[ms]")
-    pd.testing.assert_series_equal(days, expected)
-    seconds = parse.times(cells)
-    assert seconds.index.tolist() == cells.index.tolist()
-    np.testing.assert_array_equal(
-        seconds.to_numpy(), [32400, np.nan, 32400, 47100, 32400, 47100, 32400, np.nan]
-    )
+    pd.testing.assert_series_equal(parsed["date"], expected, check_names=False)
+    seconds = [32400, np.nan, 32400, 47100, 32400, 47100, 32400, np.nan]
+    np.testing.assert_array_equal(parsed["time"].to_numpy(), seconds)
+    # the same times as times() reads from the cells alone
+    np.testing.assert_array_equal(parse.times(cells).to_numpy(), seconds)
 
 
 #: Pieces of dates and times, blanks Python and RE2 read differently (\v, \x1c-\x1f), a
@@ -342,6 +341,27 @@ def test_dates_and_times_split_as_pythons_regular_expressions_split_them(cells, 
     # and times of timestamps would silently differ from those of other cells
     stripped = pd.Series(cells + [None], dtype="str").str.strip()
     pattern, ascii_pattern = patterns
-    pd.testing.assert_frame_equal(
-        parse._extract(stripped, pattern, ascii_pattern), stripped.str.extract(pattern)
-    )
+    expected = stripped.str.extract(pattern)
+    pd.testing.assert_frame_equal(parse._extract(stripped, pattern, ascii_pattern), expected)
+    if pattern == parse._DATE_TIME:  # most cells split at their first space instead
+        pd.testing.assert_frame_equal(parse._date_and_time(stripped), expected)
+
+
+#: Cells shaped like timestamps, with the pieces that could make a split at the first space
+#: differ from _DATE_TIME's: a T in the date or the separator, several spaces, other blanks,
+#: a line break, non-ASCII text, a time that is not one.
+TIMESTAMP_CELLS = st.tuples(
+    st.sampled_from(["9/16/2013", "2013-09-16", "16-09-2013", "9/16/13", "T9/16", "x", ""]),
+    st.sampled_from(["", " ", "  ", "T", " T", "T ", "\t", " \x0b", "\u00a0"]),
+    st.sampled_from(["9:00:00", "13.05", "9:00:00.000", "1:5", "9:00", "", "x9:00"]),
+    st.sampled_from(["", " AM", " p.m.", "\nx", " \u00e9", " 9:00"]),
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(cells=st.lists(st.one_of(TIMESTAMP_CELLS, DATE_TIME_CELLS), max_size=12))
+@example(cells=["9/16/2013 9:00:00 AM", "9/16/2013", "9/16/2013  9:00", "9/16/2013 T9:00"])
+def test_timestamps_split_at_the_first_space_as_pythons_regular_expression_splits_them(cells):
+    stripped = pd.Series(cells + [None], dtype="str").str.strip()
+    expected = stripped.str.extract(parse._DATE_TIME)
+    pd.testing.assert_frame_equal(parse._date_and_time(stripped), expected)

@@ -37,6 +37,10 @@ _TIME_ASCII = (
     r"^(?P<hour>[0-9]{1,2})[:.](?P<minute>[0-9]{2})(?:[:.](?P<second>[0-9]{2})(?:\.[0-9]+)?)?"
     rf"[{_BLANKS}]*(?P<meridiem>[AaPp]\.?[Mm]\.?)?$"
 )
+#: _DATE_TIME on ASCII cells whose date holds no blank or T (where _DATE_TIME's could end
+#: early): each character can be read one way only, and RE2 extracts the groups of such a
+#: one-pass expression several times faster (4 million timestamps: 0.6 s against 1.9 s).
+_DATE_TIME_ONE_PASS = rf"^(?P<date>[^{_BLANKS}T]+)(?: +(?P<time>[0-9]{{1,2}}[:.][0-9]{{2}}.*))?$"
 #: Grade codes of kindergarten: K, KG, 0, and 13 in older StudentsBySchool exports.
 KINDERGARTEN = ("K", "KG", "KINDERGARTEN", "0", "00", "13")
 #: End-of-course math tests (on their own scale), by a word of their Course or TestName.
@@ -115,7 +119,7 @@ def _parsed(parse: Callable, columns: tuple[pd.Series, ...] | list[pd.Series], p
     parsed = _PARSED.get(parse, categories)
     if parsed is None:
         distinct = [
-            pd.Series(np.asarray(c, dtype=object), dtype="str").reindex(p).reset_index(drop=True)
+            pd.Series(c.array, dtype="str").reindex(p).reset_index(drop=True)
             for c, p in zip(categories, parts, strict=True)
         ]
         parsed = _PARSED.put(parse, categories, parse(*distinct))
@@ -294,10 +298,22 @@ def terms(text: pd.Series) -> pd.DataFrame:
     return out.astype("str")
 
 
-def dates(text: pd.Series) -> pd.Series:
-    """Dates from M/D/YYYY or M/D/YY (any padding; 20YY), DD-MM-YYYY (Excel re-saves) or
-    YYYY-MM-DD, alone or followed by a time ("9/16/2013 9:00:00 AM")."""
-    return _on_distinct(_dates_alone, _extract(text.str.strip(), _DATE_TIME, _DATE_TIME_ASCII)[0])
+def date_times(text: pd.Series) -> pd.DataFrame:
+    """``time`` (seconds after midnight, as :func:`times` reads them) and ``date`` of cells
+    that may hold both ("9/16/2013 9:00:00 AM"): dates from M/D/YYYY or M/D/YY (any padding;
+    20YY), DD-MM-YYYY (Excel re-saves) or YYYY-MM-DD, alone or followed by a time. Both from
+    one split of each cell: TestStartDate needs both, and exports with a timestamp per test
+    have millions of distinct cells. ``date`` comes last, so a check that a cell parses
+    looks at it (schemas._parses)."""
+    stripped = text.str.strip()
+    split = _date_and_time(stripped)
+    return pd.DataFrame(
+        {
+            "time": _on_distinct(_times_alone, split[1].fillna(stripped)),
+            "date": _on_distinct(_dates_alone, split[0]),
+        },
+        index=text.index,
+    )
 
 
 def _dates_alone(stripped: pd.Series) -> pd.Series:
@@ -317,8 +333,7 @@ def times(text: pd.Series) -> pd.Series:
     """Seconds after midnight from 13:05:00, 9:00:00 AM or Excel's 9.38.55, alone or after a
     date ("9/16/2013 9:00:00 AM"); NaN otherwise."""
     stripped = text.str.strip()
-    after_date = _extract(stripped, _DATE_TIME, _DATE_TIME_ASCII)[1]
-    return _on_distinct(_times_alone, after_date.fillna(stripped))
+    return _on_distinct(_times_alone, _date_and_time(stripped)[1].fillna(stripped))
 
 
 def _times_alone(clock: pd.Series) -> pd.Series:
@@ -332,6 +347,30 @@ def _times_alone(clock: pd.Series) -> pd.Series:
     ok &= (twelve & hour.between(1, 12)) | (~twelve & (hour < 24))
     hour = hour.where(~twelve, hour % 12 + np.where(meridiem.eq("PM"), 12, 0))
     return (hour * 3600 + minute * 60 + second).where(ok.fillna(False).astype(bool))
+
+
+def _date_and_time(stripped: pd.Series) -> pd.DataFrame:
+    """``stripped.str.extract(_DATE_TIME)``: by _DATE_TIME_ONE_PASS where it reads a cell the
+    same way (an ASCII cell it matches), by :func:`_extract` elsewhere."""
+    arrow = pa.array(stripped, type=pa.string(), from_pandas=True)
+    found = pc.extract_regex(arrow, _DATE_TIME_ONE_PASS)
+    date, time = pc.struct_field(found, [0]), pc.struct_field(found, [1])
+    split = pd.DataFrame(
+        {
+            0: pd.Series(date, dtype=stripped.dtype, index=stripped.index),
+            # RE2 gives an empty group where an optional one took no part; Python gives NaN
+            1: pd.Series(
+                pc.if_else(pc.equal(time, ""), None, time),
+                dtype=stripped.dtype,
+                index=stripped.index,
+            ),
+        }
+    )
+    read = pc.and_(pc.is_valid(found), pc.fill_null(pc.string_is_ascii(arrow), False))
+    rest = stripped.notna().to_numpy() & ~read.to_numpy(zero_copy_only=False)
+    if rest.any():
+        split[rest] = _extract(stripped[rest], _DATE_TIME, _DATE_TIME_ASCII)
+    return split
 
 
 def _extract(text: pd.Series, pattern: str, ascii_pattern: str) -> pd.DataFrame:

@@ -635,7 +635,7 @@ def typed_tests(raw: pd.DataFrame, reject_end_of_course: bool = True) -> pd.Data
             _subject, col("MeasurementScale"), col("Subject"), col("Course"), col("TestName")
         )
         end_of_course = subject["end_of_course"].to_numpy(bool)
-        date_time = parse.per_distinct(parse.times, col("TestStartDate")).to_numpy(float)
+        date_time = parse.per_distinct(parse.date_times, col("TestStartDate"))
         test_time = parse.per_distinct(parse.times, col("TestStartTime")).to_numpy(float)
         return pd.DataFrame(
             {
@@ -651,9 +651,11 @@ def typed_tests(raw: pd.DataFrame, reject_end_of_course: bool = True) -> pd.Data
                 "subject_text": subject["subject_text"],
                 "subject_column": subject["subject_column"],
                 "end_of_course": end_of_course & reject_end_of_course,
-                "test_date": parse.per_distinct(parse.dates, col("TestStartDate")),
+                "test_date": date_time["date"],
                 # a time in the date cell ("9/16/2013 9:00:00 AM") when TestStartTime has none
-                "test_time": np.where(np.isnan(test_time), date_time, test_time),
+                "test_time": np.where(
+                    np.isnan(test_time), date_time["time"].to_numpy(float), test_time
+                ),
                 "rit": number("TestRITScore"),
                 "se": number("TestStandardError"),
                 "nwea_percentile": pd.array(

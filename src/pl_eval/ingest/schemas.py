@@ -110,7 +110,7 @@ def _raw_tests() -> pa.DataFrameSchema:
             # is not unreadable: ingest rejects or ignores it (subject_not_analysed,
             # grade_unknown)
             **_text_checks(("DistrictName", "SchoolName", "StudentID")),
-            "TestStartDate": _column(_parses(parse.dates, optional=False), EXPECT_DATE),
+            "TestStartDate": _column(_parses(parse.date_times, optional=False), EXPECT_DATE),
             "TestStartTime": _column(_parses(parse.times, optional=True), EXPECT_TIME),
             **{
                 name: _column(_parses(parse.numbers, optional=True), EXPECT_NUMBER)
