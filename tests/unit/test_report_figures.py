@@ -274,7 +274,7 @@ def test_a_school_page_position_without_an_interval_or_other_schools_says_so():
         "school estimate shown."
     )
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend == ["this school (95% CI)", "this school, shrunken", "all PL students"]
+    assert legend == ["this school", "this school, shrunken", "all PL students"]
 
 
 @pytest.mark.parametrize("draw", ["forest", "position", "comparison"])

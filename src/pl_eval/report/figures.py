@@ -558,6 +558,9 @@ NAME_SIZE, SMALLEST_NAME_SIZE = 6.0, 5.0
 #: A name's height per line as a share of its type size, with a little air between rows
 #: (DejaVu Sans draws a 6 pt label 6.5 pt high).
 LINE_HEIGHT = 1.2
+#: The position plot's legend entry for the school's own estimate; without its interval when
+#: it has none (too few comparison schools), as the alt text says.
+OWN_ESTIMATE = "this school (95% CI)"
 
 
 @literal_text
@@ -603,10 +606,12 @@ def position_plot(
             me = rows[mine].iloc[0]
             at = y[mine][0]
             own.append((ax, at, me["_name"]))
+            interval = np.isfinite(me["ci_low"]) and np.isfinite(me["ci_high"])
             ax.errorbar(
                 [me["estimate"]], [at], xerr=[[me["estimate"] - me["ci_low"]],
                 [me["ci_high"] - me["estimate"]]], fmt=marker, color=colour, markersize=8,
-                elinewidth=2, capsize=3, label="this school (95% CI)", zorder=3,
+                elinewidth=2, capsize=3, zorder=3,
+                label=OWN_ESTIMATE if interval else "this school",
             )  # fmt: skip
             if np.isfinite(me["shrunken_estimate"]):
                 ax.plot(
@@ -621,11 +626,7 @@ def position_plot(
                 if len(others)
                 else "is the only PL school estimate shown"
             )
-            ci = (
-                f"95% CI {me['ci_low']:.2f} to {me['ci_high']:.2f}"
-                if np.isfinite(me["ci_low"]) and np.isfinite(me["ci_high"])
-                else "no interval"
-            )
+            ci = f"95% CI {me['ci_low']:.2f} to {me['ci_high']:.2f}" if interval else "no interval"
             parts.append(
                 f"{subject}: this school's estimate {me['estimate']:.2f} SD ({ci}{shrunk}) {rank}"
             )
@@ -644,7 +645,7 @@ def position_plot(
             ax.set_yticks([])
         ax.set_title(subject.capitalize())
         ax.set_xlabel("Effect (SD of national scores)")
-    legend_below(fig, fontsize=6, first=["this school (95% CI)", "this school, shrunken"])
+    legend_below(fig, fontsize=6, first=[OWN_ESTIMATE, "this school", "this school, shrunken"])
     crowded = ""
     if name_others and height > 6.0:  # capped: do the names still fit their rows?
         size = _name_size(fig, lines=2 if wrapped else 1)
