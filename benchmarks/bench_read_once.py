@@ -109,6 +109,11 @@ check scanned a non-UTF-8 file with three regular expressions, so read_exports o
 Windows-1252 rosters took 21.3 s (now numpy over the non-ASCII bytes: 11.6 s); dates and times
 were split by Python's re per distinct cell, 2-4 s per million and pattern, so the timestamps
 took 66.1 s (now RE2 on ASCII cells, then one parse per distinct date and time: 19.8 s).
+Later (2026-12-07, quiet machine, medians of 2) the timestamps still took 27.4 s against 14.5 s
+for the simulated shape: each TestStartDate cell was split twice, for its date (the check) and
+its time (typing), by an expression RE2 reads slowly (its lazy date: 1.9 s per 4 million
+cells). Now one split serves both (parse.date_times), by an expression with one reading of
+each character (0.6 s): 23.1 s, the outputs byte-identical.
 The floor grows with width (pyarrow types every column; ingest reads the 20 it needs) and
 with the number of files (pyarrow's set-up, about 0.25 ms a file, and the file system's), and
 so does read_exports: for the per-school shape, files are parsed in batches of about 2 MB per
