@@ -343,13 +343,13 @@ def test_dates_and_times_split_as_pythons_regular_expressions_split_them(cells, 
     pattern, ascii_pattern = patterns
     expected = stripped.str.extract(pattern)
     pd.testing.assert_frame_equal(parse._extract(stripped, pattern, ascii_pattern), expected)
-    if pattern == parse._DATE_TIME:  # most cells split at their first space instead
+    if pattern == parse._DATE_TIME:  # most cells by the one-pass expression instead
         pd.testing.assert_frame_equal(parse._date_and_time(stripped), expected)
 
 
-#: Cells shaped like timestamps, with the pieces that could make a split at the first space
-#: differ from _DATE_TIME's: a T in the date or the separator, several spaces, other blanks,
-#: a line break, non-ASCII text, a time that is not one.
+#: Cells shaped like timestamps, with the pieces that could make the one-pass expression
+#: (_DATE_TIME_ONE_PASS) read them otherwise than _DATE_TIME: a T in the date or the
+#: separator, several spaces, other blanks, a line break, non-ASCII text, a time that is not one.
 TIMESTAMP_CELLS = st.tuples(
     st.sampled_from(["9/16/2013", "2013-09-16", "16-09-2013", "9/16/13", "T9/16", "x", ""]),
     st.sampled_from(["", " ", "  ", "T", " T", "T ", "\t", " \x0b", "\u00a0"]),
@@ -361,7 +361,7 @@ TIMESTAMP_CELLS = st.tuples(
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(cells=st.lists(st.one_of(TIMESTAMP_CELLS, DATE_TIME_CELLS), max_size=12))
 @example(cells=["9/16/2013 9:00:00 AM", "9/16/2013", "9/16/2013  9:00", "9/16/2013 T9:00"])
-def test_timestamps_split_at_the_first_space_as_pythons_regular_expression_splits_them(cells):
+def test_timestamps_split_by_the_one_pass_expression_as_pythons_re_splits_them(cells):
     stripped = pd.Series(cells + [None], dtype="str").str.strip()
     expected = stripped.str.extract(parse._DATE_TIME)
     pd.testing.assert_frame_equal(parse._date_and_time(stripped), expected)
