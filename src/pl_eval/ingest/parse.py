@@ -355,18 +355,7 @@ def _date_and_time(stripped: pd.Series) -> pd.DataFrame:
     than Python's \\s and \\d), by :func:`_extract` elsewhere."""
     arrow = pa.array(stripped, type=pa.string(), from_pandas=True)
     found = pc.extract_regex(arrow, _DATE_TIME_ONE_PASS)
-    date, time = pc.struct_field(found, [0]), pc.struct_field(found, [1])
-    split = pd.DataFrame(
-        {
-            0: pd.Series(date, dtype=stripped.dtype, index=stripped.index),
-            # RE2 gives an empty group where an optional one took no part; Python gives NaN
-            1: pd.Series(
-                pc.if_else(pc.equal(time, ""), None, time),
-                dtype=stripped.dtype,
-                index=stripped.index,
-            ),
-        }
-    )
+    split = _groups(found, stripped)
     read = pc.and_(pc.is_valid(found), pc.fill_null(pc.string_is_ascii(arrow), False))
     rest = stripped.notna().to_numpy() & ~read.to_numpy(zero_copy_only=False)
     if rest.any():
@@ -380,18 +369,23 @@ def _extract(text: pd.Series, pattern: str, ascii_pattern: str) -> pd.DataFrame:
     a character), the rest by Python's re. Python's took 2-4 s per million cells, and exports
     with a timestamp per test, or times to the millisecond, have millions of distinct ones."""
     arrow = pa.array(text, type=pa.string(), from_pandas=True)
-    found = pc.extract_regex(arrow, ascii_pattern)
+    extracted = _groups(pc.extract_regex(arrow, ascii_pattern), text)
+    other = ~pc.fill_null(pc.string_is_ascii(arrow), True).to_numpy(zero_copy_only=False)
+    if other.any():
+        extracted[other] = text[other].str.extract(pattern)
+    return extracted
+
+
+def _groups(found: pa.StructArray, text: pd.Series) -> pd.DataFrame:
+    """The groups RE2 extracted (``pc.extract_regex``) from ``text``, numbered and typed as
+    ``text.str.extract`` gives them."""
     parts = {}
     for i in range(found.type.num_fields):
         group = pc.struct_field(found, [i])
         # RE2 gives an empty group where an optional one took no part; Python gives NaN
         group = pc.if_else(pc.equal(group, ""), None, group)
         parts[i] = pd.Series(group, dtype=text.dtype, index=text.index)
-    extracted = pd.DataFrame(parts)
-    other = ~pc.fill_null(pc.string_is_ascii(arrow), True).to_numpy(zero_copy_only=False)
-    if other.any():
-        extracted[other] = text[other].str.extract(pattern)
-    return extracted
+    return pd.DataFrame(parts)
 
 
 def _on_distinct(parse: Callable[[pd.Series], pd.Series], text: pd.Series) -> pd.Series:
