@@ -30,6 +30,7 @@ from pl_eval import panel as panels
 from pl_eval.errors import ConfigError, quoted
 from pl_eval.ingest import Folder, IngestSettings, layouts, parse, pipeline
 from pl_eval.io import RawFile
+from pl_eval.wording import counted
 
 #: Names of the file kinds in the summary.
 KIND_NAMES = {
@@ -66,7 +67,7 @@ class FolderCheck:
         files = ", ".join(f"{n} {kind}" for kind, n in self.files.items())
         terms = "; ".join(f"{term}: {n:,}" for term, n in self.terms.items())
         arms = ", ".join(f"{self.schools[arm]:,} {arm}" for arm in SCHOOL_ARMS)
-        others = f"{self.ignored} other file{'' if self.ignored == 1 else 's'} ignored"
+        others = f"{counted(self.ignored, 'other file')} ignored"
         return "\n".join(
             [
                 f"{self.folder} is ready: {files}; {others}",
@@ -172,7 +173,7 @@ def unframed_schools(
     for row in tested.itertuples(index=False):  # a loop over schools, not students
         if (row.district, row.school) in known:
             continue
-        students = f"{row.students} student{'' if row.students == 1 else 's'}"
+        students = counted(row.students, "student")
         lines.append(
             f"{file}: no row for school {quoted(row.school)} of district "
             f"{quoted(row.district)}, where the "

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pl_eval.wording import counted
+
 #: How many problems an :class:`InputErrors` prints before summarising the rest.
 MAX_LINES = 20
 #: Characters of an input file's content a message shows at most.
@@ -87,9 +89,8 @@ class NotReady(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        count = len(self.problems)
-        plural = "" if count == 1 else "s"
-        return "\n".join([*self.problems, f"{count} problem{plural}; the folder is not ready"])
+        problems = counted(len(self.problems), "problem")
+        return "\n".join([*self.problems, f"{problems}; the folder is not ready"])
 
 
 #: What an operating-system error means and what to do about it, by errno (see os_error_line).
