@@ -207,6 +207,7 @@ QUIRKS = DATA / "quirks"
         ("end_of_course", 5),
         ("scale_or_subject", 3),
         ("dates", 1),
+        ("timestamps", 1),
     ],
 )
 def test_real_export_quirks_are_ready(tmp_path, capsys, quirk, students):

@@ -689,6 +689,36 @@ def test_two_digit_years_times_in_date_cells_and_norms_that_are_not_years(tmp_pa
     assert frames["rejects"].empty
 
 
+def test_iso_timestamps_with_a_zone_or_offset_keep_their_time_of_day(tmp_path):
+    frames, _ = ingested(QUIRKS / "timestamps", tmp_path / "out")
+    results = "AssessmentResults_2020-2021.csv"
+    assert where(frames["scores"], "test_date") == {
+        (results, 3): pd.Timestamp("2020-09-17"),  # 2020-09-17T18:05:00.000Z
+        (results, 5): pd.Timestamp("2020-09-16"),  # 2020-09-16T13:30:00.1234567-05:00
+        (results, 6): pd.Timestamp("2021-03-02"),  # 2021-03-02 10:15:00 +0000
+        (results, 7): pd.Timestamp("2021-03-03"),  # 3/3/2021 10:15:00 AM CST
+    }
+    # same day, same SE: the later test is kept, by the time read past its Z or offset (read
+    # as no time, the earlier line was kept)
+    assert where(frames["duplicates"], "kept_source_line") == {(results, 2): 3, (results, 4): 5}
+    assert frames["rejects"].empty
+
+
+def test_a_time_in_the_date_cell_that_is_not_one_stops_ingest(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(QUIRKS / "timestamps", raw)
+    results = raw / "AssessmentResults_2020-2021.csv"
+    results.write_text(results.read_text().replace("T14:00:00Z", "T25:00:00Z"))
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    assert str(caught.value).splitlines()[-1] == (
+        f"{results}, line 2, column 'TestStartDate': expected a date like 9/15/2014, "
+        "15-09-2014 or 2014-09-15, alone or with a time like 13:05:00, found "
+        "'2020-09-17T25:00:00Z'"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_file_of_mixed_encodings_is_one_line_and_never_silently_misread(tmp_path):
     raw = tmp_path / "raw"
     shutil.copytree(QUIRKS / "mixed_encoding", raw)

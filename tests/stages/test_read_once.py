@@ -96,7 +96,8 @@ def test_bad_input_is_reported_by_read_exports_and_nothing_is_written(tmp_path):
         stages.read_exports(DATA / "bad" / "bad_date", out=tmp_path / "read", settings=SETTINGS)
     assert str(raised.value).splitlines()[-1] == (
         f"{DATA}/bad/bad_date/AssessmentResults.csv, line 4, column 'TestStartDate': expected a "
-        "date like 9/15/2014, 15-09-2014 or 2014-09-15, found '13/45/2014'"
+        "date like 9/15/2014, 15-09-2014 or 2014-09-15, alone or with a time like 13:05:00, "
+        "found '13/45/2014'"
     )
     assert not (tmp_path / "read").exists()
 

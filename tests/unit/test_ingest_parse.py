@@ -102,6 +102,25 @@ def test_times_24h_12h_and_excel_dots():
     assert out.iloc[6:].isna().all()
 
 
+def test_times_read_past_a_zone_or_utc_offset():
+    # ISO 8601 timestamps of data warehouses and APIs end in Z or an offset: the clock as written
+    out = run(
+        parse.times,
+        ["13:05:00Z", "13:05:00.123-05:00", "13:05:00+0000", "1:05:00 PM CST", "13:05 UTC",
+         "13:05:00GMT+05", "13:05:00 CET", "13:05:00+5", "13:05:00ZZ"],
+    )  # fmt: skip
+    assert out.iloc[:6].tolist() == [47100] * 6
+    assert out.iloc[6:].isna().all()
+    dates = run(
+        parse.date_times,
+        ["2013-09-16T13:05:00Z", "2013-09-16 13:05:00.000 -05:00", "9/16/2013 1:05 PM CDT",
+         "2013-09-16T13:05:00 CET", "2013-09-16T25:05:00Z"],
+    )  # fmt: skip
+    assert dates["time"].iloc[:3].tolist() == [47100] * 3
+    assert dates["date"].iloc[:3].tolist() == [pd.Timestamp("2013-09-16")] * 3
+    assert dates.iloc[3:].isna().all(axis=None)  # the time does not read: nor does the cell
+
+
 def test_numbers_flags_grades_norms():
     assert run(parse.numbers, ["0", "0.0000", "2.381", " 215 ", "inf", "abc", ""]).iloc[
         :4
@@ -270,7 +289,8 @@ def test_two_digit_years_and_dates_with_times():
     )["date"]  # fmt: skip
     expected = ["2021-03-02", "2013-09-16", "2013-09-16", "2020-09-17", "2013-09-16"]
     assert out.iloc[:5].tolist() == pd.to_datetime(expected).tolist()
-    assert out.iloc[6:].isna().all()  # a one-digit year is not a year
+    # a time that is not one (its date would lose it unseen); a one-digit year is not a year
+    assert out.iloc[5:].isna().all()
     times = run(
         parse.times,
         [
@@ -316,7 +336,8 @@ def test_timestamps_parse_each_distinct_date_and_time_once_and_map_back():
 #: line break, and non-ASCII text (no-break space, Arabic-Indic digits, an accent).
 DATE_TIME_PIECES = st.sampled_from(
     ["9", "12", "2013", "00", "5", ":", ".", "/", "-", " ", "T", "AM", "p.m.", "m", "x",
-     "\t", "\n", "\x0b", "\x1c", "\x1f", "\u00a0", "\u0663", "\u00e9"]
+     "\t", "\n", "\x0b", "\x1c", "\x1f", "\u00a0", "\u0663", "\u00e9",
+     "Z", "+", "05:00", "UTC", "GMT", "CST", "HST"]
 )  # fmt: skip
 DATE_TIME_CELLS = st.lists(DATE_TIME_PIECES, max_size=9).map("".join)
 
@@ -336,6 +357,10 @@ DATE_TIME_CELLS = st.lists(DATE_TIME_PIECES, max_size=9).map("".join)
     cells=["9/16/2013\x0b9:00", "2013-09-16\x1f 9:00", "9/16/2013 9:00:00.123 AM"],
     patterns=(parse._DATE_TIME, parse._DATE_TIME_ASCII),
 )
+@example(  # zones and offsets after a time, and blanks before them
+    cells=["13:05:00Z", "9:00 PM\x0bCST", "13:05:00.5-05:00", "13:05+0500", "1:05 UTC+05"],
+    patterns=(parse._TIME, parse._TIME_ASCII),
+)
 def test_dates_and_times_split_as_pythons_regular_expressions_split_them(cells, patterns):
     # ASCII cells are split by pyarrow's RE2: the same groups as Python's re, or the dates
     # and times of timestamps would silently differ from those of other cells
@@ -354,13 +379,16 @@ TIMESTAMP_CELLS = st.tuples(
     st.sampled_from(["9/16/2013", "2013-09-16", "16-09-2013", "9/16/13", "T9/16", "x", ""]),
     st.sampled_from(["", " ", "  ", "T", " T", "T ", "\t", " \x0b", "\u00a0"]),
     st.sampled_from(["9:00:00", "13.05", "9:00:00.000", "1:5", "9:00", "", "x9:00"]),
-    st.sampled_from(["", " AM", " p.m.", "\nx", " \u00e9", " 9:00"]),
+    st.sampled_from(["", " AM", " p.m.", "\nx", " \u00e9", " 9:00", "Z", "-05:00", " PM CST"]),
 ).map("".join)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(cells=st.lists(st.one_of(TIMESTAMP_CELLS, DATE_TIME_CELLS), max_size=12))
-@example(cells=["9/16/2013 9:00:00 AM", "9/16/2013", "9/16/2013  9:00", "9/16/2013 T9:00"])
+@example(
+    cells=["9/16/2013 9:00:00 AM", "9/16/2013", "9/16/2013  9:00", "9/16/2013 T9:00",
+           "2013-09-16T09:00:00Z", "2013-09-16TT 9:00", "2013-09-16T"]
+)  # fmt: skip
 def test_timestamps_split_by_the_one_pass_expression_as_pythons_re_splits_them(cells):
     stripped = pd.Series(cells + [None], dtype="str").str.strip()
     expected = stripped.str.extract(parse._DATE_TIME)

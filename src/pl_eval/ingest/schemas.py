@@ -27,7 +27,7 @@ SECTORS = ("charter", "district")
 
 EXPECT_TERM = "a term like 'Fall 2014-2015' (or 'Fall 2014')"
 EXPECT_VALUE = "a value (this column is required)"
-EXPECT_DATE = "a date like 9/15/2014, 15-09-2014 or 2014-09-15"
+EXPECT_DATE = "a date like 9/15/2014, 15-09-2014 or 2014-09-15, alone or with a time like 13:05:00"
 EXPECT_TIME = "a time like 13:05:00 or 1:05:00 PM (or empty)"
 EXPECT_NUMBER = "a number (or empty)"
 EXPECT_PERCENT = "a number from 0 to 100 (or empty)"
