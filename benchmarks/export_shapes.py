@@ -6,7 +6,8 @@ windows). Districts also export per school and term, not per district: a nationa
 comes in about ten times as many files, each a tenth the size. Or the other way: one file
 per kind and term, hundreds of megabytes each, or one per kind for the whole year. Rosters
 saved by Excel on Windows are Windows-1252, with their accented names as single bytes. A data
-warehouse writes each test's start as a timestamp in TestStartDate. NWEA's Combined data file
+warehouse writes each test's start as a timestamp in TestStartDate, or as an ISO 8601 one in
+UTC ("2022-09-12T12:38:31Z") with no TestStartTime column. NWEA's Combined data file
 (ComboStudentAssessment) puts each test's roster fields in its row, with no StudentsBySchool
 export. Each shape is derived (untimed) from data/raw/national-1y into a sibling folder, with
 the same students, tests and schools.csv, so ingest of each reads the same rows and only the
@@ -205,6 +206,22 @@ def _timestamps(file: Path, folder: Path) -> None:
     pacsv.write_csv(table.set_column(at, "TestStartDate", start), folder / file.name)
 
 
+def _iso_timestamps(file: Path, folder: Path) -> None:
+    """An AssessmentResults export as a warehouse fed by an API writes it: TestStartDate an ISO
+    8601 timestamp in UTC ("2022-09-12T12:38:31Z": a T between date and time, a zone after
+    it), no TestStartTime column, so every test's time comes from its date cell. Rosters
+    linked as they are."""
+    if not file.name.startswith("AssessmentResults"):
+        _link(file, folder)
+        return
+    table = _as_text(file)
+    day = pc.strftime(pc.strptime(table["TestStartDate"], "%m/%d/%Y", "s"), "%Y-%m-%d")
+    start = pc.binary_join_element_wise(day, "T", table["TestStartTime"], "Z", "")
+    at = table.column_names.index("TestStartDate")
+    table = table.set_column(at, "TestStartDate", start).drop_columns(["TestStartTime"])
+    pacsv.write_csv(table, folder / file.name)
+
+
 #: The roster's fields a Combined data file adds to each test row, after Student_StateID.
 COMBINED_FIELDS = [
     "StudentLastName", "StudentFirstName", "StudentMI", "StudentDateOfBirth",
@@ -251,5 +268,6 @@ SHAPES = {
     "single": _single,
     "windows": _windows,
     "timestamps": _timestamps,
+    "iso-timestamps": _iso_timestamps,
     "combined": _combined,
 }
