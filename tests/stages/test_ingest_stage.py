@@ -333,6 +333,16 @@ def overlay(tmp_path: Path, case: str) -> Path:
             ],
         ),
         (
+            "rounded_ids",  # Excel's 1.23457E+11 for 12-digit IDs: two students would merge
+            [
+                "AssessmentResults.csv, line 2, column 'StudentID': expected an ID as written, "
+                "not a number a spreadsheet showed in scientific notation (rounded, so that "
+                "students share it: save the column as text), found '1.23457E+11'",
+                "AssessmentResults.csv, line 4, column 'StudentID'",
+                "StudentsBySchool.csv, line 3, column 'StudentID'",
+            ],
+        ),
+        (
             "non_numeric",
             [
                 "AssessmentResults.csv, line 2, column 'TestRITScore': expected a number",

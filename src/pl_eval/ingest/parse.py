@@ -49,6 +49,8 @@ _TIME_ASCII = (
 #: only, and RE2 extracts the groups of such a one-pass expression several times faster (4
 #: million timestamps: 0.6 s against 1.9 s).
 _DATE_TIME_ONE_PASS = rf"^(?P<date>[^{_BLANKS}T]+)(?:[ T]+(?P<time>[0-9]{{1,2}}[:.][0-9]{{2}}.*))?$"
+#: A number in scientific notation, as Excel shows one of 12 digits or more.
+_SCIENTIFIC = r"[0-9](?:\.[0-9]+)?[Ee]\+[0-9]{1,3}"
 #: Grade codes of kindergarten: K, KG, 0, and 13 in older StudentsBySchool exports.
 KINDERGARTEN = ("K", "KG", "KINDERGARTEN", "0", "00", "13")
 #: End-of-course math tests (on their own scale), by a word of their Course or TestName.
@@ -273,6 +275,12 @@ def blank_text(text: pd.Series) -> pd.Series:
     """True where a value is empty, whitespace or a :data:`MISSING` marker (False where
     missing: the file has no such column)."""
     return text.str.strip().isin(MISSING).astype(bool)
+
+
+def scientific(text: pd.Series) -> pd.Series:
+    """True where a value is a number in scientific notation ("1.23457E+11"), as a spreadsheet
+    shows a long numeric ID: rounded to a few digits, which other students' IDs share."""
+    return text.str.strip().str.fullmatch(_SCIENTIFIC).fillna(False).astype(bool)
 
 
 def unmarked(text: pd.Series) -> pd.Series:

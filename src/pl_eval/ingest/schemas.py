@@ -28,6 +28,10 @@ SECTORS = ("charter", "district")
 EXPECT_TERM = "a term like 'Fall 2014-2015' (or 'Fall 2014')"
 EXPECT_VALUE = "a value (this column is required)"
 EXPECT_DATE = "a date like 9/15/2014, 15-09-2014 or 2014-09-15, alone or with a time like 13:05:00"
+EXPECT_ID = (
+    "an ID as written, not a number a spreadsheet showed in scientific notation (rounded, so "
+    "that students share it: save the column as text)"
+)
 EXPECT_TIME = "a time like 13:05:00 or 1:05:00 PM (or empty)"
 EXPECT_NUMBER = "a number (or empty)"
 EXPECT_PERCENT = "a number from 0 to 100 (or empty)"
@@ -96,8 +100,16 @@ def _column(check, expected: str, *more: tuple[Callable, str]) -> pa.Column:
     return pa.Column(checks=checks, nullable=True, required=False)
 
 
+def _unrounded(values: pd.Series) -> pd.Series | bool:
+    return _per_row(~parse.per_category(parse.scientific, values).to_numpy(bool), values)
+
+
 def _text_checks(required: tuple[str, ...]) -> dict[str, pa.Column]:
-    return {name: _column(_present, EXPECT_VALUE) for name in required}
+    """Required text columns; a StudentID a spreadsheet rounded would merge students unseen."""
+    columns = {name: _column(_present, EXPECT_VALUE) for name in required}
+    if "StudentID" in columns:
+        columns["StudentID"] = _column(_present, EXPECT_VALUE, (_unrounded, EXPECT_ID))
+    return columns
 
 
 def _raw_tests() -> pa.DataFrameSchema:
