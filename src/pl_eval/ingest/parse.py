@@ -27,10 +27,15 @@ _DATES = (  # (pattern, order of the captured groups)
 )
 #: A date and a time in one cell ("9/16/2013 9:00:00 AM", "2013-09-16T09:00:00"): both parts.
 _DATE_TIME = r"^(\S+?)(?:[ T]+(\d{1,2}[:.]\d{2}.*))?$"
-#: A zone or UTC offset after a time ("13:05:00Z", "13:05:00-05:00", "1:05:00 PM CST"): read
-#: past, the time kept as written (with an offset, the test's own clock; with Z, UTC's, which
-#: orders a student's tests all the same). Without it, an ISO 8601 timestamp lost its time.
-_ZONE = r"(?:[Zz]|(?:UTC|GMT)?[+-][0-9]{2}(?::?[0-9]{2})?|UTC|GMT|[ECMP][SD]T|AK[SD]T|HST)"
+#: A zone or UTC offset after a time ("13:05:00Z", "13:05:00-05:00", "1:05:00 PM CST",
+#: "13:05 GMT+8"): read past, the time kept as written (with an offset or a zone, the test's
+#: own clock; with Z, UTC's, which orders a student's tests all the same). Without it, an ISO
+#: 8601 timestamp lost its time. Abbreviations are 3-5 capitals that do not open with AM or PM
+#: (RE2 has no lookahead to say so otherwise): "1:05 PMT" is no time, not 1:05 AM.
+_ZONE = (
+    r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?"
+    r"|(?:[B-OQ-Z][A-Z]|[AP][A-LN-Z])[A-Z]{1,3}(?:[+-][0-9]{1,2}(?::?[0-9]{2})?)?)"
+)
 _TIME = (
     r"^(\d{1,2})[:.](\d{2})(?:[:.](\d{2})(?:\.\d+)?)?\s*([AaPp]\.?[Mm]\.?)?"
     rf"(?:\s*{_ZONE})?$"
