@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pl_eval.wording import counted
 
-#: How many problems an :class:`InputErrors` prints before summarising the rest.
+#: How many problems an :class:`InputError` prints before summarising the rest (one more is
+#: printed rather than summarised: a file's rows beyond those listed are counted in one).
 MAX_LINES = 20
 #: Characters of an input file's content a message shows at most.
 EXCERPT_CHARS = 40
@@ -70,11 +71,11 @@ class InputError(Exception):
         return cls(Problem(str(file), expected, **where))
 
     def __str__(self) -> str:
+        if len(self.problems) <= MAX_LINES + 1:  # a line for one problem says more than "1 more"
+            return "\n".join(map(str, self.problems))
         lines = [str(p) for p in self.problems[:MAX_LINES]]
-        rest = len(self.problems) - MAX_LINES
-        if rest > 0:
-            lines.append(f"... and {rest} more problems of the same kinds")
-        return "\n".join(lines)
+        rest = counted(len(self.problems) - MAX_LINES, "more problem")
+        return "\n".join([*lines, f"... and {rest} of the same kinds"])
 
 
 class ConfigError(ValueError):
