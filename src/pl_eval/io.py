@@ -1070,17 +1070,15 @@ def _parsed_pieces(request: RawRequest, *, streamed: bool) -> Iterator[pa.Table]
     except OSError as exc:
         raise InputError.at(raw.name, "a readable file", found=exc.strerror or str(exc)) from None
     if bad_rows:  # some rows had the wrong number of fields: report their lines
-        raise InputError(
-            [
-                Problem(
-                    raw.name,
-                    f"{len(raw.header)} fields like the header",
-                    line=row.number,
-                    found=f"{row.actual_columns} fields",
-                )
-                for row in bad_rows[:MAX_ROW_PROBLEMS]
-            ]
-        )
+        expected = f"{len(raw.header)} fields like the header"
+        problems = [
+            Problem(raw.name, expected, line=row.number, found=f"{row.actual_columns} fields")
+            for row in bad_rows[:MAX_ROW_PROBLEMS]
+        ]
+        if (rest := len(bad_rows) - MAX_ROW_PROBLEMS) > 0:  # a file read a block at a time
+            more = f"at least {rest}" if streamed else str(rest)  # stops at its first bad block
+            problems.append(Problem(raw.name, f"{expected} ({more} more rows have other counts)"))
+        raise InputError(problems)
 
 
 def _with_columns(table: pa.Table, names: list[str]) -> pa.Table:

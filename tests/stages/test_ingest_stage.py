@@ -470,6 +470,25 @@ def test_a_link_to_a_missing_export_is_a_problem_not_a_lost_file(tmp_path):
     ) in str(caught.value).splitlines()
 
 
+def test_rows_of_a_wrong_field_count_beyond_those_listed_are_counted(tmp_path):
+    # an exporter that ends every row, not the header, with a delimiter: 25 rows of 12 fields
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "minimal", raw)
+    results = raw / "AssessmentResults.csv"
+    header, *rows = results.read_text().splitlines()
+    rows += [rows[2].replace("S1002", f"S{9000 + i}") for i in range(22)]
+    results.write_text("".join(f"{line}\n" for line in [header, *(f"{r}," for r in rows)]))
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    lines = str(caught.value).splitlines()  # all printed: the count, not "... and 1 more"
+    assert len(lines) == io.MAX_ROW_PROBLEMS + 1 == 21
+    assert lines[0] == f"{results}, line 2: expected 11 fields like the header, found '12 fields'"
+    assert (
+        lines[-1]
+        == f"{results}: expected 11 fields like the header (5 more rows have other counts)"
+    )
+
+
 def test_all_problems_are_reported_together(tmp_path):
     raw = overlay(tmp_path, "bad_date")
     shutil.copytree(DATA / "bad" / "non_numeric", raw / "more")
