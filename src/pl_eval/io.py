@@ -1075,8 +1075,10 @@ def _parsed_pieces(request: RawRequest, *, streamed: bool) -> Iterator[pa.Table]
             Problem(raw.name, expected, line=row.number, found=f"{row.actual_columns} fields")
             for row in bad_rows[:MAX_ROW_PROBLEMS]
         ]
-        if (rest := len(bad_rows) - MAX_ROW_PROBLEMS) > 0:  # a file read a block at a time
-            more = f"at least {rest}" if streamed else str(rest)  # stops at its first bad block
+        # the rest counted in one line; a file read a block at a time stops at its first bad
+        # block, so its count is only a lower bound
+        if (rest := len(bad_rows) - MAX_ROW_PROBLEMS) > 0:
+            more = f"at least {rest}" if streamed else str(rest)
             problems.append(Problem(raw.name, f"{expected} ({more} more rows have other counts)"))
         raise InputError(problems)
 
