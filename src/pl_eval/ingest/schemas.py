@@ -105,11 +105,12 @@ def _unrounded(values: pd.Series) -> pd.Series | bool:
 
 
 def _text_checks(required: tuple[str, ...]) -> dict[str, pa.Column]:
-    """Required text columns; a StudentID a spreadsheet rounded would merge students unseen."""
-    columns = {name: _column(_present, EXPECT_VALUE) for name in required}
-    if "StudentID" in columns:
-        columns["StudentID"] = _column(_present, EXPECT_VALUE, (_unrounded, EXPECT_ID))
-    return columns
+    return {name: _column(_present, EXPECT_VALUE) for name in required}
+
+
+def _student_ids() -> pa.Column:
+    """Required text, never as a spreadsheet rounded it: such IDs would merge students unseen."""
+    return _column(_present, EXPECT_VALUE, (_unrounded, EXPECT_ID))
 
 
 def _raw_tests() -> pa.DataFrameSchema:
@@ -121,7 +122,8 @@ def _raw_tests() -> pa.DataFrameSchema:
             # with neither, an unknown Grade or a NormsReferenceData that is not a year (USER)
             # is not unreadable: ingest rejects or ignores it (subject_not_analysed,
             # grade_unknown)
-            **_text_checks(("DistrictName", "SchoolName", "StudentID")),
+            **_text_checks(("DistrictName", "SchoolName")),
+            "StudentID": _student_ids(),
             "TestStartDate": _column(_parses(parse.date_times, optional=False), EXPECT_DATE),
             "TestStartTime": _column(_parses(parse.times, optional=True), EXPECT_TIME),
             **{
@@ -154,7 +156,8 @@ def _raw_roster() -> pa.DataFrameSchema:
     return _pandera().DataFrameSchema(
         {
             "TermName": _column(_parses(parse.terms, optional=False), EXPECT_TERM),
-            **_text_checks(("DistrictName", "StudentID")),  # a Grade ingest cannot read: a reject
+            **_text_checks(("DistrictName",)),
+            "StudentID": _student_ids(),  # a Grade ingest cannot read: a reject
         },
         name="raw StudentsBySchool rows",
     )
