@@ -9,10 +9,12 @@ school, and without a row its students can be neither PL nor comparison (the pan
 drop them as ``school_not_in_frame``). A PL school of schools.csv with no students tested is
 a warning: the contract does not require tests of every school, but it usually means
 missing exports or a name spelt differently. So are test rows without a roster row (ingest
-rejects them): a few are usual, many usually mean IDs that one export changed. A
-spreadsheet workbook or an archive in the folder is a problem, though ingest goes on
-without it (listing it under ``unread_files``): it is almost always exports the evaluator
-forgot to save as CSV or to extract, whose students would silently be missing.
+rejects them): a few are usual, many usually mean IDs that one export changed; and so are
+roster grades ingest does not read (it rejects their tests), which a district roster writing
+its grades its own way would give every student. A spreadsheet workbook or an archive in the
+folder is a problem, though ingest goes on without it (listing it under ``unread_files``): it
+is almost always exports the evaluator forgot to save as CSV or to extract, whose students
+would silently be missing.
 """
 
 from __future__ import annotations
@@ -125,6 +127,11 @@ def check_folder(
         gap = tests_without_roster(tests, district, terms, student, roster, settings, folder)
         if gap is not None:  # with no test to keep, ingest stops: not ready
             (problems if gap.every_test else warnings).append(gap.line)
+        warnings += [
+            line
+            for kind, rows in (("StudentsBySchool", roster), ("ComboStudentAssessment", tests))
+            if (line := unread_grades(rows, kind, folder))
+        ]
     students, _ = parse.group_ids(district, student)
     return FolderCheck(
         folder=folder,
@@ -264,6 +271,27 @@ def tests_without_roster(
             "it saves a file) from NWEA again rather than re-saving it"
         )
     return RosterGap(line, every_test=bool(lacking.all()))
+
+
+def unread_grades(rows: pd.DataFrame, kind: str, folder: str) -> str | None:
+    """A warning for ``kind`` rows whose Grade is written but is no grade ingest reads
+    (:func:`parse.grades`): ingest rejects their tests as grade_unknown, every one when a
+    roster writes its grades its own way, yet the folder would be "ready". The most common
+    such codes are named (a grade code names no student). None when there are none."""
+    code = parse.text(parse.column(rows, "Grade"))
+    unread = code.notna().to_numpy() & parse.per_distinct(parse.grades, code).isna().to_numpy()
+    if not unread.any():
+        return None
+    count, written = int(unread.sum()), int(code.notna().sum())
+    common = sorted(Counter(code[unread].astype("str")).items(), key=lambda c: (-c[1], c[0]))
+    codes = ", ".join(f"{quoted(c)} ({n:,})" for c, n in common[:3])
+    return (
+        f"{folder}: {count:,} of {written:,} {kind} rows with a Grade ({count / written:.1%}) "
+        "have one that ingest does not read (K, KG, 0 or 13 for kindergarten, 1-12, or "
+        f"written out as Grade 3 or 3rd): {codes}{', ...' if len(common) > 3 else ''} "
+        f"(first at {_place(rows, int(np.argmax(unread)))}); ingest rejects their tests as "
+        "grade_unknown"
+    )
 
 
 def _place(frame: pd.DataFrame, row: int) -> str:

@@ -208,6 +208,7 @@ QUIRKS = DATA / "quirks"
         ("scale_or_subject", 3),
         ("dates", 1),
         ("timestamps", 1),
+        ("grade_words", 7),
     ],
 )
 def test_real_export_quirks_are_ready(tmp_path, capsys, quirk, students):
@@ -215,6 +216,40 @@ def test_real_export_quirks_are_ready(tmp_path, capsys, quirk, students):
     status, lines = check(capsys, str(raw))
     assert status == 0, lines
     assert f"  students: {students}" in lines
+
+
+def test_grades_ingest_does_not_read_are_a_warning_naming_the_codes(tmp_path, capsys):
+    raw = cohort(tmp_path, "quirks/grade_words")
+    roster = raw / "StudentsBySchool_Fall2014.csv"
+    roster.write_text(roster.read_text().replace("Grade 3", "Pre-K"))
+    status, lines = check(capsys, str(raw))
+    assert status == 0
+    assert [line for line in lines if ": warning: " in line] == [
+        f"pl-eval check-inputs: warning: {raw}: 3 of 7 StudentsBySchool rows with a Grade "
+        "(42.9%) have one that ingest does not read (K, KG, 0 or 13 for kindergarten, 1-12, or "
+        "written out as Grade 3 or 3rd): 'Pre-K' (2), '13th' (1) (first at "
+        "StudentsBySchool_Fall2014.csv, line 2); ingest rejects their tests as grade_unknown"
+    ]
+    # a Combined file's own Grade too, with the codes past the third left at "..."
+    combo = raw / "ComboStudentAssessment_Winter2014.csv"
+    shutil.copy(DATA / "quirks/kindergarten/ComboStudentAssessment_Winter2012.csv", combo)
+    combo.write_text(
+        combo.read_text().replace("2012-2013", "2014-2015").replace("1/14/2013", "1/14/2015")
+        + "".join(
+            f"Winter 2014-2015,Riverside USD,Lincoln Elementary,Hale,Ivy,S10{n},F,{code},"
+            "Mathematics,Math K-12,Growth: Math K-2 CCSS 2010 V2,1/14/2015,30,149,3.3,50\n"
+            for n, code in ((10, "PK"), (11, "TK"), (12, "TK"), (13, "5th Grade"), (14, "Gr. 14"))
+        )
+    )
+    status, lines = check(capsys, str(raw))
+    assert status == 0
+    assert (
+        f"pl-eval check-inputs: warning: {raw}: 5 of 7 ComboStudentAssessment rows with a Grade "
+        "(71.4%) have one that ingest does not read (K, KG, 0 or 13 for kindergarten, 1-12, or "
+        "written out as Grade 3 or 3rd): 'TK' (2), '99' (1), 'Gr. 14' (1), ... (first at "
+        "ComboStudentAssessment_Winter2014.csv, line 3); ingest rejects their tests as "
+        "grade_unknown"
+    ) in lines
 
 
 def test_layout_a_schools_are_checked_with_the_roster_district(tmp_path, capsys):

@@ -650,6 +650,25 @@ def test_kindergarten_codes_and_unknown_grades(tmp_path):
     assert summary["files"][roster]["rejected"] == 1
 
 
+def test_grades_written_out_by_a_district_roster_are_read(tmp_path):
+    frames, summary = ingested(QUIRKS / "grade_words", tmp_path / "out")
+    results, roster = "AssessmentResults_Fall2014.csv", "StudentsBySchool_Fall2014.csv"
+    assert where(frames["scores"], "grade") == {
+        (results, 2): 3,  # Grade 3
+        (results, 3): 3,  # 3rd
+        (results, 4): 4,  # 4th Grade
+        (results, 5): 0,  # Gr. K
+        (results, 6): 3,  # GRADE 03
+    }
+    assert where(frames["rejects"], "record", "reason") == {
+        (results, 7): ("test", "grade_unknown"),  # Pre-K
+        (results, 8): ("test", "grade_unknown"),  # 13th: 13 is kindergarten only bare
+        (roster, 7): ("roster", "grade_unknown"),
+        (roster, 8): ("roster", "grade_unknown"),
+    }
+    assert summary["files"][results]["kept"] == 5
+
+
 def test_end_of_course_tests_are_set_aside_unless_kept(tmp_path):
     fall, spring = "AssessmentResults_Fall2013.csv", "AssessmentResults_Spring2014.csv"
     frames, summary = ingested(QUIRKS / "end_of_course", tmp_path / "out")

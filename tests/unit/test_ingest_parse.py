@@ -142,6 +142,18 @@ def test_numbers_flags_grades_norms():
     assert run(parse.norms_years, ["2015", "2020.0", ""]).tolist() == [2015, pd.NA, pd.NA]
 
 
+def test_grades_written_out_as_a_district_roster_writes_them():
+    written = {
+        "Grade 3": 3, "GRADE 03": 3, "Gr. 3": 3, "gr 12": 12, "Grade K": 0, "Gr.K": 0,
+        "1st": 1, "2nd": 2, "3rd": 3, "11th": 11, "3rd Grade": 3, "4th grade": 4,
+        "K Grade": 0, "Kindergarten Grade": 0, "Grade 0": 0,
+    }  # fmt: skip
+    assert run(parse.grades, list(written)).tolist() == list(written.values())
+    # 13 is kindergarten only as older exports write it, bare; no code, no grade
+    nothing = ["Grade 13", "13th", "Grade", "Gr.", "3rd.", "Grade PK", "Pre-K", "Grade 3 4"]
+    assert run(parse.grades, nothing).isna().all()
+
+
 def test_subjects_from_scale_and_from_course():
     scale = run(
         parse.subject_from_scale,

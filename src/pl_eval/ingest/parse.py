@@ -58,6 +58,14 @@ _DATE_TIME_ONE_PASS = rf"^(?P<date>[^{_BLANKS}T]+)(?:[ T]+(?P<time>[0-9]{{1,2}}[
 _SCIENTIFIC = r"[0-9](?:\.[0-9]+)?[Ee]\+[0-9]{1,3}"
 #: Grade codes of kindergarten: K, KG, 0, and 13 in older StudentsBySchool exports.
 KINDERGARTEN = ("K", "KG", "KINDERGARTEN", "0", "00", "13")
+#: A grade written out, as a district's own (SIS) roster writes it: "Grade 3", "Gr. 3", "3rd",
+#: "3rd Grade", "Grade K". NWEA's exports write the bare code; rejecting these as unknown
+#: grades lost every test of the roster. The one group that takes part holds the code.
+_GRADE_WORDS = (
+    r"^(?:GRADE|GR\.?)\s*([0-9]{1,2}|K|KG|KINDERGARTEN)$"
+    r"|^([0-9]{1,2}|K|KG|KINDERGARTEN)(?:ST|ND|RD|TH)?\s+GRADE$"
+    r"|^([0-9]{1,2})(?:ST|ND|RD|TH)$"
+)
 #: End-of-course math tests (on their own scale), by a word of their Course or TestName.
 END_OF_COURSE = r"(?i)\b(?:algebra|geometry|integrated\s+math|calculus|trigonometry)"
 _TRUE = {"TRUE", "T", "Y", "YES", "1"}
@@ -451,8 +459,12 @@ def flags(text: pd.Series) -> pd.Series:
 
 
 def grades(text: pd.Series) -> pd.Series:
-    """Grade as an integer, kindergarten (:data:`KINDERGARTEN` codes) = 0, 1..12; NA otherwise."""
+    """Grade as an integer, kindergarten (:data:`KINDERGARTEN` codes) = 0, 1..12; NA otherwise.
+    A code may be written out (:data:`_GRADE_WORDS`); 13 means kindergarten only bare, as the
+    older exports write it ("13th", "Grade 13" are no grade)."""
     word = text.str.strip().str.upper()
+    inner = word.str.extract(_GRADE_WORDS).bfill(axis=1)[0]
+    word = word.where(inner.isna(), inner.mask(inner.eq("13"), ""))
     number = pd.to_numeric(word.where(~word.isin(KINDERGARTEN), "0"), errors="coerce")
     whole = number.notna() & (number % 1 == 0) & number.between(0, 12)
     return number.where(whole).astype("Int64")
