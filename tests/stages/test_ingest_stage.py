@@ -737,6 +737,22 @@ def test_two_digit_years_times_in_date_cells_and_norms_that_are_not_years(tmp_pa
     assert frames["rejects"].empty
 
 
+def test_dates_a_warehouse_or_a_spreadsheet_writes_read_alike(tmp_path):
+    # a data warehouse's 2020/09/16, and Excel's d-mmm-yy display (Oracle's DD-MON-YY)
+    raw = tmp_path / "raw"
+    shutil.copytree(QUIRKS / "dates", raw)
+    results = raw / "AssessmentResults_2020-2021.csv"
+    text = results.read_text().replace(",9/16/2020,", ",2020/09/16,")
+    results.write_text(text.replace(",3/2/21,", ",2-MAR-21,").replace(",3/3/21,", ",3-Mar-2021,"))
+    frames, _ = ingested(raw, tmp_path / "out")
+    assert where(frames["scores"], "test_date") == {
+        (results.name, 3): pd.Timestamp("2020-09-17"),
+        (results.name, 4): pd.Timestamp("2020-09-16"),
+        (results.name, 5): pd.Timestamp("2021-03-02"),
+        (results.name, 6): pd.Timestamp("2021-03-03"),
+    }
+
+
 def test_iso_timestamps_with_a_zone_or_offset_keep_their_time_of_day(tmp_path):
     frames, _ = ingested(QUIRKS / "timestamps", tmp_path / "out")
     results = "AssessmentResults_2020-2021.csv"

@@ -24,7 +24,12 @@ _DATES = (  # (pattern, order of the captured groups)
     (r"^(\d{1,2})/(\d{1,2})/(\d{2})$", ("month", "day", "year")),  # two-digit year 3/2/21
     (r"^(\d{1,2})-(\d{1,2})-(\d{4})$", ("day", "month", "year")),  # Excel re-save 22-10-2020
     (r"^(\d{4})-(\d{1,2})-(\d{1,2})$", ("year", "month", "day")),  # ISO
+    (r"^(\d{4})/(\d{1,2})/(\d{1,2})$", ("year", "month", "day")),  # a warehouse's 2014/09/15
+    # a month by name: Excel's d-mmm-yy display (15-Sep-14), Oracle's DD-MON-YY (15-SEP-14)
+    (r"^(\d{1,2})-([A-Za-z]{3})-(\d{2}|\d{4})$", ("day", "month", "year")),
 )
+#: Months as (English) abbreviations name them, upper case.
+_MONTHS = {m: i for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), 1)}
 #: A date and a time in one cell ("9/16/2013 9:00:00 AM", "2013-09-16T09:00:00"): both parts.
 _DATE_TIME = r"^(\S+?)(?:[ T]+(\d{1,2}[:.]\d{2}.*))?$"
 #: A zone or UTC offset after a time ("13:05:00Z", "13:05:00-05:00", "1:05:00 PM CST",
@@ -330,7 +335,8 @@ def terms(text: pd.Series) -> pd.DataFrame:
 def date_times(text: pd.Series) -> pd.DataFrame:
     """``time`` (seconds after midnight, as :func:`times` reads them) and ``date`` of cells
     that may hold both ("9/16/2013 9:00:00 AM"): dates from M/D/YYYY or M/D/YY (any padding;
-    20YY), DD-MM-YYYY (Excel re-saves) or YYYY-MM-DD, alone or followed by a time. Both from
+    20YY), DD-MM-YYYY (Excel re-saves), YYYY-MM-DD, YYYY/MM/DD or D-Mon-YY(YY) (:data:`_DATES`),
+    alone or followed by a time. Both from
     one split of each cell: TestStartDate needs both, and exports with a timestamp per test
     have millions of distinct cells. ``date`` comes last, so a check that a cell parses
     looks at it (schemas._parses). A cell whose time does not read as one has no date either:
@@ -348,9 +354,12 @@ def _dates_alone(stripped: pd.Series) -> pd.Series:
     """The dates of :func:`date_times`, of date texts without a time."""
     parts = pd.DataFrame(index=stripped.index, columns=["year", "month", "day"], dtype="float64")
     for pattern, order in _DATES:
-        found = stripped.str.extract(pattern).astype("float64")
+        found = stripped.str.extract(pattern)
         found.columns = list(order)
-        parts = parts.fillna(found[["year", "month", "day"]])
+        found["month"] = found["month"].map(
+            lambda m: _MONTHS.get(m.upper()) if m.isalpha() else m, na_action="ignore"
+        )
+        parts = parts.fillna(found[["year", "month", "day"]].astype("float64"))
     parts["year"] = parts["year"].where(parts["year"] >= 100, parts["year"] + 2000)
     valid = parts.notna().all(axis=1)
     parsed = pd.to_datetime(parts[valid].astype("int64"), errors="coerce")
