@@ -737,19 +737,20 @@ def test_two_digit_years_times_in_date_cells_and_norms_that_are_not_years(tmp_pa
     assert frames["rejects"].empty
 
 
-def test_dates_a_warehouse_or_a_spreadsheet_writes_read_alike(tmp_path):
-    # a data warehouse's 2020/09/16, and Excel's d-mmm-yy display (Oracle's DD-MON-YY)
+def test_dates_and_terms_a_warehouse_or_a_spreadsheet_writes_read_alike(tmp_path):
+    # a data warehouse's 2020/09/16, Excel's d-mmm-yy display (Oracle's DD-MON-YY)
     raw = tmp_path / "raw"
     shutil.copytree(QUIRKS / "dates", raw)
     results = raw / "AssessmentResults_2020-2021.csv"
     text = results.read_text().replace(",9/16/2020,", ",2020/09/16,")
+    text = text.replace("Spring 2020-2021", "Spring 2020-21")  # and a district's term name
     results.write_text(text.replace(",3/2/21,", ",2-MAR-21,").replace(",3/3/21,", ",3-Mar-2021,"))
     frames, _ = ingested(raw, tmp_path / "out")
-    assert where(frames["scores"], "test_date") == {
-        (results.name, 3): pd.Timestamp("2020-09-17"),
-        (results.name, 4): pd.Timestamp("2020-09-16"),
-        (results.name, 5): pd.Timestamp("2021-03-02"),
-        (results.name, 6): pd.Timestamp("2021-03-03"),
+    assert where(frames["scores"], "test_date", "term_name") == {
+        (results.name, 3): (pd.Timestamp("2020-09-17"), "Fall 2020-2021"),
+        (results.name, 4): (pd.Timestamp("2020-09-16"), "Fall 2020-2021"),
+        (results.name, 5): (pd.Timestamp("2021-03-02"), "Spring 2020-2021"),
+        (results.name, 6): (pd.Timestamp("2021-03-03"), "Spring 2020-2021"),
     }
 
 

@@ -23,6 +23,8 @@ def test_terms_long_and_short_forms():
             " Winter  2014-2015 ",
             "Summer 2015",
             "Fall2014-2015",  # no space: a report tool's concatenation
+            "Spring 2014-15",  # a district system's
+            "Fall 2099-00",
         ],
     )
     assert out["term_name"].tolist() == [
@@ -32,8 +34,12 @@ def test_terms_long_and_short_forms():
         "Winter 2014-2015",
         "Summer 2014-2015",
         "Fall 2014-2015",
+        "Spring 2014-2015",
+        "Fall 2099-2100",
     ]
-    assert out["season"].tolist() == ["fall", "spring", "fall", "winter", "summer", "fall"]
+    assert out["season"].tolist() == [
+        "fall", "spring", "fall", "winter", "summer", "fall", "spring", "fall"
+    ]  # fmt: skip
     assert out["school_year"].tolist() == [
         "2014-2015",
         "2014-2015",
@@ -41,6 +47,8 @@ def test_terms_long_and_short_forms():
         "2014-2015",
         "2014-2015",
         "2014-2015",
+        "2014-2015",
+        "2099-2100",
     ]
 
 
@@ -58,7 +66,11 @@ def test_start_years_as_a_year_a_decimal_or_the_school_year_begun():
     assert run(parse.start_years, refused).isna().all()
 
 
-@pytest.mark.parametrize("bad", ["Autumn 2014-2015", "Fall 2014-2016", "Fall 14-15", "", "2014"])
+@pytest.mark.parametrize(
+    "bad",
+    ["Autumn 2014-2015", "Fall 2014-2016", "Fall 2014-16", "Fall 2014-5", "Fall 2014-0015",
+     "Fall 14-15", "Fall 2014/2015", "", "2014"],
+)  # fmt: skip
 def test_terms_refused(bad):
     assert run(parse.terms, [bad])["term_name"].isna().all()
 

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 SEASONS = ("fall", "winter", "spring", "summer")
 SUBJECTS = ("math", "reading")
-_TERM = r"(?i)^(fall|winter|spring|summer)\s*(\d{4})(?:\s*-\s*(\d{4}))?$"
+_TERM = r"(?i)^(fall|winter|spring|summer)\s*(\d{4})(?:\s*-\s*(\d{4}|\d{2}))?$"
 _DATES = (  # (pattern, order of the captured groups)
     (r"^(\d{1,2})/(\d{1,2})/(\d{4})$", ("month", "day", "year")),  # 9/5/2014, 09/05/2014
     (r"^(\d{1,2})/(\d{1,2})/(\d{2})$", ("month", "day", "year")),  # two-digit year 3/2/21
@@ -309,9 +309,9 @@ def unmarked(text: pd.Series) -> pd.Series:
 def terms(text: pd.Series) -> pd.DataFrame:
     """season, school_year ("2014-2015") and canonical term_name from TermName.
 
-    "Fall 2014-2015" form, or the client-server "Fall 2014" form whose school year starts in
-    that year for Fall and the year before for Winter/Spring/Summer. The two years must be
-    consecutive.
+    "Fall 2014-2015" form (also "Fall 2014-15", as a district's own system may write it), or
+    the client-server "Fall 2014" form whose school year starts in that year for Fall and the
+    year before for Winter/Spring/Summer. The two years must be consecutive.
     """
     parts = text.str.strip().str.extract(_TERM)
     season = parts[0].str.lower()
@@ -319,7 +319,9 @@ def terms(text: pd.Series) -> pd.DataFrame:
     second = pd.to_numeric(parts[2], errors="coerce").astype("Int64")
     short_start = first.where(season.eq("fall"), first - 1)
     start = short_start.where(second.isna(), first)
-    ok = season.notna() & (second.isna() | second.eq(first + 1)).fillna(False)
+    two_digits = parts[2].str.len().eq(2)
+    following = second.eq((first + 1).where(~two_digits, (first + 1) % 100))
+    ok = season.notna() & (second.isna() | following).fillna(False)
     year = start.astype("str") + "-" + (start + 1).astype("str")
     out = pd.DataFrame(
         {
