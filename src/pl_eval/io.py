@@ -578,6 +578,9 @@ class RawFile:
     header: tuple[str, ...]  # column names as written, surrounding whitespace stripped
     delimiter: str  # "," or "\t"
     encoding: str  # "utf-8", "utf-8-sig" (with BOM), "cp1252" or "latin-1" (whole file)
+    # its data rows end with a delimiter the header does not: one field more, empty
+    # (:func:`trailing_delimiter`)
+    trailing_delimiter: bool = False
 
 
 @dataclass(frozen=True)
@@ -667,9 +670,36 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
     first = line.decode(_CODECS[encoding], errors="replace")  # a header cut at SNIFF_BYTES
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     header = next(csv.reader([first], delimiter=delimiter))
+    second = _second_line(buffer, min(ends), size) if ends else b""
     return RawFile(
-        Path(path), name, tuple(_HEADER_EDGE.sub("", h) for h in header), delimiter, encoding
+        Path(path),
+        name,
+        tuple(_HEADER_EDGE.sub("", h) for h in header),
+        delimiter,
+        encoding,
+        trailing_delimiter=trailing_delimiter(
+            header, second.decode(_CODECS[encoding], errors="replace"), delimiter
+        ),
     )
+
+
+def _second_line(buffer: bytearray, end: int, size: int) -> bytes:
+    """The line after the header, which ends at ``end`` of ``buffer``; empty unless the first
+    ``size`` bytes hold all of it."""
+    start = end + (2 if buffer[end : end + 2] == b"\r\n" else 1)
+    ends = [i for i in (buffer.find(b"\n", start, size), buffer.find(b"\r", start, size)) if i >= 0]
+    return bytes(buffer[start : min(ends)]) if ends else b""
+
+
+def trailing_delimiter(header: Sequence[str], line: str, delimiter: str) -> bool:
+    """Whether data rows end with a delimiter the header does not, as some exporters write
+    them: the first data ``line`` has one field more than the header, the last empty, while
+    the header's last is named. Read with the header's fields only, every row had the wrong
+    count; read as pandas reads it, every value shifts a column."""
+    if not line or not header or not header[-1].strip():
+        return False
+    fields = next(csv.reader([line], delimiter=delimiter), [])
+    return len(fields) == len(header) + 1 and not fields[-1].strip()
 
 
 def sniff_raw_files(files: Sequence[tuple[Path, str]]) -> list[RawFile | InputError]:
@@ -1027,7 +1057,10 @@ def _parsed_pieces(request: RawRequest, *, streamed: bool) -> Iterator[pa.Table]
     rows): whole, or a block at a time when it is over :data:`STREAM_BYTES`. InputError for
     rows with the wrong field count (by line), unterminated quotes and read failures."""
     raw = request.file
-    positional = [f"f{i}" for i in range(len(raw.header))]
+    fields = len(raw.header) + raw.trailing_delimiter
+    positional = [f"f{i}" for i in range(fields)]
+    # the empty field after a trailing delimiter is read to check that it is empty
+    read = [*request.columns.values(), *([fields - 1] if raw.trailing_delimiter else [])]
     bad_rows: list = []
 
     def on_bad_row(row) -> str:
@@ -1046,8 +1079,8 @@ def _parsed_pieces(request: RawRequest, *, streamed: bool) -> Iterator[pa.Table]
             delimiter=raw.delimiter, ignore_empty_lines=False, invalid_row_handler=on_bad_row
         ),
         "convert_options": pacsv.ConvertOptions(
-            include_columns=[positional[i] for i in request.columns.values()],
-            column_types={positional[i]: pa.string() for i in request.columns.values()},
+            include_columns=[positional[i] for i in read],
+            column_types={positional[i]: pa.string() for i in read},
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
@@ -1063,6 +1096,9 @@ def _parsed_pieces(request: RawRequest, *, streamed: bool) -> Iterator[pa.Table]
                 break
             rows = table.num_rows
             lines = pa.array(np.arange(line, line + rows, dtype=np.int64))
+            if raw.trailing_delimiter:
+                _check_trailing(raw, table.column(positional[-1]), lines.to_numpy())
+                table = table.drop_columns([positional[-1]])
             yield table.rename_columns(list(request.columns)).append_column("source_line", lines)
             line += rows
     except pa.ArrowInvalid as exc:  # e.g. an unterminated quote
@@ -1071,6 +1107,11 @@ def _parsed_pieces(request: RawRequest, *, streamed: bool) -> Iterator[pa.Table]
         raise InputError.at(raw.name, "a readable file", found=exc.strerror or str(exc)) from None
     if bad_rows:  # some rows had the wrong number of fields: report their lines
         expected = f"{len(raw.header)} fields like the header"
+        if raw.trailing_delimiter:
+            expected = (
+                f"{fields} fields like line 2, the header's {len(raw.header)} and an empty one "
+                "after a delimiter ending the row"
+            )
         problems = [
             Problem(raw.name, expected, line=row.number, found=f"{row.actual_columns} fields")
             for row in bad_rows[:MAX_ROW_PROBLEMS]
@@ -1081,6 +1122,25 @@ def _parsed_pieces(request: RawRequest, *, streamed: bool) -> Iterator[pa.Table]
             more = f"at least {rest}" if streamed else str(rest)
             problems.append(Problem(raw.name, f"{expected} ({more} more rows have other counts)"))
         raise InputError(problems)
+
+
+def _check_trailing(raw: RawFile, values: pa.ChunkedArray, lines: np.ndarray) -> None:
+    """InputError for rows of a file whose rows end with a delimiter (:attr:`RawFile.
+    trailing_delimiter`) that hold a value after it: a value past the header's last column."""
+    filled = np.flatnonzero(pc.utf8_length(pc.utf8_trim_whitespace(values)).to_numpy() > 0)
+    if not len(filled):
+        return
+    expected = (
+        f"nothing after the header's {len(raw.header)} fields but the delimiter ending the "
+        "row, as on line 2"
+    )
+    problems = [
+        Problem(raw.name, expected, line=int(lines[i]), found=values[int(i)].as_py())
+        for i in filled[:MAX_ROW_PROBLEMS]
+    ]
+    if (rest := len(filled) - MAX_ROW_PROBLEMS) > 0:
+        problems.append(Problem(raw.name, f"{expected} ({rest} more rows hold one)"))
+    raise InputError(problems)
 
 
 def _with_columns(table: pa.Table, names: list[str]) -> pa.Table:

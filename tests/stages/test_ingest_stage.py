@@ -471,21 +471,66 @@ def test_a_link_to_a_missing_export_is_a_problem_not_a_lost_file(tmp_path):
 
 
 def test_rows_of_a_wrong_field_count_beyond_those_listed_are_counted(tmp_path):
-    # an exporter that ends every row, not the header, with a delimiter: 25 rows of 12 fields
+    # rows of an export with a column fewer pasted under this header: 25 rows of 10 fields
     raw = tmp_path / "raw"
     shutil.copytree(DATA / "minimal", raw)
     results = raw / "AssessmentResults.csv"
     header, *rows = results.read_text().splitlines()
     rows += [rows[2].replace("S1002", f"S{9000 + i}") for i in range(22)]
-    results.write_text("".join(f"{line}\n" for line in [header, *(f"{r}," for r in rows)]))
+    short = [r.rsplit(",", 1)[0] for r in rows]
+    results.write_text("".join(f"{line}\n" for line in [header, *short]))
     with pytest.raises(InputError) as caught:
         run(raw, tmp_path / "out")
     lines = str(caught.value).splitlines()  # all printed: the count, not "... and 1 more"
     assert len(lines) == io.MAX_ROW_PROBLEMS + 1 == 21
-    assert lines[0] == f"{results}, line 2: expected 11 fields like the header, found '12 fields'"
+    assert lines[0] == f"{results}, line 2: expected 11 fields like the header, found '10 fields'"
     assert (
         lines[-1]
         == f"{results}: expected 11 fields like the header (5 more rows have other counts)"
+    )
+
+
+def ending_rows_with_a_delimiter(path: Path, delimiter: bytes = b",") -> list[bytes]:
+    """Rewrite ``path`` as an exporter that ends every data row (not the header, nor a blank
+    line) with a delimiter writes it; its data rows."""
+    header, *rows = path.read_bytes().splitlines()
+    rows = [row + delimiter if row else row for row in rows]
+    path.write_bytes(b"".join(line + b"\n" for line in [header, *rows]))
+    return rows
+
+
+def test_rows_ending_in_a_delimiter_the_header_lacks_read_as_the_header_says(tmp_path):
+    # every data row one field longer, empty (pandas would shift every value a column)
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "cohort", raw)
+    exports = sorted(p for p in raw.rglob("*") if p.suffix in (".csv", ".txt"))
+    for path in exports:
+        ending_rows_with_a_delimiter(path, b"\t" if path.suffix == ".txt" else b",")
+    direct = run(DATA / "cohort", tmp_path / "direct")
+    paths = run(raw, tmp_path / "out")
+    assert {n: p.read_bytes() for n, p in paths.items()} == {
+        n: p.read_bytes() for n, p in direct.items()
+    }
+
+
+def test_a_value_after_the_delimiter_ending_rows_or_a_row_without_it_is_a_problem(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "minimal", raw)
+    results = raw / "AssessmentResults.csv"
+    rows = ending_rows_with_a_delimiter(results)
+    results.write_bytes(results.read_bytes().replace(rows[1], rows[1] + b"99"))
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    assert str(caught.value) == (
+        f"{results}, line 3: expected nothing after the header's 11 fields but the delimiter "
+        "ending the row, as on line 2, found '99'"
+    )
+    results.write_bytes(results.read_bytes().replace(rows[1] + b"99", rows[1][:-1]))
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    assert str(caught.value) == (
+        f"{results}, line 3: expected 12 fields like line 2, the header's 11 and an empty one "
+        "after a delimiter ending the row, found '11 fields'"
     )
 
 

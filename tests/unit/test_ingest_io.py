@@ -199,6 +199,38 @@ def test_rows_with_the_wrong_field_count_are_named_by_line(tmp_path):
     assert [(p.line, p.found) for p in caught.value.problems] == [(3, "2 fields"), (4, "4 fields")]
 
 
+@pytest.mark.parametrize(
+    ("data", "trailing"),
+    [
+        (b"A,B,C\n1,2,3,\n", True),
+        (b"A,B,C\r\n1,2,3, \r\n4,5,6,\r\n", True),  # CRLF; a blank counts as empty
+        (b"\xef\xbb\xbfA\tB\r1\t2\t\r", True),  # BOM, tabs, old Mac line endings
+        (b'A,B,C\n1,"2,",3,\n', True),  # a delimiter inside quotes is not one
+        (b"A,B,C,\n1,2,3,\n", False),  # the header ends with one too: its last is unnamed
+        (b"A,B,C\n1,2,3,x\n", False),  # a value past the header: a problem when read
+        (b"A,B,C\n1,2,3\n4,5,6,\n", False),  # judged by line 2 only
+        (b"A,B,C\n1,2,3,", False),  # line 2 not whole in the bytes sniffed
+        (b"A,B,C\n", False),
+    ],
+)
+def test_rows_ending_in_a_delimiter_the_header_lacks_are_told_by_line_2(tmp_path, data, trailing):
+    assert sniff(tmp_path, data).trailing_delimiter is trailing
+
+
+def test_rows_ending_in_a_delimiter_read_without_it_streamed_or_whole(tmp_path, monkeypatch):
+    rows = "".join(
+        f"{i},x{i % 5},{i * 3},\r\n" + ("\r\n" if i % 97 == 5 else "") for i in range(3000)
+    )
+    raw = sniff(tmp_path, b"A,B,C\r\n" + rows.encode(), "big.csv")
+    whole = read(raw, {"A": 0, "C": 2})
+    assert whole.frame["C"].iloc[-1] == "8997" and whole.frame["source_line"].iloc[-1] == 3032
+    monkeypatch.setattr(io, "STREAM_BYTES", 100)
+    monkeypatch.setattr(io, "STREAM_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(io, "STACK_ROWS", 700)
+    pd.testing.assert_frame_equal(read(raw, {"A": 0, "C": 2}).frame, whole.frame)
+    assert whole.blank_lines == {"big.csv": 31}
+
+
 def test_header_only_file_is_an_error_at_line_2(tmp_path):
     raw = sniff(tmp_path, b"A,B\n\n")
     with pytest.raises(InputError, match="export.csv, line 2: expected a data row"):
