@@ -150,4 +150,12 @@ def test_other_nwea_files_are_ignored_and_unknown_files_refused():
 def test_files_ignored_by_name():
     assert layouts.ignored_by_extension("truth.json").reason == "not a .csv or .txt export"
     assert layouts.ignored_by_extension("sub/.gitkeep").reason == "hidden file"
+    # a Mac's resource forks, and LibreOffice's and Excel's lock files: none is an export
+    assert layouts.ignored_by_extension("__MACOSX/._AssessmentResults.csv").reason == "hidden file"
+    assert layouts.ignored_by_extension(".~lock.schools.csv#").reason == "hidden file"
+    lock = layouts.ignored_by_extension("~$schools.xlsx")
+    assert (lock.reason, lock.unread) == (
+        "an Office lock file (a workbook open in Excel), not an export",
+        False,
+    )
     assert layouts.ignored_by_extension("a/AssessmentResults.TXT") is None

@@ -169,6 +169,8 @@ def ignored_by_extension(name: str) -> IgnoredFile | None:
     base = name.rsplit("/", 1)[-1]
     if base.startswith("."):
         return IgnoredFile(name, "hidden file")
+    if base.startswith("~$"):  # Office's owner file, beside a workbook open (or left) in Excel
+        return IgnoredFile(name, "an Office lock file (a workbook open in Excel), not an export")
     if base.lower().endswith(SPREADSHEET_SUFFIXES):
         return IgnoredFile(name, UNREAD_SPREADSHEET, unread=True)
     if base.lower().endswith(ARCHIVE_SUFFIXES):
