@@ -2,6 +2,7 @@
 against the exports, the school year, exit status 0 only when ready, and nothing written."""
 
 import shutil
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -262,6 +263,20 @@ def test_layout_a_schools_are_checked_with_the_roster_district(tmp_path, capsys)
         f"pl-eval check-inputs: error: {raw}/schools.csv: no row for school 'Escuela Vista' of "
         "district 'Hill County SD', where the exports test 1 student in fall or spring 2013-2014"
     )
+
+
+def test_a_name_written_in_decomposed_unicode_is_the_same_name(tmp_path, capsys):
+    # schools.csv saved on a Mac: "Peña" as n and a combining tilde, the exports' as ñ
+    raw = cohort(tmp_path, "cohort")
+    schools = raw / "schools.csv"
+    schools.write_text(unicodedata.normalize("NFD", schools.read_text()))
+    assert "Pen\u0303a" in schools.read_text()
+    status, lines = check(capsys, str(raw))
+    assert status == 0, lines
+    assert "  schools: 3 in schools.csv (2 PL, 1 comparison, 0 not yet PL), 2 tested" in "\n".join(
+        lines
+    )
+    assert not [line for line in lines if "Pe" in line and ": warning: " in line]
 
 
 def test_tests_without_a_roster_row_are_a_warning_that_spots_lost_leading_zeros(tmp_path, capsys):

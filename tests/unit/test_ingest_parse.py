@@ -280,6 +280,15 @@ def test_strip_and_text_merge_and_blank_values():
     assert parse.strip(absent).isna().all()  # a column no file had
 
 
+def test_strip_composes_text_so_names_that_look_alike_are_one():
+    # "Peña" with ñ as n and a combining tilde (a Mac's, or text pasted from the web)
+    composed, decomposed = "Escuela Pe\u00f1a", "Escuela Pen\u0303a"
+    stripped = parse.strip(pd.Series([composed, f" {decomposed}", "Lincoln", decomposed]))
+    assert stripped.tolist() == [composed, composed, "Lincoln", composed]
+    assert sorted(stripped.cat.categories) == ["Escuela Pe\u00f1a", "Lincoln"]
+    assert parse.text(pd.Series([decomposed])).tolist() == [composed]
+
+
 def test_missing_value_markers_read_as_empty():
     # NULL (a database export), #N/A (Excel), NA (R): blank wherever "" is, and as missing
     # as an empty cell in text, grades, genders, numbers and subjects alike

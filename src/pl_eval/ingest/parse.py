@@ -9,6 +9,7 @@ Series of distinct text values and return NA where a value does not parse (blank
 from __future__ import annotations
 
 import threading
+import unicodedata
 from collections.abc import Callable
 
 import numpy as np
@@ -240,8 +241,22 @@ def text(values: pd.Series) -> pd.Series:
 
 
 def strip(values: pd.Series) -> pd.Series:
-    """Categorical with surrounding whitespace removed from every value (merging repeats)."""
-    return _recode(values, lambda categories: categories.str.strip())
+    """Categorical with surrounding whitespace removed from every value (merging repeats), in
+    Unicode's composed form (NFC): a name typed on a Mac or pasted from the web may write "ñ"
+    as "n" and a combining tilde, which looks the same as the exports' "ñ" but compared
+    unequal (a school of schools.csv was then "missing", its students unframed)."""
+    return _recode(values, lambda categories: _composed(categories.str.strip()))
+
+
+def _composed(text: pd.Index) -> pd.Index:
+    """``text`` in NFC, normalising only its values that are not ASCII (which always are)."""
+    arrow = pa.array(text, type=pa.string(), from_pandas=True)
+    other = ~pc.fill_null(pc.string_is_ascii(arrow), True).to_numpy(zero_copy_only=False)
+    if not other.any():
+        return text
+    values = text.to_numpy(object, copy=True)
+    values[other] = [unicodedata.normalize("NFC", value) for value in values[other]]
+    return pd.Index(values, dtype=text.dtype)
 
 
 def genders(values: pd.Series) -> pd.Series:

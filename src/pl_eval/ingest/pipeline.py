@@ -7,6 +7,7 @@ anything is returned (DESIGN.md "Input contract").
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -87,7 +88,7 @@ class IngestSettings:
         return cls(
             layouts.alias_table(aliases),
             screens.ScreenSettings.from_dict(screening),
-            district.strip() if district else None,
+            unicodedata.normalize("NFC", district.strip()) if district else None,  # as names are
             end_of_course,
         )
 
