@@ -99,6 +99,34 @@ def write_cohort(folder: Path, cells: list[tuple[int, float, float, str]]) -> No
         path.write_bytes(out.getvalue().encode(encoding, errors="replace"))
 
 
+#: Bytes that break a delimited file: quotes, delimiters, line ends, NUL, bytes of no single
+#: encoding (a lone UTF-8 lead byte, Latin-1's ÿ), a byte-order mark.
+BYTES = st.lists(
+    st.sampled_from(
+        [b'"', b",", b"\t", b"\r", b"\n", b"\x00", b"\xc3", b"\xff", b"\xef\xbb\xbf", b"x"]
+    ),
+    min_size=1,
+    max_size=4,
+).map(b"".join)
+
+
+@st.composite
+def insertions(draw) -> list[tuple[int, float, bytes]]:
+    """1-3 places to insert bytes at: (file, place as a fraction of its bytes, bytes)."""
+    place = st.tuples(st.integers(0, len(FILES) - 1), st.floats(0, 1), BYTES)
+    return draw(st.lists(place, min_size=1, max_size=3))
+
+
+def insert_bytes(folder: Path, places: list[tuple[int, float, bytes]]) -> None:
+    """The cohort, copied into ``folder``, with bytes inserted at ``places``."""
+    shutil.copytree(COHORT, folder)
+    for index, at, data in places:
+        path = folder / FILES[index][0]
+        text = path.read_bytes()
+        cut = int(at * len(text))
+        path.write_bytes(text[:cut] + data + text[cut:])
+
+
 def assert_clean_error(error: Exception, folder: Path) -> None:
     """One short line per problem, each naming a place in the folder."""
     lines = str(error).splitlines()
@@ -128,7 +156,25 @@ def key(monkeypatch):
     monkeypatch.setenv("PL_EVAL_KEY", "hostile-cells-16")
 
 
-@settings(
+def ends_cleanly(raw: Path, out: Path) -> None:
+    """Ingest and check-inputs of ``raw`` each end in accounted outputs (ingest's, in ``out``)
+    or in one clear line per problem."""
+    paths = {n: out / f"{n}.parquet" for n in OUTPUTS}
+    paths["summary"] = out / "ingest_summary.json"
+    try:
+        stages.ingest(raw, **paths, settings=SETTINGS)
+    except InputError as error:
+        assert_clean_error(error, raw)
+        assert not any(p.exists() for p in paths.values())  # nothing written
+    else:
+        assert_accounted_for(paths)
+    try:
+        stages.check_inputs(str(raw), config=Path("config/config.yaml"))
+    except NotReady as error:
+        assert_clean_error(error, raw)
+
+
+HOSTILE = settings(
     max_examples=30,
     deadline=None,
     derandomize=True,
@@ -136,21 +182,20 @@ def key(monkeypatch):
     phases=[Phase.generate],  # no shrinking (minutes): the failing cells are printed whole
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+@HOSTILE
 @given(cells=edits())
 def test_any_cell_ends_in_accounted_outputs_or_one_clear_line_per_problem(cells):
     with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "raw"
-        write_cohort(raw, cells)
-        paths = {n: Path(tmp) / "out" / f"{n}.parquet" for n in OUTPUTS}
-        paths["summary"] = Path(tmp) / "out" / "ingest_summary.json"
-        try:
-            stages.ingest(raw, **paths, settings=SETTINGS)
-        except InputError as error:
-            assert_clean_error(error, raw)
-            assert not any(p.exists() for p in paths.values())  # nothing written
-        else:
-            assert_accounted_for(paths)
-        try:
-            stages.check_inputs(str(raw), config=Path("config/config.yaml"))
-        except NotReady as error:
-            assert_clean_error(error, raw)
+        write_cohort(Path(tmp) / "raw", cells)
+        ends_cleanly(Path(tmp) / "raw", Path(tmp) / "out")
+
+
+@HOSTILE
+@given(places=insertions())
+def test_any_bytes_anywhere_end_in_accounted_outputs_or_one_clear_line_per_problem(places):
+    # a quote left open, a line cut in two, a NUL, a byte of no encoding, a BOM mid-file
+    with tempfile.TemporaryDirectory() as tmp:
+        insert_bytes(Path(tmp) / "raw", places)
+        ends_cleanly(Path(tmp) / "raw", Path(tmp) / "out")

@@ -353,11 +353,11 @@ def date_times(text: pd.Series) -> pd.DataFrame:
     """``time`` (seconds after midnight, as :func:`times` reads them) and ``date`` of cells
     that may hold both ("9/16/2013 9:00:00 AM"): dates from M/D/YYYY or M/D/YY (any padding;
     20YY), DD-MM-YYYY (Excel re-saves), YYYY-MM-DD, YYYY/MM/DD or D-Mon-YY(YY) (:data:`_DATES`),
-    alone or followed by a time. Both from
-    one split of each cell: TestStartDate needs both, and exports with a timestamp per test
-    have millions of distinct cells. ``date`` comes last, so a check that a cell parses
-    looks at it (schemas._parses). A cell whose time does not read as one has no date either:
-    its time would be lost unseen, and de-duplication orders a day's tests by it."""
+    alone or followed by a time. Both from one split of each cell: TestStartDate needs both,
+    and exports with a timestamp per test have millions of distinct cells. ``date`` comes
+    last, so a check that a cell parses looks at it (schemas._parses). A cell whose time does
+    not read as one has no date either: its time would be lost unseen, and de-duplication
+    orders a day's tests by it."""
     stripped = text.str.strip()
     split = _date_and_time(stripped)
     time = _on_distinct(_times_alone, split[1].fillna(stripped))
