@@ -122,6 +122,26 @@ def test_exact_name_wins_over_alias_and_config_aliases_apply():
         layouts.alias_table({"NotAColumn": ["x"]})
 
 
+def test_nwea_names_written_with_blanks_underscores_or_hyphens_are_read():
+    # a district warehouse's re-export: "Student ID", "test_rit_score", "Term-Name"
+    spelt = {"StudentID": "Student ID", "TestRITScore": "test_rit_score", "TermName": "Term-Name"}
+    header = tuple(spelt.get(h, h) for h in C)
+    found = recognise(header, "x/scores.csv")  # told by its header, not its name
+    assert (found.kind, found.layout) == (layouts.ASSESSMENT, "C")
+    assert {c: found.names[c] for c in spelt} == spelt
+    assert found.columns["StudentID"] == C.index("StudentID")
+    # the name as NWEA writes it wins; the other spelling is a copy, refused as one
+    with pytest.raises(InputError, match="each column once in the header") as caught:
+        recognise(("Student ID",) + C, "AssessmentResults.csv")
+    assert caught.value.problems[0].found == f"columns 1 and {C.index('StudentID') + 2}"
+    # schools.csv's own names are snake_case: its "District Name" is no district_name
+    with pytest.raises(InputError, match="district_name"):
+        recognise(
+            ("District Name", "school_name", "sector", "pl_start_year", "frl_pct", "locale"),
+            "schools.csv",
+        )
+
+
 def test_missing_required_columns_are_all_named_at_line_1():
     header = tuple(h for h in A if h not in ("TestStandardError", "MeasurementScale"))
     with pytest.raises(InputError) as caught:

@@ -9,6 +9,7 @@ for known drift and the analyst's ``column_aliases``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -98,6 +99,20 @@ SCHOOL_REQUIRED = ("district_name", "school_name", "sector", "pl_start_year", "f
 
 #: Renamed columns seen in real exports (nwea_formats.md §1.1 "Real exports drift").
 BUILTIN_ALIASES = {"StudentID": ("Student_Number", "StudentNumber")}
+#: Blanks, underscores, hyphens and dots a header may write inside an NWEA column's name
+#: ("Student ID", "Test_RIT_Score", "Term-Name"), as a district's warehouse re-export may.
+_SEPARATORS = re.compile(r"[\s_.-]+")
+
+
+def _loose(name: str) -> str:
+    """``name`` as matched when it is not written as NWEA writes it: lower case, without
+    :data:`_SEPARATORS`."""
+    return _SEPARATORS.sub("", name).lower()
+
+
+#: NWEA's columns by their loose names (not schools.csv's, whose district_name would be
+#: the exports' DistrictName).
+LOOSE_NAMES = {_loose(c): c for c in TEST_COLUMNS + ROSTER_COLUMNS}
 #: Delimiters of spreadsheets saved in some locales (;) and of some SIS exports (|): refused.
 OTHER_DELIMITERS = (";", "|")
 #: NWEA files that are recognised but not used, by a fragment of their name or header.
@@ -195,8 +210,13 @@ def recognise(raw: RawFile, aliases: Mapping[str, str]) -> ExportFile | IgnoredF
                 and exact == (written.lower() == canonical.lower())
             ):
                 columns[canonical], names[canonical] = position, written
-    present = {c.lower() for c in columns} | {h.lower() for h in raw.header}
     base = raw.name.rsplit("/", 1)[-1].lower()
+    if base != SCHOOLS_FILE:  # then NWEA's names written with separators, for what is missing
+        for position, written in enumerate(raw.header):
+            canonical = LOOSE_NAMES.get(_loose(written))
+            if canonical and canonical not in columns:
+                columns[canonical], names[canonical] = position, written
+    present = {c.lower() for c in columns} | {h.lower() for h in raw.header}
 
     if base == SCHOOLS_FILE:
         return _export(raw, SCHOOLS, columns, names, SCHOOL_COLUMNS, SCHOOL_REQUIRED)
@@ -259,14 +279,15 @@ def _export(
 
 
 def _refuse_repeated_columns(raw: RawFile, keep: dict[str, int], names: dict[str, str]) -> None:
-    """A column ingest reads that the header names twice (columns pasted in from another
-    sheet): which copy holds the values is not for ingest to guess, so each is one line."""
-    lowered = [h.lower() for h in raw.header]
+    """A column ingest reads that the header names twice, in any case or with separators
+    (:func:`_loose`: columns pasted in from another sheet): which copy holds the values is not
+    for ingest to guess, so each is one line."""
+    lowered = [_loose(h) for h in raw.header]
     if len(set(lowered)) == len(lowered):  # the usual case, once per file of thousands
         return
     problems = []
     for canonical, position in keep.items():
-        written = names[canonical].lower()
+        written = _loose(names[canonical])
         copies = [i for i, h in enumerate(lowered) if h == written and i != position]
         if copies:
             problems.append(
