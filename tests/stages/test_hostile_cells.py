@@ -1,12 +1,15 @@
-"""Hostile cells: any value in any cell an export or schools.csv holds ends, in ingest and in
-check-inputs, in outputs with every row accounted for or in one clear line per problem.
+"""Hostile cells: any value in any cell an export or schools.csv holds, and any bytes anywhere
+in them, end, in ingest and in check-inputs, in outputs with every row accounted for or in one
+clear line per problem.
 
 The hand-made cohort (tests/data/ingest/cohort: every layout, a Latin-1 and a tab-delimited
 export, a roster, schools.csv) has a few of its cells replaced by values Hypothesis draws:
 spreadsheet errors and formulas, missing-value markers, numbers out of range or in other
 notations, dates and terms that are almost right, delimiters, quotes and line breaks, control
-characters, other scripts and arbitrary text. The property tests of whole cohorts
-(tests/property) generate odd cohorts of well-formed cells; this one, odd cells.
+characters, other scripts and arbitrary text. Or bytes are inserted into its files: an open
+quote, a cut line, NUL, a byte of no encoding, a byte-order mark mid-file. The property tests
+of whole cohorts (tests/property) generate odd cohorts of well-formed cells; this one, odd
+cells and broken files.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import io as text_io
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -156,22 +160,25 @@ def key(monkeypatch):
     monkeypatch.setenv("PL_EVAL_KEY", "hostile-cells-16")
 
 
-def ends_cleanly(raw: Path, out: Path) -> None:
-    """Ingest and check-inputs of ``raw`` each end in accounted outputs (ingest's, in ``out``)
-    or in one clear line per problem."""
-    paths = {n: out / f"{n}.parquet" for n in OUTPUTS}
-    paths["summary"] = out / "ingest_summary.json"
-    try:
-        stages.ingest(raw, **paths, settings=SETTINGS)
-    except InputError as error:
-        assert_clean_error(error, raw)
-        assert not any(p.exists() for p in paths.values())  # nothing written
-    else:
-        assert_accounted_for(paths)
-    try:
-        stages.check_inputs(str(raw), config=Path("config/config.yaml"))
-    except NotReady as error:
-        assert_clean_error(error, raw)
+def ends_cleanly(write: Callable[[Path, list], None], changes: list) -> None:
+    """Ingest and check-inputs of the cohort ``write`` copies with ``changes`` each end in
+    accounted outputs or in one clear line per problem."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, out = Path(tmp) / "raw", Path(tmp) / "out"
+        write(raw, changes)
+        paths = {n: out / f"{n}.parquet" for n in OUTPUTS}
+        paths["summary"] = out / "ingest_summary.json"
+        try:
+            stages.ingest(raw, **paths, settings=SETTINGS)
+        except InputError as error:
+            assert_clean_error(error, raw)
+            assert not any(p.exists() for p in paths.values())  # nothing written
+        else:
+            assert_accounted_for(paths)
+        try:
+            stages.check_inputs(str(raw), config=Path("config/config.yaml"))
+        except NotReady as error:
+            assert_clean_error(error, raw)
 
 
 HOSTILE = settings(
@@ -187,15 +194,11 @@ HOSTILE = settings(
 @HOSTILE
 @given(cells=edits())
 def test_any_cell_ends_in_accounted_outputs_or_one_clear_line_per_problem(cells):
-    with tempfile.TemporaryDirectory() as tmp:
-        write_cohort(Path(tmp) / "raw", cells)
-        ends_cleanly(Path(tmp) / "raw", Path(tmp) / "out")
+    ends_cleanly(write_cohort, cells)
 
 
 @HOSTILE
 @given(places=insertions())
 def test_any_bytes_anywhere_end_in_accounted_outputs_or_one_clear_line_per_problem(places):
     # a quote left open, a line cut in two, a NUL, a byte of no encoding, a BOM mid-file
-    with tempfile.TemporaryDirectory() as tmp:
-        insert_bytes(Path(tmp) / "raw", places)
-        ends_cleanly(Path(tmp) / "raw", Path(tmp) / "out")
+    ends_cleanly(insert_bytes, places)
