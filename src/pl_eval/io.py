@@ -577,7 +577,8 @@ class RawFile:
     name: str  # path relative to the cohort folder, "/"-separated: the source_file of its rows
     header: tuple[str, ...]  # column names as written, surrounding whitespace stripped
     delimiter: str  # "," or "\t"
-    encoding: str  # "utf-8", "utf-8-sig" (with BOM), "cp1252" or "latin-1" (whole file)
+    # "utf-8", "utf-8-sig" (with BOM), "cp1252" or "latin-1" (whole file); "utf-16" (BOM)
+    encoding: str
     # its data rows end with a delimiter the header does not: one field more, empty
     # (:func:`trailing_delimiter`)
     trailing_delimiter: bool = False
@@ -630,7 +631,7 @@ def _broken_link(path: Path) -> bool:
 
 def sniff_raw_file(path: str | Path, name: str) -> RawFile:
     """Read the header of a delimited export, its delimiter and its encoding (of the whole file,
-    see :func:`file_encoding`)."""
+    see :func:`file_encoding`; UTF-16 by its byte-order mark, :func:`_sniff_utf16`)."""
     try:
         with open(path, "rb") as fh:
             buffer, size = _read_into(fh, SNIFF_BYTES)  # the first bytes are buffer[:size]
@@ -641,9 +642,7 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
         raise InputError.at(name, "a readable file", found=found) from None
     save = "open it in Excel and Save As CSV UTF-8"
     if buffer.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), 0, size):
-        raise InputError.at(
-            name, f"UTF-8 or Windows-1252/Latin-1 text; {save}", found="UTF-16 text"
-        )
+        return _sniff_utf16(Path(path), name, bytes(buffer[: size - size % 2]))
     if buffer.startswith(_WORKBOOK_SIGNATURES, 0, size):
         raise InputError.at(
             name,
@@ -680,6 +679,26 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
         trailing_delimiter=trailing_delimiter(
             header, second.decode(_CODECS[encoding], errors="replace"), delimiter
         ),
+    )
+
+
+def _sniff_utf16(path: Path, name: str, head: bytes) -> RawFile:
+    """:func:`sniff_raw_file` of a file with a UTF-16 byte-order mark: Excel's "Unicode Text"
+    save, tab-delimited. Its bytes are not checked here: the parse decodes every one."""
+    lines = re.split(r"\r\n|\r|\n", head.decode("utf-16", errors="replace"), maxsplit=2)
+    if not lines[0].strip():
+        found = "an empty file" if not "".join(lines).strip() else "a blank line"
+        raise InputError.at(name, "a header line naming the columns", line=1, found=found)
+    delimiter = "\t" if lines[0].count("\t") > lines[0].count(",") else ","
+    header = next(csv.reader([lines[0]], delimiter=delimiter))
+    second = lines[1] if len(lines) == 3 else ""  # line 2, if the bytes read hold all of it
+    return RawFile(
+        path,
+        name,
+        tuple(_HEADER_EDGE.sub("", h) for h in header),
+        delimiter,
+        "utf-16",
+        trailing_delimiter=trailing_delimiter(header, second, delimiter),
     )
 
 
@@ -784,7 +803,13 @@ def _size(path: Path) -> int:
 #: First bytes of .xlsx (a zip) and .xls (OLE2) workbooks, whatever the file is called.
 _WORKBOOK_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
 #: Encodings an export may have (as the ingest summary names them) -> the codec that reads it.
-_CODECS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "cp1252": "cp1252", "latin-1": "latin-1"}
+_CODECS = {
+    "utf-8": "utf-8",
+    "utf-8-sig": "utf-8",
+    "cp1252": "cp1252",
+    "latin-1": "latin-1",
+    "utf-16": "utf-16",  # pyarrow decodes it with Python's codec, a block at a time
+}
 #: Bytes read at a time when deciding an encoding.
 BLOCK_BYTES = 1 << 20
 #: Each thread's buffer that files are read into a block at a time (:func:`_read_into`).
@@ -1103,6 +1128,13 @@ def _parsed_pieces(request: RawRequest, *, streamed: bool) -> Iterator[pa.Table]
             line += rows
     except pa.ArrowInvalid as exc:  # e.g. an unterminated quote
         raise InputError.at(raw.name, "a well-formed delimited file", found=str(exc)) from None
+    except UnicodeDecodeError:  # only UTF-16 is decoded as it is parsed (file_encoding)
+        raise InputError.at(
+            raw.name,
+            "UTF-16 text throughout, as the file's byte-order mark says; open it in Excel and "
+            "Save As CSV UTF-8",
+            found="bytes that are not UTF-16",
+        ) from None
     except OSError as exc:
         raise InputError.at(raw.name, "a readable file", found=exc.strerror or str(exc)) from None
     if bad_rows:  # some rows had the wrong number of fields: report their lines

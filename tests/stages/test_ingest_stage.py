@@ -499,6 +499,25 @@ def ending_rows_with_a_delimiter(path: Path, delimiter: bytes = b",") -> list[by
     return rows
 
 
+def test_exports_saved_as_excel_unicode_text_read_as_the_originals(tmp_path):
+    # Excel's "Unicode Text" save: UTF-16 with a byte-order mark (the Latin-1 file decoded)
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "cohort", raw)
+    for path in sorted(p for p in raw.rglob("*") if p.suffix in (".csv", ".txt")):
+        data = path.read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("cp1252")
+        path.write_bytes(text.encode("utf-16"))
+    direct = run(DATA / "cohort", tmp_path / "direct")
+    paths = run(raw, tmp_path / "out")
+    for name in ("scores", "duplicates", "rejects", "schools"):
+        assert paths[name].read_bytes() == direct[name].read_bytes(), name
+    summary = io.read_json(paths["summary"])
+    assert {f["encoding"] for f in summary["files"].values() if "encoding" in f} == {"utf-16"}
+
+
 def test_rows_ending_in_a_delimiter_the_header_lacks_read_as_the_header_says(tmp_path):
     # every data row one field longer, empty (pandas would shift every value a column)
     raw = tmp_path / "raw"

@@ -40,7 +40,6 @@ def test_sniff_bom_tab_and_latin1(tmp_path):
         (b"PK\x03\x04\x00\x00", "spreadsheet workbook"),  # .xlsx called .csv
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00", "spreadsheet workbook"),  # .xls
         (b"A,B\n\x00\x01", "binary data"),
-        ("A\tB\n1\t2\n".encode("utf-16"), "UTF-16 text"),  # Excel's Unicode Text
     ],
 )
 def test_sniff_refuses_what_is_not_an_export(tmp_path, data, found):
@@ -197,6 +196,37 @@ def test_rows_with_the_wrong_field_count_are_named_by_line(tmp_path):
     with pytest.raises(InputError) as caught:
         read(raw, {"A": 0})
     assert [(p.line, p.found) for p in caught.value.problems] == [(3, "2 fields"), (4, "4 fields")]
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be"])
+def test_utf16_text_as_excel_saves_unicode_text_reads_as_utf8_does(tmp_path, monkeypatch, codec):
+    text = "Term\tSchool\r\nFall 2014-2015\tEscuela Pe\u00f1a\r\n\r\nSpring\t\u6771\r\n"
+    data = text.encode(codec) if codec == "utf-16" else codecs.BOM_UTF16_BE + text.encode(codec)
+    raw = sniff(tmp_path, data, "AssessmentResults.txt")
+    assert (raw.encoding, raw.delimiter, raw.header) == ("utf-16", "\t", ("Term", "School"))
+    same = sniff(tmp_path, text.encode("utf-8"), "AssessmentResults.csv")
+    got, expected = read(raw, {"School": 1}), read(same, {"School": 1})
+    pd.testing.assert_frame_equal(
+        got.frame.drop(columns="source_file"), expected.frame.drop(columns="source_file")
+    )
+    assert got.blank_lines == {"AssessmentResults.txt": 1}
+    assert got.encodings == {"AssessmentResults.txt": "utf-16"}
+    monkeypatch.setattr(io, "STREAM_BYTES", 10)  # read a block at a time, as a big file is
+    monkeypatch.setattr(io, "STREAM_BLOCK_BYTES", 64)
+    pd.testing.assert_frame_equal(read(raw, {"School": 1}).frame, got.frame)
+
+
+def test_utf16_text_that_does_not_decode_is_one_line(tmp_path):
+    data = "A\tB\r\n1\t2\r\n".encode("utf-16") + b"\x00\xd8"  # a lone surrogate
+    raw = sniff(tmp_path, data, "a.txt")
+    with pytest.raises(InputError) as caught:
+        read(raw, {"A": 0})
+    assert str(caught.value) == (
+        "a.txt: expected UTF-16 text throughout, as the file's byte-order mark says; open it in "
+        "Excel and Save As CSV UTF-8, found 'bytes that are not UTF-16'"
+    )
+    with pytest.raises(InputError, match="an empty file"):
+        sniff(tmp_path, codecs.BOM_UTF16_LE)
 
 
 @pytest.mark.parametrize(
