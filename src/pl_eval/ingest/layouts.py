@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from pl_eval.errors import ConfigError, InputError, Problem
 from pl_eval.ingest.growth import RAW_COLUMNS as GROWTH_COLUMNS
@@ -104,6 +105,7 @@ BUILTIN_ALIASES = {"StudentID": ("Student_Number", "StudentNumber")}
 _SEPARATORS = re.compile(r"[\s_.-]+")
 
 
+@cache  # a cohort exported per school has 19,000 files of the same few header names
 def _loose(name: str) -> str:
     """``name`` as matched when it is not written as NWEA writes it: lower case, without
     :data:`_SEPARATORS`."""
