@@ -104,10 +104,22 @@ def write_cohort(folder: Path, cells: list[tuple[int, float, float, str]]) -> No
 
 
 #: Bytes that break a delimited file: quotes, delimiters, line ends, NUL, bytes of no single
-#: encoding (a lone UTF-8 lead byte, Latin-1's ÿ), a byte-order mark.
+#: encoding (a lone UTF-8 lead byte, Latin-1's ÿ), byte-order marks (UTF-8's, UTF-16's).
 BYTES = st.lists(
     st.sampled_from(
-        [b'"', b",", b"\t", b"\r", b"\n", b"\x00", b"\xc3", b"\xff", b"\xef\xbb\xbf", b"x"]
+        [
+            b'"',
+            b",",
+            b"\t",
+            b"\r",
+            b"\n",
+            b"\x00",
+            b"\xc3",
+            b"\xff",
+            b"\xef\xbb\xbf",
+            b"\xff\xfe",
+            b"x",
+        ]
     ),
     min_size=1,
     max_size=4,
