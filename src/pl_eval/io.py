@@ -11,6 +11,7 @@ import csv
 import errno
 import glob
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -666,19 +667,13 @@ def sniff_raw_file(path: str | Path, name: str) -> RawFile:
             found="an empty file" if not bytes(head).strip() else "a blank line",
         )
     encoding = file_encoding(path, name, bom=bom, head=head)
-    first = line.decode(_CODECS[encoding], errors="replace")  # a header cut at SNIFF_BYTES
-    delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    header = next(csv.reader([first], delimiter=delimiter))
     second = _second_line(buffer, min(ends), size) if ends else b""
-    return RawFile(
+    return _raw_file(  # a header cut at SNIFF_BYTES reads with a replacement character
         Path(path),
         name,
-        tuple(_HEADER_EDGE.sub("", h) for h in header),
-        delimiter,
+        line.decode(_CODECS[encoding], errors="replace"),
+        second.decode(_CODECS[encoding], errors="replace"),
         encoding,
-        trailing_delimiter=trailing_delimiter(
-            header, second.decode(_CODECS[encoding], errors="replace"), delimiter
-        ),
     )
 
 
@@ -689,15 +684,22 @@ def _sniff_utf16(path: Path, name: str, head: bytes) -> RawFile:
     if not lines[0].strip():
         found = "an empty file" if not "".join(lines).strip() else "a blank line"
         raise InputError.at(name, "a header line naming the columns", line=1, found=found)
-    delimiter = "\t" if lines[0].count("\t") > lines[0].count(",") else ","
-    header = next(csv.reader([lines[0]], delimiter=delimiter))
     second = lines[1] if len(lines) == 3 else ""  # line 2, if the bytes read hold all of it
+    return _raw_file(path, name, lines[0], second, "utf-16")
+
+
+def _raw_file(path: Path, name: str, first: str, second: str, encoding: str) -> RawFile:
+    """The export whose header line is ``first`` and whose line 2 is ``second`` (empty when
+    not read whole): its delimiter (tab where tabs outnumber commas), header and whether its
+    rows end with a delimiter the header lacks."""
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    header = next(csv.reader([first], delimiter=delimiter))
     return RawFile(
         path,
         name,
         tuple(_HEADER_EDGE.sub("", h) for h in header),
         delimiter,
-        "utf-16",
+        encoding,
         trailing_delimiter=trailing_delimiter(header, second, delimiter),
     )
 
@@ -1144,16 +1146,10 @@ def _parsed_pieces(request: RawRequest, *, streamed: bool) -> Iterator[pa.Table]
                 f"{fields} fields like line 2, the header's {len(raw.header)} and an empty one "
                 "after a delimiter ending the row"
             )
-        problems = [
-            Problem(raw.name, expected, line=row.number, found=f"{row.actual_columns} fields")
-            for row in bad_rows[:MAX_ROW_PROBLEMS]
-        ]
-        # the rest counted in one line; a file read a block at a time stops at its first bad
-        # block, so its count is only a lower bound
-        if (rest := len(bad_rows) - MAX_ROW_PROBLEMS) > 0:
-            more = f"at least {rest}" if streamed else str(rest)
-            problems.append(Problem(raw.name, f"{expected} ({more} more rows have other counts)"))
-        raise InputError(problems)
+        listed = ((row.number, f"{row.actual_columns} fields") for row in bad_rows)
+        # a file read a block at a time stops at its first bad block: its count is a floor
+        more = f"{'at least ' if streamed else ''}{{}} more rows have other counts"
+        raise InputError(_row_problems(raw.name, expected, listed, len(bad_rows), more))
 
 
 def _check_trailing(raw: RawFile, values: pa.ChunkedArray, lines: np.ndarray) -> None:
@@ -1166,13 +1162,24 @@ def _check_trailing(raw: RawFile, values: pa.ChunkedArray, lines: np.ndarray) ->
         f"nothing after the header's {len(raw.header)} fields but the delimiter ending the "
         "row, as on line 2"
     )
+    listed = ((int(lines[i]), values[int(i)].as_py()) for i in filled)
+    raise InputError(
+        _row_problems(raw.name, expected, listed, len(filled), "{} more rows hold one")
+    )
+
+
+def _row_problems(
+    name: str, expected: str, rows: Iterable[tuple[int, str]], count: int, more: str
+) -> list[Problem]:
+    """A problem per (line, found) of the first :data:`MAX_ROW_PROBLEMS` of a file's ``count``
+    bad ``rows``, and the rest counted in one line (``more``, formatted with their number)."""
     problems = [
-        Problem(raw.name, expected, line=int(lines[i]), found=values[int(i)].as_py())
-        for i in filled[:MAX_ROW_PROBLEMS]
+        Problem(name, expected, line=line, found=found)
+        for line, found in itertools.islice(rows, MAX_ROW_PROBLEMS)
     ]
-    if (rest := len(filled) - MAX_ROW_PROBLEMS) > 0:
-        problems.append(Problem(raw.name, f"{expected} ({rest} more rows hold one)"))
-    raise InputError(problems)
+    if (rest := count - MAX_ROW_PROBLEMS) > 0:
+        problems.append(Problem(name, f"{expected} ({more.format(rest)})"))
+    return problems
 
 
 def _with_columns(table: pa.Table, names: list[str]) -> pa.Table:
