@@ -31,6 +31,7 @@ import pandas as pd
 from pl_eval import panel as panels
 from pl_eval.errors import ConfigError, quoted
 from pl_eval.ingest import Folder, IngestSettings, layouts, parse, pipeline
+from pl_eval.ingest.schools import Spellings, loose_name
 from pl_eval.io import RawFile
 from pl_eval.wording import counted
 
@@ -100,7 +101,9 @@ def check_folder(
     problems = [str(p) for p in read.located_problems(folder)]
     problems += [f"{Path(folder) / f.name}: not read: {f.reason}" for f in read.inventory.unread()]
     tests, frame = _rows(read, "tests"), _rows(read, "schools")
+    spellings = Spellings.of_frame(frame)  # export names read as schools.csv spells them
     district = _own_districts(tests) if read.problems else _districts(read, settings)
+    district = spellings.district(district)
     terms = parse.per_distinct(parse.terms, parse.column(tests, "TermName"))
     student = parse.strip(parse.column(tests, "StudentID"))
     analysed = []  # the configured years that have fall or spring tests
@@ -111,20 +114,22 @@ def check_folder(
             problems.append(f"{folder}: {exc}")
     main = school_years[-1] if school_years else None
     year = analysed[-1] if analysed and main in (None, analysed[-1]) else None
-    tested = _tested_schools(tests, district, terms, student, [year] if year else None)
+    tested = _tested_schools(tests, district, terms, student, spellings, [year] if year else None)
     arms = _school_arms(frame, year)
     warnings = [repeated_export(group, folder) for group in copies]
     if len(tested) and {"district_name", "school_name"} <= set(frame.columns):
         every_year = (  # one year analysed (the usual case): the same table
             tested
             if analysed == ([year] if year else [])
-            else _tested_schools(tests, district, terms, student, analysed or None)
+            else _tested_schools(tests, district, terms, student, spellings, analysed or None)
         )
         problems += unframed_schools(every_year, frame, folder, analysed)
         warnings += untested_pl_schools(tested, frame, arms, folder, year)
     if not read.problems:
         roster = _rows(read, "roster")
-        gap = tests_without_roster(tests, district, terms, student, roster, settings, folder)
+        gap = tests_without_roster(
+            tests, district, terms, student, roster, settings, spellings, folder
+        )
         if gap is not None:  # with no test to keep, ingest stops: not ready
             (problems if gap.every_test else warnings).append(gap.line)
         warnings += [
@@ -226,6 +231,7 @@ def tests_without_roster(
     student: pd.Series,
     roster: pd.DataFrame,
     settings: IngestSettings,
+    spellings: Spellings,
     folder: str,
 ) -> RosterGap | None:
     """AssessmentResults rows without a StudentsBySchool row for their term, district and
@@ -237,8 +243,10 @@ def tests_without_roster(
     if own_grade.all():
         return None
     roster_terms = parse.per_distinct(parse.terms, parse.column(roster, "TermName"))
-    roster_district = pipeline.with_district(
-        parse.strip(parse.column(roster, "DistrictName")), settings.district_name
+    roster_district = spellings.district(
+        pipeline.with_district(
+            parse.strip(parse.column(roster, "DistrictName")), settings.district_name
+        )
     )
     ids = [student, parse.strip(parse.column(roster, "StudentID"))]
 
@@ -333,6 +341,7 @@ def _tested_schools(
     district: pd.Series,
     terms: pd.DataFrame,
     student: pd.Series,
+    spellings: Spellings,
     years: Sequence[str] | None,
 ) -> pd.DataFrame:
     """Per school with fall or spring tests of ``years`` (all years when None): its students
@@ -342,7 +351,8 @@ def _tested_schools(
     category codes: grouping a three-year national cohort's 14.6 million rows as text took 5
     to 10 s a table."""
     columns = ["district", "school", "students", "file", "line"]
-    district, school = parse.text(district), parse.text(parse.column(tests, "SchoolName"))
+    district = parse.text(district)
+    school = spellings.school(district, parse.text(parse.column(tests, "SchoolName")))
     keep = terms["season"].isin(["fall", "spring"]).to_numpy(bool, copy=True)
     if years is not None:
         keep &= terms["school_year"].isin(years).to_numpy(bool)
@@ -392,14 +402,22 @@ def _frame_file(frame: pd.DataFrame, folder: str) -> str:
 
 def _respelt(row, rows: list[tuple[str, str]], untested: list[tuple[str, str]]) -> str:
     """The end of the sentence when a schools.csv row looks like this school (or district)
-    spelt otherwise: ", or, if it is 'X', spell ... as the exports do"; else ""."""
+    spelt otherwise: ", or, if it is 'X', spell ... as the exports do"; else "". Names are
+    compared loosely (:func:`loose_name`): case and blanks alone would have matched."""
     if any(district == row.district for district, _ in rows):
         same = [school for district, school in untested if district == row.district]
-        hint = difflib.get_close_matches(row.school, same, n=1)
+        hint = _close(row.school, same)
         if hint:
-            return f", or, if it is {hint[0]!r}, spell that school_name as the exports do"
+            return f", or, if it is {hint!r}, spell that school_name as the exports do"
         return ""
-    hint = difflib.get_close_matches(row.district, sorted({d for d, _ in rows}), n=1)
+    hint = _close(row.district, sorted({d for d, _ in rows}))
     if hint:
-        return f", or, if district {hint[0]!r} is this one, spell it as the exports do"
+        return f", or, if district {hint!r} is this one, spell it as the exports do"
     return ""
+
+
+def _close(name: str, names: list[str]) -> str | None:
+    """The one of ``names`` closest to ``name`` when close enough (difflib), loosely compared."""
+    loose = {loose_name(n): n for n in names}
+    hint = difflib.get_close_matches(loose_name(name), list(loose), n=1)
+    return loose[hint[0]] if hint else None

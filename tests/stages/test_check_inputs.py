@@ -210,6 +210,7 @@ QUIRKS = DATA / "quirks"
         ("dates", 1),
         ("timestamps", 1),
         ("grade_words", 7),
+        ("school_names", 4),
     ],
 )
 def test_real_export_quirks_are_ready(tmp_path, capsys, quirk, students):
@@ -455,3 +456,32 @@ def test_school_names_in_messages_are_short_and_escaped(tmp_path, capsys):
         in (lines[-2])
     )
     assert all("\x1b" not in line and "<img" not in line and len(line) < 500 for line in lines)
+
+
+def test_names_that_differ_from_schools_csv_only_in_case_or_blanks_are_its_schools(
+    tmp_path, capsys
+):
+    raw = cohort(tmp_path, "quirks/school_names")
+    status, lines = check(capsys, str(raw))
+    assert status == 0, lines
+    assert not [line for line in lines if ": warning: " in line]  # no roster gap, no PL school
+    assert (
+        "  schools: 2 in schools.csv (1 PL, 1 comparison, 0 not yet PL), 2 tested in "
+        "fall or spring" in lines
+    )
+    # a school spelt otherwise than in case and blanks is unframed, with a hint
+    for term in ("Fall2014", "Spring2015"):
+        tests = raw / f"AssessmentResults_{term}.csv"
+        tests.write_text(tests.read_text().replace("efferson", "eferson"))
+    status, lines = check(capsys, str(raw))
+    assert status == 1
+    hinted = [
+        line
+        for line in lines
+        if "if it is 'JEFFERSON MIDDLE SCHOOL', spell that school_name as the exports do" in line
+    ]
+    assert [line.split(": no row for school ")[1].split(" of district")[0] for line in hinted] == [
+        "'Jeferson  Middle School'",
+        "'Jeferson Middle School'",
+        "'jeferson middle school'",
+    ]

@@ -733,6 +733,35 @@ def test_grades_written_out_by_a_district_roster_are_read(tmp_path):
     assert summary["files"][results]["kept"] == 5
 
 
+def test_school_and_district_names_are_read_as_schools_csv_spells_them(tmp_path):
+    """schools.csv copied from NCES's lists (LINCOLN ELEMENTARY), exports spelling its names in
+    other cases and blanks from term to term: one school each, as schools.csv spells it; the
+    spring tests join their roster (spelt Riverside USD, they say Riverside Usd); each student
+    has one key and is paired fall to spring."""
+    frames, summary = ingested(QUIRKS / "school_names", tmp_path / "out")
+    scores = frames["scores"]
+    assert frames["rejects"].empty and len(scores) == 8
+    assert set(zip(scores["district"], scores["school"], strict=True)) == {
+        ("RIVERSIDE USD", "LINCOLN ELEMENTARY"),
+        ("RIVERSIDE USD", "JEFFERSON MIDDLE SCHOOL"),
+    }
+    fall, spring = scores.iloc[:4], scores.iloc[4:]
+    assert fall["student_key"].tolist() == spring["student_key"].tolist()
+    assert fall["student_key"].nunique() == 4
+    out = tmp_path / "out"
+    stages.build_panel(
+        **{k: out / f"{k}.parquet" for k in ("scores", "rejects", "schools", "panel")},
+        exclusions=out / "exclusions.csv",
+        settings={},
+    )
+    panel = io.read_parquet(out / "panel.parquet")
+    assert len(panel) == 4
+    assert (
+        sorted(panel["school"].astype("str"))
+        == ["JEFFERSON MIDDLE SCHOOL"] * 2 + ["LINCOLN ELEMENTARY"] * 2
+    )
+
+
 def test_end_of_course_tests_are_set_aside_unless_kept(tmp_path):
     fall, spring = "AssessmentResults_Fall2013.csv", "AssessmentResults_Spring2014.csv"
     frames, summary = ingested(QUIRKS / "end_of_course", tmp_path / "out")

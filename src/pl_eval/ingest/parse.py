@@ -284,6 +284,12 @@ def loose_ids(values: pd.Series) -> pd.Series:
     return _recode(values, loose)
 
 
+def respelt(values: pd.Series, spelling: Callable[[str], str]) -> pd.Series:
+    """Categorical of ``values`` with each distinct value as ``spelling`` writes it, merging
+    the values it makes equal; ``values`` itself when it changes none."""
+    return _recode(values, lambda names: pd.Index([spelling(n) for n in names], dtype="str"))
+
+
 def _recode(values: pd.Series, recode: Callable[[pd.Index], pd.Index]) -> pd.Series:
     """Categorical of ``values`` with ``recode`` applied to its text categories, merging the
     categories it makes equal (codes are remapped: the rows are never touched one by one)."""

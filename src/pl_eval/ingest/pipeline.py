@@ -391,8 +391,13 @@ def read_exports(
     Raw rows come in (source_file, source_line) order, so outputs taken in row order are
     sorted without a sort.
     """
-    roster = typed.roster
-    tests = typed.tests.assign(district=districts(typed.tests, roster, settings.district_name))
+    # names as schools.csv spells them (schools.Spellings), before students are keyed by district
+    spellings = schools.Spellings.of_frame(typed.schools)
+    roster = spellings.framed(typed.roster)
+    tests = typed.tests.assign(
+        district=districts(typed.tests, typed.roster, settings.district_name)
+    )
+    tests = spellings.framed(tests)
     # the students' keys on a second thread, beside the roster's join: both mostly group rows
     # by their codes (pandas' factorize lets go of the GIL)
     with ThreadPoolExecutor(max_workers=1) as pool:

@@ -1,7 +1,13 @@
-"""The evaluator's school frame (schools.csv): typed, with the NCES locale group."""
+"""The evaluator's school frame (schools.csv): typed, with the NCES locale group, and the
+spellings of its names that export names are read as."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 
 from pl_eval.ingest import parse, schemas
@@ -36,3 +42,95 @@ def school_frame(raw: pd.DataFrame) -> pd.DataFrame:
     )
     out = out.sort_values(["district_name", "school_name"], kind="stable", ignore_index=True)
     return schemas.SCHOOLS.validate(out)
+
+
+def loose_name(name: str) -> str:
+    """A district or school name as :class:`Spellings` compares it: letter case folded and
+    every run of blanks one blank."""
+    return " ".join(name.split()).casefold()
+
+
+@dataclass(frozen=True)
+class Spellings:
+    """schools.csv's spelling of each district and school name, by loose form
+    (:func:`loose_name`), for the loose forms it spells one way only.
+
+    Export names that differ from schools.csv's only in letter case or blanks are read as
+    schools.csv spells them: a frame copied from NCES's lists writes LINCOLN ELEMENTARY where
+    NWEA writes Lincoln Elementary, and a district's exports may change a name's case from one
+    term to the next. Compared exactly, such a school was unframed and its students dropped,
+    or it was two schools and its students movers. A name schools.csv spells two ways that are
+    loosely alike, and any name it lacks, is left as written.
+    """
+
+    districts: Mapping[str, str]  # loose district name -> schools.csv's spelling
+    schools: Mapping[tuple[str, str], str]  # (district as spelt, loose school) -> spelling
+
+    @classmethod
+    def of(cls, districts: Iterable[str], schools: Iterable[str]) -> Spellings:
+        """From schools.csv's district_name and school_name, row by row (stripped, in NFC)."""
+        rows = [(d, s) for d, s in zip(districts, schools, strict=True) if d and s]
+        return cls(
+            _one_spelling((loose_name(d), d) for d, _ in rows),
+            _one_spelling(((d, loose_name(s)), s) for d, s in rows),
+        )
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame) -> Spellings:
+        """From the rows of a school frame (typed or raw) with both name columns."""
+        if not {"district_name", "school_name"} <= set(frame.columns):
+            return cls({}, {})
+        district, school = (
+            parse.text(frame[c]).astype("str").fillna("") for c in ("district_name", "school_name")
+        )
+        return cls.of(district, school)
+
+    def district(self, values: pd.Series) -> pd.Series:
+        """A categorical of district names, each spelt as schools.csv spells it."""
+        return parse.respelt(values, lambda name: self.districts.get(loose_name(name), name))
+
+    def school(self, district: pd.Series, school: pd.Series) -> pd.Series:
+        """A categorical of the school names of rows of ``district`` (spelt by
+        :meth:`district`), each spelt as schools.csv spells that district's school."""
+        school = parse.categorical(school)
+        names = school.cat.categories.astype("str")
+        spellings = defaultdict(set)
+        for (_, loose), spelt in self.schools.items():
+            spellings[loose].add(spelt)
+        if all(spellings.get(loose_name(n), set()) <= {n} for n in names):
+            return school  # the usual case: no name that schools.csv spells otherwise
+        # per distinct district and school: names depend on the district (a loop over schools)
+        ids, (district_codes, school_codes) = parse.group_ids(district, school)
+        districts = parse.categorical(district).cat.categories.astype("str")
+        respelt = [
+            None
+            if s < 0
+            else names[s]
+            if d < 0
+            else self.schools.get((districts[d], loose_name(names[s])), names[s])
+            for d, s in zip(district_codes, school_codes, strict=True)
+        ]
+        codes, uniques = pd.factorize(np.array(respelt, dtype=object))
+        return pd.Series(
+            pd.Categorical.from_codes(codes[ids].astype(np.int32), pd.Index(uniques, dtype="str")),
+            index=school.index,
+            name=school.name,
+        )
+
+    def framed(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """``rows`` (categorical ``district`` and ``school``) with both spelt as schools.csv
+        spells them; ``rows`` itself when no name changes."""
+        written = rows["district"], rows["school"]
+        district = self.district(written[0])
+        school = self.school(district, written[1])
+        if district is written[0] and school is written[1]:
+            return rows
+        return rows.assign(district=district, school=school)
+
+
+def _one_spelling(spellings: Iterable[tuple]) -> dict:
+    """{key: spelling} of the keys of ``(key, spelling)`` pairs that have one spelling."""
+    seen = defaultdict(set)
+    for key, spelt in spellings:
+        seen[key].add(spelt)
+    return {key: next(iter(spelt)) for key, spelt in seen.items() if len(spelt) == 1}
