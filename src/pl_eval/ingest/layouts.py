@@ -112,9 +112,11 @@ def _loose(name: str) -> str:
     return _SEPARATORS.sub("", name).lower()
 
 
-#: NWEA's columns by their loose names (not schools.csv's, whose district_name would be
-#: the exports' DistrictName).
+#: NWEA's columns by their loose names, for the exports, and schools.csv's, for schools.csv
+#: ("District Name", "PL Start Year", as a spreadsheet's header may write them): apart, since
+#: schools.csv's district_name would be the exports' DistrictName.
 LOOSE_NAMES = {_loose(c): c for c in TEST_COLUMNS + ROSTER_COLUMNS}
+SCHOOL_LOOSE_NAMES = {_loose(c): c for c in SCHOOL_COLUMNS}
 #: Delimiters of spreadsheets saved in some locales (;) and of some SIS exports (|): refused.
 OTHER_DELIMITERS = (";", "|")
 #: NWEA files that are recognised but not used, by a fragment of their name or header.
@@ -213,11 +215,11 @@ def recognise(raw: RawFile, aliases: Mapping[str, str]) -> ExportFile | IgnoredF
             ):
                 columns[canonical], names[canonical] = position, written
     base = raw.name.rsplit("/", 1)[-1].lower()
-    if base != SCHOOLS_FILE:  # then NWEA's names written with separators, for what is missing
-        for position, written in enumerate(raw.header):
-            canonical = LOOSE_NAMES.get(_loose(written))
-            if canonical and canonical not in columns:
-                columns[canonical], names[canonical] = position, written
+    loose = SCHOOL_LOOSE_NAMES if base == SCHOOLS_FILE else LOOSE_NAMES
+    for position, written in enumerate(raw.header):  # then names written with separators
+        canonical = loose.get(_loose(written))
+        if canonical and canonical not in columns:
+            columns[canonical], names[canonical] = position, written
     present = {c.lower() for c in columns} | {h.lower() for h in raw.header}
 
     if base == SCHOOLS_FILE:
