@@ -86,20 +86,23 @@ def test_dates_every_form_and_invalid_days():
             "2014/9/15",  # a data warehouse's
             "15-Sep-14",  # Excel's d-mmm-yy display
             "5-OCT-2014",  # Oracle's DD-MON-YY(YY)
+            "15.09.2014",  # a European spreadsheet's, day first
+            "1.10.2014",
             "2/30/2014",
             "13/45/2014",
             "2014/13/01",
             "31-Feb-14",
             "15-Sept-14",
-            "15.09.2014",
+            "9.15.2014",
+            "15.09.14",  # Excel's dotted time, not a date
             "15 Sep 2014",
             "",
         ],
     )["date"]
     valid = ["2014-09-05", "2014-09-05", "2020-10-22", "2014-09-15", "2014-09-15", "2014-09-15"]
-    expected = pd.to_datetime(valid + ["2014-10-05"])
-    assert out.iloc[:7].tolist() == expected.tolist()
-    assert out.iloc[7:].isna().all()
+    expected = pd.to_datetime(valid + ["2014-10-05", "2014-09-15", "2014-10-01"])
+    assert out.iloc[:9].tolist() == expected.tolist()
+    assert out.iloc[9:].isna().all()
     assert out.dtype == "datetime64[ms]"
 
 

@@ -24,6 +24,9 @@ _DATES = (  # (pattern, order of the captured groups)
     (r"^(\d{1,2})/(\d{1,2})/(\d{4})$", ("month", "day", "year")),  # 9/5/2014, 09/05/2014
     (r"^(\d{1,2})/(\d{1,2})/(\d{2})$", ("month", "day", "year")),  # two-digit year 3/2/21
     (r"^(\d{1,2})-(\d{1,2})-(\d{4})$", ("day", "month", "year")),  # Excel re-save 22-10-2020
+    # a European spreadsheet's (a Google Sheet in such a locale exports CSV with commas); not
+    # with a two-digit year, which would be Excel's dotted time 15.09.14
+    (r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$", ("day", "month", "year")),  # 15.09.2014
     (r"^(\d{4})-(\d{1,2})-(\d{1,2})$", ("year", "month", "day")),  # ISO
     (r"^(\d{4})/(\d{1,2})/(\d{1,2})$", ("year", "month", "day")),  # a warehouse's 2014/09/15
     # a month by name: Excel's d-mmm-yy display (15-Sep-14), Oracle's DD-MON-YY (15-SEP-14)
@@ -358,12 +361,12 @@ def terms(text: pd.Series) -> pd.DataFrame:
 def date_times(text: pd.Series) -> pd.DataFrame:
     """``time`` (seconds after midnight, as :func:`times` reads them) and ``date`` of cells
     that may hold both ("9/16/2013 9:00:00 AM"): dates from M/D/YYYY or M/D/YY (any padding;
-    20YY), DD-MM-YYYY (Excel re-saves), YYYY-MM-DD, YYYY/MM/DD or D-Mon-YY(YY) (:data:`_DATES`),
-    alone or followed by a time. Both from one split of each cell: TestStartDate needs both,
-    and exports with a timestamp per test have millions of distinct cells. ``date`` comes
-    last, so a check that a cell parses looks at it (schemas._parses). A cell whose time does
-    not read as one has no date either: its time would be lost unseen, and de-duplication
-    orders a day's tests by it."""
+    20YY), DD-MM-YYYY (Excel re-saves), DD.MM.YYYY (European), YYYY-MM-DD, YYYY/MM/DD or
+    D-Mon-YY(YY) (:data:`_DATES`), alone or followed by a time. Both from one split of each
+    cell: TestStartDate needs both, and exports with a timestamp per test have millions of
+    distinct cells. ``date`` comes last, so a check that a cell parses looks at it
+    (schemas._parses). A cell whose time does not read as one has no date either: its time
+    would be lost unseen, and de-duplication orders a day's tests by it."""
     stripped = text.str.strip()
     split = _date_and_time(stripped)
     time = _on_distinct(_times_alone, split[1].fillna(stripped))
