@@ -48,6 +48,11 @@ log = logging.getLogger(__name__)
 
 #: Leading characters that make a spreadsheet treat a text cell as a formula (OWASP CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: Delimiters of exports, first wins a tie: the comma (NWEA's), the tab (Excel's Text and
+#: Unicode Text saves), the semicolon (a spreadsheet's CSV where the comma is the decimal
+#: mark: its numbers are read by :func:`pl_eval.ingest.parse.numbers`) and the pipe (some
+#: student information systems'). No NWEA column name holds one.
+DELIMITERS = (",", "\t", ";", "|")
 
 
 @contextmanager
@@ -577,7 +582,7 @@ class RawFile:
     path: Path
     name: str  # path relative to the cohort folder, "/"-separated: the source_file of its rows
     header: tuple[str, ...]  # column names as written, surrounding whitespace stripped
-    delimiter: str  # "," or "\t"
+    delimiter: str  # one of DELIMITERS
     # "utf-8", "utf-8-sig" (with BOM), "cp1252" or "latin-1" (whole file); "utf-16" (BOM)
     encoding: str
     # its data rows end with a delimiter the header does not: one field more, empty
@@ -690,9 +695,10 @@ def _sniff_utf16(path: Path, name: str, head: bytes) -> RawFile:
 
 def _raw_file(path: Path, name: str, first: str, second: str, encoding: str) -> RawFile:
     """The export whose header line is ``first`` and whose line 2 is ``second`` (empty when
-    not read whole): its delimiter (tab where tabs outnumber commas), header and whether its
-    rows end with a delimiter the header lacks."""
-    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    not read whole): its delimiter (the one of :data:`DELIMITERS` the header line holds most
+    of, the first of them on a tie), header and whether its rows end with a delimiter the
+    header lacks."""
+    delimiter = max(DELIMITERS, key=first.count)
     header = next(csv.reader([first], delimiter=delimiter))
     return RawFile(
         path,

@@ -428,11 +428,6 @@ def test_frl_written_as_shares_is_one_line_at_the_first_share(tmp_path):
     ("case", "message"),
     [
         (
-            "semicolons",
-            "line 1: expected columns separated by commas or tabs; save it as CSV UTF-8 (Comma "
-            "delimited), found \"columns separated by ';'\"",
-        ),
-        (
             "repeated_header",
             "line 5: expected a data row, but this line repeats the header (files pasted "
             "together?); delete it",
@@ -968,6 +963,27 @@ def test_gender_spelt_out_is_nweas_m_and_f(tmp_path):
         n: expected[n].read_bytes() for n in OUTPUTS
     }
     assert set(io.read_parquet(found["scores"])["gender"]) == {"M", "F"}
+
+
+def test_a_spreadsheets_csv_where_the_comma_is_the_decimal_mark_reads_as_the_original(tmp_path):
+    """The minimal folder as a European-set Excel saves it: semicolons, decimal commas (3,2;
+    45,5 in schools.csv), dates day first with dots, Windows-1252 and CRLF: the outputs are
+    the original's, byte for byte; the summary says how each file was delimited."""
+    expected = run(DATA / "minimal", tmp_path / "comma")
+    found = run(QUIRKS / "european", tmp_path / "out")
+    tables = OUTPUTS[:-1]
+    assert {n: found[n].read_bytes() for n in tables} == {
+        n: expected[n].read_bytes() for n in tables
+    }
+    files = io.read_json(found["summary"])["files"]
+    assert {f["delimiter"] for f in files.values()} == {"semicolon"}
+    # a pipe-delimited export (some student information systems') reads the same way
+    raw = tmp_path / "raw"
+    shutil.copytree(QUIRKS / "european", raw)
+    for path in raw.glob("*.csv"):
+        path.write_bytes(path.read_bytes().replace(b";", b"|"))
+    piped = run(raw, tmp_path / "piped")
+    assert io.read_parquet(piped["scores"]).equals(io.read_parquet(expected["scores"]))
 
 
 def test_a_workbook_is_listed_as_unread_with_how_to_export_csv(tmp_path, caplog):

@@ -122,6 +122,23 @@ def test_a_file_is_judged_by_its_own_bytes_not_the_last_ones_read(tmp_path, monk
     assert sniff(tmp_path, b"A\tB\n1\t2\n", "tab.csv").delimiter == "\t"
 
 
+@pytest.mark.parametrize(
+    ("header", "delimiter"),
+    [
+        (b"A,B;C,D", ","),  # the one the header holds most of
+        (b"A;B;C", ";"),  # a spreadsheet set for Europe
+        (b"A|B|C", "|"),  # a student information system's
+        (b"A\tB,C\tD", "\t"),
+        (b"A;B|C", ";"),  # a tie: the first of comma, tab, semicolon, pipe
+        (b"A", ","),
+    ],
+)
+def test_the_delimiter_is_the_one_the_header_line_holds_most_of(tmp_path, header, delimiter):
+    raw = sniff(tmp_path, header + b"\n1\n", "x.csv")
+    assert raw.delimiter == delimiter
+    assert len(raw.header) == 1 + header.count(delimiter.encode())
+
+
 @pytest.mark.parametrize("block_bytes", [1 << 20, 64, 1])  # no file, some, every file "big"
 def test_files_sniffed_side_by_side_or_in_turn_come_back_in_order_with_their_errors(
     tmp_path, monkeypatch, block_bytes

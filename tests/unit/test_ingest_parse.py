@@ -152,6 +152,16 @@ def test_numbers_flags_grades_norms():
         :4
     ].tolist() == [0.0, 0.0, 2.381, 215.0]
     assert run(parse.numbers, ["inf", "abc", ""]).isna().all()
+    # a decimal comma, as a spreadsheet set for Europe writes numbers: never a thousands
+    # separator (no number read comes near 1,000), so 2,381 is 2.381
+    assert run(parse.numbers, ["3,2", " 2,381 ", "-0,5", "215,0"]).tolist() == [
+        3.2,
+        2.381,
+        -0.5,
+        215.0,
+    ]
+    assert run(parse.numbers, ["1,234,5", ",5", "3,", "3,2.1", "3.2,1"]).isna().all()
+    assert run(parse.percentages, ["45,5 %"]).tolist() == [45.5]
     assert run(parse.flags, ["TRUE", "false", "Y", "no", "maybe", ""]).tolist() == [
         True,
         False,

@@ -117,8 +117,8 @@ def _loose(name: str) -> str:
 #: schools.csv's district_name would be the exports' DistrictName.
 LOOSE_NAMES = {_loose(c): c for c in TEST_COLUMNS + ROSTER_COLUMNS}
 SCHOOL_LOOSE_NAMES = {_loose(c): c for c in SCHOOL_COLUMNS}
-#: Delimiters of spreadsheets saved in some locales (;) and of some SIS exports (|): refused.
-OTHER_DELIMITERS = (";", "|")
+#: Each delimiter as the ingest summary names it.
+DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 #: NWEA files that are recognised but not used, by a fragment of their name or header.
 IGNORED_EXPORTS = {
     "classassignments": "ClassAssignments export: class rosters are not used",
@@ -149,7 +149,7 @@ class ExportFile:
         return {
             "kind": self.kind,
             "layout": self.layout,
-            "delimiter": "tab" if self.raw.delimiter == "\t" else "comma",
+            "delimiter": DELIMITER_NAMES[self.raw.delimiter],
             "encoding": self.raw.encoding,
         }
 
@@ -241,7 +241,6 @@ def recognise(raw: RawFile, aliases: Mapping[str, str]) -> ExportFile | IgnoredF
             return IgnoredFile(raw.name, reason)
     if {"classname", "teachername"} <= present:
         return IgnoredFile(raw.name, IGNORED_EXPORTS["classassignments"])
-    _refuse_other_delimiters(raw)
     shown = ", ".join(raw.header[:4]) + (", ..." if len(raw.header) > 4 else "")
     raise InputError.at(
         raw.name,
@@ -268,7 +267,6 @@ def _export(
         if "MeasurementScale" not in columns and "Subject" not in columns:
             missing.append("MeasurementScale")
     if missing:
-        _refuse_other_delimiters(raw)
         raise InputError(
             [
                 Problem(
@@ -306,21 +304,6 @@ def _refuse_repeated_columns(raw: RawFile, keep: dict[str, int], names: dict[str
             )
     if problems:
         raise InputError(problems)
-
-
-def _refuse_other_delimiters(raw: RawFile) -> None:
-    """A file ingest cannot use whose header is one field holding ; or |: one line saying so,
-    not a missing column per column (a spreadsheet saved where ; is the list separator)."""
-    if len(raw.header) != 1:
-        return
-    other = next((d for d in OTHER_DELIMITERS if d in raw.header[0]), None)
-    if other is not None:
-        raise InputError.at(
-            raw.name,
-            "columns separated by commas or tabs; save it as CSV UTF-8 (Comma delimited)",
-            line=1,
-            found=f"columns separated by {other!r}",
-        )
 
 
 def _test_layout(header: Sequence[str]) -> str:
