@@ -428,6 +428,11 @@ def test_frl_written_as_shares_is_one_line_at_the_first_share(tmp_path):
     ("case", "message"),
     [
         (
+            "title_line",
+            "line 1: expected a header naming the columns (TermName, SchoolName, StudentID, "
+            "...); delete any title or note above it, found 'MAP Growth results, Riverside USD'",
+        ),
+        (
             "repeated_header",
             "line 5: expected a data row, but this line repeats the header (files pasted "
             "together?); delete it",

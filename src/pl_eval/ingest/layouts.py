@@ -241,14 +241,18 @@ def recognise(raw: RawFile, aliases: Mapping[str, str]) -> ExportFile | IgnoredF
             return IgnoredFile(raw.name, reason)
     if {"classname", "teachername"} <= present:
         return IgnoredFile(raw.name, IGNORED_EXPORTS["classassignments"])
-    shown = ", ".join(raw.header[:4]) + (", ..." if len(raw.header) > 4 else "")
     raise InputError.at(
         raw.name,
         "an NWEA export (AssessmentResults, StudentsBySchool, ComboStudentAssessment) or "
         "schools.csv; the header matches none of them",
         line=1,
-        found=shown,
+        found=_shown(raw.header),
     )
+
+
+def _shown(header: Sequence[str]) -> str:
+    """A header's first four names, as a message shows them."""
+    return ", ".join(header[:4]) + (", ..." if len(header) > 4 else "")
 
 
 def _export(
@@ -266,6 +270,16 @@ def _export(
         layout = "Combined" if kind == COMBINED else _test_layout(raw.header)
         if "MeasurementScale" not in columns and "Subject" not in columns:
             missing.append("MeasurementScale")
+    if missing and not any(c in columns for c in required):
+        # a title or a note above the header (a warehouse's report): one line saying so, not
+        # a missing column per column
+        raise InputError.at(
+            raw.name,
+            f"a header naming the columns ({', '.join(required[:3])}, ...); delete "
+            "any title or note above it",
+            line=1,
+            found=_shown(raw.header),
+        )
     if missing:
         raise InputError(
             [
