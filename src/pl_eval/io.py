@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 from pl_eval import errors, lazy
 from pl_eval.errors import ConfigError, InputError, Problem
 from pl_eval.progress import track
+from pl_eval.wording import counted
 
 # Imported on first use: a job that reads no table (or only a JSON file) pays none of them.
 np = lazy.module("numpy")
@@ -1152,7 +1153,7 @@ def _parsed_pieces(request: RawRequest, *, streamed: bool) -> Iterator[pa.Table]
                 f"{fields} fields like line 2, the header's {len(raw.header)} and an empty one "
                 "after a delimiter ending the row"
             )
-        listed = ((row.number, f"{row.actual_columns} fields") for row in bad_rows)
+        listed = ((row.number, counted(row.actual_columns, "field")) for row in bad_rows)
         # a file read a block at a time stops at its first bad block: its count is a floor
         more = f"{'at least ' if streamed else ''}{{}} more rows have other counts"
         raise InputError(_row_problems(raw.name, expected, listed, len(bad_rows), more))

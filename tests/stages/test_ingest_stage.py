@@ -352,7 +352,11 @@ def overlay(tmp_path: Path, case: str) -> Path:
         ),
         (
             "short_row",
-            ["AssessmentResults.csv, line 3: expected 11 fields like the header, found '9 fields'"],
+            [
+                "AssessmentResults.csv, line 3: expected 11 fields like the header, "
+                "found '9 fields'",
+                "line 4: expected 11 fields like the header, found '1 field'",  # a footer
+            ],
         ),
         (
             "binary",
