@@ -547,12 +547,17 @@ def read_norms_week_means() -> pd.DataFrame:
 
 #: Bytes inspected to find an export's header, delimiter and encoding.
 SNIFF_BYTES = 1 << 20
-#: Around a header name: blanks and invisible format characters (a second byte-order mark
-#: from a file saved twice, zero-width spaces and joiners pasted in, a soft hyphen), which
-#: ``str.strip`` keeps and which would hide the column's name.
-_HEADER_EDGE = re.compile(
+#: Blanks and invisible format characters (a second byte-order mark from a file saved twice,
+#: zero-width spaces and joiners pasted in, a soft hyphen), which ``str.strip`` keeps: around
+#: a header name they would hide the column's name, around an ID or a name its match.
+INVISIBLE_EDGE = re.compile(
     r"^[\s\u00ad\u200b-\u200d\u2060\ufeff]+|[\s\u00ad\u200b-\u200d\u2060\ufeff]+$"
 )
+#: A cell written as an Excel formula that yields its text (="00123"), as student information
+#: systems and warehouses write IDs and codes so that a spreadsheet keeps their leading zeros:
+#: read as that text (:func:`_unwrapped`). Compared as written, such IDs met no roster row.
+#: A text holding a quote is no ID or code: a formula joining texts (="a" & "b") stays as is.
+_FORMULA_TEXT = r'^="([^"]*)"$'
 #: Where the pseudonymisation key lives unless PL_EVAL_KEY or PL_EVAL_KEY_FILE say otherwise.
 DEFAULT_KEY_FILE = "~/.config/pl_eval/pseudonym.key"
 #: What to do when the key file cannot be made or read.
@@ -704,7 +709,7 @@ def _raw_file(path: Path, name: str, first: str, second: str, encoding: str) -> 
     return RawFile(
         path,
         name,
-        tuple(_HEADER_EDGE.sub("", h) for h in header),
+        tuple(INVISIBLE_EDGE.sub("", h) for h in header),
         delimiter,
         encoding,
         trailing_delimiter=trailing_delimiter(header, second, delimiter),
@@ -1222,11 +1227,25 @@ def _joined(stacks: dict[str, list[pa.Array]]) -> dict[str, pa.Array]:
     """
 
     def joined(name: str) -> pa.Array:
-        return pa.concat_arrays(stacks.pop(name))
+        return _unwrapped(pa.concat_arrays(stacks.pop(name)))
 
     names = list(stacks)
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         return dict(zip(names, pool.map(joined, names), strict=True))
+
+
+def _unwrapped(column: pa.Array) -> pa.Array:
+    """A text ``column`` (dictionary-encoded) with its cells written as ="text"
+    (:data:`_FORMULA_TEXT`) read as the text, on its dictionary; itself when it has none (the
+    usual case) or is no text (source_line)."""
+    if not pa.types.is_dictionary(column.type):
+        return column
+    dictionary = column.dictionary
+    if not pc.any(pc.starts_with(dictionary, '="')).as_py():
+        return column
+    texts = pc.replace_substring_regex(dictionary, _FORMULA_TEXT, r"\1").dictionary_encode()
+    # values the unwrapping makes equal ("00123" beside ="00123") become one
+    return pa.DictionaryArray.from_arrays(texts.indices.take(column.indices), texts.dictionary)
 
 
 def _stack(

@@ -211,6 +211,7 @@ QUIRKS = DATA / "quirks"
         ("timestamps", 1),
         ("grade_words", 7),
         ("school_names", 4),
+        ("formula_text", 3),
     ],
 )
 def test_real_export_quirks_are_ready(tmp_path, capsys, quirk, students):

@@ -766,6 +766,20 @@ def test_school_and_district_names_are_read_as_schools_csv_spells_them(tmp_path)
     )
 
 
+def test_cells_written_as_formula_text_or_with_a_zero_width_space_read_as_their_text(tmp_path):
+    """A student information system's roster writing IDs and grades as ="0012301" (so that a
+    spreadsheet keeps the leading zeros), a RIT score written so, and an ID pasted with a
+    zero-width space before it: every test meets its roster row and keeps its grade."""
+    frames, _ = ingested(QUIRKS / "formula_text", tmp_path / "out")
+    results = "AssessmentResults_Fall2014.csv"
+    assert frames["rejects"].empty
+    assert where(frames["scores"], "grade", "rit") == {
+        (results, 2): (3, 190.0),
+        (results, 3): (3, 192.0),
+        (results, 4): (4, 201.0),
+    }
+
+
 def test_end_of_course_tests_are_set_aside_unless_kept(tmp_path):
     fall, spring = "AssessmentResults_Fall2013.csv", "AssessmentResults_Spring2014.csv"
     frames, summary = ingested(QUIRKS / "end_of_course", tmp_path / "out")

@@ -57,6 +57,20 @@ def test_line_numbers_survive_blank_lines_and_crlf(tmp_path):
     assert isinstance(got.frame["first"].dtype, pd.CategoricalDtype)
 
 
+def test_cells_written_as_formula_text_read_as_their_text(tmp_path):
+    # ="0012301", as a student information system writes IDs for a spreadsheet to keep
+    raw = sniff(
+        tmp_path,
+        b'ID,Grade,Note\n"=""00123""","=""3""",=SUM(A1)\n00123,3,"=""a"" & ""b"""\n"=""""",4,="x\n',
+    )
+    got = read(raw, {"ID": 0, "Grade": 1, "Note": 2})
+    assert got.frame["ID"].tolist() == ["00123", "00123", ""]
+    assert list(got.frame["ID"].cat.categories) == ["00123", ""]  # made equal: one value
+    assert got.frame["Grade"].tolist() == ["3", "3", "4"]
+    # any other formula, or one not closed, is a cell's text as written
+    assert got.frame["Note"].tolist() == ["=SUM(A1)", '="a" & "b"', '="x']
+
+
 def test_encoding_is_decided_over_the_whole_file(tmp_path, monkeypatch):
     monkeypatch.setattr(io, "SNIFF_BYTES", 16)
     monkeypatch.setattr(io, "BLOCK_BYTES", 7)  # characters and matches cut across blocks

@@ -293,6 +293,15 @@ def test_strip_and_text_merge_and_blank_values():
     assert parse.strip(absent).isna().all()  # a column no file had
 
 
+def test_strip_drops_invisible_marks_at_the_edges_only():
+    # a zero-width space, a byte-order mark or a word joiner pasted in with an ID
+    stripped = parse.strip(
+        pd.Series(["\u200b0012301", "0012301\ufeff ", "\u2060 0012301", "00\u200b1"])
+    )
+    assert stripped.tolist() == ["0012301"] * 3 + ["00\u200b1"]  # one inside is the ID's own
+    assert list(stripped.cat.categories) == ["0012301", "00\u200b1"]
+
+
 def test_strip_composes_text_so_names_that_look_alike_are_one():
     # "Peña" with ñ as n and a combining tilde (a Mac's, or text pasted from the web)
     composed, decomposed = "Escuela Pe\u00f1a", "Escuela Pen\u0303a"

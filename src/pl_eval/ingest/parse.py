@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pl_eval.io import INVISIBLE_EDGE
+
 SEASONS = ("fall", "winter", "spring", "summer")
 SUBJECTS = ("math", "reading")
 _TERM = r"(?i)^(fall|winter|spring|summer)\s*(\d{4})(?:\s*-\s*(\d{4}|\d{2}))?$"
@@ -249,20 +251,25 @@ def text(values: pd.Series) -> pd.Series:
 
 def strip(values: pd.Series) -> pd.Series:
     """Categorical with surrounding whitespace removed from every value (merging repeats), in
-    Unicode's composed form (NFC): a name typed on a Mac or pasted from the web may write "ñ"
-    as "n" and a combining tilde, which looks the same as the exports' "ñ" but compared
-    unequal (a school of schools.csv was then "missing", its students unframed)."""
-    return _recode(values, lambda categories: _composed(categories.str.strip()))
+    Unicode's composed form (NFC) and without invisible marks at its edges: a name typed on a
+    Mac or pasted from the web may write "ñ" as "n" and a combining tilde, or bring a
+    zero-width space along, which looks the same as the exports' "ñ" or ID but compared
+    unequal (a school of schools.csv was then "missing", its students unframed; a student's
+    tests met no roster row)."""
+    return _recode(values, lambda categories: _normalised(categories.str.strip()))
 
 
-def _composed(text: pd.Index) -> pd.Index:
-    """``text`` in NFC, normalising only its values that are not ASCII (which always are)."""
+def _normalised(text: pd.Index) -> pd.Index:
+    """``text`` in NFC without invisible marks at its edges (:data:`io.INVISIBLE_EDGE`),
+    normalising only its values that are not ASCII (which always are both)."""
     arrow = pa.array(text, type=pa.string(), from_pandas=True)
     other = ~pc.fill_null(pc.string_is_ascii(arrow), True).to_numpy(zero_copy_only=False)
     if not other.any():
         return text
     values = text.to_numpy(object, copy=True)
-    values[other] = [unicodedata.normalize("NFC", value) for value in values[other]]
+    values[other] = [
+        INVISIBLE_EDGE.sub("", unicodedata.normalize("NFC", value)) for value in values[other]
+    ]
     return pd.Index(values, dtype=text.dtype)
 
 
