@@ -137,6 +137,8 @@ def check_folder(
             for kind, rows in (("StudentsBySchool", roster), ("ComboStudentAssessment", tests))
             if (line := unread_grades(rows, kind, folder))
         ]
+        if line := unread_subjects(tests, folder):
+            warnings.append(line)
     students, _ = parse.group_ids(district, student)
     return FolderCheck(
         folder=folder,
@@ -299,6 +301,41 @@ def unread_grades(rows: pd.DataFrame, kind: str, folder: str) -> str | None:
         f"written out as Grade 3 or 3rd): {codes}{', ...' if len(common) > 3 else ''} "
         f"(first at {_place(rows, int(np.argmax(unread)))}); ingest rejects their tests as "
         "grade_unknown"
+    )
+
+
+def unread_subjects(tests: pd.DataFrame, folder: str) -> str | None:
+    """A warning for test rows set aside as subject_not_analysed whose subject looks like math
+    or reading (it names either, and not Spanish), or, when no row is of math or of reading,
+    for every such row: a spelling of the subject that ingest does not read set every test of
+    it aside, yet the folder would be "ready". The most common such subjects are named. None
+    otherwise (Language Usage or Science beside both subjects is as expected)."""
+    subject = pipeline.subjects(tests)
+    # on the subject texts' codes: a national cohort has millions of rows and a few texts
+    text = parse.categorical(subject["subject_text"])
+    names = text.cat.categories.astype("str")
+    codes = text.cat.codes.to_numpy()
+    alike = names.str.contains(r"(?i)math|read") & ~names.str.contains(r"(?i)spanish|espa")
+    other = subject["subject"].isna().to_numpy() & ~subject["end_of_course"].to_numpy(bool)
+    other &= np.append(names != "", False)[codes]  # code -1 (no text) takes the last
+    missing = [s for s in parse.SUBJECTS if not subject["subject"].eq(s).any()]
+    rows = other & np.append(alike, False)[codes] if not missing else other
+    if not rows.any():
+        return None
+    count = int(rows.sum())
+    counts = np.bincount(codes[rows], minlength=len(names))
+    common = sorted(
+        ((names[i], int(n)) for i, n in enumerate(counts) if n), key=lambda c: (-c[1], c[0])
+    )
+    subjects = ", ".join(f"{quoted(c)} ({n:,})" for c, n in common[:3])
+    return (
+        f"{folder}: {count:,} of {len(tests):,} test rows ({count / len(tests):.1%}) are of a "
+        "subject ingest does not analyse"
+        + (f", and no test row is of {' or '.join(missing)}" if missing else "")
+        + f": {subjects}{', ...' if len(common) > 3 else ''} (first at "
+        f"{_place(tests, int(np.argmax(rows)))}); ingest rejects them as subject_not_analysed "
+        "(it analyses MeasurementScale Mathematics, Math or Reading, or Subject and Course "
+        "Mathematics / Math K-12 or Language Arts / Reading)"
     )
 
 

@@ -486,3 +486,29 @@ def test_names_that_differ_from_schools_csv_only_in_case_or_blanks_are_its_schoo
         "'Jeferson Middle School'",
         "'jeferson middle school'",
     ]
+
+
+def test_a_subject_ingest_does_not_read_is_a_warning_naming_it(tmp_path, capsys):
+    raw = cohort(tmp_path)
+    results = raw / "AssessmentResults.csv"
+    written = results.read_text()
+    results.write_text(written.replace("Mathematics", "Math"))  # read: the short name
+    status, lines = check(capsys, str(raw))
+    assert status == 0 and not [line for line in lines if ": warning: " in line], lines
+    # a spelling of math ingest does not read: every math test would be set aside
+    results.write_text(written.replace("Mathematics", "Math K-5"))
+    status, lines = check(capsys, str(raw))
+    assert status == 0
+    assert [line for line in lines if ": warning: " in line] == [
+        f"pl-eval check-inputs: warning: {raw}: 2 of 3 test rows (66.7%) are of a subject "
+        "ingest does not analyse, and no test row is of math: 'Math K-5' (2) (first at "
+        "AssessmentResults.csv, line 2); ingest rejects them as subject_not_analysed (it "
+        "analyses MeasurementScale Mathematics, Math or Reading, or Subject and Course "
+        "Mathematics / Math K-12 or Language Arts / Reading)"
+    ]
+    # Language Usage beside both subjects is as expected: no warning
+    results.write_text(
+        written.replace("Reading", "Language Usage", 1) + written.splitlines()[2] + "\n"
+    )
+    status, lines = check(capsys, str(raw))
+    assert status == 0 and not [line for line in lines if ": warning: " in line], lines

@@ -216,6 +216,13 @@ def test_subjects_from_scale_and_from_course():
     )
     assert course.tolist()[:2] == ["math", "reading"] and course.iloc[4] == "math"
     assert course.iloc[[2, 3, 5, 6]].isna().all()
+    # math by its short name, as a warehouse's re-export writes it; not by any name with it
+    short = run(parse.subject_from_scale, ["Math", " MATHS ", "Math K", "Mathematics - Spanish"])
+    assert short.tolist()[:2] == ["math", "math"] and short.iloc[2:].isna().all()
+    course = run(
+        parse.subject_from_course, ["Math", "Math", "Maths"], ["", "Math K-12", "Maths 6+"]
+    )
+    assert course.tolist() == ["math", "math", "math"]
 
 
 def test_per_distinct_parses_each_value_once_and_keeps_missing():

@@ -526,10 +526,16 @@ def norms_years(text: pd.Series) -> pd.Series:
     return number.astype("Int64")
 
 
+#: Subject names (lower case) of the subjects analysed: NWEA's, and the short name of math a
+#: warehouse's re-export may write (every math test was otherwise set aside unseen).
+SUBJECT_NAMES = {"mathematics": "math", "math": "math", "maths": "math", "reading": "reading"}
+
+
 def subject_from_scale(scale: pd.Series) -> pd.Series:
-    """ "math"/"reading" from MeasurementScale (layouts A, B); NaN for other subjects."""
+    """ "math"/"reading" from MeasurementScale (layouts A, B: :data:`SUBJECT_NAMES`); NaN
+    for other subjects."""
     word = scale.str.strip().str.lower()
-    return word.map({"mathematics": "math", "reading": "reading"}).astype("str")
+    return word.map(SUBJECT_NAMES).astype("str")
 
 
 def subject_from_course(subject: pd.Series, course: pd.Series) -> pd.Series:
@@ -540,9 +546,10 @@ def subject_from_course(subject: pd.Series, course: pd.Series) -> pd.Series:
     subj = subject.str.strip().str.lower()
     crs = course.fillna("").str.strip().str.lower()
     spanish = subj.str.contains("spanish") | crs.str.contains("spanish")
-    math = subj.eq("mathematics") & (crs.eq("") | crs.str.match(r"math\b"))
+    named = subj.map(SUBJECT_NAMES)
+    math = named.eq("math") & (crs.eq("") | crs.str.match(r"maths?\b"))
     reading = (subj.isin(["language arts", "reading"]) & crs.str.match(r"reading\b")) | (
-        subj.eq("reading") & crs.eq("")
+        named.eq("reading") & crs.eq("")
     )
     out = pd.Series(
         np.where(math & ~spanish, "math", np.where(reading & ~spanish, "reading", None)),

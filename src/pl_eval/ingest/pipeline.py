@@ -637,9 +637,7 @@ def typed_tests(raw: pd.DataFrame, reject_end_of_course: bool = True) -> pd.Data
     # row, which lets go of the GIL (a three-year national cohort: 3 of typing's 5-6 s)
     with ThreadPoolExecutor(max_workers=1) as pool:
         growth_columns = pool.submit(growth.typed, col, term["season"])
-        subject = parse.per_distinct(
-            _subject, col("MeasurementScale"), col("Subject"), col("Course"), col("TestName")
-        )
+        subject = subjects(raw)
         end_of_course = subject["end_of_course"].to_numpy(bool)
         date_time = parse.per_distinct(parse.date_times, col("TestStartDate"))
         test_time = parse.per_distinct(parse.times, col("TestStartTime")).to_numpy(float)
@@ -767,6 +765,13 @@ def _not_grades(codes: np.ndarray) -> np.ndarray:
         + [""],
         dtype=object,
     )[ids]
+
+
+def subjects(raw: pd.DataFrame) -> pd.DataFrame:
+    """Per raw test row, its analysis subject, the text and column it came from, and whether
+    it is an end-of-course math test (:func:`_subject`, once per distinct combination)."""
+    names = ("MeasurementScale", "Subject", "Course", "TestName")
+    return parse.per_distinct(_subject, *(parse.column(raw, n) for n in names))
 
 
 def _subject(
