@@ -1223,7 +1223,8 @@ def _joined(stacks: dict[str, list[pa.Array]]) -> dict[str, pa.Array]:
 
     Joining unifies the stacks' dictionaries: each one's values in order, those not seen
     before appended, which is the order of first appearance over all rows, as encoding all
-    rows at once gives (pandas categories and the typed table's bytes follow it).
+    rows at once gives (pandas categories and the typed table's bytes follow it). Cells
+    written as formula text are then read as their text (:func:`_unwrapped`).
     """
 
     def joined(name: str) -> pa.Array:

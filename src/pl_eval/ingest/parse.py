@@ -21,6 +21,9 @@ from pl_eval.io import INVISIBLE_EDGE
 
 SEASONS = ("fall", "winter", "spring", "summer")
 SUBJECTS = ("math", "reading")
+#: Subject names (lower case) of the subjects analysed: NWEA's, and the short name of math a
+#: warehouse's re-export may write (every math test was otherwise set aside unseen).
+SUBJECT_NAMES = {"mathematics": "math", "math": "math", "maths": "math", "reading": "reading"}
 _TERM = r"(?i)^(fall|winter|spring|summer)\s*(\d{4})(?:\s*-\s*(\d{4}|\d{2}))?$"
 _DATES = (  # (pattern, order of the captured groups)
     (r"^(\d{1,2})/(\d{1,2})/(\d{4})$", ("month", "day", "year")),  # 9/5/2014, 09/05/2014
@@ -524,11 +527,6 @@ def norms_years(text: pd.Series) -> pd.Series:
         text.str.strip().where(text.str.strip().str.fullmatch(r"\d{4}")), errors="coerce"
     )
     return number.astype("Int64")
-
-
-#: Subject names (lower case) of the subjects analysed: NWEA's, and the short name of math a
-#: warehouse's re-export may write (every math test was otherwise set aside unseen).
-SUBJECT_NAMES = {"mathematics": "math", "math": "math", "maths": "math", "reading": "reading"}
 
 
 def subject_from_scale(scale: pd.Series) -> pd.Series:

@@ -391,7 +391,8 @@ def read_exports(
     Raw rows come in (source_file, source_line) order, so outputs taken in row order are
     sorted without a sort.
     """
-    # names as schools.csv spells them (schools.Spellings), before students are keyed by district
+    # names as schools.csv spells them (schools.Spellings), before students are keyed by
+    # district; a district taken from the roster is found by the names as the exports write them
     spellings = schools.Spellings.of_frame(typed.schools)
     roster = spellings.framed(typed.roster)
     tests = typed.tests.assign(
