@@ -4,8 +4,9 @@ clear line per problem.
 
 The hand-made cohort (tests/data/ingest/cohort: every layout, a Latin-1 and a tab-delimited
 export, a roster, schools.csv) has a few of its cells replaced by values Hypothesis draws:
-spreadsheet errors and formulas, missing-value markers, numbers out of range or in other
-notations, dates and terms that are almost right, delimiters, quotes and line breaks, control
+spreadsheet errors and formulas (formula text ="S1001" too), missing-value markers, numbers
+out of range or in other notations (a decimal comma), dates and terms that are almost right,
+names in other cases and blanks, delimiters, quotes and line breaks, control and invisible
 characters, other scripts and arbitrary text. Or bytes are inserted into its files: an open
 quote, a cut line, NUL, a byte of no encoding, a byte-order mark mid-file. The property tests
 of whole cohorts (tests/property) generate odd cohorts of well-formed cells; this one, odd
@@ -45,6 +46,8 @@ NASTY = [
     "15-Sep-14", "25:00", "9:61", "Fall 2014-2016", "Spring 2015", "Fall 2014-15", "K", "PK",
     "Grade 13", "3rd", "1.5", "999999999999999999999", "TRUE", "maybe", "Mathematics",
     "Science", "Algebra 1", "USER", "101%", "S1001", "Lincoln Elementary", "Riverside USD",
+    '="S1001"', '="', '=""', "3,2", "1,234,5", "15.09.2014", "31.02.2014", "a;b", "a|b", "Math",
+    "Math K", "LINCOLN  ELEMENTARY", "riverside usd", "\u200bS1001", "Total: 3 rows",
 ]  # fmt: skip
 VALUES = st.one_of(st.sampled_from(NASTY), st.text(max_size=12))
 
@@ -111,6 +114,8 @@ BYTES = st.lists(
             b'"',
             b",",
             b"\t",
+            b";",
+            b"|",
             b"\r",
             b"\n",
             b"\x00",
