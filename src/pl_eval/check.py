@@ -240,7 +240,9 @@ def tests_without_roster(
     StudentID (ingest rejects them as no_roster_row, for want of a grade), with how many
     match once leading zeros, a trailing ".0" and letter case are ignored
     (:func:`parse.loose_ids`): IDs one export changed, most often a spreadsheet dropping their
-    leading zeros, which no later stage would point out. None when every row has one."""
+    leading zeros, which no later stage would point out; and how many match a roster row of
+    their term, school and StudentID in a district written otherwise (Riverside Unified
+    School District in the roster, Riverside USD in the tests). None when every row has one."""
     own_grade = parse.column(tests, "Grade").notna().to_numpy()  # Combined rows need no roster
     if own_grade.all():
         return None
@@ -279,6 +281,21 @@ def tests_without_roster(
             f"and {_place(roster, theirs)}); IDs are compared as written, so take the export "
             "whose IDs were changed (often by a spreadsheet, which drops leading zeros when "
             "it saves a file) from NWEA again rather than re-saving it"
+        )
+    schools = [parse.strip(parse.column(frame, "SchoolName")) for frame in (tests, roster)]
+    school_tests, school_roster = parse.shared_ids(
+        [terms["term_name"], schools[0], ids[0]], [roster_terms["term_name"], schools[1], ids[1]]
+    )
+    elsewhere = lacking & ~near & np.isin(school_tests, school_roster)
+    if elsewhere.any():  # the district written otherwise in the roster than in the tests
+        one = int(np.argmax(elsewhere))
+        theirs = int(np.argmax(school_roster == school_tests[one]))
+        line += (
+            f"; {int(elsewhere.sum()):,} of them match a roster row of the same term, school and "
+            "StudentID whose district is written otherwise (the roster writes "
+            f"{quoted(roster_district.iloc[theirs])} at {_place(roster, theirs)}, where the tests "
+            f"write {quoted(district.iloc[one])} at {_place(tests, one)}): write the district "
+            "alike in both exports"
         )
     return RosterGap(line, every_test=bool(lacking.all()))
 

@@ -306,6 +306,24 @@ def test_tests_without_a_roster_row_are_a_warning_that_spots_lost_leading_zeros(
     assert io.read_json(out["summary"])["rejects_by_reason"]["test"] == {"no_roster_row": 2}
 
 
+def test_tests_without_a_roster_row_spot_a_district_the_roster_writes_otherwise(tmp_path, capsys):
+    # the district's own system wrote its roster under its long name
+    raw = cohort(tmp_path)
+    roster = raw / "StudentsBySchool.csv"
+    roster.write_text(roster.read_text().replace("Riverside USD", "Riverside Unified SD"))
+    status, lines = check(capsys, str(raw))
+    assert status == 1  # no test has a roster row
+    assert lines[0] == (
+        f"pl-eval check-inputs: error: {raw}: 3 of 3 AssessmentResults rows (100.0%) have no "
+        "StudentsBySchool row for their term, district and StudentID (first at "
+        "AssessmentResults.csv, line 2); ingest rejects them as no_roster_row; 3 of them match a "
+        "roster row of the same term, school and StudentID whose district is written otherwise "
+        "(the roster writes 'Riverside Unified SD' at StudentsBySchool.csv, line 2, where the "
+        "tests write 'Riverside USD' at AssessmentResults.csv, line 2): write the district "
+        "alike in both exports"
+    )
+
+
 def test_a_roster_whose_every_id_was_changed_is_not_ready_and_ingest_stops(tmp_path, capsys):
     # every roster ID re-saved as a decimal ("S1001" -> "S1001.0"): no test has a roster row,
     # so an analysis would have no student; check-inputs says so, and ingest stops in one line
