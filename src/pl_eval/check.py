@@ -314,9 +314,9 @@ def unread_grades(rows: pd.DataFrame, kind: str, folder: str) -> str | None:
     codes = ", ".join(f"{quoted(c)} ({n:,})" for c, n in common[:3])
     return (
         f"{folder}: {count:,} of {written:,} {kind} rows with a Grade ({count / written:.1%}) "
-        "have one that ingest does not read (K, KG, 0 or 13 for kindergarten, 1-12, or "
-        f"written out as Grade 3 or 3rd): {codes}{', ...' if len(common) > 3 else ''} "
-        f"(first at {_place(rows, int(np.argmax(unread)))}); ingest rejects their tests as "
+        f"have one that ingest does not read ({parse.GRADES_READ}): {codes}"
+        f"{', ...' if len(common) > 3 else ''} (first at {_place(rows, int(np.argmax(unread)))}); "
+        "ingest rejects their tests as "
         "grade_unknown"
     )
 

@@ -229,7 +229,7 @@ def test_grades_ingest_does_not_read_are_a_warning_naming_the_codes(tmp_path, ca
     assert status == 0
     assert [line for line in lines if ": warning: " in line] == [
         f"pl-eval check-inputs: warning: {raw}: 3 of 7 StudentsBySchool rows with a Grade "
-        "(42.9%) have one that ingest does not read (K, KG, 0 or 13 for kindergarten, 1-12, or "
+        "(42.9%) have one that ingest does not read (K, KG, 0, 13 or K5 for kindergarten, 1-12, or "
         "written out as Grade 3 or 3rd): 'Pre-K' (2), '13th' (1) (first at "
         "StudentsBySchool_Fall2014.csv, line 2); ingest rejects their tests as grade_unknown"
     ]
@@ -248,7 +248,7 @@ def test_grades_ingest_does_not_read_are_a_warning_naming_the_codes(tmp_path, ca
     assert status == 0
     assert (
         f"pl-eval check-inputs: warning: {raw}: 5 of 7 ComboStudentAssessment rows with a Grade "
-        "(71.4%) have one that ingest does not read (K, KG, 0 or 13 for kindergarten, 1-12, or "
+        "(71.4%) have one that ingest does not read (K, KG, 0, 13 or K5 for kindergarten, 1-12, or "
         "written out as Grade 3 or 3rd): 'TK' (2), '99' (1), 'Gr. 14' (1), ... (first at "
         "ComboStudentAssessment_Winter2014.csv, line 3); ingest rejects their tests as "
         "grade_unknown"

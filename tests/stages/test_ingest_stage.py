@@ -701,7 +701,10 @@ def test_kindergarten_codes_and_unknown_grades(tmp_path):
         (results, 5): 0,  # 0
         (combo, 2): 0,  # 13 in a Combined file
     }
-    not_a_grade = "is not a grade (K, KG, 0 or 13 for kindergarten, 1-12)"
+    not_a_grade = (
+        "is not a grade (K, KG, 0, 13 or K5 for kindergarten, 1-12, or written out as Grade 3 "
+        "or 3rd)"
+    )
     assert where(frames["rejects"], "record", "reason", "detail") == {
         (results, 6): (
             "test",

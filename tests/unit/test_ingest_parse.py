@@ -170,8 +170,9 @@ def test_numbers_flags_grades_norms():
         pd.NA,
         pd.NA,
     ]
-    grades = ["K", "kg", "1", " 12 ", "13", "0", "Kindergarten", "1.5", "PK", "14", ""]
-    assert run(parse.grades, grades).tolist() == [0, 0, 1, 12, 0, 0, 0] + [pd.NA] * 4
+    grades = ["K", "kg", "1", " 12 ", "13", "0", "Kindergarten", "K5", "5k"]
+    grades += ["1.5", "PK", "K4", "4K", "14", ""]
+    assert run(parse.grades, grades).tolist() == [0, 0, 1, 12, 0, 0, 0, 0, 0] + [pd.NA] * 6
     assert run(parse.norms_years, ["2015", "2020.0", ""]).tolist() == [2015, pd.NA, pd.NA]
 
 

@@ -109,7 +109,10 @@ def test_grade_codes_that_are_no_grade_are_noted_from_the_row_or_its_roster_row(
     match = np.array([-1, 0, 1, -1, -1])
     out = pipeline._with_roster(tests, roster, match)
     assert out["grade_unknown"].tolist() == [True, True, False, False, False]
-    not_a_grade = "is not a grade (K, KG, 0 or 13 for kindergarten, 1-12)"
+    not_a_grade = (
+        "is not a grade (K, KG, 0, 13 or K5 for kindergarten, 1-12, or written out as Grade 3 "
+        "or 3rd)"
+    )
     assert out["grade_note"].fillna("-").tolist() == [
         f"'99' {not_a_grade}",
         f"StudentsBySchool row at r.csv line 2: 'PK' {not_a_grade}",

@@ -74,8 +74,11 @@ _DATE_TIME_ONE_PASS = rf"^(?P<date>[^{_BLANKS}T]+)(?:[ T]+(?P<time>[0-9]{{1,2}}[
 _DECIMAL_COMMA = r"^([+-]?[0-9]+),([0-9]+)$"
 #: A number in scientific notation, as Excel shows one of 12 digits or more.
 _SCIENTIFIC = r"[0-9](?:\.[0-9]+)?[Ee]\+[0-9]{1,3}"
-#: Grade codes of kindergarten: K, KG, 0, and 13 in older StudentsBySchool exports.
-KINDERGARTEN = ("K", "KG", "KINDERGARTEN", "0", "00", "13")
+#: Grade codes of kindergarten: K, KG, 0, 13 in older StudentsBySchool exports, and K5 or 5K
+#: (five-year-old kindergarten, beside K4 or 4K for pre-kindergarten) as some states write it.
+KINDERGARTEN = ("K", "KG", "KINDERGARTEN", "K5", "5K", "0", "00", "13")
+#: The grade codes ingest reads, as messages and reject details name them.
+GRADES_READ = "K, KG, 0, 13 or K5 for kindergarten, 1-12, or written out as Grade 3 or 3rd"
 #: A grade written out, as a district's own (SIS) roster writes it: "Grade 3", "Gr. 3", "3rd",
 #: "3rd Grade", "Grade K". NWEA's exports write the bare code; rejecting these as unknown
 #: grades lost every test of the roster. The one group that takes part holds the code.

@@ -762,8 +762,7 @@ def _not_grades(codes: np.ndarray) -> np.ndarray:
     """Per grade code that is not a grade, the detail saying so (built once per distinct code)."""
     ids, distinct = pd.factorize(codes)
     return np.array(
-        [f"{quoted(c)} is not a grade (K, KG, 0 or 13 for kindergarten, 1-12)" for c in distinct]
-        + [""],
+        [f"{quoted(c)} is not a grade ({parse.GRADES_READ})" for c in distinct] + [""],
         dtype=object,
     )[ids]
 
