@@ -22,6 +22,11 @@ def check(capsys, *argv: str) -> tuple[int, list[str]]:
     return status, capsys.readouterr().err.splitlines()
 
 
+def warned(lines: list[str]) -> list[str]:
+    """The warnings among check-inputs' lines."""
+    return [line for line in lines if ": warning: " in line]
+
+
 def cohort(tmp_path: Path, source: str = "minimal") -> Path:
     raw = tmp_path / "raw" / "mine"
     shutil.copytree(DATA / source, raw)
@@ -227,7 +232,7 @@ def test_grades_ingest_does_not_read_are_a_warning_naming_the_codes(tmp_path, ca
     roster.write_text(roster.read_text().replace("Grade 3", "Pre-K"))
     status, lines = check(capsys, str(raw))
     assert status == 0
-    assert [line for line in lines if ": warning: " in line] == [
+    assert warned(lines) == [
         f"pl-eval check-inputs: warning: {raw}: 3 of 7 StudentsBySchool rows with a Grade "
         "(42.9%) have one that ingest does not read (K, KG, 0, 13 or K5 for kindergarten, 1-12, or "
         "written out as Grade 3 or 3rd): 'Pre-K' (2), '13th' (1) (first at "
@@ -483,7 +488,7 @@ def test_names_that_differ_from_schools_csv_only_in_case_or_blanks_are_its_schoo
     raw = cohort(tmp_path, "quirks/school_names")
     status, lines = check(capsys, str(raw))
     assert status == 0, lines
-    assert not [line for line in lines if ": warning: " in line]  # no roster gap, no PL school
+    assert not warned(lines)  # no roster gap, no PL school
     assert (
         "  schools: 2 in schools.csv (1 PL, 1 comparison, 0 not yet PL), 2 tested in "
         "fall or spring" in lines
@@ -512,12 +517,12 @@ def test_a_subject_ingest_does_not_read_is_a_warning_naming_it(tmp_path, capsys)
     written = results.read_text()
     results.write_text(written.replace("Mathematics", "Math"))  # read: the short name
     status, lines = check(capsys, str(raw))
-    assert status == 0 and not [line for line in lines if ": warning: " in line], lines
+    assert status == 0 and not warned(lines), lines
     # a spelling of math ingest does not read: every math test would be set aside
     results.write_text(written.replace("Mathematics", "Math K-5"))
     status, lines = check(capsys, str(raw))
     assert status == 0
-    assert [line for line in lines if ": warning: " in line] == [
+    assert warned(lines) == [
         f"pl-eval check-inputs: warning: {raw}: 2 of 3 test rows (66.7%) are of a subject "
         "ingest does not analyse, and no test row is of math: 'Math K-5' (2) (first at "
         "AssessmentResults.csv, line 2); ingest rejects them as subject_not_analysed (it "
@@ -529,4 +534,4 @@ def test_a_subject_ingest_does_not_read_is_a_warning_naming_it(tmp_path, capsys)
         written.replace("Reading", "Language Usage", 1) + written.splitlines()[2] + "\n"
     )
     status, lines = check(capsys, str(raw))
-    assert status == 0 and not [line for line in lines if ": warning: " in line], lines
+    assert status == 0 and not warned(lines), lines
