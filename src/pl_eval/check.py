@@ -105,7 +105,7 @@ def check_folder(
     district = _own_districts(tests) if read.problems else _districts(read, settings)
     district = spellings.district(district)
     terms = parse.per_distinct(parse.terms, parse.column(tests, "TermName"))
-    student = parse.strip(parse.column(tests, "StudentID"))
+    student = parse.student_ids(parse.column(tests, "StudentID"))
     analysed = []  # the configured years that have fall or spring tests
     for configured in (school_years or [None]) if len(tests) else []:
         try:
@@ -252,7 +252,7 @@ def tests_without_roster(
             parse.strip(parse.column(roster, "DistrictName")), settings.district_name
         )
     )
-    ids = [student, parse.strip(parse.column(roster, "StudentID"))]
+    ids = [student, parse.student_ids(parse.column(roster, "StudentID"))]
 
     def keys(id_of: Callable[[pd.Series], pd.Series]) -> tuple[np.ndarray, np.ndarray]:
         return parse.shared_ids(

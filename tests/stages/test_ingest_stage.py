@@ -783,6 +783,24 @@ def test_cells_written_as_formula_text_or_with_a_zero_width_space_read_as_their_
     }
 
 
+def test_a_roster_whose_ids_a_script_wrote_as_decimals_meets_its_tests(tmp_path):
+    """Numeric StudentIDs, the roster's saved as 1001.0 by a script that read them as numbers:
+    the outputs are those of a roster writing 1001, byte for byte."""
+    plain, decimal = tmp_path / "plain", tmp_path / "decimal"
+    for folder, suffix in ((plain, ""), (decimal, ".0")):
+        shutil.copytree(DATA / "minimal", folder)
+        for name in ("AssessmentResults.csv", "StudentsBySchool.csv"):
+            path = folder / name
+            tail = suffix if name.startswith("Students") else ""
+            text = path.read_text().replace(",S1001,", f",1001{tail},")
+            path.write_text(text.replace(",S1002,", f",1002{tail},"))
+    expected, found = run(plain, tmp_path / "a"), run(decimal, tmp_path / "b")
+    assert len(io.read_parquet(found["scores"])) == 3
+    assert {n: found[n].read_bytes() for n in OUTPUTS[:-1]} == {
+        n: expected[n].read_bytes() for n in OUTPUTS[:-1]
+    }
+
+
 def test_end_of_course_tests_are_set_aside_unless_kept(tmp_path):
     fall, spring = "AssessmentResults_Fall2013.csv", "AssessmentResults_Spring2014.csv"
     frames, summary = ingested(QUIRKS / "end_of_course", tmp_path / "out")

@@ -301,6 +301,16 @@ def test_strip_and_text_merge_and_blank_values():
     assert parse.strip(absent).isna().all()  # a column no file had
 
 
+def test_student_ids_written_as_decimals_are_the_integers_they_are():
+    ids = ["1001.0", "1001", " 7.00 ", "00123.0", "S1001.0", "1.5", "1e3", None]
+    read = parse.student_ids(pd.Series(ids))
+    assert read.tolist()[:6] == ["1001", "1001", "7", "00123", "S1001.0", "1.5"]
+    assert read.iloc[6] == "1e3" and pd.isna(read.iloc[7])
+    assert sorted(read.cat.categories) == sorted(["1001", "7", "00123", "S1001.0", "1.5", "1e3"])
+    plain = pd.Series(["1001", "S7"], dtype="category")
+    assert parse.student_ids(plain) is plain  # no decimal: the same column
+
+
 def test_strip_drops_invisible_marks_at_the_edges_only():
     # a zero-width space, a byte-order mark or a word joiner pasted in with an ID
     stripped = parse.strip(
