@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -310,14 +310,11 @@ def unread_grades(rows: pd.DataFrame, kind: str, folder: str) -> str | None:
     if not unread.any():
         return None
     count, written = int(unread.sum()), int(code.notna().sum())
-    common = sorted(Counter(code[unread].astype("str")).items(), key=lambda c: (-c[1], c[0]))
-    codes = ", ".join(f"{quoted(c)} ({n:,})" for c, n in common[:3])
     return (
         f"{folder}: {count:,} of {written:,} {kind} rows with a Grade ({count / written:.1%}) "
-        f"have one that ingest does not read ({parse.GRADES_READ}): {codes}"
-        f"{', ...' if len(common) > 3 else ''} (first at {_place(rows, int(np.argmax(unread)))}); "
-        "ingest rejects their tests as "
-        "grade_unknown"
+        f"have one that ingest does not read ({parse.GRADES_READ}): "
+        f"{_commonest(Counter(code[unread].astype('str')))} (first at "
+        f"{_place(rows, int(np.argmax(unread)))}); ingest rejects their tests as grade_unknown"
     )
 
 
@@ -341,19 +338,23 @@ def unread_subjects(tests: pd.DataFrame, folder: str) -> str | None:
         return None
     count = int(rows.sum())
     counts = np.bincount(codes[rows], minlength=len(names))
-    common = sorted(
-        ((names[i], int(n)) for i, n in enumerate(counts) if n), key=lambda c: (-c[1], c[0])
-    )
-    subjects = ", ".join(f"{quoted(c)} ({n:,})" for c, n in common[:3])
     return (
         f"{folder}: {count:,} of {len(tests):,} test rows ({count / len(tests):.1%}) are of a "
         "subject ingest does not analyse"
         + (f", and no test row is of {' or '.join(missing)}" if missing else "")
-        + f": {subjects}{', ...' if len(common) > 3 else ''} (first at "
+        + f": {_commonest(dict(zip(names, counts.tolist(), strict=True)))} (first at "
         f"{_place(tests, int(np.argmax(rows)))}); ingest rejects them as subject_not_analysed "
         "(it analyses MeasurementScale Mathematics, Math or Reading, or Subject and Course "
         "Mathematics / Math K-12 or Language Arts / Reading)"
     )
+
+
+def _commonest(counts: Mapping[str, int]) -> str:
+    """The three commonest values of ``counts`` with their counts, ties in text order, and
+    "..." when there are more: "'PK' (2), '13th' (1)"."""
+    common = sorted(((v, n) for v, n in counts.items() if n), key=lambda c: (-c[1], c[0]))
+    shown = ", ".join(f"{quoted(v)} ({n:,})" for v, n in common[:3])
+    return shown + (", ..." if len(common) > 3 else "")
 
 
 def _place(frame: pd.DataFrame, row: int) -> str:
