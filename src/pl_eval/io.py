@@ -17,9 +17,11 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import tempfile
 import threading
+import zlib
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +45,7 @@ pc = lazy.module("pyarrow.compute")
 pacsv = lazy.module("pyarrow.csv")
 feather = lazy.module("pyarrow.feather")
 pq = lazy.module("pyarrow.parquet")
+zipfile = lazy.module("zipfile")  # cohort folders holding a .zip only
 yaml = lazy.module("yaml")  # config files only: the workflow's jobs get their settings as JSON
 
 log = logging.getLogger(__name__)
@@ -634,6 +637,119 @@ def list_raw_files(raw_dir: str | Path) -> list[tuple[Path, str]]:
         if p.is_file() or _broken_link(p)
     ]
     return sorted(found, key=lambda item: item[1])
+
+
+#: NWEA delivers each data export as a .zip (reference/nwea_formats.md §1): its files are read
+#: as if extracted into the folder it is in. Other archives stay unread (the stdlib reads
+#: none of .7z and .rar, and no exporter of MAP data writes them).
+ZIP_SUFFIX = ".zip"
+
+
+@dataclass(frozen=True)
+class Unzipped:
+    """A cohort folder's files with each .zip replaced by its files (:func:`unzip_archives`)."""
+
+    files: list[tuple[Path, str]]  # (path, name) as list_raw_files gives them, sorted by name
+    problems: tuple[Problem, ...]  # archives or files in them that could not be read
+    failed: tuple[str, ...]  # their names
+
+
+def unzip_archives(
+    files: Sequence[tuple[Path, str]], scratch: Path, wanted: Callable[[str], bool]
+) -> Unzipped:
+    """``files`` with each .zip among them replaced by its files, named "<archive>/<file in
+    it>": those ``wanted`` by name are extracted into the folder ``scratch`` (each under a
+    number, so that no name in an archive can point outside it), the others are listed at the
+    archive's path and never opened. An archive within an archive is listed, not opened.
+
+    Extracted rather than streamed: every reader here (encoding, delimiter, line numbers of
+    problems) works on a file it can seek in, as it does on the files around the archive.
+    """
+    found, problems, failed = [], [], []
+    for number, (path, name) in enumerate(files):
+        if not name.lower().endswith(ZIP_SUFFIX):
+            found.append((path, name))
+            continue
+        try:
+            found += _unzipped(path, name, Path(scratch) / str(number), wanted)
+        except InputError as exc:
+            problems += exc.problems
+            failed.append(name)
+    return Unzipped(sorted(found, key=lambda item: item[1]), tuple(problems), tuple(failed))
+
+
+_WHOLE_ZIP = "a zip archive, neither damaged nor cut short: copy or download it again"
+
+
+def _unzipped(
+    path: Path, name: str, into: Path, wanted: Callable[[str], bool]
+) -> list[tuple[Path, str]]:
+    """The files of one zip archive as (path, name), those ``wanted`` extracted ``into``; an
+    archive or a file in it that cannot be read is an InputError (writing ``into`` failing, a
+    full disk, is the system's OSError)."""
+    extract = f"extract it into this folder with another tool, then move {errors.quoted(name)} out"
+    try:
+        archive = zipfile.ZipFile(path)
+    except OSError as exc:
+        raise InputError.at(name, "a readable file", found=exc.strerror or str(exc)) from None
+    except zipfile.BadZipFile:
+        raise InputError.at(name, _WHOLE_ZIP, found="not a readable zip archive") from None
+    found, seen = [], set()
+    with archive:
+        for member in sorted(archive.infolist(), key=lambda m: _member_name(m.filename)):
+            inner = f"{name}/{_member_name(member.filename)}"
+            if member.is_dir():
+                continue
+            if inner in seen:  # a zip may hold two files of one name; unzip keeps the last
+                raise InputError.at(
+                    inner,
+                    "each name once in an archive (which of two files is meant is not for "
+                    "ingest to guess)",
+                    found="a second file of this name",
+                )
+            seen.add(inner)
+            if not wanted(inner):
+                found.append((path, inner))
+                continue
+            if member.flag_bits & 0x1:  # zipfile would ask for the password
+                raise InputError.at(
+                    inner, f"a file without a password; {extract}", found="password-protected"
+                )
+            target = into / str(len(found))
+            make_folder(into)
+            try:
+                with archive.open(member) as source, open(target, "wb") as copy:
+                    shutil.copyfileobj(source, copy, BLOCK_BYTES)
+            except NotImplementedError:  # Deflate64 (9), as Windows zips large files, or newer
+                raise InputError.at(
+                    inner,
+                    f"a file compressed in a way Python's zipfile reads; {extract}",
+                    found=f"compression method {member.compress_type}",
+                ) from None
+            except (zipfile.BadZipFile, zlib.error, EOFError):  # a bad CRC or header; cut off
+                raise InputError.at(inner, _WHOLE_ZIP, found="damaged data") from None
+            found.append((target, inner))
+    return found
+
+
+def unzipped_growth(paths: Iterable[str | Path]) -> int:
+    """Bytes the .zip archives among ``paths`` grow by when their files are extracted (a job
+    reading them needs memory for what they hold, not for their size); an archive that cannot
+    be read counts 0 (reading it says why)."""
+    grown = 0
+    for path in paths:
+        if str(path).lower().endswith(ZIP_SUFFIX):
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    grown += sum(m.file_size - m.compress_size for m in archive.infolist())
+            except (OSError, zipfile.BadZipFile):
+                continue
+    return max(grown, 0)
+
+
+def _member_name(filename: str) -> str:
+    """A name in a zip archive, "/"-separated (some Windows tools write backslashes)."""
+    return filename.replace("\\", "/").lstrip("/")
 
 
 def _broken_link(path: Path) -> bool:

@@ -129,7 +129,8 @@ def read_exports(raw_dir: Path, *, out: Path, settings: dict) -> None:
 
 def _read_exports(raw_dir: Path, options: ingestion.IngestSettings) -> ingestion.ReadExports:
     """A cohort folder read and typed (InputError naming every problem)."""
-    folder = _read_folder(raw_dir, options, progress=True)
+    with _unzip_folder() as scratch:
+        folder = _read_folder(raw_dir, options, scratch, progress=True)
     if folder.problems:  # file names relative to the cohort folder -> paths the evaluator can open
         raise InputError(folder.located_problems(raw_dir))
     for unread in folder.inventory.unread():  # check-inputs reports these as problems
@@ -189,15 +190,29 @@ def ingest(
     io.write_json(counts, summary)
 
 
+@contextmanager
+def _unzip_folder() -> Iterator[Path]:
+    """A temporary folder for the files of a cohort's .zip archives (:func:`_read_folder`),
+    removed afterwards; where TMPDIR says (a cluster job's local disk)."""
+    with tempfile.TemporaryDirectory(prefix="pl_eval_unzipped_") as scratch:
+        yield Path(scratch)
+
+
 def _read_folder(
-    raw_dir: Path, options: ingestion.IngestSettings, *, progress: bool = False
+    raw_dir: Path, options: ingestion.IngestSettings, scratch: Path, *, progress: bool = False
 ) -> ingestion.Folder:
     """Recognise, read and validate every file of a cohort folder, collecting every problem;
-    ingest and check-inputs both read through here, so they check alike. ``progress`` reports
-    the files read (ingest's long step)."""
-    problems = []
-    exports, ignored, failed = [], [], []
-    listed = io.list_raw_files(raw_dir)
+    ingest and check-inputs both read through here, so they check alike. The exports in a .zip
+    are read too, extracted into ``scratch`` (the files' paths point there while it lasts).
+    ``progress`` reports the files read (ingest's long step)."""
+    unzipped = io.unzip_archives(
+        io.list_raw_files(raw_dir),
+        scratch,
+        wanted=lambda name: ingestion.ignored_by_extension(name) is None,
+    )
+    problems = list(unzipped.problems)
+    exports, ignored, failed = [], [], list(unzipped.failed)
+    listed = unzipped.files
     skipped = [ingestion.ignored_by_extension(name) for _, name in listed]
     to_sniff = [file for file, skip in zip(listed, skipped, strict=True) if skip is None]
     sniffed = iter(io.sniff_raw_files(to_sniff))  # each file's header and encoding
@@ -245,8 +260,9 @@ def check_inputs(
     options = ingestion.IngestSettings.from_dict(settings["ingest"])
     entry = settings.get("school_years", {}).get(folder.name)
     years = multiyear.listed_years(entry) if entry is not None else ()
-    read = _read_folder(folder, options)
-    copies = io.same_bytes([export.raw for export in read.inventory.exports])
+    with _unzip_folder() as scratch:
+        read = _read_folder(folder, options, scratch)
+        copies = io.same_bytes([export.raw for export in read.inventory.exports])
     result = checks.check_folder(str(folder), read, options, school_years=years, copies=copies)
     for line in result.warnings:
         log.warning("pl-eval check-inputs: warning: %s", line)

@@ -432,18 +432,37 @@ def test_a_workbook_is_a_problem_saying_how_to_export_csv(tmp_path, capsys):
     ]
 
 
-def test_an_archive_of_exports_is_a_problem_saying_to_extract_it(tmp_path, capsys):
-    # NWEA's data export arrives as a zip; left unextracted, its students would be missing
+def test_nweas_zipped_export_is_read_as_the_files_it_holds(tmp_path, capsys):
+    # NWEA's data export arrives as a zip: its files are checked as ingest reads them
     raw = cohort(tmp_path)
     with zipfile.ZipFile(raw / "2015_CDF.zip", "w") as archive:
-        archive.write(DATA / "minimal" / "AssessmentResults.csv", "AssessmentResults.csv")
+        for name in ("AssessmentResults.csv", "StudentsBySchool.csv"):
+            archive.write(raw / name, f"CDF/{name}")
+            (raw / name).unlink()
+        archive.writestr("CDF/ClassAssignments.csv", "TermName,StudentID,ClassName,TeacherName\n")
+    status, lines = check(capsys, str(raw))
+    assert status == 0, lines
+    assert lines[:2] == [
+        f"{raw} is ready: 1 AssessmentResults (layout A), 1 StudentsBySchool, 1 schools.csv; "
+        "1 other file ignored",
+        "  test rows: 3 (Fall 2014-2015: 3); roster rows: 2",
+    ]
+
+
+def test_an_archive_in_an_archive_or_of_another_kind_is_a_problem_saying_to_extract_it(
+    tmp_path, capsys
+):
+    raw = cohort(tmp_path)
+    with zipfile.ZipFile(raw / "2015_CDF.zip", "w") as archive:
+        archive.writestr("Spring.zip", b"PK\x05\x06" + bytes(18))  # an empty zip
+    (raw / "Winter.7z").write_bytes(b"7z\xbc\xaf\x27\x1c")
     status, lines = check(capsys, str(raw))
     assert status == 1
     assert lines == [
-        f"pl-eval check-inputs: error: {raw}/2015_CDF.zip: not read: an archive, which ingest "
-        "does not open: extract its exports into this folder, then move the archive out",
-        "pl-eval check-inputs: error: 1 problem; the folder is not ready",
-    ]
+        f"pl-eval check-inputs: error: {raw}/{name}: not read: an archive, which ingest does "
+        "not open: extract its exports into this folder, then move the archive out"
+        for name in ("2015_CDF.zip/Spring.zip", "Winter.7z")
+    ] + ["pl-eval check-inputs: error: 2 problems; the folder is not ready"]
 
 
 def test_encoding_problems_are_the_same_lines_as_ingests(tmp_path, capsys):

@@ -5,6 +5,7 @@ outputs for bad input."""
 import json
 import logging
 import shutil
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -1040,6 +1041,153 @@ def test_a_workbook_is_listed_as_unread_with_how_to_export_csv(tmp_path, caplog)
     assert summary["ignored_files"] == {}
     assert len(frames["scores"]) == 3
     assert f"AssessmentResults_Spring2015.xlsx not read: {how}" in caplog.text
+
+
+def zipped_terms(raw: Path) -> dict[str, str]:
+    """Each term's folder of the hand-made cohort replaced by a zip of its files, as NWEA's
+    data export delivers a term (the files at its top, a Mac's ._ copies in __MACOSX/):
+    the name each file had -> its name now."""
+    renamed = {}
+    for folder in sorted(p for p in (raw / "2014-2015").iterdir() if p.is_dir()):
+        with zipfile.ZipFile(folder.with_suffix(".zip"), "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.iterdir()):
+                archive.write(path, path.name)
+                archive.writestr(f"__MACOSX/._{path.name}", b"\x00\x05\x16\x07")
+                old = path.relative_to(raw).as_posix()
+                renamed[old] = old.replace(f"/{folder.name}/", f"/{folder.name}.zip/")
+        shutil.rmtree(folder)
+    return renamed
+
+
+def test_nweas_zipped_exports_read_as_the_files_they_hold(tmp_path):
+    """The hand-made cohort with each term zipped reads as the folder did, row for row, its
+    rows named "<archive>/<file>"; nothing is extracted into the cohort folder."""
+    expected = run(DATA / "cohort", tmp_path / "folders")
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "cohort", raw)
+    renamed = zipped_terms(raw)
+    before = tree(raw)
+    found = run(raw, tmp_path / "out")
+    assert tree(raw) == before
+
+    def named_anew(text):  # a file's name, or a reject's detail naming a roster row's file
+        for old, new in renamed.items():
+            text = text.replace(old, new) if isinstance(text, str) else text
+        return text
+
+    for name in OUTPUTS[:-1]:
+        frame = io.read_parquet(expected[name])
+        for column in {"source_file", "kept_source_file", "detail"} & set(frame):
+            frame[column] = frame[column].map(named_anew).astype(frame[column].dtype)
+        pd.testing.assert_frame_equal(io.read_parquet(found[name]), frame, check_categorical=False)
+    summary, was = io.read_json(found["summary"]), io.read_json(expected["summary"])
+    assert summary["files"] == {named_anew(n): entry for n, entry in was["files"].items()}
+    macosx = {
+        f"2014-2015/{term}.zip/__MACOSX/._{n.rsplit('/', 1)[1]}": "hidden file"
+        for n in renamed
+        for term in [n.split("/")[1]]
+    }
+    assert summary["ignored_files"] == {
+        **{named_anew(n): why for n, why in was["ignored_files"].items()},
+        **macosx,
+    }
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file()}  # fmt: skip
+
+
+def damaged(path: Path, case: str) -> None:
+    """Spoil the zip archive at ``path`` (one file, stored) as ``case`` says."""
+    data = bytearray(path.read_bytes())
+    central = data.rindex(b"PK\x01\x02")  # its file's entry in the central directory
+    if case == "cut short":  # a download cut off: the central directory is lost
+        data = data[: len(data) // 2]
+    elif case == "bad checksum":  # a byte of the file's data changed
+        data[30 + int.from_bytes(data[26:28], "little") + 10] ^= 0xFF
+    elif case == "password":  # the flag of an encrypted file, in both headers
+        data[6] |= 1
+        data[central + 8] |= 1
+    elif case == "deflate64":  # the method Windows uses for large files, in both headers
+        data[8:10] = data[central + 10 : central + 12] = (9).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("case", "where", "message"),
+    [
+        (
+            "cut short",
+            "Fall.zip",
+            "expected a zip archive, neither damaged nor cut short: copy or download it again, "
+            "found 'not a readable zip archive'",
+        ),
+        (
+            "bad checksum",
+            "Fall.zip/AssessmentResults.csv",
+            "expected a zip archive, neither damaged nor cut short: copy or download it again, "
+            "found 'damaged data'",
+        ),
+        (
+            "password",
+            "Fall.zip/AssessmentResults.csv",
+            "expected a file without a password; extract it into this folder with another "
+            "tool, then move 'Fall.zip' out, found 'password-protected'",
+        ),
+        (
+            "a name twice",
+            "Fall.zip/CDF/AssessmentResults.csv",
+            "expected each name once in an archive (which of two files is meant is not for "
+            "ingest to guess), found 'a second file of this name'",
+        ),
+        (
+            "deflate64",
+            "Fall.zip/AssessmentResults.csv",
+            "expected a file compressed in a way Python's zipfile reads; extract it into this "
+            "folder with another tool, then move 'Fall.zip' out, found 'compression method 9'",
+        ),
+    ],
+)
+def test_an_archive_that_cannot_be_read_is_one_line_and_writes_nothing(
+    tmp_path, case, where, message
+):
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "minimal", raw)
+    with zipfile.ZipFile(raw / "Fall.zip", "w", zipfile.ZIP_STORED) as archive:
+        archive.write(raw / "AssessmentResults.csv", "AssessmentResults.csv")
+        if case == "a name twice":  # written by Windows and by another system
+            for name in ("CDF\\AssessmentResults.csv", "CDF/AssessmentResults.csv"):
+                archive.write(raw / "AssessmentResults.csv", name)
+    (raw / "AssessmentResults.csv").unlink()
+    damaged(raw / "Fall.zip", case)
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    assert str(caught.value) == f"{raw}/{where}: {message}"
+    assert not (tmp_path / "out").exists()
+
+
+def test_names_in_an_archive_never_reach_outside_it(tmp_path):
+    """A file in a zip named ../../AssessmentResults.csv (or /etc/...) is extracted under a
+    number in a temporary folder, never at its name; it is read under its name in the zip."""
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "minimal", raw)
+    with zipfile.ZipFile(raw / "Fall.zip", "w") as archive:
+        archive.writestr(
+            "../../AssessmentResults.csv", (raw / "AssessmentResults.csv").read_bytes()
+        )
+        archive.writestr("/etc/StudentsBySchool.csv", (raw / "StudentsBySchool.csv").read_bytes())
+    for name in ("AssessmentResults.csv", "StudentsBySchool.csv"):
+        (raw / name).unlink()
+    before = tree(tmp_path)
+    frames, summary = ingested(raw, tmp_path / "out")
+    assert {n for n in tree(tmp_path) if not n.startswith("out/")} == set(before)
+    assert set(summary["files"]) == {
+        "Fall.zip/../../AssessmentResults.csv",
+        "Fall.zip/etc/StudentsBySchool.csv",
+        "schools.csv",
+    }
+    assert len(frames["scores"]) == 3
 
 
 @pytest.mark.parametrize(

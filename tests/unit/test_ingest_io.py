@@ -3,6 +3,7 @@
 import codecs
 import re
 import stat
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -449,3 +450,42 @@ def test_write_parquet_text_in_several_row_groups(tmp_path, monkeypatch):
     io.write_parquet_text(pa.Table.from_pandas(frame), tmp_path / "groups.parquet")
     back = io.read_parquet(tmp_path / "groups.parquet")
     assert back["t"].tolist() == list("abcab") and back["n"].tolist() == list(range(5))
+
+
+def test_unzip_archives_lists_each_file_in_a_zip_at_its_name_and_extracts_the_wanted(tmp_path):
+    """Each file of a zip is listed as "<archive>/<file>", in name order among the folder's;
+    the wanted are extracted (files in no zip, and the unwanted, keep the paths given)."""
+    folder, scratch = tmp_path / "raw", tmp_path / "scratch"
+    (folder / "sub").mkdir(parents=True)
+    with zipfile.ZipFile(folder / "sub" / "B.ZIP", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("z.csv", "z\n")
+        archive.writestr("CDF\\a.csv", "a\n")  # a Windows tool's separator
+        archive.writestr("CDF/", "")  # a folder's entry
+        archive.writestr("notes.pdf", "%PDF")
+    (folder / "a.csv").write_text("top\n")
+    unzipped = io.unzip_archives(
+        io.list_raw_files(folder), scratch, wanted=lambda name: name.endswith(".csv")
+    )
+    assert [name for _, name in unzipped.files] == [
+        "a.csv",
+        "sub/B.ZIP/CDF/a.csv",
+        "sub/B.ZIP/notes.pdf",
+        "sub/B.ZIP/z.csv",
+    ]
+    paths = dict((name, path) for path, name in unzipped.files)
+    assert paths["sub/B.ZIP/CDF/a.csv"].read_text() == "a\n"
+    assert paths["sub/B.ZIP/z.csv"].read_text() == "z\n"
+    assert paths["sub/B.ZIP/notes.pdf"] == folder / "sub" / "B.ZIP"  # listed, never extracted
+    assert paths["a.csv"] == folder / "a.csv"
+    assert (unzipped.problems, unzipped.failed) == ((), ())
+    assert sorted(p.name for p in scratch.rglob("*") if p.is_file()) == ["0", "2"]
+
+
+def test_unzipped_growth_counts_what_a_zip_holds_beyond_its_size(tmp_path):
+    with zipfile.ZipFile(tmp_path / "a.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.csv", "x" * 1_000_000)
+        info = archive.infolist()[0]
+    (tmp_path / "cut.zip").write_bytes((tmp_path / "a.zip").read_bytes()[:100])
+    (tmp_path / "b.csv").write_text("y" * 500)
+    grown = io.unzipped_growth([tmp_path / "a.zip", tmp_path / "cut.zip", tmp_path / "b.csv"])
+    assert grown == 1_000_000 - info.compress_size > 990_000

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from html import unescape
 from pathlib import Path
 
@@ -159,18 +160,23 @@ def test_bad_input_stops_with_one_line_and_no_outputs(tmp_path):
     assert not (tmp_path / "data/processed/broken/scores.parquet").exists()
 
 
-def test_a_workbook_in_the_cohort_folder_is_an_input_of_read_exports(tmp_path):
-    # Ingest lists it as unread, saying how to export CSV: adding one must re-read the exports
-    # (and so re-run ingest, which screens what read_exports read).
+def test_a_workbook_or_an_archive_in_the_cohort_folder_is_an_input_of_read_exports(tmp_path):
+    # Ingest lists a workbook as unread, saying how to export CSV, and reads a zip's exports:
+    # adding one must re-read the exports (and so re-run ingest, which screens what
+    # read_exports read). The job asks memory for what the zip holds, not for its size.
     shutil.copytree(ROOT / "config", tmp_path / "config")
     raw = tmp_path / "data/raw/books"
     raw.mkdir(parents=True)
     for name in ("AssessmentResults.csv", "StudentsBySchool.xlsx", "schools.csv"):
         (raw / name).write_text("x\n")
+    with zipfile.ZipFile(raw / "Spring.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("AssessmentResults.csv", "x" * 100 * 2**20)  # 100 MB in 0.1 MB
     dry = snakemake(tmp_path, "-n", "--config", "cohorts=[books]")
     assert dry.returncode == 0, dry.stderr[-3000:]
     read = (dry.stdout + dry.stderr).split("rule read_exports:", 1)[1].split("rule ", 1)[0]
     assert "data/raw/books/StudentsBySchool.xlsx" in read
+    assert "data/raw/books/Spring.zip" in read
+    assert "mem_mb=391," in read  # 300 + 0.9 per MB of 100 MB and the files beside it
 
 
 def test_misspelt_config_key_is_named(tmp_path):

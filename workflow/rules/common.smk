@@ -8,7 +8,8 @@ import shlex
 from pathlib import Path
 
 from pl_eval.config import SIMULATED_COHORTS, analysis_section
-from pl_eval.ingest.layouts import SPREADSHEET_SUFFIXES
+from pl_eval.ingest.layouts import ARCHIVE_SUFFIXES, SPREADSHEET_SUFFIXES
+from pl_eval.io import unzipped_growth
 from pl_eval.ingest.pipeline import READ_KEYS as INGEST_READ_KEYS
 from pl_eval.matching import stratum_labels
 from pl_eval.simulate.settings import SimulationSettings
@@ -182,9 +183,12 @@ MEMORY = {
 
 
 def mem_mb(rule):
-    """Resources function: ``rule``'s memory from its inputs' size (MEMORY)."""
+    """Resources function: ``rule``'s memory from its inputs' size (MEMORY), a .zip's as the
+    files it holds (read_exports reads them)."""
     floor, per_input_mb = MEMORY[rule]
-    return lambda wildcards, input: math.ceil(floor + per_input_mb * input.size_mb)
+    return lambda wildcards, input: math.ceil(
+        floor + per_input_mb * (input.size_mb + unzipped_growth(input) / 2**20)
+    )
 
 
 #: Priority of the ingest and panel jobs (an analysis has 0): before any analysis, a variant's
@@ -264,8 +268,8 @@ def raw_inputs(wildcards):
     if cohort in SIMULATED_COHORTS:
         return {"exports": str(raw / "exports"), "schools": str(raw / "schools.csv")}
     # Workbooks are inputs too: ingest lists them as unread (with how to export CSV), so
-    # adding or converting one re-runs it.
-    readable = (".csv", ".txt", *SPREADSHEET_SUFFIXES)
+    # adding or converting one re-runs it; so are archives (a .zip's exports are read).
+    readable = (".csv", ".txt", *SPREADSHEET_SUFFIXES, *ARCHIVE_SUFFIXES)
     exports = sorted(
         str(p)
         for p in raw.rglob("*")

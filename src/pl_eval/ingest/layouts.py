@@ -34,7 +34,8 @@ UNREAD_SPREADSHEET = (
     "a spreadsheet workbook, which ingest does not read: open it in Excel, Save As "
     "'CSV UTF-8 (Comma delimited) (*.csv)' into this folder, then move the workbook out"
 )
-#: Archives: NWEA delivers its data exports as a .zip, which ingest does not open (unread).
+#: Archives ingest does not open (unread): a .zip in the cohort folder is read as the files it
+#: holds (:func:`pl_eval.io.unzip_archives`), but not one within it, nor any other kind.
 ARCHIVE_SUFFIXES = (".zip", ".7z", ".rar", ".tar", ".tgz", ".gz", ".bz2", ".xz")
 UNREAD_ARCHIVE = (
     "an archive, which ingest does not open: extract its exports into this folder, then "
