@@ -728,6 +728,9 @@ def _unzipped(
                 ) from None
             except (zipfile.BadZipFile, zlib.error, EOFError):  # a bad CRC or header; cut off
                 raise InputError.at(inner, _WHOLE_ZIP, found="damaged data") from None
+            except OSError as exc:  # the temporary folder's disk full, say: no name of its own
+                where = f"{target} (a file of {name} extracted; TMPDIR sets where to)"
+                raise _about(exc, where) from None
             found.append((target, inner))
     return found
 

@@ -20,8 +20,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from unittest.mock import patch
 
 import pandas as pd
 import pytest
@@ -51,11 +53,11 @@ def run(capsys, *argv: str) -> tuple[int, list[str]]:
     return status, [line for line in err.splitlines() if ": error: " in line]
 
 
-def ingest_args(out: Path) -> list[str]:
+def ingest_args(out: Path, raw: Path = MINIMAL) -> list[str]:
     names = {"scores": "scores.parquet", "duplicates": "duplicates.parquet",
              "rejects": "rejects.parquet", "schools": "schools.parquet",
              "summary": "ingest_summary.json"}  # fmt: skip
-    return ["ingest", str(MINIMAL), *[a for k in OUTPUTS for a in (f"--{k}", str(out / names[k]))]]
+    return ["ingest", str(raw), *[a for k in OUTPUTS for a in (f"--{k}", str(out / names[k]))]]
 
 
 def files(folder: Path) -> list[str]:
@@ -168,6 +170,27 @@ def test_full_and_read_only_disks_for_real(tmpfs, capsys, key):
         [f"pl-eval ingest: error: {read_only}/duplicates.parquet: {READ_ONLY}"],
     )
     assert files(read_only) == []
+
+
+@pytest.mark.skipif(shutil.which("mount") is None, reason="no mount command")
+def test_a_zip_whose_files_do_not_fit_the_temporary_folder(tmp_path, tmpfs, capsys, key):
+    """Ingest extracts a .zip's exports into a temporary folder: on a full disk that is one line
+    naming the file and where it comes from (TMPDIR moves it), and nothing is left there."""
+    raw = tmp_path / "cohort"
+    shutil.copytree(MINIMAL, raw)
+    with zipfile.ZipFile(raw / "Fall.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(raw / "AssessmentResults.csv", "AssessmentResults.csv")
+        archive.writestr("Spring.txt", b"TestRITScore\n" + b" " * 256 * 1024)  # 256 kB in 1 kB
+    (raw / "AssessmentResults.csv").unlink()
+    scratch = tmpfs("scratch", "size=64k")
+    with patch.object(tempfile, "tempdir", str(scratch)):
+        status, lines = run(capsys, *ingest_args(tmp_path / "out", raw))
+    assert status == 1
+    [line] = lines
+    assert line.startswith(f"pl-eval ingest: error: {scratch}/pl_eval_unzipped_")
+    assert line.endswith(f"/0/1 (a file of Fall.zip extracted; TMPDIR sets where to): {NO_SPACE}")
+    assert files(scratch) == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_log_file_that_cannot_be_written_is_one_warning_not_a_traceback(tmp_path, capsys):
