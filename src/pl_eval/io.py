@@ -17,11 +17,9 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import tempfile
 import threading
-import zlib
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -687,19 +685,23 @@ def _unzipped(
     """The files of one zip archive as (path, name), those ``wanted`` extracted ``into``; an
     archive or a file in it that cannot be read is an InputError (writing ``into`` failing, a
     full disk, is the system's OSError)."""
-    extract = f"extract it into this folder with another tool, then move {errors.quoted(name)} out"
     try:
         archive = zipfile.ZipFile(path)
+        members = sorted(
+            ((_member_name(m.filename), m) for m in archive.infolist()), key=lambda p: p[0]
+        )
     except OSError as exc:
         raise InputError.at(name, "a readable file", found=exc.strerror or str(exc)) from None
-    except zipfile.BadZipFile:
+    except Exception:  # zipfile's many errors on a damaged archive (see _extract)
         raise InputError.at(name, _WHOLE_ZIP, found="not a readable zip archive") from None
     found, seen = [], set()
     with archive:
-        for member in sorted(archive.infolist(), key=lambda m: _member_name(m.filename)):
-            inner = f"{name}/{_member_name(member.filename)}"
-            if member.is_dir():
+        for filename, member in members:
+            inner = f"{name}/{filename}"
+            if filename.endswith("/"):  # a folder's entry
                 continue
+            if not filename:
+                raise InputError.at(name, _WHOLE_ZIP, found="a file without a name")
             if inner in seen:  # a zip may hold two files of one name; unzip keeps the last
                 raise InputError.at(
                     inner,
@@ -711,28 +713,48 @@ def _unzipped(
             if not wanted(inner):
                 found.append((path, inner))
                 continue
-            if member.flag_bits & 0x1:  # zipfile would ask for the password
-                raise InputError.at(
-                    inner, f"a file without a password; {extract}", found="password-protected"
-                )
-            target = into / str(len(found))
             make_folder(into)
-            try:
-                with archive.open(member) as source, open(target, "wb") as copy:
-                    shutil.copyfileobj(source, copy, BLOCK_BYTES)
-            except NotImplementedError:  # Deflate64 (9), as Windows zips large files, or newer
-                raise InputError.at(
-                    inner,
-                    f"a file compressed in a way Python's zipfile reads; {extract}",
-                    found=f"compression method {member.compress_type}",
-                ) from None
-            except (zipfile.BadZipFile, zlib.error, EOFError):  # a bad CRC or header; cut off
-                raise InputError.at(inner, _WHOLE_ZIP, found="damaged data") from None
-            except OSError as exc:  # the temporary folder's disk full, say: no name of its own
-                where = f"{target} (a file of {name} extracted; TMPDIR sets where to)"
-                raise _about(exc, where) from None
+            target = into / str(len(found))
+            _extract(archive, member, target, name, inner)
             found.append((target, inner))
     return found
+
+
+def _extract(archive: Any, member: Any, target: Path, name: str, inner: str) -> None:
+    """Copy the file ``member`` of the zip ``archive`` (named ``name``) to ``target``.
+
+    Any error reading it means the archive cannot give it. Besides BadZipFile, zipfile raises
+    zlib.error, lzma.LZMAError, bz2's OSError, EOFError, and IndexError or ValueError from a
+    damaged header (found by changing bytes of zips at random), so no narrower list would hold;
+    errors writing ``target`` are the system's.
+    """
+    extract = f"extract it into this folder with another tool, then move {errors.quoted(name)} out"
+    if member.flag_bits & 0x1:  # zipfile would ask for the password
+        raise InputError.at(
+            inner, f"a file without a password; {extract}", found="password-protected"
+        )
+    try:
+        source = archive.open(member)
+    except NotImplementedError:  # Deflate64 (9), as Windows zips large files, or a newer method
+        raise InputError.at(
+            inner,
+            f"a file compressed in a way Python's zipfile reads; {extract}",
+            found=f"compression method {member.compress_type}",
+        ) from None
+    except Exception:
+        raise InputError.at(inner, _WHOLE_ZIP, found="damaged data") from None
+    try:
+        with source, open(target, "wb") as copy:
+            while True:
+                try:
+                    block = source.read(BLOCK_BYTES)
+                except Exception:
+                    raise InputError.at(inner, _WHOLE_ZIP, found="damaged data") from None
+                if not block:
+                    break
+                copy.write(block)
+    except OSError as exc:  # the temporary folder's disk full, say: no name of its own
+        raise _about(exc, f"{target} (a file of {name} extracted; TMPDIR sets where to)") from None
 
 
 def unzipped_growth(paths: Iterable[str | Path]) -> int:

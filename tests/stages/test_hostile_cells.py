@@ -10,7 +10,7 @@ names in other cases and blanks, delimiters, quotes and line breaks, control and
 characters, other scripts and arbitrary text. Or bytes are inserted into its files: an open
 quote, a cut line, NUL, a byte of no encoding, a byte-order mark mid-file. The property tests
 of whole cohorts (tests/property) generate odd cohorts of well-formed cells; this one, odd
-cells and broken files.
+cells and broken files, and zips of the cohort's exports with bytes changed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import io as text_io
 import re
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -148,6 +149,41 @@ def insert_bytes(folder: Path, places: list[tuple[int, float, bytes]]) -> None:
         path.write_bytes(text[:cut] + data + text[cut:])
 
 
+#: How a zip may compress its files: zipfile reads all four, and each fails differently on
+#: damaged data (zlib.error, lzma.LZMAError, bz2's OSError).
+COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+
+
+@st.composite
+def zip_damage(draw) -> tuple[int, list[tuple[int, float, bytes | None]]]:
+    """How the cohort's terms are zipped (a compression) and 1-3 changes to the zips' bytes:
+    (term, place as a fraction of its bytes, bytes written over it, or None: cut there)."""
+    damage = st.tuples(
+        st.integers(0, 3), st.floats(0, 1), st.one_of(st.none(), st.binary(min_size=1, max_size=8))
+    )
+    return draw(st.integers(0, len(COMPRESSIONS) - 1)), draw(
+        st.lists(damage, min_size=1, max_size=3)
+    )
+
+
+def zip_terms(folder: Path, damage: tuple[int, list[tuple[int, float, bytes | None]]]) -> None:
+    """The cohort, copied into ``folder``, with each term's folder zipped (as NWEA delivers a
+    term's data export) and the zips' bytes changed as ``damage`` says."""
+    shutil.copytree(COHORT, folder)
+    compression, changes = damage
+    terms = sorted(p for p in (folder / "2014-2015").iterdir() if p.is_dir())
+    for term in terms:
+        with zipfile.ZipFile(term.with_suffix(".zip"), "w", COMPRESSIONS[compression]) as archive:
+            for path in sorted(term.iterdir()):
+                archive.write(path, path.name)
+        shutil.rmtree(term)
+    for index, at, data in changes:
+        path = terms[index].with_suffix(".zip")
+        old = path.read_bytes()
+        cut = int(at * len(old))
+        path.write_bytes(old[:cut] if data is None else old[:cut] + data + old[cut + len(data) :])
+
+
 def assert_clean_error(error: Exception, folder: Path) -> None:
     """One short line per problem, each naming a place in the folder."""
     lines = str(error).splitlines()
@@ -219,3 +255,10 @@ def test_any_cell_ends_in_accounted_outputs_or_one_clear_line_per_problem(cells)
 def test_any_bytes_anywhere_end_in_accounted_outputs_or_one_clear_line_per_problem(places):
     # a quote left open, a line cut in two, a NUL, a byte of no encoding, a BOM mid-file
     ends_cleanly(insert_bytes, places)
+
+
+@settings(HOSTILE, max_examples=20)  # about 0.9 s each
+@given(damage=zip_damage())
+def test_any_bytes_in_a_zip_end_in_accounted_outputs_or_one_clear_line_per_problem(damage):
+    # a download cut short, a bad byte in a file's data or in the archive's directory
+    ends_cleanly(zip_terms, damage)
