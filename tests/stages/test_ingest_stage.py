@@ -429,6 +429,29 @@ def test_frl_written_as_shares_is_one_line_at_the_first_share(tmp_path):
     run(raw, tmp_path / "out")  # a school of 0.455% beside one of 62%: possible, so read
 
 
+def test_frl_copied_from_nces_missing_codes_says_what_they_are(tmp_path):
+    """The Common Core of Data writes -1, -2 and -9 for an unknown count: a frame copied from
+    it gets a line naming the codes and to leave the cell empty; -3 is only out of range."""
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "minimal", raw)
+    header, row = (raw / "schools.csv").read_text().splitlines()
+    rows = [row.replace("Lincoln Elementary", f"School {i}").replace(",45.5,", f",{frl},")
+            for i, frl in enumerate(["-1", "-2", "-9", "-9%", "-3", "", "0"])]  # fmt: skip
+    (raw / "schools.csv").write_text("\n".join([header, *rows, ""]))
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    unknown = (
+        "expected a percentage from 0 to 100, or empty where it is unknown: -1, -2 and -9 are "
+        "the NCES codes for missing, not applicable and failing its quality standards"
+    )
+    assert str(caught.value).splitlines() == [
+        *(f"{raw}/schools.csv, line {n}, column 'frl_pct': {unknown}, found {v!r}"
+          for n, v in ((2, "-1"), (3, "-2"), (4, "-9"), (5, "-9%"))),
+        f"{raw}/schools.csv, line 6, column 'frl_pct': expected a percentage from 0 to 100 (or "
+        "empty), found '-3'",
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [

@@ -43,6 +43,14 @@ EXPECT_FRL_PERCENT = (
     "a percentage from 0 to 100, but every frl_pct is from 0 to 1, as shares are (0.45 for "
     "45%); multiply them by 100"
 )
+#: NCES's Common Core of Data writes -1 (missing), -2 (not applicable) and -9 (failed its
+#: quality standards) where a school's count is unknown (reference/nwea_formats.md §3): a
+#: frame copied from it holds them as FRL shares.
+NCES_MISSING = (-1, -2, -9)
+EXPECT_FRL_KNOWN = (
+    "a percentage from 0 to 100, or empty where it is unknown: -1, -2 and -9 are the NCES "
+    "codes for missing, not applicable and failing its quality standards"
+)
 EXPECT_LOCALE = "an NCES locale code (11-13, 21-23, 31-33, 41-43)"
 EXPECT_NCES = "an NCES school id of 12 digits (or empty)"
 EXPECT_UNIQUE = "one row per district_name and school_name"
@@ -184,6 +192,24 @@ def _percentages(values: pd.Series) -> pd.Series | bool:
     return pd.Series(verdict, index=values.index)
 
 
+def _frl_number(text: pd.Series) -> pd.Series:
+    """frl_pct as the number it is written as (a % sign allowed), in range or not."""
+    return parse.numbers(text.str.strip().str.removesuffix("%"))
+
+
+def _frl(text: pd.Series) -> pd.Series:
+    """frl_pct as a percentage, or -1, -2 and -9 as themselves (:func:`_nces_known` says
+    what they are)."""
+    value = _frl_number(text)
+    return value.where(value.between(0, 100) | value.isin(NCES_MISSING))
+
+
+def _nces_known(values: pd.Series) -> pd.Series | bool:
+    """frl_pct is not one of the NCES codes for an unknown count (:data:`NCES_MISSING`)."""
+    frl = parse.per_category(_frl_number, values).to_numpy(float)
+    return _per_row(~np.isin(frl, NCES_MISSING), values)
+
+
 def _locale(text: pd.Series) -> pd.Series:
     value = parse.numbers(text)
     return value.where(value.isin(LOCALES))
@@ -201,8 +227,9 @@ def _raw_schools() -> pa.DataFrameSchema:
             "sector": _column(_parses(_sector, optional=False), EXPECT_SECTOR),
             "pl_start_year": _column(_parses(parse.start_years, optional=True), EXPECT_START),
             "frl_pct": _column(
-                _parses(parse.percentages, optional=True),
+                _parses(_frl, optional=True),
                 EXPECT_FRL,
+                (_nces_known, EXPECT_FRL_KNOWN),
                 (_percentages, EXPECT_FRL_PERCENT),
             ),
             "locale": _column(_parses(_locale, optional=False), EXPECT_LOCALE),
