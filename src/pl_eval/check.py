@@ -11,10 +11,10 @@ a warning: the contract does not require tests of every school, but it usually m
 missing exports or a name spelt differently. So are test rows without a roster row (ingest
 rejects them): a few are usual, many usually mean IDs that one export changed; and so are
 roster grades ingest does not read (it rejects their tests), which a district roster writing
-its grades its own way would give every student. A spreadsheet workbook or an archive in the
-folder is a problem, though ingest goes on without it (listing it under ``unread_files``): it
-is almost always exports the evaluator forgot to save as CSV or to extract, whose students
-would silently be missing.
+its grades its own way would give every student. A spreadsheet workbook or an archive other
+than a .zip (whose files are read) in the folder is a problem, though ingest goes on without
+it (listing it under ``unread_files``): it is almost always exports the evaluator forgot to
+save as CSV or to extract, whose students would silently be missing.
 """
 
 from __future__ import annotations
