@@ -692,6 +692,10 @@ def _unzipped(
         )
     except OSError as exc:
         raise InputError.at(name, "a readable file", found=exc.strerror or str(exc)) from None
+    except NotImplementedError:  # a later version of the format, or an archive split in parts
+        raise InputError.at(
+            name, f"a zip archive Python's zipfile opens; {_by_hand(name)}", found="a newer kind"
+        ) from None
     except Exception:  # zipfile's many errors on a damaged archive (see _extract)
         raise InputError.at(name, _WHOLE_ZIP, found="not a readable zip archive") from None
     found, seen = [], set()
@@ -720,7 +724,9 @@ def _unzipped(
     return found
 
 
-def _extract(archive: Any, member: Any, target: Path, name: str, inner: str) -> None:
+def _extract(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, name: str, inner: str
+) -> None:
     """Copy the file ``member`` of the zip ``archive`` (named ``name``) to ``target``.
 
     Any error reading it means the archive cannot give it. Besides BadZipFile, zipfile raises
@@ -728,7 +734,7 @@ def _extract(archive: Any, member: Any, target: Path, name: str, inner: str) -> 
     damaged header (found by changing bytes of zips at random), so no narrower list would hold;
     errors writing ``target`` are the system's.
     """
-    extract = f"extract it into this folder with another tool, then move {errors.quoted(name)} out"
+    extract = _by_hand(name)
     if member.flag_bits & 0x1:  # zipfile would ask for the password
         raise InputError.at(
             inner, f"a file without a password; {extract}", found="password-protected"
@@ -757,6 +763,11 @@ def _extract(archive: Any, member: Any, target: Path, name: str, inner: str) -> 
         raise _about(exc, f"{target} (a file of {name} extracted; TMPDIR sets where to)") from None
 
 
+def _by_hand(name: str) -> str:
+    """What to do with an archive ingest cannot open."""
+    return f"extract it into this folder with another tool, then move {errors.quoted(name)} out"
+
+
 def unzipped_growth(paths: Iterable[str | Path]) -> int:
     """Bytes the .zip archives among ``paths`` grow by when their files are extracted (a job
     reading them needs memory for what they hold, not for their size); an archive that cannot
@@ -767,7 +778,7 @@ def unzipped_growth(paths: Iterable[str | Path]) -> int:
             try:
                 with zipfile.ZipFile(path) as archive:
                     grown += sum(m.file_size - m.compress_size for m in archive.infolist())
-            except (OSError, zipfile.BadZipFile):
+            except Exception:  # the Snakefile asks this while planning: never a traceback there
                 continue
     return max(grown, 0)
 

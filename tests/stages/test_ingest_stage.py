@@ -1132,6 +1132,8 @@ def damaged(path: Path, case: str) -> None:
     elif case == "password":  # the flag of an encrypted file, in both headers
         data[6] |= 1
         data[central + 8] |= 1
+    elif case == "newer":  # a later version of the format, as its directory says
+        data[central + 6] = 99
     elif case == "deflate64":  # the method Windows uses for large files, in both headers
         data[8:10] = data[central + 10 : central + 12] = (9).to_bytes(2, "little")
     path.write_bytes(bytes(data))
@@ -1163,6 +1165,12 @@ def damaged(path: Path, case: str) -> None:
             "Fall.zip/CDF/AssessmentResults.csv",
             "expected each name once in an archive (which of two files is meant is not for "
             "ingest to guess), found 'a second file of this name'",
+        ),
+        (
+            "newer",
+            "Fall.zip",
+            "expected a zip archive Python's zipfile opens; extract it into this folder with "
+            "another tool, then move 'Fall.zip' out, found 'a newer kind'",
         ),
         (
             "deflate64",
