@@ -429,6 +429,40 @@ def test_frl_written_as_shares_is_one_line_at_the_first_share(tmp_path):
     run(raw, tmp_path / "out")  # a school of 0.455% beside one of 62%: possible, so read
 
 
+def test_two_rows_of_schools_csv_alike_but_for_case_or_blanks_are_one_line_each(tmp_path):
+    """Exports are read as schools.csv spells a name (case and blanks aside) only if it spells
+    it one way: two such rows would frame one school twice, so the later is a problem naming
+    the earlier; a row repeating one exactly keeps its own line, and blank names theirs."""
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "minimal", raw)
+    with (raw / "schools.csv").open("a") as schools:
+        schools.write(
+            "RIVERSIDE USD,LINCOLN  ELEMENTARY,062271003228,charter,2013,45.5,11\n"
+            "Riverside USD,Lincoln Elementary,062271003228,charter,2013,45.5,11\n"
+            "Riverside USD,Oak Park,,district,,50,11\n"
+            "Riverside USD,,,district,,50,11\n"
+            "Riverside usd,Oak Park Academy,,district,,50,11\n"
+            "Riverside usd,oak park,,district,,50,11\n"
+            "Hill County SD,Oak Park,,district,,50,11\n"
+        )
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    alike = (
+        "expected one row per district_name and school_name, which letter case and blanks do "
+        "not tell apart: line {} names this school {!r} of 'Riverside USD', found {!r}"
+    )
+    required = "expected a value (this column is required), found ''"
+    assert [
+        line.removeprefix(f"{raw}/schools.csv, line ") for line in str(caught.value).splitlines()
+    ] == [
+        "3, column 'school_name': " + alike.format(2, "Lincoln Elementary", "LINCOLN  ELEMENTARY"),
+        "4, column 'school_name': expected one row per district_name and school_name, found "
+        "'Lincoln Elementary'",
+        f"6, column 'school_name': {required}",
+        "8, column 'school_name': " + alike.format(5, "Oak Park", "oak park"),
+    ]
+
+
 def test_frl_copied_from_nces_missing_codes_says_what_they_are(tmp_path):
     """The Common Core of Data writes -1, -2 and -9 for an unknown count: a frame copied from
     it gets a line naming the codes and to leave the cell empty; -3 is only out of range."""

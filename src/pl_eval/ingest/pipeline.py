@@ -193,6 +193,10 @@ def validate(part: str, raw: RawExports, inventory: Inventory) -> list[Problem]:
             **{c: parse.strip(frame[c]) for c in ("district_name", "school_name") if c in frame}
         )
     found = schemas.problems(frame, getattr(schemas, RAW_SCHEMAS[part]), inventory.names())
+    if part == "schools":  # in file and line order, a file's counts of more rows last
+        found = sorted(
+            found + schools.loose_repeats(frame), key=lambda p: (p.file, p.line is None, p.line)
+        )
     return _repeated_headers(found)
 
 

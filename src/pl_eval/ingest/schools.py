@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pl_eval.errors import Problem, quoted
 from pl_eval.ingest import parse, schemas
 
 LOCALE_GROUPS = {1: "city", 2: "suburb", 3: "town", 4: "rural"}
@@ -50,6 +51,38 @@ def loose_name(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
+def loose_repeats(frame: pd.DataFrame) -> list[Problem]:
+    """Rows of raw schools.csv text (names stripped) that name a school an earlier row names,
+    written otherwise only in letter case or blanks (:func:`loose_name`; a row repeating one
+    exactly is the schema's problem). Exports are read as schools.csv spells a name only when
+    it spells it one way (:class:`Spellings`): kept both, the two rows are one school framed
+    twice, and an export writing it a third way matched neither."""
+    if not {"district_name", "school_name"} <= set(frame):
+        return []
+    names = frame[["district_name", "school_name"]].astype("str")
+    key = names["district_name"].map(loose_name) + "\0" + names["school_name"].map(loose_name)
+    first = key.drop_duplicates()
+    earlier = pd.Series(first.index, index=first.to_numpy())[key.to_numpy()].to_numpy()
+    repeat = np.flatnonzero(
+        (earlier != np.arange(len(frame)))
+        & (frame[["district_name", "school_name"]].fillna("") != "").all(axis=1).to_numpy()
+        & (names.to_numpy() != names.to_numpy()[earlier]).any(axis=1)
+    )
+    line, file = frame["source_line"].to_numpy(), frame["source_file"].astype("str").to_numpy()
+    return [
+        Problem(
+            file[i],
+            "one row per district_name and school_name, which letter case and blanks do not "
+            f"tell apart: line {line[earlier[i]]} names this school "
+            f"{quoted(names.iat[earlier[i], 1])} of {quoted(names.iat[earlier[i], 0])}",
+            line=int(line[i]),
+            column="school_name",
+            found=names.iat[i, 1],
+        )
+        for i in repeat
+    ]
+
+
 @dataclass(frozen=True)
 class Spellings:
     """schools.csv's spelling of each district and school name, by loose form
@@ -60,7 +93,8 @@ class Spellings:
     NWEA writes Lincoln Elementary, and a district's exports may change a name's case from one
     term to the next. Compared exactly, such a school was unframed and its students dropped,
     or it was two schools and its students movers. A name schools.csv spells two ways that are
-    loosely alike, and any name it lacks, is left as written.
+    loosely alike (:func:`loose_repeats` makes that a problem), and any name it lacks, is left
+    as written.
     """
 
     districts: Mapping[str, str]  # loose district name -> schools.csv's spelling
