@@ -194,9 +194,12 @@ def validate(part: str, raw: RawExports, inventory: Inventory) -> list[Problem]:
         )
     found = schemas.problems(frame, getattr(schemas, RAW_SCHEMAS[part]), inventory.names())
     if part == "schools":  # in file and line order, a file's counts of more rows last
-        found = sorted(
-            found + schools.loose_repeats(frame), key=lambda p: (p.file, p.line is None, p.line)
-        )
+        written = inventory.names()
+        repeats = [
+            replace(p, column=written.get(p.file, {}).get(p.column, p.column))
+            for p in schools.loose_repeats(frame)
+        ]
+        found = sorted(found + repeats, key=lambda p: (p.file, p.line is None, p.line))
     return _repeated_headers(found)
 
 

@@ -61,8 +61,9 @@ def loose_repeats(frame: pd.DataFrame) -> list[Problem]:
         return []
     names = frame[["district_name", "school_name"]].astype("str")
     key = names["district_name"].map(loose_name) + "\0" + names["school_name"].map(loose_name)
-    first = key.drop_duplicates()
-    earlier = pd.Series(first.index, index=first.to_numpy())[key.to_numpy()].to_numpy()
+    # the position of the first row of each row's loose name
+    earlier = pd.Series(np.arange(len(key))).groupby(pd.factorize(key)[0]).transform("first")
+    earlier = earlier.to_numpy()
     repeat = np.flatnonzero(
         (earlier != np.arange(len(frame)))
         & (frame[["district_name", "school_name"]].fillna("") != "").all(axis=1).to_numpy()
