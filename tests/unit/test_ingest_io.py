@@ -472,7 +472,7 @@ def test_unzip_archives_lists_each_file_in_a_zip_at_its_name_and_extracts_the_wa
         "sub/B.ZIP/notes.pdf",
         "sub/B.ZIP/z.csv",
     ]
-    paths = dict((name, path) for path, name in unzipped.files)
+    paths = {name: path for path, name in unzipped.files}
     assert paths["sub/B.ZIP/CDF/a.csv"].read_text() == "a\n"
     assert paths["sub/B.ZIP/z.csv"].read_text() == "z\n"
     assert paths["sub/B.ZIP/notes.pdf"] == folder / "sub" / "B.ZIP"  # listed, never extracted
