@@ -12,6 +12,7 @@ every cohort has a folder.
 from __future__ import annotations
 
 import difflib
+import glob
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,24 @@ def missing_cohort(name: str, raw_root: Path, simulated: Sequence[str]) -> str |
     )
     return (
         f"{quoted(name)} has no folder {raw_root.as_posix()}/{excerpt(name)}/; "
-        f"folders there: {excerpt(listed, 400) or 'none'}{guess}"
+        f"folders there: {excerpt(listed, 400) or 'none'}{guess}{_filed(name, raw_root)}"
+    )
+
+
+def _filed(name: str, raw_root: Path) -> str:
+    """A hint when the cohort's exports sit in a file named after it (a downloaded
+    ``2014-2015.zip``), not in its folder; empty otherwise."""
+    if not name:
+        return ""
+    try:
+        files = sorted(p.name for p in raw_root.glob(f"{glob.escape(name)}.*") if p.is_file())
+    except (OSError, ValueError):  # no such folder; a name glob cannot take
+        return ""
+    if not files:
+        return ""
+    return (
+        f"; {excerpt(files[0])} is a file: make the folder {excerpt(name)}/ and move it there, "
+        "with schools.csv (ingest reads the exports in a .zip)"
     )
 
 

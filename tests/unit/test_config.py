@@ -226,11 +226,20 @@ def test_cohorts_without_a_folder(tmp_path):
     for name in ("2013-2014", "2014-2015", ".hidden"):
         (tmp_path / name).mkdir()
     (tmp_path / "notes.txt").write_text("")
+    (tmp_path / "2015-2016.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # NWEA's download
     root = tmp_path.as_posix()
-    assert cohort_problems(["2014-2015", "demo", "2014-15", "zzz"], tmp_path, ("demo",)) == [
+    assert cohort_problems(
+        ["2014-2015", "demo", "2014-15", "zzz", "2015-2016", "notes"], tmp_path, ("demo",)
+    ) == [
         f"cohorts: '2014-15' has no folder {root}/2014-15/; folders there: 2013-2014, "
         "2014-2015 (did you mean '2014-2015'?)",
         f"cohorts: 'zzz' has no folder {root}/zzz/; folders there: 2013-2014, 2014-2015",
+        f"cohorts: '2015-2016' has no folder {root}/2015-2016/; folders there: 2013-2014, "
+        "2014-2015 (did you mean '2014-2015'?); 2015-2016.zip is a file: make the folder "
+        "2015-2016/ and move it there, with schools.csv (ingest reads the exports in a .zip)",
+        f"cohorts: 'notes' has no folder {root}/notes/; folders there: 2013-2014, 2014-2015; "
+        "notes.txt is a file: make the folder notes/ and move it there, with schools.csv "
+        "(ingest reads the exports in a .zip)",
     ]
     assert cohort_problems(["x"], tmp_path / "none", ()) == [
         f"cohorts: 'x' has no folder {root}/none/x/; folders there: none"
