@@ -138,24 +138,28 @@ def missing_cohort(name: str, raw_root: Path, simulated: Sequence[str]) -> str |
     )
     return (
         f"{quoted(name)} has no folder {raw_root.as_posix()}/{excerpt(name)}/; "
-        f"folders there: {excerpt(listed, 400) or 'none'}{guess}{_filed(name, raw_root)}"
+        f"folders there: {excerpt(listed, 400) or 'none'}{_filed(name, raw_root) or guess}"
     )
 
 
 def _filed(name: str, raw_root: Path) -> str:
     """A hint when the cohort's exports sit in a file named after it (a downloaded
-    ``2014-2015.zip``), not in its folder; empty otherwise."""
-    if not name:
-        return ""
+    ``2014-2015.zip``, named as the cohort or with the cohort's name before its suffix), not
+    in its folder; empty otherwise."""
     try:
-        files = sorted(p.name for p in raw_root.glob(f"{glob.escape(name)}.*") if p.is_file())
+        files = sorted(
+            p.name
+            for p in (raw_root / name, *raw_root.glob(f"{glob.escape(name)}.*"))
+            if p.is_file()
+        )
     except (OSError, ValueError):  # no such folder; a name glob cannot take
         return ""
-    if not files:
+    if not name or not files:
         return ""
+    folder = excerpt(Path(name).stem if files[0] == name else name)
     return (
-        f"; {excerpt(files[0])} is a file: make the folder {excerpt(name)}/ and move it there, "
-        "with schools.csv (ingest reads the exports in a .zip)"
+        f"; {excerpt(files[0])} is a file: make the folder {folder}/ and move it there, with "
+        "schools.csv, and run that cohort (ingest reads the exports in a .zip)"
     )
 
 

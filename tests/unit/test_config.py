@@ -229,17 +229,23 @@ def test_cohorts_without_a_folder(tmp_path):
     (tmp_path / "2015-2016.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # NWEA's download
     root = tmp_path.as_posix()
     assert cohort_problems(
-        ["2014-2015", "demo", "2014-15", "zzz", "2015-2016", "notes"], tmp_path, ("demo",)
+        ["2014-2015", "demo", "2014-15", "zzz", "2015-2016", "notes", "2015-2016.zip"],
+        tmp_path,
+        ("demo",),
     ) == [
         f"cohorts: '2014-15' has no folder {root}/2014-15/; folders there: 2013-2014, "
         "2014-2015 (did you mean '2014-2015'?)",
         f"cohorts: 'zzz' has no folder {root}/zzz/; folders there: 2013-2014, 2014-2015",
         f"cohorts: '2015-2016' has no folder {root}/2015-2016/; folders there: 2013-2014, "
-        "2014-2015 (did you mean '2014-2015'?); 2015-2016.zip is a file: make the folder "
-        "2015-2016/ and move it there, with schools.csv (ingest reads the exports in a .zip)",
+        "2014-2015; 2015-2016.zip is a file: make the folder "
+        "2015-2016/ and move it there, with schools.csv, and run that cohort (ingest reads "
+        "the exports in a .zip)",
         f"cohorts: 'notes' has no folder {root}/notes/; folders there: 2013-2014, 2014-2015; "
-        "notes.txt is a file: make the folder notes/ and move it there, with schools.csv "
-        "(ingest reads the exports in a .zip)",
+        "notes.txt is a file: make the folder notes/ and move it there, with schools.csv, and "
+        "run that cohort (ingest reads the exports in a .zip)",
+        f"cohorts: '2015-2016.zip' has no folder {root}/2015-2016.zip/; folders there: "
+        "2013-2014, 2014-2015; 2015-2016.zip is a file: make the folder 2015-2016/ and move it "
+        "there, with schools.csv, and run that cohort (ingest reads the exports in a .zip)",
     ]
     assert cohort_problems(["x"], tmp_path / "none", ()) == [
         f"cohorts: 'x' has no folder {root}/none/x/; folders there: none"
