@@ -60,9 +60,11 @@ def test_percentages_with_or_without_a_percent_sign():
 
 
 def test_start_years_as_a_year_a_decimal_or_the_school_year_begun():
-    values = ["2014", "2014.0", "2014-2015", "2014-15", " 2014 - 2015 "]
-    assert run(parse.start_years, values).tolist() == [2014] * 5
-    refused = ["2014-2016", "2014-16", "14", "2014.5", "2014/15", "soon", ""]
+    values = ["2014", "2014.0", "2014-2015", "2014-15", " 2014 - 2015 ", "SY2014-15",
+              "SY 2014-2015", "sy2014", "Fall 2014", "FALL 2014-15", "Fall2014-2015"]  # fmt: skip
+    assert run(parse.start_years, values).tolist() == [2014] * 11
+    refused = ["2014-2016", "2014-16", "14", "2014.5", "2014/15", "soon", "", "Spring 2015",
+               "SY", "Fall", "SY 14-15", "FY2014", "Fall 2014.0x"]  # fmt: skip
     assert run(parse.start_years, refused).isna().all()
 
 

@@ -513,9 +513,13 @@ def percentages(text: pd.Series) -> pd.Series:
 
 
 def start_years(text: pd.Series) -> pd.Series:
-    """A fall year ("2014"), also written as a decimal ("2014.0", a spreadsheet's) or as the
-    school year it begins ("2014-2015", "2014-15"); NA otherwise."""
-    parts = text.str.strip().str.extract(r"^(\d{4})(?:\.0+|\s*-\s*(\d{4}|\d{2}))?$")
+    """A fall year ("2014"), also written as a decimal ("2014.0", a spreadsheet's), as the
+    school year it begins ("2014-2015", "2014-15"; "SY2014-15" or "SY 2014-2015", as districts
+    write school years) or as its fall term ("Fall 2014", "Fall 2014-2015"); NA otherwise
+    (a spring: PL starts with a school year)."""
+    parts = text.str.strip().str.extract(
+        r"^(?i:SY\s*|Fall\s*)?(\d{4})(?:\.0+|\s*-\s*(\d{4}|\d{2}))?$"
+    )
     first = pd.to_numeric(parts[0], errors="coerce")
     second = pd.to_numeric(parts[1], errors="coerce")
     ok = second.isna() | second.eq(first + 1) | (second.lt(100) & second.eq((first + 1) % 100))
