@@ -463,6 +463,22 @@ def test_two_rows_of_schools_csv_alike_but_for_case_or_blanks_are_one_line_each(
     ]
 
 
+def test_a_frame_copied_from_the_common_core_of_data_reads_as_codes(tmp_path):
+    """ULOCALE as the CCD directory writes it (11-City: Large), and SY2014-15 as a start:
+    the outputs are the minimal folder's, byte for byte."""
+    expected = run(DATA / "minimal", tmp_path / "codes")
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "minimal", raw)
+    schools = raw / "schools.csv"
+    schools.write_text(
+        schools.read_text().replace(",2013,45.5,11", ",SY2013-14,45.5,11-City: Large")
+    )
+    found = run(raw, tmp_path / "out")
+    assert {n: found[n].read_bytes() for n in OUTPUTS[:-1]} == {
+        n: expected[n].read_bytes() for n in OUTPUTS[:-1]
+    }
+
+
 def test_frl_copied_from_nces_missing_codes_says_what_they_are(tmp_path):
     """The Common Core of Data writes -1, -2 and -9 for an unknown count: a frame copied from
     it gets a line naming the codes and to leave the cell empty; -3 is only out of range."""

@@ -59,6 +59,16 @@ def test_percentages_with_or_without_a_percent_sign():
     assert np.isnan(out[5:]).all()
 
 
+def test_locales_as_nces_codes_with_or_without_their_names():
+    """The Common Core of Data's directory writes ULOCALE as "11-City: Large"; a frame may
+    hold the name alone."""
+    values = ["11", "11.0", " 21 ", "11-City: Large", "43 - Rural: Remote", "City: Large",
+              "suburb-midsize", "Town: Remote", "RURAL, DISTANT", "32-Town: Distant"]  # fmt: skip
+    assert run(parse.locales, values).tolist() == [11, 11, 21, 11, 43, 11, 22, 33, 42, 32]
+    refused = ["10", "14", "City", "99-x", "", "NULL", "11-", "11x", "1,1", "-1", "Urban"]
+    assert run(parse.locales, refused).isna().all()
+
+
 def test_start_years_as_a_year_a_decimal_or_the_school_year_begun():
     values = ["2014", "2014.0", "2014-2015", "2014-15", " 2014 - 2015 ", "SY2014-15",
               "SY 2014-2015", "sy2014", "Fall 2014", "FALL 2014-15", "Fall2014-2015"]  # fmt: skip

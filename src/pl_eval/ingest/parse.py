@@ -512,6 +512,34 @@ def percentages(text: pd.Series) -> pd.Series:
     return value.where(value.between(0, 100))
 
 
+#: NCES's urban-centric locale codes by name (reference/nwea_formats.md §3), letters only,
+#: lower case: "City: Large", "City-Large" and "city large" are "citylarge".
+LOCALE_NAMES = {
+    f"{group}{size}": 10 * g + s
+    for g, (group, sizes) in enumerate(
+        (
+            ("city", ("large", "midsize", "small")),
+            ("suburb", ("large", "midsize", "small")),
+            ("town", ("fringe", "distant", "remote")),
+            ("rural", ("fringe", "distant", "remote")),
+        ),
+        start=1,
+    )
+    for s, size in enumerate(sizes, start=1)
+}
+
+
+def locales(text: pd.Series) -> pd.Series:
+    """An NCES locale code: "11", also as the Common Core of Data's directory writes it with
+    its name ("11-City: Large") or as the name alone ("City: Large", "Suburb-Midsize"); NaN
+    when it is none of the twelve."""
+    written = text.str.strip()
+    coded = numbers(written.str.extract(r"^(\d{2})\s*[-:]\s*[A-Za-z]")[0])  # its name after
+    named = written.str.lower().str.replace(r"[^a-z]", "", regex=True).map(LOCALE_NAMES)
+    value = numbers(written).fillna(coded).fillna(named.astype(float))
+    return value.where(value.isin(list(LOCALE_NAMES.values())))
+
+
 def start_years(text: pd.Series) -> pd.Series:
     """A fall year ("2014"), also written as a decimal ("2014.0", a spreadsheet's), as the
     school year it begins ("2014-2015", "2014-15"; "SY2014-15" or "SY 2014-2015", as districts

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 #: Rows reported per file, column and check before the rest are summarised in one line.
 MAX_PER_CHECK = 20
-LOCALES = (11, 12, 13, 21, 22, 23, 31, 32, 33, 41, 42, 43)
+LOCALES = tuple(sorted(parse.LOCALE_NAMES.values()))
 SECTORS = ("charter", "district")
 
 EXPECT_TERM = "a term like 'Fall 2014-2015' (or 'Fall 2014')"
@@ -51,7 +51,7 @@ EXPECT_FRL_KNOWN = (
     "a percentage from 0 to 100, or empty where it is unknown: -1, -2 and -9 are the NCES "
     "codes for missing, not applicable and failing its quality standards"
 )
-EXPECT_LOCALE = "an NCES locale code (11-13, 21-23, 31-33, 41-43)"
+EXPECT_LOCALE = "an NCES locale code (11-13, 21-23, 31-33, 41-43) or name (City: Large)"
 EXPECT_NCES = "an NCES school id of 12 digits (or empty)"
 EXPECT_UNIQUE = "one row per district_name and school_name"
 
@@ -210,11 +210,6 @@ def _nces_known(values: pd.Series) -> pd.Series | bool:
     return _per_row(~np.isin(frl, NCES_MISSING), values)
 
 
-def _locale(text: pd.Series) -> pd.Series:
-    value = parse.numbers(text)
-    return value.where(value.isin(LOCALES))
-
-
 def _nces(text: pd.Series) -> pd.Series:
     return text.str.strip().where(text.str.strip().str.fullmatch(r"\d{11,12}"))
 
@@ -232,7 +227,7 @@ def _raw_schools() -> pa.DataFrameSchema:
                 (_nces_known, EXPECT_FRL_KNOWN),
                 (_percentages, EXPECT_FRL_PERCENT),
             ),
-            "locale": _column(_parses(_locale, optional=False), EXPECT_LOCALE),
+            "locale": _column(_parses(parse.locales, optional=False), EXPECT_LOCALE),
             "nces_id": _column(_parses(_nces, optional=True), EXPECT_NCES),
         },
         unique=["district_name", "school_name"],

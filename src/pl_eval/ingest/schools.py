@@ -28,7 +28,7 @@ def school_frame(raw: pd.DataFrame) -> pd.DataFrame:
             return pd.Series(pd.NA, index=raw.index, dtype="str")
         return parse.text(raw[name]).astype("str")
 
-    locale = parse.per_distinct(parse.numbers, raw["locale"]).astype("Int64")
+    locale = parse.per_distinct(parse.locales, raw["locale"]).astype("Int64")
     out = pd.DataFrame(
         {
             "district_name": text("district_name"),
