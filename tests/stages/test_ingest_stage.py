@@ -479,6 +479,21 @@ def test_a_frame_copied_from_the_common_core_of_data_reads_as_codes(tmp_path):
     }
 
 
+def test_an_nces_id_a_spreadsheet_rounded_says_so(tmp_path):
+    """Excel shows a 12-digit id as 4.80001E+11 and saves it so: rounded, not an id."""
+    raw = tmp_path / "raw"
+    shutil.copytree(DATA / "minimal", raw)
+    schools = raw / "schools.csv"
+    schools.write_text(schools.read_text().replace("062271003228", "4.80001E+11"))
+    with pytest.raises(InputError) as caught:
+        run(raw, tmp_path / "out")
+    assert str(caught.value) == (
+        f"{raw}/schools.csv, line 2, column 'nces_id': expected an NCES school id of 12 digits, "
+        "not a number a spreadsheet showed in scientific notation (rounded: save the column as "
+        "text, or leave it empty), found '4.80001E+11'"
+    )
+
+
 def test_frl_copied_from_nces_missing_codes_says_what_they_are(tmp_path):
     """The Common Core of Data writes -1, -2 and -9 for an unknown count: a frame copied from
     it gets a line naming the codes and to leave the cell empty; -3 is only out of range."""

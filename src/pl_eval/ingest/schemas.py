@@ -53,6 +53,10 @@ EXPECT_FRL_KNOWN = (
 )
 EXPECT_LOCALE = "an NCES locale code (11-13, 21-23, 31-33, 41-43) or name (City: Large)"
 EXPECT_NCES = "an NCES school id of 12 digits (or empty)"
+EXPECT_NCES_ROUNDED = (
+    "an NCES school id of 12 digits, not a number a spreadsheet showed in scientific notation "
+    "(rounded: save the column as text, or leave it empty)"
+)
 EXPECT_UNIQUE = "one row per district_name and school_name"
 
 #: The scores output's columns, in order.
@@ -211,7 +215,10 @@ def _nces_known(values: pd.Series) -> pd.Series | bool:
 
 
 def _nces(text: pd.Series) -> pd.Series:
-    return text.str.strip().where(text.str.strip().str.fullmatch(r"\d{11,12}"))
+    """An NCES id of 12 digits (11: a spreadsheet dropped a leading 0), or one a spreadsheet
+    rounded (:data:`EXPECT_NCES_ROUNDED` says so, on its own line)."""
+    written = text.str.strip()
+    return written.where(written.str.fullmatch(r"\d{11,12}") | parse.scientific(written))
 
 
 def _raw_schools() -> pa.DataFrameSchema:
@@ -228,7 +235,9 @@ def _raw_schools() -> pa.DataFrameSchema:
                 (_percentages, EXPECT_FRL_PERCENT),
             ),
             "locale": _column(_parses(parse.locales, optional=False), EXPECT_LOCALE),
-            "nces_id": _column(_parses(_nces, optional=True), EXPECT_NCES),
+            "nces_id": _column(
+                _parses(_nces, optional=True), EXPECT_NCES, (_unrounded, EXPECT_NCES_ROUNDED)
+            ),
         },
         unique=["district_name", "school_name"],
         report_duplicates="exclude_first",
