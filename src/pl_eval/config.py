@@ -146,6 +146,8 @@ def _filed(name: str, raw_root: Path) -> str:
     """A hint when the cohort's exports sit in a file named after it (a downloaded
     ``2014-2015.zip``, named as the cohort or with the cohort's name before its suffix), not
     in its folder; empty otherwise."""
+    if not name:
+        return ""
     try:
         files = sorted(
             p.name
@@ -154,7 +156,7 @@ def _filed(name: str, raw_root: Path) -> str:
         )
     except (OSError, ValueError):  # no such folder; a name glob cannot take
         return ""
-    if not name or not files:
+    if not files:
         return ""
     folder = excerpt(Path(name).stem if files[0] == name else name)
     return (

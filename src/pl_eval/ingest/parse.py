@@ -506,9 +506,15 @@ def numbers(text: pd.Series) -> pd.Series:
     return value.where(np.isfinite(value))
 
 
+def percent_numbers(text: pd.Series) -> pd.Series:
+    """A number with or without a % sign ("45.5", "45.5%", "-9%"), in range or not; NaN
+    otherwise."""
+    return numbers(text.str.strip().str.removesuffix("%"))
+
+
 def percentages(text: pd.Series) -> pd.Series:
     """A number from 0 to 100, with or without a % sign ("45.5", "45.5%"); NaN otherwise."""
-    value = numbers(text.str.strip().str.removesuffix("%"))
+    value = percent_numbers(text)
     return value.where(value.between(0, 100))
 
 

@@ -192,9 +192,9 @@ def validate(part: str, raw: RawExports, inventory: Inventory) -> list[Problem]:
         frame = frame.assign(
             **{c: parse.strip(frame[c]) for c in ("district_name", "school_name") if c in frame}
         )
-    found = schemas.problems(frame, getattr(schemas, RAW_SCHEMAS[part]), inventory.names())
+    written = inventory.names()
+    found = schemas.problems(frame, getattr(schemas, RAW_SCHEMAS[part]), written)
     if part == "schools":  # in file and line order, a file's counts of more rows last
-        written = inventory.names()
         repeats = [
             replace(p, column=written.get(p.file, {}).get(p.column, p.column))
             for p in schools.loose_repeats(frame)

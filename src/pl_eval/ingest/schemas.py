@@ -196,21 +196,16 @@ def _percentages(values: pd.Series) -> pd.Series | bool:
     return pd.Series(verdict, index=values.index)
 
 
-def _frl_number(text: pd.Series) -> pd.Series:
-    """frl_pct as the number it is written as (a % sign allowed), in range or not."""
-    return parse.numbers(text.str.strip().str.removesuffix("%"))
-
-
 def _frl(text: pd.Series) -> pd.Series:
     """frl_pct as a percentage, or -1, -2 and -9 as themselves (:func:`_nces_known` says
     what they are)."""
-    value = _frl_number(text)
+    value = parse.percent_numbers(text)
     return value.where(value.between(0, 100) | value.isin(NCES_MISSING))
 
 
 def _nces_known(values: pd.Series) -> pd.Series | bool:
     """frl_pct is not one of the NCES codes for an unknown count (:data:`NCES_MISSING`)."""
-    frl = parse.per_category(_frl_number, values).to_numpy(float)
+    frl = parse.per_category(parse.percent_numbers, values).to_numpy(float)
     return _per_row(~np.isin(frl, NCES_MISSING), values)
 
 
